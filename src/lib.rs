@@ -1,0 +1,5 @@
+//! trailwatch: watches AWS CloudTrail for dangerous activity and alerts people within minutes.
+//!
+//! Data flows one way, source → rules → alert → sinks, with state beside it.
+
+pub mod pattern;

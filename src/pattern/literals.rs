@@ -1,0 +1,144 @@
+//! Necessary literal conditions: what text must occur in a message for a pattern to be able to
+//! match. The rule set's prefilter uses them to skip records without parsing them.
+//!
+//! A [`Requirement`] is a conjunction of clauses; a clause is a disjunction of literals. An empty
+//! requirement means "anything may match". Requirements are only ever weakened (clauses
+//! dropped), never strengthened, so a prefilter built from them cannot change a verdict.
+
+/// How a literal appears in the raw message text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Encoding {
+    /// Occurs byte for byte (term patterns, JSON tokens such as `true`).
+    Raw,
+    /// Occurs inside a JSON string: a `\uXXXX` (or `\/`) escape may hide it.
+    JsonString,
+}
+
+/// One literal that may witness a clause.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Literal {
+    pub text: String,
+    pub encoding: Encoding,
+}
+
+/// At least one of these literals occurs in every matching message.
+pub type Clause = Vec<Literal>;
+
+/// Every clause holds in every matching message. Empty: no constraint.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Requirement {
+    pub clauses: Vec<Clause>,
+}
+
+/// Shorter literals occur everywhere and only slow the prefilter down.
+const MIN_LITERAL_LEN: usize = 3;
+
+impl Requirement {
+    /// No constraint.
+    pub fn none() -> Self {
+        Requirement::default()
+    }
+
+    /// A single literal that must occur, or no constraint when it cannot be used.
+    pub fn literal(text: &str, encoding: Encoding) -> Self {
+        Self::any_of(std::iter::once((text.to_string(), encoding)))
+    }
+
+    /// One clause: at least one of the literals occurs. Unusable literals void the clause.
+    pub fn any_of(lits: impl IntoIterator<Item = (String, Encoding)>) -> Self {
+        let mut clause = Vec::new();
+        for (text, encoding) in lits {
+            if !usable(&text, &encoding) {
+                return Requirement::none();
+            }
+            clause.push(Literal { text, encoding });
+        }
+        if clause.is_empty() {
+            return Requirement::none();
+        }
+        clause.sort();
+        clause.dedup();
+        Requirement {
+            clauses: vec![clause],
+        }
+    }
+
+    /// Both hold.
+    pub fn and(mut self, other: Requirement) -> Self {
+        for c in other.clauses {
+            if !self.clauses.contains(&c) {
+                self.clauses.push(c);
+            }
+        }
+        self
+    }
+
+    /// Either holds: one clause made of each side's best clause.
+    pub fn or(self, other: Requirement) -> Self {
+        match (self.best(), other.best()) {
+            (Some(a), Some(b)) => {
+                let mut c: Clause = a.iter().chain(b.iter()).cloned().collect();
+                c.sort();
+                c.dedup();
+                Requirement { clauses: vec![c] }
+            }
+            _ => Requirement::none(),
+        }
+    }
+
+    /// True when nothing is required.
+    pub fn is_none(&self) -> bool {
+        self.clauses.is_empty()
+    }
+
+    /// The clause most likely to rule a record out: few literals, none of them the
+    /// ubiquitous `*.amazonaws.com` service names, long literals first.
+    pub fn best(&self) -> Option<&Clause> {
+        self.clauses.iter().min_by_key(|c| {
+            let common = c.iter().filter(|l| l.text.ends_with(".amazonaws.com")).count();
+            let shortest = c.iter().map(|l| l.text.len()).min().unwrap_or(0);
+            (common, c.len(), usize::MAX - shortest)
+        })
+    }
+}
+
+/// A literal is usable when it is long enough and would appear unescaped in JSON text.
+fn usable(text: &str, encoding: &Encoding) -> bool {
+    text.len() >= MIN_LITERAL_LEN
+        && match encoding {
+            Encoding::Raw => true,
+            Encoding::JsonString => !text.chars().any(|c| c == '"' || c == '\\' || c.is_control()),
+        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(s: &str) -> Requirement {
+        Requirement::literal(s, Encoding::JsonString)
+    }
+
+    #[test]
+    fn and_keeps_both_or_unions_best() {
+        let r = lit("Root").and(lit("ConsoleLogin"));
+        assert_eq!(r.clauses.len(), 2);
+        let o = lit("CreateUser").or(lit("DeleteUser"));
+        assert_eq!(o.clauses.len(), 1);
+        assert_eq!(o.clauses[0].len(), 2);
+        assert!(lit("CreateUser").or(Requirement::none()).is_none());
+    }
+
+    #[test]
+    fn unusable_literals_are_dropped() {
+        assert!(lit("ab").is_none());
+        assert!(lit("a\"bc").is_none());
+        assert!(Requirement::literal("ab\"c", Encoding::Raw).clauses.len() == 1);
+    }
+
+    #[test]
+    fn best_avoids_service_names() {
+        let r = lit("iam.amazonaws.com").and(lit("CreateUser").or(lit("DeleteUser")));
+        assert_eq!(r.best().unwrap()[0].text, "CreateUser");
+    }
+}
