@@ -3,3 +3,6 @@
 //! Data flows one way, source → rules → alert → sinks, with state beside it.
 
 pub mod pattern;
+pub mod config;
+pub mod record;
+pub mod rules;

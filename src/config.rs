@@ -1,0 +1,101 @@
+//! The TOML configuration: its model, and errors that name the file, line and column.
+//!
+//! Key names follow `config.toml.example`. Sections not used yet by a command are accepted as
+//! tables so that one file serves every command.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::rules::Severity;
+
+/// The whole configuration file.
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub state_dir: Option<PathBuf>,
+    pub language: Option<String>,
+    pub timezone: Option<String>,
+    pub group_window: Option<String>,
+    #[serde(default)]
+    pub sources: Vec<toml::Table>,
+    #[serde(default)]
+    pub sinks: Vec<toml::Table>,
+    /// Built-in packs to load; absent means `["default"]`, so that no configuration watches nothing.
+    pub rule_packs: Option<Vec<Spanned<String>>>,
+    #[serde(default)]
+    pub rules: Vec<RuleConfig>,
+}
+
+/// One `[[rules]]` entry.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct RuleConfig {
+    pub name: Spanned<String>,
+    pub title: Option<String>,
+    pub severity: Option<Severity>,
+    pub subject: Option<String>,
+    /// A CloudWatch Logs filter pattern.
+    pub filter: Option<Spanned<String>>,
+    /// An EventBridge event pattern, as JSON text.
+    pub event_pattern: Option<Spanned<String>>,
+    #[serde(default)]
+    pub exclude: Vec<Spanned<String>>,
+    pub enabled: Option<bool>,
+    pub sinks: Option<Vec<String>>,
+    pub group_window: Option<String>,
+}
+
+/// A configuration error located in its file.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// A file's text, for turning byte offsets into line and column.
+#[derive(Debug, Clone)]
+pub struct SourceText {
+    pub name: String,
+    pub text: String,
+}
+
+impl SourceText {
+    pub fn error_at(&self, offset: usize, message: impl Into<String>) -> ConfigError {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        ConfigError {
+            file: self.name.clone(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads and parses a configuration file.
+    pub fn load(path: &Path) -> anyhow::Result<(Config, SourceText)> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+        let src = SourceText {
+            name: path.display().to_string(),
+            text,
+        };
+        let cfg = Self::parse(&src)?;
+        Ok((cfg, src))
+    }
+
+    /// Parses configuration text.
+    pub fn parse(src: &SourceText) -> Result<Config, ConfigError> {
+        toml::from_str(&src.text).map_err(|e| {
+            let offset = e.span().map_or(0, |s| s.start);
+            src.error_at(offset, e.message().to_string())
+        })
+    }
+}

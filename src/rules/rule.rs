@@ -1,0 +1,124 @@
+//! A rule: a named pattern (CloudWatch filter or EventBridge event pattern) with a title,
+//! severity and message subject, optional exclusions, and the sinks its alerts go to.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::pattern::event::EventPattern;
+use crate::pattern::filter::FilterPattern;
+use crate::pattern::literals::Requirement;
+use crate::record::Record;
+
+/// How serious a rule's alerts are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Info,
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+impl fmt::Display for Severity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Severity::Info => "info",
+            Severity::Low => "low",
+            Severity::Medium => "medium",
+            Severity::High => "high",
+            Severity::Critical => "critical",
+        })
+    }
+}
+
+/// A rule's pattern, in either language.
+#[derive(Debug, Clone)]
+pub enum RulePattern {
+    Filter(FilterPattern),
+    Event(EventPattern),
+}
+
+impl RulePattern {
+    /// An exclusion or pattern string whose language is not stated: a JSON object is an event
+    /// pattern, anything else (including `{ $.a = 1 }`, which is not JSON) a filter pattern.
+    pub fn detect(src: &str) -> Result<RulePattern, String> {
+        if matches!(serde_json::from_str::<serde_json::Value>(src), Ok(serde_json::Value::Object(_))) {
+            Self::event(src)
+        } else {
+            Self::filter(src)
+        }
+    }
+
+    pub fn filter(src: &str) -> Result<RulePattern, String> {
+        FilterPattern::new(src)
+            .map(RulePattern::Filter)
+            .map_err(|e| format!("invalid filter pattern: {e}"))
+    }
+
+    pub fn event(src: &str) -> Result<RulePattern, String> {
+        EventPattern::new(src).map(RulePattern::Event).map_err(|e| e.to_string())
+    }
+
+    /// Evaluates the pattern on a record: filter patterns read its JSON text, event patterns see
+    /// it as EventBridge would deliver it.
+    pub fn is_match(&self, r: &Record<'_>) -> bool {
+        match self {
+            RulePattern::Filter(f) => f.is_match_parsed(&r.text, &r.value),
+            RulePattern::Event(e) => match &r.event {
+                Some(ev) => e.is_match(ev),
+                None => e.is_match_with(&|k| r.envelope_member(k)),
+            },
+        }
+    }
+
+    pub fn requirement(&self) -> Requirement {
+        match self {
+            RulePattern::Filter(f) => f.requirement(),
+            RulePattern::Event(e) => e.requirement(),
+        }
+    }
+
+    /// `filter` or `event_pattern`, as the configuration names the languages.
+    pub fn language(&self) -> &'static str {
+        match self {
+            RulePattern::Filter(_) => "filter",
+            RulePattern::Event(_) => "event_pattern",
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            RulePattern::Filter(f) => f.as_str(),
+            RulePattern::Event(e) => e.as_str(),
+        }
+    }
+}
+
+/// A compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub name: String,
+    pub title: String,
+    pub severity: Severity,
+    /// Short subject for messages ("root 계정" → "root 계정 경보 발생하였습니다").
+    pub subject: String,
+    pub pattern: RulePattern,
+    /// Patterns that suppress the rule when they match.
+    pub exclude: Vec<RulePattern>,
+    pub enabled: bool,
+    /// Sink names; `None` sends to every sink.
+    pub sinks: Option<Vec<String>>,
+    /// This rule's own grouping window, when set.
+    pub group_window: Option<String>,
+    /// Where the rule was defined: a pack name or a file.
+    pub origin: String,
+}
+
+impl Rule {
+    /// True when the pattern matches and no exclusion does.
+    pub fn is_match(&self, r: &Record<'_>) -> bool {
+        self.pattern.is_match(r) && !self.exclude.iter().any(|x| x.is_match(r))
+    }
+}
