@@ -6,3 +6,6 @@ pub mod pattern;
 pub mod config;
 pub mod record;
 pub mod rules;
+pub mod input;
+pub mod scan;
+pub mod cmd;

@@ -1,0 +1,126 @@
+//! The commands and their arguments. Each command lives in its own file; this one holds the
+//! clap definitions and the error type that carries an exit code.
+
+mod pattern;
+mod rules;
+mod scan;
+
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::rules::{RulePattern, RuleSet};
+
+/// An error and the exit code it maps to.
+#[derive(Debug)]
+pub struct CmdError {
+    pub code: u8,
+    pub error: anyhow::Error,
+}
+
+impl std::fmt::Display for CmdError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if f.alternate() {
+            write!(f, "{:#}", self.error)
+        } else {
+            write!(f, "{}", self.error)
+        }
+    }
+}
+
+impl CmdError {
+    pub fn exit_code(&self) -> u8 {
+        self.code
+    }
+
+    /// Bad rules, patterns or usage: exit 2.
+    pub fn usage(e: impl Into<anyhow::Error>) -> Self {
+        CmdError { code: 2, error: e.into() }
+    }
+
+    /// Input that could not be read, or a runtime failure: exit 1.
+    pub fn failure(e: impl Into<anyhow::Error>) -> Self {
+        CmdError { code: 1, error: e.into() }
+    }
+}
+
+/// Watches AWS CloudTrail for dangerous activity and alerts people within minutes.
+///
+/// Rules are written in the two languages AWS users already know: CloudWatch Logs filter
+/// patterns and EventBridge event patterns, pasted unchanged, with AWS's semantics.
+#[derive(Debug, Parser)]
+#[command(name = "trailwatch", version, propagate_version = true, max_term_width = 100)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply rules to CloudTrail files, folders or stdin and print one JSON line per match.
+    ///
+    /// Reads S3 delivery files ({"Records":[...]}), the same gzipped (.json.gz), JSON Lines of
+    /// records, single records, EventBridge events (the record is "detail"), and the output of
+    /// `aws cloudtrail lookup-events`. Folders are read recursively (*.json, *.jsonl, *.ndjson,
+    /// optionally .gz; digest files are skipped). Malformed records are reported on stderr with
+    /// their location and skipped.
+    ///
+    /// Exit status: 0 when the scan ran (with or without matches), 1 when an input could not be
+    /// read, 2 for invalid rules or usage.
+    #[command(after_help = "Examples:\n  trailwatch scan ./cloudtrail/\n  trailwatch scan --rules cis --rules my-rules.toml trail.jsonl.gz\n  aws s3 cp s3://bucket/AWSLogs/.../file.json.gz - | trailwatch scan --filter '{ $.errorCode = \"AccessDenied*\" }'")]
+    Scan(scan::ScanArgs),
+    /// Work with single patterns.
+    #[command(subcommand)]
+    Pattern(pattern::PatternCommand),
+    /// Show rules.
+    #[command(subcommand)]
+    Rules(rules::RulesCommand),
+}
+
+/// The rule options shared by the commands that apply rules.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RuleArgs {
+    /// A built-in pack (default, cis) or a TOML file with `rule_packs` and `[[rules]]`.
+    /// Repeatable. Without any rule option, the `default` pack is used.
+    #[arg(long = "rules", value_name = "PACK_OR_FILE")]
+    pub rules: Vec<String>,
+    /// An ad-hoc CloudWatch Logs filter pattern, as a rule named filter-N. Repeatable.
+    #[arg(long = "filter", value_name = "PATTERN")]
+    pub filters: Vec<String>,
+    /// An ad-hoc EventBridge event pattern (JSON), as a rule named event-pattern-N. Repeatable.
+    #[arg(long = "event-pattern", value_name = "JSON")]
+    pub event_patterns: Vec<String>,
+}
+
+impl RuleArgs {
+    /// Builds the rule set; errors are usage errors (exit 2).
+    pub fn load(&self) -> Result<RuleSet, CmdError> {
+        let mut set = RuleSet::default();
+        let specs: Vec<&str> = if self.rules.is_empty() && self.filters.is_empty() && self.event_patterns.is_empty() {
+            vec!["default"]
+        } else {
+            self.rules.iter().map(String::as_str).collect()
+        };
+        for s in specs {
+            set.add_spec(s).map_err(CmdError::usage)?;
+        }
+        for (i, f) in self.filters.iter().enumerate() {
+            let p = RulePattern::filter(f).map_err(|e| CmdError::usage(anyhow::anyhow!("--filter {f:?}: {e}")))?;
+            set.add_adhoc(format!("filter-{}", i + 1), p);
+        }
+        for (i, e) in self.event_patterns.iter().enumerate() {
+            let p = RulePattern::event(e).map_err(|m| CmdError::usage(anyhow::anyhow!("--event-pattern: {m}")))?;
+            set.add_adhoc(format!("event-pattern-{}", i + 1), p);
+        }
+        Ok(set)
+    }
+}
+
+/// Runs the parsed command.
+pub fn run(cli: Cli) -> Result<ExitCode, CmdError> {
+    match cli.command {
+        Command::Scan(a) => scan::run(a),
+        Command::Pattern(c) => pattern::run(c),
+        Command::Rules(c) => rules::run(c),
+    }
+}

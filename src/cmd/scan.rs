@@ -1,0 +1,81 @@
+//! `trailwatch scan`: rules over CloudTrail files, folders or stdin, one JSON line per match.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Args;
+
+use super::{CmdError, RuleArgs};
+use crate::scan::{scan_paths, Scanner};
+
+#[derive(Debug, Args)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    /// Worker threads (default: one per core).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub threads: Option<usize>,
+    /// Print a summary on stderr (default: when stderr is a terminal).
+    #[arg(long)]
+    pub summary: bool,
+    /// Evaluate every record fully, without the literal prefilter (for verification).
+    #[arg(long, hide = true)]
+    pub no_prefilter: bool,
+    /// Files or folders to read; `-` or nothing reads stdin.
+    #[arg(value_name = "PATH")]
+    pub paths: Vec<PathBuf>,
+}
+
+pub fn run(a: ScanArgs) -> Result<ExitCode, CmdError> {
+    let set = a.rules.load()?;
+    if set.enabled().next().is_none() {
+        return Err(CmdError::usage(anyhow::anyhow!("no enabled rules: every rule given is disabled")));
+    }
+    if let Some(n) = a.threads {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n.max(1))
+            .build_global()
+            .map_err(CmdError::failure)?;
+    }
+    let mut scanner = Scanner::new(&set);
+    scanner.use_prefilter = !a.no_prefilter;
+    let paths = if a.paths.is_empty() { vec![PathBuf::from("-")] } else { a.paths };
+    let started = Instant::now();
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
+    let (report, errors) = match scan_paths(&scanner, &paths, &mut out) {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(ExitCode::SUCCESS),
+        Err(e) => return Err(CmdError::failure(anyhow::anyhow!("writing output: {e}"))),
+    };
+    let mut err = std::io::stderr().lock();
+    for w in &report.warnings {
+        let _ = writeln!(err, "trailwatch: warning: {w}");
+    }
+    for e in &errors {
+        let _ = writeln!(err, "trailwatch: error: {e}");
+    }
+    if a.summary || std::io::stderr().is_terminal() {
+        let total: u64 = report.matches.iter().sum();
+        let per_rule: Vec<String> = set
+            .enabled()
+            .zip(&report.matches)
+            .filter(|(_, n)| **n > 0)
+            .map(|(r, n)| format!("{} {n}", r.name))
+            .collect();
+        let secs = started.elapsed().as_secs_f64();
+        let _ = writeln!(
+            err,
+            "trailwatch: scanned {} input(s), {:.1} MB in {:.2} s ({:.0} MB/s): {total} match(es){}{}",
+            report.files,
+            report.bytes as f64 / 1e6,
+            secs,
+            report.bytes as f64 / 1e6 / secs.max(1e-9),
+            if per_rule.is_empty() { String::new() } else { format!(" ({})", per_rule.join(", ")) },
+            if report.warnings.is_empty() { String::new() } else { format!(", {} malformed record(s) skipped", report.warnings.len()) },
+        );
+    }
+    Ok(if errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}

@@ -1,0 +1,293 @@
+//! The batch scanner behind `trailwatch scan`: applies a rule set to whole inputs, skipping
+//! records the prefilter rules out, in parallel, with output in input order.
+//!
+//! JSON Lines buffers are never split into records up front: the prefilter jumps from one
+//! literal hit to the next, and only the line around a hit is parsed. Other layouts are parsed
+//! value by value, and each record is prefiltered before it is parsed into a `Value`.
+
+use std::borrow::Cow;
+use std::io::Write;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::input::{self, Layout, RawRecord};
+use crate::record::Record;
+use crate::rules::{Prefilter, Rule, RuleSet};
+
+/// Line-mode buffers are split into chunks of about this size for parallel work.
+const CHUNK: usize = 4 << 20;
+
+/// What scanning one input produced.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// JSON Lines output, one line per (record, matching rule).
+    pub out: Vec<u8>,
+    /// Matches per enabled rule, in `RuleSet::enabled()` order.
+    pub matches: Vec<u64>,
+    /// Bytes read (after decompression).
+    pub bytes: u64,
+    /// Inputs read.
+    pub files: u64,
+    /// Malformed records, as `location: reason`.
+    pub warnings: Vec<String>,
+}
+
+impl Report {
+    fn merge(&mut self, o: Report) {
+        self.out.extend_from_slice(&o.out);
+        if self.matches.len() < o.matches.len() {
+            self.matches.resize(o.matches.len(), 0);
+        }
+        for (a, b) in self.matches.iter_mut().zip(o.matches) {
+            *a += b;
+        }
+        self.bytes += o.bytes;
+        self.files += o.files;
+        self.warnings.extend(o.warnings);
+    }
+}
+
+/// One output line of `scan`.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct MatchLine<'a> {
+    rule: &'a str,
+    severity: String,
+    title: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: Option<&'a str>,
+    event_time: Option<&'a str>,
+    event_name: Option<&'a str>,
+    event_source: Option<&'a str>,
+    aws_region: Option<&'a str>,
+    recipient_account_id: Option<&'a str>,
+    principal_arn: Option<&'a str>,
+    principal_type: Option<&'a str>,
+    user_name: Option<&'a str>,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: Option<&'a str>,
+    error_code: Option<&'a str>,
+    location: &'a str,
+}
+
+/// A rule set ready to scan.
+pub struct Scanner<'r> {
+    rules: Vec<&'r Rule>,
+    prefilter: Prefilter,
+    /// Turns the prefilter off (for differential tests and benchmarks).
+    pub use_prefilter: bool,
+}
+
+impl<'r> Scanner<'r> {
+    pub fn new(set: &'r RuleSet) -> Self {
+        Scanner {
+            rules: set.enabled().collect(),
+            prefilter: set.prefilter(),
+            use_prefilter: true,
+        }
+    }
+
+    /// Scans one whole input.
+    pub fn scan(&self, inp: &input::Input) -> Report {
+        let buf: &[u8] = &inp.data;
+        let mut rep = match input::layout(buf) {
+            Layout::Lines => self.scan_lines_parallel(buf, &inp.name),
+            Layout::Document => self.scan_document(buf, &inp.name),
+        };
+        rep.bytes = buf.len() as u64;
+        rep.files = 1;
+        rep
+    }
+
+    fn empty_report(&self) -> Report {
+        Report {
+            matches: vec![0; self.rules.len()],
+            ..Report::default()
+        }
+    }
+
+    fn scan_lines_parallel(&self, buf: &[u8], name: &str) -> Report {
+        let mut bounds = vec![0];
+        while *bounds.last().unwrap() < buf.len() {
+            let from = (bounds.last().unwrap() + CHUNK).min(buf.len());
+            let end = memchr::memchr(b'\n', &buf[from..]).map_or(buf.len(), |i| from + i + 1);
+            bounds.push(end);
+        }
+        let chunks: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
+        let lines: Vec<u64> = chunks
+            .par_iter()
+            .map(|&(a, b)| memchr::memchr_iter(b'\n', &buf[a..b]).count() as u64)
+            .collect();
+        let mut first_line = Vec::with_capacity(chunks.len());
+        let mut acc = 1;
+        for n in &lines {
+            first_line.push(acc);
+            acc += n;
+        }
+        let reports: Vec<Report> = chunks
+            .par_iter()
+            .zip(first_line)
+            .map(|(&(a, b), line)| self.scan_lines(&buf[a..b], line, name))
+            .collect();
+        let mut total = self.empty_report();
+        for r in reports {
+            total.merge(r);
+        }
+        total
+    }
+
+    /// Scans a chunk of whole lines whose first line is number `first_line`.
+    fn scan_lines(&self, buf: &[u8], first_line: u64, name: &str) -> Report {
+        let mut rep = self.empty_report();
+        let (mut counted_to, mut line) = (0, first_line);
+        let mut pos = 0;
+        let mut cands = Vec::new();
+        while pos < buf.len() {
+            let at = if self.use_prefilter {
+                match self.prefilter.next_hit(&buf[pos..]) {
+                    Some(h) => pos + h,
+                    None => break,
+                }
+            } else {
+                pos
+            };
+            let start = memchr::memrchr(b'\n', &buf[pos..at]).map_or(pos, |i| pos + i + 1);
+            let end = memchr::memchr(b'\n', &buf[at..]).map_or(buf.len(), |i| at + i);
+            line += memchr::memchr_iter(b'\n', &buf[counted_to..start]).count() as u64;
+            counted_to = start;
+            let text = buf[start..end].trim_ascii();
+            if !text.is_empty() {
+                let loc = format!("{name}:{line}");
+                match std::str::from_utf8(text) {
+                    Ok(t) => self.scan_value(t, &loc, &mut cands, &mut rep),
+                    Err(_) => rep.warnings.push(format!("{loc}: not valid UTF-8")),
+                }
+            }
+            pos = end + 1;
+        }
+        rep
+    }
+
+    fn scan_document(&self, buf: &[u8], name: &str) -> Report {
+        let mut rep = self.empty_report();
+        let text = match std::str::from_utf8(buf) {
+            Ok(t) => t,
+            Err(e) => {
+                rep.warnings.push(format!("{name}: not valid UTF-8 at byte {}", e.valid_up_to()));
+                return rep;
+            }
+        };
+        let mut cands = Vec::new();
+        let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&serde_json::value::RawValue>();
+        loop {
+            let offset = stream.byte_offset();
+            match stream.next() {
+                None => break,
+                Some(Ok(v)) => {
+                    let start = offset + text[offset..].len() - text[offset..].trim_start().len();
+                    let line = text[..start].matches('\n').count() + 1;
+                    self.scan_value(v.get(), &format!("{name}:{line}"), &mut cands, &mut rep);
+                }
+                Some(Err(e)) => {
+                    rep.warnings.push(format!("{name}:{}:{}: malformed JSON, rest of file skipped: {e}", e.line(), e.column()));
+                    break;
+                }
+            }
+        }
+        rep
+    }
+
+    /// Scans one JSON value (a record, a delivery file, an event …) located at `loc`.
+    fn scan_value(&self, text: &str, loc: &str, cands: &mut Vec<bool>, rep: &mut Report) {
+        if self.use_prefilter && !self.prefilter.candidates(text.as_bytes(), cands) {
+            return;
+        }
+        match input::records(text) {
+            Ok(recs) => {
+                for r in recs {
+                    self.scan_record(r, loc, cands, rep);
+                }
+            }
+            Err(e) => rep.warnings.push(format!("{loc}: malformed record, skipped: {e}")),
+        }
+    }
+
+    fn scan_record(&self, raw: RawRecord<'_>, loc: &str, cands: &mut Vec<bool>, rep: &mut Report) {
+        let loc: Cow<str> = match raw.index {
+            Some(i) => Cow::Owned(format!("{loc}[{i}]")),
+            None => Cow::Borrowed(loc),
+        };
+        let screen = raw.event.unwrap_or(&raw.text);
+        if self.use_prefilter {
+            if !self.prefilter.candidates(screen.as_bytes(), cands) {
+                return;
+            }
+        } else {
+            cands.clear();
+            cands.resize(self.rules.len(), true);
+        }
+        let mut rec = match Record::parse(raw.text) {
+            Ok(r) if r.value.is_object() => r,
+            Ok(_) => return rep.warnings.push(format!("{loc}: record is not a JSON object, skipped")),
+            Err(e) => return rep.warnings.push(format!("{loc}: malformed record, skipped: {e}")),
+        };
+        if let Some(ev) = raw.event {
+            match serde_json::from_str(ev) {
+                Ok(v) => rec.event = Some(v),
+                Err(e) => return rep.warnings.push(format!("{loc}: malformed event, skipped: {e}")),
+            }
+        }
+        for (i, rule) in self.rules.iter().enumerate() {
+            if cands[i] && rule.is_match(&rec) {
+                rep.matches[i] += 1;
+                write_match(&mut rep.out, rule, &rec, &loc);
+            }
+        }
+    }
+}
+
+fn write_match(out: &mut Vec<u8>, rule: &Rule, r: &Record<'_>, loc: &str) {
+    let line = MatchLine {
+        rule: &rule.name,
+        severity: rule.severity.to_string(),
+        title: &rule.title,
+        event_id: r.get_str("eventID"),
+        event_time: r.get_str("eventTime"),
+        event_name: r.get_str("eventName"),
+        event_source: r.get_str("eventSource"),
+        aws_region: r.get_str("awsRegion"),
+        recipient_account_id: r.get_str("recipientAccountId"),
+        principal_arn: r.principal_arn(),
+        principal_type: r.str_at(&["userIdentity", "type"]),
+        user_name: r.str_at(&["userIdentity", "userName"]),
+        source_ip_address: r.get_str("sourceIPAddress"),
+        error_code: r.get_str("errorCode"),
+        location: loc,
+    };
+    serde_json::to_writer(&mut *out, &line).expect("writing to a Vec cannot fail");
+    out.push(b'\n');
+}
+
+/// Scans every path (folders recursively; `-` for stdin) in parallel and writes matches to
+/// `out` in input order. Returns the total report (without output) and the unreadable inputs.
+pub fn scan_paths(scanner: &Scanner<'_>, paths: &[std::path::PathBuf], out: &mut dyn Write) -> std::io::Result<(Report, Vec<String>)> {
+    let (files, mut errors) = input::expand(paths);
+    let results: Vec<Result<Report, String>> = files
+        .par_iter()
+        .map(|p| input::load(p).map(|inp| scanner.scan(&inp)))
+        .collect();
+    let mut total = scanner.empty_report();
+    for r in results {
+        match r {
+            Ok(mut rep) => {
+                out.write_all(&rep.out)?;
+                rep.out = Vec::new();
+                total.merge(rep);
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    out.flush()?;
+    Ok((total, errors))
+}
