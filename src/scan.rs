@@ -115,20 +115,18 @@ impl<'r> Scanner<'r> {
             bounds.push(end);
         }
         let chunks: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
-        let lines: Vec<u64> = chunks
-            .par_iter()
-            .map(|&(a, b)| memchr::memchr_iter(b'\n', &buf[a..b]).count() as u64)
-            .collect();
+        let shapes: Vec<LineShapes> = chunks.par_iter().map(|&(a, b)| LineShapes::of(&buf[a..b])).collect();
         let mut first_line = Vec::with_capacity(chunks.len());
         let mut acc = 1;
-        for n in &lines {
+        for s in &shapes {
             first_line.push(acc);
-            acc += n;
+            acc += s.lines;
         }
         let reports: Vec<Report> = chunks
             .par_iter()
             .zip(first_line)
-            .map(|(&(a, b), line)| self.scan_lines(&buf[a..b], line, name))
+            .zip(&shapes)
+            .map(|((&(a, b), line), shapes)| self.scan_lines(&buf[a..b], line, name, shapes))
             .collect();
         let mut total = self.empty_report();
         for r in reports {
@@ -138,8 +136,11 @@ impl<'r> Scanner<'r> {
     }
 
     /// Scans a chunk of whole lines whose first line is number `first_line`.
-    fn scan_lines(&self, buf: &[u8], first_line: u64, name: &str) -> Report {
+    fn scan_lines(&self, buf: &[u8], first_line: u64, name: &str, shapes: &LineShapes) -> Report {
         let mut rep = self.empty_report();
+        for &(n, _) in &shapes.broken {
+            rep.warnings.push(format!("{name}:{}: malformed record (not a complete JSON object), skipped", first_line + n));
+        }
         let (mut counted_to, mut line) = (0, first_line);
         let mut pos = 0;
         let mut cands = Vec::new();
@@ -157,7 +158,7 @@ impl<'r> Scanner<'r> {
             line += memchr::memchr_iter(b'\n', &buf[counted_to..start]).count() as u64;
             counted_to = start;
             let text = buf[start..end].trim_ascii();
-            if !text.is_empty() {
+            if !text.is_empty() && shapes.broken.binary_search_by_key(&start, |&(_, at)| at).is_err() {
                 let loc = format!("{name}:{line}");
                 match std::str::from_utf8(text) {
                     Ok(t) => self.scan_value(t, &loc, &mut cands, &mut rep),
@@ -218,6 +219,9 @@ impl<'r> Scanner<'r> {
             Some(i) => Cow::Owned(format!("{loc}[{i}]")),
             None => Cow::Borrowed(loc),
         };
+        if !raw.text.trim_start().starts_with('{') {
+            return rep.warnings.push(format!("{loc}: record is not a JSON object, skipped"));
+        }
         let screen = raw.event.unwrap_or(&raw.text);
         if self.use_prefilter {
             if !self.prefilter.candidates(screen.as_bytes(), cands) {
@@ -228,8 +232,7 @@ impl<'r> Scanner<'r> {
             cands.resize(self.rules.len(), true);
         }
         let mut rec = match Record::parse(raw.text) {
-            Ok(r) if r.value.is_object() => r,
-            Ok(_) => return rep.warnings.push(format!("{loc}: record is not a JSON object, skipped")),
+            Ok(r) => r,
             Err(e) => return rep.warnings.push(format!("{loc}: malformed record, skipped: {e}")),
         };
         if let Some(ev) = raw.event {
@@ -244,6 +247,39 @@ impl<'r> Scanner<'r> {
                 write_match(&mut rep.out, rule, &rec, &loc);
             }
         }
+    }
+}
+
+/// One pass over a chunk of JSON Lines: how many lines, and which are visibly not a whole
+/// JSON object (truncated or garbage), so that they are reported even when the prefilter
+/// never looks at them. A line that passes can still hold a syntax error inside; it is
+/// reported when parsed, that is, whenever it could match a rule.
+struct LineShapes {
+    lines: u64,
+    /// (line index in the chunk, byte offset of the line start), ascending.
+    broken: Vec<(u64, usize)>,
+}
+
+impl LineShapes {
+    fn of(buf: &[u8]) -> LineShapes {
+        let mut broken = Vec::new();
+        let mut start = 0;
+        let mut n = 0;
+        let mut check = |start: usize, end: usize, n: u64| {
+            let line = buf[start..end].trim_ascii();
+            if !line.is_empty() && !(line.starts_with(b"{") && line.ends_with(b"}")) {
+                broken.push((n, start));
+            }
+        };
+        for nl in memchr::memchr_iter(b'\n', buf) {
+            check(start, nl, n);
+            start = nl + 1;
+            n += 1;
+        }
+        if start < buf.len() {
+            check(start, buf.len(), n);
+        }
+        LineShapes { lines: n, broken }
     }
 }
 

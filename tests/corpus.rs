@@ -1,0 +1,179 @@
+//! Acceptance on real CloudTrail data: the default pack finds exactly the corpus's 8 IAM user
+//! creations and deletions and no root usage; every CIS rule finds exactly the records a
+//! straightforward, independent evaluation of its pattern finds.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde_json::Value;
+use support::*;
+
+#[test]
+fn default_pack_finds_the_eight_iam_user_events_and_no_root_usage() {
+    let out = run(&["scan", corpus().to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let m = matches(&out);
+    assert_eq!(m.len(), 8);
+    assert!(m.iter().all(|x| x["rule"] == "iam-user-lifecycle"));
+    let names: BTreeMap<String, usize> = m.iter().fold(BTreeMap::new(), |mut acc, x| {
+        *acc.entry(x["eventName"].as_str().unwrap().to_string()).or_default() += 1;
+        acc
+    });
+    assert_eq!(names, BTreeMap::from([("CreateUser".into(), 4), ("DeleteUser".into(), 4)]));
+    for x in &m {
+        for k in ["eventID", "eventTime", "eventSource", "awsRegion", "recipientAccountId", "principalArn"] {
+            assert!(x[k].is_string(), "{k} missing in {x}");
+        }
+    }
+}
+
+fn s<'a>(r: &'a Value, path: &[&str]) -> Option<&'a str> {
+    path.iter().try_fold(r, |v, k| v.get(k))?.as_str()
+}
+
+fn name_in(r: &Value, names: &[&str]) -> bool {
+    s(r, &["eventName"]).is_some_and(|n| names.contains(&n))
+}
+
+fn source_is(r: &Value, src: &str) -> bool {
+    s(r, &["eventSource"]) == Some(src)
+}
+
+/// The CIS patterns, each written out by hand over serde_json values.
+fn cis_truth(rule: &str, r: &Value) -> bool {
+    match rule {
+        "root-usage" => {
+            s(r, &["userIdentity", "type"]) == Some("Root")
+                && r["userIdentity"].get("invokedBy").is_none()
+                && s(r, &["eventType"]).is_some_and(|t| t != "AwsServiceEvent")
+        }
+        "unauthorized-api-calls" => {
+            s(r, &["errorCode"]).is_some_and(|c| c.ends_with("UnauthorizedOperation") || c.starts_with("AccessDenied"))
+        }
+        "console-signin-without-mfa" => {
+            s(r, &["eventName"]) == Some("ConsoleLogin")
+                && s(r, &["additionalEventData", "MFAUsed"]).is_some_and(|m| m != "Yes")
+                && s(r, &["userIdentity", "type"]) == Some("IAMUser")
+                && s(r, &["responseElements", "ConsoleLogin"]) == Some("Success")
+        }
+        "iam-policy-changes" => name_in(
+            r,
+            &[
+                "DeleteGroupPolicy", "DeleteRolePolicy", "DeleteUserPolicy", "PutGroupPolicy", "PutRolePolicy",
+                "PutUserPolicy", "CreatePolicy", "DeletePolicy", "CreatePolicyVersion", "DeletePolicyVersion",
+                "AttachRolePolicy", "DetachRolePolicy", "AttachUserPolicy", "DetachUserPolicy", "AttachGroupPolicy",
+                "DetachGroupPolicy",
+            ],
+        ),
+        "cloudtrail-config-changes" => name_in(r, &["CreateTrail", "UpdateTrail", "DeleteTrail", "StartLogging", "StopLogging"]),
+        "console-auth-failures" => {
+            s(r, &["eventName"]) == Some("ConsoleLogin") && s(r, &["errorMessage"]) == Some("Failed authentication")
+        }
+        "cmk-disable-or-deletion" => source_is(r, "kms.amazonaws.com") && name_in(r, &["DisableKey", "ScheduleKeyDeletion"]),
+        "s3-bucket-policy-changes" => {
+            source_is(r, "s3.amazonaws.com")
+                && name_in(
+                    r,
+                    &[
+                        "PutBucketAcl", "PutBucketPolicy", "PutBucketCors", "PutBucketLifecycle", "PutBucketReplication",
+                        "DeleteBucketPolicy", "DeleteBucketCors", "DeleteBucketLifecycle", "DeleteBucketReplication",
+                    ],
+                )
+        }
+        "config-changes" => {
+            source_is(r, "config.amazonaws.com")
+                && name_in(r, &["StopConfigurationRecorder", "DeleteDeliveryChannel", "PutDeliveryChannel", "PutConfigurationRecorder"])
+        }
+        "security-group-changes" => name_in(
+            r,
+            &[
+                "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupIngress",
+                "RevokeSecurityGroupEgress", "CreateSecurityGroup", "DeleteSecurityGroup",
+            ],
+        ),
+        "nacl-changes" => name_in(
+            r,
+            &[
+                "CreateNetworkAcl", "CreateNetworkAclEntry", "DeleteNetworkAcl", "DeleteNetworkAclEntry",
+                "ReplaceNetworkAclEntry", "ReplaceNetworkAclAssociation",
+            ],
+        ),
+        "network-gateway-changes" => name_in(
+            r,
+            &[
+                "CreateCustomerGateway", "DeleteCustomerGateway", "AttachInternetGateway", "CreateInternetGateway",
+                "DeleteInternetGateway", "DetachInternetGateway",
+            ],
+        ),
+        "route-table-changes" => name_in(
+            r,
+            &[
+                "CreateRoute", "CreateRouteTable", "ReplaceRoute", "ReplaceRouteTableAssociation", "DeleteRouteTable",
+                "DeleteRoute", "DisassociateRouteTable",
+            ],
+        ),
+        "vpc-changes" => name_in(
+            r,
+            &[
+                "CreateVpc", "DeleteVpc", "ModifyVpcAttribute", "AcceptVpcPeeringConnection", "CreateVpcPeeringConnection",
+                "DeleteVpcPeeringConnection", "RejectVpcPeeringConnection", "AttachClassicLinkVpc", "DetachClassicLinkVpc",
+                "DisableVpcClassicLink", "EnableVpcClassicLink",
+            ],
+        ),
+        other => panic!("no independent evaluation for {other}"),
+    }
+}
+
+#[test]
+fn cis_pack_agrees_with_an_independent_evaluation_rule_by_rule() {
+    let tsv = std::fs::read_to_string(corpus().join("../../reference/cis-cloudwatch-filters.tsv")).unwrap();
+    let names: Vec<&str> = tsv.lines().skip(1).map(|l| l.split('\t').nth(1).unwrap()).collect();
+    assert_eq!(names.len(), 14);
+    let out = run(&["scan", "--rules", "cis", corpus().to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let mut got: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for m in matches(&out) {
+        got.entry(m["rule"].as_str().unwrap().into()).or_default().insert(m["eventID"].as_str().unwrap().into());
+    }
+    let records = corpus_records();
+    assert_eq!(records.len(), 2900);
+    let mut total = 0;
+    for name in names {
+        let want: BTreeSet<String> = records
+            .iter()
+            .filter(|r| cis_truth(name, r))
+            .map(|r| r["eventID"].as_str().unwrap().to_string())
+            .collect();
+        total += want.len();
+        assert_eq!(got.remove(name).unwrap_or_default(), want, "rule {name}");
+    }
+    assert!(got.is_empty(), "matches for rules outside the pack: {got:?}");
+    assert!(total > 100, "the corpus exercises the pack ({total} matches)");
+}
+
+#[test]
+fn cis_patterns_are_the_reference_patterns_verbatim() {
+    let tsv = std::fs::read_to_string(corpus().join("../../reference/cis-cloudwatch-filters.tsv")).unwrap();
+    let out = run(&["rules", "list", "--json", "--rules", "cis"], None);
+    let listed: BTreeMap<String, String> = stdout(&out)
+        .lines()
+        .map(|l| {
+            let v: Value = serde_json::from_str(l).unwrap();
+            (v["name"].as_str().unwrap().to_string(), v["pattern"].as_str().unwrap().to_string())
+        })
+        .collect();
+    for line in tsv.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        assert_eq!(listed.get(cols[1]).map(String::as_str), Some(cols[3]), "{}", cols[1]);
+    }
+}
+
+#[test]
+fn prefilter_never_changes_a_verdict_on_the_corpus() {
+    for pack in ["default", "cis"] {
+        let a = run(&["scan", "--rules", pack, corpus().to_str().unwrap()], None);
+        let b = run(&["scan", "--no-prefilter", "--rules", pack, corpus().to_str().unwrap()], None);
+        assert_eq!(stdout(&a), stdout(&b), "pack {pack}");
+    }
+}
