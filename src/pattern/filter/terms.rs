@@ -39,7 +39,14 @@ pub fn parse(src: &str) -> Result<Terms, FilterError> {
             Some('%') => {
                 return Err(c.err("a %regex% must be the whole pattern; it cannot be mixed with terms"));
             }
-            Some(_) => c.bare("\"").to_string(),
+            Some(_) => {
+                // Only blanks and quotes end an unquoted term (`&&` is text here).
+                let from = c.pos;
+                while c.peek().is_some_and(|ch| !ch.is_whitespace() && ch != '"') {
+                    c.bump();
+                }
+                c.src[from..c.pos].to_string()
+            }
             None => return Err(c.err_at(start, format!("'{first}' must be followed by a term"))),
         };
         if term.is_empty() && kind != ' ' {

@@ -50,6 +50,7 @@ fn terms_details() {
     invalid("ERROR %x%", "whole pattern");
     invalid("\"open", "unterminated");
     invalid("ERROR -", "followed by a term");
+    assert!(m("a&&b ||", "x a&&b ||"), "&& and || are plain text in terms");
 }
 
 #[test]
