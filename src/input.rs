@@ -42,7 +42,9 @@ fn is_trail_file(p: &Path) -> bool {
         return false;
     }
     let name = name.strip_suffix(".gz").unwrap_or(name);
-    [".json", ".jsonl", ".ndjson"].iter().any(|ext| name.ends_with(ext))
+    [".json", ".jsonl", ".ndjson"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
 }
 
 /// Expands the paths given on the command line: folders recursively (CloudTrail files only,
@@ -57,7 +59,9 @@ pub fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
         }
         for entry in walkdir::WalkDir::new(p).sort_by_file_name() {
             match entry {
-                Ok(e) if e.file_type().is_file() && is_trail_file(e.path()) => files.push(e.into_path()),
+                Ok(e) if e.file_type().is_file() && is_trail_file(e.path()) => {
+                    files.push(e.into_path())
+                }
                 Ok(_) => {}
                 Err(e) => errors.push(format!("{}: {}", e.path().unwrap_or(p).display(), e)),
             }
@@ -71,7 +75,10 @@ pub fn load(path: &Path) -> Result<Input, String> {
     let name = path.display().to_string();
     let data = if path.as_os_str() == "-" {
         let mut v = Vec::new();
-        std::io::stdin().lock().read_to_end(&mut v).map_err(|e| format!("stdin: {e}"))?;
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut v)
+            .map_err(|e| format!("stdin: {e}"))?;
         Data::Owned(v)
     } else {
         let f = File::open(path).map_err(|e| format!("{name}: {e}"))?;
@@ -82,7 +89,8 @@ pub fn load(path: &Path) -> Result<Input, String> {
             Data::Mapped(unsafe { memmap2::Mmap::map(&f) }.map_err(|e| format!("{name}: {e}"))?)
         } else {
             let mut v = Vec::new();
-            (&f).read_to_end(&mut v).map_err(|e| format!("{name}: {e}"))?;
+            (&f).read_to_end(&mut v)
+                .map_err(|e| format!("{name}: {e}"))?;
             Data::Owned(v)
         }
     };
@@ -91,7 +99,10 @@ pub fn load(path: &Path) -> Result<Input, String> {
         flate2::read::MultiGzDecoder::new(&data[..])
             .read_to_end(&mut out)
             .map_err(|e| format!("{name}: not a valid gzip file: {e}"))?;
-        return Ok(Input { name, data: Data::Owned(out) });
+        return Ok(Input {
+            name,
+            data: Data::Owned(out),
+        });
     }
     Ok(Input { name, data })
 }
@@ -107,7 +118,10 @@ pub enum Layout {
 
 /// Chooses the layout from the first non-blank line: a whole object on one line means lines.
 pub fn layout(buf: &[u8]) -> Layout {
-    let start = buf.iter().position(|b| !b.is_ascii_whitespace()).unwrap_or(buf.len());
+    let start = buf
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(buf.len());
     let end = memchr::memchr(b'\n', &buf[start..]).map_or(buf.len(), |i| start + i);
     let line = buf[start..end].trim_ascii_end();
     if line.starts_with(b"{") && line.ends_with(b"}") {
@@ -155,7 +169,11 @@ pub fn records(text: &str) -> Result<Vec<RawRecord<'_>>, String> {
         return Ok(items
             .into_iter()
             .enumerate()
-            .map(|(i, r)| RawRecord { text: Cow::Borrowed(r.get()), event: None, index: Some(i) })
+            .map(|(i, r)| RawRecord {
+                text: Cow::Borrowed(r.get()),
+                event: None,
+                index: Some(i),
+            })
             .collect());
     }
     if first != Some(b'{') {
@@ -166,7 +184,11 @@ pub fn records(text: &str) -> Result<Vec<RawRecord<'_>>, String> {
         return Ok(recs
             .into_iter()
             .enumerate()
-            .map(|(i, r)| RawRecord { text: Cow::Borrowed(r.get()), event: None, index: Some(i) })
+            .map(|(i, r)| RawRecord {
+                text: Cow::Borrowed(r.get()),
+                event: None,
+                index: Some(i),
+            })
             .collect());
     }
     if let Some(events) = probe.events {
@@ -174,15 +196,27 @@ pub fn records(text: &str) -> Result<Vec<RawRecord<'_>>, String> {
             .into_iter()
             .enumerate()
             .map(|(i, e)| match e.cloudtrail_event {
-                Some(s) => Ok(RawRecord { text: Cow::Owned(s), event: None, index: Some(i) }),
+                Some(s) => Ok(RawRecord {
+                    text: Cow::Owned(s),
+                    event: None,
+                    index: Some(i),
+                }),
                 None => Err(format!("Events[{i}] has no CloudTrailEvent")),
             })
             .collect();
     }
     if let (Some(_), Some(detail)) = (probe.detail_type, probe.detail) {
-        return Ok(vec![RawRecord { text: Cow::Borrowed(detail.get()), event: Some(text), index: None }]);
+        return Ok(vec![RawRecord {
+            text: Cow::Borrowed(detail.get()),
+            event: Some(text),
+            index: None,
+        }]);
     }
-    Ok(vec![RawRecord { text: Cow::Borrowed(text), event: None, index: None }])
+    Ok(vec![RawRecord {
+        text: Cow::Borrowed(text),
+        event: None,
+        index: None,
+    }])
 }
 
 #[cfg(test)]
@@ -194,14 +228,18 @@ mod tests {
         let r = records(r#"{"Records":[{"eventID":"a"},{"eventID":"b"}]}"#).unwrap();
         assert_eq!(r.len(), 2);
         assert_eq!(r[1].text, r#"{"eventID":"b"}"#);
-        let r = records(r#"{"Events":[{"EventId":"x","CloudTrailEvent":"{\"eventID\":\"x\"}"}]}"#).unwrap();
+        let r = records(r#"{"Events":[{"EventId":"x","CloudTrailEvent":"{\"eventID\":\"x\"}"}]}"#)
+            .unwrap();
         assert_eq!(r[0].text, r#"{"eventID":"x"}"#);
         let ev = r#"{"detail-type":"AWS API Call via CloudTrail","source":"aws.iam","detail":{"eventID":"y"}}"#;
         let r = records(ev).unwrap();
         assert_eq!(r[0].text, r#"{"eventID":"y"}"#);
         assert_eq!(r[0].event, Some(ev));
         let r = records(r#"{"eventID":"z","detail":1}"#).unwrap();
-        assert_eq!(r[0].event, None, "a record with a detail member is not an event");
+        assert_eq!(
+            r[0].event, None,
+            "a record with a detail member is not an event"
+        );
         assert_eq!(records("[{},{}]").unwrap().len(), 2);
         assert!(records(r#"{"eventID":"#).unwrap_err().contains("EOF"));
         assert!(records("5").is_err());
@@ -217,9 +255,13 @@ mod tests {
 
     #[test]
     fn folder_filter() {
-        assert!(is_trail_file(Path::new("a/111_CloudTrail_us-east-1_x.json.gz")));
+        assert!(is_trail_file(Path::new(
+            "a/111_CloudTrail_us-east-1_x.json.gz"
+        )));
         assert!(is_trail_file(Path::new("x.jsonl")));
-        assert!(!is_trail_file(Path::new("111_CloudTrail-Digest_us-east-1_x.json.gz")));
+        assert!(!is_trail_file(Path::new(
+            "111_CloudTrail-Digest_us-east-1_x.json.gz"
+        )));
         assert!(!is_trail_file(Path::new(".hidden.json")));
         assert!(!is_trail_file(Path::new("notes.txt")));
     }

@@ -2,10 +2,10 @@
 //!
 //! Data flows one way, source → rules → alert → sinks, with state beside it.
 
-pub mod pattern;
+pub mod cmd;
 pub mod config;
+pub mod input;
+pub mod pattern;
 pub mod record;
 pub mod rules;
-pub mod input;
 pub mod scan;
-pub mod cmd;

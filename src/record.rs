@@ -25,7 +25,9 @@ pub fn eventbridge_source(event_source: &str) -> String {
     if let Some((_, s)) = SOURCE_OVERRIDES.iter().find(|(k, _)| *k == event_source) {
         return s.to_string();
     }
-    let service = event_source.strip_suffix(".amazonaws.com").unwrap_or(event_source);
+    let service = event_source
+        .strip_suffix(".amazonaws.com")
+        .unwrap_or(event_source);
     format!("aws.{service}")
 }
 
@@ -45,7 +47,11 @@ impl<'a> Record<'a> {
     /// Parses a record from its JSON text.
     pub fn parse(text: Cow<'a, str>) -> Result<Record<'a>, serde_json::Error> {
         let value = serde_json::from_str(&text)?;
-        Ok(Record { text, value, event: None })
+        Ok(Record {
+            text,
+            value,
+            event: None,
+        })
     }
 
     /// A string member of the record, by path (`["userIdentity", "arn"]`).
@@ -76,7 +82,9 @@ impl<'a> Record<'a> {
             "version" => Some(Cow::Owned(Value::String("0".into()))),
             "id" => s(self.get_str("eventID")),
             "detail-type" => s(self.get_str("eventType").and_then(eventbridge_detail_type)),
-            "source" => self.get_str("eventSource").map(|e| Cow::Owned(Value::String(eventbridge_source(e)))),
+            "source" => self
+                .get_str("eventSource")
+                .map(|e| Cow::Owned(Value::String(eventbridge_source(e)))),
             "account" => s(self.get_str("recipientAccountId")),
             "time" => s(self.get_str("eventTime")),
             "region" => s(self.get_str("awsRegion")),
@@ -96,13 +104,31 @@ mod tests {
             r#"{"eventSource":"iam.amazonaws.com","eventType":"AwsConsoleSignIn","recipientAccountId":"111122223333","awsRegion":"us-east-1","eventTime":"2024-01-01T00:00:00Z","eventID":"e1"}"#,
         ))
         .unwrap();
-        assert_eq!(r.envelope_member("source").unwrap().as_str(), Some("aws.iam"));
-        assert_eq!(r.envelope_member("detail-type").unwrap().as_str(), Some("AWS Console Sign In via CloudTrail"));
-        assert_eq!(r.envelope_member("account").unwrap().as_str(), Some("111122223333"));
-        assert_eq!(r.envelope_member("region").unwrap().as_str(), Some("us-east-1"));
+        assert_eq!(
+            r.envelope_member("source").unwrap().as_str(),
+            Some("aws.iam")
+        );
+        assert_eq!(
+            r.envelope_member("detail-type").unwrap().as_str(),
+            Some("AWS Console Sign In via CloudTrail")
+        );
+        assert_eq!(
+            r.envelope_member("account").unwrap().as_str(),
+            Some("111122223333")
+        );
+        assert_eq!(
+            r.envelope_member("region").unwrap().as_str(),
+            Some("us-east-1")
+        );
         assert_eq!(r.envelope_member("version").unwrap().as_str(), Some("0"));
-        assert_eq!(r.envelope_member("detail").unwrap().get("eventID").unwrap(), "e1");
+        assert_eq!(
+            r.envelope_member("detail").unwrap().get("eventID").unwrap(),
+            "e1"
+        );
         assert!(r.envelope_member("nope").is_none());
-        assert_eq!(eventbridge_source("cloudtrail-data.amazonaws.com"), "aws.cloudtrail-data");
+        assert_eq!(
+            eventbridge_source("cloudtrail-data.amazonaws.com"),
+            "aws.cloudtrail-data"
+        );
     }
 }

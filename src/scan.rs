@@ -115,7 +115,10 @@ impl<'r> Scanner<'r> {
             bounds.push(end);
         }
         let chunks: Vec<(usize, usize)> = bounds.windows(2).map(|w| (w[0], w[1])).collect();
-        let shapes: Vec<LineShapes> = chunks.par_iter().map(|&(a, b)| LineShapes::of(&buf[a..b])).collect();
+        let shapes: Vec<LineShapes> = chunks
+            .par_iter()
+            .map(|&(a, b)| LineShapes::of(&buf[a..b]))
+            .collect();
         let mut first_line = Vec::with_capacity(chunks.len());
         let mut acc = 1;
         for s in &shapes {
@@ -139,7 +142,10 @@ impl<'r> Scanner<'r> {
     fn scan_lines(&self, buf: &[u8], first_line: u64, name: &str, shapes: &LineShapes) -> Report {
         let mut rep = self.empty_report();
         for &(n, _) in &shapes.broken {
-            rep.warnings.push(format!("{name}:{}: malformed record (not a complete JSON object), skipped", first_line + n));
+            rep.warnings.push(format!(
+                "{name}:{}: malformed record (not a complete JSON object), skipped",
+                first_line + n
+            ));
         }
         let (mut counted_to, mut line) = (0, first_line);
         let mut pos = 0;
@@ -158,7 +164,12 @@ impl<'r> Scanner<'r> {
             line += memchr::memchr_iter(b'\n', &buf[counted_to..start]).count() as u64;
             counted_to = start;
             let text = buf[start..end].trim_ascii();
-            if !text.is_empty() && shapes.broken.binary_search_by_key(&start, |&(_, at)| at).is_err() {
+            if !text.is_empty()
+                && shapes
+                    .broken
+                    .binary_search_by_key(&start, |&(_, at)| at)
+                    .is_err()
+            {
                 let loc = format!("{name}:{line}");
                 match std::str::from_utf8(text) {
                     Ok(t) => self.scan_value(t, &loc, &mut cands, &mut rep),
@@ -175,12 +186,16 @@ impl<'r> Scanner<'r> {
         let text = match std::str::from_utf8(buf) {
             Ok(t) => t,
             Err(e) => {
-                rep.warnings.push(format!("{name}: not valid UTF-8 at byte {}", e.valid_up_to()));
+                rep.warnings.push(format!(
+                    "{name}: not valid UTF-8 at byte {}",
+                    e.valid_up_to()
+                ));
                 return rep;
             }
         };
         let mut cands = Vec::new();
-        let mut stream = serde_json::Deserializer::from_str(text).into_iter::<&serde_json::value::RawValue>();
+        let mut stream =
+            serde_json::Deserializer::from_str(text).into_iter::<&serde_json::value::RawValue>();
         loop {
             let offset = stream.byte_offset();
             match stream.next() {
@@ -191,7 +206,11 @@ impl<'r> Scanner<'r> {
                     self.scan_value(v.get(), &format!("{name}:{line}"), &mut cands, &mut rep);
                 }
                 Some(Err(e)) => {
-                    rep.warnings.push(format!("{name}:{}:{}: malformed JSON, rest of file skipped: {e}", e.line(), e.column()));
+                    rep.warnings.push(format!(
+                        "{name}:{}:{}: malformed JSON, rest of file skipped: {e}",
+                        e.line(),
+                        e.column()
+                    ));
                     break;
                 }
             }
@@ -210,7 +229,9 @@ impl<'r> Scanner<'r> {
                     self.scan_record(r, loc, cands, rep);
                 }
             }
-            Err(e) => rep.warnings.push(format!("{loc}: malformed record, skipped: {e}")),
+            Err(e) => rep
+                .warnings
+                .push(format!("{loc}: malformed record, skipped: {e}")),
         }
     }
 
@@ -220,7 +241,9 @@ impl<'r> Scanner<'r> {
             None => Cow::Borrowed(loc),
         };
         if !raw.text.trim_start().starts_with('{') {
-            return rep.warnings.push(format!("{loc}: record is not a JSON object, skipped"));
+            return rep
+                .warnings
+                .push(format!("{loc}: record is not a JSON object, skipped"));
         }
         let screen = raw.event.unwrap_or(&raw.text);
         if self.use_prefilter {
@@ -233,12 +256,20 @@ impl<'r> Scanner<'r> {
         }
         let mut rec = match Record::parse(raw.text) {
             Ok(r) => r,
-            Err(e) => return rep.warnings.push(format!("{loc}: malformed record, skipped: {e}")),
+            Err(e) => {
+                return rep
+                    .warnings
+                    .push(format!("{loc}: malformed record, skipped: {e}"))
+            }
         };
         if let Some(ev) = raw.event {
             match serde_json::from_str(ev) {
                 Ok(v) => rec.event = Some(v),
-                Err(e) => return rep.warnings.push(format!("{loc}: malformed event, skipped: {e}")),
+                Err(e) => {
+                    return rep
+                        .warnings
+                        .push(format!("{loc}: malformed event, skipped: {e}"))
+                }
             }
         }
         for (i, rule) in self.rules.iter().enumerate() {
@@ -267,7 +298,8 @@ impl LineShapes {
         let mut n = 0;
         let mut check = |start: usize, end: usize, n: u64| {
             let line = buf[start..end].trim_ascii();
-            if !line.is_empty() && !(line.starts_with(b"{") && line.ends_with(b"}")) {
+            let whole = line.starts_with(b"{") && line.ends_with(b"}");
+            if !line.is_empty() && !whole {
                 broken.push((n, start));
             }
         };
@@ -307,7 +339,11 @@ fn write_match(out: &mut Vec<u8>, rule: &Rule, r: &Record<'_>, loc: &str) {
 
 /// Scans every path (folders recursively; `-` for stdin) in parallel and writes matches to
 /// `out` in input order. Returns the total report (without output) and the unreadable inputs.
-pub fn scan_paths(scanner: &Scanner<'_>, paths: &[std::path::PathBuf], out: &mut dyn Write) -> std::io::Result<(Report, Vec<String>)> {
+pub fn scan_paths(
+    scanner: &Scanner<'_>,
+    paths: &[std::path::PathBuf],
+    out: &mut dyn Write,
+) -> std::io::Result<(Report, Vec<String>)> {
     let (files, mut errors) = input::expand(paths);
     let results: Vec<Result<Report, String>> = files
         .par_iter()

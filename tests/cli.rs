@@ -33,7 +33,10 @@ fn noise(id: &str) -> serde_json::Value {
 }
 
 fn ids(o: &std::process::Output) -> Vec<String> {
-    matches(o).iter().map(|m| m["eventID"].as_str().unwrap().to_string()).collect()
+    matches(o)
+        .iter()
+        .map(|m| m["eventID"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[test]
@@ -43,27 +46,63 @@ fn reads_every_input_shape_from_files_and_folders() {
     let delivery = json!({"Records": [noise("n1"), create_user("delivery")]}).to_string();
     std::fs::write(d.join("a_delivery.json"), &delivery).unwrap();
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    gz.write_all(json!({"Records": [create_user("gzipped"), noise("n2")]}).to_string().as_bytes()).unwrap();
+    gz.write_all(
+        json!({"Records": [create_user("gzipped"), noise("n2")]})
+            .to_string()
+            .as_bytes(),
+    )
+    .unwrap();
     std::fs::create_dir(d.join("sub")).unwrap();
     std::fs::write(d.join("sub/b_delivery.json.gz"), gz.finish().unwrap()).unwrap();
-    let lines = format!("{}\n{}\n{}\n", noise("n3"), root_login("jsonl-root"), create_user("jsonl"));
+    let lines = format!(
+        "{}\n{}\n{}\n",
+        noise("n3"),
+        root_login("jsonl-root"),
+        create_user("jsonl")
+    );
     std::fs::write(d.join("c_lines.jsonl"), lines).unwrap();
-    std::fs::write(d.join("d_pretty.json"), serde_json::to_string_pretty(&create_user("pretty")).unwrap()).unwrap();
+    std::fs::write(
+        d.join("d_pretty.json"),
+        serde_json::to_string_pretty(&create_user("pretty")).unwrap(),
+    )
+    .unwrap();
     let event = json!({"version": "0", "id": "x", "detail-type": "AWS API Call via CloudTrail", "source": "aws.iam",
                        "account": "111122223333", "region": "us-east-1", "detail": create_user("event")});
     std::fs::write(d.join("e_event.json"), event.to_string()).unwrap();
     let lookup = json!({"Events": [{"EventId": "lookup", "CloudTrailEvent": create_user("lookup").to_string()}]});
     std::fs::write(d.join("f_lookup.json"), lookup.to_string()).unwrap();
     std::fs::write(d.join("notes.txt"), "not CloudTrail").unwrap();
-    std::fs::write(d.join("x_CloudTrail-Digest_y.json"), create_user("digest").to_string()).unwrap();
+    std::fs::write(
+        d.join("x_CloudTrail-Digest_y.json"),
+        create_user("digest").to_string(),
+    )
+    .unwrap();
 
     let out = run(&["scan", d.to_str().unwrap()], None);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert_eq!(ids(&out), ["delivery", "jsonl-root", "jsonl", "pretty", "event", "lookup", "gzipped"]);
+    assert_eq!(
+        ids(&out),
+        [
+            "delivery",
+            "jsonl-root",
+            "jsonl",
+            "pretty",
+            "event",
+            "lookup",
+            "gzipped"
+        ]
+    );
     let m = matches(&out);
     assert_eq!(m[1]["rule"], "root-usage");
     assert_eq!(m[1]["principalArn"], "arn:aws:iam::111122223333:root");
-    assert!(m[2]["location"].as_str().unwrap().ends_with("c_lines.jsonl:3"), "{}", m[2]["location"]);
+    assert!(
+        m[2]["location"]
+            .as_str()
+            .unwrap()
+            .ends_with("c_lines.jsonl:3"),
+        "{}",
+        m[2]["location"]
+    );
 }
 
 #[test]
@@ -91,14 +130,34 @@ fn malformed_records_are_reported_with_their_location_and_skipped() {
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(ids(&out), ["one", "two"]);
     let err = stderr(&out);
-    assert!(err.contains(&format!("{}:2: malformed record (not a complete JSON object), skipped", f.display())), "{err}");
-    assert!(err.contains(&format!("{}:4: malformed record, skipped: expected", f.display())), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{}:2: malformed record (not a complete JSON object), skipped",
+            f.display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!(
+            "{}:4: malformed record, skipped: expected",
+            f.display()
+        )),
+        "{err}"
+    );
 
     let g = dir.path().join("d.json");
-    std::fs::write(&g, json!({"Records": [create_user("ok"), "CreateUser", create_user("ok2")]}).to_string()).unwrap();
+    std::fs::write(
+        &g,
+        json!({"Records": [create_user("ok"), "CreateUser", create_user("ok2")]}).to_string(),
+    )
+    .unwrap();
     let out = run(&["scan", g.to_str().unwrap()], None);
     assert_eq!(ids(&out), ["ok", "ok2"]);
-    assert!(stderr(&out).contains(":1[1]: record is not a JSON object"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains(":1[1]: record is not a JSON object"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -108,7 +167,15 @@ fn unreadable_input_exits_1_but_still_scans_the_rest() {
     std::fs::write(&f, create_user("good").to_string()).unwrap();
     let bad = dir.path().join("bad.json.gz");
     std::fs::write(&bad, [0x1f, 0x8b, 0, 1, 2, 3]).unwrap();
-    let out = run(&["scan", "/nonexistent/x.json", bad.to_str().unwrap(), f.to_str().unwrap()], None);
+    let out = run(
+        &[
+            "scan",
+            "/nonexistent/x.json",
+            bad.to_str().unwrap(),
+            f.to_str().unwrap(),
+        ],
+        None,
+    );
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(ids(&out), ["good"]);
     let err = stderr(&out);
@@ -120,8 +187,15 @@ fn unreadable_input_exits_1_but_still_scans_the_rest() {
 fn bad_rules_exit_2_with_the_reason() {
     let out = run(&["scan", "--filter", "{ $.a IS NOT NULL }"], Some(b""));
     assert_eq!(out.status.code(), Some(2));
-    assert!(stderr(&out).contains("IS NOT is not supported"), "{}", stderr(&out));
-    let out = run(&["scan", "--event-pattern", r#"{"detail":{"state":"x"}}"#], Some(b""));
+    assert!(
+        stderr(&out).contains("IS NOT is not supported"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(
+        &["scan", "--event-pattern", r#"{"detail":{"state":"x"}}"#],
+        Some(b""),
+    );
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("\"state\" must be an object or an array (at detail.state)"));
     let out = run(&["scan", "--rules", "nosuchpack"], Some(b""));
@@ -133,24 +207,46 @@ fn bad_rules_exit_2_with_the_reason() {
 
 #[test]
 fn adhoc_patterns_replace_the_default_pack() {
-    let input = format!("{}\n{}\n{}\n", noise("s3"), create_user("iam"), root_login("root"));
-    let out = run(&["scan", "--filter", "{ $.eventSource = s3.amazonaws.com }"], Some(input.as_bytes()));
+    let input = format!(
+        "{}\n{}\n{}\n",
+        noise("s3"),
+        create_user("iam"),
+        root_login("root")
+    );
+    let out = run(
+        &["scan", "--filter", "{ $.eventSource = s3.amazonaws.com }"],
+        Some(input.as_bytes()),
+    );
     assert_eq!(ids(&out), ["s3"]);
     assert_eq!(matches(&out)[0]["rule"], "filter-1");
-    let out = run(&["scan", "--event-pattern", r#"{"detail-type":["AWS Console Sign In via CloudTrail"]}"#], Some(input.as_bytes()));
+    let out = run(
+        &[
+            "scan",
+            "--event-pattern",
+            r#"{"detail-type":["AWS Console Sign In via CloudTrail"]}"#,
+        ],
+        Some(input.as_bytes()),
+    );
     assert_eq!(ids(&out), ["root"]);
-    let out = run(&["scan", "--rules", "default", "--filter", "GetObject"], Some(input.as_bytes()));
+    let out = run(
+        &["scan", "--rules", "default", "--filter", "GetObject"],
+        Some(input.as_bytes()),
+    );
     assert_eq!(ids(&out), ["s3", "iam", "root"]);
 }
 
 #[test]
 fn escaped_literals_still_match() {
     // `\u0052oot` is "Root": the prefilter must not skip it.
-    let text = root_login("esc").to_string().replace("\"Root\"", "\"\\u0052oot\"");
+    let text = root_login("esc")
+        .to_string()
+        .replace("\"Root\"", "\"\\u0052oot\"");
     assert!(text.contains("\\u0052oot"));
     let out = run(&["scan"], Some(text.as_bytes()));
     assert_eq!(ids(&out), ["esc"]);
-    let text = create_user("esc2").to_string().replace("CreateUser", "\\u0043reateUser");
+    let text = create_user("esc2")
+        .to_string()
+        .replace("CreateUser", "\\u0043reateUser");
     let out = run(&["scan"], Some(text.as_bytes()));
     assert_eq!(ids(&out), ["esc2"]);
 }
@@ -175,21 +271,48 @@ fn pattern_test_exit_codes() {
     std::fs::write(&msg, "ERROR upstream reset\n").unwrap();
     let t = |args: &[&str]| run(&[&["pattern", "test"], args].concat(), None);
     let o = t(&["--filter", "%reset$%", msg.to_str().unwrap()]);
-    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "match\n"), "one trailing newline is dropped");
+    assert_eq!(
+        (o.status.code(), stdout(&o).as_str()),
+        (Some(0), "match\n"),
+        "one trailing newline is dropped"
+    );
     let o = t(&["--filter", "ERROR -reset", msg.to_str().unwrap()]);
-    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(1), "no match\n"));
+    assert_eq!(
+        (o.status.code(), stdout(&o).as_str()),
+        (Some(1), "no match\n")
+    );
     let o = t(&["--filter", "%(x)%", msg.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("parentheses"));
 
     let ev = dir.path().join("ev.json");
-    std::fs::write(&ev, json!({"source": "aws.iam", "detail": {"eventName": "CreateUser"}}).to_string()).unwrap();
-    let o = t(&["--event-pattern", r#"{"source":["aws.iam"],"detail":{"eventName":[{"prefix":"Create"}]}}"#, ev.to_str().unwrap()]);
+    std::fs::write(
+        &ev,
+        json!({"source": "aws.iam", "detail": {"eventName": "CreateUser"}}).to_string(),
+    )
+    .unwrap();
+    let o = t(&[
+        "--event-pattern",
+        r#"{"source":["aws.iam"],"detail":{"eventName":[{"prefix":"Create"}]}}"#,
+        ev.to_str().unwrap(),
+    ]);
     assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), "match\n"));
-    let o = t(&["--event-pattern", r#"{"detail":{"eventName":["DeleteUser"]}}"#, ev.to_str().unwrap()]);
+    let o = t(&[
+        "--event-pattern",
+        r#"{"detail":{"eventName":["DeleteUser"]}}"#,
+        ev.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(1));
-    let o = t(&["--event-pattern", r#"{"eventName":["CreateUser"]}"#, ev.to_str().unwrap()]);
-    assert_eq!(o.status.code(), Some(1), "the event is not wrapped in an envelope");
+    let o = t(&[
+        "--event-pattern",
+        r#"{"eventName":["CreateUser"]}"#,
+        ev.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "the event is not wrapped in an envelope"
+    );
     let o = t(&["--event-pattern", "{}", ev.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     std::fs::write(&ev, "{not json").unwrap();
@@ -204,15 +327,26 @@ fn pattern_test_exit_codes() {
 fn rules_list_shows_packs_and_user_rules() {
     let o = run(&["rules", "list"], None);
     let text = stdout(&o);
-    assert!(text.contains("root-usage") && text.contains("iam-user-lifecycle"), "{text}");
+    assert!(
+        text.contains("root-usage") && text.contains("iam-user-lifecycle"),
+        "{text}"
+    );
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/config.toml.example");
     let o = run(&["rules", "list", "--json", "--rules", example], None);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let names: Vec<String> = stdout(&o)
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["name"].as_str().unwrap().to_string())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["name"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
         .collect();
-    assert_eq!(names, ["root-usage", "iam-user-lifecycle", "console-login-failures"]);
+    assert_eq!(
+        names,
+        ["root-usage", "iam-user-lifecycle", "console-login-failures"]
+    );
 }
 
 #[test]
@@ -237,8 +371,33 @@ exclude = ['{ $.userIdentity.userName = "alice" }', '{"detail":{"sourceIPAddress
     internal["userIdentity"]["userName"] = json!("carol");
     internal["sourceIPAddress"] = json!("10.1.2.3");
     let input = format!("{}\n{}\n{}\n", create_user("alice"), bob, internal);
-    let out = run(&["scan", "--rules", cfg.to_str().unwrap()], Some(input.as_bytes()));
+    let out = run(
+        &["scan", "--rules", cfg.to_str().unwrap()],
+        Some(input.as_bytes()),
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(ids(&out), ["bob"]);
     assert_eq!(matches(&out)[0]["severity"], "high");
+}
+
+#[test]
+fn the_demo_files_alert_on_root_login_and_iam_user_changes_only() {
+    let demo = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/cloudtrail");
+    let out = run(&["scan", demo], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let got: Vec<(String, String)> = matches(&out)
+        .iter()
+        .map(|m| {
+            (
+                m["rule"].as_str().unwrap().into(),
+                m["eventName"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let want = [
+        ("root-usage", "ConsoleLogin"),
+        ("iam-user-lifecycle", "CreateUser"),
+        ("iam-user-lifecycle", "DeleteUser"),
+    ];
+    assert_eq!(got, want.map(|(a, b)| (a.to_string(), b.to_string())));
 }

@@ -17,12 +17,23 @@ fn default_pack_finds_the_eight_iam_user_events_and_no_root_usage() {
     assert_eq!(m.len(), 8);
     assert!(m.iter().all(|x| x["rule"] == "iam-user-lifecycle"));
     let names: BTreeMap<String, usize> = m.iter().fold(BTreeMap::new(), |mut acc, x| {
-        *acc.entry(x["eventName"].as_str().unwrap().to_string()).or_default() += 1;
+        *acc.entry(x["eventName"].as_str().unwrap().to_string())
+            .or_default() += 1;
         acc
     });
-    assert_eq!(names, BTreeMap::from([("CreateUser".into(), 4), ("DeleteUser".into(), 4)]));
+    assert_eq!(
+        names,
+        BTreeMap::from([("CreateUser".into(), 4), ("DeleteUser".into(), 4)])
+    );
     for x in &m {
-        for k in ["eventID", "eventTime", "eventSource", "awsRegion", "recipientAccountId", "principalArn"] {
+        for k in [
+            "eventID",
+            "eventTime",
+            "eventSource",
+            "awsRegion",
+            "recipientAccountId",
+            "principalArn",
+        ] {
             assert!(x[k].is_string(), "{k} missing in {x}");
         }
     }
@@ -48,9 +59,8 @@ fn cis_truth(rule: &str, r: &Value) -> bool {
                 && r["userIdentity"].get("invokedBy").is_none()
                 && s(r, &["eventType"]).is_some_and(|t| t != "AwsServiceEvent")
         }
-        "unauthorized-api-calls" => {
-            s(r, &["errorCode"]).is_some_and(|c| c.ends_with("UnauthorizedOperation") || c.starts_with("AccessDenied"))
-        }
+        "unauthorized-api-calls" => s(r, &["errorCode"])
+            .is_some_and(|c| c.ends_with("UnauthorizedOperation") || c.starts_with("AccessDenied")),
         "console-signin-without-mfa" => {
             s(r, &["eventName"]) == Some("ConsoleLogin")
                 && s(r, &["additionalEventData", "MFAUsed"]).is_some_and(|m| m != "Yes")
@@ -60,65 +70,129 @@ fn cis_truth(rule: &str, r: &Value) -> bool {
         "iam-policy-changes" => name_in(
             r,
             &[
-                "DeleteGroupPolicy", "DeleteRolePolicy", "DeleteUserPolicy", "PutGroupPolicy", "PutRolePolicy",
-                "PutUserPolicy", "CreatePolicy", "DeletePolicy", "CreatePolicyVersion", "DeletePolicyVersion",
-                "AttachRolePolicy", "DetachRolePolicy", "AttachUserPolicy", "DetachUserPolicy", "AttachGroupPolicy",
+                "DeleteGroupPolicy",
+                "DeleteRolePolicy",
+                "DeleteUserPolicy",
+                "PutGroupPolicy",
+                "PutRolePolicy",
+                "PutUserPolicy",
+                "CreatePolicy",
+                "DeletePolicy",
+                "CreatePolicyVersion",
+                "DeletePolicyVersion",
+                "AttachRolePolicy",
+                "DetachRolePolicy",
+                "AttachUserPolicy",
+                "DetachUserPolicy",
+                "AttachGroupPolicy",
                 "DetachGroupPolicy",
             ],
         ),
-        "cloudtrail-config-changes" => name_in(r, &["CreateTrail", "UpdateTrail", "DeleteTrail", "StartLogging", "StopLogging"]),
+        "cloudtrail-config-changes" => name_in(
+            r,
+            &[
+                "CreateTrail",
+                "UpdateTrail",
+                "DeleteTrail",
+                "StartLogging",
+                "StopLogging",
+            ],
+        ),
         "console-auth-failures" => {
-            s(r, &["eventName"]) == Some("ConsoleLogin") && s(r, &["errorMessage"]) == Some("Failed authentication")
+            s(r, &["eventName"]) == Some("ConsoleLogin")
+                && s(r, &["errorMessage"]) == Some("Failed authentication")
         }
-        "cmk-disable-or-deletion" => source_is(r, "kms.amazonaws.com") && name_in(r, &["DisableKey", "ScheduleKeyDeletion"]),
+        "cmk-disable-or-deletion" => {
+            source_is(r, "kms.amazonaws.com") && name_in(r, &["DisableKey", "ScheduleKeyDeletion"])
+        }
         "s3-bucket-policy-changes" => {
             source_is(r, "s3.amazonaws.com")
                 && name_in(
                     r,
                     &[
-                        "PutBucketAcl", "PutBucketPolicy", "PutBucketCors", "PutBucketLifecycle", "PutBucketReplication",
-                        "DeleteBucketPolicy", "DeleteBucketCors", "DeleteBucketLifecycle", "DeleteBucketReplication",
+                        "PutBucketAcl",
+                        "PutBucketPolicy",
+                        "PutBucketCors",
+                        "PutBucketLifecycle",
+                        "PutBucketReplication",
+                        "DeleteBucketPolicy",
+                        "DeleteBucketCors",
+                        "DeleteBucketLifecycle",
+                        "DeleteBucketReplication",
                     ],
                 )
         }
         "config-changes" => {
             source_is(r, "config.amazonaws.com")
-                && name_in(r, &["StopConfigurationRecorder", "DeleteDeliveryChannel", "PutDeliveryChannel", "PutConfigurationRecorder"])
+                && name_in(
+                    r,
+                    &[
+                        "StopConfigurationRecorder",
+                        "DeleteDeliveryChannel",
+                        "PutDeliveryChannel",
+                        "PutConfigurationRecorder",
+                    ],
+                )
         }
         "security-group-changes" => name_in(
             r,
             &[
-                "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress", "RevokeSecurityGroupIngress",
-                "RevokeSecurityGroupEgress", "CreateSecurityGroup", "DeleteSecurityGroup",
+                "AuthorizeSecurityGroupIngress",
+                "AuthorizeSecurityGroupEgress",
+                "RevokeSecurityGroupIngress",
+                "RevokeSecurityGroupEgress",
+                "CreateSecurityGroup",
+                "DeleteSecurityGroup",
             ],
         ),
         "nacl-changes" => name_in(
             r,
             &[
-                "CreateNetworkAcl", "CreateNetworkAclEntry", "DeleteNetworkAcl", "DeleteNetworkAclEntry",
-                "ReplaceNetworkAclEntry", "ReplaceNetworkAclAssociation",
+                "CreateNetworkAcl",
+                "CreateNetworkAclEntry",
+                "DeleteNetworkAcl",
+                "DeleteNetworkAclEntry",
+                "ReplaceNetworkAclEntry",
+                "ReplaceNetworkAclAssociation",
             ],
         ),
         "network-gateway-changes" => name_in(
             r,
             &[
-                "CreateCustomerGateway", "DeleteCustomerGateway", "AttachInternetGateway", "CreateInternetGateway",
-                "DeleteInternetGateway", "DetachInternetGateway",
+                "CreateCustomerGateway",
+                "DeleteCustomerGateway",
+                "AttachInternetGateway",
+                "CreateInternetGateway",
+                "DeleteInternetGateway",
+                "DetachInternetGateway",
             ],
         ),
         "route-table-changes" => name_in(
             r,
             &[
-                "CreateRoute", "CreateRouteTable", "ReplaceRoute", "ReplaceRouteTableAssociation", "DeleteRouteTable",
-                "DeleteRoute", "DisassociateRouteTable",
+                "CreateRoute",
+                "CreateRouteTable",
+                "ReplaceRoute",
+                "ReplaceRouteTableAssociation",
+                "DeleteRouteTable",
+                "DeleteRoute",
+                "DisassociateRouteTable",
             ],
         ),
         "vpc-changes" => name_in(
             r,
             &[
-                "CreateVpc", "DeleteVpc", "ModifyVpcAttribute", "AcceptVpcPeeringConnection", "CreateVpcPeeringConnection",
-                "DeleteVpcPeeringConnection", "RejectVpcPeeringConnection", "AttachClassicLinkVpc", "DetachClassicLinkVpc",
-                "DisableVpcClassicLink", "EnableVpcClassicLink",
+                "CreateVpc",
+                "DeleteVpc",
+                "ModifyVpcAttribute",
+                "AcceptVpcPeeringConnection",
+                "CreateVpcPeeringConnection",
+                "DeleteVpcPeeringConnection",
+                "RejectVpcPeeringConnection",
+                "AttachClassicLinkVpc",
+                "DetachClassicLinkVpc",
+                "DisableVpcClassicLink",
+                "EnableVpcClassicLink",
             ],
         ),
         other => panic!("no independent evaluation for {other}"),
@@ -127,14 +201,24 @@ fn cis_truth(rule: &str, r: &Value) -> bool {
 
 #[test]
 fn cis_pack_agrees_with_an_independent_evaluation_rule_by_rule() {
-    let tsv = std::fs::read_to_string(corpus().join("../../reference/cis-cloudwatch-filters.tsv")).unwrap();
-    let names: Vec<&str> = tsv.lines().skip(1).map(|l| l.split('\t').nth(1).unwrap()).collect();
+    let tsv = std::fs::read_to_string(corpus().join("../../reference/cis-cloudwatch-filters.tsv"))
+        .unwrap();
+    let names: Vec<&str> = tsv
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').nth(1).unwrap())
+        .collect();
     assert_eq!(names.len(), 14);
-    let out = run(&["scan", "--rules", "cis", corpus().to_str().unwrap()], None);
+    let out = run(
+        &["scan", "--rules", "cis", corpus().to_str().unwrap()],
+        None,
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let mut got: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     for m in matches(&out) {
-        got.entry(m["rule"].as_str().unwrap().into()).or_default().insert(m["eventID"].as_str().unwrap().into());
+        got.entry(m["rule"].as_str().unwrap().into())
+            .or_default()
+            .insert(m["eventID"].as_str().unwrap().into());
     }
     let records = corpus_records();
     assert_eq!(records.len(), 2900);
@@ -148,24 +232,39 @@ fn cis_pack_agrees_with_an_independent_evaluation_rule_by_rule() {
         total += want.len();
         assert_eq!(got.remove(name).unwrap_or_default(), want, "rule {name}");
     }
-    assert!(got.is_empty(), "matches for rules outside the pack: {got:?}");
-    assert!(total > 100, "the corpus exercises the pack ({total} matches)");
+    assert!(
+        got.is_empty(),
+        "matches for rules outside the pack: {got:?}"
+    );
+    assert!(
+        total > 100,
+        "the corpus exercises the pack ({total} matches)"
+    );
 }
 
 #[test]
 fn cis_patterns_are_the_reference_patterns_verbatim() {
-    let tsv = std::fs::read_to_string(corpus().join("../../reference/cis-cloudwatch-filters.tsv")).unwrap();
+    let tsv = std::fs::read_to_string(corpus().join("../../reference/cis-cloudwatch-filters.tsv"))
+        .unwrap();
     let out = run(&["rules", "list", "--json", "--rules", "cis"], None);
     let listed: BTreeMap<String, String> = stdout(&out)
         .lines()
         .map(|l| {
             let v: Value = serde_json::from_str(l).unwrap();
-            (v["name"].as_str().unwrap().to_string(), v["pattern"].as_str().unwrap().to_string())
+            (
+                v["name"].as_str().unwrap().to_string(),
+                v["pattern"].as_str().unwrap().to_string(),
+            )
         })
         .collect();
     for line in tsv.lines().skip(1) {
         let cols: Vec<&str> = line.split('\t').collect();
-        assert_eq!(listed.get(cols[1]).map(String::as_str), Some(cols[3]), "{}", cols[1]);
+        assert_eq!(
+            listed.get(cols[1]).map(String::as_str),
+            Some(cols[3]),
+            "{}",
+            cols[1]
+        );
     }
 }
 
@@ -173,7 +272,16 @@ fn cis_patterns_are_the_reference_patterns_verbatim() {
 fn prefilter_never_changes_a_verdict_on_the_corpus() {
     for pack in ["default", "cis"] {
         let a = run(&["scan", "--rules", pack, corpus().to_str().unwrap()], None);
-        let b = run(&["scan", "--no-prefilter", "--rules", pack, corpus().to_str().unwrap()], None);
+        let b = run(
+            &[
+                "scan",
+                "--no-prefilter",
+                "--rules",
+                pack,
+                corpus().to_str().unwrap(),
+            ],
+            None,
+        );
         assert_eq!(stdout(&a), stdout(&b), "pack {pack}");
     }
 }

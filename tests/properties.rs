@@ -14,15 +14,42 @@ use trailwatch::scan::Scanner;
 /// Pieces of filter-pattern syntax, so that random strings reach deep into the parser.
 fn filter_text() -> impl Strategy<Value = String> {
     let atom = prop_oneof![
-        Just("{".to_string()), Just("}".to_string()), Just("[".to_string()), Just("]".to_string()),
-        Just("(".to_string()), Just(")".to_string()), Just("$.a".to_string()), Just("$.b[0]".to_string()),
-        Just("$.c[*]".to_string()), Just("$.*".to_string()), Just("$.['x.y']".to_string()), Just("=".to_string()),
-        Just("!=".to_string()), Just(">=".to_string()), Just("<".to_string()), Just("&&".to_string()),
-        Just("||".to_string()), Just("IS".to_string()), Just("NULL".to_string()), Just("NOT".to_string()),
-        Just("EXISTS".to_string()), Just("TRUE".to_string()), Just("\"".to_string()), Just("%".to_string()),
-        Just("\\".to_string()), Just("*".to_string()), Just(",".to_string()), Just("...".to_string()),
-        Just("-".to_string()), Just("?".to_string()), Just(" ".to_string()), Just("1e3".to_string()),
-        Just("{2,}".to_string()), Just("\\x4".to_string()), "[a-z0-9]{1,4}", "\\PC{0,3}",
+        Just("{".to_string()),
+        Just("}".to_string()),
+        Just("[".to_string()),
+        Just("]".to_string()),
+        Just("(".to_string()),
+        Just(")".to_string()),
+        Just("$.a".to_string()),
+        Just("$.b[0]".to_string()),
+        Just("$.c[*]".to_string()),
+        Just("$.*".to_string()),
+        Just("$.['x.y']".to_string()),
+        Just("=".to_string()),
+        Just("!=".to_string()),
+        Just(">=".to_string()),
+        Just("<".to_string()),
+        Just("&&".to_string()),
+        Just("||".to_string()),
+        Just("IS".to_string()),
+        Just("NULL".to_string()),
+        Just("NOT".to_string()),
+        Just("EXISTS".to_string()),
+        Just("TRUE".to_string()),
+        Just("\"".to_string()),
+        Just("%".to_string()),
+        Just("\\".to_string()),
+        Just("*".to_string()),
+        Just(",".to_string()),
+        Just("...".to_string()),
+        Just("-".to_string()),
+        Just("?".to_string()),
+        Just(" ".to_string()),
+        Just("1e3".to_string()),
+        Just("{2,}".to_string()),
+        Just("\\x4".to_string()),
+        "[a-z0-9]{1,4}",
+        "\\PC{0,3}",
     ];
     prop::collection::vec(atom, 0..24).prop_map(|v| v.concat())
 }
@@ -35,9 +62,20 @@ fn json_value() -> impl Strategy<Value = Value> {
         (-1e10f64..1e10).prop_map(|f| json!(f)),
         "[a-z.*/\\\\:0-9-]{0,6}".prop_map(Value::String),
         prop_oneof![
-            Just("prefix"), Just("suffix"), Just("equals-ignore-case"), Just("wildcard"), Just("anything-but"),
-            Just("numeric"), Just("exists"), Just("cidr"), Just("$or"), Just(">"), Just("<="), Just("="),
-            Just("10.0.0.0/8"), Just("::1/64"),
+            Just("prefix"),
+            Just("suffix"),
+            Just("equals-ignore-case"),
+            Just("wildcard"),
+            Just("anything-but"),
+            Just("numeric"),
+            Just("exists"),
+            Just("cidr"),
+            Just("$or"),
+            Just(">"),
+            Just("<="),
+            Just("="),
+            Just("10.0.0.0/8"),
+            Just("::1/64"),
         ]
         .prop_map(|s| Value::String(s.to_string())),
     ];
@@ -97,32 +135,42 @@ proptest! {
 /// A CloudTrail-like record whose strings are drawn from rule literals and their near misses.
 fn record() -> impl Strategy<Value = Value> {
     let word = prop_oneof![
-        Just("Root"), Just("IAMUser"), Just("AwsServiceEvent"), Just("AwsApiCall"), Just("CreateUser"),
-        Just("DeleteUser"), Just("iam.amazonaws.com"), Just("kms.amazonaws.com"), Just("DisableKey"),
-        Just("AccessDenied"), Just("Client.UnauthorizedOperation"), Just("ConsoleLogin"), Just("Success"),
-        Just("Failed authentication"), Just("StopLogging"), Just("CreateVpc"), Just("Yes"), Just("No"), Just("x"),
+        Just("Root"),
+        Just("IAMUser"),
+        Just("AwsServiceEvent"),
+        Just("AwsApiCall"),
+        Just("CreateUser"),
+        Just("DeleteUser"),
+        Just("iam.amazonaws.com"),
+        Just("kms.amazonaws.com"),
+        Just("DisableKey"),
+        Just("AccessDenied"),
+        Just("Client.UnauthorizedOperation"),
+        Just("ConsoleLogin"),
+        Just("Success"),
+        Just("Failed authentication"),
+        Just("StopLogging"),
+        Just("CreateVpc"),
+        Just("Yes"),
+        Just("No"),
+        Just("x"),
     ];
-    (
-        prop::collection::vec(word, 9),
-        any::<bool>(),
-        any::<bool>(),
-    )
-        .prop_map(|(w, invoked, mfa)| {
-            let mut r = json!({
-                "eventID": "id", "eventType": w[0], "eventSource": w[1], "eventName": w[2],
-                "errorCode": w[3], "errorMessage": w[4],
-                "userIdentity": {"type": w[5], "arn": "arn:aws:iam::1:user/u"},
-                "responseElements": {"ConsoleLogin": w[6]},
-                "recipientAccountId": "111122223333", "awsRegion": "us-east-1",
-            });
-            if invoked {
-                r["userIdentity"]["invokedBy"] = json!(w[7]);
-            }
-            if mfa {
-                r["additionalEventData"] = json!({"MFAUsed": w[8]});
-            }
-            r
-        })
+    (prop::collection::vec(word, 9), any::<bool>(), any::<bool>()).prop_map(|(w, invoked, mfa)| {
+        let mut r = json!({
+            "eventID": "id", "eventType": w[0], "eventSource": w[1], "eventName": w[2],
+            "errorCode": w[3], "errorMessage": w[4],
+            "userIdentity": {"type": w[5], "arn": "arn:aws:iam::1:user/u"},
+            "responseElements": {"ConsoleLogin": w[6]},
+            "recipientAccountId": "111122223333", "awsRegion": "us-east-1",
+        });
+        if invoked {
+            r["userIdentity"]["invokedBy"] = json!(w[7]);
+        }
+        if mfa {
+            r["additionalEventData"] = json!({"MFAUsed": w[8]});
+        }
+        r
+    })
 }
 
 /// Escapes some characters of the JSON text's string contents as `\uXXXX`.

@@ -35,12 +35,18 @@ impl CmdError {
 
     /// Bad rules, patterns or usage: exit 2.
     pub fn usage(e: impl Into<anyhow::Error>) -> Self {
-        CmdError { code: 2, error: e.into() }
+        CmdError {
+            code: 2,
+            error: e.into(),
+        }
     }
 
     /// Input that could not be read, or a runtime failure: exit 1.
     pub fn failure(e: impl Into<anyhow::Error>) -> Self {
-        CmdError { code: 1, error: e.into() }
+        CmdError {
+            code: 1,
+            error: e.into(),
+        }
     }
 }
 
@@ -49,7 +55,12 @@ impl CmdError {
 /// Rules are written in the two languages AWS users already know: CloudWatch Logs filter
 /// patterns and EventBridge event patterns, pasted unchanged, with AWS's semantics.
 #[derive(Debug, Parser)]
-#[command(name = "trailwatch", version, propagate_version = true, max_term_width = 100)]
+#[command(
+    name = "trailwatch",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -67,7 +78,9 @@ pub enum Command {
     ///
     /// Exit status: 0 when the scan ran (with or without matches), 1 when an input could not be
     /// read, 2 for invalid rules or usage.
-    #[command(after_help = "Examples:\n  trailwatch scan ./cloudtrail/\n  trailwatch scan --rules cis --rules my-rules.toml trail.jsonl.gz\n  aws s3 cp s3://bucket/AWSLogs/.../file.json.gz - | trailwatch scan --filter '{ $.errorCode = \"AccessDenied*\" }'")]
+    #[command(
+        after_help = "Examples:\n  trailwatch scan ./cloudtrail/\n  trailwatch scan --rules cis --rules my-rules.toml trail.jsonl.gz\n  aws s3 cp s3://bucket/AWSLogs/.../file.json.gz - | trailwatch scan --filter '{ $.errorCode = \"AccessDenied*\" }'"
+    )]
     Scan(scan::ScanArgs),
     /// Work with single patterns.
     #[command(subcommand)]
@@ -96,20 +109,23 @@ impl RuleArgs {
     /// Builds the rule set; errors are usage errors (exit 2).
     pub fn load(&self) -> Result<RuleSet, CmdError> {
         let mut set = RuleSet::default();
-        let specs: Vec<&str> = if self.rules.is_empty() && self.filters.is_empty() && self.event_patterns.is_empty() {
-            vec!["default"]
-        } else {
-            self.rules.iter().map(String::as_str).collect()
-        };
+        let specs: Vec<&str> =
+            if self.rules.is_empty() && self.filters.is_empty() && self.event_patterns.is_empty() {
+                vec!["default"]
+            } else {
+                self.rules.iter().map(String::as_str).collect()
+            };
         for s in specs {
             set.add_spec(s).map_err(CmdError::usage)?;
         }
         for (i, f) in self.filters.iter().enumerate() {
-            let p = RulePattern::filter(f).map_err(|e| CmdError::usage(anyhow::anyhow!("--filter {f:?}: {e}")))?;
+            let p = RulePattern::filter(f)
+                .map_err(|e| CmdError::usage(anyhow::anyhow!("--filter {f:?}: {e}")))?;
             set.add_adhoc(format!("filter-{}", i + 1), p);
         }
         for (i, e) in self.event_patterns.iter().enumerate() {
-            let p = RulePattern::event(e).map_err(|m| CmdError::usage(anyhow::anyhow!("--event-pattern: {m}")))?;
+            let p = RulePattern::event(e)
+                .map_err(|m| CmdError::usage(anyhow::anyhow!("--event-pattern: {m}")))?;
             set.add_adhoc(format!("event-pattern-{}", i + 1), p);
         }
         Ok(set)

@@ -52,21 +52,36 @@ fn read(path: &PathBuf) -> Result<String, CmdError> {
 pub fn run(c: PatternCommand) -> Result<ExitCode, CmdError> {
     let PatternCommand::Test(a) = c;
     let matched = if let Some(f) = &a.filter {
-        let p = FilterPattern::new(f).map_err(|e| CmdError::usage(anyhow::anyhow!("invalid filter pattern: {e}")))?;
+        let p = FilterPattern::new(f)
+            .map_err(|e| CmdError::usage(anyhow::anyhow!("invalid filter pattern: {e}")))?;
         let text = read(&a.file)?;
-        let msg = text.strip_suffix('\n').map(|m| m.strip_suffix('\r').unwrap_or(m)).unwrap_or(&text);
+        let msg = text
+            .strip_suffix('\n')
+            .map(|m| m.strip_suffix('\r').unwrap_or(m))
+            .unwrap_or(&text);
         p.is_match(msg)
     } else {
         let src = a.event_pattern.as_deref().unwrap_or_default();
         let p = EventPattern::new(src).map_err(CmdError::usage)?;
         let text = read(&a.file)?;
-        let event: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| CmdError::usage(anyhow::anyhow!("{}: not a JSON event: {e}", a.file.display())))?;
+        let event: serde_json::Value = serde_json::from_str(&text).map_err(|e| {
+            CmdError::usage(anyhow::anyhow!(
+                "{}: not a JSON event: {e}",
+                a.file.display()
+            ))
+        })?;
         if !event.is_object() {
-            return Err(CmdError::usage(anyhow::anyhow!("{}: the event must be a JSON object", a.file.display())));
+            return Err(CmdError::usage(anyhow::anyhow!(
+                "{}: the event must be a JSON object",
+                a.file.display()
+            )));
         }
         p.is_match(&event)
     };
     println!("{}", if matched { "match" } else { "no match" });
-    Ok(if matched { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if matched {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

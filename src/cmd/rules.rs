@@ -36,11 +36,27 @@ pub fn run(c: RulesCommand) -> Result<ExitCode, CmdError> {
             out.push('\n');
         }
     } else {
-        let w = set.all().iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
-        out.push_str(&format!("{:w$}  {:8}  {:13}  {:8}  TITLE\n", "NAME", "SEVERITY", "LANGUAGE", "STATE"));
+        let w = set
+            .all()
+            .iter()
+            .map(|r| r.name.len())
+            .max()
+            .unwrap_or(4)
+            .max(4);
+        out.push_str(&format!(
+            "{:w$}  {:8}  {:13}  {:8}  TITLE\n",
+            "NAME", "SEVERITY", "LANGUAGE", "STATE"
+        ));
         for r in set.all() {
             let state = if r.enabled { "enabled" } else { "disabled" };
-            out.push_str(&format!("{:w$}  {:8}  {:13}  {:8}  {}\n", r.name, r.severity.to_string(), r.pattern.language(), state, r.title));
+            out.push_str(&format!(
+                "{:w$}  {:8}  {:13}  {:8}  {}\n",
+                r.name,
+                r.severity.to_string(),
+                r.pattern.language(),
+                state,
+                r.title
+            ));
             out.push_str(&format!("{:w$}  {}\n", "", r.pattern.as_str()));
             for x in &r.exclude {
                 out.push_str(&format!("{:w$}  except {}\n", "", x.as_str()));

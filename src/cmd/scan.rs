@@ -31,7 +31,9 @@ pub struct ScanArgs {
 pub fn run(a: ScanArgs) -> Result<ExitCode, CmdError> {
     let set = a.rules.load()?;
     if set.enabled().next().is_none() {
-        return Err(CmdError::usage(anyhow::anyhow!("no enabled rules: every rule given is disabled")));
+        return Err(CmdError::usage(anyhow::anyhow!(
+            "no enabled rules: every rule given is disabled"
+        )));
     }
     if let Some(n) = a.threads {
         rayon::ThreadPoolBuilder::new()
@@ -41,7 +43,11 @@ pub fn run(a: ScanArgs) -> Result<ExitCode, CmdError> {
     }
     let mut scanner = Scanner::new(&set);
     scanner.use_prefilter = !a.no_prefilter;
-    let paths = if a.paths.is_empty() { vec![PathBuf::from("-")] } else { a.paths };
+    let paths = if a.paths.is_empty() {
+        vec![PathBuf::from("-")]
+    } else {
+        a.paths
+    };
     let started = Instant::now();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
@@ -77,5 +83,9 @@ pub fn run(a: ScanArgs) -> Result<ExitCode, CmdError> {
             if report.warnings.is_empty() { String::new() } else { format!(", {} malformed record(s) skipped", report.warnings.len()) },
         );
     }
-    Ok(if errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }

@@ -95,7 +95,10 @@ impl Requirement {
     /// ubiquitous `*.amazonaws.com` service names, long literals first.
     pub fn best(&self) -> Option<&Clause> {
         self.clauses.iter().min_by_key(|c| {
-            let common = c.iter().filter(|l| l.text.ends_with(".amazonaws.com")).count();
+            let common = c
+                .iter()
+                .filter(|l| l.text.ends_with(".amazonaws.com"))
+                .count();
             let shortest = c.iter().map(|l| l.text.len()).min().unwrap_or(0);
             (common, c.len(), usize::MAX - shortest)
         })
@@ -107,7 +110,9 @@ fn usable(text: &str, encoding: &Encoding) -> bool {
     text.len() >= MIN_LITERAL_LEN
         && match encoding {
             Encoding::Raw => true,
-            Encoding::JsonString => !text.chars().any(|c| c == '"' || c == '\\' || c.is_control()),
+            Encoding::JsonString => !text
+                .chars()
+                .any(|c| c == '"' || c == '\\' || c.is_control()),
         }
 }
 

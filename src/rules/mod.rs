@@ -51,7 +51,10 @@ impl RuleSet {
         }
         let path = Path::new(spec);
         if !path.exists() {
-            anyhow::bail!("no rule pack or file named '{spec}' (built-in packs: {})", pack_names());
+            anyhow::bail!(
+                "no rule pack or file named '{spec}' (built-in packs: {})",
+                pack_names()
+            );
         }
         let (cfg, src) = Config::load(path)?;
         self.add_config(&cfg, &src)
@@ -63,7 +66,14 @@ impl RuleSet {
         for p in cfg.rule_packs.as_deref().unwrap_or(&default) {
             if pack(p.get_ref()).is_none() {
                 return Err(src
-                    .error_at(p.span().start, format!("unknown rule pack '{}' (built-in packs: {})", p.get_ref(), pack_names()))
+                    .error_at(
+                        p.span().start,
+                        format!(
+                            "unknown rule pack '{}' (built-in packs: {})",
+                            p.get_ref(),
+                            pack_names()
+                        ),
+                    )
                     .into());
             }
             self.add_spec(p.get_ref())?;
@@ -71,25 +81,42 @@ impl RuleSet {
         self.add_config_rules(&cfg.rules, src, &src.name)
     }
 
-    fn add_config_rules(&mut self, rules: &[RuleConfig], src: &SourceText, origin: &str) -> anyhow::Result<()> {
+    fn add_config_rules(
+        &mut self,
+        rules: &[RuleConfig],
+        src: &SourceText,
+        origin: &str,
+    ) -> anyhow::Result<()> {
         for rc in rules {
             self.add_rule_config(rc, src, origin)?;
         }
         Ok(())
     }
 
-    fn add_rule_config(&mut self, rc: &RuleConfig, src: &SourceText, origin: &str) -> Result<(), ConfigError> {
+    fn add_rule_config(
+        &mut self,
+        rc: &RuleConfig,
+        src: &SourceText,
+        origin: &str,
+    ) -> Result<(), ConfigError> {
         let name = rc.name.get_ref().trim().to_string();
         let at_name = |m: String| src.error_at(rc.name.span().start, m);
         if name.is_empty() || name.contains(char::is_whitespace) {
-            return Err(at_name("a rule name must be non-empty and contain no spaces".into()));
+            return Err(at_name(
+                "a rule name must be non-empty and contain no spaces".into(),
+            ));
         }
         let pattern = match (&rc.filter, &rc.event_pattern) {
             (Some(_), Some(e)) => {
-                return Err(src.error_at(e.span().start, format!("rule '{name}' has both filter and event_pattern: keep one")));
+                return Err(src.error_at(
+                    e.span().start,
+                    format!("rule '{name}' has both filter and event_pattern: keep one"),
+                ));
             }
-            (Some(f), None) => RulePattern::filter(f.get_ref()).map_err(|m| src.error_at(f.span().start, format!("rule '{name}': {m}")))?,
-            (None, Some(e)) => RulePattern::event(e.get_ref()).map_err(|m| src.error_at(e.span().start, format!("rule '{name}': {m}")))?,
+            (Some(f), None) => RulePattern::filter(f.get_ref())
+                .map_err(|m| src.error_at(f.span().start, format!("rule '{name}': {m}")))?,
+            (None, Some(e)) => RulePattern::event(e.get_ref())
+                .map_err(|m| src.error_at(e.span().start, format!("rule '{name}': {m}")))?,
             (None, None) => {
                 // `name` + `enabled = false` turns off a rule defined earlier (a pack's).
                 if rc.enabled == Some(false) {
@@ -98,13 +125,19 @@ impl RuleSet {
                         return Ok(());
                     }
                 }
-                return Err(at_name(format!("rule '{name}' needs a filter or an event_pattern")));
+                return Err(at_name(format!(
+                    "rule '{name}' needs a filter or an event_pattern"
+                )));
             }
         };
         let exclude = rc
             .exclude
             .iter()
-            .map(|x| RulePattern::detect(x.get_ref()).map_err(|m| src.error_at(x.span().start, format!("rule '{name}', exclude: {m}"))))
+            .map(|x| {
+                RulePattern::detect(x.get_ref()).map_err(|m| {
+                    src.error_at(x.span().start, format!("rule '{name}', exclude: {m}"))
+                })
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let title = rc.title.clone().unwrap_or_else(|| name.clone());
         self.add(Rule {
@@ -162,19 +195,33 @@ mod tests {
         assert_eq!(names, ["root-usage", "iam-user-lifecycle"]);
         s.add_spec("cis").unwrap();
         assert_eq!(s.all().len(), 15, "root-usage is shared by both packs");
-        assert!(s.add_spec("nope").unwrap_err().to_string().contains("built-in packs: default, cis"));
+        assert!(s
+            .add_spec("nope")
+            .unwrap_err()
+            .to_string()
+            .contains("built-in packs: default, cis"));
     }
 
     #[test]
     fn config_errors_are_located() {
         let src = SourceText {
             name: "x.toml".into(),
-            text: "rule_packs = []\n[[rules]]\nname = \"a\"\nfilter = '{ $.a IS NOT NULL }'\n".into(),
+            text: "rule_packs = []\n[[rules]]\nname = \"a\"\nfilter = '{ $.a IS NOT NULL }'\n"
+                .into(),
         };
         let cfg = Config::parse(&src).unwrap();
-        let e = RuleSet::default().add_config(&cfg, &src).unwrap_err().to_string();
-        assert!(e.starts_with("x.toml:4:10: rule 'a': invalid filter pattern: column 7: IS NOT"), "{e}");
-        let src = SourceText { name: "y.toml".into(), text: "[[rules]]\nname = \"a\"\nfiltr = 'x'\n".into() };
+        let e = RuleSet::default()
+            .add_config(&cfg, &src)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("x.toml:4:10: rule 'a': invalid filter pattern: column 7: IS NOT"),
+            "{e}"
+        );
+        let src = SourceText {
+            name: "y.toml".into(),
+            text: "[[rules]]\nname = \"a\"\nfiltr = 'x'\n".into(),
+        };
         let e = Config::parse(&src).unwrap_err().to_string();
         assert!(e.starts_with("y.toml:3:1: unknown field `filtr`"), "{e}");
     }

@@ -78,7 +78,8 @@ impl Prefilter {
                 .build(lits)
                 .expect("literal automaton builds")
         };
-        let finder = (!exhaustive && !finder_lits.is_empty()).then(|| build(&finder_lits, MatchKind::LeftmostFirst));
+        let finder = (!exhaustive && !finder_lits.is_empty())
+            .then(|| build(&finder_lits, MatchKind::LeftmostFirst));
         let checker = (!table.is_empty()).then(|| build(&table, MatchKind::Standard));
         Prefilter {
             finder,
@@ -134,22 +135,40 @@ mod tests {
 
     fn req(lits: &[&[&str]]) -> Requirement {
         lits.iter().fold(Requirement::none(), |r, c| {
-            r.and(Requirement::any_of(c.iter().map(|s| (s.to_string(), Encoding::JsonString))))
+            r.and(Requirement::any_of(
+                c.iter().map(|s| (s.to_string(), Encoding::JsonString)),
+            ))
         })
     }
 
     #[test]
     fn skips_records_without_literals() {
-        let p = Prefilter::new(&[req(&[&["Root"]]), req(&[&["iam.amazonaws.com"], &["CreateUser", "DeleteUser"]])]);
+        let p = Prefilter::new(&[
+            req(&[&["Root"]]),
+            req(&[&["iam.amazonaws.com"], &["CreateUser", "DeleteUser"]]),
+        ]);
         let mut out = Vec::new();
         assert!(!p.candidates(br#"{"eventName":"GetObject"}"#, &mut out));
-        assert!(!p.candidates(br#"{"eventSource":"iam.amazonaws.com","eventName":"GetUser"}"#, &mut out));
-        assert!(p.candidates(br#"{"eventSource":"iam.amazonaws.com","eventName":"CreateUser"}"#, &mut out));
+        assert!(!p.candidates(
+            br#"{"eventSource":"iam.amazonaws.com","eventName":"GetUser"}"#,
+            &mut out
+        ));
+        assert!(p.candidates(
+            br#"{"eventSource":"iam.amazonaws.com","eventName":"CreateUser"}"#,
+            &mut out
+        ));
         assert_eq!(out, [false, true]);
-        assert!(p.candidates(br#"{"type":"\u0052oot"}"#, &mut out), "escapes make every rule a candidate");
+        assert!(
+            p.candidates(br#"{"type":"\u0052oot"}"#, &mut out),
+            "escapes make every rule a candidate"
+        );
         assert_eq!(out, [true, true]);
         assert_eq!(p.next_hit(b"xxxx DeleteUser"), Some(5));
-        assert_eq!(p.next_hit(b"xxxx iam.amazonaws.com"), None, "the finder uses each rule's best clause");
+        assert_eq!(
+            p.next_hit(b"xxxx iam.amazonaws.com"),
+            None,
+            "the finder uses each rule's best clause"
+        );
     }
 
     #[test]

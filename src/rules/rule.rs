@@ -44,7 +44,10 @@ impl RulePattern {
     /// An exclusion or pattern string whose language is not stated: a JSON object is an event
     /// pattern, anything else (including `{ $.a = 1 }`, which is not JSON) a filter pattern.
     pub fn detect(src: &str) -> Result<RulePattern, String> {
-        if matches!(serde_json::from_str::<serde_json::Value>(src), Ok(serde_json::Value::Object(_))) {
+        if matches!(
+            serde_json::from_str::<serde_json::Value>(src),
+            Ok(serde_json::Value::Object(_))
+        ) {
             Self::event(src)
         } else {
             Self::filter(src)
@@ -58,7 +61,9 @@ impl RulePattern {
     }
 
     pub fn event(src: &str) -> Result<RulePattern, String> {
-        EventPattern::new(src).map(RulePattern::Event).map_err(|e| e.to_string())
+        EventPattern::new(src)
+            .map(RulePattern::Event)
+            .map_err(|e| e.to_string())
     }
 
     /// Evaluates the pattern on a record: filter patterns read its JSON text, event patterns see

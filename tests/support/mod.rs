@@ -9,7 +9,11 @@ use std::process::{Command, Output, Stdio};
 /// The real CloudTrail corpus beside the repository (`../shared/corpus`).
 pub fn corpus() -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/invictus-aws-dataset");
-    assert!(p.is_dir(), "the shared corpus is missing at {}: the tests need it", p.display());
+    assert!(
+        p.is_dir(),
+        "the shared corpus is missing at {}: the tests need it",
+        p.display()
+    );
     p
 }
 
@@ -17,7 +21,11 @@ pub fn corpus() -> PathBuf {
 pub fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_trailwatch"));
     c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
-    c.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    c.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     let mut child = c.spawn().expect("trailwatch starts");
     if let Some(data) = stdin {
         child.stdin.take().unwrap().write_all(data).unwrap();
@@ -35,13 +43,19 @@ pub fn stderr(o: &Output) -> String {
 
 /// The scan output lines, parsed.
 pub fn matches(o: &Output) -> Vec<serde_json::Value> {
-    stdout(o).lines().map(|l| serde_json::from_str(l).expect("each output line is JSON")).collect()
+    stdout(o)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each output line is JSON"))
+        .collect()
 }
 
 /// Every record of the corpus.
 pub fn corpus_records() -> Vec<serde_json::Value> {
     let mut out = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(corpus()).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(corpus())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     for f in files {
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(f).unwrap()).unwrap();

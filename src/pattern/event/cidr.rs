@@ -18,7 +18,9 @@ impl Cidr {
         let bits: u8 = bits
             .parse()
             .map_err(|_| "Malformed CIDR, mask bits must be an integer".to_string())?;
-        let addr: IpAddr = addr.parse().map_err(|_| format!("Nonstandard IP address: {addr}"))?;
+        let addr: IpAddr = addr
+            .parse()
+            .map_err(|_| format!("Nonstandard IP address: {addr}"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         if bits > max {
             return Err(format!("Malformed CIDR, mask bits must be <= {max}"));
@@ -34,7 +36,9 @@ impl Cidr {
                 u32::from(net) & mask == u32::from(a) & mask
             }
             (IpAddr::V6(net), Ok(IpAddr::V6(a))) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.bits)).unwrap_or(0);
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.bits))
+                    .unwrap_or(0);
                 u128::from(net) & mask == u128::from(a) & mask
             }
             _ => false,
@@ -62,9 +66,18 @@ mod tests {
 
     #[test]
     fn malformed() {
-        assert_eq!(Cidr::new("10.0.0.0").unwrap_err(), "Malformed CIDR, one '/' required");
-        assert_eq!(Cidr::new("10.0.0.0/x").unwrap_err(), "Malformed CIDR, mask bits must be an integer");
-        assert_eq!(Cidr::new("10.0.0/8").unwrap_err(), "Nonstandard IP address: 10.0.0");
+        assert_eq!(
+            Cidr::new("10.0.0.0").unwrap_err(),
+            "Malformed CIDR, one '/' required"
+        );
+        assert_eq!(
+            Cidr::new("10.0.0.0/x").unwrap_err(),
+            "Malformed CIDR, mask bits must be an integer"
+        );
+        assert_eq!(
+            Cidr::new("10.0.0/8").unwrap_err(),
+            "Nonstandard IP address: 10.0.0"
+        );
         assert!(Cidr::new("10.0.0.0/33").is_err());
         assert!(Cidr::new("1/2/3").is_err());
     }

@@ -87,7 +87,9 @@ impl Matcher {
             Value::Number(n) => Ok(Matcher::Num(n.as_f64().unwrap_or(f64::NAN))),
             Value::Bool(b) => Ok(Matcher::Bool(*b)),
             Value::Null => Ok(Matcher::Null),
-            Value::Array(_) => Err("Match value must be String, number, true, false, or null".into()),
+            Value::Array(_) => {
+                Err("Match value must be String, number, true, false, or null".into())
+            }
             Value::Object(m) => Self::operator(m),
         }
     }
@@ -150,8 +152,12 @@ impl Matcher {
             (Matcher::Null, Value::Null) => true,
             (Matcher::Prefix(p), Value::String(s)) => s.starts_with(p.as_str()),
             (Matcher::Suffix(p), Value::String(s)) => s.ends_with(p.as_str()),
-            (Matcher::PrefixIgnoreCase(p), Value::String(s)) => s.to_lowercase().starts_with(p.as_str()),
-            (Matcher::SuffixIgnoreCase(p), Value::String(s)) => s.to_lowercase().ends_with(p.as_str()),
+            (Matcher::PrefixIgnoreCase(p), Value::String(s)) => {
+                s.to_lowercase().starts_with(p.as_str())
+            }
+            (Matcher::SuffixIgnoreCase(p), Value::String(s)) => {
+                s.to_lowercase().ends_with(p.as_str())
+            }
             (Matcher::EqualsIgnoreCase(p), Value::String(s)) => s.to_lowercase() == *p,
             (Matcher::Wildcard(g), Value::String(s)) => g.is_match(s),
             (Matcher::Cidr(c), Value::String(s)) => c.contains(s),
@@ -183,7 +189,11 @@ impl Matcher {
 
     /// What a list of matchers requires of the text: one of their literals, if all have one.
     pub fn requirement(list: &[Matcher]) -> Requirement {
-        match list.iter().map(Matcher::literal).collect::<Option<Vec<_>>>() {
+        match list
+            .iter()
+            .map(Matcher::literal)
+            .collect::<Option<Vec<_>>>()
+        {
             Some(lits) => Requirement::any_of(lits),
             None => Requirement::none(),
         }
@@ -199,7 +209,7 @@ fn excluded(ex: &Excluded, v: &Value) -> bool {
         (Excluded::Suffixes(l), Value::String(s)) => l.iter().any(|p| s.ends_with(p.as_str())),
         (Excluded::IgnoreCase(l), Value::String(s)) => {
             let s = s.to_lowercase();
-            l.iter().any(|p| *p == s)
+            l.contains(&s)
         }
         (Excluded::Wildcards(l), Value::String(s)) => l.iter().any(|g| g.is_match(s)),
         _ => false,
@@ -213,12 +223,20 @@ fn anything_but(v: &Value) -> Result<Excluded, String> {
         Value::Number(n) => Ok(Excluded::Numbers(vec![n.as_f64().unwrap_or(f64::NAN)])),
         Value::Array(a) => {
             if a.iter().any(|x| !(x.is_string() || x.is_number())) {
-                return Err("Inside anything but list, start|null|boolean is not supported.".into());
+                return Err(
+                    "Inside anything but list, start|null|boolean is not supported.".into(),
+                );
             }
             if !a.is_empty() && a.iter().all(Value::is_string) {
-                Ok(Excluded::Strings(a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect()))
+                Ok(Excluded::Strings(
+                    a.iter()
+                        .filter_map(|x| x.as_str().map(str::to_string))
+                        .collect(),
+                ))
             } else if !a.is_empty() && a.iter().all(Value::is_number) {
-                Ok(Excluded::Numbers(a.iter().filter_map(Value::as_f64).collect()))
+                Ok(Excluded::Numbers(
+                    a.iter().filter_map(Value::as_f64).collect(),
+                ))
             } else {
                 Err(MIXED.into())
             }
@@ -243,8 +261,15 @@ fn anything_but(v: &Value) -> Result<Excluded, String> {
                         Excluded::Suffixes(list)
                     }
                 }
-                "equals-ignore-case" => Excluded::IgnoreCase(list?.iter().map(|s| s.to_lowercase()).collect()),
-                "wildcard" => Excluded::Wildcards(list?.iter().map(|s| Glob::new(s)).collect::<Result<_, _>>()?),
+                "equals-ignore-case" => {
+                    Excluded::IgnoreCase(list?.iter().map(|s| s.to_lowercase()).collect())
+                }
+                "wildcard" => Excluded::Wildcards(
+                    list?
+                        .iter()
+                        .map(|s| Glob::new(s))
+                        .collect::<Result<_, _>>()?,
+                ),
                 other => return Err(format!("Unsupported anything-but pattern: {other}")),
             })
         }
@@ -276,7 +301,9 @@ fn numeric(v: &Value) -> Result<Vec<(NumOp, f64)>, String> {
     let num_at = |i: usize, op: &Value| -> Result<f64, String> {
         let opname = op.as_str().unwrap_or("?");
         match a.get(i) {
-            Some(Value::Number(n)) => n.as_f64().ok_or_else(|| format!("Value of {opname} must be numeric")),
+            Some(Value::Number(n)) => n
+                .as_f64()
+                .ok_or_else(|| format!("Value of {opname} must be numeric")),
             _ => Err(format!("Value of {opname} must be numeric")),
         }
     };
@@ -298,7 +325,10 @@ fn numeric(v: &Value) -> Result<Vec<(NumOp, f64)>, String> {
             }
             let second = op_at(2)?;
             if !matches!(second, NumOp::Lt | NumOp::Le) {
-                return Err(format!("Bad numeric range operator: {}", a[2].as_str().unwrap_or("?")));
+                return Err(format!(
+                    "Bad numeric range operator: {}",
+                    a[2].as_str().unwrap_or("?")
+                ));
             }
             let n2 = num_at(3, &a[2])?;
             if n1 >= n2 {

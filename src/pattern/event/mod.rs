@@ -71,11 +71,19 @@ impl EventPattern {
     /// Parses, validates and compiles a pattern given as JSON text.
     pub fn new(src: &str) -> Result<EventPattern, EventPatternError> {
         if src.chars().count() > MAX_PATTERN_LEN {
-            return Err(err(format!("pattern is longer than {MAX_PATTERN_LEN} characters"), ""));
+            return Err(err(
+                format!("pattern is longer than {MAX_PATTERN_LEN} characters"),
+                "",
+            ));
         }
         let v: Value = serde_json::from_str(src).map_err(|e| {
             err(
-                format!("not valid JSON: {} (line {}, column {})", strip_position(&e), e.line(), e.column()),
+                format!(
+                    "not valid JSON: {} (line {}, column {})",
+                    strip_position(&e),
+                    e.line(),
+                    e.column()
+                ),
                 "",
             )
         })?;
@@ -162,17 +170,26 @@ fn compile_or(v: &Value, path: &str) -> Result<Vec<Node>, EventPatternError> {
         return Err(err("It must be an Array followed with $or.", path));
     };
     if a.len() < 2 {
-        return Err(err("There must have at least 2 Objects in $or relationship.", path));
+        return Err(err(
+            "There must have at least 2 Objects in $or relationship.",
+            path,
+        ));
     }
     a.iter()
         .enumerate()
         .map(|(i, alt)| {
             let p = format!("{path}[{i}]");
             let Value::Object(o) = alt else {
-                return Err(err("Only JSON object is allowed in array of $or relationship.", &p));
+                return Err(err(
+                    "Only JSON object is allowed in array of $or relationship.",
+                    &p,
+                ));
             };
             if let Some(k) = o.keys().find(|k| matcher::OPERATORS.contains(&k.as_str())) {
-                return Err(err(format!("{k} is Ruler reserved fieldName which cannot be used inside $or."), &p));
+                return Err(err(
+                    format!("{k} is Ruler reserved fieldName which cannot be used inside $or."),
+                    &p,
+                ));
             }
             compile_object(o, &p)
         })
@@ -196,7 +213,11 @@ impl Node {
         if rest.is_empty() {
             match child {
                 Child::Node(n) => {
-                    if let Some((_, Child::Node(existing))) = self.fields.iter_mut().find(|(k, c)| k == first && matches!(c, Child::Node(_))) {
+                    if let Some((_, Child::Node(existing))) = self
+                        .fields
+                        .iter_mut()
+                        .find(|(k, c)| k == first && matches!(c, Child::Node(_)))
+                    {
                         existing.fields.extend(n.fields);
                         existing.ors.extend(n.ors);
                     } else {
@@ -204,16 +225,22 @@ impl Node {
                     }
                 }
                 leaf => {
-                    self.fields.retain(|(k, c)| !(k == first && matches!(c, Child::Leaf(_))));
+                    self.fields
+                        .retain(|(k, c)| !(k == first && matches!(c, Child::Leaf(_))));
                     self.fields.push((first.to_string(), leaf));
                 }
             }
             return;
         }
-        let pos = match self.fields.iter().position(|(k, c)| k == first && matches!(c, Child::Node(_))) {
+        let pos = match self
+            .fields
+            .iter()
+            .position(|(k, c)| k == first && matches!(c, Child::Node(_)))
+        {
             Some(p) => p,
             None => {
-                self.fields.push((first.to_string(), Child::Node(Node::default())));
+                self.fields
+                    .push((first.to_string(), Child::Node(Node::default())));
                 self.fields.len() - 1
             }
         };
@@ -230,7 +257,10 @@ impl Node {
             }
         }
         for alts in &self.ors {
-            let sum = alts.iter().map(Node::combinations).fold(0u64, u64::saturating_add);
+            let sum = alts
+                .iter()
+                .map(Node::combinations)
+                .fold(0u64, u64::saturating_add);
             total = total.saturating_mul(sum);
         }
         total
@@ -243,16 +273,27 @@ impl Node {
                 None => c.matches(m.get(k)),
             },
             None => c.matches(None),
-        }) && self.ors.iter().all(|alts| alts.iter().any(|n| n.matches(obj)))
+        }) && self
+            .ors
+            .iter()
+            .all(|alts| alts.iter().any(|n| n.matches(obj)))
     }
 
     fn matches_top<'a>(&self, top: &dyn Fn(&str) -> Option<Cow<'a, Value>>) -> bool {
-        self.fields.iter().all(|(k, c)| c.matches(top(k).as_deref()))
-            && self.ors.iter().all(|alts| alts.iter().any(|n| n.matches_top(top)))
+        self.fields
+            .iter()
+            .all(|(k, c)| c.matches(top(k).as_deref()))
+            && self
+                .ors
+                .iter()
+                .all(|alts| alts.iter().any(|n| n.matches_top(top)))
     }
 
     fn requirement(&self) -> Requirement {
-        let mut r = self.fields.iter().fold(Requirement::none(), |r, (_, c)| r.and(c.requirement()));
+        let mut r = self
+            .fields
+            .iter()
+            .fold(Requirement::none(), |r, (_, c)| r.and(c.requirement()));
         for alts in &self.ors {
             let mut it = alts.iter().map(Node::requirement);
             let first = it.next().unwrap_or_default();
@@ -298,7 +339,9 @@ fn dotted_member(m: &Map<String, Value>, k: &str) -> Option<Value> {
     let mut nested: Option<Map<String, Value>> = None;
     for (ek, ev) in m {
         if let Some(rest) = ek.strip_prefix(k).and_then(|r| r.strip_prefix('.')) {
-            nested.get_or_insert_with(Map::new).insert(rest.to_string(), ev.clone());
+            nested
+                .get_or_insert_with(Map::new)
+                .insert(rest.to_string(), ev.clone());
         }
     }
     let mut nested = nested?;

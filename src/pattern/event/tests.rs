@@ -5,7 +5,9 @@ use serde_json::{json, Value};
 use super::*;
 
 fn m(p: &str, e: Value) -> bool {
-    EventPattern::new(p).unwrap_or_else(|e| panic!("{p}: {e}")).is_match(&e)
+    EventPattern::new(p)
+        .unwrap_or_else(|e| panic!("{p}: {e}"))
+        .is_match(&e)
 }
 
 fn d(detail: Value) -> Value {
@@ -25,8 +27,14 @@ fn invalid(p: &str, reason: &str, path: &str) {
 #[test]
 fn reference_examples() {
     let p = r#"{"source":["acme.billing"],"detail":{"status":["PAID","REFUNDED"]}}"#;
-    assert!(m(p, json!({"source":"acme.billing","detail":{"status":"REFUNDED"}})));
-    assert!(!m(p, json!({"source":"acme.billing","detail":{"status":"OPEN"}})));
+    assert!(m(
+        p,
+        json!({"source":"acme.billing","detail":{"status":"REFUNDED"}})
+    ));
+    assert!(!m(
+        p,
+        json!({"source":"acme.billing","detail":{"status":"OPEN"}})
+    ));
     assert!(!m(p, json!({"source":"other","detail":{"status":"PAID"}})));
 
     let p = r#"{"detail":{"tags":["prod"]}}"#;
@@ -78,9 +86,18 @@ fn reference_examples() {
     assert!(!m(p, d(json!({"ip":"10.1.2.3"}))));
 
     let p = r#"{"source":["acme.auth"],"$or":[{"detail":{"mfa":[false]}},{"detail":{"country":[{"anything-but":["KR"]}]}}]}"#;
-    assert!(m(p, json!({"source":"acme.auth","detail":{"mfa":true,"country":"US"}})));
-    assert!(!m(p, json!({"source":"acme.auth","detail":{"mfa":true,"country":"KR"}})));
-    assert!(m(p, json!({"source":"acme.auth","detail":{"mfa":false,"country":"KR"}})));
+    assert!(m(
+        p,
+        json!({"source":"acme.auth","detail":{"mfa":true,"country":"US"}})
+    ));
+    assert!(!m(
+        p,
+        json!({"source":"acme.auth","detail":{"mfa":true,"country":"KR"}})
+    ));
+    assert!(m(
+        p,
+        json!({"source":"acme.auth","detail":{"mfa":false,"country":"KR"}})
+    ));
 
     let p = r#"{"detail":{"a.b":["x"]}}"#;
     assert!(m(p, d(json!({"a":{"b":"x"}}))));
@@ -93,8 +110,14 @@ fn reference_examples() {
 
     // Array consistency: both fields must come from the same element.
     let p = r#"{"detail":{"items":{"sku":["A"],"qty":[2]}}}"#;
-    assert!(!m(p, d(json!({"items":[{"sku":"A","qty":1},{"sku":"B","qty":2}]}))));
-    assert!(m(p, d(json!({"items":[{"sku":"B","qty":1},{"sku":"A","qty":2}]}))));
+    assert!(!m(
+        p,
+        d(json!({"items":[{"sku":"A","qty":1},{"sku":"B","qty":2}]}))
+    ));
+    assert!(m(
+        p,
+        d(json!({"items":[{"sku":"B","qty":1},{"sku":"A","qty":2}]}))
+    ));
 }
 
 #[test]
@@ -102,7 +125,10 @@ fn exact_values_of_every_type() {
     assert!(m(r#"{"a":[5]}"#, json!({"a":5})));
     assert!(!m(r#"{"a":[5]}"#, json!({"a":"5"})));
     assert!(!m(r#"{"a":["5"]}"#, json!({"a":5})));
-    assert!(m(r#"{"a":[300]}"#, json!({"a":300.0})), "numbers compare numerically (event-ruler)");
+    assert!(
+        m(r#"{"a":[300]}"#, json!({"a":300.0})),
+        "numbers compare numerically (event-ruler)"
+    );
     assert!(m(r#"{"a":[true]}"#, json!({"a":true})));
     assert!(!m(r#"{"a":[true]}"#, json!({"a":"true"})));
     assert!(m(r#"{"a":[false]}"#, json!({"a":false})));
@@ -110,7 +136,10 @@ fn exact_values_of_every_type() {
     assert!(!m(r#"{"a":[""]}"#, json!({"a":null})));
     assert!(!m(r#"{"a":["x"]}"#, json!({"a":{"x":1}})));
     assert!(!m(r#"{"a":["X"]}"#, json!({"a":"x"})), "case-sensitive");
-    assert!(m(r#"{"a":["x"],"b":["y"]}"#, json!({"a":"x","b":"y","c":"ignored"})));
+    assert!(m(
+        r#"{"a":["x"],"b":["y"]}"#,
+        json!({"a":"x","b":"y","c":"ignored"})
+    ));
     assert!(!m(r#"{"a":["x"],"b":["y"]}"#, json!({"a":"x"})));
 }
 
@@ -165,27 +194,65 @@ fn operators_only_match_their_types() {
 
 #[test]
 fn anything_but_forms() {
-    assert!(m(r#"{"a":[{"anything-but":[100]}]}"#, json!({"a":"100"})), "string passes a numeric exclusion");
+    assert!(
+        m(r#"{"a":[{"anything-but":[100]}]}"#, json!({"a":"100"})),
+        "string passes a numeric exclusion"
+    );
     assert!(m(r#"{"a":[{"anything-but":[100]}]}"#, json!({"a":100.5})));
     assert!(!m(r#"{"a":[{"anything-but":[100]}]}"#, json!({"a":100})));
     assert!(!m(r#"{"a":[{"anything-but":100}]}"#, json!({"a":100.0})));
-    assert!(m(r#"{"a":[{"anything-but":"x"}]}"#, json!({"a":5})), "number passes a string exclusion");
-    assert!(m(r#"{"a":[{"anything-but":{"suffix":".tmp"}}]}"#, json!({"a":"x.log"})));
-    assert!(!m(r#"{"a":[{"anything-but":{"suffix":".tmp"}}]}"#, json!({"a":"x.tmp"})));
-    assert!(!m(r#"{"a":[{"anything-but":{"equals-ignore-case":["Dev","TEST"]}}]}"#, json!({"a":"dev"})));
-    assert!(m(r#"{"a":[{"anything-but":{"equals-ignore-case":["Dev","TEST"]}}]}"#, json!({"a":"prod"})));
-    assert!(!m(r#"{"a":[{"anything-but":{"wildcard":"*.tmp"}}]}"#, json!({"a":"x.tmp"})));
-    assert!(m(r#"{"a":[{"anything-but":{"wildcard":["*.tmp","*.bak"]}}]}"#, json!({"a":"x.log"})));
-    assert!(!m(r#"{"a":[{"anything-but":{"prefix":["a","b"]}}]}"#, json!({"a":"bx"})));
-    assert!(m(r#"{"a":[{"anything-but":{"prefix":"a"}}]}"#, json!({"a":7})));
-    assert!(m(r#"{"a":["x",{"exists":false}]}"#, json!({})), "exists may share a list");
+    assert!(
+        m(r#"{"a":[{"anything-but":"x"}]}"#, json!({"a":5})),
+        "number passes a string exclusion"
+    );
+    assert!(m(
+        r#"{"a":[{"anything-but":{"suffix":".tmp"}}]}"#,
+        json!({"a":"x.log"})
+    ));
+    assert!(!m(
+        r#"{"a":[{"anything-but":{"suffix":".tmp"}}]}"#,
+        json!({"a":"x.tmp"})
+    ));
+    assert!(!m(
+        r#"{"a":[{"anything-but":{"equals-ignore-case":["Dev","TEST"]}}]}"#,
+        json!({"a":"dev"})
+    ));
+    assert!(m(
+        r#"{"a":[{"anything-but":{"equals-ignore-case":["Dev","TEST"]}}]}"#,
+        json!({"a":"prod"})
+    ));
+    assert!(!m(
+        r#"{"a":[{"anything-but":{"wildcard":"*.tmp"}}]}"#,
+        json!({"a":"x.tmp"})
+    ));
+    assert!(m(
+        r#"{"a":[{"anything-but":{"wildcard":["*.tmp","*.bak"]}}]}"#,
+        json!({"a":"x.log"})
+    ));
+    assert!(!m(
+        r#"{"a":[{"anything-but":{"prefix":["a","b"]}}]}"#,
+        json!({"a":"bx"})
+    ));
+    assert!(m(
+        r#"{"a":[{"anything-but":{"prefix":"a"}}]}"#,
+        json!({"a":7})
+    ));
+    assert!(
+        m(r#"{"a":["x",{"exists":false}]}"#, json!({})),
+        "exists may share a list"
+    );
     assert!(m(r#"{"a":["x",{"exists":false}]}"#, json!({"a":"x"})));
     assert!(!m(r#"{"a":["x",{"exists":false}]}"#, json!({"a":"y"})));
 }
 
 #[test]
 fn numeric_forms() {
-    let p = |s: &str, v: Value| m(&format!(r#"{{"a":[{{"numeric":{s}}}]}}"#), json!({ "a": v }));
+    let p = |s: &str, v: Value| {
+        m(
+            &format!(r#"{{"a":[{{"numeric":{s}}}]}}"#),
+            json!({ "a": v }),
+        )
+    };
     assert!(p(r#"["=",3.018e2]"#, json!(301.8)));
     assert!(p(r#"["<",0]"#, json!(-1)) && !p(r#"["<",0]"#, json!(0)));
     assert!(p(r#"["<=",0]"#, json!(0)));
@@ -224,44 +291,176 @@ fn nested_arrays_flatten() {
 fn invalid_patterns_say_what_and_where() {
     invalid("[1]", "Filter is not an object", "");
     invalid("{}", "Empty objects are not allowed", "");
-    invalid(r#"{"detail":{}}"#, "Empty objects are not allowed", "detail");
-    invalid(r#"{"detail":{"state":"running"}}"#, "\"state\" must be an object or an array", "detail.state");
+    invalid(
+        r#"{"detail":{}}"#,
+        "Empty objects are not allowed",
+        "detail",
+    );
+    invalid(
+        r#"{"detail":{"state":"running"}}"#,
+        "\"state\" must be an object or an array",
+        "detail.state",
+    );
     invalid(r#"{"a":[]}"#, "Empty arrays are not allowed", "a");
-    invalid(r#"{"a":[[1]]}"#, "Match value must be String, number, true, false, or null", "a[0]");
-    invalid(r#"{"a":["x",{"prefix":"a","suffix":"b"}]}"#, "Only one key allowed", "a[1]");
-    invalid(r#"{"a":[{"regex":"a"}]}"#, "Unrecognized match type regex", "a[0]");
-    invalid(r#"{"a":[{"prefix":1}]}"#, "prefix match pattern must be a string", "a[0]");
-    invalid(r#"{"a":[{"suffix":{"x":"y"}}]}"#, "Unsupported suffix pattern: x", "a[0]");
-    invalid(r#"{"a":[{"equals-ignore-case":["x"]}]}"#, "equals-ignore-case match pattern must be a string", "a[0]");
-    invalid(r#"{"a":[{"wildcard":5}]}"#, "wildcard match pattern must be a string", "a[0]");
-    invalid(r#"{"a":[{"exists":"yes"}]}"#, "exists match pattern must be either true or false.", "a[0]");
-    invalid(r#"{"a":[{"numeric":5}]}"#, "Value of numeric must be an array.", "a[0]");
-    invalid(r#"{"a":[{"numeric":[]}]}"#, "Invalid member in numeric match", "a[0]");
-    invalid(r#"{"a":[{"numeric":["!=",5]}]}"#, "Unrecognized numeric range operator: !=", "a[0]");
-    invalid(r#"{"a":[{"numeric":[">","5"]}]}"#, "Value of > must be numeric", "a[0]");
-    invalid(r#"{"a":[{"numeric":[">",5,">",6]}]}"#, "Bad numeric range operator: >", "a[0]");
-    invalid(r#"{"a":[{"numeric":["=",5,"<",6]}]}"#, "Too many elements", "a[0]");
-    invalid(r#"{"a":[{"numeric":[">",5,"<",6,"<",7]}]}"#, "Too many elements", "a[0]");
-    invalid(r#"{"a":[{"numeric":[">",6,"<",5]}]}"#, "Bottom must be less than top", "a[0]");
-    invalid(r#"{"a":[{"anything-but":null}]}"#, "Value of anything-but must be an array", "a[0]");
-    invalid(r#"{"a":[{"anything-but":{"regex":"x"}}]}"#, "Unsupported anything-but pattern: regex", "a[0]");
-    invalid(r#"{"a":[{"anything-but":["x",1]}]}"#, "mixed type is not supported", "a[0]");
-    invalid(r#"{"a":[{"anything-but":[]}]}"#, "mixed type is not supported", "a[0]");
-    invalid(r#"{"a":[{"anything-but":[null]}]}"#, "start|null|boolean is not supported", "a[0]");
-    invalid(r#"{"a":[{"anything-but":{"prefix":""}}]}"#, "Null prefix/suffix not allowed", "a[0]");
-    invalid(r#"{"a":[{"wildcard":"a**b"}]}"#, "Consecutive wildcard characters at pos 2", "a[0]");
-    invalid(r#"{"a":[{"wildcard":"a\\b"}]}"#, "Invalid escape character at pos 1", "a[0]");
-    invalid(r#"{"a":[{"cidr":"10.0.0.0"}]}"#, "Malformed CIDR, one '/' required", "a[0]");
-    invalid(r#"{"a":[{"cidr":"10.0.0.0/x"}]}"#, "mask bits must be an integer", "a[0]");
-    invalid(r#"{"a":[{"cidr":"10.0.0/8"}]}"#, "Nonstandard IP address: 10.0.0", "a[0]");
-    invalid(r#"{"$or":{"a":[1]}}"#, "It must be an Array followed with $or.", "$or");
+    invalid(
+        r#"{"a":[[1]]}"#,
+        "Match value must be String, number, true, false, or null",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":["x",{"prefix":"a","suffix":"b"}]}"#,
+        "Only one key allowed",
+        "a[1]",
+    );
+    invalid(
+        r#"{"a":[{"regex":"a"}]}"#,
+        "Unrecognized match type regex",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"prefix":1}]}"#,
+        "prefix match pattern must be a string",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"suffix":{"x":"y"}}]}"#,
+        "Unsupported suffix pattern: x",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"equals-ignore-case":["x"]}]}"#,
+        "equals-ignore-case match pattern must be a string",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"wildcard":5}]}"#,
+        "wildcard match pattern must be a string",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"exists":"yes"}]}"#,
+        "exists match pattern must be either true or false.",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"numeric":5}]}"#,
+        "Value of numeric must be an array.",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"numeric":[]}]}"#,
+        "Invalid member in numeric match",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"numeric":["!=",5]}]}"#,
+        "Unrecognized numeric range operator: !=",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"numeric":[">","5"]}]}"#,
+        "Value of > must be numeric",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"numeric":[">",5,">",6]}]}"#,
+        "Bad numeric range operator: >",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"numeric":["=",5,"<",6]}]}"#,
+        "Too many elements",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"numeric":[">",5,"<",6,"<",7]}]}"#,
+        "Too many elements",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"numeric":[">",6,"<",5]}]}"#,
+        "Bottom must be less than top",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"anything-but":null}]}"#,
+        "Value of anything-but must be an array",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"anything-but":{"regex":"x"}}]}"#,
+        "Unsupported anything-but pattern: regex",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"anything-but":["x",1]}]}"#,
+        "mixed type is not supported",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"anything-but":[]}]}"#,
+        "mixed type is not supported",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"anything-but":[null]}]}"#,
+        "start|null|boolean is not supported",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"anything-but":{"prefix":""}}]}"#,
+        "Null prefix/suffix not allowed",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"wildcard":"a**b"}]}"#,
+        "Consecutive wildcard characters at pos 2",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"wildcard":"a\\b"}]}"#,
+        "Invalid escape character at pos 1",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"cidr":"10.0.0.0"}]}"#,
+        "Malformed CIDR, one '/' required",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"cidr":"10.0.0.0/x"}]}"#,
+        "mask bits must be an integer",
+        "a[0]",
+    );
+    invalid(
+        r#"{"a":[{"cidr":"10.0.0/8"}]}"#,
+        "Nonstandard IP address: 10.0.0",
+        "a[0]",
+    );
+    invalid(
+        r#"{"$or":{"a":[1]}}"#,
+        "It must be an Array followed with $or.",
+        "$or",
+    );
     invalid(r#"{"$or":[{"a":[1]}]}"#, "at least 2 Objects", "$or");
-    invalid(r#"{"$or":[{"a":[1]},[1]]}"#, "Only JSON object is allowed", "$or[1]");
-    invalid(r#"{"$or":[{"a":[1]},{"prefix":["x"]}]}"#, "prefix is Ruler reserved fieldName", "$or[1]");
+    invalid(
+        r#"{"$or":[{"a":[1]},[1]]}"#,
+        "Only JSON object is allowed",
+        "$or[1]",
+    );
+    invalid(
+        r#"{"$or":[{"a":[1]},{"prefix":["x"]}]}"#,
+        "prefix is Ruler reserved fieldName",
+        "$or[1]",
+    );
     invalid(r#"{"a": ["x"], }"#, "not valid JSON", "");
     let eleven: Vec<String> = (0..11).map(|i| format!(r#"{{"f{i}":[1]}}"#)).collect();
     let alts = eleven.join(",");
-    invalid(&format!(r#"{{"$or":[{alts}],"x":{{"$or":[{alts}]}},"y":{{"$or":[{alts}]}}}}"#), "too complex", "");
+    invalid(
+        &format!(r#"{{"$or":[{alts}],"x":{{"$or":[{alts}]}},"y":{{"$or":[{alts}]}}}}"#),
+        "too complex",
+        "",
+    );
 }
 
 #[test]
@@ -286,5 +485,8 @@ fn requirement_uses_detail_literals() {
     let best: Vec<_> = r.best().unwrap().iter().map(|l| l.text.as_str()).collect();
     assert_eq!(best, ["CreateUser", "DeleteUser"]);
     let p = EventPattern::new(r#"{"detail":{"eventName":["A1x",{"numeric":[">",1]}]}}"#).unwrap();
-    assert!(p.requirement().is_none(), "a list with a literal-free matcher requires nothing");
+    assert!(
+        p.requirement().is_none(),
+        "a list with a literal-free matcher requires nothing"
+    );
 }

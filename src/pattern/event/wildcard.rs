@@ -79,7 +79,10 @@ impl Glob {
 
     /// The longest literal run, which every matching value contains.
     pub fn longest_literal(&self) -> &str {
-        self.parts.iter().max_by_key(|p| p.len()).map_or("", String::as_str)
+        self.parts
+            .iter()
+            .max_by_key(|p| p.len())
+            .map_or("", String::as_str)
     }
 }
 
@@ -114,8 +117,14 @@ mod tests {
 
     #[test]
     fn invalid_globs() {
-        assert_eq!(Glob::new("a**b").unwrap_err(), "Consecutive wildcard characters at pos 2");
-        assert_eq!(Glob::new("a\\b").unwrap_err(), "Invalid escape character at pos 1");
+        assert_eq!(
+            Glob::new("a**b").unwrap_err(),
+            "Consecutive wildcard characters at pos 2"
+        );
+        assert_eq!(
+            Glob::new("a\\b").unwrap_err(),
+            "Invalid escape character at pos 1"
+        );
         assert!(Glob::new("a\\").is_err());
     }
 }

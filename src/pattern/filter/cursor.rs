@@ -117,7 +117,8 @@ impl<'a> Cursor<'a> {
         let start = self.pos;
         while let Some(c) = self.peek() {
             let r = self.rest();
-            if c.is_whitespace() || stops.contains(c) || r.starts_with("&&") || r.starts_with("||") {
+            if c.is_whitespace() || stops.contains(c) || r.starts_with("&&") || r.starts_with("||")
+            {
                 break;
             }
             self.bump();
@@ -154,26 +155,43 @@ impl<'a> Cursor<'a> {
                 if numeric_op {
                     return match parse_number(&s) {
                         Some(n) => Ok(ValueTest::Num { op, n }),
-                        None => Err(self.err_at(start, format!("{} needs a number, found \"{s}\"", op_text(op)))),
+                        None => Err(self.err_at(
+                            start,
+                            format!("{} needs a number, found \"{s}\"", op_text(op)),
+                        )),
                     };
                 }
-                Ok(ValueTest::Str { negate, m: StrMatch::from_value(&s) })
+                Ok(ValueTest::Str {
+                    negate,
+                    m: StrMatch::from_value(&s),
+                })
             }
             Some('%') => {
                 if numeric_op {
                     return Err(self.err(format!("{} cannot be used with a %regex%", op_text(op))));
                 }
-                Ok(ValueTest::Regex { negate, re: self.regex()? })
+                Ok(ValueTest::Regex {
+                    negate,
+                    re: self.regex()?,
+                })
             }
             _ => {
                 let tok = self.bare(stops);
                 if tok.is_empty() {
-                    return Err(self.err_at(start, format!("expected a value after {}", op_text(op))));
+                    return Err(
+                        self.err_at(start, format!("expected a value after {}", op_text(op)))
+                    );
                 }
                 match parse_number(tok) {
                     Some(n) => Ok(ValueTest::Num { op, n }),
-                    None if numeric_op => Err(self.err_at(start, format!("{} needs a number, found {tok}", op_text(op)))),
-                    None => Ok(ValueTest::Str { negate, m: StrMatch::from_value(tok) }),
+                    None if numeric_op => Err(self.err_at(
+                        start,
+                        format!("{} needs a number, found {tok}", op_text(op)),
+                    )),
+                    None => Ok(ValueTest::Str {
+                        negate,
+                        m: StrMatch::from_value(tok),
+                    }),
                 }
             }
         }

@@ -44,12 +44,17 @@ pub fn parse(src: &str) -> Result<(Vec<Slot>, usize), FilterError> {
             loop {
                 c.skip_ws();
                 let name_start = c.pos;
-                while c.peek().is_some_and(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-') {
+                while c
+                    .peek()
+                    .is_some_and(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+                {
                     c.bump();
                 }
                 if c.pos == name_start {
                     return Err(match c.peek() {
-                        Some(ch) => c.err(format!("unexpected '{ch}': expected a field name or ...")),
+                        Some(ch) => {
+                            c.err(format!("unexpected '{ch}': expected a field name or ..."))
+                        }
                         None => c.err("missing closing ]"),
                     });
                 }
@@ -101,7 +106,10 @@ pub fn parse(src: &str) -> Result<(Vec<Slot>, usize), FilterError> {
         return Err(c.err(format!("unexpected '{ch}' after the closing ]")));
     }
     if slots.is_empty() {
-        return Err(FilterError { message: "empty space-delimited pattern []".into(), column: 1 });
+        return Err(FilterError {
+            message: "empty space-delimited pattern []".into(),
+            column: 1,
+        });
     }
     Ok((slots, regexes))
 }

@@ -52,13 +52,17 @@ pub fn parse(src: &str) -> Result<Expr, FilterError> {
     }
     p.c.skip_ws();
     if p.c.peek() == Some('}') {
-        return Err(p.c.err("empty JSON pattern {}: add a condition such as $.field = value"));
+        return Err(p
+            .c
+            .err("empty JSON pattern {}: add a condition such as $.field = value"));
     }
     let e = p.or()?;
     p.c.skip_ws();
     if !p.c.eat("}") {
         return Err(match p.c.peek() {
-            Some(c) => p.c.err(format!("unexpected '{c}': expected &&, || or the closing }}")),
+            Some(c) => p.c.err(format!(
+                "unexpected '{c}': expected &&, || or the closing }}"
+            )),
             None => p.c.err("missing closing }"),
         });
     }
@@ -68,7 +72,10 @@ pub fn parse(src: &str) -> Result<Expr, FilterError> {
     }
     if p.regexes > super::MAX_REGEXES {
         return Err(FilterError {
-            message: format!("a pattern may hold at most {} regular expressions", super::MAX_REGEXES),
+            message: format!(
+                "a pattern may hold at most {} regular expressions",
+                super::MAX_REGEXES
+            ),
             column: 1,
         });
     }
@@ -91,7 +98,11 @@ impl Parser<'_> {
             }
             items.push(self.and()?);
         }
-        Ok(if items.len() == 1 { items.pop().unwrap() } else { Expr::Or(items) })
+        Ok(if items.len() == 1 {
+            items.pop().unwrap()
+        } else {
+            Expr::Or(items)
+        })
     }
 
     fn and(&mut self) -> Result<Expr, FilterError> {
@@ -103,7 +114,11 @@ impl Parser<'_> {
             }
             items.push(self.primary()?);
         }
-        Ok(if items.len() == 1 { items.pop().unwrap() } else { Expr::And(items) })
+        Ok(if items.len() == 1 {
+            items.pop().unwrap()
+        } else {
+            Expr::And(items)
+        })
     }
 
     fn primary(&mut self) -> Result<Expr, FilterError> {
@@ -132,7 +147,9 @@ impl Parser<'_> {
             } else if self.c.eat_keyword("FALSE") {
                 Check::IsFalse
             } else if self.c.eat_keyword("NOT") {
-                return Err(self.c.err_at(at, "IS NOT is not supported: use != or NOT EXISTS"));
+                return Err(self
+                    .c
+                    .err_at(at, "IS NOT is not supported: use != or NOT EXISTS"));
             } else {
                 return Err(self.c.err("expected NULL, TRUE or FALSE after IS"));
             }
@@ -143,7 +160,10 @@ impl Parser<'_> {
             }
             Check::NotExists
         } else if self.c.eat_keyword("EXISTS") {
-            return Err(self.c.err_at(at, "EXISTS is not supported: use NOT EXISTS, or = * for any value"));
+            return Err(self.c.err_at(
+                at,
+                "EXISTS is not supported: use NOT EXISTS, or = * for any value",
+            ));
         } else if let Some(op) = self.c.cmp_op() {
             let t = self.c.value_test(op, "()}")?;
             if t.is_regex() {
@@ -152,7 +172,9 @@ impl Parser<'_> {
             Check::Value(t)
         } else {
             return Err(match self.c.peek() {
-                Some(c) => self.c.err(format!("unexpected '{c}': expected an operator (=, !=, <, <=, >, >=, IS, NOT EXISTS)")),
+                Some(c) => self.c.err(format!(
+                    "unexpected '{c}': expected an operator (=, !=, <, <=, >, >=, IS, NOT EXISTS)"
+                )),
                 None => self.c.err("expected an operator after the selector"),
             });
         };
@@ -163,7 +185,9 @@ impl Parser<'_> {
         let start = self.c.pos;
         if !self.c.eat("$") {
             return Err(match self.c.peek() {
-                Some(c) => self.c.err(format!("unexpected '{c}': a condition starts with a selector such as $.eventName")),
+                Some(c) => self.c.err(format!(
+                    "unexpected '{c}': a condition starts with a selector such as $.eventName"
+                )),
                 None => self.c.err("expected a condition"),
             });
         }
@@ -184,7 +208,11 @@ impl Parser<'_> {
                     steps.push(Step::Key(key));
                 } else {
                     let name_start = self.c.pos;
-                    while self.c.peek().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                    while self
+                        .c
+                        .peek()
+                        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                    {
                         self.c.bump();
                     }
                     if self.c.pos == name_start {
@@ -203,7 +231,10 @@ impl Parser<'_> {
                     wild += 1;
                 } else {
                     let d = self.c.bare("]");
-                    let idx = d.parse::<usize>().map_err(|_| self.c.err(format!("array index must be a number or *, found '{d}'")))?;
+                    let idx = d.parse::<usize>().map_err(|_| {
+                        self.c
+                            .err(format!("array index must be a number or *, found '{d}'"))
+                    })?;
                     if !self.c.eat("]") {
                         return Err(self.c.err("missing ] after array index"));
                     }
@@ -214,14 +245,21 @@ impl Parser<'_> {
             }
         }
         if steps.is_empty() {
-            return Err(self.c.err_at(start, "a selector needs a path after $, such as $.eventName"));
+            return Err(self.c.err_at(
+                start,
+                "a selector needs a path after $, such as $.eventName",
+            ));
         }
         if wild > MAX_WILDCARDS_PER_SELECTOR {
-            return Err(self.c.err_at(start, "a selector may hold only one wildcard ([*] or .*)"));
+            return Err(self
+                .c
+                .err_at(start, "a selector may hold only one wildcard ([*] or .*)"));
         }
         self.wildcards += wild;
         if self.wildcards > MAX_WILDCARDS_PER_PATTERN {
-            return Err(self.c.err_at(start, "a pattern may hold at most three wildcard selectors"));
+            return Err(self
+                .c
+                .err_at(start, "a pattern may hold at most three wildcard selectors"));
         }
         Ok(steps)
     }
@@ -282,7 +320,9 @@ pub fn eval(e: &Expr, root: &Value) -> bool {
 /// The literals a matching message must contain.
 pub fn requirement(e: &Expr) -> Requirement {
     match e {
-        Expr::And(v) => v.iter().fold(Requirement::none(), |r, e| r.and(requirement(e))),
+        Expr::And(v) => v
+            .iter()
+            .fold(Requirement::none(), |r, e| r.and(requirement(e))),
         Expr::Or(v) => {
             let mut it = v.iter().map(requirement);
             let first = it.next().unwrap_or_default();

@@ -64,13 +64,24 @@ impl FilterPattern {
             let (slots, regexes) = delimited::parse(src)?;
             if regexes > MAX_REGEXES {
                 return Err(FilterError {
-                    message: format!("a pattern may hold at most {MAX_REGEXES} regular expressions"),
+                    message: format!(
+                        "a pattern may hold at most {MAX_REGEXES} regular expressions"
+                    ),
                     column: 1,
                 });
             }
             Kind::Delimited(slots)
-        } else if t.len() >= 2 && t.starts_with('%') && t.ends_with('%') && !t[1..t.len() - 1].contains(char::is_whitespace) {
-            Kind::Regex(regex::CwRegex::new(&t[1..t.len() - 1]).map_err(|m| FilterError { message: m, column: 1 })?)
+        } else if t.len() >= 2
+            && t.starts_with('%')
+            && t.ends_with('%')
+            && !t[1..t.len() - 1].contains(char::is_whitespace)
+        {
+            Kind::Regex(
+                regex::CwRegex::new(&t[1..t.len() - 1]).map_err(|m| FilterError {
+                    message: m,
+                    column: 1,
+                })?,
+            )
         } else {
             Kind::Terms(terms::parse(src)?)
         };

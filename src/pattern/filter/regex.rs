@@ -64,12 +64,19 @@ fn class_body(esc: char) -> Option<&'static str> {
 }
 
 /// Translates an escape sequence starting after `\`; returns the regex-crate text.
-fn escape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, in_class: bool) -> Result<String, String> {
+fn escape(
+    chars: &mut std::iter::Peekable<std::str::Chars<'_>>,
+    in_class: bool,
+) -> Result<String, String> {
     let c = chars
         .next()
         .ok_or_else(|| "a regex cannot end with a lone backslash".to_string())?;
     if let Some(body) = class_body(c) {
-        return Ok(if in_class { body.to_string() } else { format!("[{body}]") });
+        return Ok(if in_class {
+            body.to_string()
+        } else {
+            format!("[{body}]")
+        });
     }
     if let Some(body) = class_body(c.to_ascii_lowercase()) {
         // \D \W \S
@@ -79,7 +86,9 @@ fn escape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>, in_class: bool) 
         'x' => {
             let hex: String = (0..2).filter_map(|_| chars.next()).collect();
             if hex.len() != 2 || !hex.chars().all(|h| h.is_ascii_hexdigit()) {
-                return Err(format!("\\x must be followed by two hex digits, found \\x{hex}"));
+                return Err(format!(
+                    "\\x must be followed by two hex digits, found \\x{hex}"
+                ));
             }
             let v = u8::from_str_radix(&hex, 16).unwrap_or(0);
             if v > 0x7f {
@@ -118,7 +127,9 @@ fn translate(src: &str) -> Result<String, String> {
                     match chars.next() {
                         Some('}') => break,
                         Some(d) if d.is_ascii_digit() || d == ',' => body.push(d),
-                        Some(d) => return Err(format!("unexpected '{d}' inside a {{m,n}} repetition")),
+                        Some(d) => {
+                            return Err(format!("unexpected '{d}' inside a {{m,n}} repetition"))
+                        }
                         None => return Err("unclosed '{' in regex".into()),
                     }
                 }
@@ -126,7 +137,9 @@ fn translate(src: &str) -> Result<String, String> {
                     Some((lo, hi)) => (lo, Some(hi)),
                     None => (body.as_str(), None),
                 };
-                if (lo.is_empty() && hi.is_none_or(str::is_empty)) || hi.is_some_and(|h| h.contains(',')) {
+                if (lo.is_empty() && hi.is_none_or(str::is_empty))
+                    || hi.is_some_and(|h| h.contains(','))
+                {
                     return Err(format!("invalid repetition {{{body}}}"));
                 }
                 let lo = if lo.is_empty() { "0" } else { lo };

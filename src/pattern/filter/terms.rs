@@ -37,7 +37,9 @@ pub fn parse(src: &str) -> Result<Terms, FilterError> {
         let term = match c.peek() {
             Some('"') => c.quoted()?,
             Some('%') => {
-                return Err(c.err("a %regex% must be the whole pattern; it cannot be mixed with terms"));
+                return Err(
+                    c.err("a %regex% must be the whole pattern; it cannot be mixed with terms")
+                );
             }
             Some(_) => {
                 // Only blanks and quotes end an unquoted term (`&&` is text here).
@@ -64,7 +66,8 @@ pub fn parse(src: &str) -> Result<Terms, FilterError> {
 impl Terms {
     pub fn is_match(&self, msg: &str) -> bool {
         if self.required.is_empty() && self.excluded.is_empty() {
-            return self.optional.is_empty() || self.optional.iter().any(|t| msg.contains(t.as_str()));
+            return self.optional.is_empty()
+                || self.optional.iter().any(|t| msg.contains(t.as_str()));
         }
         self.required.iter().all(|t| msg.contains(t.as_str()))
             && !self.excluded.iter().any(|t| msg.contains(t.as_str()))
@@ -74,8 +77,8 @@ impl Terms {
         if self.required.is_empty() && self.excluded.is_empty() {
             return Requirement::any_of(self.optional.iter().map(|t| (t.clone(), Encoding::Raw)));
         }
-        self.required
-            .iter()
-            .fold(Requirement::none(), |r, t| r.and(Requirement::literal(t, Encoding::Raw)))
+        self.required.iter().fold(Requirement::none(), |r, t| {
+            r.and(Requirement::literal(t, Encoding::Raw))
+        })
     }
 }

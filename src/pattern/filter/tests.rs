@@ -3,7 +3,9 @@
 use super::*;
 
 fn m(p: &str, msg: &str) -> bool {
-    FilterPattern::new(p).unwrap_or_else(|e| panic!("{p}: {e}")).is_match(msg)
+    FilterPattern::new(p)
+        .unwrap_or_else(|e| panic!("{p}: {e}"))
+        .is_match(msg)
 }
 
 fn invalid(p: &str, needle: &str) {
@@ -50,7 +52,10 @@ fn terms_details() {
     invalid("ERROR %x%", "whole pattern");
     invalid("\"open", "unterminated");
     invalid("ERROR -", "followed by a term");
-    assert!(m("a&&b ||", "x a&&b ||"), "&& and || are plain text in terms");
+    assert!(
+        m("a&&b ||", "x a&&b ||"),
+        "&& and || are plain text in terms"
+    );
 }
 
 #[test]
@@ -78,11 +83,20 @@ fn json_reference_examples() {
     assert!(!m("{ $.err IS NULL }", "{}"));
     assert!(m("{ $.err NOT EXISTS }", "{}"));
     assert!(!m("{ $.err NOT EXISTS }", r#"{"err":null}"#));
-    assert!(m("{ $.a = 1 || $.b = 2 && $.c = 3 }", r#"{"a":1,"b":0,"c":0}"#));
-    assert!(!m("{ ($.a = 1 || $.b = 2) && $.c = 3 }", r#"{"a":1,"b":0,"c":0}"#));
+    assert!(m(
+        "{ $.a = 1 || $.b = 2 && $.c = 3 }",
+        r#"{"a":1,"b":0,"c":0}"#
+    ));
+    assert!(!m(
+        "{ ($.a = 1 || $.b = 2) && $.c = 3 }",
+        r#"{"a":1,"b":0,"c":0}"#
+    ));
     assert!(m("{ $.latency < 1.5e3 }", r#"{"latency":1200}"#));
     assert!(!m("{ $.latency < 1.5e3 }", r#"{"latency":{"p99":1200}}"#));
-    assert!(m(r#"{ $.['k8s.pod'] = "web-1" }"#, r#"{"k8s.pod":"web-1"}"#));
+    assert!(m(
+        r#"{ $.['k8s.pod'] = "web-1" }"#,
+        r#"{"k8s.pod":"web-1"}"#
+    ));
     assert!(!m(r#"{ $.k8s.pod = "web-1" }"#, r#"{"k8s.pod":"web-1"}"#));
     assert!(m("{ $.user = Admin* }", r#"{"user":"AdminBot"}"#));
     assert!(!m("{ $.user = Ad*min }", r#"{"user":"Adxmin"}"#));
@@ -113,7 +127,7 @@ fn json_every_comparison_operator() {
     assert!(m("{ $.n >= 10 }", msg) && !m("{ $.n >= 10.01 }", msg));
     assert!(m("{ $.f > 10e-3 }", msg));
     assert!(m("{ $.neg < -2 }", msg));
-    assert!(m("{ $.neg = +-3 }", msg) == false);
+    assert!(!m("{ $.neg = +-3 }", msg), "+-3 is not a number");
     assert!(m("{$.s=abc}", msg));
     assert!(m(r#"{$.s="abc"}"#, msg));
     assert!(m(r#"{ $.s = "*bc" }"#, msg));
@@ -135,7 +149,10 @@ fn json_cross_type_comparisons_are_false() {
     assert!(!m(r#"{ $.code = "400" }"#, r#"{"code":400}"#));
     assert!(!m("{ $.code > 1 }", r#"{"code":"400"}"#));
     assert!(!m("{ $.ok = true }", r#"{"ok":true}"#));
-    assert!(m("{ $.n = %^40% }", r#"{"n":400}"#), "a regex reads a number's text");
+    assert!(
+        m("{ $.n = %^40% }", r#"{"n":400}"#),
+        "a regex reads a number's text"
+    );
 }
 
 #[test]
@@ -144,13 +161,17 @@ fn json_booleans_and_null() {
     assert!(!m("{ $.ok IS TRUE }", r#"{"ok":"true"}"#));
     assert!(m("{ $.ok IS FALSE }", r#"{"ok":false}"#));
     assert!(!m("{ $.ok IS FALSE }", "{}"));
-    assert!(m("{ $.x is null }", r#"{"x":null}"#), "keywords in any case");
+    assert!(
+        m("{ $.x is null }", r#"{"x":null}"#),
+        "keywords in any case"
+    );
     assert!(!m("{ $.x IS NULL }", r#"{"x":"null"}"#));
 }
 
 #[test]
 fn json_selectors() {
-    let msg = r#"{"grid":[[1,2],[3,4]],"o":{"a":{"v":"x"},"b":{"v":"y"}},"arr":[{"k":"p"},{"k":"q"}]}"#;
+    let msg =
+        r#"{"grid":[[1,2],[3,4]],"o":{"a":{"v":"x"},"b":{"v":"y"}},"arr":[{"k":"p"},{"k":"q"}]}"#;
     assert!(m("{ $.grid[1][0] = 3 }", msg));
     assert!(!m("{ $.grid[2][0] = 3 }", msg));
     assert!(!m("{ $.o[0] = 3 }", msg), "indexing a non-array is false");
@@ -158,7 +179,10 @@ fn json_selectors() {
     assert!(m("{ $.o.*.v = y }", msg));
     assert!(m("{ $.arr[*].k = q }", msg));
     assert!(!m("{ $.arr[*].k = r }", msg));
-    assert!(m("{ $.arr[*].k != p }", msg), "existential: some element differs");
+    assert!(
+        m("{ $.arr[*].k != p }", msg),
+        "existential: some element differs"
+    );
     assert!(m("{ $.arr[1].k = q }", msg));
     assert!(m("{ $.['o'].a.v = x }", msg));
 }
@@ -173,16 +197,31 @@ fn json_pattern_needs_json_object_message() {
 #[test]
 fn cis_patterns_parse_unspaced() {
     let root = r#"{$.userIdentity.type="Root" && $.userIdentity.invokedBy NOT EXISTS && $.eventType !="AwsServiceEvent"}"#;
-    assert!(m(root, r#"{"userIdentity":{"type":"Root"},"eventType":"AwsApiCall"}"#));
-    assert!(!m(root, r#"{"userIdentity":{"type":"Root","invokedBy":"s3.amazonaws.com"},"eventType":"AwsApiCall"}"#));
-    assert!(!m(root, r#"{"userIdentity":{"type":"Root"},"eventType":"AwsServiceEvent"}"#));
+    assert!(m(
+        root,
+        r#"{"userIdentity":{"type":"Root"},"eventType":"AwsApiCall"}"#
+    ));
+    assert!(!m(
+        root,
+        r#"{"userIdentity":{"type":"Root","invokedBy":"s3.amazonaws.com"},"eventType":"AwsApiCall"}"#
+    ));
+    assert!(!m(
+        root,
+        r#"{"userIdentity":{"type":"Root"},"eventType":"AwsServiceEvent"}"#
+    ));
     let unauth = r#"{($.errorCode="*UnauthorizedOperation") || ($.errorCode="AccessDenied*")}"#;
     assert!(m(unauth, r#"{"errorCode":"Client.UnauthorizedOperation"}"#));
     assert!(m(unauth, r#"{"errorCode":"AccessDeniedException"}"#));
     assert!(!m(unauth, r#"{"errorCode":"ThrottlingException"}"#));
     let kms = "{($.eventSource=kms.amazonaws.com) && (($.eventName=DisableKey) || ($.eventName=ScheduleKeyDeletion))}";
-    assert!(m(kms, r#"{"eventSource":"kms.amazonaws.com","eventName":"DisableKey"}"#));
-    assert!(!m(kms, r#"{"eventSource":"kms.amazonaws.com","eventName":"EnableKey"}"#));
+    assert!(m(
+        kms,
+        r#"{"eventSource":"kms.amazonaws.com","eventName":"DisableKey"}"#
+    ));
+    assert!(!m(
+        kms,
+        r#"{"eventSource":"kms.amazonaws.com","eventName":"EnableKey"}"#
+    ));
 }
 
 #[test]
@@ -199,14 +238,23 @@ fn invalid_json_patterns() {
     invalid("{ $.a < %x% }", "regex");
     invalid("{ ($.a = 1 }", "missing closing )");
     invalid("{ $.a[*].b[*] = 1 }", "only one wildcard");
-    invalid("{ $.a[*] = 1 && $.b[*] = 1 && $.c[*] = 1 && $.d[*] = 1 }", "three wildcard");
-    invalid("{ $.a = %x% && $.b = %y% && $.c = %z% }", "at most 2 regular");
+    invalid(
+        "{ $.a[*] = 1 && $.b[*] = 1 && $.c[*] = 1 && $.d[*] = 1 }",
+        "three wildcard",
+    );
+    invalid(
+        "{ $.a = %x% && $.b = %y% && $.c = %z% }",
+        "at most 2 regular",
+    );
     invalid("{ $.a[x] = 1 }", "array index");
     invalid("{ $.a IS MAYBE }", "NULL, TRUE or FALSE");
     invalid("{ $.a NOT THERE }", "EXISTS after NOT");
     invalid("{ $.a ~ 1 }", "expected an operator");
     invalid("{ $.a.$b = 1 }", "property name");
-    invalid(&format!("{{ $.a = \"{}\" }}", "x".repeat(1100)), "longer than 1024");
+    invalid(
+        &format!("{{ $.a = \"{}\" }}", "x".repeat(1100)),
+        "longer than 1024",
+    );
 }
 
 #[test]
@@ -221,8 +269,14 @@ fn delimited_reference_examples() {
     assert!(m(p, "12:00:01 FATAL oom"));
     assert!(!m(p, "12:00:01 FATAL oom killer"));
     let p = "[..., status=5*, bytes > 1000]";
-    assert!(m(p, r#"10.0.0.1 - - [01/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" 503 2048"#));
-    assert!(!m(p, r#"10.0.0.1 - - [01/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" 404 2048"#));
+    assert!(m(
+        p,
+        r#"10.0.0.1 - - [01/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" 503 2048"#
+    ));
+    assert!(!m(
+        p,
+        r#"10.0.0.1 - - [01/Jan/2024:00:00:00 +0000] "GET / HTTP/1.1" 404 2048"#
+    ));
     assert!(m(r"[ip=%^10\.%, ...]", "10.2.3.4 GET /"));
     assert!(!m(r"[ip=%^10\.%, ...]", "110.2.3.4 GET /"));
     assert!(m("[w1=ERROR, w2]", "ERROR message"));
@@ -232,8 +286,18 @@ fn delimited_reference_examples() {
 #[test]
 fn delimited_details() {
     assert_eq!(
-        delimited::fields(r#"127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /index.html HTTP/1.0" 200 1534"#),
-        vec!["127.0.0.1", "-", "frank", "10/Oct/2000:13:25:15 -0700", "GET /index.html HTTP/1.0", "200", "1534"]
+        delimited::fields(
+            r#"127.0.0.1 - frank [10/Oct/2000:13:25:15 -0700] "GET /index.html HTTP/1.0" 200 1534"#
+        ),
+        vec![
+            "127.0.0.1",
+            "-",
+            "frank",
+            "10/Oct/2000:13:25:15 -0700",
+            "GET /index.html HTTP/1.0",
+            "200",
+            "1534"
+        ]
     );
     assert!(m("[a, ..., z]", "a z"), "... may be empty");
     assert!(m("[a, ..., z]", "a b c z"));
@@ -242,7 +306,10 @@ fn delimited_details() {
     assert!(m("[a, b != x, c]", "1 y 3"));
     assert!(!m("[a, b != x, c]", "1 x 3"));
     assert!(m("[a, b >= 10 && b < 20, c]", "1 15 3"));
-    assert!(!m("[a, b >= 10 && b < 20, c]", "1 abc 3"), "non-numeric field fails numeric test");
+    assert!(
+        !m("[a, b >= 10 && b < 20, c]", "1 abc 3"),
+        "non-numeric field fails numeric test"
+    );
     assert!(m("[a, b = 200, c]", "1 200 3"));
     assert!(m("[a, b = \"*html*\", c]", "1 /x.html?y 3"));
     assert!(m("[a, b, c,]", "1 2 3"), "trailing comma");

@@ -68,7 +68,10 @@ impl StrMatch {
     fn literal(&self) -> Option<&str> {
         match self {
             StrMatch::Any => None,
-            StrMatch::Exact(s) | StrMatch::Prefix(s) | StrMatch::Suffix(s) | StrMatch::Contains(s) => Some(s),
+            StrMatch::Exact(s)
+            | StrMatch::Prefix(s)
+            | StrMatch::Suffix(s)
+            | StrMatch::Contains(s) => Some(s),
         }
     }
 }
@@ -96,12 +99,22 @@ impl ValueTest {
     /// Applies the test to a string or number value.
     pub fn test(&self, v: Scalar<'_>) -> bool {
         match (self, v) {
-            (ValueTest::Str { negate: false, m: StrMatch::Any }, _) => true,
+            (
+                ValueTest::Str {
+                    negate: false,
+                    m: StrMatch::Any,
+                },
+                _,
+            ) => true,
             (ValueTest::Str { negate, m }, Scalar::Str(s)) => m.is_match(s) != *negate,
             (ValueTest::Str { .. }, Scalar::Num(..)) => false,
-            (ValueTest::Num { op, n }, Scalar::Num(_, x)) => x.partial_cmp(n).is_some_and(|o| op.holds(o)),
+            (ValueTest::Num { op, n }, Scalar::Num(_, x)) => {
+                x.partial_cmp(n).is_some_and(|o| op.holds(o))
+            }
             (ValueTest::Num { .. }, Scalar::Str(_)) => false,
-            (ValueTest::Regex { negate, re }, Scalar::Str(s) | Scalar::Num(s, _)) => re.is_match(s) != *negate,
+            (ValueTest::Regex { negate, re }, Scalar::Str(s) | Scalar::Num(s, _)) => {
+                re.is_match(s) != *negate
+            }
         }
     }
 

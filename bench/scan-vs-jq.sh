@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Times `trailwatch scan` against jq doing the same selection, in the same run, on a JSON Lines
+# corpus made by replicating ../shared/corpus (default 100 copies, about 366 MB).
+# Usage: bench/scan-vs-jq.sh [COPIES]      Results: a Markdown table on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+copies=${1:-100}
+corpus=../shared/corpus/invictus-aws-dataset
+data=bench/data
+mkdir -p "$data"
+one=$data/once.jsonl big=$data/corpus-x$copies.jsonl
+if [ ! -s "$big" ]; then
+  jq -c '.Records[]' "$corpus"/*.json > "$one"
+  for _ in $(seq "$copies"); do cat "$one"; done > "$big"
+  gzip -1 -c "$one" > "$data/once.jsonl.gz"
+  rm -rf "$data/gz" && mkdir -p "$data/gz"
+  for i in $(seq "$copies"); do cp "$data/once.jsonl.gz" "$data/gz/part-$i.jsonl.gz"; done
+fi
+cargo build --release --quiet
+tw=target/release/trailwatch
+mb=$(( $(stat -c %s "$big") / 1000000 ))
+cores=$(nproc)
+
+best() { # best wall time of 3 runs, in seconds
+  local b=999999 s e t
+  for _ in 1 2 3; do
+    s=$(date +%s.%N); "$@" > /dev/null; e=$(date +%s.%N)
+    t=$(echo "$e - $s" | bc -l); b=$(echo "if ($t < $b) $t else $b" | bc -l)
+  done
+  printf '%.3f' "$b"
+}
+row() { # label seconds [baseline-seconds]
+  local rate ratio=""
+  rate=$(echo "$mb / $2" | bc -l)
+  [ -n "${3:-}" ] && ratio=$(printf '%.1f×' "$(echo "$3 / $2" | bc -l)")
+  printf '| %s | %s s | %.0f MB/s | %s |\n' "$1" "$2" "$rate" "$ratio"
+}
+check() { # two commands must select the same number of records
+  local a b; a=$(bash -c "$1" | wc -l); b=$(bash -c "$2" | wc -l)
+  [ "$a" = "$b" ] || { echo "mismatch: $a vs $b matches" >&2; exit 1; }
+  echo "$a"
+}
+
+n_default=$(check "jq -c -f bench/default.jq $big" "$tw scan $big")
+n_cis=$(jq -c -f bench/cis.jq "$big" | wc -l)
+n_cis_tw=$($tw scan --rules cis "$big" | jq -r .location | sort -u | wc -l)   # records, not (record, rule) pairs
+[ "$n_cis" = "$n_cis_tw" ] || { echo "cis mismatch: jq $n_cis, trailwatch $n_cis_tw records" >&2; exit 1; }
+
+echo "Corpus: $big, $mb MB, $(wc -l < "$big") records; $cores cores; default matches $n_default, cis records $n_cis"
+echo
+echo "| command | wall (best of 3) | rate | vs jq |"
+echo "|---|---|---|---|"
+t_cat=$(best cat "$big"); row "cat (read the bytes)" "$t_cat"
+t_jq=$(best jq -c -f bench/default.jq "$big"); row "jq, default selection" "$t_jq"
+row "trailwatch scan, default, 1 thread" "$(best $tw scan -j1 "$big")" "$t_jq"
+row "trailwatch scan, default, $cores threads" "$(best $tw scan "$big")" "$t_jq"
+t_jqc=$(best jq -c -f bench/cis.jq "$big"); row "jq, cis selection" "$t_jqc"
+row "trailwatch scan --rules cis, 1 thread" "$(best $tw scan -j1 --rules cis "$big")" "$t_jqc"
+row "trailwatch scan --rules cis, $cores threads" "$(best $tw scan --rules cis "$big")" "$t_jqc"
+row "trailwatch scan, default, no prefilter, $cores threads" "$(best $tw scan --no-prefilter "$big")" "$t_jq"
+echo
+echo "Gzipped input ($copies files of $(stat -c %s "$data/once.jsonl.gz") bytes, same records):"
+echo
+echo "| command | wall (best of 3) | rate (uncompressed) |"
+echo "|---|---|---|"
+t=$(best $tw scan -j1 "$data/gz"); printf '| trailwatch scan, 1 thread | %s s | %.0f MB/s |\n' "$t" "$(echo "$mb / $t" | bc -l)"
+t=$(best $tw scan "$data/gz"); printf '| trailwatch scan, %s threads | %s s | %.0f MB/s |\n' "$cores" "$t" "$(echo "$mb / $t" | bc -l)"
+echo
+cargo bench --quiet --bench parse_rate -- "$big" 2>/dev/null | sed 's/^/- /'
