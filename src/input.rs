@@ -160,36 +160,33 @@ struct LookupEvent {
     cloudtrail_event: Option<String>,
 }
 
+/// The elements of a container, as records numbered by their index.
+fn indexed(items: Vec<&RawValue>) -> Vec<RawRecord<'_>> {
+    items
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| RawRecord {
+            text: Cow::Borrowed(r.get()),
+            event: None,
+            index: Some(i),
+        })
+        .collect()
+}
+
 /// The records held by one JSON value, whatever its shape. Syntax errors are returned with
 /// serde_json's line and column, relative to `text`.
 pub fn records(text: &str) -> Result<Vec<RawRecord<'_>>, String> {
     let first = text.trim_start().as_bytes().first().copied();
     if first == Some(b'[') {
         let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| e.to_string())?;
-        return Ok(items
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| RawRecord {
-                text: Cow::Borrowed(r.get()),
-                event: None,
-                index: Some(i),
-            })
-            .collect());
+        return Ok(indexed(items));
     }
     if first != Some(b'{') {
         return Err("not a JSON object".into());
     }
     let probe: Probe = serde_json::from_str(text).map_err(|e| e.to_string())?;
     if let Some(recs) = probe.records {
-        return Ok(recs
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| RawRecord {
-                text: Cow::Borrowed(r.get()),
-                event: None,
-                index: Some(i),
-            })
-            .collect());
+        return Ok(indexed(recs));
     }
     if let Some(events) = probe.events {
         return events

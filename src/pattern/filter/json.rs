@@ -90,34 +90,32 @@ struct Parser<'a> {
 
 impl Parser<'_> {
     fn or(&mut self) -> Result<Expr, FilterError> {
-        let mut items = vec![self.and()?];
-        loop {
-            self.c.skip_ws();
-            if !self.c.eat("||") {
-                break;
-            }
-            items.push(self.and()?);
-        }
-        Ok(if items.len() == 1 {
-            items.pop().unwrap()
-        } else {
-            Expr::Or(items)
-        })
+        self.chain("||", Self::and, Expr::Or)
     }
 
     fn and(&mut self) -> Result<Expr, FilterError> {
-        let mut items = vec![self.primary()?];
+        self.chain("&&", Self::primary, Expr::And)
+    }
+
+    /// `item (op item)*`, folded into `make` when there is more than one item.
+    fn chain(
+        &mut self,
+        op: &str,
+        item: fn(&mut Self) -> Result<Expr, FilterError>,
+        make: fn(Vec<Expr>) -> Expr,
+    ) -> Result<Expr, FilterError> {
+        let mut items = vec![item(self)?];
         loop {
             self.c.skip_ws();
-            if !self.c.eat("&&") {
+            if !self.c.eat(op) {
                 break;
             }
-            items.push(self.primary()?);
+            items.push(item(self)?);
         }
         Ok(if items.len() == 1 {
             items.pop().unwrap()
         } else {
-            Expr::And(items)
+            make(items)
         })
     }
 
