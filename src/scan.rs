@@ -245,9 +245,11 @@ impl<'r> Scanner<'r> {
                 .warnings
                 .push(format!("{loc}: record is not a JSON object, skipped"));
         }
-        let screen = raw.event.unwrap_or(&raw.text);
+        // A record without an index is the whole value `scan_value` just screened (the record,
+        // or the event around it): its candidates are already in `cands`.
         if self.use_prefilter {
-            if !self.prefilter.candidates(screen.as_bytes(), cands) {
+            let screen = raw.event.unwrap_or(&raw.text);
+            if raw.index.is_some() && !self.prefilter.candidates(screen.as_bytes(), cands) {
                 return;
             }
         } else {
