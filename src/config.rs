@@ -19,7 +19,7 @@ pub struct Config {
     pub timezone: Option<String>,
     pub group_window: Option<String>,
     #[serde(default)]
-    pub sources: Vec<toml::Table>,
+    pub sources: Vec<Spanned<toml::Table>>,
     #[serde(default)]
     pub sinks: Vec<toml::Table>,
     /// Built-in packs to load; absent means `["default"]`, so that no configuration watches nothing.

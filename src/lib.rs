@@ -2,10 +2,16 @@
 //!
 //! Data flows one way, source → rules → alert → sinks, with state beside it.
 
+pub mod alert;
 pub mod cmd;
 pub mod config;
+pub mod defaults;
 pub mod input;
 pub mod pattern;
 pub mod record;
 pub mod rules;
 pub mod scan;
+pub mod source;
+pub mod state;
+pub mod watch;
+pub mod when;

@@ -3,6 +3,7 @@
 
 mod packs;
 pub mod prefilter;
+pub mod pushdown;
 mod rule;
 
 use std::path::Path;

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod fake_cloudtrail;
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};

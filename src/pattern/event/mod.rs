@@ -67,6 +67,51 @@ fn join(path: &str, key: &str) -> String {
     }
 }
 
+impl Node {
+    fn pinned(&self, path: &[&str]) -> Option<Vec<String>> {
+        let mut best: Option<Vec<String>> = None;
+        let mut consider = |v: Option<Vec<String>>| {
+            if let Some(v) = v {
+                if best.as_ref().is_none_or(|b| v.len() < b.len()) {
+                    best = Some(v);
+                }
+            }
+        };
+        for (key, child) in &self.fields {
+            // A key may itself be dotted ("detail.eventName").
+            let parts: Vec<&str> = key.split('.').collect();
+            if parts.len() > path.len() || parts.iter().zip(path).any(|(a, b)| a != b) {
+                continue;
+            }
+            let rest = &path[parts.len()..];
+            consider(match child {
+                Child::Leaf(ms) if rest.is_empty() => ms
+                    .iter()
+                    .map(|m| match m {
+                        Matcher::Str(s) => Some(s.clone()),
+                        _ => None,
+                    })
+                    .collect(),
+                Child::Node(n) if !rest.is_empty() => n.pinned(rest),
+                _ => None,
+            });
+        }
+        for alternatives in &self.ors {
+            let mut all: Vec<String> = Vec::new();
+            let union = alternatives.iter().try_for_each(|n| {
+                for v in n.pinned(path)? {
+                    if !all.contains(&v) {
+                        all.push(v);
+                    }
+                }
+                Some(())
+            });
+            consider(union.map(|_| all));
+        }
+        best
+    }
+}
+
 impl EventPattern {
     /// Parses, validates and compiles a pattern given as JSON text.
     pub fn new(src: &str) -> Result<EventPattern, EventPatternError> {
@@ -121,6 +166,13 @@ impl EventPattern {
     /// example the EventBridge envelope around a CloudTrail record, built without copying it).
     pub fn is_match_with<'a>(&self, top: &dyn Fn(&str) -> Option<Cow<'a, Value>>) -> bool {
         self.root.matches_top(top)
+    }
+
+    /// The exact strings the member at `path` must equal for an event to match, when the pattern
+    /// pins it to a finite set (`{"detail": {"eventName": ["A", "B"]}}` pins
+    /// `detail.eventName` to A, B). `None` when some matching event could hold another value.
+    pub fn pinned_strings(&self, path: &[&str]) -> Option<Vec<String>> {
+        self.root.pinned(path)
     }
 
     /// Literals every matching CloudTrail record contains. Only `detail` (the record itself),

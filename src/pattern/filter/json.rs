@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::cursor::Cursor;
-use super::value::{Scalar, ValueTest};
+use super::value::{Scalar, StrMatch, ValueTest};
 use super::FilterError;
 use crate::pattern::literals::{Encoding, Requirement};
 
@@ -37,6 +37,44 @@ pub enum Expr {
     And(Vec<Expr>),
     Or(Vec<Expr>),
     Cond { selector: Vec<Step>, check: Check },
+}
+
+/// See `FilterPattern::pinned_strings`.
+pub fn pinned(e: &Expr, path: &[&str]) -> Option<Vec<String>> {
+    match e {
+        Expr::Cond {
+            selector,
+            check:
+                Check::Value(ValueTest::Str {
+                    negate: false,
+                    m: StrMatch::Exact(s),
+                }),
+        } if selector.len() == path.len()
+            && selector
+                .iter()
+                .zip(path)
+                .all(|(st, k)| matches!(st, Step::Key(x) if x == k)) =>
+        {
+            Some(vec![s.clone()])
+        }
+        Expr::Cond { .. } => None,
+        // Any conjunct that pins the member pins the whole; the smallest set is the sharpest.
+        Expr::And(xs) => xs
+            .iter()
+            .filter_map(|x| pinned(x, path))
+            .min_by_key(Vec::len),
+        Expr::Or(xs) => {
+            let mut all = Vec::new();
+            for x in xs {
+                for v in pinned(x, path)? {
+                    if !all.contains(&v) {
+                        all.push(v);
+                    }
+                }
+            }
+            Some(all)
+        }
+    }
 }
 
 /// Parses a whole JSON pattern, braces included.

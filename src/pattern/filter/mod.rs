@@ -123,6 +123,16 @@ impl FilterPattern {
         }
     }
 
+    /// The exact strings the member at `path` must equal for a message to match, when the
+    /// pattern pins it to a finite set (`{ $.eventName = A || $.eventName = B }` pins
+    /// `eventName` to A, B). `None` when some matching message could hold another value.
+    pub fn pinned_strings(&self, path: &[&str]) -> Option<Vec<String>> {
+        match &self.kind {
+            Kind::Json(e) => json::pinned(e, path),
+            _ => None,
+        }
+    }
+
     /// Literals that every matching message contains (for prefiltering).
     pub fn requirement(&self) -> Requirement {
         match &self.kind {

@@ -1,0 +1,30 @@
+//! Every default window, interval, rate, timeout and retry count, named in one place.
+
+use std::time::Duration;
+
+/// Where the daemon keeps its state when the configuration names no `state_dir`.
+pub const STATE_DIR: &str = "/var/lib/trailwatch";
+/// How often a source polls.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(60);
+/// How far behind its watermark each poll reads again (late delivery: ≥ 20 minutes).
+pub const OVERLAP: Duration = Duration::from_secs(20 * 60);
+/// The longest window read in one go; a longer catch-up is split, oldest first, so the
+/// watermark moves as it goes and memory stays bounded.
+pub const MAX_WINDOW: Duration = Duration::from_secs(60 * 60);
+/// `LookupEvents` allows 2 calls per second per account and region.
+pub const LOOKUP_EVENTS_RATE: f64 = 2.0;
+/// `FilterLogEvents` allows 5 calls per second per account and region.
+pub const FILTER_LOG_EVENTS_RATE: f64 = 5.0;
+/// The first retry waits about this long; each later one twice as long, with jitter.
+pub const RETRY_INITIAL: Duration = Duration::from_millis(500);
+/// No retry waits longer than this.
+pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(20);
+/// Retries of one API call before the sweep gives up (and the next poll starts it again).
+pub const RETRY_ATTEMPTS: u32 = 10;
+/// One API call (one attempt) may take this long.
+pub const AWS_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// Alerts raised are remembered this long (CloudTrail's own reach), so that a backfill never
+/// raises again what was sent.
+pub const RAISED_RETENTION: Duration = Duration::from_secs(90 * 86400);
+/// A `files` source looks for new files this often.
+pub const FILES_POLL_INTERVAL: Duration = Duration::from_secs(10);

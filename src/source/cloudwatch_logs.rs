@@ -1,0 +1,57 @@
+//! The `cloudwatch_logs` source: `FilterLogEvents` on the log group a trail delivers to (one
+//! group holds every region of the trail). A window is paged to the end with fixed
+//! `startTime`/`endTime`; empty pages with a `nextToken` are normal and are followed.
+
+use aws_sdk_cloudwatchlogs::Client;
+
+use super::aws::{ApiError, Caller};
+use super::Window;
+
+/// A log group of a `cloudwatch_logs` source.
+pub struct Group {
+    pub region: String,
+    pub log_group: String,
+    pub stream_prefix: Option<String>,
+    pub client: Client,
+    pub caller: Caller,
+}
+
+impl Group {
+    /// Reads every log event of `window` that `filter_pattern` selects (all without one),
+    /// handing each message to `on`. Returns the number of pages read.
+    pub async fn read(
+        &self,
+        window: &Window,
+        filter_pattern: Option<&str>,
+        on: &mut (dyn FnMut(&str) + Send),
+    ) -> Result<u64, ApiError> {
+        let action = format!(
+            "logs:FilterLogEvents on {} in {}",
+            self.log_group, self.region
+        );
+        let base = self
+            .client
+            .filter_log_events()
+            .log_group_name(&self.log_group)
+            .set_log_stream_name_prefix(self.stream_prefix.clone())
+            .start_time(window.start.as_millisecond())
+            .end_time(window.end.as_millisecond())
+            .set_filter_pattern(filter_pattern.map(str::to_string));
+        let mut token: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let req = base.clone().set_next_token(token.clone());
+            let out = self.caller.call(&action, || req.clone().send()).await?;
+            pages += 1;
+            for ev in out.events() {
+                if let Some(m) = ev.message() {
+                    on(m);
+                }
+            }
+            match out.next_token {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => return Ok(pages),
+            }
+        }
+    }
+}
