@@ -21,7 +21,21 @@ pub struct Config {
     #[serde(default)]
     pub sources: Vec<Spanned<toml::Table>>,
     #[serde(default)]
-    pub sinks: Vec<toml::Table>,
+    pub sinks: Vec<Spanned<toml::Table>>,
+    /// Account ID → name shown beside it in messages.
+    #[serde(default)]
+    pub account_aliases: std::collections::BTreeMap<String, String>,
+    /// Delivery gives up on an alert after this long, and moves it to the dead letters.
+    pub max_delivery_age: Option<String>,
+    /// Logging: `plain` (journald-friendly, the default) or `json`; level as RUST_LOG.
+    pub log_format: Option<String>,
+    pub log_level: Option<String>,
+    /// `host:port` for Prometheus metrics (loopback recommended); off when absent.
+    pub metrics_address: Option<String>,
+    /// A failing source or sink raises a health alert after this long (default 15m).
+    pub health_after: Option<String>,
+    /// Local time of day (HH:MM, in `timezone`) for a daily "still alive" message; off when absent.
+    pub heartbeat: Option<String>,
     /// Built-in packs to load; absent means `["default"]`, so that no configuration watches nothing.
     pub rule_packs: Option<Vec<Spanned<String>>>,
     #[serde(default)]
@@ -45,6 +59,9 @@ pub struct RuleConfig {
     pub enabled: Option<bool>,
     pub sinks: Option<Vec<String>>,
     pub group_window: Option<String>,
+    /// Message templates of this rule (minijinja), overriding the sink's and the defaults.
+    pub subject_template: Option<String>,
+    pub template: Option<String>,
 }
 
 /// A configuration error located in its file.

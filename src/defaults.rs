@@ -28,3 +28,14 @@ pub const AWS_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 pub const RAISED_RETENTION: Duration = Duration::from_secs(90 * 86400);
 /// A `files` source looks for new files this often.
 pub const FILES_POLL_INTERVAL: Duration = Duration::from_secs(10);
+/// Repeats of a rule by one principal within this window are summed up in one message.
+pub const GROUP_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Delivery gives up on an alert this long after it was raised (dead letter).
+pub const MAX_DELIVERY_AGE: Duration = Duration::from_secs(24 * 3600);
+/// A source or sink failing this long raises a health alert.
+pub const HEALTH_AFTER: Duration = Duration::from_secs(15 * 60);
+/// Delivery retries: first wait, and the longest wait between attempts.
+pub const DELIVERY_RETRY_INITIAL: Duration = Duration::from_secs(2);
+pub const DELIVERY_RETRY_MAX: Duration = Duration::from_secs(300);
+/// A clean stop finishes within this long.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);

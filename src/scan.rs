@@ -317,7 +317,7 @@ impl LineShapes {
     }
 }
 
-fn write_match(out: &mut Vec<u8>, rule: &Rule, r: &Record<'_>, loc: &str) {
+pub fn write_match(out: &mut Vec<u8>, rule: &Rule, r: &Record<'_>, loc: &str) {
     let line = MatchLine {
         rule: &rule.name,
         severity: rule.severity.to_string(),

@@ -2,6 +2,9 @@
 //! An alert carries the whole record, so that messages can show any field and nothing depends
 //! on the source it came from.
 
+pub mod fields;
+pub mod template;
+
 use serde::{Deserialize, Serialize};
 
 use crate::rules::{Rule, Severity};

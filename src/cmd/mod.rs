@@ -1,9 +1,14 @@
 //! The commands and their arguments. Each command lives in its own file; this one holds the
 //! clap definitions and the error type that carries an exit code.
 
+mod backfill;
+mod check;
+mod notify;
 mod pattern;
 mod rules;
+mod run;
 mod scan;
+mod state;
 
 use std::process::ExitCode;
 
@@ -88,6 +93,53 @@ pub enum Command {
     /// Show rules.
     #[command(subcommand)]
     Rules(rules::RulesCommand),
+    /// Watch CloudTrail and send alerts: the daemon (systemd: systemd/trailwatch.service).
+    ///
+    /// Every source polls on its own schedule, re-reading `overlap` behind its watermark, and
+    /// the delivery worker sends what the rules raise. SIGTERM/SIGINT stop cleanly; SIGHUP
+    /// reloads the configuration (a broken one is rejected, the old one keeps running).
+    #[command(
+        after_help = "Examples:\n  trailwatch run --config /etc/trailwatch/config.toml\n  cargo run --release -- run --config examples/demo.toml"
+    )]
+    Run(run::RunArgs),
+    /// Read a past window with the configured sources and rules; print (or send) the matches.
+    ///
+    /// Watermarks do not move. Without --notify nothing is written: the daemon may be running.
+    #[command(
+        after_help = "Examples:\n  trailwatch backfill --since 7d\n  trailwatch backfill --since 2026-11-20T00:00:00Z --until 2026-11-21T00:00:00Z --source lookup --output table\n  trailwatch backfill --since 24h --notify"
+    )]
+    Backfill(backfill::BackfillArgs),
+    /// Validate the configuration and print the plan; --probe also tests AWS access and sinks.
+    Check(check::CheckArgs),
+    /// Look into or rewind the state database.
+    #[command(subcommand)]
+    State(state::StateCommand),
+    /// Send a labelled test alert through every sink (or one) and report what happened.
+    NotifyTest(notify::NotifyArgs),
+}
+
+/// The configuration file option shared by the commands that read one.
+#[derive(Debug, Args, Clone)]
+pub struct ConfigArg {
+    /// The configuration file.
+    #[arg(long, short = 'c', value_name = "PATH", env = "TRAILWATCH_CONFIG", default_value = crate::settings::DEFAULT_CONFIG)]
+    pub config: std::path::PathBuf,
+}
+
+impl ConfigArg {
+    /// Loads and validates it; errors are usage errors (exit 2).
+    pub fn load(&self) -> Result<crate::settings::Settings, CmdError> {
+        crate::settings::Settings::load(&self.config).map_err(CmdError::usage)
+    }
+}
+
+/// The async runtime of the commands that talk to AWS or sinks.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CmdError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(CmdError::failure)
 }
 
 /// The rule options shared by the commands that apply rules.
@@ -138,5 +190,10 @@ pub fn run(cli: Cli) -> Result<ExitCode, CmdError> {
         Command::Scan(a) => scan::run(a),
         Command::Pattern(c) => pattern::run(c),
         Command::Rules(c) => rules::run(c),
+        Command::Run(a) => run::run(a),
+        Command::Backfill(a) => backfill::run(a),
+        Command::Check(a) => check::run(a),
+        Command::State(c) => state::run(c),
+        Command::NotifyTest(a) => notify::run(a),
     }
 }

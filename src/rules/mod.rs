@@ -150,6 +150,8 @@ impl RuleSet {
             enabled: rc.enabled.unwrap_or(true),
             sinks: rc.sinks.clone(),
             group_window: rc.group_window.clone(),
+            subject_template: rc.subject_template.clone(),
+            template: rc.template.clone(),
             origin: origin.to_string(),
             name,
         });
@@ -167,6 +169,8 @@ impl RuleSet {
             enabled: true,
             sinks: None,
             group_window: None,
+            subject_template: None,
+            template: None,
             origin: "command line".into(),
             name,
         });

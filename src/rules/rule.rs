@@ -117,6 +117,9 @@ pub struct Rule {
     pub sinks: Option<Vec<String>>,
     /// This rule's own grouping window, when set.
     pub group_window: Option<String>,
+    /// This rule's message templates (subject, body), when set.
+    pub subject_template: Option<String>,
+    pub template: Option<String>,
     /// Where the rule was defined: a pack name or a file.
     pub origin: String,
 }

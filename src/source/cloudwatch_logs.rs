@@ -54,4 +54,21 @@ impl Group {
             }
         }
     }
+
+    /// One call for one event: proves credentials, permission and that the group exists.
+    pub async fn probe(&self) -> Result<(), ApiError> {
+        let action = format!(
+            "logs:FilterLogEvents on {} in {}",
+            self.log_group, self.region
+        );
+        let req = self
+            .client
+            .filter_log_events()
+            .log_group_name(&self.log_group)
+            .limit(1);
+        self.caller
+            .call(&action, || req.clone().send())
+            .await
+            .map(|_| ())
+    }
 }

@@ -67,4 +67,14 @@ impl Region {
             }
         }
     }
+
+    /// One call for one event: proves credentials, permission and reachability.
+    pub async fn probe(&self) -> Result<(), ApiError> {
+        let action = format!("cloudtrail:LookupEvents in {}", self.region);
+        let req = self.client.lookup_events().max_results(1);
+        self.caller
+            .call(&action, || req.clone().send())
+            .await
+            .map(|_| ())
+    }
 }

@@ -355,6 +355,14 @@ impl Stream {
         }
     }
 
+    /// One cheap call, to prove access (`check --probe`).
+    pub async fn probe(&self) -> Result<(), ApiError> {
+        match &self.reader {
+            Reader::Lookup(r) => r.probe().await,
+            Reader::Logs(g) => g.probe().await,
+        }
+    }
+
     /// The queries that read one window for `rules`.
     pub fn queries(&self, rules: &RuleSet) -> Vec<Query> {
         plan_queries(&self.source, rules)

@@ -1,0 +1,380 @@
+//! `trailwatch run`: the one place that owns tasks and signals. Every stream of every source
+//! polls on its own schedule, the delivery worker drains the outbox, SIGTERM/SIGINT stop
+//! everything cleanly (work in flight finishes or stays in the outbox; state is flushed),
+//! SIGHUP reloads the configuration (a broken one is rejected and the old one keeps running),
+//! and systemd hears READY, STOPPING and watchdog pings.
+//!
+//! Self-monitoring: a source failing for longer than `health_after` raises a health alert
+//! through the sinks, and a recovery message when it heals; an optional daily heartbeat says
+//! the daemon is alive.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
+
+use crate::alert::Alert;
+use crate::defaults;
+use crate::deliver::Deliverer;
+use crate::rules::Severity;
+use crate::settings::Settings;
+use crate::source::files::Folder;
+use crate::source::{open_streams, SourceKind};
+use crate::state::State;
+use crate::watch::{expire, poll_folder, poll_stream, Evaluator, PollError, PollReport};
+
+/// The health of one stream, shared with the health checker.
+#[derive(Debug, Clone, Default)]
+pub struct StreamHealth {
+    pub last_ok: Option<Timestamp>,
+    pub failing_since: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub alerted: bool,
+}
+
+type Health = Arc<Mutex<HashMap<String, StreamHealth>>>;
+
+/// How `run` ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Until a signal.
+    Forever,
+    /// One poll of every source, then delivery of what is due, then exit.
+    Once,
+}
+
+fn record_poll(health: &Health, key: &str, r: &Result<PollReport, PollError>) {
+    let mut h = health.lock().expect("health lock");
+    let e = h.entry(key.to_string()).or_default();
+    let now = Timestamp::now();
+    match r {
+        Ok(rep) => {
+            e.last_ok = Some(now);
+            e.failing_since = None;
+            e.last_error = None;
+            tracing::debug!(
+                stream = key,
+                pages = rep.pages,
+                records = rep.records,
+                raised = rep.raised,
+                "poll done"
+            );
+        }
+        Err(err) => {
+            e.failing_since.get_or_insert(now);
+            e.last_error = Some(err.to_string());
+            tracing::error!(stream = key, "poll failed: {err}");
+        }
+    }
+}
+
+/// Raises an alert of trailwatch itself (health, recovery, heartbeat) through every sink.
+fn raise_own(
+    state: &State,
+    eval: &Evaluator,
+    rule: &str,
+    title: String,
+    sev: Severity,
+    detail: String,
+) {
+    let now = Timestamp::now();
+    let id = format!("trailwatch-{rule}-{}", now.as_millisecond());
+    let record = serde_json::json!({
+        "eventID": id, "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "eventSource": "trailwatch", "eventName": rule, "errorMessage": detail,
+        "userIdentity": {"type": "trailwatch", "arn": "trailwatch"}
+    });
+    let alert = Alert {
+        rule: rule.into(),
+        title: title.clone(),
+        subject: title,
+        severity: sev,
+        event_id: id,
+        event_time: record["eventTime"].as_str().unwrap_or("").into(),
+        source: "trailwatch".into(),
+        record: record.to_string(),
+    };
+    let sinks = eval.route("");
+    if let Err(e) = state.raise(&alert, sinks, now).and_then(|_| state.flush()) {
+        tracing::error!("cannot queue a health alert: {e}");
+    }
+}
+
+/// Runs until stopped (or once). Returns after a clean stop.
+pub async fn run(path: PathBuf, first: Settings, mode: Mode) -> anyhow::Result<()> {
+    let state = Arc::new(State::open(&first.state_dir)?);
+    for w in &first.warnings {
+        tracing::warn!("{w}");
+    }
+    let mut settings = first;
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut notified_ready = false;
+    loop {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let mut tasks = start(&settings, state.clone(), stop_rx, mode).await?;
+        if !notified_ready {
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+            notified_ready = true;
+            tracing::info!(
+                sources = settings.sources.len(),
+                sinks = settings.sinks.len(),
+                rules = settings.rules.enabled().count(),
+                "trailwatch running"
+            );
+        }
+        let mut usec = 0u64;
+        let mut watchdog = sd_notify::watchdog_enabled(false, &mut usec)
+            .then(|| tokio::time::interval(Duration::from_micros(usec / 2)));
+        let reload = loop {
+            tokio::select! {
+                _ = hup.recv() => {
+                    match Settings::load(&path) {
+                        Ok(new) => {
+                            tracing::info!("configuration reloaded from {}", path.display());
+                            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
+                            break Some(new);
+                        }
+                        Err(e) => tracing::error!("new configuration rejected, the running one stays: {e:#}"),
+                    }
+                }
+                _ = term.recv() => { tracing::info!("SIGTERM: stopping"); break None; }
+                _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT: stopping"); break None; }
+                _ = async { match watchdog.as_mut() { Some(w) => { w.tick().await; } None => std::future::pending().await } } => {
+                    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+                }
+                r = tasks.join_next() => {
+                    match r {
+                        None => break None,
+                        Some(Err(e)) => tracing::error!("a task ended abnormally: {e}"),
+                        Some(Ok(())) => {}
+                    }
+                    if mode == Mode::Once && tasks.is_empty() { break None; }
+                }
+            }
+        };
+        let _ = stop_tx.send(true);
+        if reload.is_none() {
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+        }
+        let grace = tokio::time::timeout(defaults::SHUTDOWN_GRACE, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if grace.is_err() {
+            tracing::warn!("tasks did not finish in time; their work stays in the outbox");
+            tasks.abort_all();
+        }
+        state.flush()?;
+        match reload {
+            Some(new) => {
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+                settings = new;
+            }
+            None => return Ok(()),
+        }
+    }
+}
+
+async fn sleep_or_stop(d: Duration, stop: &mut watch::Receiver<bool>) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(d) => false,
+        _ = stop.changed() => true,
+    }
+}
+
+/// Starts the tasks of one configuration.
+async fn start(
+    s: &Settings,
+    state: Arc<State>,
+    stop: watch::Receiver<bool>,
+    mode: Mode,
+) -> anyhow::Result<JoinSet<()>> {
+    let eval = Arc::new(Evaluator::new(
+        s.rules.clone(),
+        s.sinks.iter().map(|k| k.name.clone()).collect(),
+    ));
+    let health: Health = Arc::default();
+    let wake = Arc::new(Notify::new());
+    let mut tasks = JoinSet::new();
+    let mut pollers = JoinSet::new();
+    for spec in &s.sources {
+        match &spec.kind {
+            SourceKind::Files { path } => {
+                let (spec, state, eval, health, wake, mut stop) = (
+                    spec.clone(),
+                    state.clone(),
+                    eval.clone(),
+                    health.clone(),
+                    wake.clone(),
+                    stop.clone(),
+                );
+                let mut folder = Folder::new(path.clone());
+                pollers.spawn(async move {
+                    loop {
+                        let r = poll_folder(&spec, &mut folder, &eval, &state, Timestamp::now());
+                        if matches!(&r, Ok(rep) if rep.raised > 0) {
+                            wake.notify_one();
+                        }
+                        record_poll(&health, &spec.name, &r);
+                        if mode == Mode::Once || sleep_or_stop(spec.poll_interval, &mut stop).await
+                        {
+                            return;
+                        }
+                    }
+                });
+            }
+            _ => {
+                let streams = open_streams(spec).await.map_err(|e| anyhow::anyhow!(e))?;
+                for stream in streams {
+                    let (state, eval, health, wake, mut stop) = (
+                        state.clone(),
+                        eval.clone(),
+                        health.clone(),
+                        wake.clone(),
+                        stop.clone(),
+                    );
+                    pollers.spawn(async move {
+                        let key = format!("{}/{}", stream.source.name, stream.name);
+                        loop {
+                            let r = tokio::select! {
+                                r = poll_stream(&stream, &eval, &state, Timestamp::now()) => r,
+                                _ = stop.changed() => return,
+                            };
+                            if matches!(&r, Ok(rep) if rep.raised > 0) {
+                                wake.notify_one();
+                            }
+                            record_poll(&health, &key, &r);
+                            if mode == Mode::Once
+                                || sleep_or_stop(stream.source.poll_interval, &mut stop).await
+                            {
+                                return;
+                            }
+                        }
+                    });
+                }
+            }
+        }
+    }
+    let mut deliverer = Deliverer::new(s).map_err(|e| anyhow::anyhow!(e))?;
+    {
+        let (state, wake, mut stop) = (state.clone(), wake.clone(), stop.clone());
+        tasks.spawn(async move {
+            // Sources first (in --once mode), then delivery until nothing is due soon.
+            if mode == Mode::Once {
+                while pollers.join_next().await.is_some() {}
+            } else {
+                tokio::spawn(async move { while pollers.join_next().await.is_some() {} });
+            }
+            loop {
+                let now = Timestamp::now();
+                let next = match deliverer.pass(&state, now).await {
+                    Ok(p) => p.next_due,
+                    Err(e) => {
+                        tracing::error!("delivery: {e}");
+                        Some(now + jiff::SignedDuration::from_secs(5))
+                    }
+                };
+                let wait = next
+                    .map(|t| {
+                        Duration::try_from(t.duration_since(Timestamp::now())).unwrap_or_default()
+                    })
+                    .unwrap_or(Duration::from_secs(3600));
+                if mode == Mode::Once && (next.is_none() || wait > Duration::from_secs(30)) {
+                    return;
+                }
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = wake.notified() => {}
+                    _ = stop.changed() => return,
+                }
+            }
+        });
+    }
+    if mode == Mode::Forever {
+        let (state, eval, health, mut stop) =
+            (state.clone(), eval.clone(), health.clone(), stop.clone());
+        let after = s.health_after;
+        let heartbeat = s.heartbeat;
+        let tz = s.timezone.clone();
+        tasks.spawn(async move {
+            let mut last_beat: Option<jiff::civil::Date> = None;
+            loop {
+                let now = Timestamp::now();
+                let mut h = health.lock().expect("health lock").clone();
+                for (key, sh) in h.iter_mut() {
+                    match (sh.failing_since, sh.alerted) {
+                        (Some(since), false)
+                            if now.duration_since(since) >= crate::when::signed(after) =>
+                        {
+                            raise_own(
+                                &state,
+                                &eval,
+                                "trailwatch-health",
+                                format!("trailwatch: source {key} failing"),
+                                Severity::High,
+                                format!(
+                                    "source {key} has failed since {since}: {}",
+                                    sh.last_error.clone().unwrap_or_default()
+                                ),
+                            );
+                            sh.alerted = true;
+                        }
+                        (None, true) => {
+                            raise_own(
+                                &state,
+                                &eval,
+                                "trailwatch-recovery",
+                                format!("trailwatch: source {key} recovered"),
+                                Severity::Info,
+                                format!("source {key} works again"),
+                            );
+                            sh.alerted = false;
+                        }
+                        _ => {}
+                    }
+                }
+                {
+                    let mut shared = health.lock().expect("health lock");
+                    for (k, v) in h {
+                        if let Some(x) = shared.get_mut(&k) {
+                            x.alerted = v.alerted;
+                        }
+                    }
+                }
+                if let Some((hh, mm)) = heartbeat {
+                    let local = now.to_zoned(tz.clone());
+                    if (local.hour(), local.minute()) >= (hh, mm) && last_beat != Some(local.date())
+                    {
+                        if last_beat.is_some() {
+                            raise_own(
+                                &state,
+                                &eval,
+                                "trailwatch-heartbeat",
+                                "trailwatch is alive".into(),
+                                Severity::Info,
+                                format!(
+                                    "outbox {} alerts, dead letters {}",
+                                    state.outbox_len(),
+                                    state.dead_len()
+                                ),
+                            );
+                        }
+                        last_beat = Some(local.date());
+                    }
+                }
+                if let Err(e) = expire(&state, now, defaults::RAISED_RETENTION) {
+                    tracing::warn!("cannot expire old alert keys: {e}");
+                }
+                if sleep_or_stop(Duration::from_secs(30), &mut stop).await {
+                    return;
+                }
+            }
+        });
+    }
+    Ok(tasks)
+}
