@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_cloudtrail;
+pub mod servers;
 
 use std::io::Write;
 use std::path::PathBuf;

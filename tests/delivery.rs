@@ -1,0 +1,395 @@
+//! Delivery end to end, through the binary: a files source raises alerts, the Dooray sink
+//! posts them to a local receiver with scripted failures, the email sink sends them to a real
+//! SMTP server (aiosmtpd, STARTTLS + AUTH). Secrets must never appear in any output.
+
+mod support;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use support::fake_cloudtrail::record;
+use support::servers::{smtp, Receiver};
+
+const TOKEN: &str = "SECRET-TOKEN-9f8e7d";
+const SMTP_PASSWORD: &str = "smtp-pa55-7c1b";
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trailwatch"));
+    c.env("RUST_LOG", "info").env_remove("TRAILWATCH_CONFIG");
+    c
+}
+
+/// A folder with one delivery file of these records, and a config over it.
+fn setup(records: &[String], sinks: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir
+        .path()
+        .join("trail/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/22");
+    std::fs::create_dir_all(&trail).unwrap();
+    std::fs::write(
+        trail.join("f1.json"),
+        format!("{{\"Records\":[{}]}}", records.join(",")),
+    )
+    .unwrap();
+    let cfg = format!(
+        "state_dir = \"{0}/state\"\nlanguage = \"ko\"\ntimezone = \"Asia/Seoul\"\ngroup_window = \"0s\"\n\n[[sources]]\nname = \"files\"\ntype = \"files\"\npath = \"{0}/trail\"\n\n{sinks}",
+        dir.path().display()
+    );
+    std::fs::write(dir.path().join("c.toml"), cfg).unwrap();
+    dir
+}
+
+fn dooray_sink(url_env: &str) -> String {
+    format!("[[sinks]]\nname = \"dooray\"\ntype = \"dooray\"\nurl = \"env:{url_env}\"\nbot_name = \"trailwatch\"\nretry_initial = \"50ms\"\n")
+}
+
+fn run_once(dir: &Path, url: &str) -> (String, String) {
+    let o = bin()
+        .args(["run", "--once", "--config"])
+        .arg(dir.join("c.toml"))
+        .env("HOOK", url)
+        .output()
+        .unwrap();
+    let (out, err) = (
+        String::from_utf8_lossy(&o.stdout).to_string(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    );
+    assert!(o.status.success(), "{err}");
+    (out, err)
+}
+
+fn state_json(dir: &Path) -> serde_json::Value {
+    let o = bin()
+        .args(["state", "show", "--json", "--config"])
+        .arg(dir.join("c.toml"))
+        .output()
+        .unwrap();
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn create_user(id: &str, minute: i64) -> String {
+    record(id, "CreateUser", 1_795_305_600_000 + minute * 60_000, false).record
+}
+
+#[test]
+fn dooray_500_then_200_is_delivered_once_with_the_seed_payload() {
+    let r = Receiver::start(0, vec![(500, None)]);
+    let dir = setup(&[create_user("ev-1", 1)], &dooray_sink("HOOK"));
+    let (out, err) = run_once(dir.path(), &r.url);
+    let got = r.received();
+    assert_eq!(got.iter().map(|g| g.status).collect::<Vec<_>>(), [500, 200]);
+    let body: serde_json::Value = serde_json::from_str(&got[1].body).unwrap();
+    assert_eq!(body["botName"], "trailwatch");
+    assert_eq!(body["text"], "IAM 사용자 생성/삭제 경보 발생하였습니다");
+    let att = &body["attachments"][0];
+    assert_eq!(att["title"], "IAM user created or deleted");
+    assert!(att["titleLink"].as_str().unwrap().contains("#/events/ev-1"));
+    let text = att["text"].as_str().unwrap();
+    for want in [
+        "계정: 111122223333",
+        "이벤트: CreateUser",
+        "출발지 IP: 203.0.113.7",
+        "대상: userName=mallory",
+        "2026-11-22 09:01:00 KST",
+        "2026-11-22 00:01:00 UTC",
+    ] {
+        assert!(text.contains(want), "{want} missing in {text}");
+    }
+    assert_eq!(state_json(dir.path())["outbox"], 0);
+    assert!(
+        !out.contains(TOKEN) && !err.contains(TOKEN),
+        "the webhook token leaked:\n{out}\n{err}"
+    );
+    assert!(err.contains("HTTP 500"), "{err}");
+}
+
+#[test]
+fn dooray_429_waits_for_retry_after() {
+    let r = Receiver::start(0, vec![(429, Some("1"))]);
+    let dir = setup(&[create_user("ev-1", 1)], &dooray_sink("HOOK"));
+    run_once(dir.path(), &r.url);
+    let got = r.received();
+    assert_eq!(got.len(), 2);
+    assert!(
+        got[1].at.duration_since(got[0].at) >= Duration::from_secs(1),
+        "Retry-After: 1 not honoured"
+    );
+}
+
+#[test]
+fn dooray_400_is_parked_not_retried() {
+    let r = Receiver::start(0, vec![(400, None)]);
+    let dir = setup(&[create_user("ev-1", 1)], &dooray_sink("HOOK"));
+    let (out, err) = run_once(dir.path(), &r.url);
+    assert_eq!(r.received().len(), 1);
+    let s = state_json(dir.path());
+    assert_eq!(
+        (s["outbox"].as_u64(), s["dead_letters"].as_u64()),
+        (Some(0), Some(1))
+    );
+    assert!(err.contains("parked"), "{err}");
+    assert!(!out.contains(TOKEN) && !err.contains(TOKEN));
+    // check prints the sink with its token redacted.
+    let o = bin()
+        .args(["check", "--config"])
+        .arg(dir.path().join("c.toml"))
+        .env("HOOK", &r.url)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("dooray webhook http://127.0.0.1:") && text.contains("/***"),
+        "{text}"
+    );
+    assert!(!text.contains(TOKEN));
+}
+
+#[test]
+fn a_receiver_down_then_up_gets_everything_once_in_order() {
+    let port = support::servers::free_port();
+    let recs: Vec<String> = (0..3).map(|i| create_user(&format!("ev-{i}"), i)).collect();
+    let dir = setup(&recs, &dooray_sink("HOOK"));
+    let url = format!("http://127.0.0.1:{port}/services/123/456/{TOKEN}");
+    let mut d = bin()
+        .args(["run", "--config"])
+        .arg(dir.path().join("c.toml"))
+        .env("HOOK", &url)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(d.stderr.take().unwrap()).lines();
+    let mut log = String::new();
+    // Down: wait for the daemon's own report of a failed delivery.
+    for l in lines.by_ref() {
+        let l = l.unwrap();
+        log.push_str(&l);
+        log.push('\n');
+        if l.contains("delivery failed") {
+            break;
+        }
+    }
+    let r = Receiver::start(port, vec![]);
+    assert!(
+        r.wait_ok(3, Duration::from_secs(60)),
+        "not all delivered after the receiver came up"
+    );
+    // A clean stop on SIGTERM, well within 10 s.
+    let t = std::time::Instant::now();
+    unsafe { libc_kill(d.id() as i32, 15) };
+    let status = d.wait().unwrap();
+    assert!(
+        status.success() && t.elapsed() < Duration::from_secs(10),
+        "{status:?} after {:?}",
+        t.elapsed()
+    );
+    for l in lines {
+        log.push_str(&l.unwrap());
+        log.push('\n');
+    }
+    let ids: Vec<String> = r
+        .received()
+        .iter()
+        .map(|g| {
+            serde_json::from_str::<serde_json::Value>(&g.body).unwrap()["attachments"][0]["text"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .map(|t| {
+            t.split("eventID: ")
+                .nth(1)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids, ["ev-0", "ev-1", "ev-2"]);
+    assert!(!log.contains(TOKEN), "token leaked in logs");
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+#[test]
+fn hostile_values_cannot_inject_markup_headers_or_html() {
+    let mut v: serde_json::Value = serde_json::from_str(&create_user("ev-x", 1)).unwrap();
+    v["requestParameters"]["userName"] = "eve\r\nBcc: victim@example.com\r\n\r\n<script>alert(1)</script> [click](http://evil.example) \u{1b}[31m".into();
+    v["userAgent"] = "x".repeat(1_000_000).into();
+    v["eventName"] = "CreateUser".into();
+    let r = Receiver::start(0, vec![]);
+    let s = smtp("alerts", SMTP_PASSWORD);
+    let sinks = format!(
+        "{}\n[[sinks]]\nname = \"mail\"\ntype = \"email\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {}\ntls = \"starttls\"\nusername = \"alerts\"\npassword = \"env:SMTP_PW\"\nca_file = \"{}\"\nfrom = \"trailwatch <alerts@example.com>\"\nreply_to = \"secops@example.com\"\nto = [\"a@example.com\", \"b@example.com\"]\n",
+        dooray_sink("HOOK"),
+        s.port,
+        s.cert.display()
+    );
+    let dir = setup(
+        &[
+            v.to_string(),
+            record("root-1", "ConsoleLogin", 1_795_305_660_000, true).record,
+        ],
+        &sinks,
+    );
+    let o = bin()
+        .args(["run", "--once", "--config"])
+        .arg(dir.path().join("c.toml"))
+        .env("HOOK", &r.url)
+        .env("SMTP_PW", SMTP_PASSWORD)
+        .output()
+        .unwrap();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success(), "{all}");
+    assert!(
+        !all.contains(TOKEN) && !all.contains(SMTP_PASSWORD),
+        "a secret leaked: {all}"
+    );
+    // Dooray: markup escaped, control characters visible, length bounded.
+    let bodies: Vec<String> = r.received().into_iter().map(|g| g.body).collect();
+    let hostile = bodies.iter().find(|b| b.contains("ev-x")).unwrap();
+    let text = serde_json::from_str::<serde_json::Value>(hostile).unwrap()["attachments"][0]
+        ["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        text.contains("\\[click\\]\\(http://evil.example\\)"),
+        "{text}"
+    );
+    assert!(!text.contains("<script>") && !text.contains('\r') && !text.contains('\u{1b}'));
+    assert!(text.chars().count() <= 3501);
+    // Email: two messages (root and the hostile one); headers intact, both parts present.
+    let msgs = s.messages();
+    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    let root = msgs.iter().find(|m| m.contains("root-1")).unwrap();
+    assert!(root.starts_with("X-Envelope-To: a@example.com, b@example.com"));
+    let subject_line = root.lines().find(|l| l.starts_with("Subject: ")).unwrap();
+    assert!(
+        subject_line.is_ascii() && subject_line.contains("=?utf-8?b?"),
+        "non-ASCII subject must be encoded: {subject_line}"
+    );
+    // RFC 2047: decode each encoded word.
+    let decoded: String = subject_line["Subject: ".len()..]
+        .split(' ')
+        .map(|w| {
+            match w
+                .strip_prefix("=?utf-8?b?")
+                .and_then(|x| x.strip_suffix("?="))
+            {
+                Some(enc) => String::from_utf8(base64_decode(enc)).unwrap(),
+                None => w.to_string(),
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert_eq!(decoded, "root 계정 경보 발생하였습니다");
+    assert!(root.contains("Reply-To: secops@example.com"));
+    assert!(root.contains("Content-Type: text/plain") && root.contains("Content-Type: text/html"));
+    let bad = msgs.iter().find(|m| m.contains("ev-x")).unwrap();
+    let headers = bad.split("\r\n\r\n").next().unwrap();
+    assert!(
+        !headers.to_lowercase().contains("bcc:"),
+        "header injected: {headers}"
+    );
+    let html = part(bad, "text/html");
+    assert!(!html.contains("<script>"), "HTML injected: {html}");
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;"), "{html}");
+    let text = part(bad, "text/plain");
+    assert!(
+        text.contains("userName=eve\\u{d}\\u{a}Bcc: victim@example.com"),
+        "{text}"
+    );
+    assert!(
+        text.contains("--- CloudTrail record ---"),
+        "the email carries the record"
+    );
+    assert!(part(root, "text/plain").contains("\"eventName\": \"ConsoleLogin\""));
+}
+
+/// The decoded body of the MIME part with this content type (quoted-printable or 7bit).
+fn part(msg: &str, ctype: &str) -> String {
+    let start = msg
+        .find(&format!("Content-Type: {ctype}"))
+        .unwrap_or_else(|| panic!("no {ctype} part"));
+    let rest = &msg[start..];
+    let body_start = rest.find("\r\n\r\n").unwrap() + 4;
+    let body = &rest[body_start..];
+    let boundary = msg
+        .split("boundary=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let body = &body[..body
+        .find(&format!("\r\n--{boundary}"))
+        .unwrap_or(body.len())];
+    let qp = rest[..body_start].contains("quoted-printable");
+    if !qp {
+        return body.to_string();
+    }
+    let joined = body.replace("=\r\n", "");
+    let b = joined.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'=' && i + 2 < b.len() {
+            out.push(u8::from_str_radix(&joined[i + 1..i + 3], 16).unwrap());
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).unwrap()
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let mut buf = 0u32;
+    let mut bits = 0;
+    for c in s.bytes().filter(|c| *c != b'=') {
+        let v = alphabet.iter().position(|a| *a == c).unwrap() as u32;
+        buf = buf << 6 | v;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((buf >> bits) as u8);
+        }
+    }
+    out
+}
+
+#[test]
+fn notify_test_reports_per_sink() {
+    let r = Receiver::start(0, vec![]);
+    let dir = setup(&[], &dooray_sink("HOOK"));
+    let o = bin()
+        .args(["notify-test", "--config"])
+        .arg(dir.path().join("c.toml"))
+        .env("HOOK", &r.url)
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "sink 'dooray': delivered"
+    );
+    let body: serde_json::Value = serde_json::from_str(&r.received()[0].body).unwrap();
+    assert!(
+        body["text"].as_str().unwrap().starts_with("\\[테스트\\]"),
+        "{body}"
+    );
+}
