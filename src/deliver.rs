@@ -353,8 +353,6 @@ impl Deliverer {
                     state.update_outbox(*id, &e)?;
                 }
                 p.delivered += 1;
-                let window = self.groups[&key].until.duration_since(now);
-                let _ = window;
                 // Repeats keep being summed up, one message per window, while they continue.
                 let w = *self.windows.get(&rule).unwrap_or(&self.default_window);
                 self.groups.insert(

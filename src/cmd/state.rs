@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Args, Subcommand};
+use clap::Subcommand;
 use jiff::Timestamp;
 
 use super::{CmdError, ConfigArg};
@@ -33,9 +33,6 @@ pub enum StateCommand {
         yes: bool,
     },
 }
-
-#[derive(Args, Debug)]
-struct Nothing;
 
 pub fn run(c: StateCommand) -> Result<ExitCode, CmdError> {
     match c {

@@ -259,7 +259,7 @@ impl SinkSpec {
 /// A sink ready to send.
 pub enum Sink {
     Dooray(dooray::Dooray),
-    Email(email::Email),
+    Email(Box<email::Email>),
     Console(console::Console),
 }
 
@@ -278,10 +278,10 @@ impl Sink {
                 bot_icon.clone(),
                 spec.timeout,
             )?),
-            SinkKind::Email(e) => Sink::Email(
+            SinkKind::Email(e) => Sink::Email(Box::new(
                 email::Email::new(e, spec.timeout)
                     .map_err(|m| format!("sink '{}': {m}", spec.name))?,
-            ),
+            )),
             SinkKind::Console => Sink::Console(console::Console),
         })
     }

@@ -574,7 +574,7 @@ mod tests {
         assert_eq!(s.overlap, defaults::OVERLAP);
         assert_eq!(s.rate, 2.0);
         assert!(s.warnings()[0].contains("does not poll us-east-1"));
-        let e = parse("x = 1\n[[sources]]\nname = \"l\"\ntype = \"lookup_events\"\nregoins = []\n")
+        let e = parse("language = \"en\"\n[[sources]]\nname = \"l\"\ntype = \"lookup_events\"\nregoins = []\n")
             .unwrap_err();
         assert!(
             e.starts_with("c.toml:2:1: source 'l': unknown field `regoins`"),

@@ -366,7 +366,7 @@ fn handle(sh: &Shared, body: &str) -> (u16, String) {
                         .map(|m| s.event(m.0))
                         .filter(|e| keep(e))
                         .collect();
-                    sel.sort_by(|a, b| b.time_ms.cmp(&a.time_ms));
+                    sel.sort_by_key(|e| std::cmp::Reverse(e.time_ms));
                     let more = sel.len() > offset + max;
                     (sel.into_iter().skip(offset).take(max).collect(), more)
                 }

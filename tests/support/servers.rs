@@ -2,7 +2,7 @@
 //! AUTH), and a local HTTP receiver standing in for Dooray, with scripted failures. Readiness is
 //! read from each server's own output, never guessed with sleeps.
 
-use std::io::{BufRead, BufReader, Read as _};
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Condvar, Mutex};

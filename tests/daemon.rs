@@ -1,0 +1,210 @@
+//! The daemon through the binary against the fake CloudTrail: a SIGKILL in the middle of a
+//! sweep loses and repeats nothing, a second process on the same state is refused, a broken
+//! configuration on SIGHUP is rejected, and polling IAM outside us-east-1 warns.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Lines};
+use std::path::Path;
+use std::process::{Child, ChildStderr, Command, Stdio};
+use std::time::Duration;
+
+use support::fake_cloudtrail::{record, FakeCloudTrail, FakeEvent};
+use support::servers::Receiver;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trailwatch"));
+    c.env("RUST_LOG", "info")
+        .env_remove("TRAILWATCH_CONFIG")
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    c
+}
+
+fn signal(c: &Child, sig: i32) {
+    extern "C" {
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+    unsafe { kill(c.id() as i32, sig) };
+}
+
+fn config(dir: &Path, fake: &str, hook: &str, extra: &str) -> std::path::PathBuf {
+    let p = dir.join("c.toml");
+    std::fs::write(
+        &p,
+        format!(
+            "state_dir = \"{}/state\"\ngroup_window = \"0s\"\n{extra}\n[[sources]]\nname = \"lookup\"\ntype = \"lookup_events\"\nregions = [\"us-east-1\"]\nendpoint_url = \"{fake}\"\nmax_calls_per_second = 100\noverlap = \"60m\"\nmax_window = \"10m\"\npoll_interval = \"1h\"\n\n[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nurl = \"{hook}\"\nretry_initial = \"50ms\"\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+/// Reads stderr lines until one contains `what`; returns everything read.
+fn until(lines: &mut Lines<BufReader<ChildStderr>>, what: &str) -> String {
+    let mut log = String::new();
+    for l in lines.by_ref() {
+        let l = l.unwrap();
+        log.push_str(&l);
+        log.push('\n');
+        if l.contains(what) {
+            return log;
+        }
+    }
+    panic!("'{what}' never logged:\n{log}");
+}
+
+#[test]
+fn sigkill_mid_sweep_then_restart_delivers_every_alert_exactly_once() {
+    let now = jiff::Timestamp::now().as_millisecond();
+    // 300 CreateUser events over the last 50 minutes: 5 windows of 10 minutes, 6 pages.
+    let evs: Vec<FakeEvent> = (0..300)
+        .map(|i| {
+            record(
+                &format!("cu-{i:03}"),
+                "CreateUser",
+                now - 50 * 60_000 + i * 10_000,
+                false,
+            )
+        })
+        .collect();
+    let fake = FakeCloudTrail::start(evs);
+    let r = Receiver::start(0, vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &fake.url, &r.url, "");
+    // The first process reads three windows' lookups, then the fake holds its next request.
+    fake.hold_after(3 * 3);
+    let mut first = bin()
+        .args(["run", "--once", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    fake.wait_held();
+    signal(&first, 9);
+    first.wait().unwrap();
+    fake.release();
+    assert_eq!(
+        r.received().len(),
+        0,
+        "--once delivers after the sweep, which never ended"
+    );
+    let o = bin()
+        .args(["run", "--once", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut ids: Vec<String> = r
+        .received()
+        .iter()
+        .map(|g| {
+            let v: serde_json::Value = serde_json::from_str(&g.body).unwrap();
+            let t = v["attachments"][0]["text"].as_str().unwrap().to_string();
+            t.split("eventID: ")
+                .nth(1)
+                .unwrap()
+                .lines()
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 300, "every alert delivered, none twice");
+    ids.dedup();
+    assert_eq!(ids.len(), 300);
+    let want: Vec<String> = (0..300).map(|i| format!("cu-{i:03}")).collect();
+    assert_eq!(ids, want, "oldest first");
+}
+
+#[test]
+fn a_second_process_on_the_same_state_is_refused_and_sighup_rejects_a_broken_config() {
+    let fake = FakeCloudTrail::start(vec![]);
+    let r = Receiver::start(0, vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &fake.url, &r.url, "");
+    let mut d = bin()
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(d.stderr.take().unwrap()).lines();
+    until(&mut lines, "trailwatch running");
+    let o = bin()
+        .args(["run", "--once", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("is in use by another trailwatch process"),
+        "{err}"
+    );
+    // A broken configuration on SIGHUP: rejected, the daemon keeps running.
+    let good = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("{good}\n[[sources]]\nname = \"x\"\ntype = \"lookup_events\"\nregoins = []\n"),
+    )
+    .unwrap();
+    signal(&d, 1);
+    let log = until(&mut lines, "new configuration rejected");
+    assert!(log.contains("unknown field `regoins`"), "{log}");
+    // A good one is taken.
+    std::fs::write(&cfg, &good).unwrap();
+    signal(&d, 1);
+    until(&mut lines, "configuration reloaded");
+    signal(&d, 15);
+    let t = std::time::Instant::now();
+    assert!(d.wait().unwrap().success());
+    assert!(t.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn iam_rules_polled_only_outside_us_east_1_warn() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        "state_dir = \"./s\"\n[[sources]]\nname = \"seoul\"\ntype = \"lookup_events\"\nregions = [\"ap-northeast-2\"]\n",
+    )
+    .unwrap();
+    let o = bin()
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success());
+    assert!(
+        out.contains("warning: source 'seoul' does not poll us-east-1: IAM events (CreateUser, DeleteUser…) and root sign-ins are recorded only there"),
+        "{out}"
+    );
+    assert!(out.contains("pushdown: 3 lookups per region and window: EventName=CreateUser, EventName=DeleteUser, Username=root"), "{out}");
+}
+
+#[test]
+fn check_reports_errors_with_file_line_and_column() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(&cfg, "state_dir = \"./s\"\n\n[[sinks]]\nname = \"m\"\ntype = \"email\"\nsmtp_host = \"h\"\nfrom = \"a@b.c\"\nto = [\"not an address\"]\n").unwrap();
+    let o = bin()
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("c.toml:3:1: sink 'm': `to` address 'not an address' is not valid"),
+        "{err}"
+    );
+}
