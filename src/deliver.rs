@@ -344,7 +344,8 @@ impl Deliverer {
                 continue;
             };
             let mut f = self.fields(&first.alert);
-            f.more = ids.len() as u64 - 1;
+            // The summary stands for every held alert; it shows the first of them.
+            f.more = ids.len() as u64;
             let m = self.message(&sink, &rule, &f, first.alert.severity);
             if let Outcome::Delivered | Outcome::Park { .. } = self.attempt(&sink, &m, now).await {
                 for id in &ids {

@@ -263,10 +263,7 @@ fn hostile_values_cannot_inject_markup_headers_or_html() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(
-        text.contains("\\[click\\]\\(http://evil.example\\)"),
-        "{text}"
-    );
+    assert!(text.contains("\\[click\\](http://evil.example)"), "{text}");
     assert!(!text.contains("<script>") && !text.contains('\r') && !text.contains('\u{1b}'));
     assert!(text.chars().count() <= 3501);
     // Email: two messages (root and the hostile one); headers intact, both parts present.
@@ -392,4 +389,74 @@ fn notify_test_reports_per_sink() {
         body["text"].as_str().unwrap().starts_with("\\[테스트\\]"),
         "{body}"
     );
+}
+
+#[test]
+fn repeats_are_grouped_and_the_first_is_not_delayed() {
+    let r = Receiver::start(0, vec![]);
+    let recs: Vec<String> = (0..15)
+        .map(|i| create_user(&format!("ev-{i:02}"), i))
+        .collect();
+    let dir = setup(&recs, &dooray_sink("HOOK"));
+    let cfg = dir.path().join("c.toml");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("group_window = \"0s\"", "group_window = \"1s\"");
+    std::fs::write(&cfg, text).unwrap();
+    run_once(dir.path(), &r.url);
+    let got = r.received();
+    assert_eq!(got.len(), 2, "one message, then one summary");
+    let first: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
+    assert_eq!(first["text"], "IAM 사용자 생성/삭제 경보 발생하였습니다");
+    assert!(first["attachments"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("eventID: ev-00"));
+    let second: serde_json::Value = serde_json::from_str(&got[1].body).unwrap();
+    assert_eq!(
+        second["text"],
+        "IAM 사용자 생성/삭제 경보 발생하였습니다 (외 14건)"
+    );
+    assert!(second["attachments"][0]["text"]
+        .as_str()
+        .unwrap()
+        .contains("14건이 더 있습니다"));
+    assert!(
+        got[1].at.duration_since(got[0].at) >= Duration::from_millis(900),
+        "the summary waits for the window"
+    );
+    assert_eq!(state_json(dir.path())["outbox"], 0);
+}
+
+#[test]
+fn rules_route_to_their_sinks_and_sinks_filter_by_severity() {
+    let a = Receiver::start(0, vec![]);
+    let b = Receiver::start(0, vec![]);
+    let sinks = format!(
+        "[[sinks]]\nname = \"a\"\ntype = \"dooray\"\nurl = \"env:HOOK\"\n\n[[sinks]]\nname = \"b\"\ntype = \"dooray\"\nurl = \"env:HOOK_B\"\nmin_severity = \"critical\"\n\n[[rules]]\nname = \"iam-user-lifecycle\"\nevent_pattern = '{{\"detail\": {{\"eventName\": [\"CreateUser\"]}}}}'\nseverity = \"high\"\nsinks = [\"a\"]\n"
+    );
+    let root = record("root-1", "ConsoleLogin", 1_795_305_660_000, true).record;
+    let dir = setup(&[create_user("ev-1", 1), root], &sinks);
+    let o = bin()
+        .args(["run", "--once", "--config"])
+        .arg(dir.path().join("c.toml"))
+        .env("HOOK", &a.url)
+        .env("HOOK_B", &b.url)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let subjects = |r: &Receiver| -> Vec<String> {
+        r.received()
+            .iter()
+            .map(|g| {
+                serde_json::from_str::<serde_json::Value>(&g.body).unwrap()["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    };
+    // a: everything (root-usage names no sink; the IAM rule names a). b: critical only.
+    assert_eq!(subjects(&a).len(), 2);
+    assert_eq!(subjects(&b), ["root 계정 경보 발생하였습니다"]);
 }
