@@ -20,8 +20,10 @@ use tokio::task::JoinSet;
 use crate::alert::Alert;
 use crate::defaults;
 use crate::deliver::Deliverer;
+use crate::metrics::Metrics;
 use crate::rules::Severity;
 use crate::settings::Settings;
+use crate::source::aws::ApiStats;
 use crate::source::files::Folder;
 use crate::source::{open_streams, SourceKind};
 use crate::state::State;
@@ -47,12 +49,56 @@ pub enum Mode {
     Once,
 }
 
-fn record_poll(health: &Health, key: &str, r: &Result<PollReport, PollError>) {
+fn record_poll(
+    health: &Health,
+    metrics: &Metrics,
+    key: &str,
+    api: Option<&ApiStats>,
+    r: &Result<PollReport, PollError>,
+) {
+    let l = [("stream", key)];
+    if let Some(a) = api {
+        use std::sync::atomic::Ordering::Relaxed;
+        let src = [("source", key.split('/').next().unwrap_or(key))];
+        metrics.set(
+            "trailwatch_api_calls_total",
+            "AWS API calls made (retries included).",
+            "counter",
+            &src,
+            a.calls.load(Relaxed) as f64,
+        );
+        metrics.set(
+            "trailwatch_api_throttled_total",
+            "AWS API calls throttled.",
+            "counter",
+            &src,
+            a.throttled.load(Relaxed) as f64,
+        );
+    }
     let mut h = health.lock().expect("health lock");
     let e = h.entry(key.to_string()).or_default();
     let now = Timestamp::now();
     match r {
         Ok(rep) => {
+            metrics.add(
+                "trailwatch_records_read_total",
+                "CloudTrail records read.",
+                &l,
+                rep.records as f64,
+            );
+            metrics.add(
+                "trailwatch_alerts_raised_total",
+                "Alerts put into the outbox.",
+                &l,
+                rep.raised as f64,
+            );
+            metrics.set(
+                "trailwatch_last_poll_success_timestamp_seconds",
+                "Time of the last successful poll.",
+                "gauge",
+                &l,
+                now.as_second() as f64,
+            );
             e.last_ok = Some(now);
             e.failing_since = None;
             e.last_error = None;
@@ -65,6 +111,12 @@ fn record_poll(health: &Health, key: &str, r: &Result<PollReport, PollError>) {
             );
         }
         Err(err) => {
+            metrics.add(
+                "trailwatch_poll_failures_total",
+                "Polls that failed.",
+                &l,
+                1.0,
+            );
             e.failing_since.get_or_insert(now);
             e.last_error = Some(err.to_string());
             tracing::error!(stream = key, "poll failed: {err}");
@@ -111,12 +163,21 @@ pub async fn run(path: PathBuf, first: Settings, mode: Mode) -> anyhow::Result<(
         tracing::warn!("{w}");
     }
     let mut settings = first;
+    let metrics = Metrics::default();
+    if let Some(addr) = settings.metrics_address {
+        let m = metrics.clone();
+        tokio::spawn(async move {
+            if let Err(e) = m.serve(addr).await {
+                tracing::error!(%addr, "metrics endpoint stopped: {e}");
+            }
+        });
+    }
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut notified_ready = false;
     loop {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut tasks = start(&settings, state.clone(), stop_rx, mode).await?;
+        let mut tasks = start(&settings, state.clone(), stop_rx, mode, metrics.clone()).await?;
         if !notified_ready {
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
             notified_ready = true;
@@ -193,6 +254,7 @@ async fn start(
     state: Arc<State>,
     stop: watch::Receiver<bool>,
     mode: Mode,
+    metrics: Metrics,
 ) -> anyhow::Result<JoinSet<()>> {
     let eval = Arc::new(Evaluator::new(
         s.rules.clone(),
@@ -205,6 +267,7 @@ async fn start(
     for spec in &s.sources {
         match &spec.kind {
             SourceKind::Files { path } => {
+                let metrics = metrics.clone();
                 let (spec, state, eval, health, wake, mut stop) = (
                     spec.clone(),
                     state.clone(),
@@ -220,7 +283,7 @@ async fn start(
                         if matches!(&r, Ok(rep) if rep.raised > 0) {
                             wake.notify_one();
                         }
-                        record_poll(&health, &spec.name, &r);
+                        record_poll(&health, &metrics, &spec.name, None, &r);
                         if mode == Mode::Once || sleep_or_stop(spec.poll_interval, &mut stop).await
                         {
                             return;
@@ -231,6 +294,7 @@ async fn start(
             _ => {
                 let streams = open_streams(spec).await.map_err(|e| anyhow::anyhow!(e))?;
                 for stream in streams {
+                    let metrics = metrics.clone();
                     let (state, eval, health, wake, mut stop) = (
                         state.clone(),
                         eval.clone(),
@@ -248,7 +312,18 @@ async fn start(
                             if matches!(&r, Ok(rep) if rep.raised > 0) {
                                 wake.notify_one();
                             }
-                            record_poll(&health, &key, &r);
+                            record_poll(&health, &metrics, &key, Some(&stream.stats), &r);
+                            if let Ok(Some(wm)) = state.watermark(&stream.source.name, &stream.name)
+                            {
+                                let lag = Timestamp::now().duration_since(wm).as_secs_f64();
+                                metrics.set(
+                                    "trailwatch_watermark_lag_seconds",
+                                    "How far each stream's watermark is behind now.",
+                                    "gauge",
+                                    &[("stream", &key)],
+                                    lag,
+                                );
+                            }
                             if mode == Mode::Once
                                 || sleep_or_stop(stream.source.poll_interval, &mut stop).await
                             {
@@ -261,18 +336,54 @@ async fn start(
         }
     }
     let mut deliverer = Deliverer::new(s).map_err(|e| anyhow::anyhow!(e))?;
+    // In --once mode delivery starts when the sources are done; otherwise at once, and the
+    // pollers are one task of the set (a stop waits for them).
+    let mut pollers = Some(pollers);
+    if mode == Mode::Forever {
+        let mut p = pollers.take().expect("pollers");
+        tasks.spawn(async move { while p.join_next().await.is_some() {} });
+    }
     {
         let (state, wake, mut stop) = (state.clone(), wake.clone(), stop.clone());
         tasks.spawn(async move {
-            // Sources first (in --once mode), then delivery until nothing is due soon.
-            if mode == Mode::Once {
-                while pollers.join_next().await.is_some() {}
-            } else {
-                tokio::spawn(async move { while pollers.join_next().await.is_some() {} });
+            if let Some(mut p) = pollers {
+                while p.join_next().await.is_some() {}
             }
             loop {
                 let now = Timestamp::now();
-                let next = match deliverer.pass(&state, now).await {
+                let pass = deliverer.pass(&state, now).await;
+                for (sink, h) in &deliverer.health {
+                    let l = [("sink", sink.as_str())];
+                    metrics.set(
+                        "trailwatch_alerts_sent_total",
+                        "Messages delivered per sink.",
+                        "counter",
+                        &l,
+                        h.sent as f64,
+                    );
+                    metrics.set(
+                        "trailwatch_alerts_failed_total",
+                        "Delivery attempts that failed per sink.",
+                        "counter",
+                        &l,
+                        h.failed as f64,
+                    );
+                }
+                metrics.set(
+                    "trailwatch_outbox_depth",
+                    "Alerts waiting for delivery.",
+                    "gauge",
+                    &[],
+                    state.outbox_len() as f64,
+                );
+                metrics.set(
+                    "trailwatch_dead_letters",
+                    "Alerts given up on.",
+                    "gauge",
+                    &[],
+                    state.dead_len() as f64,
+                );
+                let next = match pass {
                     Ok(p) => p.next_due,
                     Err(e) => {
                         tracing::error!("delivery: {e}");

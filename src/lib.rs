@@ -10,6 +10,7 @@ pub mod defaults;
 pub mod deliver;
 pub mod input;
 pub mod logging;
+pub mod metrics;
 pub mod pattern;
 pub mod record;
 pub mod rules;

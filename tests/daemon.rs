@@ -168,6 +168,17 @@ fn a_second_process_on_the_same_state_is_refused_and_sighup_rejects_a_broken_con
     assert!(t.elapsed() < Duration::from_secs(10));
 }
 
+fn get(port: u16, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
+}
+
 #[test]
 fn iam_rules_polled_only_outside_us_east_1_warn() {
     let dir = tempfile::tempdir().unwrap();
