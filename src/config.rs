@@ -110,9 +110,38 @@ impl Config {
 
     /// Parses configuration text.
     pub fn parse(src: &SourceText) -> Result<Config, ConfigError> {
-        toml::from_str(&src.text).map_err(|e| {
+        let mut cfg: Config = toml::from_str(&src.text).map_err(|e| {
             let offset = e.span().map_or(0, |s| s.start);
             src.error_at(offset, e.message().to_string())
-        })
+        })?;
+        // The agreed sketch writes `rule_packs = [...]` after the last [[sources]] table, where
+        // TOML makes it a key of that source. It can only mean the top-level key: take it there.
+        for t in &mut cfg.sources {
+            let start = t.span().start;
+            if let Some(v) = t.get_mut().remove("rule_packs") {
+                if cfg.rule_packs.is_some() {
+                    return Err(src.error_at(
+                        start,
+                        "rule_packs is given twice (once inside this [[sources]] table)",
+                    ));
+                }
+                let packs = v
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .map(|x| {
+                                x.as_str()
+                                    .map(|s| Spanned::new(start..start, s.to_string()))
+                            })
+                            .collect::<Option<Vec<_>>>()
+                    })
+                    .and_then(|x| x)
+                    .ok_or_else(|| {
+                        src.error_at(start, "rule_packs must be a list of pack names")
+                    })?;
+                cfg.rule_packs = Some(packs);
+            }
+        }
+        Ok(cfg)
     }
 }

@@ -35,10 +35,10 @@ pub struct StreamHealth {
     pub last_ok: Option<Timestamp>,
     pub failing_since: Option<Timestamp>,
     pub last_error: Option<String>,
-    pub alerted: bool,
 }
 
 type Health = Arc<Mutex<HashMap<String, StreamHealth>>>;
+type SinkHealths = Arc<Mutex<HashMap<String, crate::deliver::SinkHealth>>>;
 
 /// How `run` ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,20 +124,62 @@ fn record_poll(
     }
 }
 
-/// Raises an alert of trailwatch itself (health, recovery, heartbeat) through every sink.
+/// Something the health checker watches: a stream or a sink.
+#[derive(Debug, Clone)]
+struct Component {
+    what: String,
+    failing_since: Option<Timestamp>,
+    last_error: Option<String>,
+    /// The sink's name, for a sink (its own alert goes through the others).
+    sink: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum News {
+    Failing,
+    Recovered,
+}
+
+/// What to announce: components failing for `after` and not announced yet, and announced ones
+/// that work again. `alerted` remembers the announcements.
+fn health_news<'a>(
+    parts: &'a [Component],
+    alerted: &mut HashMap<String, bool>,
+    now: Timestamp,
+    after: Duration,
+) -> Vec<(&'a Component, News)> {
+    let mut out = Vec::new();
+    for c in parts {
+        let was = alerted.get(&c.what).copied().unwrap_or(false);
+        match c.failing_since {
+            Some(since) if !was && now.duration_since(since) >= crate::when::signed(after) => {
+                alerted.insert(c.what.clone(), true);
+                out.push((c, News::Failing));
+            }
+            None if was => {
+                alerted.insert(c.what.clone(), false);
+                out.push((c, News::Recovered));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Raises an alert of trailwatch itself (health, recovery, heartbeat) for `sinks`.
 fn raise_own(
     state: &State,
-    eval: &Evaluator,
     rule: &str,
     title: String,
     sev: Severity,
     detail: String,
+    sinks: Vec<String>,
 ) {
     let now = Timestamp::now();
     let id = format!("trailwatch-{rule}-{}", now.as_millisecond());
     let record = serde_json::json!({
         "eventID": id, "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        "eventSource": "trailwatch", "eventName": rule, "errorMessage": detail,
+        "eventSource": "trailwatch", "eventName": rule, "errorCode": rule, "errorMessage": detail,
         "userIdentity": {"type": "trailwatch", "arn": "trailwatch"}
     });
     let alert = Alert {
@@ -150,7 +192,6 @@ fn raise_own(
         source: "trailwatch".into(),
         record: record.to_string(),
     };
-    let sinks = eval.route("");
     if let Err(e) = state.raise(&alert, sinks, now).and_then(|_| state.flush()) {
         tracing::error!("cannot queue a health alert: {e}");
     }
@@ -261,6 +302,7 @@ async fn start(
         s.sinks.iter().map(|k| k.name.clone()).collect(),
     ));
     let health: Health = Arc::default();
+    let sink_health: SinkHealths = Arc::default();
     let wake = Arc::new(Notify::new());
     let mut tasks = JoinSet::new();
     let mut pollers = JoinSet::new();
@@ -344,7 +386,12 @@ async fn start(
         tasks.spawn(async move { while p.join_next().await.is_some() {} });
     }
     {
-        let (state, wake, mut stop) = (state.clone(), wake.clone(), stop.clone());
+        let (state, wake, mut stop, shared) = (
+            state.clone(),
+            wake.clone(),
+            stop.clone(),
+            sink_health.clone(),
+        );
         tasks.spawn(async move {
             if let Some(mut p) = pollers {
                 while p.join_next().await.is_some() {}
@@ -352,6 +399,10 @@ async fn start(
             loop {
                 let now = Timestamp::now();
                 let pass = deliverer.pass(&state, now).await;
+                shared
+                    .lock()
+                    .expect("sink health lock")
+                    .clone_from(&deliverer.health);
                 for (sink, h) in &deliverer.health {
                     let l = [("sink", sink.as_str())];
                     metrics.set(
@@ -407,54 +458,80 @@ async fn start(
         });
     }
     if mode == Mode::Forever {
-        let (state, eval, health, mut stop) =
-            (state.clone(), eval.clone(), health.clone(), stop.clone());
+        let (state, health, sink_health, wake, mut stop) = (
+            state.clone(),
+            health.clone(),
+            sink_health.clone(),
+            wake.clone(),
+            stop.clone(),
+        );
         let after = s.health_after;
         let heartbeat = s.heartbeat;
         let tz = s.timezone.clone();
+        let all_sinks: Vec<String> = s.sinks.iter().map(|k| k.name.clone()).collect();
+        let every = (after / 2).clamp(Duration::from_millis(200), Duration::from_secs(30));
         tasks.spawn(async move {
             let mut last_beat: Option<jiff::civil::Date> = None;
+            let mut alerted: HashMap<String, bool> = HashMap::new();
+            let mut last_expire: Option<Timestamp> = None;
             loop {
                 let now = Timestamp::now();
-                let mut h = health.lock().expect("health lock").clone();
-                for (key, sh) in h.iter_mut() {
-                    match (sh.failing_since, sh.alerted) {
-                        (Some(since), false)
-                            if now.duration_since(since) >= crate::when::signed(after) =>
-                        {
-                            raise_own(
-                                &state,
-                                &eval,
-                                "trailwatch-health",
-                                format!("trailwatch: source {key} failing"),
-                                Severity::High,
-                                format!(
-                                    "source {key} has failed since {since}: {}",
-                                    sh.last_error.clone().unwrap_or_default()
-                                ),
-                            );
-                            sh.alerted = true;
-                        }
-                        (None, true) => {
-                            raise_own(
-                                &state,
-                                &eval,
-                                "trailwatch-recovery",
-                                format!("trailwatch: source {key} recovered"),
-                                Severity::Info,
-                                format!("source {key} works again"),
-                            );
-                            sh.alerted = false;
-                        }
-                        _ => {}
-                    }
+                let mut parts: Vec<Component> = health
+                    .lock()
+                    .expect("health lock")
+                    .iter()
+                    .map(|(k, h)| Component {
+                        what: format!("source {k}"),
+                        failing_since: h.failing_since,
+                        last_error: h.last_error.clone(),
+                        sink: None,
+                    })
+                    .collect();
+                parts.extend(
+                    sink_health
+                        .lock()
+                        .expect("sink health lock")
+                        .iter()
+                        .map(|(k, h)| Component {
+                            what: format!("sink {k}"),
+                            failing_since: h.failing_since,
+                            last_error: h.last_error.clone(),
+                            sink: Some(k.clone()),
+                        }),
+                );
+                let news = health_news(&parts, &mut alerted, now, after);
+                if !news.is_empty() {
+                    wake.notify_one();
                 }
-                {
-                    let mut shared = health.lock().expect("health lock");
-                    for (k, v) in h {
-                        if let Some(x) = shared.get_mut(&k) {
-                            x.alerted = v.alerted;
-                        }
+                for (c, news) in news {
+                    // A failing sink is told through the others.
+                    let to: Vec<String> = all_sinks
+                        .iter()
+                        .filter(|x| Some(*x) != c.sink.as_ref())
+                        .cloned()
+                        .collect();
+                    match news {
+                        News::Failing => raise_own(
+                            &state,
+                            "trailwatch-health",
+                            format!("trailwatch: {} failing", c.what),
+                            Severity::High,
+                            format!(
+                                "{} has failed since {}: {}",
+                                c.what,
+                                c.failing_since.map(|t| t.to_string()).unwrap_or_default(),
+                                c.last_error.clone().unwrap_or_default()
+                            ),
+                            to,
+                        ),
+                        News::Recovered => raise_own(
+                            &state,
+                            "trailwatch-recovery",
+                            format!("trailwatch: {} recovered", c.what),
+                            Severity::Info,
+                            format!("{} works again", c.what),
+                            to,
+                        ),
                     }
                 }
                 if let Some((hh, mm)) = heartbeat {
@@ -464,7 +541,6 @@ async fn start(
                         if last_beat.is_some() {
                             raise_own(
                                 &state,
-                                &eval,
                                 "trailwatch-heartbeat",
                                 "trailwatch is alive".into(),
                                 Severity::Info,
@@ -473,19 +549,55 @@ async fn start(
                                     state.outbox_len(),
                                     state.dead_len()
                                 ),
+                                all_sinks.clone(),
                             );
                         }
                         last_beat = Some(local.date());
                     }
                 }
-                if let Err(e) = expire(&state, now, defaults::RAISED_RETENTION) {
-                    tracing::warn!("cannot expire old alert keys: {e}");
+                if last_expire
+                    .is_none_or(|t| now.duration_since(t) > jiff::SignedDuration::from_hours(1))
+                {
+                    if let Err(e) = expire(&state, now, defaults::RAISED_RETENTION) {
+                        tracing::warn!("cannot expire old alert keys: {e}");
+                    }
+                    last_expire = Some(now);
                 }
-                if sleep_or_stop(Duration::from_secs(30), &mut stop).await {
+                if sleep_or_stop(every, &mut stop).await {
                     return;
                 }
             }
         });
     }
     Ok(tasks)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comp(what: &str, since: Option<&str>) -> Component {
+        Component {
+            what: what.into(),
+            failing_since: since.map(|s| s.parse().unwrap()),
+            last_error: None,
+            sink: None,
+        }
+    }
+
+    #[test]
+    fn health_news_announces_once_and_recovery_once() {
+        let after = Duration::from_secs(900);
+        let mut alerted = HashMap::new();
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let failing = [comp("source a", Some("2026-11-22T00:00:00Z"))];
+        assert!(health_news(&failing, &mut alerted, t("2026-11-22T00:10:00Z"), after).is_empty());
+        let n = health_news(&failing, &mut alerted, t("2026-11-22T00:15:00Z"), after);
+        assert_eq!(n.iter().map(|x| x.1).collect::<Vec<_>>(), [News::Failing]);
+        assert!(health_news(&failing, &mut alerted, t("2026-11-22T00:20:00Z"), after).is_empty());
+        let healed = [comp("source a", None)];
+        let n = health_news(&healed, &mut alerted, t("2026-11-22T00:21:00Z"), after);
+        assert_eq!(n.iter().map(|x| x.1).collect::<Vec<_>>(), [News::Recovered]);
+        assert!(health_news(&healed, &mut alerted, t("2026-11-22T00:22:00Z"), after).is_empty());
+    }
 }

@@ -284,7 +284,7 @@ impl Deliverer {
                         let mut dead = e.clone();
                         dead.pending = vec![sink.clone()];
                         dead.last_error = Some(format!("{sink}: {reason}"));
-                        state.bury(u64::MAX - id, &dead)?;
+                        state.dead_letter(&dead)?;
                         p.parked += 1;
                     }
                 }

@@ -297,6 +297,17 @@ impl State {
         self.flush()
     }
 
+    /// Adds a copy of an alert to the dead letters (a sink refused it for good), leaving the
+    /// outbox entry to the other sinks. Durable on return.
+    pub fn dead_letter(&self, entry: &OutboxEntry) -> Result<()> {
+        let id = self.db.generate_id().map_err(|e| self.err(e))?;
+        let v = serde_json::to_vec(entry).expect("an outbox entry serializes");
+        self.dead
+            .insert(id.to_be_bytes(), v)
+            .map_err(|e| self.err(e))?;
+        self.flush()
+    }
+
     /// True when a `files` source has read this file.
     pub fn file_done(&self, source: &str, path: &str) -> Result<bool> {
         self.files

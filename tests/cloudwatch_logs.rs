@@ -20,15 +20,7 @@ use trailwatch::watch::{poll_stream, Evaluator};
 const GROUP: &str = "aws-cloudtrail-logs-111122223333";
 
 fn aws_env() {
-    for (k, v) in [
-        ("AWS_ACCESS_KEY_ID", "testing"),
-        ("AWS_SECRET_ACCESS_KEY", "testing"),
-        ("AWS_CONFIG_FILE", "/nonexistent"),
-        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-    ] {
-        std::env::set_var(k, v);
-    }
+    support::fake_cloudtrail::test_aws_env();
 }
 
 /// Creates the trail's log group and puts `noise` ordinary events and the matching ones,

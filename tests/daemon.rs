@@ -127,7 +127,13 @@ fn a_second_process_on_the_same_state_is_refused_and_sighup_rejects_a_broken_con
     let fake = FakeCloudTrail::start(vec![]);
     let r = Receiver::start(0, vec![]);
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), &fake.url, &r.url, "");
+    let port = support::servers::free_port();
+    let cfg = config(
+        dir.path(),
+        &fake.url,
+        &r.url,
+        &format!("metrics_address = \"127.0.0.1:{port}\""),
+    );
     let mut d = bin()
         .args(["run", "--config"])
         .arg(&cfg)
@@ -137,6 +143,27 @@ fn a_second_process_on_the_same_state_is_refused_and_sighup_rejects_a_broken_con
         .unwrap();
     let mut lines = BufReader::new(d.stderr.take().unwrap()).lines();
     until(&mut lines, "trailwatch running");
+    // Metrics: the first poll's API calls, the outbox depth and the watermark lag are exposed
+    // (polled until the first poll has finished, with a deadline).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    // 60 minutes of overlap in 10-minute windows, 3 lookups each.
+    let want = "trailwatch_api_calls_total{source=\"lookup\"} 18";
+    let metrics = loop {
+        let m = get(port, "/metrics");
+        if m.contains(want) || std::time::Instant::now() > deadline {
+            break m;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(metrics.contains(want), "{metrics}");
+    assert!(
+        metrics.contains("# TYPE trailwatch_outbox_depth gauge"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("trailwatch_watermark_lag_seconds{stream=\"lookup/us-east-1\"}"),
+        "{metrics}"
+    );
     let o = bin()
         .args(["run", "--once", "--config"])
         .arg(&cfg)
@@ -218,4 +245,75 @@ fn check_reports_errors_with_file_line_and_column() {
         err.contains("c.toml:3:1: sink 'm': `to` address 'not an address' is not valid"),
         "{err}"
     );
+}
+
+#[test]
+fn the_agreed_config_sketch_and_the_example_validate() {
+    for f in [
+        "../shared/reference/config-sketch.toml",
+        "config.toml.example",
+        "examples/demo.toml",
+    ] {
+        let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(f);
+        let o = bin().args(["check", "--config"]).arg(&p).output().unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{f}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(out.contains("configuration is valid"), "{out}");
+    }
+}
+
+#[test]
+fn a_failing_source_raises_a_health_alert_then_a_recovery() {
+    let fake = FakeCloudTrail::start(vec![]);
+    fake.set_behaviour(support::fake_cloudtrail::Behaviour {
+        fail_with: Some("AccessDeniedException"),
+        ..Default::default()
+    });
+    let r = Receiver::start(0, vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        &fake.url,
+        &r.url,
+        "health_after = \"1s\"\nlanguage = \"en\"",
+    );
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("poll_interval = \"1h\"", "poll_interval = \"1s\"");
+    std::fs::write(&cfg, text).unwrap();
+    let mut d = bin()
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines = BufReader::new(d.stderr.take().unwrap()).lines();
+    assert!(r.wait_ok(1, Duration::from_secs(30)), "no health alert");
+    let first: serde_json::Value = serde_json::from_str(&r.received()[0].body).unwrap();
+    let body = first["attachments"][0]["text"].as_str().unwrap();
+    assert_eq!(
+        first["text"],
+        "trailwatch: source lookup/us\\-east\\-1 failing alert".replace("\\-", "-")
+    );
+    assert!(
+        body.contains("AccessDeniedException")
+            && body.contains("lack the IAM permission cloudtrail:LookupEvents"),
+        "{body}"
+    );
+    fake.set_behaviour(support::fake_cloudtrail::Behaviour::default());
+    assert!(r.wait_ok(2, Duration::from_secs(30)), "no recovery message");
+    let second: serde_json::Value = serde_json::from_str(&r.received()[1].body).unwrap();
+    assert_eq!(
+        second["text"],
+        "trailwatch: source lookup/us-east-1 recovered alert"
+    );
+    signal(&d, 15);
+    assert!(d.wait().unwrap().success());
+    let log = lines.map(|l| l.unwrap()).collect::<Vec<_>>().join("\n");
+    assert!(log.contains("poll failed"), "{log}");
 }

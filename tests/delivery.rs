@@ -432,11 +432,9 @@ fn repeats_are_grouped_and_the_first_is_not_delayed() {
 fn rules_route_to_their_sinks_and_sinks_filter_by_severity() {
     let a = Receiver::start(0, vec![]);
     let b = Receiver::start(0, vec![]);
-    let sinks = format!(
-        "[[sinks]]\nname = \"a\"\ntype = \"dooray\"\nurl = \"env:HOOK\"\n\n[[sinks]]\nname = \"b\"\ntype = \"dooray\"\nurl = \"env:HOOK_B\"\nmin_severity = \"critical\"\n\n[[rules]]\nname = \"iam-user-lifecycle\"\nevent_pattern = '{{\"detail\": {{\"eventName\": [\"CreateUser\"]}}}}'\nseverity = \"high\"\nsinks = [\"a\"]\n"
-    );
+    let sinks = "[[sinks]]\nname = \"a\"\ntype = \"dooray\"\nurl = \"env:HOOK\"\n\n[[sinks]]\nname = \"b\"\ntype = \"dooray\"\nurl = \"env:HOOK_B\"\nmin_severity = \"critical\"\n\n[[rules]]\nname = \"iam-user-lifecycle\"\nevent_pattern = '{\"detail\": {\"eventName\": [\"CreateUser\"]}}'\nseverity = \"high\"\nsinks = [\"a\"]\n";
     let root = record("root-1", "ConsoleLogin", 1_795_305_660_000, true).record;
-    let dir = setup(&[create_user("ev-1", 1), root], &sinks);
+    let dir = setup(&[create_user("ev-1", 1), root], sinks);
     let o = bin()
         .args(["run", "--once", "--config"])
         .arg(dir.path().join("c.toml"))

@@ -19,16 +19,7 @@ const MIN: i64 = 60_000;
 const T0: i64 = 1_795_305_600_000;
 
 fn aws_env() {
-    // Static credentials for the SDK's standard chain; no profile files, no instance metadata.
-    for (k, v) in [
-        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
-        ("AWS_SECRET_ACCESS_KEY", "secret"),
-        ("AWS_CONFIG_FILE", "/nonexistent"),
-        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
-    ] {
-        std::env::set_var(k, v);
-    }
+    support::fake_cloudtrail::test_aws_env();
 }
 
 async fn stream(fake: &FakeCloudTrail, extra: &str) -> Stream {

@@ -196,7 +196,11 @@ impl Fields {
                 }
             },
             error_code: text(&r, &["errorCode"]),
-            error_message: text(&r, &["errorMessage"]),
+            // Error messages carry the reason (an IAM denial names the action): keep more of them.
+            error_message: match r.get("errorMessage") {
+                Some(Value::String(m)) => visible(&truncate(m, 4 * MAX_FIELD)),
+                _ => String::new(),
+            },
             target: target(&r),
             event_id,
             console_link,

@@ -12,6 +12,20 @@ use std::time::Instant;
 
 use serde_json::{json, Value};
 
+/// Static credentials for the SDK's standard chain in this process; no profile files, no
+/// instance metadata. Call before the first client is built.
+pub fn test_aws_env() {
+    for (k, v) in [
+        ("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+        ("AWS_SECRET_ACCESS_KEY", "secret"),
+        ("AWS_CONFIG_FILE", "/nonexistent"),
+        ("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent"),
+        ("AWS_EC2_METADATA_DISABLED", "true"),
+    ] {
+        std::env::set_var(k, v);
+    }
+}
+
 /// One event the fake holds.
 #[derive(Debug, Clone)]
 pub struct FakeEvent {
@@ -112,6 +126,8 @@ pub struct Behaviour {
     pub max_rate: f64,
     /// Every call whose number n has `n * 7 % 10 < throttle_tenths` is throttled (3 = 30%).
     pub throttle_tenths: u64,
+    /// Every call fails with this error type (e.g. AccessDeniedException).
+    pub fail_with: Option<&'static str>,
 }
 
 /// What the fake saw.
@@ -264,6 +280,9 @@ fn handle(sh: &Shared, body: &str) -> (u16, String) {
         }
     }
     let b = sh.behaviour.lock().unwrap().clone();
+    if let Some(kind) = b.fail_with {
+        return error(kind, "User: arn:aws:sts::111122223333:assumed-role/bastion/i-1 is not authorized to perform: cloudtrail:LookupEvents");
+    }
     if b.throttle_tenths > 0 && n * 7 % 10 < b.throttle_tenths {
         sh.counters.throttled.fetch_add(1, Ordering::SeqCst);
         return error("ThrottlingException", "Rate exceeded");

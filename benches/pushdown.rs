@@ -1,0 +1,149 @@
+//! API calls with and without pushdown, on a simulated busy account: 50 events/s for a day
+//! (4.32 million events) served by the wire-level fake CloudTrail, 20 of them matching the
+//! default rules. Measures the daemon's polls (every 60 s, 20-minute overlap) and a backfill of
+//! the whole day, through the real SDK client. The client-side limiter is lifted so the run is
+//! quick; wall time at the real 2 calls/s is the call count divided by 2.
+//!
+//! Run: cargo bench --bench pushdown
+
+#[path = "../tests/support/fake_cloudtrail.rs"]
+#[allow(dead_code)]
+mod fake_cloudtrail;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use fake_cloudtrail::{FakeCloudTrail, Synthetic};
+use jiff::Timestamp;
+use trailwatch::config::{Config, SourceText};
+use trailwatch::rules::RuleSet;
+use trailwatch::source::{open_streams, SourceSpec, Stream, Window};
+use trailwatch::state::State;
+use trailwatch::watch::{poll_stream, read_window, Evaluator, PollReport};
+
+const T0: i64 = 1_795_305_600_000;
+const DAY: i64 = 86_400_000;
+
+async fn stream(url: &str, pushdown: bool) -> Stream {
+    fake_cloudtrail::test_aws_env();
+    let src = SourceText {
+        name: "bench.toml".into(),
+        text: format!(
+            "[[sources]]\nname = \"lookup\"\ntype = \"lookup_events\"\nregions = [\"us-east-1\"]\nendpoint_url = \"{url}\"\nmax_calls_per_second = 100000\npushdown = {pushdown}\n"
+        ),
+    };
+    let cfg = Config::parse(&src).unwrap();
+    let spec = Arc::new(SourceSpec::parse(&cfg.sources[0], &src).unwrap());
+    open_streams(&spec).await.unwrap().pop().unwrap()
+}
+
+fn at(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap()
+}
+
+#[tokio::main]
+async fn main() {
+    let per_second = 50;
+    let total = 86_400 * per_second;
+    // 20 matching events, spread over the day: 8 CreateUser, 8 DeleteUser, 4 root sign-ins.
+    let matching: Vec<(i64, String, bool)> = (0..20)
+        .map(|k| {
+            let idx = 1_000 + k * (total - 2_000) / 20;
+            let (name, root) = match k % 5 {
+                0 | 1 => ("CreateUser", false),
+                2 | 3 => ("DeleteUser", false),
+                _ => ("ConsoleLogin", true),
+            };
+            (idx, name.to_string(), root)
+        })
+        .collect();
+    let fake = FakeCloudTrail::synthetic(Synthetic {
+        start_ms: T0,
+        per_second,
+        total,
+        matching: matching.clone(),
+    });
+    let mut rules = RuleSet::default();
+    rules.add_spec("default").unwrap();
+    let eval = Evaluator::new(rules, vec!["s".into()]);
+    println!(
+        "account: {per_second} events/s for a day = {total} events, {} matching the default rules",
+        matching.len()
+    );
+
+    // 1. The daemon with pushdown: a poll every 60 s for the whole day.
+    let s = stream(&fake.url, true).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = State::open(dir.path()).unwrap();
+    let before = fake.calls();
+    let t = Instant::now();
+    let mut raised = 0;
+    let polls = DAY / 60_000;
+    for k in 1..=polls {
+        let r = poll_stream(&s, &eval, &state, at(T0 + k * 60_000))
+            .await
+            .unwrap();
+        raised += r.raised;
+    }
+    let calls = fake.calls() - before;
+    println!(
+        "daemon, pushdown:    {polls} polls, {calls} calls = {:.2} per poll, {calls} per day ({:.0} s of calls at 2/s); alerts {raised} (truth 20); {:.1} s here",
+        calls as f64 / polls as f64,
+        calls as f64 / 2.0,
+        t.elapsed().as_secs_f64()
+    );
+    assert_eq!(raised, 20);
+
+    // 2. The daemon without pushdown: a few polls of a 21-minute window, extrapolated per day.
+    let s = stream(&fake.url, false).await;
+    let dir = tempfile::tempdir().unwrap();
+    let state = State::open(dir.path()).unwrap();
+    let sample = 5;
+    let start = T0 + DAY / 2;
+    // The first poll of an empty state reads `overlap`; later ones overlap + 60 s.
+    poll_stream(&s, &eval, &state, at(start)).await.unwrap();
+    let before = fake.calls();
+    let t = Instant::now();
+    for k in 1..=sample {
+        poll_stream(&s, &eval, &state, at(start + k * 60_000))
+            .await
+            .unwrap();
+    }
+    let per_poll = (fake.calls() - before) as f64 / sample as f64;
+    println!(
+        "daemon, no pushdown: {per_poll:.0} calls per poll, {:.0} per day ({:.1} days of calls at 2/s per day of traffic: cannot keep up); {:.2} s per poll here",
+        per_poll * polls as f64,
+        per_poll * polls as f64 / 2.0 / 86_400.0,
+        t.elapsed().as_secs_f64() / sample as f64
+    );
+
+    // 3. Backfill of the day, as `trailwatch backfill` reads it.
+    for pushdown in [true, false] {
+        let s = stream(&fake.url, pushdown).await;
+        let queries = s.queries(eval.rules());
+        let max = if pushdown { 90 * DAY } else { 3_600_000 };
+        let before = fake.calls();
+        let t = Instant::now();
+        let mut rep = PollReport::default();
+        let mut ids = std::collections::BTreeSet::new();
+        let windows = Window::split(
+            at(T0),
+            at(T0 + DAY),
+            std::time::Duration::from_millis(max as u64),
+        );
+        for w in &windows {
+            let found = read_window(&s, w, &queries, &eval, &mut rep).await.unwrap();
+            ids.extend(found.alerts.into_iter().map(|a| a.event_id));
+        }
+        let calls = fake.calls() - before;
+        println!(
+            "backfill, {}: {calls} calls = {} at 2/s; {} records read; matches {} (truth 20); {:.1} s here",
+            if pushdown { "pushdown   " } else { "no pushdown" },
+            humantime::format_duration(std::time::Duration::from_secs(calls / 2)),
+            rep.records,
+            ids.len(),
+            t.elapsed().as_secs_f64()
+        );
+        assert_eq!(ids.len(), 20);
+    }
+}
