@@ -159,6 +159,8 @@ impl Deliverer {
         };
         let retry_initial = spec.retry_initial;
         let out = s.send(m).await;
+        // Waits count from the answer, not from the start of the pass.
+        let now = Timestamp::now().max(now);
         let h = self.health.entry(sink.to_string()).or_default();
         match &out {
             Outcome::Delivered => {

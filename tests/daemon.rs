@@ -134,14 +134,16 @@ fn a_second_process_on_the_same_state_is_refused_and_sighup_rejects_a_broken_con
         &r.url,
         &format!("metrics_address = \"127.0.0.1:{port}\""),
     );
-    let mut d = bin()
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(d.stderr.take().unwrap()).lines();
+    let mut d = support::servers::Proc(
+        bin()
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(d.0.stderr.take().unwrap()).lines();
     until(&mut lines, "trailwatch running");
     // Metrics: the first poll's API calls, the outbox depth and the watermark lag are exposed
     // (polled until the first poll has finished, with a deadline).
@@ -182,16 +184,16 @@ fn a_second_process_on_the_same_state_is_refused_and_sighup_rejects_a_broken_con
         format!("{good}\n[[sources]]\nname = \"x\"\ntype = \"lookup_events\"\nregoins = []\n"),
     )
     .unwrap();
-    signal(&d, 1);
+    signal(&d.0, 1);
     let log = until(&mut lines, "new configuration rejected");
     assert!(log.contains("unknown field `regoins`"), "{log}");
     // A good one is taken.
     std::fs::write(&cfg, &good).unwrap();
-    signal(&d, 1);
+    signal(&d.0, 1);
     until(&mut lines, "configuration reloaded");
-    signal(&d, 15);
+    signal(&d.0, 15);
     let t = std::time::Instant::now();
-    assert!(d.wait().unwrap().success());
+    assert!(d.0.wait().unwrap().success());
     assert!(t.elapsed() < Duration::from_secs(10));
 }
 
@@ -285,14 +287,16 @@ fn a_failing_source_raises_a_health_alert_then_a_recovery() {
         .unwrap()
         .replace("poll_interval = \"1h\"", "poll_interval = \"1s\"");
     std::fs::write(&cfg, text).unwrap();
-    let mut d = bin()
-        .args(["run", "--config"])
-        .arg(&cfg)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let lines = BufReader::new(d.stderr.take().unwrap()).lines();
+    let mut d = support::servers::Proc(
+        bin()
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = BufReader::new(d.0.stderr.take().unwrap()).lines();
     assert!(r.wait_ok(1, Duration::from_secs(30)), "no health alert");
     let first: serde_json::Value = serde_json::from_str(&r.received()[0].body).unwrap();
     let body = first["attachments"][0]["text"].as_str().unwrap();
@@ -312,8 +316,8 @@ fn a_failing_source_raises_a_health_alert_then_a_recovery() {
         second["text"],
         "trailwatch: source lookup/us-east-1 recovered alert"
     );
-    signal(&d, 15);
-    assert!(d.wait().unwrap().success());
+    signal(&d.0, 15);
+    assert!(d.0.wait().unwrap().success());
     let log = lines.map(|l| l.unwrap()).collect::<Vec<_>>().join("\n");
     assert!(log.contains("poll failed"), "{log}");
 }

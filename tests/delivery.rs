@@ -152,15 +152,17 @@ fn a_receiver_down_then_up_gets_everything_once_in_order() {
     let recs: Vec<String> = (0..3).map(|i| create_user(&format!("ev-{i}"), i)).collect();
     let dir = setup(&recs, &dooray_sink("HOOK"));
     let url = format!("http://127.0.0.1:{port}/services/123/456/{TOKEN}");
-    let mut d = bin()
-        .args(["run", "--config"])
-        .arg(dir.path().join("c.toml"))
-        .env("HOOK", &url)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(d.stderr.take().unwrap()).lines();
+    let mut d = support::servers::Proc(
+        bin()
+            .args(["run", "--config"])
+            .arg(dir.path().join("c.toml"))
+            .env("HOOK", &url)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(d.0.stderr.take().unwrap()).lines();
     let mut log = String::new();
     // Down: wait for the daemon's own report of a failed delivery.
     for l in lines.by_ref() {
@@ -178,8 +180,8 @@ fn a_receiver_down_then_up_gets_everything_once_in_order() {
     );
     // A clean stop on SIGTERM, well within 10 s.
     let t = std::time::Instant::now();
-    unsafe { libc_kill(d.id() as i32, 15) };
-    let status = d.wait().unwrap();
+    unsafe { libc_kill(d.0.id() as i32, 15) };
+    let status = d.0.wait().unwrap();
     assert!(
         status.success() && t.elapsed() < Duration::from_secs(10),
         "{status:?} after {:?}",

@@ -5,6 +5,8 @@
 //! of calls), and events that become visible only some time after their `eventTime`.
 
 use std::collections::HashMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
@@ -169,8 +171,8 @@ impl FakeCloudTrail {
     }
 
     fn with_store(store: Store) -> FakeCloudTrail {
-        let server = tiny_http::Server::http("127.0.0.1:0").expect("fake binds");
-        let url = format!("http://{}", server.server_addr().to_ip().unwrap());
+        let listener = TcpListener::bind("127.0.0.1:0").expect("fake binds");
+        let url = format!("http://{}", listener.local_addr().unwrap());
         let shared = Arc::new(Shared {
             store: Mutex::new(store),
             behaviour: Mutex::new(Behaviour::default()),
@@ -182,28 +184,17 @@ impl FakeCloudTrail {
             held: (Mutex::new(false), Condvar::new()),
             stop: AtomicBool::new(false),
         });
-        let server = Arc::new(server);
-        for _ in 0..4 {
-            let (server, shared) = (server.clone(), shared.clone());
-            thread::spawn(move || {
-                while let Ok(mut req) = server.recv() {
-                    if shared.stop.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let mut body = String::new();
-                    let _ = req.as_reader().read_to_string(&mut body);
-                    let (status, out) = handle(&shared, &body);
-                    let resp = tiny_http::Response::from_string(out)
-                        .with_status_code(status)
-                        .with_header(
-                            "Content-Type: application/x-amz-json-1.1"
-                                .parse::<tiny_http::Header>()
-                                .unwrap(),
-                        );
-                    let _ = req.respond(resp);
+        let sh = shared.clone();
+        thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                if sh.stop.load(Ordering::SeqCst) {
+                    return;
                 }
-            });
-        }
+                let sh = sh.clone();
+                thread::spawn(move || serve(conn, &sh));
+            }
+        });
         FakeCloudTrail { url, shared }
     }
 
@@ -256,6 +247,53 @@ impl FakeCloudTrail {
         let (m, cv) = &self.shared.held;
         *m.lock().unwrap() = false;
         cv.notify_all();
+    }
+}
+
+/// One keep-alive HTTP/1.1 connection: requests with a Content-Length body, each answered in
+/// a single write (TCP_NODELAY: no delayed-ACK stalls on large pages).
+fn serve(conn: TcpStream, sh: &Shared) {
+    let _ = conn.set_nodelay(true);
+    let mut r = BufReader::new(conn.try_clone().expect("socket clones"));
+    let mut w = conn;
+    loop {
+        let mut len = 0usize;
+        let mut line = String::new();
+        // Request line, then headers up to the blank line.
+        if r.read_line(&mut line).unwrap_or(0) == 0 {
+            return;
+        }
+        loop {
+            line.clear();
+            if r.read_line(&mut line).unwrap_or(0) == 0 {
+                return;
+            }
+            let l = line.trim_end();
+            if l.is_empty() {
+                break;
+            }
+            if let Some((k, v)) = l.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    len = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut body = vec![0u8; len];
+        if r.read_exact(&mut body).is_err() {
+            return;
+        }
+        if sh.stop.load(Ordering::SeqCst) {
+            return;
+        }
+        let (status, out) = handle(sh, &String::from_utf8_lossy(&body));
+        let reason = if status == 200 { "OK" } else { "Bad Request" };
+        let resp = format!(
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n{out}",
+            out.len()
+        );
+        if w.write_all(resp.as_bytes()).is_err() {
+            return;
+        }
     }
 }
 
