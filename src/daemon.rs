@@ -166,6 +166,24 @@ fn health_news<'a>(
     out
 }
 
+/// Whether the daily heartbeat is due at `local` (time of day `at`), and the day to remember.
+/// The day the daemon starts counts as beaten if it starts after `at`, so a restart does not
+/// send a second heartbeat the same day.
+fn heartbeat_due(
+    last: Option<jiff::civil::Date>,
+    local: &jiff::Zoned,
+    at: (i8, i8),
+) -> (bool, Option<jiff::civil::Date>) {
+    let today = local.date();
+    let past = (local.hour(), local.minute()) >= at;
+    match last {
+        None if past => (false, Some(today)),
+        None => (false, today.yesterday().ok()),
+        Some(d) if past && d != today => (true, Some(today)),
+        keep => (false, keep),
+    }
+}
+
 /// Raises an alert of trailwatch itself (health, recovery, heartbeat) for `sinks`.
 fn raise_own(
     state: &State,
@@ -500,9 +518,7 @@ async fn start(
                         }),
                 );
                 let news = health_news(&parts, &mut alerted, now, after);
-                if !news.is_empty() {
-                    wake.notify_one();
-                }
+                let any_news = !news.is_empty();
                 for (c, news) in news {
                     // A failing sink is told through the others.
                     let to: Vec<String> = all_sinks
@@ -534,25 +550,27 @@ async fn start(
                         ),
                     }
                 }
-                if let Some((hh, mm)) = heartbeat {
+                if any_news {
+                    wake.notify_one();
+                }
+                if let Some(at) = heartbeat {
                     let local = now.to_zoned(tz.clone());
-                    if (local.hour(), local.minute()) >= (hh, mm) && last_beat != Some(local.date())
-                    {
-                        if last_beat.is_some() {
-                            raise_own(
-                                &state,
-                                "trailwatch-heartbeat",
-                                "trailwatch is alive".into(),
-                                Severity::Info,
-                                format!(
-                                    "outbox {} alerts, dead letters {}",
-                                    state.outbox_len(),
-                                    state.dead_len()
-                                ),
-                                all_sinks.clone(),
-                            );
-                        }
-                        last_beat = Some(local.date());
+                    let (due, next) = heartbeat_due(last_beat, &local, at);
+                    last_beat = next;
+                    if due {
+                        raise_own(
+                            &state,
+                            "trailwatch-heartbeat",
+                            "trailwatch is alive".into(),
+                            Severity::Info,
+                            format!(
+                                "outbox {} alerts, dead letters {}",
+                                state.outbox_len(),
+                                state.dead_len()
+                            ),
+                            all_sinks.clone(),
+                        );
+                        wake.notify_one();
                     }
                 }
                 if last_expire
@@ -583,6 +601,26 @@ mod tests {
             last_error: None,
             sink: None,
         }
+    }
+
+    #[test]
+    fn the_heartbeat_is_daily_at_its_time() {
+        let z = |s: &str| s.parse::<jiff::Zoned>().unwrap();
+        let at = (9, 0);
+        // Started at 08:00: due at 09:00 the same day, then not again until the next day.
+        let (due, last) = heartbeat_due(None, &z("2026-11-22T08:00[Asia/Seoul]"), at);
+        assert!(!due);
+        let (due, last) = heartbeat_due(last, &z("2026-11-22T09:00[Asia/Seoul]"), at);
+        assert!(due);
+        let (due, last) = heartbeat_due(last, &z("2026-11-22T15:00[Asia/Seoul]"), at);
+        assert!(!due);
+        let (due, _) = heartbeat_due(last, &z("2026-11-23T09:01[Asia/Seoul]"), at);
+        assert!(due);
+        // Started at 10:00: nothing until tomorrow 09:00.
+        let (due, last) = heartbeat_due(None, &z("2026-11-22T10:00[Asia/Seoul]"), at);
+        assert!(!due);
+        let (due, _) = heartbeat_due(last, &z("2026-11-23T08:59[Asia/Seoul]"), at);
+        assert!(!due);
     }
 
     #[test]

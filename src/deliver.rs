@@ -111,13 +111,11 @@ impl Deliverer {
 
     /// The facts of an alert.
     pub fn fields(&self, a: &Alert) -> Fields {
-        let account = serde_json::from_str::<serde_json::Value>(&a.record)
-            .ok()
-            .and_then(|v| {
-                v.get("recipientAccountId")
-                    .and_then(|x| x.as_str())
-                    .map(str::to_string)
-            });
+        let account = crate::record::parse_value(&a.record).ok().and_then(|v| {
+            v.get("recipientAccountId")
+                .and_then(|x| x.as_str())
+                .map(str::to_string)
+        });
         let alias = account.and_then(|id| self.aliases.get(&id).cloned());
         Fields::of(a, &self.tz, &self.tz_name, alias.as_deref())
     }

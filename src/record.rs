@@ -17,6 +17,72 @@ pub struct Record<'a> {
     pub event: Option<Value>,
 }
 
+/// Parses JSON text into a `Value`. A `\uD800`-style escape of a lone UTF-16 surrogate is valid
+/// JSON syntax that serde_json refuses to decode; CloudTrail fields are attacker-controlled, so
+/// such a record must not become unreadable (and so invisible to the rules): lone surrogates are
+/// decoded as U+FFFD instead.
+pub fn parse_value(text: &str) -> Result<Value, serde_json::Error> {
+    match serde_json::from_str(text) {
+        Ok(v) => Ok(v),
+        Err(e) if text.contains("\\u") => match replace_lone_surrogates(text) {
+            Some(fixed) => serde_json::from_str(&fixed),
+            None => Err(e),
+        },
+        Err(e) => Err(e),
+    }
+}
+
+fn hex4(b: &[u8]) -> Option<u16> {
+    let s = std::str::from_utf8(b.get(..4)?).ok()?;
+    u16::from_str_radix(s, 16).ok()
+}
+
+/// The text with every lone-surrogate escape replaced by `\uFFFD`; `None` when there is none.
+fn replace_lone_surrogates(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut changed = false;
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'\\' {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        if b.get(i + 1) != Some(&b'u') {
+            out.extend_from_slice(&b[i..(i + 2).min(b.len())]);
+            i += 2;
+            continue;
+        }
+        let Some(unit) = hex4(&b[i + 2..]) else {
+            out.extend_from_slice(&b[i..(i + 2).min(b.len())]);
+            i += 2;
+            continue;
+        };
+        let low_follows = || {
+            b.get(i + 6) == Some(&b'\\')
+                && b.get(i + 7) == Some(&b'u')
+                && hex4(&b[(i + 8).min(b.len())..]).is_some_and(|u| (0xDC00..0xE000).contains(&u))
+        };
+        match unit {
+            0xD800..=0xDBFF if low_follows() => {
+                out.extend_from_slice(&b[i..i + 12]);
+                i += 12;
+            }
+            0xD800..=0xDFFF => {
+                out.extend_from_slice(b"\\uFFFD");
+                changed = true;
+                i += 6;
+            }
+            _ => {
+                out.extend_from_slice(&b[i..i + 6]);
+                i += 6;
+            }
+        }
+    }
+    changed.then(|| String::from_utf8(out).expect("only ASCII escapes were replaced"))
+}
+
 /// EventBridge `source` values that do not follow the `aws.` + service-prefix rule.
 const SOURCE_OVERRIDES: &[(&str, &str)] = &[];
 
@@ -44,9 +110,9 @@ pub fn eventbridge_detail_type(event_type: &str) -> Option<&'static str> {
 }
 
 impl<'a> Record<'a> {
-    /// Parses a record from its JSON text.
+    /// Parses a record from its JSON text (see `parse_value` for lone surrogates).
     pub fn parse(text: Cow<'a, str>) -> Result<Record<'a>, serde_json::Error> {
-        let value = serde_json::from_str(&text)?;
+        let value = parse_value(&text)?;
         Ok(Record {
             text,
             value,
@@ -97,6 +163,17 @@ impl<'a> Record<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lone_surrogates_do_not_make_a_record_unreadable() {
+        let v = parse_value(r#"{"a":"x\ud800y","b":"\\ud800","c":"\ud83d\ude00","d":"\udc00"}"#)
+            .unwrap();
+        assert_eq!(v["a"], "x\u{fffd}y");
+        assert_eq!(v["b"], "\\ud800", "an escaped backslash is not an escape");
+        assert_eq!(v["c"], "😀", "a valid pair stays");
+        assert_eq!(v["d"], "\u{fffd}");
+        assert!(parse_value("{\"a\": }").is_err());
+    }
 
     #[test]
     fn envelope_is_derived() {

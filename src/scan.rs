@@ -265,7 +265,7 @@ impl<'r> Scanner<'r> {
             }
         };
         if let Some(ev) = raw.event {
-            match serde_json::from_str(ev) {
+            match crate::record::parse_value(ev) {
                 Ok(v) => rec.event = Some(v),
                 Err(e) => {
                     return rep

@@ -195,3 +195,37 @@ async fn backfill_from_moto_prints_the_matches_and_moves_no_watermark() {
     assert_eq!(table.lines().count(), 7);
     assert!(table.contains("root-usage") && table.contains("arn:aws:iam::111122223333:root"));
 }
+
+#[tokio::test]
+async fn backfill_notify_sends_once_and_never_again() {
+    let (_moto, url) = moto();
+    fill(&url, 50).await;
+    let r = support::servers::Receiver::start(0, vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let text = format!(
+        "{}\n[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nurl = \"{}\"\n",
+        config_text(&url, &format!("{}/state", dir.path().display()))
+            .replace("state_dir", "group_window = \"0s\"\nstate_dir"),
+        r.url
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let run = || {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_trailwatch"))
+            .args(["backfill", "--since", "2h", "--notify", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8_lossy(&o.stderr).to_string()
+    };
+    let first = run();
+    assert!(first.contains("6 new alerts"), "{first}");
+    assert_eq!(r.received().len(), 6);
+    let second = run();
+    assert!(
+        second.contains("0 new alerts queued and delivered, 6 already raised before"),
+        "{second}"
+    );
+    assert_eq!(r.received().len(), 6, "nothing sent twice");
+}

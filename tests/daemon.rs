@@ -321,3 +321,44 @@ fn a_failing_source_raises_a_health_alert_then_a_recovery() {
     let log = lines.map(|l| l.unwrap()).collect::<Vec<_>>().join("\n");
     assert!(log.contains("poll failed"), "{log}");
 }
+
+#[test]
+fn check_probe_names_the_missing_permission_and_reaches_sinks() {
+    let fake = FakeCloudTrail::start(vec![]);
+    let r = Receiver::start(0, vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &fake.url, &r.url, "");
+    let o = bin()
+        .args(["check", "--probe", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(o.status.success(), "{out}");
+    assert!(
+        out.contains("probe source 'lookup' (us-east-1): ok"),
+        "{out}"
+    );
+    assert!(
+        out.contains("probe sink 'hook': ok: http://127.0.0.1:"),
+        "{out}"
+    );
+    assert_eq!(r.received().len(), 1, "one HEAD request, no alert");
+    assert!(!out.contains("SECRET-TOKEN"), "{out}");
+    fake.set_behaviour(support::fake_cloudtrail::Behaviour {
+        fail_with: Some("AccessDeniedException"),
+        ..Default::default()
+    });
+    let o = bin()
+        .args(["check", "--probe", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(o.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("probe source 'lookup' (us-east-1): FAILED: cloudtrail:LookupEvents in us-east-1: AccessDeniedException")
+            && out.contains("the credentials lack the IAM permission cloudtrail:LookupEvents"),
+        "{out}"
+    );
+}

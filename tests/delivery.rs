@@ -233,10 +233,18 @@ fn hostile_values_cannot_inject_markup_headers_or_html() {
         s.port,
         s.cert.display()
     );
+    // A lone UTF-16 surrogate escape is valid JSON syntax that strict decoders refuse: the
+    // record must still be read and alerted, not skipped as malformed.
+    let surrogate = create_user("ev-s", 2).replace(
+        "\"userAgent\":\"aws-cli/2\"",
+        "\"userAgent\":\"\\ud800<b>x\"",
+    );
+    assert!(surrogate.contains("\\ud800"));
     let dir = setup(
         &[
             v.to_string(),
             record("root-1", "ConsoleLogin", 1_795_305_660_000, true).record,
+            surrogate,
         ],
         &sinks,
     );
@@ -260,6 +268,15 @@ fn hostile_values_cannot_inject_markup_headers_or_html() {
     // Dooray: markup escaped, control characters visible, length bounded.
     let bodies: Vec<String> = r.received().into_iter().map(|g| g.body).collect();
     let hostile = bodies.iter().find(|b| b.contains("ev-x")).unwrap();
+    let lone = bodies
+        .iter()
+        .find(|b| b.contains("ev-s"))
+        .expect("the record with a lone surrogate is alerted");
+    assert!(
+        lone.contains("User agent: \u{fffd}\\\\<b\\\\>x")
+            || lone.contains("User agent: �\\\\<b\\\\>x"),
+        "{lone}"
+    );
     let text = serde_json::from_str::<serde_json::Value>(hostile).unwrap()["attachments"][0]
         ["text"]
         .as_str()
@@ -270,7 +287,7 @@ fn hostile_values_cannot_inject_markup_headers_or_html() {
     assert!(text.chars().count() <= 3501);
     // Email: two messages (root and the hostile one); headers intact, both parts present.
     let msgs = s.messages();
-    assert_eq!(msgs.len(), 2, "{msgs:?}");
+    assert_eq!(msgs.len(), 3, "{msgs:?}");
     let root = msgs.iter().find(|m| m.contains("root-1")).unwrap();
     assert!(root.starts_with("X-Envelope-To: a@example.com, b@example.com"));
     let subject_line = root.lines().find(|l| l.starts_with("Subject: ")).unwrap();
@@ -459,4 +476,69 @@ fn rules_route_to_their_sinks_and_sinks_filter_by_severity() {
     // a: everything (root-usage names no sink; the IAM rule names a). b: critical only.
     assert_eq!(subjects(&a).len(), 2);
     assert_eq!(subjects(&b), ["root 계정 경보 발생하였습니다"]);
+}
+
+#[test]
+fn an_alert_undelivered_past_max_age_goes_to_the_dead_letters() {
+    // Nothing listens on this port: every attempt fails with a connection error.
+    let port = support::servers::free_port();
+    let dir = setup(&[create_user("ev-1", 1)], &dooray_sink("HOOK"));
+    let cfg = dir.path().join("c.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "group_window = \"0s\"",
+        "group_window = \"0s\"\nmax_delivery_age = \"1s\"",
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let (_, err) = run_once(
+        dir.path(),
+        &format!("http://127.0.0.1:{port}/services/1/2/{TOKEN}"),
+    );
+    let s = state_json(dir.path());
+    assert_eq!(
+        (s["outbox"].as_u64(), s["dead_letters"].as_u64()),
+        (Some(0), Some(1)),
+        "{err}"
+    );
+    assert!(err.contains("moved to the dead letters"), "{err}");
+    assert!(err.contains("webhook request failed"), "{err}");
+    assert!(!err.contains(TOKEN), "the token leaked: {err}");
+}
+
+#[test]
+fn the_demo_prints_its_three_alerts() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    let demo = std::fs::read_to_string(root.join("examples/demo.toml"))
+        .unwrap()
+        .replace(
+            "state_dir = \"./state\"",
+            &format!("state_dir = \"{}\"", dir.path().display()),
+        );
+    std::fs::write(dir.path().join("demo.toml"), demo).unwrap();
+    let o = bin()
+        .current_dir(root)
+        .args(["run", "--once", "--config"])
+        .arg(dir.path().join("demo.toml"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let ids: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("eventID: "))
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "e0000001-0000-4000-8000-000000000002",
+            "e0000001-0000-4000-8000-000000000004",
+            "e0000002-0000-4000-8000-000000000002"
+        ],
+        "{out}"
+    );
+    assert!(out.contains("== root 계정 alert =="), "{out}");
+    assert!(
+        out.contains("Time: 2026-11-22 01:05:10 UTC / 2026-11-22 10:05:10 KST"),
+        "{out}"
+    );
 }

@@ -127,7 +127,7 @@ fn url_part(s: &str) -> String {
 impl Fields {
     /// The fields of an alert; `tz` is the configured time zone, `aliases` account → name.
     pub fn of(alert: &Alert, tz: &TimeZone, tz_name: &str, alias: Option<&str>) -> Fields {
-        let r: Value = serde_json::from_str(&alert.record).unwrap_or(Value::Null);
+        let r: Value = crate::record::parse_value(&alert.record).unwrap_or(Value::Null);
         let time: Option<Timestamp> = alert.event_time.parse().ok();
         let region = text(&r, &["awsRegion"]);
         let event_id = clean(&alert.event_id);
