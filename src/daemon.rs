@@ -234,9 +234,25 @@ pub async fn run(path: PathBuf, first: Settings, mode: Mode) -> anyhow::Result<(
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut notified_ready = false;
+    // The configuration that ran before a reload, to go back to if the new one cannot start
+    // (a secret that cannot be read, a region that cannot be resolved).
+    let mut fallback: Option<Settings> = None;
     loop {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let mut tasks = start(&settings, state.clone(), stop_rx, mode, metrics.clone()).await?;
+        let mut tasks = match start(&settings, state.clone(), stop_rx, mode, metrics.clone()).await
+        {
+            Ok(t) => t,
+            Err(e) => {
+                match fallback.take() {
+                    Some(old) => {
+                        tracing::error!("new configuration cannot start ({e:#}); the previous one keeps running");
+                        settings = old;
+                        continue;
+                    }
+                    None => return Err(e),
+                }
+            }
+        };
         if !notified_ready {
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
             notified_ready = true;
@@ -293,7 +309,7 @@ pub async fn run(path: PathBuf, first: Settings, mode: Mode) -> anyhow::Result<(
         match reload {
             Some(new) => {
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-                settings = new;
+                fallback = Some(std::mem::replace(&mut settings, new));
             }
             None => return Ok(()),
         }

@@ -187,6 +187,21 @@ fn a_second_process_on_the_same_state_is_refused_and_sighup_rejects_a_broken_con
     signal(&d.0, 1);
     let log = until(&mut lines, "new configuration rejected");
     assert!(log.contains("unknown field `regoins`"), "{log}");
+    // One that parses but cannot start (a secret that is not there): the old one keeps running.
+    std::fs::write(
+        &cfg,
+        good.replace(
+            &format!("url = \"{}\"", r.url),
+            "url = \"env:TRAILWATCH_TEST_UNSET\"",
+        ),
+    )
+    .unwrap();
+    signal(&d.0, 1);
+    let log = until(&mut lines, "the previous one keeps running");
+    assert!(
+        log.contains("environment variable TRAILWATCH_TEST_UNSET is not set"),
+        "{log}"
+    );
     // A good one is taken.
     std::fs::write(&cfg, &good).unwrap();
     signal(&d.0, 1);
