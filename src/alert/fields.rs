@@ -13,6 +13,9 @@ use super::Alert;
 /// Longest value shown for one field; longer values are cut at a character boundary.
 pub const MAX_FIELD: usize = 300;
 
+/// Longest pretty-printed record carried by an email (mail servers refuse huge messages).
+pub const MAX_RECORD: usize = 64 * 1024;
+
 /// What a message template sees.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Fields {
@@ -206,7 +209,18 @@ impl Fields {
             console_link,
             more: 0,
             test: false,
-            record_pretty: serde_json::to_string_pretty(&r).unwrap_or_default(),
+            record_pretty: {
+                let p = serde_json::to_string_pretty(&r).unwrap_or_default();
+                let n = p.chars().count();
+                if n > MAX_RECORD {
+                    format!(
+                        "{}\n(record cut at {MAX_RECORD} of {n} characters)",
+                        truncate(&p, MAX_RECORD)
+                    )
+                } else {
+                    p
+                }
+            },
             region,
         }
     }
