@@ -542,3 +542,30 @@ fn the_demo_prints_its_three_alerts() {
         "{out}"
     );
 }
+
+#[test]
+fn email_over_implicit_tls_is_delivered() {
+    let s = support::servers::smtp_mode("alerts", SMTP_PASSWORD, "tls");
+    // Implicit TLS: the connection is TLS from the first byte (port 465 style).
+    let sink = |pw: &str| {
+        format!(
+            "[[sinks]]\nname = \"mail\"\ntype = \"email\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {}\ntls = \"tls\"\nusername = \"alerts\"\npassword = \"{pw}\"\nca_file = \"{}\"\nfrom = \"alerts@example.com\"\nto = [\"a@example.com\"]\n",
+            s.port,
+            s.cert.display()
+        )
+    };
+    let dir = setup(&[], &sink(SMTP_PASSWORD));
+    let o = bin()
+        .args(["notify-test", "--config"])
+        .arg(dir.path().join("c.toml"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
+    let msgs = s.messages();
+    assert_eq!(msgs.len(), 1);
+    let subject = msgs[0]
+        .lines()
+        .find(|l| l.starts_with("Subject: "))
+        .unwrap();
+    assert!(subject.contains("notify-test"), "{subject}");
+}

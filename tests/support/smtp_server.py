@@ -2,7 +2,8 @@
 (required), on a free loopback port, with a certificate from a test CA made here. Every message
 received is written to OUT_DIR as an .eml file. Prints "READY <port> <cert.pem>" when listening.
 
-usage: smtp_server.py OUT_DIR USER PASSWORD
+usage: smtp_server.py OUT_DIR USER PASSWORD [starttls|tls]
+("tls": implicit TLS from the first byte, as on port 465, instead of STARTTLS.)
 """
 import datetime
 import ipaddress
@@ -20,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 out_dir, user, password = sys.argv[1], sys.argv[2].encode(), sys.argv[3].encode()
+mode = sys.argv[4] if len(sys.argv) > 4 else "starttls"
 
 now = datetime.datetime.now(datetime.timezone.utc)
 
@@ -83,9 +85,13 @@ s = socket.socket()
 s.bind(("127.0.0.1", 0))
 port = s.getsockname()[1]
 s.close()
-controller = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx,
-                        require_starttls=True, auth_required=True, authenticator=authenticator,
-                        auth_require_tls=True)
+if mode == "tls":
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port, ssl_context=ctx,
+                            auth_required=True, authenticator=authenticator, auth_require_tls=False)
+else:
+    controller = Controller(Handler(), hostname="127.0.0.1", port=port, tls_context=ctx,
+                            require_starttls=True, auth_required=True, authenticator=authenticator,
+                            auth_require_tls=True)
 controller.start()
 print(f"READY {port} {ca_path}", flush=True)
 sys.stdin.read()  # until the test ends
