@@ -8,6 +8,9 @@
 #[path = "../tests/support/fake_cloudtrail.rs"]
 #[allow(dead_code)]
 mod fake_cloudtrail;
+#[path = "../tests/support/servers.rs"]
+#[allow(dead_code)]
+mod servers;
 
 use std::os::unix::net::UnixDatagram;
 use std::process::{Command, Stdio};
@@ -55,30 +58,7 @@ fn main() {
             .collect(),
     );
     // moto for CloudWatch Logs, with the trail's group.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut moto = Command::new("python3")
-        .args([
-            "-m",
-            "moto.server",
-            "-H",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let moto_url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto did not start");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let (_moto, moto_url) = servers::moto();
     let status = Command::new("python3")
         .args(["-c", &format!("import boto3; c = boto3.client('logs', endpoint_url='{moto_url}', region_name='ap-northeast-2', aws_access_key_id='x', aws_secret_access_key='x'); c.create_log_group(logGroupName='trail')")])
         .status()
@@ -144,6 +124,4 @@ fn main() {
         kill(d.id() as i32, 15);
     }
     d.wait().unwrap();
-    let _ = moto.kill();
-    let _ = moto.wait();
 }

@@ -95,6 +95,42 @@ impl SourceText {
     }
 }
 
+/// Deserializes one `[[sources]]` or `[[sinks]]` table (`what`) into its typed form; errors
+/// name the entry and point at the table in the file.
+pub fn parse_entry<T: serde::de::DeserializeOwned>(
+    t: &Spanned<toml::Table>,
+    src: &SourceText,
+    what: &str,
+) -> Result<T, ConfigError> {
+    toml::Value::Table(t.get_ref().clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            let name = t
+                .get_ref()
+                .get("name")
+                .and_then(|v| v.as_str())
+                .unwrap_or("?");
+            src.error_at(t.span().start, format!("{what} '{name}': {}", e.message()))
+        })
+}
+
+/// An error for a key that a `kind` entry does not take, when `present`.
+pub fn not_for(
+    present: bool,
+    key: &str,
+    what: &str,
+    name: &str,
+    kind: impl std::fmt::Debug,
+) -> Result<(), String> {
+    if present {
+        Err(format!(
+            "{what} '{name}': `{key}` does not apply to a {kind:?} {what}"
+        ))
+    } else {
+        Ok(())
+    }
+}
+
 impl Config {
     /// Reads and parses a configuration file.
     pub fn load(path: &Path) -> anyhow::Result<(Config, SourceText)> {

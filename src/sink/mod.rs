@@ -119,30 +119,13 @@ pub const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
 impl SinkSpec {
     pub fn parse(t: &Spanned<toml::Table>, src: &SourceText) -> Result<SinkSpec, ConfigError> {
         let at = |m: String| src.error_at(t.span().start, m);
-        let c: SinkConfig =
-            toml::Value::Table(t.get_ref().clone())
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    let name = t
-                        .get_ref()
-                        .get("name")
-                        .and_then(|v| v.as_str())
-                        .unwrap_or("?");
-                    at(format!("sink '{name}': {}", e.message()))
-                })?;
+        let c: SinkConfig = crate::config::parse_entry(t, src, "sink")?;
         let name = c.name.clone();
         let need = |v: Option<String>, key: &str| {
             v.ok_or_else(|| at(format!("sink '{name}': `{key}` is required")))
         };
         let not_for = |present: bool, key: &str| {
-            if present {
-                Err(at(format!(
-                    "sink '{name}': `{key}` does not apply to a {:?} sink",
-                    c.kind
-                )))
-            } else {
-                Ok(())
-            }
+            crate::config::not_for(present, key, "sink", &name, c.kind).map_err(at)
         };
         let dooray_keys = [
             (c.url.is_some(), "url"),

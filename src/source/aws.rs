@@ -230,6 +230,36 @@ impl Caller {
     }
 }
 
+impl Caller {
+    /// Pages a request to its end: `send(token)` makes one call, `take(output)` hands its
+    /// records on and returns the next token. Each page goes through `call` (limiter, retries);
+    /// a page is asked again with the same token, so a retry never skips or repeats one.
+    /// Returns the number of pages.
+    pub async fn paginate<O, E, F, Fut>(
+        &self,
+        action: &str,
+        mut send: F,
+        mut take: impl FnMut(O) -> Option<String>,
+    ) -> Result<u64, ApiError>
+    where
+        F: FnMut(Option<String>) -> Fut,
+        Fut:
+            Future<Output = Result<O, SdkError<E, aws_sdk_cloudtrail::config::http::HttpResponse>>>,
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    {
+        let mut token: Option<String> = None;
+        let mut pages = 0;
+        loop {
+            let out = self.call(action, || send(token.clone())).await?;
+            pages += 1;
+            match take(out) {
+                Some(t) if !t.is_empty() => token = Some(t),
+                _ => return Ok(pages),
+            }
+        }
+    }
+}
+
 fn describe<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
     action: &str,
     e: &SdkError<E, aws_sdk_cloudtrail::config::http::HttpResponse>,

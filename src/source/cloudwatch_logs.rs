@@ -37,22 +37,20 @@ impl Group {
             .start_time(window.start.as_millisecond())
             .end_time(window.end.as_millisecond())
             .set_filter_pattern(filter_pattern.map(str::to_string));
-        let mut token: Option<String> = None;
-        let mut pages = 0;
-        loop {
-            let req = base.clone().set_next_token(token.clone());
-            let out = self.caller.call(&action, || req.clone().send()).await?;
-            pages += 1;
-            for ev in out.events() {
-                if let Some(m) = ev.message() {
-                    on(m);
-                }
-            }
-            match out.next_token {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => return Ok(pages),
-            }
-        }
+        self.caller
+            .paginate(
+                &action,
+                |token| base.clone().set_next_token(token).send(),
+                |out| {
+                    for ev in out.events() {
+                        if let Some(m) = ev.message() {
+                            on(m);
+                        }
+                    }
+                    out.next_token
+                },
+            )
+            .await
     }
 
     /// One call for one event: proves credentials, permission and that the group exists.

@@ -50,22 +50,20 @@ impl Region {
             .end_time(DateTime::from_millis(window.end.as_millisecond()))
             .max_results(PAGE)
             .set_lookup_attributes(lookup.map(|l| vec![attribute(l)]));
-        let mut token: Option<String> = None;
-        let mut pages = 0;
-        loop {
-            let req = base.clone().set_next_token(token.clone());
-            let out = self.caller.call(&action, || req.clone().send()).await?;
-            pages += 1;
-            for ev in out.events() {
-                if let Some(text) = ev.cloud_trail_event() {
-                    on(text);
-                }
-            }
-            match out.next_token {
-                Some(t) if !t.is_empty() => token = Some(t),
-                _ => return Ok(pages),
-            }
-        }
+        self.caller
+            .paginate(
+                &action,
+                |token| base.clone().set_next_token(token).send(),
+                |out| {
+                    for ev in out.events() {
+                        if let Some(text) = ev.cloud_trail_event() {
+                            on(text);
+                        }
+                    }
+                    out.next_token
+                },
+            )
+            .await
     }
 
     /// One call for one event: proves credentials, permission and reachability.

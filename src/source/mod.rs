@@ -102,17 +102,7 @@ impl SourceSpec {
     /// Parses and validates one `[[sources]]` table; errors point into the file.
     pub fn parse(t: &Spanned<toml::Table>, src: &SourceText) -> Result<SourceSpec, ConfigError> {
         let at = |m: String| src.error_at(t.span().start, m);
-        let c: SourceConfig =
-            toml::Value::Table(t.get_ref().clone())
-                .try_into()
-                .map_err(|e: toml::de::Error| {
-                    let name = t
-                        .get_ref()
-                        .get("name")
-                        .and_then(|v| v.as_str())
-                        .unwrap_or("?");
-                    at(format!("source '{name}': {}", e.message()))
-                })?;
+        let c: SourceConfig = crate::config::parse_entry(t, src, "source")?;
         let name = c.name.clone();
         if name.is_empty() || name.contains(['\0', '/']) || name.contains(char::is_whitespace) {
             return Err(at(format!(
@@ -127,15 +117,8 @@ impl SourceSpec {
                 }
             }
         };
-        let not_for = |present: bool, key: &str| -> Result<(), ConfigError> {
-            if present {
-                Err(at(format!(
-                    "source '{name}': `{key}` does not apply to a {:?} source",
-                    c.kind
-                )))
-            } else {
-                Ok(())
-            }
+        let not_for = |present: bool, key: &str| {
+            crate::config::not_for(present, key, "source", &name, c.kind).map_err(at)
         };
         let kind = match c.kind {
             SourceType::LookupEvents => {
