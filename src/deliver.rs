@@ -221,6 +221,7 @@ impl Deliverer {
                 continue;
             }
             let before = e.pending.clone();
+            let attempts_before = e.attempts;
             let f = self.fields(&e.alert);
             for sink in before.clone() {
                 if held_ids.contains(&(sink.clone(), id)) {
@@ -289,7 +290,7 @@ impl Deliverer {
                     }
                 }
             }
-            if e.pending != before || e.attempts > 0 {
+            if e.pending != before || e.attempts != attempts_before {
                 state.update_outbox(id, &e)?;
             }
         }
@@ -347,13 +348,24 @@ impl Deliverer {
             // The summary stands for every held alert; it shows the first of them.
             f.more = ids.len() as u64;
             let m = self.message(&sink, &rule, &f, first.alert.severity);
-            if let Outcome::Delivered | Outcome::Park { .. } = self.attempt(&sink, &m, now).await {
+            let out = self.attempt(&sink, &m, now).await;
+            if let Outcome::Delivered | Outcome::Park { .. } = out {
                 for id in &ids {
                     let mut e = outbox[id].clone();
+                    if let Outcome::Park { reason } = &out {
+                        let mut dead = e.clone();
+                        dead.pending = vec![sink.clone()];
+                        dead.last_error = Some(format!("{sink}: {reason}"));
+                        state.dead_letter(&dead)?;
+                    }
                     e.pending.retain(|s| s != &sink);
                     state.update_outbox(*id, &e)?;
                 }
-                p.delivered += 1;
+                if matches!(out, Outcome::Delivered) {
+                    p.delivered += 1;
+                } else {
+                    p.parked += 1;
+                }
                 // Repeats keep being summed up, one message per window, while they continue.
                 let w = *self.windows.get(&rule).unwrap_or(&self.default_window);
                 self.groups.insert(
