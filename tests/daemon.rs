@@ -44,6 +44,21 @@ fn config(dir: &Path, fake: &str, hook: &str, extra: &str) -> std::path::PathBuf
     p
 }
 
+/// Starts `trailwatch run` (killed if the test panics), with its log lines.
+fn spawn_run(cfg: &Path) -> (support::servers::Proc, Lines<BufReader<ChildStderr>>) {
+    let mut d = support::servers::Proc(
+        bin()
+            .args(["run", "--config"])
+            .arg(cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let lines = BufReader::new(d.0.stderr.take().unwrap()).lines();
+    (d, lines)
+}
+
 /// Reads stderr lines until one contains `what`; returns everything read.
 fn until(lines: &mut Lines<BufReader<ChildStderr>>, what: &str) -> String {
     let mut log = String::new();
@@ -100,21 +115,7 @@ fn sigkill_mid_sweep_then_restart_delivers_every_alert_exactly_once() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let mut ids: Vec<String> = r
-        .received()
-        .iter()
-        .map(|g| {
-            let v: serde_json::Value = serde_json::from_str(&g.body).unwrap();
-            let t = v["attachments"][0]["text"].as_str().unwrap().to_string();
-            t.split("eventID: ")
-                .nth(1)
-                .unwrap()
-                .lines()
-                .next()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let mut ids = r.event_ids();
     assert_eq!(ids.len(), 300, "every alert delivered, none twice");
     ids.dedup();
     assert_eq!(ids.len(), 300);
@@ -134,16 +135,7 @@ fn a_second_process_on_the_same_state_is_refused_and_sighup_rejects_a_broken_con
         &r.url,
         &format!("metrics_address = \"127.0.0.1:{port}\""),
     );
-    let mut d = support::servers::Proc(
-        bin()
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let mut lines = BufReader::new(d.0.stderr.take().unwrap()).lines();
+    let (mut d, mut lines) = spawn_run(&cfg);
     until(&mut lines, "trailwatch running");
     // Metrics: the first poll's API calls, the outbox depth and the watermark lag are exposed
     // (polled until the first poll has finished, with a deadline).
@@ -302,16 +294,7 @@ fn a_failing_source_raises_a_health_alert_then_a_recovery() {
         .unwrap()
         .replace("poll_interval = \"1h\"", "poll_interval = \"1s\"");
     std::fs::write(&cfg, text).unwrap();
-    let mut d = support::servers::Proc(
-        bin()
-            .args(["run", "--config"])
-            .arg(&cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let lines = BufReader::new(d.0.stderr.take().unwrap()).lines();
+    let (mut d, lines) = spawn_run(&cfg);
     assert!(r.wait_ok(1, Duration::from_secs(30)), "no health alert");
     let first: serde_json::Value = serde_json::from_str(&r.received()[0].body).unwrap();
     let body = first["attachments"][0]["text"].as_str().unwrap();

@@ -191,25 +191,7 @@ fn a_receiver_down_then_up_gets_everything_once_in_order() {
         log.push_str(&l.unwrap());
         log.push('\n');
     }
-    let ids: Vec<String> = r
-        .received()
-        .iter()
-        .map(|g| {
-            serde_json::from_str::<serde_json::Value>(&g.body).unwrap()["attachments"][0]["text"]
-                .as_str()
-                .unwrap()
-                .to_string()
-        })
-        .map(|t| {
-            t.split("eventID: ")
-                .nth(1)
-                .unwrap()
-                .lines()
-                .next()
-                .unwrap()
-                .to_string()
-        })
-        .collect();
+    let ids = r.event_ids();
     assert_eq!(ids, ["ev-0", "ev-1", "ev-2"]);
     assert!(!log.contains(TOKEN), "token leaked in logs");
 }

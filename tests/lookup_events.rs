@@ -41,6 +41,13 @@ async fn stream(fake: &FakeCloudTrail, extra: &str) -> Stream {
     open_streams(&spec).await.unwrap().pop().unwrap()
 }
 
+/// An empty state database in a temporary folder (kept alive by the returned guard).
+fn fresh_state() -> (tempfile::TempDir, State) {
+    let dir = tempfile::tempdir().unwrap();
+    let state = State::open(dir.path()).unwrap();
+    (dir, state)
+}
+
 fn eval() -> Evaluator {
     let mut rules = RuleSet::default();
     rules.add_spec("default").unwrap();
@@ -80,8 +87,7 @@ async fn an_event_visible_15_minutes_late_is_alerted_once() {
     let on_time = record("prompt-1", "DeleteUser", T0 + 2 * MIN, false);
     let fake = FakeCloudTrail::start(vec![late, on_time]);
     let s = stream(&fake, "pushdown = false").await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = State::open(dir.path()).unwrap();
+    let (_dir, state) = fresh_state();
     let e = eval();
     let mut raised_at = Vec::new();
     // A poll every minute for 40 minutes; each re-reads 20 minutes behind its watermark.
@@ -109,8 +115,7 @@ async fn an_overlap_full_of_seen_events_alerts_nothing_again() {
     evs.extend((0..60).map(|i| record(&format!("cu-{i}"), "CreateUser", T0 + i * 10_000, false)));
     let fake = FakeCloudTrail::start(evs);
     let s = stream(&fake, "").await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = State::open(dir.path()).unwrap();
+    let (_dir, state) = fresh_state();
     let e = eval();
     let now = T0 + 15 * MIN;
     let first = poll_stream(&s, &e, &state, at(now)).await.unwrap();
@@ -137,8 +142,7 @@ async fn thirty_percent_throttled_leaves_no_gap() {
     });
     // Read everything (no pushdown) so the sweep has many pages to lose.
     let s = stream(&fake, "pushdown = false\noverlap = \"40m\"").await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = State::open(dir.path()).unwrap();
+    let (_dir, state) = fresh_state();
     let rep = poll_stream(&s, &eval(), &state, at(T0 + 35 * MIN))
         .await
         .unwrap();
@@ -170,8 +174,7 @@ async fn pushdown_asks_only_for_what_the_rules_pin() {
     evs.push(record("cu-1", "CreateUser", T0 + 6_000, false));
     let fake = FakeCloudTrail::start(evs);
     let s = stream(&fake, "").await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = State::open(dir.path()).unwrap();
+    let (_dir, state) = fresh_state();
     let rep = poll_stream(&s, &eval(), &state, at(T0 + 10 * MIN))
         .await
         .unwrap();
@@ -195,8 +198,7 @@ async fn a_sweep_pages_to_the_end_with_fixed_times() {
         .collect();
     let fake = FakeCloudTrail::start(evs);
     let s = stream(&fake, "").await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = State::open(dir.path()).unwrap();
+    let (_dir, state) = fresh_state();
     let rep = poll_stream(&s, &eval(), &state, at(T0 + 10 * MIN))
         .await
         .unwrap();
@@ -226,8 +228,7 @@ async fn the_rate_limiter_keeps_within_the_quota() {
         ..Behaviour::default()
     });
     let s = stream(&fake, "pushdown = false\nmax_calls_per_second = 2").await;
-    let dir = tempfile::tempdir().unwrap();
-    let state = State::open(dir.path()).unwrap();
+    let (_dir, state) = fresh_state();
     let rep = poll_stream(&s, &eval(), &state, at(T0 + 10 * MIN))
         .await
         .unwrap();

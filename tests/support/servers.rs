@@ -173,6 +173,19 @@ impl Receiver {
         self.got.0.lock().unwrap().clone()
     }
 
+    /// The eventID shown in each Dooray message received, in arrival order.
+    pub fn event_ids(&self) -> Vec<String> {
+        self.received()
+            .iter()
+            .map(|g| {
+                let v: serde_json::Value = serde_json::from_str(&g.body).unwrap();
+                let text = v["attachments"][0]["text"].as_str().unwrap_or("");
+                let after = text.split("eventID: ").nth(1).unwrap_or("");
+                after.lines().next().unwrap_or("").to_string()
+            })
+            .collect()
+    }
+
     /// Waits until `n` requests arrived with status 200 (blocking on the receiver's own events).
     pub fn wait_ok(&self, n: usize, deadline: std::time::Duration) -> bool {
         let (m, cv) = &*self.got;
