@@ -18,11 +18,11 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::alert::Alert;
+use crate::config::Settings;
 use crate::defaults;
 use crate::deliver::Deliverer;
 use crate::metrics::Metrics;
-use crate::rules::Severity;
-use crate::settings::Settings;
+use crate::severity::Severity;
 use crate::source::aws::ApiStats;
 use crate::source::files::Folder;
 use crate::source::{open_streams, SourceKind};

@@ -14,10 +14,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::alert::fields::Fields;
-use crate::alert::template::Templates;
 use crate::alert::Alert;
+use crate::config::Settings;
 use crate::defaults;
-use crate::settings::Settings;
+use crate::delivery::template::Templates;
 use crate::sink::{Message, Outcome, Sink, SinkSpec};
 use crate::source::aws::Backoff;
 use crate::state::{OutboxEntry, State, StateError};
@@ -89,7 +89,7 @@ impl Deliverer {
                 .map(|(sp, _)| (sp.name.clone(), SinkHealth::default()))
                 .collect(),
             sinks,
-            templates: s.templates(),
+            templates: s.templates.clone(),
             tz: s.timezone.clone(),
             tz_name: s.timezone_name.clone(),
             aliases: s.account_aliases.clone(),
@@ -126,7 +126,7 @@ impl Deliverer {
         sink: &str,
         rule: &str,
         f: &Fields,
-        sev: crate::rules::Severity,
+        sev: crate::severity::Severity,
     ) -> Message {
         let rule_t = format!("rule:{rule}");
         let sink_t = format!("sink:{sink}");
@@ -396,7 +396,7 @@ impl Deliverer {
             rule: "notify-test".into(),
             title: "trailwatch notify-test".into(),
             subject: "notify-test".into(),
-            severity: crate::rules::Severity::Info,
+            severity: crate::severity::Severity::Info,
             event_id: "00000000-0000-0000-0000-000000000000".into(),
             event_time: record["eventTime"].as_str().unwrap_or("").into(),
             source: "notify-test".into(),

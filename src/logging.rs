@@ -4,8 +4,10 @@
 
 use tracing_subscriber::EnvFilter;
 
+use crate::config::LogFormat;
+
 /// Installs the global subscriber (once; later calls do nothing).
-pub fn init(format: &str, level: Option<&str>, default: &str) {
+pub fn init(format: LogFormat, level: Option<&str>, default: &str) {
     let filter = EnvFilter::try_from_default_env()
         .ok()
         .or_else(|| level.and_then(|l| EnvFilter::try_new(l).ok()))
@@ -15,7 +17,7 @@ pub fn init(format: &str, level: Option<&str>, default: &str) {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_target(false);
-    let _ = if format == "json" {
+    let _ = if format == LogFormat::Json {
         b.json().try_init()
     } else if under_journald {
         b.without_time().with_ansi(false).try_init()

@@ -351,7 +351,7 @@ impl State {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rules::Severity;
+    use crate::severity::Severity;
 
     fn alert(id: &str, rule: &str) -> Alert {
         Alert {

@@ -3,11 +3,11 @@
 //! on the source it came from.
 
 pub mod fields;
-pub mod template;
 
 use serde::{Deserialize, Serialize};
 
-use crate::rules::{Rule, Severity};
+use crate::rules::Rule;
+use crate::severity::Severity;
 
 /// One rule matching one CloudTrail record.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

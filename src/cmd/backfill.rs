@@ -78,7 +78,7 @@ fn table_row(out: &mut Vec<u8>, a: &Alert) {
 
 pub fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
     let s = a.config.load()?;
-    crate::logging::init(&s.log_format, s.log_level.as_deref(), "warn");
+    crate::logging::init(s.log_format, s.log_level.as_deref(), "warn");
     let now = Timestamp::now();
     let since =
         when::point(&a.since, now).map_err(|e| CmdError::usage(anyhow::anyhow!("--since: {e}")))?;

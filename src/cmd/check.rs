@@ -8,7 +8,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{CmdError, ConfigArg};
-use crate::settings::Settings;
+use crate::config::Settings;
 use crate::sink::Sink;
 use crate::source::{self, open_streams};
 
@@ -53,7 +53,7 @@ pub async fn plan(s: &Settings) -> String {
 
 pub fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
     let s = a.config.load()?;
-    crate::logging::init(&s.log_format, s.log_level.as_deref(), "warn");
+    crate::logging::init(s.log_format, s.log_level.as_deref(), "warn");
     let rt = super::runtime()?;
     rt.block_on(async {
         println!("{}: configuration is valid", s.path.display());

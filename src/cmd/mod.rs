@@ -122,14 +122,14 @@ pub enum Command {
 #[derive(Debug, Args, Clone)]
 pub struct ConfigArg {
     /// The configuration file.
-    #[arg(long, short = 'c', value_name = "PATH", env = "TRAILWATCH_CONFIG", default_value = crate::settings::DEFAULT_CONFIG)]
+    #[arg(long, short = 'c', value_name = "PATH", env = "TRAILWATCH_CONFIG", default_value = crate::config::DEFAULT_CONFIG)]
     pub config: std::path::PathBuf,
 }
 
 impl ConfigArg {
     /// Loads and validates it; errors are usage errors (exit 2).
-    pub fn load(&self) -> Result<crate::settings::Settings, CmdError> {
-        crate::settings::Settings::load(&self.config).map_err(CmdError::usage)
+    pub fn load(&self) -> Result<crate::config::Settings, CmdError> {
+        crate::config::Settings::load(&self.config).map_err(CmdError::usage)
     }
 }
 

@@ -19,7 +19,7 @@ pub struct NotifyArgs {
 
 pub fn run(a: NotifyArgs) -> Result<ExitCode, CmdError> {
     let s = a.config.load()?;
-    crate::logging::init(&s.log_format, s.log_level.as_deref(), "warn");
+    crate::logging::init(s.log_format, s.log_level.as_deref(), "warn");
     if let Some(n) = &a.sink {
         if !s.sinks.iter().any(|k| &k.name == n) {
             return Err(CmdError::usage(anyhow::anyhow!("no sink named '{n}'")));

@@ -21,7 +21,7 @@ pub struct RunArgs {
 
 pub fn run(a: RunArgs) -> Result<ExitCode, CmdError> {
     let s = a.config.load()?;
-    crate::logging::init(&s.log_format, s.log_level.as_deref(), "info");
+    crate::logging::init(s.log_format, s.log_level.as_deref(), "info");
     let rt = super::runtime()?;
     rt.block_on(async {
         if a.explain {

@@ -1,37 +1,13 @@
 //! A rule: a named pattern (CloudWatch filter or EventBridge event pattern) with a title,
 //! severity and message subject, optional exclusions, and the sinks its alerts go to.
 
-use std::fmt;
-
-use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 use crate::pattern::event::EventPattern;
 use crate::pattern::filter::FilterPattern;
 use crate::pattern::literals::Requirement;
 use crate::record::Record;
-
-/// How serious a rule's alerts are.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Severity {
-    Info,
-    Low,
-    Medium,
-    High,
-    Critical,
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Severity::Info => "info",
-            Severity::Low => "low",
-            Severity::Medium => "medium",
-            Severity::High => "high",
-            Severity::Critical => "critical",
-        })
-    }
-}
+use crate::severity::Severity;
 
 /// A rule's pattern, in either language.
 #[derive(Debug, Clone)]
@@ -116,7 +92,7 @@ pub struct Rule {
     /// Sink names; `None` sends to every sink.
     pub sinks: Option<Vec<String>>,
     /// This rule's own grouping window, when set.
-    pub group_window: Option<String>,
+    pub group_window: Option<Duration>,
     /// This rule's message templates (subject, body), when set.
     pub subject_template: Option<String>,
     pub template: Option<String>,

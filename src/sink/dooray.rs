@@ -9,8 +9,8 @@ use serde_json::json;
 
 use super::{Message, Outcome};
 use crate::alert::fields::truncate;
-use crate::rules::Severity;
 use crate::secret::{redact_url, Secret};
+use crate::severity::Severity;
 
 /// Dooray shows about this much of a message; longer text is cut cleanly.
 pub const MAX_TEXT: usize = 3500;
@@ -81,7 +81,7 @@ impl Dooray {
     pub fn payload(&self, m: &Message) -> serde_json::Value {
         let mut p = json!({
             "botName": self.bot_name,
-            "text": truncate(&crate::alert::template::escape_markup(&m.subject), 300),
+            "text": truncate(&crate::delivery::template::escape_markup(&m.subject), 300),
             "attachments": [{
                 "title": truncate(&m.title, 200),
                 "text": truncate(&m.markup, MAX_TEXT),

@@ -13,10 +13,10 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::alert::template::Overrides;
 use crate::config::{ConfigError, SourceText};
-use crate::rules::Severity;
+use crate::delivery::template::Overrides;
 use crate::secret::SecretRef;
+use crate::severity::Severity;
 use crate::when;
 
 /// How one delivery attempt ended.
@@ -119,13 +119,19 @@ pub const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
 impl SinkSpec {
     pub fn parse(t: &Spanned<toml::Table>, src: &SourceText) -> Result<SinkSpec, ConfigError> {
         let at = |m: String| src.error_at(t.span().start, m);
-        let c: SinkConfig = crate::config::parse_entry(t, src, "sink")?;
+        let c: SinkConfig = crate::config::location::parse_entry(t, src, "sink")?;
         let name = c.name.clone();
         let need = |v: Option<String>, key: &str| {
             v.ok_or_else(|| at(format!("sink '{name}': `{key}` is required")))
         };
         let not_for = |present: bool, key: &str| {
-            crate::config::not_for(present, key, "sink", &name, c.kind).map_err(at)
+            crate::config::location::Entry {
+                what: "sink",
+                name: &name,
+                kind: format!("{:?}", c.kind),
+            }
+            .not_for(&[(present, key)])
+            .map_err(at)
         };
         let dooray_keys = [
             (c.url.is_some(), "url"),

@@ -102,7 +102,7 @@ impl SourceSpec {
     /// Parses and validates one `[[sources]]` table; errors point into the file.
     pub fn parse(t: &Spanned<toml::Table>, src: &SourceText) -> Result<SourceSpec, ConfigError> {
         let at = |m: String| src.error_at(t.span().start, m);
-        let c: SourceConfig = crate::config::parse_entry(t, src, "source")?;
+        let c: SourceConfig = crate::config::location::parse_entry(t, src, "source")?;
         let name = c.name.clone();
         if name.is_empty() || name.contains(['\0', '/']) || name.contains(char::is_whitespace) {
             return Err(at(format!(
@@ -118,7 +118,13 @@ impl SourceSpec {
             }
         };
         let not_for = |present: bool, key: &str| {
-            crate::config::not_for(present, key, "source", &name, c.kind).map_err(at)
+            crate::config::location::Entry {
+                what: "source",
+                name: &name,
+                kind: format!("{:?}", c.kind),
+            }
+            .not_for(&[(present, key)])
+            .map_err(at)
         };
         let kind = match c.kind {
             SourceType::LookupEvents => {

@@ -1,14 +1,28 @@
-//! The TOML configuration: its model, and errors that name the file, line and column.
+//! The configuration file as written: the TOML model. `[[sources]]` and `[[sinks]]` stay
+//! tables here (each kind parses its own, see `source::config` and `sink::config`); rules are
+//! typed, because built-in packs use the same form.
 //!
-//! Key names follow `config.toml.example`. Sections not used yet by a command are accepted as
-//! tables so that one file serves every command.
+//! Key names follow `config.toml.example` and `../shared/reference/config-sketch.toml`.
 
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::rules::Severity;
+use super::location::{ConfigError, SourceText};
+use crate::severity::Severity;
+
+/// A configuration file that could not be read or parsed.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    #[error("cannot read {}: {error}", path.display())]
+    Read {
+        path: PathBuf,
+        error: std::io::Error,
+    },
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
+}
 
 /// The whole configuration file.
 #[derive(Debug, Deserialize, Default)]
@@ -64,78 +78,13 @@ pub struct RuleConfig {
     pub template: Option<String>,
 }
 
-/// A configuration error located in its file.
-#[derive(Debug, thiserror::Error)]
-#[error("{file}:{line}:{column}: {message}")]
-pub struct ConfigError {
-    pub file: String,
-    pub line: usize,
-    pub column: usize,
-    pub message: String,
-}
-
-/// A file's text, for turning byte offsets into line and column.
-#[derive(Debug, Clone)]
-pub struct SourceText {
-    pub name: String,
-    pub text: String,
-}
-
-impl SourceText {
-    pub fn error_at(&self, offset: usize, message: impl Into<String>) -> ConfigError {
-        let before = &self.text[..offset.min(self.text.len())];
-        let line = before.matches('\n').count() + 1;
-        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        ConfigError {
-            file: self.name.clone(),
-            line,
-            column,
-            message: message.into(),
-        }
-    }
-}
-
-/// Deserializes one `[[sources]]` or `[[sinks]]` table (`what`) into its typed form; errors
-/// name the entry and point at the table in the file.
-pub fn parse_entry<T: serde::de::DeserializeOwned>(
-    t: &Spanned<toml::Table>,
-    src: &SourceText,
-    what: &str,
-) -> Result<T, ConfigError> {
-    toml::Value::Table(t.get_ref().clone())
-        .try_into()
-        .map_err(|e: toml::de::Error| {
-            let name = t
-                .get_ref()
-                .get("name")
-                .and_then(|v| v.as_str())
-                .unwrap_or("?");
-            src.error_at(t.span().start, format!("{what} '{name}': {}", e.message()))
-        })
-}
-
-/// An error for a key that a `kind` entry does not take, when `present`.
-pub fn not_for(
-    present: bool,
-    key: &str,
-    what: &str,
-    name: &str,
-    kind: impl std::fmt::Debug,
-) -> Result<(), String> {
-    if present {
-        Err(format!(
-            "{what} '{name}': `{key}` does not apply to a {kind:?} {what}"
-        ))
-    } else {
-        Ok(())
-    }
-}
-
 impl Config {
     /// Reads and parses a configuration file.
-    pub fn load(path: &Path) -> anyhow::Result<(Config, SourceText)> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    pub fn load(path: &Path) -> Result<(Config, SourceText), FileError> {
+        let text = std::fs::read_to_string(path).map_err(|error| FileError::Read {
+            path: path.to_path_buf(),
+            error,
+        })?;
         let src = SourceText {
             name: path.display().to_string(),
             text,

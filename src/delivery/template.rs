@@ -5,7 +5,8 @@
 
 use minijinja::{AutoEscape, Environment, Value};
 
-use super::fields::Fields;
+use crate::alert::fields::Fields;
+use crate::config::Language;
 
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,18 +97,24 @@ pub struct Overrides {
 }
 
 /// Compiled templates.
+#[derive(Clone)]
 pub struct Templates {
     env: Environment<'static>,
+    language: Language,
+}
+
+/// The default subject and body templates of a language.
+fn defaults(language: Language) -> (&'static str, &'static str) {
+    match language {
+        Language::Ko => (KO_SUBJECT, KO_BODY),
+        Language::En => (EN_SUBJECT, EN_BODY),
+    }
 }
 
 impl Templates {
-    /// The default templates in `language` (`ko` or `en`).
-    pub fn new(language: &str) -> Result<Templates, String> {
-        let (subject, body) = match language {
-            "ko" => (KO_SUBJECT, KO_BODY),
-            "en" => (EN_SUBJECT, EN_BODY),
-            other => return Err(format!("language '{other}' is not supported (ko, en)")),
-        };
+    /// The default templates in `language`.
+    pub fn new(language: Language) -> Templates {
+        let (subject, body) = defaults(language);
         let mut env = Environment::new();
         env.set_auto_escape_callback(|name| match name.rsplit('.').next() {
             Some("html") => AutoEscape::Html,
@@ -123,9 +130,10 @@ impl Templates {
                 minijinja::escape_formatter(out, state, value)
             }
         });
-        let mut t = Templates { env };
-        t.add("default", subject, body)?;
-        Ok(t)
+        let mut t = Templates { env, language };
+        t.add("default", subject, body)
+            .expect("the default templates compile");
+        t
     }
 
     fn add(&mut self, name: &str, subject: &str, body: &str) -> Result<(), String> {
@@ -148,16 +156,8 @@ impl Templates {
 
     /// Registers overrides under `name` (a rule's or sink's), falling back to the defaults
     /// for what they do not set. Errors name the template.
-    pub fn add_overrides(
-        &mut self,
-        name: &str,
-        o: &Overrides,
-        language: &str,
-    ) -> Result<(), String> {
-        let (s, b) = match language {
-            "en" => (EN_SUBJECT, EN_BODY),
-            _ => (KO_SUBJECT, KO_BODY),
-        };
+    pub fn add_overrides(&mut self, name: &str, o: &Overrides) -> Result<(), String> {
+        let (s, b) = defaults(self.language);
         self.add(
             name,
             o.subject.as_deref().unwrap_or(s),
@@ -205,7 +205,7 @@ mod tests {
 
     #[test]
     fn korean_subject_and_escaping_per_format() {
-        let t = Templates::new("ko").unwrap();
+        let t = Templates::new(Language::Ko);
         let f = hostile();
         assert_eq!(
             t.render(&[], "subject", &f),
@@ -220,26 +220,24 @@ mod tests {
             "{html}"
         );
         assert!(!html.contains("</pre><script>"));
-        let en = Templates::new("en").unwrap();
+        let en = Templates::new(Language::En);
         let mut g = f.clone();
         g.more = 14;
         assert_eq!(
             en.render(&[], "subject", &g),
             "root 계정 alert (and 14 more)"
         );
-        assert!(Templates::new("fr").is_err());
     }
 
     #[test]
     fn overrides_apply_per_name_and_fall_back() {
-        let mut t = Templates::new("en").unwrap();
+        let mut t = Templates::new(Language::En);
         t.add_overrides(
             "rule-a",
             &Overrides {
                 subject: Some("ALERT {{ rule }}".into()),
                 body: None,
             },
-            "en",
         )
         .unwrap();
         let f = Fields {
@@ -255,7 +253,6 @@ mod tests {
                     subject: Some("{{".into()),
                     body: None
                 },
-                "en"
             )
             .unwrap_err()
             .starts_with("template bad.subject"));

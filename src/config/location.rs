@@ -1,0 +1,86 @@
+//! Where a configuration error is: the file's text, and errors that name its file, line and
+//! column. Every part of the configuration (sources, sinks, rules) reports through these.
+
+use toml::Spanned;
+
+/// A configuration error located in its file.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}:{line}:{column}: {message}")]
+pub struct ConfigError {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+/// A file's text, for turning byte offsets into line and column.
+#[derive(Debug, Clone)]
+pub struct SourceText {
+    pub name: String,
+    pub text: String,
+}
+
+impl SourceText {
+    /// An error at byte `offset` of the text.
+    pub fn error_at(&self, offset: usize, message: impl Into<String>) -> ConfigError {
+        let before = &self.text[..offset.min(self.text.len())];
+        let line = before.matches('\n').count() + 1;
+        let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        ConfigError {
+            file: self.name.clone(),
+            line,
+            column,
+            message: message.into(),
+        }
+    }
+
+    /// An error about a top-level key, located at its first occurrence.
+    pub fn error_at_key(&self, key: &str, message: impl std::fmt::Display) -> ConfigError {
+        let off = self
+            .text
+            .find(&format!("{key} "))
+            .or_else(|| self.text.find(key))
+            .unwrap_or(0);
+        self.error_at(off, format!("{key}: {message}"))
+    }
+}
+
+/// Deserializes one `[[sources]]` or `[[sinks]]` table (`what`) into its typed form; errors
+/// name the entry and point at the table in the file.
+pub fn parse_entry<T: serde::de::DeserializeOwned>(
+    t: &Spanned<toml::Table>,
+    src: &SourceText,
+    what: &str,
+) -> Result<T, ConfigError> {
+    toml::Value::Table(t.get_ref().clone())
+        .try_into()
+        .map_err(|e: toml::de::Error| {
+            let name = t
+                .get_ref()
+                .get("name")
+                .and_then(|v| v.as_str())
+                .unwrap_or("?");
+            src.error_at(t.span().start, format!("{what} '{name}': {}", e.message()))
+        })
+}
+
+/// Refuses keys that an entry of one kind does not take: `(present, key)` pairs, each an error
+/// "`key` does not apply to a `kind` `what`" when present.
+pub struct Entry<'a> {
+    pub what: &'static str,
+    pub name: &'a str,
+    pub kind: String,
+}
+
+impl Entry<'_> {
+    /// The message for a key that does not apply.
+    pub fn not_for(&self, keys: &[(bool, &str)]) -> Result<(), String> {
+        match keys.iter().find(|(present, _)| *present) {
+            Some((_, key)) => Err(format!(
+                "{} '{}': `{key}` does not apply to a {} {}",
+                self.what, self.name, self.kind, self.what
+            )),
+            None => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! The whole configuration, validated and resolved: state directory, sources, rules, sinks and
+//! message settings, with defaults filled in and templates compiled. `check` prints it; `run`,
+//! `backfill` and `notify-test` start from it. Every error names the file, line and column.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+
+use super::file::{Config, FileError};
+use super::location::{ConfigError, SourceText};
+use crate::defaults;
+use crate::delivery::template::{Overrides, Templates};
+use crate::rules::{RuleSet, RulesError};
+use crate::sink::SinkSpec;
+use crate::source::SourceSpec;
+use crate::when;
+
+/// Where the configuration is looked for when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "/etc/trailwatch/config.toml";
+
+/// The language of the default message texts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Language {
+    #[default]
+    Ko,
+    En,
+}
+
+impl Language {
+    fn parse(s: &str) -> Result<Language, String> {
+        match s {
+            "ko" => Ok(Language::Ko),
+            "en" => Ok(Language::En),
+            other => Err(format!("language '{other}' is not supported (ko, en)")),
+        }
+    }
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines (journald adds its own timestamps).
+    #[default]
+    Plain,
+    Json,
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SettingsError {
+    #[error(transparent)]
+    File(#[from] FileError),
+    #[error(transparent)]
+    Invalid(#[from] ConfigError),
+    #[error(transparent)]
+    Rules(#[from] RulesError),
+}
+
+/// A validated configuration.
+pub struct Settings {
+    pub path: PathBuf,
+    pub state_dir: PathBuf,
+    pub language: Language,
+    pub timezone: TimeZone,
+    pub timezone_name: String,
+    pub group_window: Duration,
+    pub max_delivery_age: Duration,
+    pub health_after: Duration,
+    /// Local time of day (hour, minute) of the daily heartbeat.
+    pub heartbeat: Option<(i8, i8)>,
+    pub metrics_address: Option<std::net::SocketAddr>,
+    pub log_format: LogFormat,
+    pub log_level: Option<String>,
+    pub account_aliases: BTreeMap<String, String>,
+    pub sources: Vec<Arc<SourceSpec>>,
+    pub sinks: Vec<SinkSpec>,
+    pub rules: RuleSet,
+    /// The message templates: defaults in `language`, and every rule's and sink's overrides.
+    pub templates: Templates,
+    /// Non-fatal findings (us-east-1 missing…).
+    pub warnings: Vec<String>,
+}
+
+impl Settings {
+    /// Loads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Settings, SettingsError> {
+        let (cfg, src) = Config::load(path)?;
+        Self::from_config(cfg, &src, path)
+    }
+
+    /// Validates a parsed configuration.
+    pub fn from_config(
+        cfg: Config,
+        src: &SourceText,
+        path: &Path,
+    ) -> Result<Settings, SettingsError> {
+        let dur = |v: &Option<String>, key: &str, d: Duration| -> Result<Duration, ConfigError> {
+            match v {
+                None => Ok(d),
+                Some(s) => when::duration(s).map_err(|e| src.error_at_key(key, e)),
+            }
+        };
+        let language = match &cfg.language {
+            None => Language::default(),
+            Some(l) => Language::parse(l).map_err(|e| src.error_at_key("language", e))?,
+        };
+        let timezone_name = cfg.timezone.clone().unwrap_or_else(|| "UTC".into());
+        let timezone = TimeZone::get(&timezone_name).map_err(|e| {
+            src.error_at_key("timezone", format!("unknown time zone '{timezone_name}' ({e}); use an IANA name such as Asia/Seoul"))
+        })?;
+        let mut rules = RuleSet::default();
+        rules.add_config(&cfg, src)?;
+        let (sources, warnings) = parse_sources(&cfg, src)?;
+        let sinks = parse_sinks(&cfg, src)?;
+        check_rule_sinks(&rules, &sinks, src)?;
+        let templates = compile_templates(language, &rules, &sinks, &cfg, src)?;
+        Ok(Settings {
+            path: path.to_path_buf(),
+            state_dir: cfg
+                .state_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(defaults::STATE_DIR)),
+            group_window: dur(&cfg.group_window, "group_window", defaults::GROUP_WINDOW)?,
+            max_delivery_age: dur(
+                &cfg.max_delivery_age,
+                "max_delivery_age",
+                defaults::MAX_DELIVERY_AGE,
+            )?,
+            health_after: dur(&cfg.health_after, "health_after", defaults::HEALTH_AFTER)?,
+            heartbeat: parse_heartbeat(cfg.heartbeat.as_deref(), src)?,
+            metrics_address: parse_metrics_address(cfg.metrics_address.as_deref(), src)?,
+            log_format: parse_log_format(cfg.log_format.as_deref(), src)?,
+            log_level: cfg.log_level.clone(),
+            account_aliases: cfg.account_aliases.clone(),
+            language,
+            timezone,
+            timezone_name,
+            sources,
+            sinks,
+            rules,
+            templates,
+            warnings,
+        })
+    }
+
+    /// A rule's grouping window (its own, or the global one).
+    pub fn group_window_of(&self, rule: &str) -> Duration {
+        self.rules
+            .get(rule)
+            .and_then(|r| r.group_window)
+            .unwrap_or(self.group_window)
+    }
+}
+
+/// The `[[sources]]`, with unique names, and the warnings they give.
+fn parse_sources(
+    cfg: &Config,
+    src: &SourceText,
+) -> Result<(Vec<Arc<SourceSpec>>, Vec<String>), ConfigError> {
+    let mut sources: Vec<Arc<SourceSpec>> = Vec::new();
+    let mut warnings = Vec::new();
+    for t in &cfg.sources {
+        let s = SourceSpec::parse(t, src)?;
+        if sources.iter().any(|o| o.name == s.name) {
+            return Err(src.error_at(
+                t.span().start,
+                format!("a second source is named '{}'", s.name),
+            ));
+        }
+        warnings.extend(s.warnings());
+        sources.push(Arc::new(s));
+    }
+    Ok((sources, warnings))
+}
+
+/// The `[[sinks]]`, with unique names.
+fn parse_sinks(cfg: &Config, src: &SourceText) -> Result<Vec<SinkSpec>, ConfigError> {
+    let mut sinks: Vec<SinkSpec> = Vec::new();
+    for t in &cfg.sinks {
+        let s = SinkSpec::parse(t, src)?;
+        if sinks.iter().any(|o| o.name == s.name) {
+            return Err(src.error_at(
+                t.span().start,
+                format!("a second sink is named '{}'", s.name),
+            ));
+        }
+        sinks.push(s);
+    }
+    Ok(sinks)
+}
+
+/// Every sink a rule names must exist.
+fn check_rule_sinks(
+    rules: &RuleSet,
+    sinks: &[SinkSpec],
+    src: &SourceText,
+) -> Result<(), ConfigError> {
+    for r in rules.all() {
+        for s in r.sinks.iter().flatten() {
+            if !sinks.iter().any(|k| &k.name == s) {
+                let off = src.text.find(&format!("\"{}\"", r.name)).unwrap_or(0);
+                return Err(src.error_at(
+                    off,
+                    format!("rule '{}' names sink '{s}', which is not defined", r.name),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The default templates and every sink's and rule's overrides, compiled once.
+fn compile_templates(
+    language: Language,
+    rules: &RuleSet,
+    sinks: &[SinkSpec],
+    cfg: &Config,
+    src: &SourceText,
+) -> Result<Templates, ConfigError> {
+    let mut templates = Templates::new(language);
+    for (s, t) in sinks.iter().zip(&cfg.sinks) {
+        templates
+            .add_overrides(&format!("sink:{}", s.name), &s.templates)
+            .map_err(|e| src.error_at(t.span().start, format!("sink '{}': {e}", s.name)))?;
+    }
+    for r in rules.all() {
+        let o = Overrides {
+            subject: r.subject_template.clone(),
+            body: r.template.clone(),
+        };
+        if o != Overrides::default() {
+            templates
+                .add_overrides(&format!("rule:{}", r.name), &o)
+                .map_err(|e| {
+                    let off = src.text.find(&format!("\"{}\"", r.name)).unwrap_or(0);
+                    src.error_at(off, format!("rule '{}': {e}", r.name))
+                })?;
+        }
+    }
+    Ok(templates)
+}
+
+fn parse_heartbeat(h: Option<&str>, src: &SourceText) -> Result<Option<(i8, i8)>, ConfigError> {
+    let Some(h) = h else { return Ok(None) };
+    let bad = || {
+        src.error_at_key(
+            "heartbeat",
+            format!("'{h}' is not a time of day such as \"09:00\""),
+        )
+    };
+    let (a, b) = h.split_once(':').ok_or_else(bad)?;
+    let (hh, mm): (i8, i8) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
+    if !(0..24).contains(&hh) || !(0..60).contains(&mm) {
+        return Err(bad());
+    }
+    Ok(Some((hh, mm)))
+}
+
+fn parse_metrics_address(
+    a: Option<&str>,
+    src: &SourceText,
+) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    a.map(|a| {
+        a.parse().map_err(|e| {
+            src.error_at_key("metrics_address", format!("'{a}' is not host:port ({e})"))
+        })
+    })
+    .transpose()
+}
+
+fn parse_log_format(f: Option<&str>, src: &SourceText) -> Result<LogFormat, ConfigError> {
+    match f {
+        None | Some("plain") => Ok(LogFormat::Plain),
+        Some("json") => Ok(LogFormat::Json),
+        Some(other) => {
+            Err(src.error_at_key("log_format", format!("'{other}' is not plain or json")))
+        }
+    }
+}

@@ -1,0 +1,3 @@
+//! Delivery: from the outbox to the sinks.
+
+pub mod template;
