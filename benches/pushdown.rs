@@ -16,10 +16,11 @@ use std::time::Instant;
 use fake_cloudtrail::{FakeCloudTrail, Synthetic};
 use jiff::Timestamp;
 use trailwatch::config::{Config, SourceText};
+use trailwatch::poll::{poll_stream, read_window, PollReport};
+use trailwatch::rules::Evaluator;
 use trailwatch::rules::RuleSet;
 use trailwatch::source::{open_streams, SourceSpec, Stream, Window};
 use trailwatch::state::State;
-use trailwatch::watch::{poll_stream, read_window, Evaluator, PollReport};
 
 const T0: i64 = 1_795_305_600_000;
 const DAY: i64 = 86_400_000;

@@ -22,12 +22,13 @@ use crate::config::Settings;
 use crate::defaults;
 use crate::deliver::Deliverer;
 use crate::metrics::Metrics;
+use crate::poll::{expire, poll_folder, poll_stream, PollError, PollReport};
+use crate::rules::Evaluator;
 use crate::severity::Severity;
 use crate::source::aws::ApiStats;
 use crate::source::files::Folder;
 use crate::source::{open_streams, SourceKind};
 use crate::state::State;
-use crate::watch::{expire, poll_folder, poll_stream, Evaluator, PollError, PollReport};
 
 /// The health of one stream, shared with the health checker.
 #[derive(Debug, Clone, Default)]

@@ -15,11 +15,11 @@ use jiff::Timestamp;
 
 use crate::alert::fields::Fields;
 use crate::alert::Alert;
+use crate::backoff::Backoff;
 use crate::config::Settings;
 use crate::defaults;
 use crate::delivery::template::Templates;
 use crate::sink::{Message, Outcome, Sink, SinkSpec};
-use crate::source::aws::Backoff;
 use crate::state::{OutboxEntry, State, StateError};
 use crate::when;
 

@@ -3,16 +3,18 @@
 //! Data flows one way, source → rules → alert → sinks, with state beside it.
 
 pub mod alert;
+pub mod backoff;
 pub mod cmd;
 pub mod config;
 pub mod daemon;
 pub mod defaults;
 pub mod deliver;
 pub mod delivery;
-pub mod input;
+pub mod format;
 pub mod logging;
 pub mod metrics;
 pub mod pattern;
+pub mod poll;
 pub mod record;
 pub mod rules;
 pub mod scan;
@@ -21,5 +23,4 @@ pub mod severity;
 pub mod sink;
 pub mod source;
 pub mod state;
-pub mod watch;
 pub mod when;

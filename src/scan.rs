@@ -11,9 +11,10 @@ use std::io::Write;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::input::{self, Layout, RawRecord};
+use crate::format::{self, Layout, RawRecord};
 use crate::record::Record;
-use crate::rules::{Prefilter, Rule, RuleSet};
+use crate::rules::evaluate::{Evaluator, Screen, Verdict};
+use crate::rules::{Rule, RuleSet};
 
 /// Line-mode buffers are split into chunks of about this size for parallel work.
 const CHUNK: usize = 4 << 20;
@@ -72,26 +73,24 @@ struct MatchLine<'a> {
 }
 
 /// A rule set ready to scan.
-pub struct Scanner<'r> {
-    rules: Vec<&'r Rule>,
-    prefilter: Prefilter,
+pub struct Scanner {
+    eval: Evaluator,
     /// Turns the prefilter off (for differential tests and benchmarks).
     pub use_prefilter: bool,
 }
 
-impl<'r> Scanner<'r> {
-    pub fn new(set: &'r RuleSet) -> Self {
+impl Scanner {
+    pub fn new(set: &RuleSet) -> Self {
         Scanner {
-            rules: set.enabled().collect(),
-            prefilter: set.prefilter(),
+            eval: Evaluator::new(set.clone(), Vec::new()),
             use_prefilter: true,
         }
     }
 
     /// Scans one whole input.
-    pub fn scan(&self, inp: &input::Input) -> Report {
+    pub fn scan(&self, inp: &format::Input) -> Report {
         let buf: &[u8] = &inp.data;
-        let mut rep = match input::layout(buf) {
+        let mut rep = match format::layout(buf) {
             Layout::Lines => self.scan_lines_parallel(buf, &inp.name),
             Layout::Document => self.scan_document(buf, &inp.name),
         };
@@ -102,7 +101,7 @@ impl<'r> Scanner<'r> {
 
     fn empty_report(&self) -> Report {
         Report {
-            matches: vec![0; self.rules.len()],
+            matches: vec![0; self.eval.len()],
             ..Report::default()
         }
     }
@@ -152,7 +151,7 @@ impl<'r> Scanner<'r> {
         let mut cands = Vec::new();
         while pos < buf.len() {
             let at = if self.use_prefilter {
-                match self.prefilter.next_hit(&buf[pos..]) {
+                match self.eval.next_hit(&buf[pos..]) {
                     Some(h) => pos + h,
                     None => break,
                 }
@@ -183,47 +182,20 @@ impl<'r> Scanner<'r> {
 
     fn scan_document(&self, buf: &[u8], name: &str) -> Report {
         let mut rep = self.empty_report();
-        let text = match std::str::from_utf8(buf) {
-            Ok(t) => t,
-            Err(e) => {
-                rep.warnings.push(format!(
-                    "{name}: not valid UTF-8 at byte {}",
-                    e.valid_up_to()
-                ));
-                return rep;
-            }
-        };
         let mut cands = Vec::new();
-        let mut stream =
-            serde_json::Deserializer::from_str(text).into_iter::<&serde_json::value::RawValue>();
-        loop {
-            let offset = stream.byte_offset();
-            match stream.next() {
-                None => break,
-                Some(Ok(v)) => {
-                    let start = offset + text[offset..].len() - text[offset..].trim_start().len();
-                    let line = text[..start].matches('\n').count() + 1;
-                    self.scan_value(v.get(), &format!("{name}:{line}"), &mut cands, &mut rep);
-                }
-                Some(Err(e)) => {
-                    rep.warnings.push(format!(
-                        "{name}:{}:{}: malformed JSON, rest of file skipped: {e}",
-                        e.line(),
-                        e.column()
-                    ));
-                    break;
-                }
-            }
-        }
+        format::for_each_value(buf, name, |v| match v {
+            format::Value::Text(text, loc) => self.scan_value(text, &loc, &mut cands, &mut rep),
+            format::Value::Bad(why) => rep.warnings.push(why),
+        });
         rep
     }
 
     /// Scans one JSON value (a record, a delivery file, an event …) located at `loc`.
     fn scan_value(&self, text: &str, loc: &str, cands: &mut Vec<bool>, rep: &mut Report) {
-        if self.use_prefilter && !self.prefilter.candidates(text.as_bytes(), cands) {
+        if self.use_prefilter && !self.eval.screen(text.as_bytes(), cands) {
             return;
         }
-        match input::records(text) {
+        match format::records(text) {
             Ok(recs) => {
                 for r in recs {
                     self.scan_record(r, loc, cands, rep);
@@ -240,44 +212,21 @@ impl<'r> Scanner<'r> {
             Some(i) => Cow::Owned(format!("{loc}[{i}]")),
             None => Cow::Borrowed(loc),
         };
-        if !raw.text.trim_start().starts_with('{') {
-            return rep
-                .warnings
-                .push(format!("{loc}: record is not a JSON object, skipped"));
-        }
         // A record without an index is the whole value `scan_value` just screened (the record,
         // or the event around it): its candidates are already in `cands`.
-        if self.use_prefilter {
-            let screen = raw.event.unwrap_or(&raw.text);
-            if raw.index.is_some() && !self.prefilter.candidates(screen.as_bytes(), cands) {
-                return;
-            }
-        } else {
-            cands.clear();
-            cands.resize(self.rules.len(), true);
-        }
-        let mut rec = match Record::parse(raw.text) {
-            Ok(r) => r,
-            Err(e) => {
-                return rep
-                    .warnings
-                    .push(format!("{loc}: malformed record, skipped: {e}"))
-            }
+        let screen = match (self.use_prefilter, raw.index) {
+            (false, _) => Screen::Off,
+            (true, Some(_)) => Screen::Needed,
+            (true, None) => Screen::Done,
         };
-        if let Some(ev) = raw.event {
-            match crate::record::parse_value(ev) {
-                Ok(v) => rec.event = Some(v),
-                Err(e) => {
-                    return rep
-                        .warnings
-                        .push(format!("{loc}: malformed event, skipped: {e}"))
+        match self.eval.evaluate(raw, cands, screen) {
+            Verdict::Pass => {}
+            Verdict::Malformed(m) => rep.warnings.push(format!("{loc}: {m}")),
+            Verdict::Match(m) => {
+                for (i, rule) in m.rules {
+                    rep.matches[i] += 1;
+                    write_match(&mut rep.out, rule, &m.record, &loc);
                 }
-            }
-        }
-        for (i, rule) in self.rules.iter().enumerate() {
-            if cands[i] && rule.is_match(&rec) {
-                rep.matches[i] += 1;
-                write_match(&mut rep.out, rule, &rec, &loc);
             }
         }
     }
@@ -342,14 +291,14 @@ pub fn write_match(out: &mut Vec<u8>, rule: &Rule, r: &Record<'_>, loc: &str) {
 /// Scans every path (folders recursively; `-` for stdin) in parallel and writes matches to
 /// `out` in input order. Returns the total report (without output) and the unreadable inputs.
 pub fn scan_paths(
-    scanner: &Scanner<'_>,
+    scanner: &Scanner,
     paths: &[std::path::PathBuf],
     out: &mut dyn Write,
 ) -> std::io::Result<(Report, Vec<String>)> {
-    let (files, mut errors) = input::expand(paths);
+    let (files, mut errors) = format::expand(paths);
     let results: Vec<Result<Report, String>> = files
         .par_iter()
-        .map(|p| input::load(p).map(|inp| scanner.scan(&inp)))
+        .map(|p| format::load(p).map(|inp| scanner.scan(&inp)))
         .collect();
     let mut total = scanner.empty_report();
     for r in results {

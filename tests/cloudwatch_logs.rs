@@ -12,10 +12,11 @@ use jiff::Timestamp;
 use support::fake_cloudtrail::record;
 use support::servers::moto;
 use trailwatch::config::{Config, SourceText};
+use trailwatch::poll::poll_stream;
+use trailwatch::rules::Evaluator;
 use trailwatch::rules::RuleSet;
 use trailwatch::source::{open_streams, Query, SourceSpec};
 use trailwatch::state::State;
-use trailwatch::watch::{poll_stream, Evaluator};
 
 const GROUP: &str = "aws-cloudtrail-logs-111122223333";
 

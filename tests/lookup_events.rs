@@ -9,10 +9,11 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use support::fake_cloudtrail::{record, tally, Behaviour, FakeCloudTrail, FakeEvent};
 use trailwatch::config::{Config, SourceText};
+use trailwatch::poll::poll_stream;
+use trailwatch::rules::Evaluator;
 use trailwatch::rules::RuleSet;
 use trailwatch::source::{open_streams, SourceSpec, Stream};
 use trailwatch::state::State;
-use trailwatch::watch::{poll_stream, Evaluator};
 
 const MIN: i64 = 60_000;
 /// 2026-11-22T00:00:00Z

@@ -5,7 +5,7 @@
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use trailwatch::input::Input;
+use trailwatch::format::Input;
 use trailwatch::pattern::event::EventPattern;
 use trailwatch::pattern::filter::FilterPattern;
 use trailwatch::rules::RuleSet;
@@ -210,7 +210,7 @@ proptest! {
         let mut set = RuleSet::default();
         set.add_spec("default").unwrap();
         set.add_spec("cis").unwrap();
-        let input = Input { name: "p".into(), data: trailwatch::input::Data::Owned(text.into_bytes()) };
+        let input = Input { name: "p".into(), data: trailwatch::format::Data::Owned(text.into_bytes()) };
         let mut fast = Scanner::new(&set);
         let with = fast.scan(&input).out;
         fast.use_prefilter = false;

@@ -14,11 +14,12 @@ use super::{CmdError, ConfigArg};
 use crate::alert::fields::{truncate, visible};
 use crate::alert::Alert;
 use crate::deliver::Deliverer;
+use crate::poll::{raise_all, read_window, Found, PollReport};
 use crate::record::Record;
+use crate::rules::Evaluator;
 use crate::source::files::Folder;
 use crate::source::{open_streams, Query, SourceKind, Window};
 use crate::state::State;
-use crate::watch::{raise_all, read_window, Evaluator, Found, PollReport};
 use crate::when;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -209,7 +210,7 @@ pub fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
                     Ok((recs, _)) => {
                         let mut found = Found::default();
                         for r in &recs {
-                            eval.check(r, &spec.name, &mut found);
+                            found.check(&eval, r, &spec.name);
                         }
                         total.records += found.records;
                         emit(&mut found, &mut total, &mut stdout)?;

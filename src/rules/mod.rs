@@ -3,12 +3,14 @@
 //! `scan`, the `files` source and every poll use (`evaluate`), and what a source may ask AWS
 //! for (`pushdown`). Nothing here does I/O.
 
+pub mod evaluate;
 mod packs;
 pub mod prefilter;
 pub mod pushdown;
 mod rule;
 mod set;
 
+pub use evaluate::Evaluator;
 pub use packs::{names as pack_names, pack, PACKS};
 pub use prefilter::Prefilter;
 pub use rule::{Rule, RulePattern};

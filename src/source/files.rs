@@ -8,7 +8,14 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::input;
+use crate::format;
+
+/// A folder that cannot be watched.
+#[derive(Debug, thiserror::Error)]
+pub enum FolderError {
+    #[error("{} is not a readable folder", .0.display())]
+    NotAFolder(PathBuf),
+}
 
 /// A folder being watched.
 pub struct Folder {
@@ -34,11 +41,11 @@ impl Folder {
     }
 
     /// The trail files under the folder, sorted by path (CloudTrail's paths sort by date).
-    pub fn list(&self) -> Result<Vec<PathBuf>, String> {
+    pub fn list(&self) -> Result<Vec<PathBuf>, FolderError> {
         if !self.path.is_dir() {
-            return Err(format!("{} is not a readable folder", self.path.display()));
+            return Err(FolderError::NotAFolder(self.path.clone()));
         }
-        let (mut files, errors) = input::expand(std::slice::from_ref(&self.path));
+        let (mut files, errors) = format::expand(std::slice::from_ref(&self.path));
         for e in errors {
             tracing::warn!(folder = %self.path.display(), "{e}");
         }
@@ -49,29 +56,34 @@ impl Folder {
     /// Reads one file's records.
     pub fn read(path: &Path) -> FileRead {
         let len = std::fs::metadata(path).map_or(0, |m| m.len());
-        let result = input::load(path).and_then(|inp| {
-            let name = inp.name.clone();
-            let text =
-                std::str::from_utf8(&inp.data).map_err(|e| format!("{name}: not UTF-8 ({e})"))?;
+        let result = format::load(path).and_then(|inp| {
+            // In JSON Lines a bad line is skipped; a document that does not parse is not
+            // complete yet (still being written), so the whole file is tried again later.
+            let document = format::layout(&inp.data) == format::Layout::Document;
             let mut recs = Vec::new();
             let mut bad = Vec::new();
-            match input::layout(text.as_bytes()) {
-                input::Layout::Lines => {
-                    for (i, line) in text.lines().enumerate() {
-                        if !line.trim().is_empty() {
-                            match input::records(line) {
-                                Ok(rs) => recs.extend(rs.into_iter().map(|r| r.text.into_owned())),
-                                Err(e) => bad.push(format!("{name}:{}: {e}", i + 1)),
-                            }
+            let mut fatal = None;
+            format::for_each_value(&inp.data, &inp.name, |v| {
+                let problem = match v {
+                    format::Value::Text(text, loc) => match format::records(text) {
+                        Ok(rs) => {
+                            recs.extend(rs.into_iter().map(|r| r.text.into_owned()));
+                            return;
                         }
-                    }
+                        Err(e) => format!("{loc}: {e}"),
+                    },
+                    format::Value::Bad(why) => why,
+                };
+                if document {
+                    fatal.get_or_insert(problem);
+                } else {
+                    bad.push(problem);
                 }
-                input::Layout::Document => {
-                    let rs = input::records(text).map_err(|e| format!("{name}: {e}"))?;
-                    recs.extend(rs.into_iter().map(|r| r.text.into_owned()));
-                }
+            });
+            match fatal {
+                Some(e) => Err(e),
+                None => Ok((recs, bad)),
             }
-            Ok((recs, bad))
         });
         FileRead {
             path: path.to_path_buf(),

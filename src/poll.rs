@@ -1,6 +1,7 @@
-//! The path of one poll: a stream's window is read, every record is checked against the rules,
-//! matches become alerts, and the alerts enter the outbox before the watermark moves. The same
-//! steps serve the daemon (windows behind a watermark) and `backfill` (a fixed past window).
+//! One poll of one stream: its windows are read, every record is judged by the rules, matches
+//! become alerts, and the alerts enter the outbox before the watermark moves. The same steps
+//! serve the daemon (windows behind a watermark), the `files` source (one file at a time) and
+//! `backfill` (a fixed past window).
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -8,35 +9,50 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::alert::Alert;
-use crate::record::Record;
-use crate::rules::{Prefilter, Rule, RuleSet};
-use crate::source::files::Folder;
+use crate::rules::evaluate::{Evaluator, Verdict};
+use crate::source::aws::ApiError;
+use crate::source::files::{Folder, FolderError};
 use crate::source::{Query, SourceSpec, Stream, Window};
 use crate::state::{State, StateError};
 use crate::when;
 
-/// The rules, ready to check records one by one, and where their alerts go.
-pub struct Evaluator {
-    rules: RuleSet,
-    prefilter: Prefilter,
-    /// Every sink's name, for rules that do not name theirs.
-    sinks: Vec<String>,
-}
-
-/// What checking records found.
+/// What judging records found.
 #[derive(Debug, Default)]
 pub struct Found {
     pub records: u64,
     pub alerts: Vec<Alert>,
-    /// Records that are not JSON objects or lack an eventID, as `reason` (first few kept).
+    /// Records that are not JSON objects, not JSON, or match without an eventID.
     pub malformed: u64,
+    /// The first of them, described.
     pub first_malformed: Option<String>,
+    /// Candidate flags, reused from record to record.
+    cands: Vec<bool>,
 }
 
 impl Found {
     fn bad(&mut self, why: String) {
         self.malformed += 1;
         self.first_malformed.get_or_insert(why);
+    }
+
+    /// Judges one record's JSON text, adding an alert per matching rule.
+    pub fn check(&mut self, eval: &Evaluator, text: &str, source: &str) {
+        self.records += 1;
+        let mut cands = std::mem::take(&mut self.cands);
+        match eval.evaluate_text(text, &mut cands) {
+            Verdict::Pass => {}
+            Verdict::Malformed(m) => self.bad(m.to_string()),
+            Verdict::Match(m) => match m.record.get_str("eventID") {
+                None => self.bad("a matching record without an eventID".into()),
+                Some(id) => {
+                    let time = m.record.get_str("eventTime").unwrap_or("");
+                    for (_, r) in &m.rules {
+                        self.alerts.push(Alert::new(r, id, time, source, text));
+                    }
+                }
+            },
+        }
+        self.cands = cands;
     }
 
     /// Sorts alerts oldest first (then by event ID and rule), dropping repeats within the read.
@@ -53,74 +69,15 @@ impl Found {
     }
 }
 
-impl Evaluator {
-    pub fn new(rules: RuleSet, sinks: Vec<String>) -> Evaluator {
-        Evaluator {
-            prefilter: rules.prefilter(),
-            rules,
-            sinks,
-        }
-    }
-
-    pub fn rules(&self) -> &RuleSet {
-        &self.rules
-    }
-
-    /// The sinks an alert of `rule` goes to.
-    pub fn route(&self, rule: &str) -> Vec<String> {
-        match self
-            .rules
-            .all()
-            .iter()
-            .find(|r| r.name == rule)
-            .and_then(|r| r.sinks.clone())
-        {
-            Some(s) => s,
-            None => self.sinks.clone(),
-        }
-    }
-
-    /// Checks one record's JSON text, adding an alert per matching rule to `found`.
-    pub fn check(&self, text: &str, source: &str, found: &mut Found) {
-        found.records += 1;
-        let mut cand = Vec::new();
-        if !self.prefilter.candidates(text.as_bytes(), &mut cand) {
-            return;
-        }
-        let rec = match Record::parse(text.into()) {
-            Ok(r) if r.value.is_object() => r,
-            Ok(_) => return found.bad("a record that is not a JSON object".into()),
-            Err(e) => return found.bad(format!("a record that is not valid JSON ({e})")),
-        };
-        let rules: Vec<&Rule> = self
-            .rules
-            .enabled()
-            .zip(&cand)
-            .filter(|(r, c)| **c && r.is_match(&rec))
-            .map(|(r, _)| r)
-            .collect();
-        if rules.is_empty() {
-            return;
-        }
-        let Some(id) = rec.get_str("eventID") else {
-            return found.bad("a matching record without an eventID".into());
-        };
-        let time = rec.get_str("eventTime").unwrap_or("");
-        for r in rules {
-            found.alerts.push(Alert::new(r, id, time, source, text));
-        }
-    }
-}
-
 /// An error of one poll.
 #[derive(Debug, thiserror::Error)]
 pub enum PollError {
     #[error(transparent)]
-    Api(#[from] crate::source::aws::ApiError),
+    Api(#[from] ApiError),
     #[error(transparent)]
     State(#[from] StateError),
-    #[error("{0}")]
-    Other(String),
+    #[error(transparent)]
+    Folder(#[from] FolderError),
 }
 
 /// What one poll of a stream did.
@@ -159,7 +116,7 @@ pub fn raise_all(
     Ok(())
 }
 
-/// Reads one window of a stream with every query, checking records as they come.
+/// Reads one window of a stream with every query, judging records as they come.
 pub async fn read_window(
     stream: &Stream,
     w: &Window,
@@ -172,14 +129,14 @@ pub async fn read_window(
     let source = stream.source.name.clone();
     for q in queries {
         let mut on = |text: &str| {
-            // Lookups overlap (an event can match two attributes): check each event once.
+            // Lookups overlap (an event can match two attributes): judge each event once.
             if queries.len() > 1 {
                 let id = event_id_of(text);
                 if !ids.insert(id) {
                     return;
                 }
             }
-            eval.check(text, &source, &mut found);
+            found.check(eval, text, &source);
         };
         rep.pages += stream.read(w, q, &mut on).await?;
     }
@@ -234,7 +191,7 @@ pub fn poll_folder(
     now: Timestamp,
 ) -> Result<PollReport, PollError> {
     let mut rep = PollReport::default();
-    for path in folder.list().map_err(PollError::Other)? {
+    for path in folder.list()? {
         let key = path.to_string_lossy();
         if state.file_done(&spec.name, &key)? {
             continue;
@@ -253,7 +210,7 @@ pub fn poll_folder(
                 }
                 let mut found = Found::default();
                 for r in records {
-                    eval.check(r, &spec.name, &mut found);
+                    found.check(eval, r, &spec.name);
                 }
                 rep.records += found.records;
                 rep.malformed += found.malformed + bad.len() as u64;

@@ -1,0 +1,120 @@
+//! Reading CloudTrail input: files, folders (recursively) and stdin, plain or gzip (as
+//! CloudTrail writes `.json.gz`, detected by its magic bytes).
+
+use std::fs::File;
+use std::io::Read;
+use std::ops::Deref;
+use std::path::{Path, PathBuf};
+
+/// The bytes of one input, mapped or read.
+pub enum Data {
+    Mapped(memmap2::Mmap),
+    Owned(Vec<u8>),
+}
+
+impl Deref for Data {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Data::Mapped(m) => m,
+            Data::Owned(v) => v,
+        }
+    }
+}
+
+/// One input file (or stdin), decompressed.
+pub struct Input {
+    /// The path as given, or `-` for stdin.
+    pub name: String,
+    pub data: Data,
+}
+
+/// Which files of a folder are CloudTrail data.
+fn is_trail_file(p: &Path) -> bool {
+    let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name.starts_with('.') || name.contains("CloudTrail-Digest") {
+        return false;
+    }
+    let name = name.strip_suffix(".gz").unwrap_or(name);
+    [".json", ".jsonl", ".ndjson"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
+}
+
+/// Expands the paths given on the command line: folders recursively (CloudTrail files only,
+/// sorted by path), files as they are. Unreadable paths are returned as errors.
+pub fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for p in paths {
+        if p.as_os_str() == "-" || !p.is_dir() {
+            files.push(p.clone());
+            continue;
+        }
+        for entry in walkdir::WalkDir::new(p).sort_by_file_name() {
+            match entry {
+                Ok(e) if e.file_type().is_file() && is_trail_file(e.path()) => {
+                    files.push(e.into_path())
+                }
+                Ok(_) => {}
+                Err(e) => errors.push(format!("{}: {}", e.path().unwrap_or(p).display(), e)),
+            }
+        }
+    }
+    (files, errors)
+}
+
+/// Reads one input (`-` is stdin), decompressing gzip (detected by its magic bytes).
+pub fn load(path: &Path) -> Result<Input, String> {
+    let name = path.display().to_string();
+    let data = if path.as_os_str() == "-" {
+        let mut v = Vec::new();
+        std::io::stdin()
+            .lock()
+            .read_to_end(&mut v)
+            .map_err(|e| format!("stdin: {e}"))?;
+        Data::Owned(v)
+    } else {
+        let f = File::open(path).map_err(|e| format!("{name}: {e}"))?;
+        let meta = f.metadata().map_err(|e| format!("{name}: {e}"))?;
+        if meta.is_file() && meta.len() > 0 {
+            // SAFETY: the map is read-only and lives as long as the Input; a file truncated
+            // by another process while we read it is the accepted risk of every mmap reader.
+            Data::Mapped(unsafe { memmap2::Mmap::map(&f) }.map_err(|e| format!("{name}: {e}"))?)
+        } else {
+            let mut v = Vec::new();
+            (&f).read_to_end(&mut v)
+                .map_err(|e| format!("{name}: {e}"))?;
+            Data::Owned(v)
+        }
+    };
+    if data.starts_with(&[0x1f, 0x8b]) {
+        let mut out = Vec::with_capacity(data.len() * 8);
+        flate2::read::MultiGzDecoder::new(&data[..])
+            .read_to_end(&mut out)
+            .map_err(|e| format!("{name}: not a valid gzip file: {e}"))?;
+        return Ok(Input {
+            name,
+            data: Data::Owned(out),
+        });
+    }
+    Ok(Input { name, data })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn folder_filter() {
+        assert!(is_trail_file(Path::new(
+            "a/111_CloudTrail_us-east-1_x.json.gz"
+        )));
+        assert!(is_trail_file(Path::new("x.jsonl")));
+        assert!(!is_trail_file(Path::new(
+            "111_CloudTrail-Digest_us-east-1_x.json.gz"
+        )));
+        assert!(!is_trail_file(Path::new(".hidden.json")));
+        assert!(!is_trail_file(Path::new("notes.txt")));
+    }
+}

@@ -1,0 +1,176 @@
+//! The one record evaluator: a record's text in, the rules it matches out. `scan`, the `files`
+//! source and every poll go through it, so a record is judged the same way wherever it is read:
+//! screened by the literal prefilter, parsed (see `record` for lone surrogates), wrapped in its
+//! EventBridge event when it came in one, then matched rule by rule, exclusions included.
+
+use std::fmt;
+
+use super::{Prefilter, Rule, RuleSet};
+use crate::format::RawRecord;
+use crate::record::{self, Record};
+
+/// Rules ready to judge records one by one, and where their alerts go by default.
+pub struct Evaluator {
+    rules: RuleSet,
+    /// Indexes of the enabled rules in `rules.all()`, in the prefilter's order.
+    enabled: Vec<usize>,
+    prefilter: Prefilter,
+    /// Every sink's name, for rules that do not name theirs.
+    sinks: Vec<String>,
+}
+
+/// Whether a record's candidate rules still have to be found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Screen {
+    /// Run the prefilter on the record (or on the event around it).
+    Needed,
+    /// The candidates were found for this very text (the value the record is).
+    Done,
+    /// No prefilter: every rule is a candidate (verification, benchmarks).
+    Off,
+}
+
+/// Why a record could not be judged.
+#[derive(Debug)]
+pub enum Malformed {
+    NotObject,
+    Record(serde_json::Error),
+    Event(serde_json::Error),
+}
+
+impl fmt::Display for Malformed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Malformed::NotObject => f.write_str("record is not a JSON object, skipped"),
+            Malformed::Record(e) => write!(f, "malformed record, skipped: {e}"),
+            Malformed::Event(e) => write!(f, "malformed event, skipped: {e}"),
+        }
+    }
+}
+
+/// A record and the enabled rules it matches (at least one), with their indexes among the
+/// enabled rules.
+pub struct Matched<'e, 't> {
+    pub record: Record<'t>,
+    pub rules: Vec<(usize, &'e Rule)>,
+}
+
+/// The evaluator's judgement of one record.
+pub enum Verdict<'e, 't> {
+    /// No rule matches.
+    Pass,
+    Match(Matched<'e, 't>),
+    Malformed(Malformed),
+}
+
+impl Evaluator {
+    /// `sinks`: where alerts of rules that name no sinks go (every sink).
+    pub fn new(rules: RuleSet, sinks: Vec<String>) -> Evaluator {
+        let enabled = rules
+            .all()
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.enabled)
+            .map(|(i, _)| i)
+            .collect();
+        Evaluator {
+            prefilter: rules.prefilter(),
+            enabled,
+            rules,
+            sinks,
+        }
+    }
+
+    pub fn rules(&self) -> &RuleSet {
+        &self.rules
+    }
+
+    /// The enabled rules, in the order of `Screen` candidates.
+    pub fn enabled(&self) -> impl Iterator<Item = &Rule> {
+        self.enabled.iter().map(|&i| &self.rules.all()[i])
+    }
+
+    /// The number of enabled rules.
+    pub fn len(&self) -> usize {
+        self.enabled.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.enabled.is_empty()
+    }
+
+    /// The sinks an alert of `rule` goes to.
+    pub fn route(&self, rule: &str) -> Vec<String> {
+        match self.rules.get(rule).and_then(|r| r.sinks.clone()) {
+            Some(s) => s,
+            None => self.sinks.clone(),
+        }
+    }
+
+    /// Finds the candidate rules of raw bytes; false when no rule can match them.
+    pub fn screen(&self, text: &[u8], cands: &mut Vec<bool>) -> bool {
+        self.prefilter.candidates(text, cands)
+    }
+
+    /// The offset of the next place in `hay` where some rule may match (`scan`'s line jumps).
+    pub fn next_hit(&self, hay: &[u8]) -> Option<usize> {
+        self.prefilter.next_hit(hay)
+    }
+
+    /// Judges one record. `cands` holds the candidate rules when `screen` is `Done`.
+    pub fn evaluate<'t>(
+        &self,
+        raw: RawRecord<'t>,
+        cands: &mut Vec<bool>,
+        screen: Screen,
+    ) -> Verdict<'_, 't> {
+        if !raw.text.trim_start().starts_with('{') {
+            return Verdict::Malformed(Malformed::NotObject);
+        }
+        match screen {
+            Screen::Needed => {
+                let bytes = raw.event.unwrap_or(&raw.text).as_bytes();
+                if !self.prefilter.candidates(bytes, cands) {
+                    return Verdict::Pass;
+                }
+            }
+            Screen::Done => {}
+            Screen::Off => {
+                cands.clear();
+                cands.resize(self.enabled.len(), true);
+            }
+        }
+        let mut rec = match Record::parse(raw.text) {
+            Ok(r) => r,
+            Err(e) => return Verdict::Malformed(Malformed::Record(e)),
+        };
+        if let Some(ev) = raw.event {
+            match record::parse_value(ev) {
+                Ok(v) => rec.event = Some(v),
+                Err(e) => return Verdict::Malformed(Malformed::Event(e)),
+            }
+        }
+        let rules: Vec<(usize, &Rule)> = self
+            .enabled()
+            .enumerate()
+            .zip(cands.iter())
+            .filter(|((_, r), c)| **c && r.is_match(&rec))
+            .map(|(r, _)| r)
+            .collect();
+        if rules.is_empty() {
+            Verdict::Pass
+        } else {
+            Verdict::Match(Matched { record: rec, rules })
+        }
+    }
+
+    /// Judges a record given as its JSON text alone (what AWS APIs return).
+    pub fn evaluate_text<'t>(&self, text: &'t str, cands: &mut Vec<bool>) -> Verdict<'_, 't> {
+        let raw = RawRecord {
+            text: text.into(),
+            event: None,
+            index: None,
+        };
+        self.evaluate(raw, cands, Screen::Needed)
+    }
+}

@@ -1,0 +1,330 @@
+//! A `[[sources]]` entry: as written (keys of other kinds rejected, with file, line and column)
+//! and validated with its defaults (`SourceSpec`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::aws::AwsAccess;
+use crate::config::location::{parse_entry, Entry};
+use crate::config::{ConfigError, SourceText};
+use crate::defaults;
+use crate::rules::pushdown;
+use crate::when;
+
+/// The kinds of source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SourceType {
+    LookupEvents,
+    CloudwatchLogs,
+    Files,
+}
+
+/// A `[[sources]]` entry as written. Keys that do not apply to its type are rejected.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SourceConfig {
+    name: String,
+    #[serde(rename = "type")]
+    kind: SourceType,
+    /// lookup_events: regions to poll (default: the configured region and us-east-1).
+    regions: Option<Vec<String>>,
+    /// cloudwatch_logs: the log group's region (default: the configured region).
+    region: Option<String>,
+    log_group: Option<String>,
+    log_stream_prefix: Option<String>,
+    /// files: the folder.
+    path: Option<PathBuf>,
+    poll_interval: Option<String>,
+    overlap: Option<String>,
+    /// Longest window read in one go (catch-up after downtime is split into such windows).
+    max_window: Option<String>,
+    max_calls_per_second: Option<f64>,
+    /// Ask AWS only for what the rules can match (default true).
+    pushdown: Option<bool>,
+    pushdown_max_lookups: Option<usize>,
+    retry_initial: Option<String>,
+    retry_attempts: Option<u32>,
+    profile: Option<String>,
+    role_arn: Option<String>,
+    external_id: Option<String>,
+    session_name: Option<String>,
+    endpoint_url: Option<String>,
+}
+
+/// What a source reads.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceKind {
+    LookupEvents {
+        /// `None`: the configured region plus us-east-1, resolved when the source starts.
+        regions: Option<Vec<String>>,
+    },
+    CloudwatchLogs {
+        region: Option<String>,
+        log_group: String,
+        log_stream_prefix: Option<String>,
+    },
+    Files {
+        path: PathBuf,
+    },
+}
+
+/// A validated source with its defaults filled in.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SourceSpec {
+    pub name: String,
+    pub kind: SourceKind,
+    pub poll_interval: Duration,
+    pub overlap: Duration,
+    pub max_window: Duration,
+    pub rate: f64,
+    pub pushdown: bool,
+    pub pushdown_max_lookups: usize,
+    pub retry_initial: Duration,
+    pub retry_attempts: u32,
+    pub access: AwsAccess,
+}
+
+impl SourceConfig {
+    fn entry(&self) -> Entry<'_> {
+        Entry {
+            what: "source",
+            name: &self.name,
+            kind: format!("{:?}", self.kind),
+        }
+    }
+
+    fn lookup_events(&self) -> Result<SourceKind, String> {
+        self.entry().not_for(&[
+            (
+                self.region.is_some(),
+                "region (lookup_events takes `regions`)",
+            ),
+            (self.log_group.is_some(), "log_group"),
+            (self.log_stream_prefix.is_some(), "log_stream_prefix"),
+            (self.path.is_some(), "path"),
+        ])?;
+        if let Some(rs) = &self.regions {
+            if rs.is_empty() {
+                return Err(format!("source '{}': `regions` is empty", self.name));
+            }
+            for r in rs {
+                check_region(r).map_err(|e| format!("source '{}': {e}", self.name))?;
+            }
+        }
+        Ok(SourceKind::LookupEvents {
+            regions: self.regions.clone(),
+        })
+    }
+
+    fn cloudwatch_logs(&self) -> Result<SourceKind, String> {
+        self.entry().not_for(&[
+            (
+                self.regions.is_some(),
+                "regions (cloudwatch_logs takes one `region`)",
+            ),
+            (self.path.is_some(), "path"),
+        ])?;
+        if let Some(r) = &self.region {
+            check_region(r).map_err(|e| format!("source '{}': {e}", self.name))?;
+        }
+        Ok(SourceKind::CloudwatchLogs {
+            region: self.region.clone(),
+            log_group: self
+                .log_group
+                .clone()
+                .ok_or_else(|| format!("source '{}': `log_group` is required", self.name))?,
+            log_stream_prefix: self.log_stream_prefix.clone(),
+        })
+    }
+
+    fn files(&self) -> Result<SourceKind, String> {
+        self.entry().not_for(&[
+            (self.regions.is_some(), "regions"),
+            (self.region.is_some(), "region"),
+            (self.log_group.is_some(), "log_group"),
+            (self.log_stream_prefix.is_some(), "log_stream_prefix"),
+            (self.overlap.is_some(), "overlap"),
+            (self.max_calls_per_second.is_some(), "max_calls_per_second"),
+            (self.role_arn.is_some(), "role_arn"),
+            (self.profile.is_some(), "profile"),
+            (self.endpoint_url.is_some(), "endpoint_url"),
+        ])?;
+        Ok(SourceKind::Files {
+            path: self
+                .path
+                .clone()
+                .ok_or_else(|| format!("source '{}': `path` is required", self.name))?,
+        })
+    }
+
+    fn rate(&self) -> Result<f64, String> {
+        let default = match self.kind {
+            SourceType::CloudwatchLogs => defaults::FILTER_LOG_EVENTS_RATE,
+            _ => defaults::LOOKUP_EVENTS_RATE,
+        };
+        let rate = self.max_calls_per_second.unwrap_or(default);
+        if rate > 0.0 && rate.is_finite() {
+            Ok(rate)
+        } else {
+            Err(format!(
+                "source '{}': max_calls_per_second must be positive",
+                self.name
+            ))
+        }
+    }
+
+    fn duration(&self, v: &Option<String>, key: &str, d: Duration) -> Result<Duration, String> {
+        match v {
+            None => Ok(d),
+            Some(s) => when::duration(s).map_err(|e| format!("source '{}', {key}: {e}", self.name)),
+        }
+    }
+
+    fn spec(self, kind: SourceKind) -> Result<SourceSpec, String> {
+        let default_poll = match self.kind {
+            SourceType::Files => defaults::FILES_POLL_INTERVAL,
+            _ => defaults::POLL_INTERVAL,
+        };
+        if self.external_id.is_some() && self.role_arn.is_none() {
+            return Err(format!(
+                "source '{}': external_id needs role_arn",
+                self.name
+            ));
+        }
+        let spec = SourceSpec {
+            poll_interval: self.duration(&self.poll_interval, "poll_interval", default_poll)?,
+            overlap: self.duration(&self.overlap, "overlap", defaults::OVERLAP)?,
+            max_window: self.duration(&self.max_window, "max_window", defaults::MAX_WINDOW)?,
+            retry_initial: self.duration(
+                &self.retry_initial,
+                "retry_initial",
+                defaults::RETRY_INITIAL,
+            )?,
+            retry_attempts: self.retry_attempts.unwrap_or(defaults::RETRY_ATTEMPTS),
+            rate: self.rate()?,
+            pushdown: self.pushdown.unwrap_or(true),
+            pushdown_max_lookups: self
+                .pushdown_max_lookups
+                .unwrap_or(pushdown::DEFAULT_MAX_LOOKUPS),
+            access: AwsAccess {
+                profile: self.profile,
+                role_arn: self.role_arn,
+                external_id: self.external_id,
+                session_name: self.session_name,
+                endpoint_url: self.endpoint_url,
+            },
+            kind,
+            name: self.name,
+        };
+        if spec.poll_interval.is_zero() || spec.max_window < Duration::from_secs(60) {
+            return Err(format!(
+                "source '{}': poll_interval must be positive and max_window at least 1m",
+                spec.name
+            ));
+        }
+        Ok(spec)
+    }
+}
+
+impl SourceSpec {
+    /// Parses and validates one `[[sources]]` table; errors point into the file.
+    pub fn parse(t: &Spanned<toml::Table>, src: &SourceText) -> Result<SourceSpec, ConfigError> {
+        let at = |m: String| src.error_at(t.span().start, m);
+        let c: SourceConfig = parse_entry(t, src, "source")?;
+        let name = &c.name;
+        if name.is_empty() || name.contains(['\0', '/']) || name.contains(char::is_whitespace) {
+            return Err(at(format!(
+                "source name '{name}' must be non-empty, without spaces or '/'"
+            )));
+        }
+        let kind = match c.kind {
+            SourceType::LookupEvents => c.lookup_events(),
+            SourceType::CloudwatchLogs => c.cloudwatch_logs(),
+            SourceType::Files => c.files(),
+        }
+        .map_err(at)?;
+        c.spec(kind).map_err(at)
+    }
+
+    /// Warnings about this source that do not stop it (us-east-1 missing from the regions).
+    pub fn warnings(&self) -> Vec<String> {
+        match &self.kind {
+            SourceKind::LookupEvents { regions: Some(rs) }
+                if !rs.iter().any(|r| r == "us-east-1") =>
+            {
+                vec![format!(
+                    "source '{}' does not poll us-east-1: IAM events (CreateUser, DeleteUser…) and root sign-ins are recorded only there, so they will never be seen; add \"us-east-1\" to its regions",
+                    self.name
+                )]
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// Rejects what is clearly not a region name (a typo such as `ap-northeast2`).
+fn check_region(r: &str) -> Result<(), String> {
+    let parts: Vec<&str> = r.split('-').collect();
+    let ok = parts.len() >= 3
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{r}' is not an AWS region name (such as ap-northeast-2)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    fn parse(text: &str) -> Result<SourceSpec, String> {
+        let src = SourceText {
+            name: "c.toml".into(),
+            text: text.into(),
+        };
+        let cfg = Config::parse(&src).map_err(|e| e.to_string())?;
+        SourceSpec::parse(&cfg.sources[0], &src).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn sources_parse_with_defaults_and_located_errors() {
+        let s = parse(
+            "[[sources]]\nname = \"l\"\ntype = \"lookup_events\"\nregions = [\"ap-northeast-2\"]\n",
+        )
+        .unwrap();
+        assert_eq!(s.overlap, defaults::OVERLAP);
+        assert_eq!(s.rate, 2.0);
+        assert!(s.warnings()[0].contains("does not poll us-east-1"));
+        let e = parse("language = \"en\"\n[[sources]]\nname = \"l\"\ntype = \"lookup_events\"\nregoins = []\n")
+            .unwrap_err();
+        assert!(
+            e.starts_with("c.toml:2:1: source 'l': unknown field `regoins`"),
+            "{e}"
+        );
+        let e = parse("[[sources]]\nname = \"l\"\ntype = \"lookup_events\"\nlog_group = \"g\"\n")
+            .unwrap_err();
+        assert!(e.contains("`log_group` does not apply"), "{e}");
+        let e = parse("[[sources]]\nname = \"l\"\ntype = \"cloudwatch_logs\"\noverlap = \"soon\"\nlog_group = \"g\"\n").unwrap_err();
+        assert!(e.contains("overlap: invalid duration 'soon'"), "{e}");
+        let e = parse(
+            "[[sources]]\nname = \"l\"\ntype = \"lookup_events\"\nregions = [\"ap-northeast2\"]\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("not an AWS region"), "{e}");
+    }
+}
