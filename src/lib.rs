@@ -8,7 +8,6 @@ pub mod cmd;
 pub mod config;
 pub mod daemon;
 pub mod defaults;
-pub mod deliver;
 pub mod delivery;
 pub mod format;
 pub mod logging;

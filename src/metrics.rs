@@ -58,13 +58,11 @@ impl Metrics {
         f(fam.values.entry(labels(l)).or_insert(0.0));
     }
 
-    /// Adds to a counter.
-    pub fn add(&self, name: &'static str, help: &'static str, l: &[(&str, &str)], v: f64) {
+    fn add(&self, name: &'static str, help: &'static str, l: &[(&str, &str)], v: f64) {
         self.with(name, help, "counter", l, |x| *x += v);
     }
 
-    /// Sets a gauge (or a counter kept elsewhere).
-    pub fn set(
+    fn set(
         &self,
         name: &'static str,
         help: &'static str,
@@ -73,6 +71,107 @@ impl Metrics {
         v: f64,
     ) {
         self.with(name, help, kind, l, |x| *x = v);
+    }
+
+    /// A stream's poll read `records` and raised `raised` alerts, at `at`.
+    pub fn poll_succeeded(&self, stream: &str, records: u64, raised: u64, at: jiff::Timestamp) {
+        let l = [("stream", stream)];
+        self.add(
+            "trailwatch_records_read_total",
+            "CloudTrail records read.",
+            &l,
+            records as f64,
+        );
+        self.add(
+            "trailwatch_alerts_raised_total",
+            "Alerts put into the outbox.",
+            &l,
+            raised as f64,
+        );
+        self.set(
+            "trailwatch_last_poll_success_timestamp_seconds",
+            "Time of the last successful poll.",
+            "gauge",
+            &l,
+            at.as_second() as f64,
+        );
+    }
+
+    /// A stream's poll failed.
+    pub fn poll_failed(&self, stream: &str) {
+        self.add(
+            "trailwatch_poll_failures_total",
+            "Polls that failed.",
+            &[("stream", stream)],
+            1.0,
+        );
+    }
+
+    /// A source's AWS API calls so far (retries included) and how many were throttled.
+    pub fn api_calls(&self, source: &str, calls: u64, throttled: u64) {
+        let l = [("source", source)];
+        self.set(
+            "trailwatch_api_calls_total",
+            "AWS API calls made (retries included).",
+            "counter",
+            &l,
+            calls as f64,
+        );
+        self.set(
+            "trailwatch_api_throttled_total",
+            "AWS API calls throttled.",
+            "counter",
+            &l,
+            throttled as f64,
+        );
+    }
+
+    /// How far a stream's watermark is behind now.
+    pub fn watermark_lag(&self, stream: &str, seconds: f64) {
+        self.set(
+            "trailwatch_watermark_lag_seconds",
+            "How far each stream's watermark is behind now.",
+            "gauge",
+            &[("stream", stream)],
+            seconds,
+        );
+    }
+
+    /// A sink's messages delivered and failed attempts so far.
+    pub fn sink_counts(&self, sink: &str, sent: u64, failed: u64) {
+        let l = [("sink", sink)];
+        self.set(
+            "trailwatch_alerts_sent_total",
+            "Messages delivered per sink.",
+            "counter",
+            &l,
+            sent as f64,
+        );
+        self.set(
+            "trailwatch_alerts_failed_total",
+            "Delivery attempts that failed per sink.",
+            "counter",
+            &l,
+            failed as f64,
+        );
+    }
+
+    /// The outbox's depth and the dead letters' count.
+    pub fn queues(&self, outbox: usize, dead: usize) {
+        self.set(
+            "trailwatch_outbox_depth",
+            "Alerts waiting for delivery.",
+            "gauge",
+            &[],
+            outbox as f64,
+        );
+        self.set(
+            "trailwatch_dead_letters",
+            "Alerts given up on.",
+            "gauge",
+            &[],
+            dead as f64,
+        );
     }
 
     /// The exposition text.
@@ -124,32 +223,17 @@ mod tests {
     #[test]
     fn renders_the_exposition_format_with_escaped_labels() {
         let m = Metrics::default();
-        m.add(
-            "trailwatch_records_read_total",
-            "Records read.",
-            &[("source", "a\"b")],
-            2.0,
-        );
-        m.add(
-            "trailwatch_records_read_total",
-            "Records read.",
-            &[("source", "a\"b")],
-            3.0,
-        );
-        m.set(
-            "trailwatch_outbox_depth",
-            "Alerts waiting.",
-            "gauge",
-            &[],
-            4.0,
-        );
+        let at = jiff::Timestamp::UNIX_EPOCH;
+        m.poll_succeeded("a\"b", 2, 0, at);
+        m.poll_succeeded("a\"b", 3, 1, at);
+        m.queues(4, 0);
         let t = m.render();
         assert!(
             t.contains("# TYPE trailwatch_outbox_depth gauge\ntrailwatch_outbox_depth 4\n"),
             "{t}"
         );
         assert!(
-            t.contains("trailwatch_records_read_total{source=\"a\\\"b\"} 5\n"),
+            t.contains("trailwatch_records_read_total{stream=\"a\\\"b\"} 5\n"),
             "{t}"
         );
     }

@@ -6,6 +6,17 @@ use std::fmt;
 
 use serde::Deserialize;
 
+/// A secret that cannot be read. The message names where it was looked for, never a value.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SecretError {
+    #[error("environment variable {0} is not set")]
+    NotSet(String),
+    #[error("cannot read secret file {path}: {error}")]
+    Unreadable { path: String, error: String },
+    #[error("the secret from {0} is empty")]
+    Empty(String),
+}
+
 /// A secret as configured: a literal, `env:NAME` or `file:PATH`.
 #[derive(Clone, Deserialize, PartialEq)]
 #[serde(transparent)]
@@ -32,17 +43,20 @@ impl SecretRef {
     }
 
     /// Reads the value. Errors name the origin, never the value.
-    pub fn resolve(&self) -> Result<Secret, String> {
+    pub fn resolve(&self) -> Result<Secret, SecretError> {
         let v = if let Some(n) = self.0.strip_prefix("env:") {
-            std::env::var(n).map_err(|_| format!("environment variable {n} is not set"))?
+            std::env::var(n).map_err(|_| SecretError::NotSet(n.to_string()))?
         } else if let Some(p) = self.0.strip_prefix("file:") {
-            std::fs::read_to_string(p).map_err(|e| format!("cannot read secret file {p}: {e}"))?
+            std::fs::read_to_string(p).map_err(|e| SecretError::Unreadable {
+                path: p.to_string(),
+                error: e.to_string(),
+            })?
         } else {
             self.0.clone()
         };
         let v = v.trim().to_string();
         if v.is_empty() {
-            return Err(format!("the secret from {} is empty", self.origin()));
+            return Err(SecretError::Empty(self.origin()));
         }
         Ok(Secret(v))
     }
@@ -114,6 +128,9 @@ mod tests {
             "abc"
         );
         let e = SecretRef::new("env:TW_NOPE_UNSET").resolve().unwrap_err();
-        assert_eq!(e, "environment variable TW_NOPE_UNSET is not set");
+        assert_eq!(
+            e.to_string(),
+            "environment variable TW_NOPE_UNSET is not set"
+        );
     }
 }

@@ -13,7 +13,7 @@ use jiff::Timestamp;
 use super::{CmdError, ConfigArg};
 use crate::alert::fields::{truncate, visible};
 use crate::alert::Alert;
-use crate::deliver::Deliverer;
+use crate::delivery::Deliverer;
 use crate::poll::{raise_all, read_window, Found, PollReport};
 use crate::record::Record;
 use crate::rules::Evaluator;
@@ -177,7 +177,7 @@ pub fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
                 folders.push((spec.clone(), path.clone()));
                 continue;
             }
-            for st in open_streams(spec).await.map_err(|e| CmdError::failure(anyhow::anyhow!(e)))? {
+            for st in open_streams(spec).await.map_err(CmdError::failure)? {
                 let queries = st.queries(&s.rules);
                 // Pushdown reads are small: one sweep of the whole window. Full reads go an
                 // hour at a time, so progress shows and memory stays bounded.
@@ -204,7 +204,7 @@ pub fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
         }
         for (spec, path) in folders {
             let folder = Folder::new(path);
-            for f in folder.list().map_err(|e| CmdError::failure(anyhow::anyhow!(e)))? {
+            for f in folder.list().map_err(CmdError::failure)? {
                 let fr = Folder::read(&f);
                 match fr.result {
                     Ok((recs, _)) => {
@@ -222,17 +222,8 @@ pub fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
         }
         bar.finish_and_clear();
         if let Some(st) = &state {
-            let mut d = Deliverer::new(&s).map_err(|e| CmdError::failure(anyhow::anyhow!(e)))?;
-            loop {
-                let p = d.pass(st, Timestamp::now()).await.map_err(CmdError::failure)?;
-                match p.next_due {
-                    Some(t) if t.duration_since(Timestamp::now()) < jiff::SignedDuration::from_secs(30) => {
-                        let wait = std::time::Duration::try_from(t.duration_since(Timestamp::now())).unwrap_or_default();
-                        tokio::time::sleep(wait).await;
-                    }
-                    _ => break,
-                }
-            }
+            let mut d = Deliverer::new(&s).map_err(CmdError::failure)?;
+            d.drain(st).await.map_err(CmdError::failure)?;
             eprintln!("backfill: {} new alerts queued and delivered, {} already raised before; {} still in the outbox", total.raised, total.repeated, st.outbox_len());
         } else {
             eprintln!("backfill: {} matches in {} records ({} API pages) from {since} to {until}", matches.get(), total.records, total.pages);

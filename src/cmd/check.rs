@@ -89,7 +89,7 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
             }
             let streams = open_streams(&Arc::clone(spec))
                 .await
-                .map_err(|e| CmdError::failure(anyhow::anyhow!(e)))?;
+                .map_err(CmdError::failure)?;
             for st in streams {
                 match st.probe().await {
                     Ok(_) => println!("probe source '{}' ({}): ok", spec.name, st.name),
@@ -103,7 +103,7 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
         for k in &s.sinks {
             let r = match Sink::open(k) {
                 Ok(sink) => sink.probe().await,
-                Err(e) => Err(e),
+                Err(e) => Err(e.problem.to_string()),
             };
             match r {
                 Ok(m) => println!("probe sink '{}': ok: {m}", k.name),

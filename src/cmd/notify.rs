@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Args;
 
 use super::{CmdError, ConfigArg};
-use crate::deliver::Deliverer;
+use crate::delivery::Deliverer;
 use crate::sink::Outcome;
 
 #[derive(Debug, Args)]
@@ -27,7 +27,7 @@ pub fn run(a: NotifyArgs) -> Result<ExitCode, CmdError> {
     }
     let rt = super::runtime()?;
     let results = rt.block_on(async {
-        let mut d = Deliverer::new(&s).map_err(|e| CmdError::failure(anyhow::anyhow!(e)))?;
+        let mut d = Deliverer::new(&s).map_err(CmdError::failure)?;
         Ok::<_, CmdError>(d.test(a.sink.as_deref()).await)
     })?;
     let mut ok = true;

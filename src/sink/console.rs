@@ -2,7 +2,8 @@
 
 use std::io::Write;
 
-use super::{Message, Outcome};
+use super::Outcome;
+use crate::delivery::Message;
 
 /// Prints alerts.
 pub struct Console;

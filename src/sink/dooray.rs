@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::{Message, Outcome};
+use super::{Outcome, Problem};
 use crate::alert::fields::truncate;
+use crate::delivery::Message;
 use crate::secret::{redact_url, Secret};
 use crate::severity::Severity;
 
@@ -54,21 +55,17 @@ impl Dooray {
         bot_name: String,
         bot_icon: Option<String>,
         timeout: Duration,
-    ) -> Result<Dooray, String> {
-        let parsed = reqwest::Url::parse(url.expose()).map_err(|_| {
-            format!(
-                "the webhook URL ({}) is not a valid URL",
-                redact_url(url.expose())
-            )
-        })?;
+    ) -> Result<Dooray, Problem> {
+        let parsed = reqwest::Url::parse(url.expose())
+            .map_err(|_| Problem::BadUrl(redact_url(url.expose())))?;
         if !matches!(parsed.scheme(), "https" | "http") {
-            return Err("the webhook URL must be https:// (or http:// for a local relay)".into());
+            return Err(Problem::UrlScheme);
         }
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .user_agent(concat!("trailwatch/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(|e| format!("HTTP client: {}", e.without_url()))?;
+            .map_err(|e| Problem::HttpClient(e.without_url().to_string()))?;
         Ok(Dooray {
             url,
             bot_name,

@@ -11,8 +11,9 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message as Mail, Tokio1Executor};
 
-use super::{Message, Outcome, TlsMode};
+use super::{Outcome, Problem, TlsMode};
 use crate::alert::fields::visible;
+use crate::delivery::Message;
 use crate::secret::SecretRef;
 
 /// An email sink's settings.
@@ -58,19 +59,21 @@ pub struct Email {
 }
 
 impl Email {
-    pub fn new(s: &EmailSpec, timeout: Duration) -> Result<Email, String> {
+    pub fn new(s: &EmailSpec, timeout: Duration) -> Result<Email, Problem> {
         let mut tls = TlsParameters::builder(s.host.clone());
         if let Some(f) = &s.ca_file {
-            let pem = std::fs::read(f)
-                .map_err(|e| format!("cannot read ca_file {}: {e}", f.display()))?;
-            let cert =
-                Certificate::from_pem(&pem).map_err(|e| format!("ca_file {}: {e}", f.display()))?;
+            let ca_err = |error: String| Problem::CaFile {
+                path: f.clone(),
+                error,
+            };
+            let pem = std::fs::read(f).map_err(|e| ca_err(e.to_string()))?;
+            let cert = Certificate::from_pem(&pem).map_err(|e| ca_err(e.to_string()))?;
             tls = tls.add_root_certificate(cert);
         }
         let params = || {
             tls.clone()
                 .build_rustls()
-                .map_err(|e| format!("TLS set-up: {e}"))
+                .map_err(|e| Problem::Tls(e.to_string()))
         };
         let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
             .port(s.port)
@@ -85,8 +88,10 @@ impl Email {
             b = b.credentials(Credentials::new(u.clone(), pw.expose().to_string()));
         }
         let parse = |a: &str| {
-            a.parse::<Mailbox>()
-                .map_err(|e| format!("address '{a}': {e}"))
+            a.parse::<Mailbox>().map_err(|e| Problem::Address {
+                address: a.to_string(),
+                error: e.to_string(),
+            })
         };
         Ok(Email {
             transport: b.build(),

@@ -1,0 +1,305 @@
+//! Self-monitoring: a stream or sink failing for longer than `health_after` raises a health
+//! alert through the sinks (a failing sink's through the others), and a recovery message when
+//! it heals; an optional daily heartbeat says the daemon is alive; old alert keys expire.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use tokio::sync::Notify;
+
+use super::shutdown::Shutdown;
+use crate::alert::Alert;
+use crate::defaults;
+use crate::delivery::SinkHealth;
+use crate::poll::expire;
+use crate::severity::Severity;
+use crate::state::State;
+use crate::when;
+
+/// The health of one stream, shared with the health checker.
+#[derive(Debug, Clone, Default)]
+pub struct StreamHealth {
+    pub last_ok: Option<Timestamp>,
+    pub failing_since: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+/// Every stream's health, by `source/stream`.
+pub type Streams = Arc<Mutex<HashMap<String, StreamHealth>>>;
+/// Every sink's health, as the delivery worker last saw it.
+pub type Sinks = Arc<Mutex<HashMap<String, SinkHealth>>>;
+
+/// Something the health checker watches: a stream or a sink.
+#[derive(Debug, Clone)]
+struct Component {
+    what: String,
+    failing_since: Option<Timestamp>,
+    last_error: Option<String>,
+    /// The sink's name, for a sink (its own alert goes through the others).
+    sink: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum News {
+    Failing,
+    Recovered,
+}
+
+/// What to announce: components failing for `after` and not announced yet, and announced ones
+/// that work again. `alerted` remembers the announcements.
+fn health_news<'a>(
+    parts: &'a [Component],
+    alerted: &mut HashMap<String, bool>,
+    now: Timestamp,
+    after: Duration,
+) -> Vec<(&'a Component, News)> {
+    let mut out = Vec::new();
+    for c in parts {
+        let was = alerted.get(&c.what).copied().unwrap_or(false);
+        match c.failing_since {
+            Some(since) if !was && now.duration_since(since) >= when::signed(after) => {
+                alerted.insert(c.what.clone(), true);
+                out.push((c, News::Failing));
+            }
+            None if was => {
+                alerted.insert(c.what.clone(), false);
+                out.push((c, News::Recovered));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Whether the daily heartbeat is due at `local` (time of day `at`), and the day to remember.
+/// The day the daemon starts counts as beaten if it starts after `at`, so a restart does not
+/// send a second heartbeat the same day.
+fn heartbeat_due(
+    last: Option<jiff::civil::Date>,
+    local: &jiff::Zoned,
+    at: (i8, i8),
+) -> (bool, Option<jiff::civil::Date>) {
+    let today = local.date();
+    let past = (local.hour(), local.minute()) >= at;
+    match last {
+        None if past => (false, Some(today)),
+        None => (false, today.yesterday().ok()),
+        Some(d) if past && d != today => (true, Some(today)),
+        keep => (false, keep),
+    }
+}
+
+/// Raises an alert of trailwatch itself (health, recovery, heartbeat) for `sinks`.
+fn raise_own(
+    state: &State,
+    rule: &str,
+    title: String,
+    sev: Severity,
+    detail: String,
+    sinks: Vec<String>,
+) {
+    let now = Timestamp::now();
+    let id = format!("trailwatch-{rule}-{}", now.as_millisecond());
+    let record = serde_json::json!({
+        "eventID": id, "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "eventSource": "trailwatch", "eventName": rule, "errorCode": rule, "errorMessage": detail,
+        "userIdentity": {"type": "trailwatch", "arn": "trailwatch"}
+    });
+    let alert = Alert {
+        rule: rule.into(),
+        title: title.clone(),
+        subject: title,
+        severity: sev,
+        event_id: id,
+        event_time: record["eventTime"].as_str().unwrap_or("").into(),
+        source: "trailwatch".into(),
+        record: record.to_string(),
+    };
+    if let Err(e) = state.raise(&alert, sinks, now).and_then(|_| state.flush()) {
+        tracing::error!("cannot queue a health alert: {e}");
+    }
+}
+
+/// The health checker: looks every `every`, until stopped.
+pub struct HealthTask {
+    pub state: Arc<State>,
+    pub streams: Streams,
+    pub sinks: Sinks,
+    pub wake: Arc<Notify>,
+    pub after: Duration,
+    pub heartbeat: Option<(i8, i8)>,
+    pub tz: TimeZone,
+    /// Every sink's name: where health alerts go.
+    pub all_sinks: Vec<String>,
+}
+
+impl HealthTask {
+    pub async fn run(self, mut shutdown: Shutdown) {
+        let every = (self.after / 2).clamp(Duration::from_millis(200), Duration::from_secs(30));
+        let mut last_beat: Option<jiff::civil::Date> = None;
+        let mut alerted: HashMap<String, bool> = HashMap::new();
+        let mut last_expire: Option<Timestamp> = None;
+        loop {
+            let now = Timestamp::now();
+            let mut raised = self.announce(&mut alerted, now);
+            if let Some(at) = self.heartbeat {
+                let (due, next) = heartbeat_due(last_beat, &now.to_zoned(self.tz.clone()), at);
+                last_beat = next;
+                if due {
+                    self.beat();
+                    raised = true;
+                }
+            }
+            if raised {
+                self.wake.notify_one();
+            }
+            if last_expire
+                .is_none_or(|t| now.duration_since(t) > jiff::SignedDuration::from_hours(1))
+            {
+                if let Err(e) = expire(&self.state, now, defaults::RAISED_RETENTION) {
+                    tracing::warn!("cannot expire old alert keys: {e}");
+                }
+                last_expire = Some(now);
+            }
+            if shutdown.sleep(every).await {
+                return;
+            }
+        }
+    }
+
+    /// Every stream and sink, as the checker sees them.
+    fn components(&self) -> Vec<Component> {
+        let mut parts: Vec<Component> = self
+            .streams
+            .lock()
+            .expect("health lock")
+            .iter()
+            .map(|(k, h)| Component {
+                what: format!("source {k}"),
+                failing_since: h.failing_since,
+                last_error: h.last_error.clone(),
+                sink: None,
+            })
+            .collect();
+        parts.extend(
+            self.sinks
+                .lock()
+                .expect("sink health lock")
+                .iter()
+                .map(|(k, h)| Component {
+                    what: format!("sink {k}"),
+                    failing_since: h.failing_since,
+                    last_error: h.last_error.clone(),
+                    sink: Some(k.clone()),
+                }),
+        );
+        parts
+    }
+
+    /// Raises the health and recovery alerts due; true when any was raised.
+    fn announce(&self, alerted: &mut HashMap<String, bool>, now: Timestamp) -> bool {
+        let parts = self.components();
+        let news = health_news(&parts, alerted, now, self.after);
+        for (c, news) in &news {
+            // A failing sink is told through the others.
+            let to: Vec<String> = self
+                .all_sinks
+                .iter()
+                .filter(|x| Some(*x) != c.sink.as_ref())
+                .cloned()
+                .collect();
+            match news {
+                News::Failing => raise_own(
+                    &self.state,
+                    "trailwatch-health",
+                    format!("trailwatch: {} failing", c.what),
+                    Severity::High,
+                    format!(
+                        "{} has failed since {}: {}",
+                        c.what,
+                        c.failing_since.map(|t| t.to_string()).unwrap_or_default(),
+                        c.last_error.clone().unwrap_or_default()
+                    ),
+                    to,
+                ),
+                News::Recovered => raise_own(
+                    &self.state,
+                    "trailwatch-recovery",
+                    format!("trailwatch: {} recovered", c.what),
+                    Severity::Info,
+                    format!("{} works again", c.what),
+                    to,
+                ),
+            }
+        }
+        !news.is_empty()
+    }
+
+    fn beat(&self) {
+        raise_own(
+            &self.state,
+            "trailwatch-heartbeat",
+            "trailwatch is alive".into(),
+            Severity::Info,
+            format!(
+                "outbox {} alerts, dead letters {}",
+                self.state.outbox_len(),
+                self.state.dead_len()
+            ),
+            self.all_sinks.clone(),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn comp(what: &str, since: Option<&str>) -> Component {
+        Component {
+            what: what.into(),
+            failing_since: since.map(|s| s.parse().unwrap()),
+            last_error: None,
+            sink: None,
+        }
+    }
+
+    #[test]
+    fn the_heartbeat_is_daily_at_its_time() {
+        let z = |s: &str| s.parse::<jiff::Zoned>().unwrap();
+        let at = (9, 0);
+        // Started at 08:00: due at 09:00 the same day, then not again until the next day.
+        let (due, last) = heartbeat_due(None, &z("2026-11-22T08:00[Asia/Seoul]"), at);
+        assert!(!due);
+        let (due, last) = heartbeat_due(last, &z("2026-11-22T09:00[Asia/Seoul]"), at);
+        assert!(due);
+        let (due, last) = heartbeat_due(last, &z("2026-11-22T15:00[Asia/Seoul]"), at);
+        assert!(!due);
+        let (due, _) = heartbeat_due(last, &z("2026-11-23T09:01[Asia/Seoul]"), at);
+        assert!(due);
+        // Started at 10:00: nothing until tomorrow 09:00.
+        let (due, last) = heartbeat_due(None, &z("2026-11-22T10:00[Asia/Seoul]"), at);
+        assert!(!due);
+        let (due, _) = heartbeat_due(last, &z("2026-11-23T08:59[Asia/Seoul]"), at);
+        assert!(!due);
+    }
+
+    #[test]
+    fn health_news_announces_once_and_recovery_once() {
+        let after = Duration::from_secs(900);
+        let mut alerted = HashMap::new();
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let failing = [comp("source a", Some("2026-11-22T00:00:00Z"))];
+        assert!(health_news(&failing, &mut alerted, t("2026-11-22T00:10:00Z"), after).is_empty());
+        let n = health_news(&failing, &mut alerted, t("2026-11-22T00:15:00Z"), after);
+        assert_eq!(n.iter().map(|x| x.1).collect::<Vec<_>>(), [News::Failing]);
+        assert!(health_news(&failing, &mut alerted, t("2026-11-22T00:20:00Z"), after).is_empty());
+        let healed = [comp("source a", None)];
+        let n = health_news(&healed, &mut alerted, t("2026-11-22T00:21:00Z"), after);
+        assert_eq!(n.iter().map(|x| x.1).collect::<Vec<_>>(), [News::Recovered]);
+        assert!(health_news(&healed, &mut alerted, t("2026-11-22T00:22:00Z"), after).is_empty());
+    }
+}

@@ -1,0 +1,256 @@
+//! `trailwatch run`: the one place that owns tasks and signals. One task per concern: a poller
+//! per stream (`poller`), the delivery worker (`delivery`) and the health checker (`health`),
+//! each with `run(self, shutdown)` and one `Shutdown` (`shutdown`), as tokio-rs/mini-redis
+//! shapes its listener and handlers.
+//!
+//! SIGTERM/SIGINT stop everything cleanly (work in flight finishes or stays in the outbox;
+//! state is flushed), SIGHUP reloads the configuration (a broken one is rejected and the old
+//! one keeps running), and systemd hears READY, RELOADING, STOPPING and watchdog pings.
+
+mod delivery;
+mod health;
+mod poller;
+mod shutdown;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use self::delivery::DeliveryTask;
+use self::health::HealthTask;
+use self::poller::{FolderPoller, Shared, StreamPoller};
+use self::shutdown::{Shutdown, Trigger};
+use crate::config::Settings;
+use crate::defaults;
+use crate::delivery::Deliverer;
+use crate::metrics::Metrics;
+use crate::rules::Evaluator;
+use crate::sink::OpenError;
+use crate::source::files::Folder;
+use crate::source::{open_streams, SourceError, SourceKind};
+use crate::state::{State, StateError};
+
+/// How `run` ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Until a signal.
+    Forever,
+    /// One poll of every source, then delivery of what is due, then exit.
+    Once,
+}
+
+/// Why the daemon could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Sink(#[from] OpenError),
+    #[error("cannot listen for signals: {0}")]
+    Signals(#[from] std::io::Error),
+}
+
+/// The signals the daemon answers.
+struct Signals {
+    hup: Signal,
+    term: Signal,
+}
+
+/// What ended one configuration's run.
+enum Ending {
+    Reload(Box<Settings>),
+    Stop,
+}
+
+/// Runs until stopped (or once). Returns after a clean stop.
+pub async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<(), DaemonError> {
+    let state = Arc::new(State::open(&first.state_dir)?);
+    for w in &first.warnings {
+        tracing::warn!("{w}");
+    }
+    let metrics = Metrics::default();
+    if let Some(addr) = first.metrics_address {
+        let m = metrics.clone();
+        tokio::spawn(async move {
+            if let Err(e) = m.serve(addr).await {
+                tracing::error!(%addr, "metrics endpoint stopped: {e}");
+            }
+        });
+    }
+    let mut signals = Signals {
+        hup: signal(SignalKind::hangup())?,
+        term: signal(SignalKind::terminate())?,
+    };
+    let mut settings = first;
+    let mut notified_ready = false;
+    // The configuration that ran before a reload, to go back to if the new one cannot start
+    // (a secret that cannot be read, a region that cannot be resolved).
+    let mut fallback: Option<Settings> = None;
+    loop {
+        let (trigger, shutdown) = Trigger::new();
+        let mut tasks = match start(&settings, state.clone(), shutdown, mode, &metrics).await {
+            Ok(t) => t,
+            Err(e) => match fallback.take() {
+                Some(old) => {
+                    tracing::error!(
+                        "new configuration cannot start ({e}); the previous one keeps running"
+                    );
+                    settings = old;
+                    continue;
+                }
+                None => return Err(e),
+            },
+        };
+        if !notified_ready {
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+            notified_ready = true;
+            tracing::info!(
+                sources = settings.sources.len(),
+                sinks = settings.sinks.len(),
+                rules = settings.rules.enabled().count(),
+                "trailwatch running"
+            );
+        }
+        let ending = wait(&path, &mut signals, &mut tasks, mode).await;
+        trigger.fire();
+        if matches!(ending, Ending::Stop) {
+            let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
+        }
+        let grace = tokio::time::timeout(defaults::SHUTDOWN_GRACE, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        if grace.is_err() {
+            tracing::warn!("tasks did not finish in time; their work stays in the outbox");
+            tasks.abort_all();
+        }
+        state.flush()?;
+        match ending {
+            Ending::Reload(new) => {
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+                fallback = Some(std::mem::replace(&mut settings, *new));
+            }
+            Ending::Stop => return Ok(()),
+        }
+    }
+}
+
+/// Waits for a signal (or, once, for the tasks to end), pinging the watchdog meanwhile.
+async fn wait(
+    path: &std::path::Path,
+    s: &mut Signals,
+    tasks: &mut JoinSet<()>,
+    mode: Mode,
+) -> Ending {
+    let mut usec = 0u64;
+    let mut watchdog = sd_notify::watchdog_enabled(false, &mut usec)
+        .then(|| tokio::time::interval(Duration::from_micros(usec / 2)));
+    loop {
+        tokio::select! {
+            _ = s.hup.recv() => {
+                match Settings::load(path) {
+                    Ok(new) => {
+                        tracing::info!("configuration reloaded from {}", path.display());
+                        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
+                        return Ending::Reload(Box::new(new));
+                    }
+                    Err(e) => tracing::error!("new configuration rejected, the running one stays: {e}"),
+                }
+            }
+            _ = s.term.recv() => { tracing::info!("SIGTERM: stopping"); return Ending::Stop; }
+            _ = tokio::signal::ctrl_c() => { tracing::info!("SIGINT: stopping"); return Ending::Stop; }
+            _ = async { match watchdog.as_mut() { Some(w) => { w.tick().await; } None => std::future::pending().await } } => {
+                let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+            }
+            r = tasks.join_next() => {
+                match r {
+                    None => return Ending::Stop,
+                    Some(Err(e)) => tracing::error!("a task ended abnormally: {e}"),
+                    Some(Ok(())) => {}
+                }
+                if mode == Mode::Once && tasks.is_empty() { return Ending::Stop; }
+            }
+        }
+    }
+}
+
+/// Starts the tasks of one configuration.
+async fn start(
+    s: &Settings,
+    state: Arc<State>,
+    shutdown: Shutdown,
+    mode: Mode,
+    metrics: &Metrics,
+) -> Result<JoinSet<()>, DaemonError> {
+    let shared = Shared {
+        state: state.clone(),
+        eval: Arc::new(Evaluator::new(
+            s.rules.clone(),
+            s.sinks.iter().map(|k| k.name.clone()).collect(),
+        )),
+        streams: Arc::default(),
+        metrics: metrics.clone(),
+        wake: Arc::new(Notify::new()),
+        mode,
+    };
+    let mut pollers = JoinSet::new();
+    for spec in &s.sources {
+        if let SourceKind::Files { path } = &spec.kind {
+            let p = FolderPoller {
+                spec: spec.clone(),
+                folder: Folder::new(path.clone()),
+                shared: shared.clone(),
+            };
+            pollers.spawn(p.run(shutdown.clone()));
+            continue;
+        }
+        for stream in open_streams(spec).await? {
+            let p = StreamPoller {
+                stream,
+                shared: shared.clone(),
+            };
+            pollers.spawn(p.run(shutdown.clone()));
+        }
+    }
+    let sinks: health::Sinks = Arc::default();
+    let mut tasks = JoinSet::new();
+    // In --once mode delivery starts when the sources are done; otherwise at once, and the
+    // pollers are one task of the set (a stop waits for them).
+    let pollers = match mode {
+        Mode::Once => Some(pollers),
+        Mode::Forever => {
+            tasks.spawn(async move { while pollers.join_next().await.is_some() {} });
+            None
+        }
+    };
+    let delivery = DeliveryTask {
+        deliverer: Deliverer::new(s)?,
+        state: state.clone(),
+        wake: shared.wake.clone(),
+        sinks: sinks.clone(),
+        metrics: metrics.clone(),
+        mode,
+        pollers,
+    };
+    tasks.spawn(delivery.run(shutdown.clone()));
+    if mode == Mode::Forever {
+        let health = HealthTask {
+            state,
+            streams: shared.streams.clone(),
+            sinks,
+            wake: shared.wake.clone(),
+            after: s.health_after,
+            heartbeat: s.heartbeat,
+            tz: s.timezone.clone(),
+            all_sinks: s.sinks.iter().map(|k| k.name.clone()).collect(),
+        };
+        tasks.spawn(health.run(shutdown));
+    }
+    Ok(tasks)
+}

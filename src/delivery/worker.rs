@@ -1,0 +1,351 @@
+//! The delivery worker: drains the outbox oldest first, renders each alert for each of its
+//! sinks, and records every outcome in state before going on. Per sink, a failure blocks the
+//! sink's later alerts until the retry is due, so a receiver that was down gets everything
+//! once, in order. An alert older than `max_delivery_age` goes to the dead letters, loudly; one
+//! a sink rejects for good is parked there at once.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use jiff::Timestamp;
+
+use super::grouping::{GroupKey, Grouping};
+use super::health::SinkHealth;
+use super::message::{Message, Renderer};
+use crate::alert::fields::Fields;
+use crate::alert::Alert;
+use crate::config::Settings;
+use crate::severity::Severity;
+use crate::sink::{OpenError, Outcome, Sink, SinkSpec};
+use crate::state::{OutboxEntry, State, StateError};
+use crate::when;
+
+/// What one pass did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Pass {
+    pub delivered: u64,
+    pub retried: u64,
+    pub parked: u64,
+    pub buried: u64,
+    pub held: u64,
+    /// When the next pass has work (a retry or a group summary falls due).
+    pub next_due: Option<Timestamp>,
+}
+
+/// What to do with one pending sink of one entry.
+enum Step {
+    /// Not now (the sink waits for a retry, or the entry waits for its group's summary).
+    Wait,
+    /// Held now for its group's summary.
+    Held,
+    /// The sink will never take it (gone, or below its `min_severity`).
+    Drop,
+    Send(GroupKey),
+}
+
+/// The worker's view of the configuration, and its memory of sinks and groups.
+pub struct Deliverer {
+    sinks: Vec<(SinkSpec, Sink)>,
+    render: Renderer,
+    grouping: Grouping,
+    max_age: Duration,
+    pub health: HashMap<String, SinkHealth>,
+}
+
+impl Deliverer {
+    /// Opens every sink of the settings. Errors name the sink (never a secret).
+    pub fn new(s: &Settings) -> Result<Deliverer, OpenError> {
+        let mut sinks = Vec::new();
+        for spec in &s.sinks {
+            sinks.push((spec.clone(), Sink::open(spec)?));
+        }
+        Ok(Self::with_sinks(s, sinks))
+    }
+
+    pub fn with_sinks(s: &Settings, sinks: Vec<(SinkSpec, Sink)>) -> Deliverer {
+        let windows = s
+            .rules
+            .all()
+            .iter()
+            .map(|r| (r.name.clone(), s.group_window_of(&r.name)))
+            .collect();
+        Deliverer {
+            health: sinks
+                .iter()
+                .map(|(sp, _)| (sp.name.clone(), SinkHealth::default()))
+                .collect(),
+            sinks,
+            render: Renderer::new(s),
+            grouping: Grouping::new(windows, s.group_window),
+            max_age: s.max_delivery_age,
+        }
+    }
+
+    pub fn sink_names(&self) -> Vec<String> {
+        self.sinks.iter().map(|(s, _)| s.name.clone()).collect()
+    }
+
+    fn sink(&self, name: &str) -> Option<&(SinkSpec, Sink)> {
+        self.sinks.iter().find(|(s, _)| s.name == name)
+    }
+
+    fn blocked(&self, sink: &str, now: Timestamp) -> bool {
+        self.health.get(sink).is_some_and(|h| h.blocked(now))
+    }
+
+    /// Sends one message to one sink and records the outcome in the sink's health.
+    async fn attempt(&mut self, sink: &str, m: &Message, now: Timestamp) -> Outcome {
+        let Some((spec, s)) = self.sink(sink) else {
+            return Outcome::Park {
+                reason: format!("sink '{sink}' is no longer configured"),
+            };
+        };
+        let retry_initial = spec.retry_initial;
+        let out = s.send(m).await;
+        // Waits count from the answer, not from the start of the pass.
+        let now = Timestamp::now().max(now);
+        let h = self.health.entry(sink.to_string()).or_default();
+        match &out {
+            Outcome::Delivered => h.delivered(sink),
+            Outcome::Retry { reason, after } => h.retry(sink, reason, *after, retry_initial, now),
+            Outcome::Park { reason } => h.parked(sink, reason),
+        }
+        out
+    }
+
+    /// One pass over the outbox.
+    pub async fn pass(&mut self, state: &State, now: Timestamp) -> Result<Pass, StateError> {
+        let mut p = Pass::default();
+        let held = self.grouping.held_ids();
+        for (id, mut e) in state.outbox()? {
+            let age = now.duration_since(when::from_millis(e.queued_ms));
+            if age > when::signed(self.max_age) {
+                tracing::error!(rule = %e.alert.rule, event_id = %e.alert.event_id, pending = ?e.pending, "alert undelivered after {}: moved to the dead letters", humantime::format_duration(self.max_age));
+                e.last_error.get_or_insert_with(|| "too old".into());
+                state.bury(id, &e)?;
+                p.buried += 1;
+                continue;
+            }
+            let before = (e.pending.clone(), e.attempts);
+            self.deliver_entry(state, id, &mut e, &held, now, &mut p)
+                .await?;
+            if (&e.pending, e.attempts) != (&before.0, before.1) {
+                state.update_outbox(id, &e)?;
+            }
+        }
+        self.summaries(state, now, &mut p).await?;
+        let retries = self.health.values().filter_map(|h| h.blocked_until);
+        p.next_due = retries
+            .filter(|t| *t > now)
+            .chain(self.grouping.next_due(now))
+            .min();
+        self.grouping.prune(now);
+        Ok(p)
+    }
+
+    /// What to do with `sink` for entry `id` now.
+    fn step(
+        &mut self,
+        sink: &str,
+        id: u64,
+        e: &OutboxEntry,
+        f: &Fields,
+        held: &HashSet<(String, u64)>,
+        now: Timestamp,
+    ) -> Step {
+        if held.contains(&(sink.to_string(), id)) {
+            return Step::Wait;
+        }
+        let Some((spec, _)) = self.sink(sink) else {
+            tracing::warn!(
+                sink,
+                "an alert waits for a sink that is no longer configured: dropped for it"
+            );
+            return Step::Drop;
+        };
+        if e.alert.severity < spec.min_severity {
+            return Step::Drop;
+        }
+        if self.blocked(sink, now) {
+            return Step::Wait;
+        }
+        let key = (
+            sink.to_string(),
+            e.alert.rule.clone(),
+            f.principal().to_string(),
+        );
+        if self.grouping.hold(&key, id, now) {
+            return Step::Held;
+        }
+        Step::Send(key)
+    }
+
+    /// Tries every pending sink of one entry, updating it (not yet saved).
+    async fn deliver_entry(
+        &mut self,
+        state: &State,
+        id: u64,
+        e: &mut OutboxEntry,
+        held: &HashSet<(String, u64)>,
+        now: Timestamp,
+        p: &mut Pass,
+    ) -> Result<(), StateError> {
+        let f = self.render.fields(&e.alert);
+        for sink in e.pending.clone() {
+            let key = match self.step(&sink, id, e, &f, held, now) {
+                Step::Wait => continue,
+                Step::Held => {
+                    p.held += 1;
+                    continue;
+                }
+                Step::Drop => {
+                    e.pending.retain(|s| s != &sink);
+                    continue;
+                }
+                Step::Send(key) => key,
+            };
+            let m = self
+                .render
+                .message(&sink, &e.alert.rule, &f, e.alert.severity);
+            match self.attempt(&sink, &m, now).await {
+                Outcome::Delivered => {
+                    e.pending.retain(|s| s != &sink);
+                    p.delivered += 1;
+                    self.grouping.sent(key, now);
+                }
+                Outcome::Retry { reason, .. } => {
+                    e.attempts += 1;
+                    e.last_error = Some(format!("{sink}: {reason}"));
+                    p.retried += 1;
+                }
+                Outcome::Park { reason } => {
+                    e.pending.retain(|s| s != &sink);
+                    park(state, e, &sink, &reason)?;
+                    p.parked += 1;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends the summaries of groups whose window has ended.
+    async fn summaries(
+        &mut self,
+        state: &State,
+        now: Timestamp,
+        p: &mut Pass,
+    ) -> Result<(), StateError> {
+        let due = self.grouping.due(now);
+        if due.is_empty() {
+            return Ok(());
+        }
+        let outbox: HashMap<u64, OutboxEntry> = state.outbox()?.into_iter().collect();
+        for key in due {
+            let (sink, rule, _) = key.clone();
+            if self.blocked(&sink, now) {
+                continue;
+            }
+            let ids: Vec<u64> = self
+                .grouping
+                .held(&key)
+                .iter()
+                .copied()
+                .filter(|id| outbox.contains_key(id))
+                .collect();
+            let Some(first) = ids.first().and_then(|id| outbox.get(id)) else {
+                self.grouping.forget(&key);
+                continue;
+            };
+            let mut f = self.render.fields(&first.alert);
+            // The summary stands for every held alert; it shows the first of them.
+            f.more = ids.len() as u64;
+            let m = self.render.message(&sink, &rule, &f, first.alert.severity);
+            let out = self.attempt(&sink, &m, now).await;
+            if let Outcome::Retry { .. } = out {
+                continue;
+            }
+            for id in &ids {
+                let mut e = outbox[id].clone();
+                if let Outcome::Park { reason } = &out {
+                    park(state, &e, &sink, reason)?;
+                }
+                e.pending.retain(|s| s != &sink);
+                state.update_outbox(*id, &e)?;
+            }
+            if matches!(out, Outcome::Delivered) {
+                p.delivered += 1;
+            } else {
+                p.parked += 1;
+            }
+            // Repeats keep being summed up, one message per window, while they continue.
+            self.grouping.sent(key, now);
+        }
+        Ok(())
+    }
+
+    /// Passes until nothing falls due within 30 s (`backfill --notify`, `run --once`).
+    pub async fn drain(&mut self, state: &State) -> Result<(), StateError> {
+        loop {
+            let p = self.pass(state, Timestamp::now()).await?;
+            let wait = p
+                .next_due
+                .map(|t| t.duration_since(Timestamp::now()))
+                .filter(|d| *d < jiff::SignedDuration::from_secs(30));
+            match wait {
+                Some(d) => tokio::time::sleep(Duration::try_from(d).unwrap_or_default()).await,
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// Sends a labelled test alert through each sink (or one), reporting each outcome.
+    pub async fn test(&mut self, only: Option<&str>) -> Vec<(String, Outcome)> {
+        let alert = test_alert();
+        let mut f = self.render.fields(&alert);
+        f.test = true;
+        let mut out = Vec::new();
+        for name in self.sink_names() {
+            if only.is_some_and(|o| o != name) {
+                continue;
+            }
+            let m = self
+                .render
+                .message(&name, "notify-test", &f, alert.severity);
+            let r = self.attempt(&name, &m, Timestamp::now()).await;
+            out.push((name, r));
+        }
+        out
+    }
+}
+
+/// Copies an entry into the dead letters for one sink that refused it for good.
+fn park(state: &State, e: &OutboxEntry, sink: &str, reason: &str) -> Result<(), StateError> {
+    let mut dead = e.clone();
+    dead.pending = vec![sink.to_string()];
+    dead.last_error = Some(format!("{sink}: {reason}"));
+    state.dead_letter(&dead)
+}
+
+/// The alert `notify-test` sends: a root console sign-in, clearly labelled as a test.
+fn test_alert() -> Alert {
+    let record = serde_json::json!({
+        "eventVersion": "1.08",
+        "userIdentity": {"type": "Root", "arn": "arn:aws:iam::111122223333:root", "accountId": "111122223333"},
+        "eventTime": Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin",
+        "awsRegion": "us-east-1", "sourceIPAddress": "192.0.2.1", "userAgent": "trailwatch notify-test",
+        "eventID": "00000000-0000-0000-0000-000000000000", "eventType": "AwsConsoleSignIn",
+        "recipientAccountId": "111122223333",
+        "additionalEventData": {"MFAUsed": "Yes"}
+    });
+    Alert {
+        rule: "notify-test".into(),
+        title: "trailwatch notify-test".into(),
+        subject: "notify-test".into(),
+        severity: Severity::Info,
+        event_id: "00000000-0000-0000-0000-000000000000".into(),
+        event_time: record["eventTime"].as_str().unwrap_or("").into(),
+        source: "notify-test".into(),
+        record: record.to_string(),
+    }
+}
