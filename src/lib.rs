@@ -2,24 +2,24 @@
 //!
 //! Data flows one way, source → rules → alert → sinks, with state beside it.
 
-pub mod alert;
-pub mod backoff;
+pub(crate) mod alert;
+pub(crate) mod backoff;
 pub mod cmd;
 pub mod config;
-pub mod daemon;
-pub mod defaults;
-pub mod delivery;
+pub(crate) mod daemon;
+pub(crate) mod defaults;
+pub(crate) mod delivery;
 pub mod format;
-pub mod logging;
-pub mod metrics;
+pub(crate) mod logging;
+pub(crate) mod metrics;
 pub mod pattern;
 pub mod poll;
-pub mod record;
+pub(crate) mod record;
 pub mod rules;
 pub mod scan;
-pub mod secret;
-pub mod severity;
-pub mod sink;
+pub(crate) mod secret;
+pub(crate) mod severity;
+pub(crate) mod sink;
 pub mod source;
 pub mod state;
-pub mod when;
+pub(crate) mod when;

@@ -101,7 +101,7 @@ impl Scanner {
 
     fn empty_report(&self) -> Report {
         Report {
-            matches: vec![0; self.eval.len()],
+            matches: vec![0; self.eval.rule_count()],
             ..Report::default()
         }
     }

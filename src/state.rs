@@ -28,9 +28,6 @@ pub struct OutboxEntry {
     /// Delivery attempts so far, over all sinks.
     #[serde(default)]
     pub attempts: u32,
-    /// Not before this time (ms) is the next attempt due.
-    #[serde(default)]
-    pub next_attempt_ms: i64,
     /// The last delivery error, for `state show` and dead letters.
     #[serde(default)]
     pub last_error: Option<String>,
@@ -176,13 +173,6 @@ impl State {
             .collect()
     }
 
-    /// True when this alert (event ID + rule) was raised before.
-    pub fn was_raised(&self, alert: &Alert) -> Result<bool> {
-        self.raised
-            .contains_key(alert.dedupe_key())
-            .map_err(|e| self.err(e))
-    }
-
     /// Records `alert` as raised and queues it for `sinks`, in one transaction. Returns false
     /// (and queues nothing) when it was raised before. Not durable until `flush`.
     pub fn raise(&self, alert: &Alert, sinks: Vec<String>, now: Timestamp) -> Result<bool> {
@@ -197,7 +187,6 @@ impl State {
             pending: sinks,
             queued_ms: when::millis(now),
             attempts: 0,
-            next_attempt_ms: 0,
             last_error: None,
         };
         let bytes = serde_json::to_vec(&entry).expect("an outbox entry serializes");

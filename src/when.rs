@@ -35,11 +35,6 @@ pub fn from_millis(ms: i64) -> Timestamp {
     Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-/// A record's `eventTime`, if present and valid.
-pub fn event_time(record: &serde_json::Value) -> Option<Timestamp> {
-    record.get("eventTime")?.as_str()?.parse().ok()
-}
-
 /// `d` as a signed duration, saturating.
 pub fn signed(d: Duration) -> SignedDuration {
     SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX)

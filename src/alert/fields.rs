@@ -127,43 +127,56 @@ fn url_part(s: &str) -> String {
         .collect()
 }
 
+/// The first of `paths` that holds a value.
+fn first_text(r: &Value, paths: &[&[&str]]) -> String {
+    paths
+        .iter()
+        .map(|p| text(r, p))
+        .find(|t| !t.is_empty())
+        .unwrap_or_default()
+}
+
+/// The event in the CloudTrail console.
+fn console_link(region: &str, event_id: &str) -> String {
+    if region.is_empty() || event_id.is_empty() {
+        return String::new();
+    }
+    format!(
+        "https://{0}.console.aws.amazon.com/cloudtrailv2/home?region={0}#/events/{1}",
+        url_part(region),
+        url_part(event_id)
+    )
+}
+
+/// The record pretty-printed, cut at `MAX_RECORD` characters.
+fn pretty(r: &Value) -> String {
+    let p = serde_json::to_string_pretty(r).unwrap_or_default();
+    let n = p.chars().count();
+    if n > MAX_RECORD {
+        format!(
+            "{}\n(record cut at {MAX_RECORD} of {n} characters)",
+            truncate(&p, MAX_RECORD)
+        )
+    } else {
+        p
+    }
+}
+
 impl Fields {
-    /// The fields of an alert; `tz` is the configured time zone, `aliases` account → name.
+    /// The fields of an alert; `tz` is the configured time zone, `alias` the account's name.
     pub fn of(alert: &Alert, tz: &TimeZone, tz_name: &str, alias: Option<&str>) -> Fields {
         let r: Value = crate::record::parse_value(&alert.record).unwrap_or(Value::Null);
         let time: Option<Timestamp> = alert.event_time.parse().ok();
         let region = text(&r, &["awsRegion"]);
-        let event_id = clean(&alert.event_id);
-        let console_link = if region.is_empty() || event_id.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "https://{0}.console.aws.amazon.com/cloudtrailv2/home?region={0}#/events/{1}",
-                url_part(&region),
-                url_part(&alert.event_id)
-            )
-        };
-        let principal_arn = {
-            let a = text(&r, &["userIdentity", "arn"]);
-            if a.is_empty() {
-                text(&r, &["userIdentity", "principalId"])
-            } else {
-                a
-            }
-        };
         Fields {
             rule: clean(&alert.rule),
             title: clean(&alert.title),
             subject: clean(&alert.subject),
             severity: alert.severity.to_string(),
-            account: {
-                let a = text(&r, &["recipientAccountId"]);
-                if a.is_empty() {
-                    text(&r, &["userIdentity", "accountId"])
-                } else {
-                    a
-                }
-            },
+            account: first_text(
+                &r,
+                &[&["recipientAccountId"], &["userIdentity", "accountId"]],
+            ),
             account_alias: alias.map(clean).unwrap_or_default(),
             time_utc: time
                 .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
@@ -179,25 +192,24 @@ impl Fields {
             event_name: text(&r, &["eventName"]),
             event_source: text(&r, &["eventSource"]),
             principal_type: text(&r, &["userIdentity", "type"]),
-            principal_arn,
+            principal_arn: first_text(
+                &r,
+                &[&["userIdentity", "arn"], &["userIdentity", "principalId"]],
+            ),
             source_ip: text(&r, &["sourceIPAddress"]),
             user_agent: text(&r, &["userAgent"]),
-            mfa: {
-                let a = text(&r, &["additionalEventData", "MFAUsed"]);
-                if a.is_empty() {
-                    text(
-                        &r,
-                        &[
-                            "userIdentity",
-                            "sessionContext",
-                            "attributes",
-                            "mfaAuthenticated",
-                        ],
-                    )
-                } else {
-                    a
-                }
-            },
+            mfa: first_text(
+                &r,
+                &[
+                    &["additionalEventData", "MFAUsed"],
+                    &[
+                        "userIdentity",
+                        "sessionContext",
+                        "attributes",
+                        "mfaAuthenticated",
+                    ],
+                ],
+            ),
             error_code: text(&r, &["errorCode"]),
             // Error messages carry the reason (an IAM denial names the action): keep more of them.
             error_message: match r.get("errorMessage") {
@@ -205,22 +217,11 @@ impl Fields {
                 _ => String::new(),
             },
             target: target(&r),
-            event_id,
-            console_link,
+            event_id: clean(&alert.event_id),
+            console_link: console_link(&region, &alert.event_id),
             more: 0,
             test: false,
-            record_pretty: {
-                let p = serde_json::to_string_pretty(&r).unwrap_or_default();
-                let n = p.chars().count();
-                if n > MAX_RECORD {
-                    format!(
-                        "{}\n(record cut at {MAX_RECORD} of {n} characters)",
-                        truncate(&p, MAX_RECORD)
-                    )
-                } else {
-                    p
-                }
-            },
+            record_pretty: pretty(&r),
             region,
         }
     }

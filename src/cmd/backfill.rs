@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -13,12 +14,13 @@ use jiff::Timestamp;
 use super::{CmdError, ConfigArg};
 use crate::alert::fields::{truncate, visible};
 use crate::alert::Alert;
+use crate::config::Settings;
 use crate::delivery::Deliverer;
 use crate::poll::{raise_all, read_window, Found, PollReport};
 use crate::record::Record;
 use crate::rules::Evaluator;
 use crate::source::files::Folder;
-use crate::source::{open_streams, Query, SourceKind, Window};
+use crate::source::{open_streams, Query, SourceKind, SourceSpec, Window};
 use crate::state::State;
 use crate::when;
 
@@ -77,9 +79,8 @@ fn table_row(out: &mut Vec<u8>, a: &Alert) {
     );
 }
 
-pub fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
-    let s = a.config.load()?;
-    crate::logging::init(s.log_format, s.log_level.as_deref(), "warn");
+/// The window of a backfill, from the arguments.
+fn window(a: &BackfillArgs) -> Result<(Timestamp, Timestamp), CmdError> {
     let now = Timestamp::now();
     let since =
         when::point(&a.since, now).map_err(|e| CmdError::usage(anyhow::anyhow!("--since: {e}")))?;
@@ -94,141 +95,212 @@ pub fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
             "--since ({since}) must be before --until ({until})"
         )));
     }
-    for n in &a.sources {
+    Ok((since, until))
+}
+
+/// The sources a backfill reads (`--source`, default: all).
+fn chosen(s: &Settings, names: &[String]) -> Result<Vec<Arc<SourceSpec>>, CmdError> {
+    for n in names {
         if !s.sources.iter().any(|x| &x.name == n) {
-            let names: Vec<_> = s.sources.iter().map(|x| x.name.as_str()).collect();
+            let all: Vec<_> = s.sources.iter().map(|x| x.name.as_str()).collect();
             return Err(CmdError::usage(anyhow::anyhow!(
                 "no source named '{n}' (sources: {})",
-                names.join(", ")
+                all.join(", ")
             )));
         }
     }
-    let chosen: Vec<_> = s
-        .sources
+    Ok(s.sources
         .iter()
-        .filter(|x| a.sources.is_empty() || a.sources.contains(&x.name))
+        .filter(|x| names.is_empty() || names.contains(&x.name))
         .cloned()
-        .collect();
-    let state = if a.notify {
-        Some(State::open(&s.state_dir).map_err(CmdError::failure)?)
-    } else {
-        None
-    };
-    let eval = Evaluator::new(
-        s.rules.clone(),
-        s.sinks.iter().map(|k| k.name.clone()).collect(),
-    );
-    let rt = super::runtime()?;
-    let mut stdout = std::io::stdout().lock();
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
-    let mut total = PollReport::default();
-    let matches = std::cell::Cell::new(0u64);
-    if matches!(a.output, Output::Table) {
-        let _ = writeln!(
-            stdout,
-            "{:<21}{:<25}{:<10}{:<23}{:<49}{:<17}EVENT ID",
-            "EVENT TIME", "RULE", "SEVERITY", "EVENT", "PRINCIPAL", "SOURCE IP"
-        );
-    }
-    let mut emit =
-        |found: &mut Found, total: &mut PollReport, out: &mut dyn Write| -> Result<(), CmdError> {
-            found.alerts.retain(|al| {
-                al.event_time
-                    .parse::<Timestamp>()
-                    .map_or(true, |t| t >= since && t <= until)
-            });
-            if let Some(st) = &state {
-                raise_all(&eval, st, found, now, total).map_err(CmdError::failure)?;
-                return Ok(());
-            }
-            found.sort();
-            let mut buf = Vec::new();
-            for al in &found.alerts {
-                if !seen.insert(al.dedupe_key()) {
-                    continue;
-                }
-                matches.set(matches.get() + 1);
-                match a.output {
-                    Output::Table => table_row(&mut buf, al),
-                    Output::Json => {
-                        let rule = s
-                            .rules
-                            .all()
-                            .iter()
-                            .find(|r| r.name == al.rule)
-                            .expect("the rule exists");
-                        let rec = Record::parse(al.record.as_str().into())
-                            .expect("matched records parse");
-                        crate::scan::write_match(&mut buf, rule, &rec, &al.source);
-                    }
-                }
-            }
-            out.write_all(&buf).map_err(CmdError::failure)
-        };
-    rt.block_on(async {
-        if a.explain {
-            eprint!("{}", super::check::plan(&s).await);
+        .collect())
+}
+
+/// One backfill: what it read, and where its matches go.
+struct Backfill<'a> {
+    s: &'a Settings,
+    output: Output,
+    since: Timestamp,
+    until: Timestamp,
+    now: Timestamp,
+    eval: Evaluator,
+    /// With `--notify`: matches go through the outbox.
+    state: Option<State>,
+    /// Without: matches printed so far.
+    seen: HashSet<Vec<u8>>,
+    total: PollReport,
+    out: std::io::StdoutLock<'static>,
+}
+
+impl Backfill<'_> {
+    /// Prints (or raises) the matches of one read, keeping those whose eventTime is inside the
+    /// window.
+    fn emit(&mut self, mut found: Found) -> Result<(), CmdError> {
+        let (since, until) = (self.since, self.until);
+        found.alerts.retain(|al| {
+            al.event_time
+                .parse::<Timestamp>()
+                .map_or(true, |t| t >= since && t <= until)
+        });
+        if let Some(st) = &self.state {
+            return raise_all(&self.eval, st, &mut found, self.now, &mut self.total)
+                .map_err(CmdError::failure);
         }
-        // Plan every unit of work first, for the progress bar.
+        found.sort();
+        let mut buf = Vec::new();
+        for al in &found.alerts {
+            if !self.seen.insert(al.dedupe_key()) {
+                continue;
+            }
+            match self.output {
+                Output::Table => table_row(&mut buf, al),
+                Output::Json => {
+                    let rule = self.s.rules.get(&al.rule).expect("the rule exists");
+                    let rec =
+                        Record::parse(al.record.as_str().into()).expect("matched records parse");
+                    crate::scan::write_match(&mut buf, rule, &rec, &al.source);
+                }
+            }
+        }
+        self.out.write_all(&buf).map_err(CmdError::failure)
+    }
+
+    /// Reads every window of every stream of the AWS sources, then every file of the folders.
+    async fn read(&mut self, chosen: &[Arc<SourceSpec>]) -> Result<(), CmdError> {
         let mut plan = Vec::new();
         let mut folders = Vec::new();
-        for spec in &chosen {
+        for spec in chosen {
             if let SourceKind::Files { path } = &spec.kind {
                 folders.push((spec.clone(), path.clone()));
                 continue;
             }
             for st in open_streams(spec).await.map_err(CmdError::failure)? {
-                let queries = st.queries(&s.rules);
+                let queries = st.queries(&self.s.rules);
                 // Pushdown reads are small: one sweep of the whole window. Full reads go an
                 // hour at a time, so progress shows and memory stays bounded.
-                let max = if queries == [Query::All] { spec.max_window } else { std::time::Duration::from_secs(90 * 86400) };
-                let windows = Window::split(since, until, max);
+                let max = if queries == [Query::All] {
+                    spec.max_window
+                } else {
+                    std::time::Duration::from_secs(90 * 86400)
+                };
+                let windows = Window::split(self.since, self.until, max);
                 plan.push((st, queries, windows));
             }
         }
-        let units: usize = plan.iter().map(|p| p.2.len()).sum::<usize>() + folders.len();
-        let bar = if std::io::stderr().is_terminal() {
-            let b = ProgressBar::new(units as u64);
-            b.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} windows, {msg}").expect("style"));
-            b
-        } else {
-            ProgressBar::hidden()
-        };
+        let units = plan.iter().map(|p| p.2.len()).sum::<usize>() + folders.len();
+        let bar = progress(units as u64);
         for (st, queries, windows) in &plan {
             for w in windows {
-                let mut found = read_window(st, w, queries, &eval, &mut total).await.map_err(CmdError::failure)?;
-                emit(&mut found, &mut total, &mut stdout)?;
+                let found = read_window(st, w, queries, &self.eval, &mut self.total)
+                    .await
+                    .map_err(CmdError::failure)?;
+                self.emit(found)?;
                 bar.inc(1);
-                bar.set_message(format!("{} records, {} pages", total.records, total.pages));
+                bar.set_message(format!(
+                    "{} records, {} pages",
+                    self.total.records, self.total.pages
+                ));
             }
         }
         for (spec, path) in folders {
-            let folder = Folder::new(path);
-            for f in folder.list().map_err(CmdError::failure)? {
-                let fr = Folder::read(&f);
-                match fr.result {
-                    Ok((recs, _)) => {
-                        let mut found = Found::default();
-                        for r in &recs {
-                            found.check(&eval, r, &spec.name);
-                        }
-                        total.records += found.records;
-                        emit(&mut found, &mut total, &mut stdout)?;
-                    }
-                    Err(e) => tracing::warn!("{e}"),
-                }
-            }
+            self.read_folder(&spec, path)?;
             bar.inc(1);
         }
         bar.finish_and_clear();
-        if let Some(st) = &state {
-            let mut d = Deliverer::new(&s).map_err(CmdError::failure)?;
-            d.drain(st).await.map_err(CmdError::failure)?;
-            eprintln!("backfill: {} new alerts queued and delivered, {} already raised before; {} still in the outbox", total.raised, total.repeated, st.outbox_len());
-        } else {
-            eprintln!("backfill: {} matches in {} records ({} API pages) from {since} to {until}", matches.get(), total.records, total.pages);
+        Ok(())
+    }
+
+    fn read_folder(&mut self, spec: &SourceSpec, path: std::path::PathBuf) -> Result<(), CmdError> {
+        let folder = Folder::new(path);
+        for f in folder.list().map_err(CmdError::failure)? {
+            match Folder::read(&f).result {
+                Ok((recs, _)) => {
+                    let mut found = Found::default();
+                    for r in &recs {
+                        found.check(&self.eval, r, &spec.name);
+                    }
+                    self.total.records += found.records;
+                    self.emit(found)?;
+                }
+                Err(e) => tracing::warn!("{e}"),
+            }
         }
-        Ok::<_, CmdError>(())
+        Ok(())
+    }
+
+    /// Delivers what was raised (`--notify`) and says what was done.
+    async fn finish(&mut self) -> Result<(), CmdError> {
+        let (since, until, t) = (self.since, self.until, &self.total);
+        match &self.state {
+            Some(st) => {
+                let mut d = Deliverer::new(self.s).map_err(CmdError::failure)?;
+                d.drain(st).await.map_err(CmdError::failure)?;
+                eprintln!("backfill: {} new alerts queued and delivered, {} already raised before; {} still in the outbox", t.raised, t.repeated, st.outbox_len());
+            }
+            None => eprintln!(
+                "backfill: {} matches in {} records ({} API pages) from {since} to {until}",
+                self.seen.len(),
+                t.records,
+                t.pages
+            ),
+        }
+        Ok(())
+    }
+}
+
+/// A progress bar on a terminal, nothing elsewhere.
+fn progress(units: u64) -> ProgressBar {
+    if !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let b = ProgressBar::new(units);
+    b.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} windows, {msg}",
+        )
+        .expect("style"),
+    );
+    b
+}
+
+pub fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
+    let s = a.config.load()?;
+    crate::logging::init(s.log_format, s.log_level.as_deref(), "warn");
+    let (since, until) = window(&a)?;
+    let chosen = chosen(&s, &a.sources)?;
+    let state = if a.notify {
+        Some(State::open(&s.state_dir).map_err(CmdError::failure)?)
+    } else {
+        None
+    };
+    let mut b = Backfill {
+        s: &s,
+        output: a.output,
+        since,
+        until,
+        now: Timestamp::now(),
+        eval: Evaluator::new(
+            s.rules.clone(),
+            s.sinks.iter().map(|k| k.name.clone()).collect(),
+        ),
+        state,
+        seen: HashSet::new(),
+        total: PollReport::default(),
+        out: std::io::stdout().lock(),
+    };
+    if matches!(a.output, Output::Table) {
+        let _ = writeln!(
+            b.out,
+            "{:<21}{:<25}{:<10}{:<23}{:<49}{:<17}EVENT ID",
+            "EVENT TIME", "RULE", "SEVERITY", "EVENT", "PRINCIPAL", "SOURCE IP"
+        );
+    }
+    super::runtime()?.block_on(async {
+        if a.explain {
+            eprint!("{}", super::check::plan(&s).await);
+        }
+        b.read(&chosen).await?;
+        b.finish().await
     })?;
     Ok(ExitCode::SUCCESS)
 }

@@ -36,81 +36,85 @@ pub enum StateCommand {
 
 pub fn run(c: StateCommand) -> Result<ExitCode, CmdError> {
     match c {
-        StateCommand::Show { config, json } => {
-            let s = config.load()?;
-            let st = State::open(&s.state_dir).map_err(CmdError::failure)?;
-            let marks = st.watermarks().map_err(CmdError::failure)?;
-            let dead = st.dead_letters().map_err(CmdError::failure)?;
-            let now = Timestamp::now();
-            if json {
-                let v = serde_json::json!({
-                    "state_dir": s.state_dir,
-                    "watermarks": marks,
-                    "raised": st.raised_len(),
-                    "outbox": st.outbox_len(),
-                    "dead_letters": dead.len(),
-                    "files_read": s.sources.iter().map(|x| (x.name.clone(), st.files_read(&x.name))).collect::<std::collections::BTreeMap<_, _>>(),
-                });
-                println!("{v:#}");
-                return Ok(ExitCode::SUCCESS);
-            }
-            println!("state: {}", s.state_dir.display());
-            if marks.is_empty() {
-                println!("watermarks: none yet (the first poll reads `overlap` behind now)");
-            }
-            for m in &marks {
-                let lag = now.duration_since(m.watermark);
-                println!(
-                    "watermark {}/{}: {} ({}s behind now)",
-                    m.source,
-                    m.stream,
-                    m.watermark,
-                    lag.as_secs()
-                );
-            }
-            for x in &s.sources {
-                let n = st.files_read(&x.name);
-                if n > 0 {
-                    println!("files read by '{}': {n}", x.name);
-                }
-            }
-            println!("alerts remembered (event ID + rule): {}", st.raised_len());
-            println!("outbox: {} waiting", st.outbox_len());
-            println!("dead letters: {}", dead.len());
-            for (_, e) in dead.iter().take(20) {
-                println!(
-                    "  {} {} {}: {}",
-                    e.alert.event_time,
-                    e.alert.rule,
-                    e.alert.event_id,
-                    e.last_error.as_deref().unwrap_or("")
-                );
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        StateCommand::Show { config, json } => show(&config, json),
         StateCommand::Reset {
             config,
             source,
             yes,
-        } => {
-            let s = config.load()?;
-            if let Some(n) = &source {
-                if !s.sources.iter().any(|x| &x.name == n) {
-                    return Err(CmdError::usage(anyhow::anyhow!("no source named '{n}'")));
-                }
-            }
-            if !yes {
-                return Err(CmdError::usage(anyhow::anyhow!(
-                    "this rewinds {}: add --yes to confirm",
-                    source
-                        .as_deref()
-                        .map_or("every source".to_string(), |n| format!("source '{n}'"))
-                )));
-            }
-            let st = State::open(&s.state_dir).map_err(CmdError::failure)?;
-            let n = st.reset(source.as_deref()).map_err(CmdError::failure)?;
-            println!("reset: {n} entries forgotten");
-            Ok(ExitCode::SUCCESS)
+        } => reset(&config, source, yes),
+    }
+}
+
+fn show(config: &ConfigArg, json: bool) -> Result<ExitCode, CmdError> {
+    let s = config.load()?;
+    let st = State::open(&s.state_dir).map_err(CmdError::failure)?;
+    let marks = st.watermarks().map_err(CmdError::failure)?;
+    let dead = st.dead_letters().map_err(CmdError::failure)?;
+    let now = Timestamp::now();
+    if json {
+        let v = serde_json::json!({
+            "state_dir": s.state_dir,
+            "watermarks": marks,
+            "raised": st.raised_len(),
+            "outbox": st.outbox_len(),
+            "dead_letters": dead.len(),
+            "files_read": s.sources.iter().map(|x| (x.name.clone(), st.files_read(&x.name))).collect::<std::collections::BTreeMap<_, _>>(),
+        });
+        println!("{v:#}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("state: {}", s.state_dir.display());
+    if marks.is_empty() {
+        println!("watermarks: none yet (the first poll reads `overlap` behind now)");
+    }
+    for m in &marks {
+        let lag = now.duration_since(m.watermark);
+        println!(
+            "watermark {}/{}: {} ({}s behind now)",
+            m.source,
+            m.stream,
+            m.watermark,
+            lag.as_secs()
+        );
+    }
+    for x in &s.sources {
+        let n = st.files_read(&x.name);
+        if n > 0 {
+            println!("files read by '{}': {n}", x.name);
         }
     }
+    println!("alerts remembered (event ID + rule): {}", st.raised_len());
+    println!("outbox: {} waiting", st.outbox_len());
+    println!("dead letters: {}", dead.len());
+    for (_, e) in dead.iter().take(20) {
+        println!(
+            "  {} {} {}: {}",
+            e.alert.event_time,
+            e.alert.rule,
+            e.alert.event_id,
+            e.last_error.as_deref().unwrap_or("")
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn reset(config: &ConfigArg, source: Option<String>, yes: bool) -> Result<ExitCode, CmdError> {
+    let s = config.load()?;
+    if let Some(n) = &source {
+        if !s.sources.iter().any(|x| &x.name == n) {
+            return Err(CmdError::usage(anyhow::anyhow!("no source named '{n}'")));
+        }
+    }
+    if !yes {
+        return Err(CmdError::usage(anyhow::anyhow!(
+            "this rewinds {}: add --yes to confirm",
+            source
+                .as_deref()
+                .map_or("every source".to_string(), |n| format!("source '{n}'"))
+        )));
+    }
+    let st = State::open(&s.state_dir).map_err(CmdError::failure)?;
+    let n = st.reset(source.as_deref()).map_err(CmdError::failure)?;
+    println!("reset: {n} entries forgotten");
+    Ok(ExitCode::SUCCESS)
 }

@@ -47,7 +47,7 @@ impl SourceText {
 
 /// Deserializes one `[[sources]]` or `[[sinks]]` table (`what`) into its typed form; errors
 /// name the entry and point at the table in the file.
-pub fn parse_entry<T: serde::de::DeserializeOwned>(
+pub(crate) fn parse_entry<T: serde::de::DeserializeOwned>(
     t: &Spanned<toml::Table>,
     src: &SourceText,
     what: &str,
@@ -66,7 +66,7 @@ pub fn parse_entry<T: serde::de::DeserializeOwned>(
 
 /// Refuses keys that an entry of one kind does not take: `(present, key)` pairs, each an error
 /// "`key` does not apply to a `kind` `what`" when present.
-pub struct Entry<'a> {
+pub(crate) struct Entry<'a> {
     pub what: &'static str,
     pub name: &'a str,
     pub kind: String,

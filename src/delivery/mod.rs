@@ -9,5 +9,5 @@ pub mod template;
 pub mod worker;
 
 pub use health::SinkHealth;
-pub use message::{Message, Renderer};
-pub use worker::{Deliverer, Pass};
+pub use message::Message;
+pub use worker::Deliverer;

@@ -8,26 +8,6 @@ use minijinja::{AutoEscape, Environment, Value};
 use crate::alert::fields::Fields;
 use crate::config::Language;
 
-/// Output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Format {
-    Subject,
-    Markdown,
-    Text,
-    Html,
-}
-
-impl Format {
-    fn suffix(self) -> &'static str {
-        match self {
-            Format::Subject => "subject",
-            Format::Markdown => "md",
-            Format::Text => "txt",
-            Format::Html => "html",
-        }
-    }
-}
-
 const KO_SUBJECT: &str = "{% if test %}[테스트] {% endif %}{{ subject }} 경보 발생하였습니다{% if more %} (외 {{ more }}건){% endif %}";
 const EN_SUBJECT: &str = "{% if test %}[TEST] {% endif %}{{ subject }} alert{% if more %} (and {{ more }} more){% endif %}";
 
@@ -143,8 +123,8 @@ impl Templates {
                 .map_err(|e| format!("template {n}: {e}"))
         };
         put(format!("{name}.subject"), subject.to_string())?;
-        for f in [Format::Markdown, Format::Text] {
-            put(format!("{name}.{}", f.suffix()), body.to_string())?;
+        for format in ["md", "txt"] {
+            put(format!("{name}.{format}"), body.to_string())?;
         }
         put(format!("{name}.mail.txt"), format!("{body}{TEXT_TAIL}"))?;
         put(

@@ -91,12 +91,8 @@ impl Evaluator {
     }
 
     /// The number of enabled rules.
-    pub fn len(&self) -> usize {
+    pub fn rule_count(&self) -> usize {
         self.enabled.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.enabled.is_empty()
     }
 
     /// The sinks an alert of `rule` goes to.

@@ -11,7 +11,6 @@ mod rule;
 mod set;
 
 pub use evaluate::Evaluator;
-pub use packs::{names as pack_names, pack, PACKS};
 pub use prefilter::Prefilter;
 pub use rule::{Rule, RulePattern};
 pub use set::{RuleSet, RulesError};

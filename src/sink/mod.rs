@@ -10,7 +10,7 @@ pub mod email;
 
 use std::time::Duration;
 
-pub use config::{SinkKind, SinkSpec, SinkType, TlsMode};
+pub use config::{SinkKind, SinkSpec, TlsMode};
 
 use crate::delivery::Message;
 use crate::secret::SecretError;

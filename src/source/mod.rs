@@ -12,7 +12,7 @@ pub mod lookup_events;
 pub mod stream;
 pub mod window;
 
-pub use config::{SourceKind, SourceSpec, SourceType};
+pub use config::{SourceKind, SourceSpec};
 pub use explain::explain;
-pub use stream::{open_streams, plan_queries, Query, Reader, SourceError, Stream};
+pub use stream::{open_streams, Query, SourceError, Stream};
 pub use window::Window;

@@ -95,7 +95,7 @@ pub fn plan_queries(spec: &SourceSpec, rules: &RuleSet) -> Vec<Query> {
 }
 
 /// The regions a `lookup_events` source polls.
-pub async fn lookup_regions(spec: &SourceSpec) -> Vec<String> {
+pub(crate) async fn lookup_regions(spec: &SourceSpec) -> Vec<String> {
     match &spec.kind {
         SourceKind::LookupEvents { regions: Some(rs) } => rs.clone(),
         SourceKind::LookupEvents { regions: None } => {
