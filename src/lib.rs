@@ -1,25 +1,56 @@
 //! trailwatch: watches AWS CloudTrail for dangerous activity and alerts people within minutes.
 //!
-//! Data flows one way, source → rules → alert → sinks, with state beside it.
+//! Data flows one way, source → rules → alert → delivery → sinks, with state beside it. The
+//! groups below follow that path; docs/architecture.md draws it.
 
-pub(crate) mod alert;
-pub(crate) mod backoff;
-pub mod cmd;
+// What is configured.
+/// The file as written, error locations, the validated settings.
 pub mod config;
-pub(crate) mod daemon;
+/// Every default window, rate, timeout and retry count.
 pub(crate) mod defaults;
-pub(crate) mod delivery;
+
+// Where records come from.
+/// CloudTrail files and their shapes → JSON values → records.
 pub mod format;
-pub(crate) mod logging;
-pub(crate) mod metrics;
-pub mod pattern;
+/// One stream's poll: read, judge, raise, move the watermark.
 pub mod poll;
-pub(crate) mod record;
-pub mod rules;
-pub mod scan;
-pub(crate) mod secret;
-pub(crate) mod severity;
-pub(crate) mod sink;
+/// lookup_events, cloudwatch_logs, files: streams read in windows.
 pub mod source;
+
+// What is judged.
+/// The two pattern languages, pure functions over JSON.
+pub mod pattern;
+/// A CloudTrail record and its EventBridge envelope.
+pub(crate) mod record;
+/// Rules, packs, the prefilter, the one evaluator, pushdown plans.
+pub mod rules;
+/// `scan`: the evaluator over whole files, in parallel.
+pub mod scan;
+
+// What is raised, and where it goes.
+/// An alert and the facts messages show.
+pub(crate) mod alert;
+/// The outbox worker: order, retries, grouping, rendering.
+pub(crate) mod delivery;
+/// Info … critical.
+pub(crate) mod severity;
+/// Dooray, email, console: transports only.
+pub(crate) mod sink;
+
+// Beside the path.
+/// Retry timing.
+pub(crate) mod backoff;
+/// One file per command.
+pub mod cmd;
+/// `run`: tasks, signals, reload, health.
+pub(crate) mod daemon;
+/// Tracing set-up.
+pub(crate) mod logging;
+/// Counters and the Prometheus endpoint.
+pub(crate) mod metrics;
+/// `env:`/`file:` secrets that never print.
+pub(crate) mod secret;
+/// sled: watermarks, raised alerts, outbox, dead letters.
 pub mod state;
+/// Durations and points in time as users write them.
 pub(crate) mod when;

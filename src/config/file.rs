@@ -10,7 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::location::{ConfigError, SourceText};
-use crate::severity::Severity;
+pub use crate::rules::config::RuleConfig;
 
 /// A configuration file that could not be read or parsed.
 #[derive(Debug, thiserror::Error)]
@@ -54,28 +54,6 @@ pub struct Config {
     pub rule_packs: Option<Vec<Spanned<String>>>,
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
-}
-
-/// One `[[rules]]` entry.
-#[derive(Debug, Deserialize, Clone)]
-#[serde(deny_unknown_fields)]
-pub struct RuleConfig {
-    pub name: Spanned<String>,
-    pub title: Option<String>,
-    pub severity: Option<Severity>,
-    pub subject: Option<String>,
-    /// A CloudWatch Logs filter pattern.
-    pub filter: Option<Spanned<String>>,
-    /// An EventBridge event pattern, as JSON text.
-    pub event_pattern: Option<Spanned<String>>,
-    #[serde(default)]
-    pub exclude: Vec<Spanned<String>>,
-    pub enabled: Option<bool>,
-    pub sinks: Option<Vec<String>>,
-    pub group_window: Option<String>,
-    /// Message templates of this rule (minijinja), overriding the sink's and the defaults.
-    pub subject_template: Option<String>,
-    pub template: Option<String>,
 }
 
 impl Config {

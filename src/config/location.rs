@@ -83,4 +83,18 @@ impl Entry<'_> {
             None => Ok(()),
         }
     }
+
+    /// A duration key of the entry (`d` when absent); the error names entry and key.
+    pub fn duration(
+        &self,
+        v: &Option<String>,
+        key: &str,
+        d: std::time::Duration,
+    ) -> Result<std::time::Duration, String> {
+        match v {
+            None => Ok(d),
+            Some(s) => crate::when::duration(s)
+                .map_err(|e| format!("{} '{}', {key}: {e}", self.what, self.name)),
+        }
+    }
 }

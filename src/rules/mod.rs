@@ -1,8 +1,10 @@
-//! Rules and what is derived from them: a rule (`rule`), the set that runs (`set`), the
-//! built-in packs (`packs`), the literal prefilter (`prefilter`), the one record evaluator that
-//! `scan`, the `files` source and every poll use (`evaluate`), and what a source may ask AWS
-//! for (`pushdown`). Nothing here does I/O.
+//! Rules and what is derived from them: a `[[rules]]` entry as written (`config`), a
+//! compiled rule (`rule`), the set that runs (`set`), the built-in packs (`packs`), the literal
+//! prefilter (`prefilter`), the one record evaluator that `scan`, the `files` source and every
+//! poll use (`evaluate`), and what a source may ask AWS for (`pushdown`). Nothing here does
+//! I/O.
 
+pub mod config;
 pub mod evaluate;
 mod packs;
 pub mod prefilter;

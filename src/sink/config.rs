@@ -14,7 +14,6 @@ use crate::defaults;
 use crate::delivery::template::Overrides;
 use crate::secret::SecretRef;
 use crate::severity::Severity;
-use crate::when;
 
 /// The kinds of sink.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -178,10 +177,7 @@ impl SinkConfig {
     }
 
     fn duration(&self, v: &Option<String>, key: &str, d: Duration) -> Result<Duration, String> {
-        match v {
-            None => Ok(d),
-            Some(s) => when::duration(s).map_err(|e| format!("sink '{}', {key}: {e}", self.name)),
-        }
+        self.entry().duration(v, key, d)
     }
 
     fn spec(self, kind: SinkKind) -> Result<SinkSpec, String> {

@@ -17,6 +17,14 @@ pub struct Group {
 }
 
 impl Group {
+    /// The call, as errors name it.
+    fn action(&self) -> String {
+        format!(
+            "logs:FilterLogEvents on {} in {}",
+            self.log_group, self.region
+        )
+    }
+
     /// Reads every log event of `window` that `filter_pattern` selects (all without one),
     /// handing each message to `on`. Returns the number of pages read.
     pub async fn read(
@@ -25,10 +33,7 @@ impl Group {
         filter_pattern: Option<&str>,
         on: &mut (dyn FnMut(&str) + Send),
     ) -> Result<u64, ApiError> {
-        let action = format!(
-            "logs:FilterLogEvents on {} in {}",
-            self.log_group, self.region
-        );
+        let action = self.action();
         let base = self
             .client
             .filter_log_events()
@@ -55,10 +60,7 @@ impl Group {
 
     /// One call for one event: proves credentials, permission and that the group exists.
     pub async fn probe(&self) -> Result<(), ApiError> {
-        let action = format!(
-            "logs:FilterLogEvents on {} in {}",
-            self.log_group, self.region
-        );
+        let action = self.action();
         let req = self
             .client
             .filter_log_events()

@@ -12,7 +12,6 @@ use crate::config::location::{parse_entry, Entry};
 use crate::config::{ConfigError, SourceText};
 use crate::defaults;
 use crate::rules::pushdown;
-use crate::when;
 
 /// The kinds of source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -178,10 +177,7 @@ impl SourceConfig {
     }
 
     fn duration(&self, v: &Option<String>, key: &str, d: Duration) -> Result<Duration, String> {
-        match v {
-            None => Ok(d),
-            Some(s) => when::duration(s).map_err(|e| format!("source '{}', {key}: {e}", self.name)),
-        }
+        self.entry().duration(v, key, d)
     }
 
     fn spec(self, kind: SourceKind) -> Result<SourceSpec, String> {
