@@ -8,6 +8,19 @@ pub const STATE_DIR: &str = "/var/lib/trailwatch";
 pub const POLL_INTERVAL: Duration = Duration::from_secs(60);
 /// How far behind its watermark each poll reads again (late delivery: ≥ 20 minutes).
 pub const OVERLAP: Duration = Duration::from_secs(20 * 60);
+/// A background sweep re-reads this far back (behind `overlap`), for events that become
+/// visible later than `overlap` after their eventTime ("0s" turns it off).
+pub const LATE_SWEEP: Duration = Duration::from_secs(6 * 3600);
+/// How often the sweep runs.
+pub const LATE_SWEEP_INTERVAL: Duration = Duration::from_secs(10 * 60);
+/// A `lookup_events` source learns its account's regions and aliases again this often.
+pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(6 * 3600);
+/// Account discovery at start gives up after this long (and says what it could not learn).
+pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// A CloudWatch Logs event's timestamp is its delivery time, at or after its eventTime:
+/// `backfill` reads this much past `--until` so that an event whose eventTime is inside the
+/// window but was delivered after it is still found.
+pub const LOGS_DELIVERY_MARGIN: Duration = Duration::from_secs(24 * 3600);
 /// The longest window read in one go; a longer catch-up is split, oldest first, so the
 /// watermark moves as it goes and memory stays bounded.
 pub const MAX_WINDOW: Duration = Duration::from_secs(60 * 60);

@@ -17,10 +17,24 @@ struct Family {
     values: BTreeMap<String, f64>,
 }
 
+/// One histogram: cumulative bucket counts, sum and count, per label set.
+#[derive(Debug, Default)]
+struct Histogram {
+    help: &'static str,
+    bounds: &'static [f64],
+    series: BTreeMap<String, (Vec<u64>, f64, u64)>,
+}
+
+/// Upper bounds (seconds) of the lateness histogram: 1, 5, 10, 15, 20, 30 minutes, 1, 3, 6 h.
+const LATENESS_BUCKETS: &[f64] = &[
+    60.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0, 10800.0, 21600.0,
+];
+
 /// The daemon's metrics.
 #[derive(Debug, Default, Clone)]
 pub struct Metrics {
     families: Arc<Mutex<BTreeMap<&'static str, Family>>>,
+    histograms: Arc<Mutex<BTreeMap<&'static str, Histogram>>>,
 }
 
 fn labels(pairs: &[(&str, &str)]) -> String {
@@ -174,6 +188,59 @@ impl Metrics {
         );
     }
 
+    /// How late the events of a source's alerts were first seen (first seen minus
+    /// eventTime), and the largest so far.
+    pub fn lateness(&self, source: &str, seconds: f64) {
+        let l = labels(&[("source", source)]);
+        {
+            let mut hs = self.histograms.lock().expect("metrics lock");
+            let h = hs
+                .entry("trailwatch_event_lateness_seconds")
+                .or_insert_with(|| Histogram {
+                    help: "First seen minus eventTime of the events alerted on.",
+                    bounds: LATENESS_BUCKETS,
+                    series: BTreeMap::new(),
+                });
+            let n = h.bounds.len();
+            let (counts, sum, count) = h.series.entry(l).or_insert((vec![0; n], 0.0, 0));
+            for (c, b) in counts.iter_mut().zip(LATENESS_BUCKETS) {
+                if seconds <= *b {
+                    *c += 1;
+                }
+            }
+            *sum += seconds;
+            *count += 1;
+        }
+        self.with(
+            "trailwatch_event_lateness_max_seconds",
+            "The latest an event alerted on was first seen after its eventTime.",
+            "gauge",
+            &[("source", source)],
+            |x| *x = x.max(seconds),
+        );
+    }
+
+    /// An event of a source arrived later than `overlap`.
+    pub fn late_event(&self, source: &str) {
+        self.add(
+            "trailwatch_late_events_total",
+            "Events first seen later than overlap after their eventTime.",
+            &[("source", source)],
+            1.0,
+        );
+    }
+
+    /// AWS's clock minus the host's, as a source's answers tell it.
+    pub fn clock_skew(&self, source: &str, seconds: f64) {
+        self.set(
+            "trailwatch_clock_skew_seconds",
+            "AWS's clock minus the host's (from the Date of AWS's answers).",
+            "gauge",
+            &[("source", source)],
+            seconds,
+        );
+    }
+
     /// The exposition text.
     pub fn render(&self) -> String {
         let fams = self.families.lock().expect("metrics lock");
@@ -182,6 +249,20 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} {}", f.help, f.kind);
             for (l, v) in &f.values {
                 let _ = writeln!(out, "{name}{l} {v}");
+            }
+        }
+        for (name, h) in self.histograms.lock().expect("metrics lock").iter() {
+            let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} histogram", h.help);
+            for (l, (counts, sum, count)) in &h.series {
+                // `{source="x"}` → `source="x",` to put beside `le`.
+                let inner = l.trim_start_matches('{').trim_end_matches('}');
+                let sep = if inner.is_empty() { "" } else { "," };
+                for (c, b) in counts.iter().zip(h.bounds) {
+                    let _ = writeln!(out, "{name}_bucket{{{inner}{sep}le=\"{b}\"}} {c}");
+                }
+                let _ = writeln!(out, "{name}_bucket{{{inner}{sep}le=\"+Inf\"}} {count}");
+                let _ = writeln!(out, "{name}_sum{l} {sum}");
+                let _ = writeln!(out, "{name}_count{l} {count}");
             }
         }
         out
@@ -227,7 +308,18 @@ mod tests {
         m.poll_succeeded("a\"b", 2, 0, at);
         m.poll_succeeded("a\"b", 3, 1, at);
         m.queues(4, 0);
+        m.lateness("lookup", 420.0);
+        m.lateness("lookup", 2700.0);
         let t = m.render();
+        assert!(
+            t.contains(
+                "trailwatch_event_lateness_seconds_bucket{source=\"lookup\",le=\"600\"} 1\n"
+            ) && t.contains(
+                "trailwatch_event_lateness_seconds_bucket{source=\"lookup\",le=\"3600\"} 2\n"
+            ) && t.contains("trailwatch_event_lateness_seconds_count{source=\"lookup\"} 2\n")
+                && t.contains("trailwatch_event_lateness_max_seconds{source=\"lookup\"} 2700\n"),
+            "{t}"
+        );
         assert!(
             t.contains("# TYPE trailwatch_outbox_depth gauge\ntrailwatch_outbox_depth 4\n"),
             "{t}"

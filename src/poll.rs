@@ -80,6 +80,17 @@ pub enum PollError {
     Folder(#[from] FolderError),
 }
 
+/// An event that became visible later than `overlap` after its eventTime: a poll's re-read
+/// could have missed it (the sweep or a slow poll caught it).
+#[derive(Debug, Clone)]
+pub struct Late {
+    pub rule: String,
+    pub event_id: String,
+    pub event_time: String,
+    /// First seen minus eventTime.
+    pub lateness: Duration,
+}
+
 /// What one poll of a stream did.
 #[derive(Debug, Default, Clone)]
 pub struct PollReport {
@@ -91,9 +102,15 @@ pub struct PollReport {
     /// Matches that had been raised before (overlap, another source).
     pub repeated: u64,
     pub malformed: u64,
+    /// First seen minus eventTime of every alert raised, in seconds, where the stream had read
+    /// the time before (a first poll or a catch-up tells nothing of delivery delays).
+    pub lateness: Vec<f64>,
+    /// Alerts raised for events later than `overlap`.
+    pub late: Vec<Late>,
 }
 
-/// Puts found alerts into the outbox (oldest first), makes them durable, and counts them.
+/// Puts found alerts into the outbox (oldest first), makes them durable, and counts them;
+/// `on_raised` sees each alert new to the outbox.
 pub fn raise_all(
     eval: &Evaluator,
     state: &State,
@@ -101,11 +118,23 @@ pub fn raise_all(
     now: Timestamp,
     rep: &mut PollReport,
 ) -> Result<(), StateError> {
+    raise_found(eval, state, found, now, rep, &mut |_| {})
+}
+
+fn raise_found(
+    eval: &Evaluator,
+    state: &State,
+    found: &mut Found,
+    now: Timestamp,
+    rep: &mut PollReport,
+    on_raised: &mut dyn FnMut(&Alert),
+) -> Result<(), StateError> {
     found.sort();
     for a in &found.alerts {
         if state.raise(a, eval.route(&a.rule), now)? {
             rep.raised += 1;
             tracing::info!(rule = %a.rule, event_id = %a.event_id, event_time = %a.event_time, source = %a.source, "alert raised");
+            on_raised(a);
         } else {
             rep.repeated += 1;
         }
@@ -116,7 +145,8 @@ pub fn raise_all(
     Ok(())
 }
 
-/// Reads one window of a stream with every query, judging records as they come.
+/// Reads one window of a stream with every query, judging records as they come; raises
+/// nothing (`backfill` decides what to do with what was found).
 pub async fn read_window(
     stream: &Stream,
     w: &Window,
@@ -126,27 +156,42 @@ pub async fn read_window(
 ) -> Result<Found, PollError> {
     let mut found = Found::default();
     let mut ids: HashSet<String> = HashSet::new();
-    let source = stream.source.name.clone();
     for q in queries {
-        let mut on = |text: &str| {
-            // Lookups overlap (an event can match two attributes): judge each event once.
-            if queries.len() > 1 {
-                let id = event_id_of(text);
-                if !ids.insert(id) {
-                    return;
-                }
-            }
-            found.check(eval, text, &source);
-        };
-        rep.pages += stream.read(w, q, &mut on).await?;
+        let mut pages = stream.pages(w, q);
+        while let Some(page) = pages.next().await? {
+            rep.pages += 1;
+            judge_page(stream, page, queries.len() > 1, &mut ids, eval, &mut found);
+        }
     }
     rep.windows += 1;
     rep.records += found.records;
     rep.malformed += found.malformed;
-    if let Some(m) = &found.first_malformed {
-        tracing::warn!(source = %source, stream = %stream.name, count = found.malformed, "skipped malformed records, e.g. {m}");
-    }
+    warn_malformed(stream, &found);
     Ok(found)
+}
+
+/// Judges a page's records, each event once per window (lookups overlap: an event can match
+/// two attributes).
+fn judge_page(
+    stream: &Stream,
+    page: Vec<String>,
+    several_queries: bool,
+    ids: &mut HashSet<String>,
+    eval: &Evaluator,
+    found: &mut Found,
+) {
+    for text in page {
+        if several_queries && !ids.insert(event_id_of(&text)) {
+            continue;
+        }
+        found.check(eval, &text, &stream.source.name);
+    }
+}
+
+fn warn_malformed(stream: &Stream, found: &Found) {
+    if let Some(m) = &found.first_malformed {
+        tracing::warn!(source = %stream.source.name, stream = %stream.name, count = found.malformed, "skipped malformed records, e.g. {m}");
+    }
 }
 
 /// The eventID of a record's text, found without parsing the whole record when possible.
@@ -162,22 +207,159 @@ fn event_id_of(text: &str) -> String {
     }
 }
 
-/// One poll of a stream at `now`: every window from `overlap` behind the watermark to `now`,
-/// oldest first; each window's alerts are durable before the watermark moves past it.
+/// How lateness is judged during one read: the watermark before it, `overlap`, AWS's now.
+struct Lateness {
+    before: Option<Timestamp>,
+    overlap: Duration,
+    now: Timestamp,
+}
+
+impl Lateness {
+    fn note(&self, a: &Alert, rep: &mut PollReport) {
+        let (Some(before), Ok(t)) = (self.before, a.event_time.parse::<Timestamp>()) else {
+            return;
+        };
+        let late = Duration::try_from(self.now.duration_since(t)).unwrap_or_default();
+        rep.lateness.push(late.as_secs_f64());
+        if t < before && late > self.overlap {
+            rep.late.push(Late {
+                rule: a.rule.clone(),
+                event_id: a.event_id.clone(),
+                event_time: a.event_time.clone(),
+                lateness: late,
+            });
+        }
+    }
+}
+
+/// Reads a window with every query, raising each page's matches as soon as the page is read
+/// (durable before the next page is asked for): a later page's failure keeps them, and a long
+/// catch-up does not hold alerts back.
+async fn read_and_raise(
+    stream: &Stream,
+    w: &Window,
+    queries: &[Query],
+    eval: &Evaluator,
+    state: &State,
+    lateness: &Lateness,
+    rep: &mut PollReport,
+) -> Result<(), PollError> {
+    let mut ids: HashSet<String> = HashSet::new();
+    let mut malformed = Found::default();
+    for q in queries {
+        let mut pages = stream.pages(w, q);
+        while let Some(page) = pages.next().await? {
+            rep.pages += 1;
+            let mut found = Found::default();
+            judge_page(stream, page, queries.len() > 1, &mut ids, eval, &mut found);
+            rep.records += found.records;
+            rep.malformed += found.malformed;
+            if let Some(m) = found.first_malformed.take() {
+                malformed.bad(m);
+            }
+            raise_page(eval, state, &mut found, lateness, rep)?;
+        }
+    }
+    rep.windows += 1;
+    warn_malformed(stream, &malformed);
+    Ok(())
+}
+
+/// Raises one page's alerts, noting each new one's lateness.
+fn raise_page(
+    eval: &Evaluator,
+    state: &State,
+    found: &mut Found,
+    lateness: &Lateness,
+    rep: &mut PollReport,
+) -> Result<(), StateError> {
+    let mut raised = Vec::new();
+    raise_found(eval, state, found, lateness.now, rep, &mut |a| {
+        raised.push(a.clone())
+    })?;
+    for a in &raised {
+        lateness.note(a, rep);
+    }
+    Ok(())
+}
+
+/// One poll of a stream at `now` (AWS's time): every window from `overlap` behind the
+/// watermark to `now`, oldest first; each page's alerts are durable as soon as it is read, and
+/// the watermark moves past a window only once the whole window was read.
 pub async fn poll_stream(
     stream: &Stream,
     eval: &Evaluator,
     state: &State,
     now: Timestamp,
 ) -> Result<PollReport, PollError> {
+    poll_stream_measured(stream, eval, state, now, true).await
+}
+
+/// `poll_stream`, measuring lateness only when `measure` (the daemon's first poll after a start
+/// cannot tell delivery delays from its own downtime).
+pub async fn poll_stream_measured(
+    stream: &Stream,
+    eval: &Evaluator,
+    state: &State,
+    now: Timestamp,
+    measure: bool,
+) -> Result<PollReport, PollError> {
     let spec = &stream.source;
     let queries = stream.queries(eval.rules());
     let wm = state.watermark(&spec.name, &stream.name)?;
+    let lateness = Lateness {
+        before: wm.filter(|_| measure),
+        overlap: spec.overlap,
+        now,
+    };
+    let windows = Window::for_poll(wm, now, spec.overlap, spec.max_window);
+    if let Some(first) = windows.first() {
+        state.note_covered(&spec.name, &stream.name, first.start)?;
+    }
     let mut rep = PollReport::default();
-    for w in Window::for_poll(wm, now, spec.overlap, spec.max_window) {
-        let mut found = read_window(stream, &w, &queries, eval, &mut rep).await?;
-        raise_all(eval, state, &mut found, now, &mut rep)?;
+    for w in windows {
+        read_and_raise(stream, &w, &queries, eval, state, &lateness, &mut rep).await?;
         state.advance_watermark(&spec.name, &stream.name, w.end)?;
+    }
+    Ok(rep)
+}
+
+/// The late sweep of a stream at `now`: `[now - late_sweep, now - overlap]` read again with the
+/// same plan, for events that became visible after the polls' re-read had passed them. Moves no
+/// watermark; what was raised before is not raised again.
+pub async fn sweep_stream(
+    stream: &Stream,
+    eval: &Evaluator,
+    state: &State,
+    now: Timestamp,
+) -> Result<PollReport, PollError> {
+    let spec = &stream.source;
+    let mut rep = PollReport::default();
+    let Some(mut w) = Window::for_sweep(now, spec.overlap, spec.late_sweep) else {
+        return Ok(rep);
+    };
+    // Never before the stream's first poll: that time was never promised.
+    let Some(since) = state.covered(&spec.name, &stream.name)? else {
+        return Ok(rep);
+    };
+    w.start = w.start.max(since);
+    if w.start >= w.end {
+        return Ok(rep);
+    }
+    let queries = stream.queries(eval.rules());
+    let lateness = Lateness {
+        before: state.watermark(&spec.name, &stream.name)?,
+        overlap: spec.overlap,
+        now,
+    };
+    // Pushdown reads are small: one sweep of the whole window; full reads go in pieces.
+    let max = if queries == [Query::All] {
+        spec.max_window
+    } else {
+        spec.late_sweep
+    };
+    for w in Window::split(w.start, w.end, max) {
+        read_and_raise(stream, &w, &queries, eval, state, &lateness, &mut rep).await?;
     }
     Ok(rep)
 }

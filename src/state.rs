@@ -1,6 +1,7 @@
-//! The state database (sled), the only module that touches it: per-stream watermarks, the set
-//! of alerts already raised (event ID + rule), the outbox of alerts waiting for delivery, the
-//! dead letters, and the files a `files` source has read.
+//! The state database (sled), the only module that touches it: per-stream watermarks (and
+//! since when each stream has been polled), the set of alerts already raised (event ID + rule),
+//! the outbox of alerts waiting for delivery (in eventTime order, whatever order they were
+//! read in), the dead letters, and the files a `files` source has read.
 //!
 //! The invariant that makes delivery exactly-once: an alert enters the outbox in the same
 //! transaction that records it as raised, and a watermark only moves after the alerts before it
@@ -48,11 +49,31 @@ pub enum StateError {
     Corrupt(String),
 }
 
+/// An outbox or dead-letter entry's key: its event's time (ms, high 64 bits) and a sequence
+/// number (low 64 bits), so that the outbox drains oldest event first.
+pub type EntryId = u128;
+
+/// An entry key for an event at `ms`.
+fn entry_key(ms: i64, seq: u64) -> [u8; 16] {
+    let hi = (ms as u64) ^ (1 << 63);
+    ((u128::from(hi) << 64) | u128::from(seq)).to_be_bytes()
+}
+
+fn entry_id(k: &[u8]) -> EntryId {
+    match k.len() {
+        16 => u128::from_be_bytes(k.try_into().expect("16 bytes")),
+        // Entries written before keys carried the event's time.
+        _ => u128::from(u64::from_be_bytes(k.try_into().unwrap_or([0; 8]))),
+    }
+}
+
 /// The open state database.
 pub struct State {
     dir: PathBuf,
     db: sled::Db,
     watermarks: sled::Tree,
+    /// Since when each stream has been polled (the late sweep never reads before it).
+    covered: sled::Tree,
     raised: sled::Tree,
     outbox: sled::Tree,
     dead: sled::Tree,
@@ -73,6 +94,14 @@ fn split2(k: &[u8]) -> (String, String) {
     match s.split_once('\0') {
         Some((a, b)) => (a.to_string(), b.to_string()),
         None => (s.to_string(), String::new()),
+    }
+}
+
+/// The bytes of an entry's key, as it was stored (old 8-byte keys stay 8 bytes).
+fn id_bytes(id: EntryId) -> Vec<u8> {
+    match u64::try_from(id) {
+        Ok(old) => old.to_be_bytes().to_vec(),
+        Err(_) => id.to_be_bytes().to_vec(),
     }
 }
 
@@ -114,6 +143,7 @@ impl State {
         let tree = |n: &str| db.open_tree(n).map_err(db_err);
         Ok(State {
             watermarks: tree("watermarks")?,
+            covered: tree("covered")?,
             raised: tree("raised")?,
             outbox: tree("outbox")?,
             dead: tree("dead")?,
@@ -157,6 +187,25 @@ impl State {
         self.flush()
     }
 
+    /// Records that a stream is polled from `first` on, unless it was polled before.
+    pub fn note_covered(&self, source: &str, stream: &str, first: Timestamp) -> Result<()> {
+        let v = when::millis(first).to_be_bytes();
+        self.covered
+            .compare_and_swap(key2(source, stream), None as Option<&[u8]>, Some(&v[..]))
+            .map_err(|e| self.err(e))?
+            .ok();
+        Ok(())
+    }
+
+    /// Since when a stream has been polled.
+    pub fn covered(&self, source: &str, stream: &str) -> Result<Option<Timestamp>> {
+        let v = self
+            .covered
+            .get(key2(source, stream))
+            .map_err(|e| self.err(e))?;
+        Ok(v.map(|v| when::from_millis(i64_of(&v))))
+    }
+
     /// Every watermark.
     pub fn watermarks(&self) -> Result<Vec<WatermarkRow>> {
         self.watermarks
@@ -176,12 +225,11 @@ impl State {
     /// Records `alert` as raised and queues it for `sinks`, in one transaction. Returns false
     /// (and queues nothing) when it was raised before. Not durable until `flush`.
     pub fn raise(&self, alert: &Alert, sinks: Vec<String>, now: Timestamp) -> Result<bool> {
-        let key = alert.dedupe_key();
         let event_ms = alert
             .event_time
             .parse::<Timestamp>()
             .map_or_else(|_| when::millis(now), when::millis);
-        let id = self.db.generate_id().map_err(|e| self.err(e))?;
+        let key = entry_key(event_ms, self.db.generate_id().map_err(|e| self.err(e))?);
         let entry = OutboxEntry {
             alert: alert.clone(),
             pending: sinks,
@@ -190,13 +238,14 @@ impl State {
             last_error: None,
         };
         let bytes = serde_json::to_vec(&entry).expect("an outbox entry serializes");
+        let dedupe = alert.dedupe_key();
         let r = (&self.raised, &self.outbox).transaction(|(raised, outbox)| {
-            if raised.get(&key)?.is_some() {
+            if raised.get(&dedupe)?.is_some() {
                 return Ok(false);
             }
-            raised.insert(key.as_slice(), &event_ms.to_be_bytes())?;
+            raised.insert(dedupe.as_slice(), &event_ms.to_be_bytes())?;
             if !entry.pending.is_empty() {
-                outbox.insert(&id.to_be_bytes(), bytes.as_slice())?;
+                outbox.insert(&key, bytes.as_slice())?;
             }
             Ok::<_, ConflictableTransactionError<()>>(true)
         });
@@ -227,7 +276,7 @@ impl State {
     }
 
     /// The outbox, oldest first.
-    pub fn outbox(&self) -> Result<Vec<(u64, OutboxEntry)>> {
+    pub fn outbox(&self) -> Result<Vec<(EntryId, OutboxEntry)>> {
         Self::entries(&self.outbox)
     }
 
@@ -236,7 +285,7 @@ impl State {
     }
 
     /// The dead letters, oldest first.
-    pub fn dead_letters(&self) -> Result<Vec<(u64, OutboxEntry)>> {
+    pub fn dead_letters(&self) -> Result<Vec<(EntryId, OutboxEntry)>> {
         Self::entries(&self.dead)
     }
 
@@ -244,11 +293,11 @@ impl State {
         self.dead.len()
     }
 
-    fn entries(tree: &sled::Tree) -> Result<Vec<(u64, OutboxEntry)>> {
+    fn entries(tree: &sled::Tree) -> Result<Vec<(EntryId, OutboxEntry)>> {
         tree.iter()
             .map(|kv| {
                 let (k, v) = kv.map_err(|e| StateError::Corrupt(e.to_string()))?;
-                let id = u64::from_be_bytes(k.as_ref().try_into().unwrap_or([0; 8]));
+                let id = entry_id(&k);
                 let e = serde_json::from_slice(&v)
                     .map_err(|e| StateError::Corrupt(format!("outbox entry {id}: {e}")))?;
                 Ok((id, e))
@@ -258,8 +307,8 @@ impl State {
 
     /// Rewrites an outbox entry (after a partial delivery or a failed attempt); removes it when
     /// no sink is pending. Durable on return.
-    pub fn update_outbox(&self, id: u64, entry: &OutboxEntry) -> Result<()> {
-        let k = id.to_be_bytes();
+    pub fn update_outbox(&self, id: EntryId, entry: &OutboxEntry) -> Result<()> {
+        let k = id_bytes(id);
         if entry.pending.is_empty() {
             self.outbox.remove(k).map_err(|e| self.err(e))?;
         } else {
@@ -270,13 +319,14 @@ impl State {
     }
 
     /// Moves an outbox entry to the dead letters. Durable on return.
-    pub fn bury(&self, id: u64, entry: &OutboxEntry) -> Result<()> {
+    pub fn bury(&self, id: EntryId, entry: &OutboxEntry) -> Result<()> {
         let v = serde_json::to_vec(entry).expect("an outbox entry serializes");
-        let k = id.to_be_bytes();
+        let k = id_bytes(id);
+        let dk = self.dead_key()?;
         (&self.outbox, &self.dead)
             .transaction(|(outbox, dead)| {
-                outbox.remove(&k)?;
-                dead.insert(&k, v.as_slice())?;
+                outbox.remove(k.as_slice())?;
+                dead.insert(&dk, v.as_slice())?;
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
             .map_err(|e| match e {
@@ -289,12 +339,17 @@ impl State {
     /// Adds a copy of an alert to the dead letters (a sink refused it for good), leaving the
     /// outbox entry to the other sinks. Durable on return.
     pub fn dead_letter(&self, entry: &OutboxEntry) -> Result<()> {
-        let id = self.db.generate_id().map_err(|e| self.err(e))?;
         let v = serde_json::to_vec(entry).expect("an outbox entry serializes");
         self.dead
-            .insert(id.to_be_bytes(), v)
+            .insert(self.dead_key()?, v)
             .map_err(|e| self.err(e))?;
         self.flush()
+    }
+
+    /// A new dead-letter key: dead letters are kept in the order they died.
+    fn dead_key(&self) -> Result<[u8; 16]> {
+        let seq = self.db.generate_id().map_err(|e| self.err(e))?;
+        Ok(entry_key(when::millis(Timestamp::now()), seq))
     }
 
     /// True when a `files` source has read this file.
@@ -321,7 +376,7 @@ impl State {
     /// again from its start. Raised alerts stay remembered, so nothing is alerted twice.
     pub fn reset(&self, source: Option<&str>) -> Result<usize> {
         let mut n = 0;
-        for tree in [&self.watermarks, &self.files] {
+        for tree in [&self.watermarks, &self.files, &self.covered] {
             let keys: Vec<_> = match source {
                 Some(s) => tree.scan_prefix(key2(s, "")).keys().collect(),
                 None => tree.iter().keys().collect(),

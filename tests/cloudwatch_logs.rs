@@ -230,3 +230,59 @@ async fn backfill_notify_sends_once_and_never_again() {
     );
     assert_eq!(r.received().len(), 6, "nothing sent twice");
 }
+
+#[tokio::test]
+async fn backfill_finds_an_event_delivered_after_its_window() {
+    let (_moto, url) = moto();
+    fill(&url, 20).await;
+    // A CreateUser whose eventTime is 70 minutes ago, delivered (its log timestamp) 10 minutes
+    // ago: inside `--since 2h --until 1h` by eventTime, after it by delivery time.
+    let conf = aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("ap-northeast-2"))
+        .endpoint_url(&url)
+        .load()
+        .await;
+    let c = aws_sdk_cloudwatchlogs::Client::new(&conf);
+    let now = Timestamp::now().as_millisecond();
+    let rec = record("delivered-late", "CreateUser", now - 70 * 60_000, false).record;
+    c.put_log_events()
+        .log_group_name(GROUP)
+        .log_stream_name("111122223333_CloudTrail_us-east-1")
+        .log_events(
+            InputLogEvent::builder()
+                .timestamp(now - 10 * 60_000)
+                .message(rec)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        config_text(&url, &format!("{}/state", dir.path().display())),
+    )
+    .unwrap();
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_trailwatch"))
+        .args(["backfill", "--since", "2h", "--until", "1h", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let ids: Vec<String> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["eventID"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        ["delivered-late"],
+        "fill()'s events are all in the last 50 minutes"
+    );
+}

@@ -6,7 +6,7 @@ mod support;
 
 use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
-use std::process::{Child, ChildStderr, Command, Stdio};
+use std::process::{ChildStderr, Command, Stdio};
 use std::time::Duration;
 
 use support::fake_cloudtrail::{record, FakeCloudTrail, FakeEvent};
@@ -24,12 +24,7 @@ fn bin() -> Command {
     c
 }
 
-fn signal(c: &Child, sig: i32) {
-    extern "C" {
-        fn kill(pid: i32, sig: i32) -> i32;
-    }
-    unsafe { kill(c.id() as i32, sig) };
-}
+use support::signal;
 
 fn config(dir: &Path, fake: &str, hook: &str, extra: &str) -> std::path::PathBuf {
     let p = dir.join("c.toml");
@@ -217,11 +212,12 @@ fn get(port: u16, path: &str) -> String {
 
 #[test]
 fn iam_rules_polled_only_outside_us_east_1_warn() {
+    let fake = FakeCloudTrail::start(vec![]);
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
     std::fs::write(
         &cfg,
-        "state_dir = \"./s\"\n[[sources]]\nname = \"seoul\"\ntype = \"lookup_events\"\nregions = [\"ap-northeast-2\"]\n",
+        format!("state_dir = \"./s\"\n[[sources]]\nname = \"seoul\"\ntype = \"lookup_events\"\nregions = [\"ap-northeast-2\"]\nendpoint_url = \"{}\"\n", fake.url),
     )
     .unwrap();
     let o = bin()
@@ -232,10 +228,20 @@ fn iam_rules_polled_only_outside_us_east_1_warn() {
     let out = String::from_utf8_lossy(&o.stdout);
     assert!(o.status.success());
     assert!(
-        out.contains("warning: source 'seoul' does not poll us-east-1: IAM events (CreateUser, DeleteUser…) and root sign-ins are recorded only there"),
+        out.contains("warning: source 'seoul' does not poll us-east-1: IAM events (CreateUser, DeleteUser…) and console sign-ins through the global sign-in endpoint are recorded only there"),
         "{out}"
     );
-    assert!(out.contains("pushdown: 3 lookups per region and window: EventName=CreateUser, EventName=DeleteUser, Username=root"), "{out}");
+    // IAM's events are never recorded in ap-northeast-2: only root is asked for there.
+    assert!(
+        out.contains("in ap-northeast-2: 1 lookup: Username=root"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "warning: source 'seoul': enabled regions not polled: ap-northeast-1, ap-northeast-3"
+        ),
+        "{out}"
+    );
 }
 
 #[test]

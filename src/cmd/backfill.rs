@@ -15,12 +15,13 @@ use super::{CmdError, ConfigArg};
 use crate::alert::fields::{truncate, visible};
 use crate::alert::Alert;
 use crate::config::Settings;
+use crate::defaults;
 use crate::delivery::Deliverer;
 use crate::poll::{raise_all, read_window, Found, PollReport};
 use crate::record::Record;
 use crate::rules::Evaluator;
 use crate::source::files::Folder;
-use crate::source::{open_streams, Query, SourceKind, SourceSpec, Window};
+use crate::source::{open_source, Query, SourceKind, SourceSpec, Window};
 use crate::state::State;
 use crate::when;
 
@@ -165,6 +166,27 @@ impl Backfill<'_> {
         self.out.write_all(&buf).map_err(CmdError::failure)
     }
 
+    /// The span a source reads for the backfill window. A CloudWatch Logs event's timestamp is
+    /// its delivery time, at or after its eventTime: the read goes on past `--until` (for events
+    /// delivered after the window's end) and starts a little before `--since` (for clocks that
+    /// disagree); the eventTime filter then keeps exactly the window.
+    fn read_window(&self, spec: &SourceSpec) -> (Timestamp, Timestamp) {
+        match spec.kind {
+            SourceKind::CloudwatchLogs { .. } => {
+                let slack = when::signed(std::time::Duration::from_secs(300));
+                let margin = when::signed(defaults::LOGS_DELIVERY_MARGIN);
+                (
+                    self.since.checked_sub(slack).unwrap_or(self.since),
+                    self.until
+                        .checked_add(margin)
+                        .unwrap_or(self.until)
+                        .min(Timestamp::now()),
+                )
+            }
+            _ => (self.since, self.until),
+        }
+    }
+
     /// Reads every window of every stream of the AWS sources, then every file of the folders.
     async fn read(&mut self, chosen: &[Arc<SourceSpec>]) -> Result<(), CmdError> {
         let mut plan = Vec::new();
@@ -174,7 +196,15 @@ impl Backfill<'_> {
                 folders.push((spec.clone(), path.clone()));
                 continue;
             }
-            for st in open_streams(spec).await.map_err(CmdError::failure)? {
+            let opened = open_source(spec, &self.s.account_aliases)
+                .await
+                .map_err(CmdError::failure)?;
+            if let Some(c) = &opened.coverage {
+                for w in c.warnings() {
+                    tracing::warn!("{w}");
+                }
+            }
+            for st in opened.streams {
                 let queries = st.queries(&self.s.rules);
                 // Pushdown reads are small: one sweep of the whole window. Full reads go an
                 // hour at a time, so progress shows and memory stays bounded.
@@ -183,7 +213,8 @@ impl Backfill<'_> {
                 } else {
                     std::time::Duration::from_secs(90 * 86400)
                 };
-                let windows = Window::split(self.since, self.until, max);
+                let (since, until) = self.read_window(spec);
+                let windows = Window::split(since, until, max);
                 plan.push((st, queries, windows));
             }
         }
@@ -297,7 +328,7 @@ pub fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
     }
     super::runtime()?.block_on(async {
         if a.explain {
-            eprint!("{}", super::check::plan(&s).await);
+            eprint!("{}", super::check::plan(&s).await.text);
         }
         b.read(&chosen).await?;
         b.finish().await

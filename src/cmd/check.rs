@@ -9,8 +9,9 @@ use clap::Args;
 
 use super::{CmdError, ConfigArg};
 use crate::config::Settings;
+use crate::defaults;
 use crate::sink::Sink;
-use crate::source::{self, open_streams};
+use crate::source::{self, open_source, Opened, SourceKind, SourceSpec};
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -25,30 +26,71 @@ pub struct CheckArgs {
     pub explain: bool,
 }
 
-/// The plan of every source and where alerts go.
-pub async fn plan(s: &Settings) -> String {
-    let mut out = String::new();
+/// Every source, opened (AWS sources learn their account; `files` has nothing to open).
+pub struct Plan {
+    pub sources: Vec<(Arc<SourceSpec>, Option<Opened>)>,
+    /// What an operator must hear: configuration and coverage warnings.
+    pub warnings: Vec<String>,
+    pub text: String,
+}
+
+/// Opens every source and puts the plan of each, and where alerts go, into words.
+pub async fn plan(s: &Settings) -> Plan {
+    let mut text = String::new();
+    let mut warnings = s.warnings.clone();
     let enabled: Vec<String> = s.rules.enabled().map(|r| r.name.clone()).collect();
     let _ = writeln!(
-        out,
+        text,
         "rules: {} enabled ({})",
         enabled.len(),
         enabled.join(", ")
     );
+    let mut sources = Vec::new();
     for spec in &s.sources {
-        out.push_str(&source::explain(spec, &s.rules).await);
+        let opened = match &spec.kind {
+            SourceKind::Files { .. } => None,
+            _ => match tokio::time::timeout(
+                defaults::DISCOVERY_TIMEOUT,
+                open_source(spec, &s.account_aliases),
+            )
+            .await
+            {
+                Ok(Ok(o)) => Some(o),
+                Ok(Err(e)) => {
+                    warnings.push(e.to_string());
+                    None
+                }
+                Err(_) => {
+                    warnings.push(format!(
+                        "source '{}': AWS did not answer within {}s",
+                        spec.name,
+                        defaults::DISCOVERY_TIMEOUT.as_secs()
+                    ));
+                    None
+                }
+            },
+        };
+        if let Some(c) = opened.as_ref().and_then(|o| o.coverage.as_ref()) {
+            warnings.extend(c.warnings());
+        }
+        text.push_str(&source::explain(spec, &s.rules, opened.as_ref()));
+        sources.push((spec.clone(), opened));
     }
     for k in &s.sinks {
         let _ = writeln!(
-            out,
+            text,
             "sink '{}': {} (severity {} and above)",
             k.name,
             k.describe(),
             k.min_severity
         );
     }
-    let _ = writeln!(out, "state: {}", s.state_dir.display());
-    out
+    let _ = writeln!(text, "state: {}", s.state_dir.display());
+    Plan {
+        sources,
+        warnings,
+        text,
+    }
 }
 
 pub fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
@@ -57,8 +99,9 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
     let rt = super::runtime()?;
     rt.block_on(async {
         println!("{}: configuration is valid", s.path.display());
-        print!("{}", plan(&s).await);
-        for w in &s.warnings {
+        let plan = plan(&s).await;
+        print!("{}", plan.text);
+        for w in &plan.warnings {
             println!("warning: {w}");
         }
         if s.sources.is_empty() {
@@ -71,7 +114,7 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
             return Ok(ExitCode::SUCCESS);
         }
         let mut failed = false;
-        for spec in &s.sources {
+        for (spec, opened) in &plan.sources {
             if let source::SourceKind::Files { path } = &spec.kind {
                 let ok = path.is_dir() && std::fs::read_dir(path).is_ok();
                 println!(
@@ -87,10 +130,15 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
                 failed |= !ok;
                 continue;
             }
-            let streams = open_streams(&Arc::clone(spec))
-                .await
-                .map_err(CmdError::failure)?;
-            for st in streams {
+            let Some(opened) = opened else {
+                failed = true;
+                println!(
+                    "probe source '{}': FAILED: it could not be opened",
+                    spec.name
+                );
+                continue;
+            };
+            for st in &opened.streams {
                 match st.probe().await {
                     Ok(_) => println!("probe source '{}' ({}): ok", spec.name, st.name),
                     Err(e) => {

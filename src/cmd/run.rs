@@ -25,7 +25,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode, CmdError> {
     let rt = super::runtime()?;
     rt.block_on(async {
         if a.explain {
-            eprint!("{}", super::check::plan(&s).await);
+            eprint!("{}", super::check::plan(&s).await.text);
         }
         let path = s.path.clone();
         daemon::run(path, s, if a.once { Mode::Once } else { Mode::Forever })

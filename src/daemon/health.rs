@@ -10,8 +10,8 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use tokio::sync::Notify;
 
+use super::own::Own;
 use super::shutdown::Shutdown;
-use crate::alert::Alert;
 use crate::defaults;
 use crate::delivery::SinkHealth;
 use crate::poll::expire;
@@ -89,37 +89,6 @@ fn heartbeat_due(
         None => (false, today.yesterday().ok()),
         Some(d) if past && d != today => (true, Some(today)),
         keep => (false, keep),
-    }
-}
-
-/// Raises an alert of trailwatch itself (health, recovery, heartbeat) for `sinks`.
-fn raise_own(
-    state: &State,
-    rule: &str,
-    title: String,
-    sev: Severity,
-    detail: String,
-    sinks: Vec<String>,
-) {
-    let now = Timestamp::now();
-    let id = format!("trailwatch-{rule}-{}", now.as_millisecond());
-    let record = serde_json::json!({
-        "eventID": id, "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
-        "eventSource": "trailwatch", "eventName": rule, "errorCode": rule, "errorMessage": detail,
-        "userIdentity": {"type": "trailwatch", "arn": "trailwatch"}
-    });
-    let alert = Alert {
-        rule: rule.into(),
-        title: title.clone(),
-        subject: title,
-        severity: sev,
-        event_id: id,
-        event_time: record["eventTime"].as_str().unwrap_or("").into(),
-        source: "trailwatch".into(),
-        record: record.to_string(),
-    };
-    if let Err(e) = state.raise(&alert, sinks, now).and_then(|_| state.flush()) {
-        tracing::error!("cannot queue a health alert: {e}");
     }
 }
 
@@ -212,45 +181,45 @@ impl HealthTask {
                 .cloned()
                 .collect();
             match news {
-                News::Failing => raise_own(
-                    &self.state,
-                    "trailwatch-health",
-                    format!("trailwatch: {} failing", c.what),
-                    Severity::High,
-                    format!(
+                News::Failing => Own {
+                    rule: "trailwatch-health",
+                    title: format!("trailwatch: {} failing", c.what),
+                    severity: Severity::High,
+                    detail: format!(
                         "{} has failed since {}: {}",
                         c.what,
                         c.failing_since.map(|t| t.to_string()).unwrap_or_default(),
                         c.last_error.clone().unwrap_or_default()
                     ),
-                    to,
-                ),
-                News::Recovered => raise_own(
-                    &self.state,
-                    "trailwatch-recovery",
-                    format!("trailwatch: {} recovered", c.what),
-                    Severity::Info,
-                    format!("{} works again", c.what),
-                    to,
-                ),
-            }
+                    key: None,
+                }
+                .raise(&self.state, to),
+                News::Recovered => Own {
+                    rule: "trailwatch-recovery",
+                    title: format!("trailwatch: {} recovered", c.what),
+                    severity: Severity::Info,
+                    detail: format!("{} works again", c.what),
+                    key: None,
+                }
+                .raise(&self.state, to),
+            };
         }
         !news.is_empty()
     }
 
     fn beat(&self) {
-        raise_own(
-            &self.state,
-            "trailwatch-heartbeat",
-            "trailwatch is alive".into(),
-            Severity::Info,
-            format!(
+        Own {
+            rule: "trailwatch-heartbeat",
+            title: "trailwatch is alive".into(),
+            severity: Severity::Info,
+            detail: format!(
                 "outbox {} alerts, dead letters {}",
                 self.state.outbox_len(),
                 self.state.dead_len()
             ),
-            self.all_sinks.clone(),
-        );
+            key: None,
+        }
+        .raise(&self.state, self.all_sinks.clone());
     }
 }
 

@@ -7,8 +7,10 @@
 //! state is flushed), SIGHUP reloads the configuration (a broken one is rejected and the old
 //! one keeps running), and systemd hears READY, RELOADING, STOPPING and watchdog pings.
 
+mod coverage;
 mod delivery;
 mod health;
+mod own;
 mod poller;
 mod shutdown;
 
@@ -20,8 +22,10 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
+use self::coverage::CoverageWatch;
 use self::delivery::DeliveryTask;
 use self::health::HealthTask;
+use self::own::Own;
 use self::poller::{FolderPoller, Shared, StreamPoller};
 use self::shutdown::{Shutdown, Trigger};
 use crate::config::Settings;
@@ -29,9 +33,11 @@ use crate::defaults;
 use crate::delivery::Deliverer;
 use crate::metrics::Metrics;
 use crate::rules::Evaluator;
+use crate::severity::Severity;
 use crate::sink::OpenError;
+use crate::source::coverage::{Aliases, Coverage};
 use crate::source::files::Folder;
-use crate::source::{open_streams, SourceError, SourceKind};
+use crate::source::{open_source, SourceError, SourceKind};
 use crate::state::{State, StateError};
 
 /// How `run` ends.
@@ -94,7 +100,16 @@ pub async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<(), Daemo
     let mut fallback: Option<Settings> = None;
     loop {
         let (trigger, shutdown) = Trigger::new();
-        let mut tasks = match start(&settings, state.clone(), shutdown, mode, &metrics).await {
+        let restart = Arc::new(Notify::new());
+        let started = start(
+            &settings,
+            state.clone(),
+            shutdown,
+            mode,
+            &metrics,
+            restart.clone(),
+        );
+        let mut tasks = match started.await {
             Ok(t) => t,
             Err(e) => match fallback.take() {
                 Some(old) => {
@@ -117,7 +132,7 @@ pub async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<(), Daemo
                 "trailwatch running"
             );
         }
-        let ending = wait(&path, &mut signals, &mut tasks, mode).await;
+        let ending = wait(&path, &mut signals, &mut tasks, mode, &restart).await;
         trigger.fire();
         if matches!(ending, Ending::Stop) {
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
@@ -147,6 +162,7 @@ async fn wait(
     s: &mut Signals,
     tasks: &mut JoinSet<()>,
     mode: Mode,
+    restart: &Notify,
 ) -> Ending {
     let mut usec = 0u64;
     let mut watchdog = sd_notify::watchdog_enabled(false, &mut usec)
@@ -161,6 +177,12 @@ async fn wait(
                         return Ending::Reload(Box::new(new));
                     }
                     Err(e) => tracing::error!("new configuration rejected, the running one stays: {e}"),
+                }
+            }
+            _ = restart.notified() => {
+                match Settings::load(path) {
+                    Ok(new) => return Ending::Reload(Box::new(new)),
+                    Err(e) => tracing::error!("cannot restart with the new coverage: the configuration no longer loads: {e}"),
                 }
             }
             _ = s.term.recv() => { tracing::info!("SIGTERM: stopping"); return Ending::Stop; }
@@ -180,13 +202,39 @@ async fn wait(
     }
 }
 
-/// Starts the tasks of one configuration.
+/// Logs what a source's coverage lacks; an unknown alias (root's API calls may be missed) is
+/// also an alert, once per account and source.
+fn tell_coverage(state: &State, c: &Coverage, sinks: &[String]) {
+    for w in c.warnings() {
+        tracing::warn!("{w}");
+    }
+    if let Aliases::Unknown { why } = &c.aliases {
+        Own {
+            rule: "trailwatch-coverage",
+            title: format!("trailwatch: source {} may miss root activity", c.source),
+            severity: Severity::High,
+            detail: format!(
+                "the alias of account {} is unknown ({why}); root's API calls carry the alias as their user name and may be missed. Console sign-ins are still caught. Add the account to [account_aliases] or grant iam:ListAccountAliases.",
+                c.account.as_deref().unwrap_or("(unknown)")
+            ),
+            key: Some(format!(
+                "{}-{}-alias",
+                c.source,
+                c.account.as_deref().unwrap_or("unknown")
+            )),
+        }
+        .raise(state, sinks.to_vec());
+    }
+}
+
+/// Starts the tasks of one configuration; `restart` asks for a restart with a new plan.
 async fn start(
     s: &Settings,
     state: Arc<State>,
     shutdown: Shutdown,
     mode: Mode,
     metrics: &Metrics,
+    restart: Arc<Notify>,
 ) -> Result<JoinSet<()>, DaemonError> {
     let shared = Shared {
         state: state.clone(),
@@ -199,6 +247,8 @@ async fn start(
         wake: Arc::new(Notify::new()),
         mode,
     };
+    let all_sinks: Vec<String> = s.sinks.iter().map(|k| k.name.clone()).collect();
+    let mut watched = Vec::new();
     let mut pollers = JoinSet::new();
     for spec in &s.sources {
         if let SourceKind::Files { path } = &spec.kind {
@@ -210,10 +260,16 @@ async fn start(
             pollers.spawn(p.run(shutdown.clone()));
             continue;
         }
-        for stream in open_streams(spec).await? {
+        let opened = open_source(spec, &s.account_aliases).await?;
+        if let Some(c) = &opened.coverage {
+            tell_coverage(&state, c, &all_sinks);
+            watched.push((spec.clone(), c.clone()));
+        }
+        for stream in opened.streams {
             let p = StreamPoller {
                 stream,
                 shared: shared.clone(),
+                all_sinks: all_sinks.clone(),
             };
             pollers.spawn(p.run(shutdown.clone()));
         }
@@ -240,6 +296,12 @@ async fn start(
     };
     tasks.spawn(delivery.run(shutdown.clone()));
     if mode == Mode::Forever {
+        let watch = CoverageWatch {
+            sources: watched,
+            aliases: s.account_aliases.clone(),
+            restart,
+        };
+        tasks.spawn(watch.run(shutdown.clone()));
         let health = HealthTask {
             state,
             streams: shared.streams.clone(),
@@ -248,7 +310,7 @@ async fn start(
             after: s.health_after,
             heartbeat: s.heartbeat,
             tz: s.timezone.clone(),
-            all_sinks: s.sinks.iter().map(|k| k.name.clone()).collect(),
+            all_sinks,
         };
         tasks.spawn(health.run(shutdown));
     }

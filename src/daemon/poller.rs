@@ -4,19 +4,23 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Duration;
 
 use jiff::Timestamp;
 use tokio::sync::Notify;
 
 use super::health::Streams;
+use super::own::Own;
 use super::shutdown::Shutdown;
 use super::Mode;
 use crate::metrics::Metrics;
-use crate::poll::{poll_folder, poll_stream, PollError, PollReport};
+use crate::poll::{poll_folder, poll_stream_measured, sweep_stream, PollError, PollReport};
 use crate::rules::Evaluator;
+use crate::severity::Severity;
 use crate::source::files::Folder;
 use crate::source::{SourceSpec, Stream};
 use crate::state::State;
+use crate::when;
 
 /// What every poller shares.
 #[derive(Clone)]
@@ -63,34 +67,126 @@ impl Shared {
     }
 }
 
-/// Polls one stream of an AWS source.
+/// Polls one stream of an AWS source, and sweeps it for late events.
 pub struct StreamPoller {
     pub stream: Stream,
     pub shared: Shared,
+    /// Every sink: where alerts of trailwatch itself go.
+    pub all_sinks: Vec<String>,
 }
 
 impl StreamPoller {
     pub async fn run(self, mut shutdown: Shutdown) {
         let (stream, sh) = (&self.stream, &self.shared);
-        let key = format!("{}/{}", stream.source.name, stream.name);
+        let spec = &stream.source;
+        let key = format!("{}/{}", spec.name, stream.name);
+        let mut next_sweep = Timestamp::now() + when::signed(spec.late_sweep_interval);
+        // Lateness tells delivery delays only once this process has polled the stream.
+        let mut polled = false;
         loop {
+            let now = stream.clock.now();
             let r = tokio::select! {
-                r = poll_stream(stream, &sh.eval, &sh.state, Timestamp::now()) => r,
+                r = poll_stream_measured(stream, &sh.eval, &sh.state, now, polled) => r,
                 _ = shutdown.recv() => return,
             };
-            sh.metrics.api_calls(
-                &stream.source.name,
-                stream.stats.calls.load(Relaxed),
-                stream.stats.throttled.load(Relaxed),
-            );
+            polled |= r.is_ok();
             sh.record(&key, &r);
-            if let Ok(Some(wm)) = sh.state.watermark(&stream.source.name, &stream.name) {
-                let lag = Timestamp::now().duration_since(wm).as_secs_f64();
-                sh.metrics.watermark_lag(&key, lag);
+            if let Ok(rep) = &r {
+                self.lateness(rep);
             }
-            if sh.mode == Mode::Once || shutdown.sleep(stream.source.poll_interval).await {
+            if !spec.late_sweep.is_zero() && polled && Timestamp::now() >= next_sweep {
+                next_sweep = Timestamp::now() + when::signed(spec.late_sweep_interval);
+                let r = tokio::select! {
+                    r = sweep_stream(stream, &sh.eval, &sh.state, stream.clock.now()) => r,
+                    _ = shutdown.recv() => return,
+                };
+                self.swept(&key, r);
+            }
+            self.publish(&key);
+            if sh.mode == Mode::Once || shutdown.sleep(spec.poll_interval).await {
                 return;
             }
+        }
+    }
+
+    /// The sweep's outcome: alerts raised wake delivery; a failure is logged (the next poll's
+    /// health says whether the stream is failing).
+    fn swept(&self, key: &str, r: Result<PollReport, PollError>) {
+        match r {
+            Ok(rep) => {
+                if rep.raised > 0 {
+                    self.shared.wake.notify_one();
+                }
+                tracing::debug!(
+                    stream = key,
+                    pages = rep.pages,
+                    raised = rep.raised,
+                    "late sweep done"
+                );
+                self.lateness(&rep);
+            }
+            Err(e) => tracing::error!(stream = key, "late sweep failed: {e}"),
+        }
+    }
+
+    /// Lateness metrics, and a warning and an alert for every event later than `overlap`.
+    fn lateness(&self, rep: &PollReport) {
+        let (sh, spec) = (&self.shared, &self.stream.source);
+        for l in &rep.lateness {
+            sh.metrics.lateness(&spec.name, *l);
+        }
+        for late in &rep.late {
+            sh.metrics.late_event(&spec.name);
+            let after = humantime::format_duration(Duration::from_secs(late.lateness.as_secs()));
+            tracing::warn!(
+                source = %spec.name,
+                stream = %self.stream.name,
+                event_id = %late.event_id,
+                rule = %late.rule,
+                "event {} ({}, eventTime {}) was first seen {after} after its eventTime, later than overlap ({}): raise `overlap` or keep the late sweep on",
+                late.event_id,
+                late.rule,
+                late.event_time,
+                humantime::format_duration(spec.overlap)
+            );
+            Own {
+                rule: "trailwatch-late-event",
+                title: format!("trailwatch: an event arrived {after} late"),
+                severity: Severity::Medium,
+                detail: format!(
+                    "event {} (rule {}, eventTime {}) in {}/{} became visible {after} after its eventTime, later than overlap ({}); it was alerted, but events later than the late sweep ({}) would be missed",
+                    late.event_id,
+                    late.rule,
+                    late.event_time,
+                    spec.name,
+                    self.stream.name,
+                    humantime::format_duration(spec.overlap),
+                    humantime::format_duration(spec.late_sweep)
+                ),
+                key: Some(late.event_id.clone()),
+            }
+            .raise(&sh.state, self.all_sinks.clone());
+        }
+        if !rep.late.is_empty() {
+            sh.wake.notify_one();
+        }
+    }
+
+    /// API calls, watermark lag and clock skew.
+    fn publish(&self, key: &str) {
+        let (stream, sh) = (&self.stream, &self.shared);
+        sh.metrics.api_calls(
+            &stream.source.name,
+            stream.stats.calls.load(Relaxed),
+            stream.stats.throttled.load(Relaxed),
+        );
+        if let Ok(Some(wm)) = sh.state.watermark(&stream.source.name, &stream.name) {
+            let lag = stream.clock.now().duration_since(wm).as_secs_f64();
+            sh.metrics.watermark_lag(key, lag);
+        }
+        if let Some(skew) = stream.clock.skew() {
+            sh.metrics
+                .clock_skew(&stream.source.name, skew.as_secs_f64());
         }
     }
 }

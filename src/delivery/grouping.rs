@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use crate::state::EntryId;
 use crate::when;
 
 /// A group: one sink, one rule, one principal.
@@ -16,7 +17,7 @@ pub type GroupKey = (String, String, String);
 struct Group {
     until: Timestamp,
     /// Outbox IDs held for the summary.
-    held: Vec<u64>,
+    held: Vec<EntryId>,
 }
 
 /// The open groups and each rule's window.
@@ -43,7 +44,7 @@ impl Grouping {
     }
 
     /// The outbox entries held, per sink.
-    pub fn held_ids(&self) -> HashSet<(String, u64)> {
+    pub fn held_ids(&self) -> HashSet<(String, EntryId)> {
         self.groups
             .iter()
             .flat_map(|((s, _, _), g)| g.held.iter().map(move |id| (s.clone(), *id)))
@@ -51,7 +52,7 @@ impl Grouping {
     }
 
     /// Holds entry `id` when its group's window is open; true when held.
-    pub fn hold(&mut self, key: &GroupKey, id: u64, now: Timestamp) -> bool {
+    pub fn hold(&mut self, key: &GroupKey, id: EntryId, now: Timestamp) -> bool {
         if self.window(&key.1).is_zero() {
             return false;
         }
@@ -89,7 +90,7 @@ impl Grouping {
     }
 
     /// The entries a group holds.
-    pub fn held(&self, key: &GroupKey) -> &[u64] {
+    pub fn held(&self, key: &GroupKey) -> &[EntryId] {
         self.groups.get(key).map_or(&[], |g| &g.held)
     }
 

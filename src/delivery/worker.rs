@@ -17,7 +17,7 @@ use crate::alert::Alert;
 use crate::config::Settings;
 use crate::severity::Severity;
 use crate::sink::{OpenError, Outcome, Sink, SinkSpec};
-use crate::state::{OutboxEntry, State, StateError};
+use crate::state::{EntryId, OutboxEntry, State, StateError};
 use crate::when;
 
 /// What one pass did.
@@ -147,10 +147,10 @@ impl Deliverer {
     fn step(
         &mut self,
         sink: &str,
-        id: u64,
+        id: EntryId,
         e: &OutboxEntry,
         f: &Fields,
-        held: &HashSet<(String, u64)>,
+        held: &HashSet<(String, EntryId)>,
         now: Timestamp,
     ) -> Step {
         if held.contains(&(sink.to_string(), id)) {
@@ -184,9 +184,9 @@ impl Deliverer {
     async fn deliver_entry(
         &mut self,
         state: &State,
-        id: u64,
+        id: EntryId,
         e: &mut OutboxEntry,
-        held: &HashSet<(String, u64)>,
+        held: &HashSet<(String, EntryId)>,
         now: Timestamp,
         p: &mut Pass,
     ) -> Result<(), StateError> {
@@ -239,13 +239,13 @@ impl Deliverer {
         if due.is_empty() {
             return Ok(());
         }
-        let outbox: HashMap<u64, OutboxEntry> = state.outbox()?.into_iter().collect();
+        let outbox: HashMap<EntryId, OutboxEntry> = state.outbox()?.into_iter().collect();
         for key in due {
             let (sink, rule, _) = key.clone();
             if self.blocked(&sink, now) {
                 continue;
             }
-            let ids: Vec<u64> = self
+            let ids: Vec<EntryId> = self
                 .grouping
                 .held(&key)
                 .iter()

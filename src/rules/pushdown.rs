@@ -1,7 +1,9 @@
 //! Pushdown: what the enabled rules let a source ask AWS for, so that API calls scale with
 //! matches and not with traffic. `LookupEvents` takes one lookup attribute per call, so rules that
 //! pin `eventName` (or the root user, or `eventSource`) to a few values become one lookup per
-//! value; `FilterLogEvents` takes a filter pattern, so the rules become one pattern that selects a
+//! value, in the regions where such events can be recorded at all (IAM's only in us-east-1), and
+//! the root user is looked up under every user name it can carry ("root", and the account's
+//! aliases); `FilterLogEvents` takes a filter pattern, so the rules become one pattern that selects a
 //! superset of their matches. Records are always re-checked locally: pushdown only narrows reads.
 
 use std::fmt;
@@ -11,6 +13,33 @@ use crate::pattern::filter::FilterPattern;
 
 /// Above this many lookups per region, reading everything is assumed cheaper.
 pub const DEFAULT_MAX_LOOKUPS: usize = 20;
+
+/// Event sources of global services whose events CloudTrail records in us-east-1 only.
+pub const US_EAST_1_ONLY: &[&str] = &["iam.amazonaws.com"];
+
+/// Where a `lookup_events` plan runs, and what it knows about the account's root user.
+#[derive(Debug, Clone)]
+pub struct LookupScope<'a> {
+    pub region: &'a str,
+    /// The user names root's events can carry in this account: "root" and every alias.
+    pub root_names: &'a [String],
+    /// The aliases could not be learned: root's console sign-ins are also looked up by their
+    /// event source, whatever their user name.
+    pub aliases_unknown: bool,
+}
+
+impl LookupScope<'_> {
+    /// A scope for us-east-1 of an account without an alias.
+    pub fn plain() -> LookupScope<'static> {
+        static ROOT: std::sync::LazyLock<Vec<String>> =
+            std::sync::LazyLock::new(|| vec!["root".to_string()]);
+        LookupScope {
+            region: "us-east-1",
+            root_names: &ROOT,
+            aliases_unknown: false,
+        }
+    }
+}
 
 /// A `LookupEvents` lookup attribute key (the ones a rule can pin).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -49,7 +78,8 @@ impl fmt::Display for Lookup {
 pub enum LookupPlan {
     /// Every event of the window, and why no pushdown applies.
     ReadAll { reason: String },
-    /// Only these lookups (their union is a superset of every rule's matches).
+    /// Only these lookups (their union is a superset of every rule's matches); none when no
+    /// rule can match an event recorded in the region.
     Lookups(Vec<Lookup>),
 }
 
@@ -74,22 +104,37 @@ fn pinned(rule: &Rule, path: &[&str]) -> Option<Vec<String>> {
     }
 }
 
-/// The lookups that cover one rule, or why none do.
-fn rule_lookups(rule: &Rule) -> Result<Vec<Lookup>, String> {
+/// The lookups that cover one rule in a scope, or why none do.
+fn rule_lookups(rule: &Rule, scope: &LookupScope<'_>) -> Result<Vec<Lookup>, String> {
     let with = |key, values: Vec<String>| {
         values
             .into_iter()
             .map(|value| Lookup { key, value })
-            .collect()
+            .collect::<Vec<_>>()
     };
+    let sources = pinned(rule, &["eventSource"]);
+    let global_only = sources
+        .as_ref()
+        .is_some_and(|s| !s.is_empty() && s.iter().all(|x| US_EAST_1_ONLY.contains(&x.as_str())));
+    if global_only && scope.region != "us-east-1" {
+        return Ok(Vec::new());
+    }
     if let Some(v) = pinned(rule, &["eventName"]) {
         return Ok(with(LookupKey::EventName, v));
     }
-    // CloudTrail's `Username` of a root-user event is "root" (AWS's own lookup example).
+    // LookupEvents' `Username` of a root-user event is "root" (AWS's own lookup example), or
+    // the account's alias when it has one (the record's userName holds the alias).
     if pinned(rule, &["userIdentity", "type"]).is_some_and(|v| v == ["Root"]) {
-        return Ok(with(LookupKey::Username, vec!["root".into()]));
+        let mut ls = with(LookupKey::Username, scope.root_names.to_vec());
+        if scope.aliases_unknown {
+            ls.push(Lookup {
+                key: LookupKey::EventSource,
+                value: "signin.amazonaws.com".into(),
+            });
+        }
+        return Ok(ls);
     }
-    if let Some(v) = pinned(rule, &["eventSource"]) {
+    if let Some(v) = sources {
         return Ok(with(LookupKey::EventSource, v));
     }
     Err(format!(
@@ -98,12 +143,17 @@ fn rule_lookups(rule: &Rule) -> Result<Vec<Lookup>, String> {
     ))
 }
 
-/// The plan for `lookup_events`: lookups when every enabled rule allows them and there are at
-/// most `max_lookups` of them.
-pub fn lookup_plan(rules: &RuleSet, max_lookups: usize) -> LookupPlan {
+/// The plan for `lookup_events` in a scope: lookups when every enabled rule allows them and
+/// there are at most `max_lookups` of them.
+pub fn lookup_plan(rules: &RuleSet, max_lookups: usize, scope: &LookupScope<'_>) -> LookupPlan {
+    if rules.enabled().next().is_none() {
+        return LookupPlan::ReadAll {
+            reason: "no rule is enabled".into(),
+        };
+    }
     let mut all: Vec<Lookup> = Vec::new();
     for rule in rules.enabled() {
-        match rule_lookups(rule) {
+        match rule_lookups(rule, scope) {
             Ok(ls) => {
                 for l in ls {
                     if !all.contains(&l) {
@@ -113,11 +163,6 @@ pub fn lookup_plan(rules: &RuleSet, max_lookups: usize) -> LookupPlan {
             }
             Err(reason) => return LookupPlan::ReadAll { reason },
         }
-    }
-    if all.is_empty() {
-        return LookupPlan::ReadAll {
-            reason: "no rule is enabled".into(),
-        };
     }
     if all.len() > max_lookups {
         return LookupPlan::ReadAll {
@@ -269,7 +314,11 @@ mod tests {
 
     #[test]
     fn default_pack_pushes_down_to_three_lookups() {
-        let plan = lookup_plan(&set(&["default"], &[], &[]), DEFAULT_MAX_LOOKUPS);
+        let plan = lookup_plan(
+            &set(&["default"], &[], &[]),
+            DEFAULT_MAX_LOOKUPS,
+            &LookupScope::plain(),
+        );
         assert_eq!(
             plan,
             LookupPlan::Lookups(vec![
@@ -286,13 +335,63 @@ mod tests {
     }
 
     #[test]
+    fn iam_is_asked_in_us_east_1_only_and_root_under_every_name() {
+        let names = vec!["root".to_string(), "acme-prod".to_string()];
+        let scope = |region, unknown| LookupScope {
+            region,
+            root_names: &names,
+            aliases_unknown: unknown,
+        };
+        let show = |p: LookupPlan| match p {
+            LookupPlan::Lookups(ls) => ls.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        let rules = set(&["default"], &[], &[]);
+        assert_eq!(
+            show(lookup_plan(&rules, 20, &scope("us-east-1", false))),
+            [
+                "EventName=CreateUser",
+                "EventName=DeleteUser",
+                "Username=acme-prod",
+                "Username=root"
+            ]
+        );
+        assert_eq!(
+            show(lookup_plan(&rules, 20, &scope("eu-west-1", false))),
+            ["Username=acme-prod", "Username=root"]
+        );
+        assert_eq!(
+            show(lookup_plan(&rules, 20, &scope("eu-west-1", true))),
+            [
+                "Username=acme-prod",
+                "Username=root",
+                "EventSource=signin.amazonaws.com"
+            ]
+        );
+        // Only IAM rules: nothing to ask outside us-east-1.
+        let iam = set(
+            &[],
+            &[],
+            &[r#"{"detail": {"eventSource": ["iam.amazonaws.com"], "eventName": ["CreateUser"]}}"#],
+        );
+        assert!(show(lookup_plan(&iam, 20, &scope("ap-northeast-2", false))).is_empty());
+        // A CreateUser of another service (no eventSource pinned) is asked everywhere.
+        let any = set(&[], &["{ $.eventName = CreateUser }"], &[]);
+        assert_eq!(
+            show(lookup_plan(&any, 20, &scope("ap-northeast-2", false))),
+            ["EventName=CreateUser"]
+        );
+    }
+
+    #[test]
     fn an_unpinned_rule_reads_everything() {
         let plan = lookup_plan(
             &set(&["default"], &["{ $.errorCode = \"AccessDenied\" }"], &[]),
             20,
+            &LookupScope::plain(),
         );
         assert!(matches!(plan, LookupPlan::ReadAll { reason } if reason.contains("rule 'f0'")));
-        let plan = lookup_plan(&set(&["default"], &[], &[]), 2);
+        let plan = lookup_plan(&set(&["default"], &[], &[]), 2, &LookupScope::plain());
         assert!(matches!(plan, LookupPlan::ReadAll { reason } if reason.contains("3 lookups")));
     }
 
@@ -305,7 +404,7 @@ mod tests {
                 r#"{"detail": {"eventSource": ["x"], "$or": [{"eventName": ["C"]}, {"eventName": ["D"]}]}}"#,
             ],
         );
-        let LookupPlan::Lookups(ls) = lookup_plan(&s, 20) else {
+        let LookupPlan::Lookups(ls) = lookup_plan(&s, 20, &LookupScope::plain()) else {
             panic!()
         };
         let names: Vec<_> = ls.iter().map(|l| l.to_string()).collect();
@@ -319,7 +418,10 @@ mod tests {
             &[],
             &[r#"{"detail": {"eventName": [{"prefix": "Create"}]}}"#],
         );
-        assert!(matches!(lookup_plan(&s, 20), LookupPlan::ReadAll { .. }));
+        assert!(matches!(
+            lookup_plan(&s, 20, &LookupScope::plain()),
+            LookupPlan::ReadAll { .. }
+        ));
     }
 
     #[test]

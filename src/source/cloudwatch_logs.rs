@@ -5,6 +5,7 @@
 use aws_sdk_cloudwatchlogs::Client;
 
 use super::aws::{ApiError, Caller};
+use super::stream::Page;
 use super::Window;
 
 /// A log group of a `cloudwatch_logs` source.
@@ -25,49 +26,46 @@ impl Group {
         )
     }
 
-    /// Reads every log event of `window` that `filter_pattern` selects (all without one),
-    /// handing each message to `on`. Returns the number of pages read.
-    pub async fn read(
+    /// One page of `window` (the log events `filter_pattern` selects) from `token`: the
+    /// messages and the next token. A page may be empty and still have a next token.
+    pub async fn page(
         &self,
         window: &Window,
         filter_pattern: Option<&str>,
-        on: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<u64, ApiError> {
-        let action = self.action();
-        let base = self
+        token: Option<String>,
+    ) -> Result<Page, ApiError> {
+        let req = self
             .client
             .filter_log_events()
             .log_group_name(&self.log_group)
             .set_log_stream_name_prefix(self.stream_prefix.clone())
             .start_time(window.start.as_millisecond())
             .end_time(window.end.as_millisecond())
-            .set_filter_pattern(filter_pattern.map(str::to_string));
-        self.caller
-            .paginate(
-                &action,
-                |token| base.clone().set_next_token(token).send(),
-                |out| {
-                    for ev in out.events() {
-                        if let Some(m) = ev.message() {
-                            on(m);
-                        }
-                    }
-                    out.next_token
-                },
-            )
-            .await
+            .set_filter_pattern(filter_pattern.map(str::to_string))
+            .set_next_token(token);
+        let out = self
+            .caller
+            .call(&self.action(), || req.clone().send())
+            .await?;
+        Ok(Page {
+            records: out
+                .events()
+                .iter()
+                .filter_map(|e| e.message().map(str::to_string))
+                .collect(),
+            next: out.next_token,
+        })
     }
 
     /// One call for one event: proves credentials, permission and that the group exists.
     pub async fn probe(&self) -> Result<(), ApiError> {
-        let action = self.action();
         let req = self
             .client
             .filter_log_events()
             .log_group_name(&self.log_group)
             .limit(1);
         self.caller
-            .call(&action, || req.clone().send())
+            .call(&self.action(), || req.clone().send())
             .await
             .map(|_| ())
     }

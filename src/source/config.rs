@@ -29,7 +29,7 @@ struct SourceConfig {
     name: String,
     #[serde(rename = "type")]
     kind: SourceType,
-    /// lookup_events: regions to poll (default: the configured region and us-east-1).
+    /// lookup_events: regions to poll (default: every region enabled for the account).
     regions: Option<Vec<String>>,
     /// cloudwatch_logs: the log group's region (default: the configured region).
     region: Option<String>,
@@ -41,6 +41,9 @@ struct SourceConfig {
     overlap: Option<String>,
     /// Longest window read in one go (catch-up after downtime is split into such windows).
     max_window: Option<String>,
+    /// How far back the background sweep re-reads ("0s": off), and how often.
+    late_sweep: Option<String>,
+    late_sweep_interval: Option<String>,
     max_calls_per_second: Option<f64>,
     /// Ask AWS only for what the rules can match (default true).
     pushdown: Option<bool>,
@@ -58,7 +61,7 @@ struct SourceConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceKind {
     LookupEvents {
-        /// `None`: the configured region plus us-east-1, resolved when the source starts.
+        /// `None`: every region enabled for the account, learned when the source starts.
         regions: Option<Vec<String>>,
     },
     CloudwatchLogs {
@@ -79,6 +82,10 @@ pub struct SourceSpec {
     pub poll_interval: Duration,
     pub overlap: Duration,
     pub max_window: Duration,
+    /// The sweep re-reads `[now - late_sweep, now - overlap]` every `late_sweep_interval`;
+    /// zero: no sweep.
+    pub late_sweep: Duration,
+    pub late_sweep_interval: Duration,
     pub rate: f64,
     pub pushdown: bool,
     pub pushdown_max_lookups: usize,
@@ -147,6 +154,8 @@ impl SourceConfig {
             (self.log_group.is_some(), "log_group"),
             (self.log_stream_prefix.is_some(), "log_stream_prefix"),
             (self.overlap.is_some(), "overlap"),
+            (self.late_sweep.is_some(), "late_sweep"),
+            (self.late_sweep_interval.is_some(), "late_sweep_interval"),
             (self.max_calls_per_second.is_some(), "max_calls_per_second"),
             (self.role_arn.is_some(), "role_arn"),
             (self.profile.is_some(), "profile"),
@@ -195,6 +204,15 @@ impl SourceConfig {
             poll_interval: self.duration(&self.poll_interval, "poll_interval", default_poll)?,
             overlap: self.duration(&self.overlap, "overlap", defaults::OVERLAP)?,
             max_window: self.duration(&self.max_window, "max_window", defaults::MAX_WINDOW)?,
+            late_sweep: match self.kind {
+                SourceType::Files => Duration::ZERO,
+                _ => self.duration(&self.late_sweep, "late_sweep", defaults::LATE_SWEEP)?,
+            },
+            late_sweep_interval: self.duration(
+                &self.late_sweep_interval,
+                "late_sweep_interval",
+                defaults::LATE_SWEEP_INTERVAL,
+            )?,
             retry_initial: self.duration(
                 &self.retry_initial,
                 "retry_initial",
@@ -221,6 +239,22 @@ impl SourceConfig {
                 "source '{}': poll_interval must be positive and max_window at least 1m",
                 spec.name
             ));
+        }
+        if !spec.late_sweep.is_zero() {
+            if spec.late_sweep <= spec.overlap {
+                return Err(format!(
+                    "source '{}': late_sweep ({}) must be longer than overlap ({}), or \"0s\" to turn the sweep off",
+                    spec.name,
+                    humantime::format_duration(spec.late_sweep),
+                    humantime::format_duration(spec.overlap)
+                ));
+            }
+            if spec.late_sweep_interval.is_zero() {
+                return Err(format!(
+                    "source '{}': late_sweep_interval must be positive",
+                    spec.name
+                ));
+            }
         }
         Ok(spec)
     }
@@ -253,7 +287,7 @@ impl SourceSpec {
                 if !rs.iter().any(|r| r == "us-east-1") =>
             {
                 vec![format!(
-                    "source '{}' does not poll us-east-1: IAM events (CreateUser, DeleteUser…) and root sign-ins are recorded only there, so they will never be seen; add \"us-east-1\" to its regions",
+                    "source '{}' does not poll us-east-1: IAM events (CreateUser, DeleteUser…) and console sign-ins through the global sign-in endpoint are recorded only there, so they will never be seen; add \"us-east-1\" to its regions, or remove `regions` to poll every enabled region",
                     self.name
                 )]
             }

@@ -7,6 +7,7 @@ use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_sdk_cloudtrail::Client;
 
 use super::aws::{ApiError, Caller};
+use super::stream::Page;
 use super::Window;
 use crate::rules::pushdown::{Lookup, LookupKey};
 
@@ -34,44 +35,45 @@ fn attribute(l: &Lookup) -> LookupAttribute {
 }
 
 impl Region {
-    /// Reads every event of `window` (that `lookup` selects), handing each record's JSON text to
-    /// `on`. Returns the number of pages read.
-    pub async fn read(
+    fn action(&self) -> String {
+        format!("cloudtrail:LookupEvents in {}", self.region)
+    }
+
+    /// One page of `window` (the events `lookup` selects) from `token`: the records' JSON texts
+    /// and the next token. `StartTime`/`EndTime` stay fixed for a window, as a token requires.
+    pub async fn page(
         &self,
         window: &Window,
         lookup: Option<&Lookup>,
-        on: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<u64, ApiError> {
-        let action = format!("cloudtrail:LookupEvents in {}", self.region);
-        let base = self
+        token: Option<String>,
+    ) -> Result<Page, ApiError> {
+        let req = self
             .client
             .lookup_events()
             .start_time(DateTime::from_millis(window.start.as_millisecond()))
             .end_time(DateTime::from_millis(window.end.as_millisecond()))
             .max_results(PAGE)
-            .set_lookup_attributes(lookup.map(|l| vec![attribute(l)]));
-        self.caller
-            .paginate(
-                &action,
-                |token| base.clone().set_next_token(token).send(),
-                |out| {
-                    for ev in out.events() {
-                        if let Some(text) = ev.cloud_trail_event() {
-                            on(text);
-                        }
-                    }
-                    out.next_token
-                },
-            )
-            .await
+            .set_lookup_attributes(lookup.map(|l| vec![attribute(l)]))
+            .set_next_token(token);
+        let out = self
+            .caller
+            .call(&self.action(), || req.clone().send())
+            .await?;
+        Ok(Page {
+            records: out
+                .events()
+                .iter()
+                .filter_map(|e| e.cloud_trail_event().map(str::to_string))
+                .collect(),
+            next: out.next_token,
+        })
     }
 
     /// One call for one event: proves credentials, permission and reachability.
     pub async fn probe(&self) -> Result<(), ApiError> {
-        let action = format!("cloudtrail:LookupEvents in {}", self.region);
         let req = self.client.lookup_events().max_results(1);
         self.caller
-            .call(&action, || req.clone().send())
+            .call(&self.action(), || req.clone().send())
             .await
             .map(|_| ())
     }

@@ -6,6 +6,7 @@
 pub mod aws;
 pub mod cloudwatch_logs;
 pub mod config;
+pub mod coverage;
 pub mod explain;
 pub mod files;
 pub mod lookup_events;
@@ -14,5 +15,5 @@ pub mod window;
 
 pub use config::{SourceKind, SourceSpec};
 pub use explain::explain;
-pub use stream::{open_streams, Query, SourceError, Stream};
+pub use stream::{open_source, open_source_on, open_streams, Opened, Query, SourceError, Stream};
 pub use window::Window;

@@ -1,15 +1,19 @@
 //! The streams of a source: each `[[sources]]` entry becomes one or more, each with its own
 //! watermark (a `lookup_events` source one per region, a `cloudwatch_logs` source one for its
-//! log group), and the queries that read one window of a stream (its pushdown plan).
+//! log group); the queries that read one window of a stream (its pushdown plan, which depends on
+//! the region and on what the source learned of its account); and the pages of one query.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::aws::{self, ApiError, ApiStats, Caller};
+use super::aws::{self, ApiError, ApiStats, Caller, Clock};
 use super::config::{SourceKind, SourceSpec};
+use super::coverage::Coverage;
 use super::window::Window;
 use super::{cloudwatch_logs, lookup_events};
 use crate::backoff::Backoff;
-use crate::rules::pushdown::{self, Lookup, LookupPlan};
+use crate::defaults;
+use crate::rules::pushdown::{self, Lookup, LookupPlan, LookupScope};
 use crate::rules::RuleSet;
 
 /// A source that cannot start.
@@ -35,6 +39,13 @@ pub enum Reader {
     Logs(cloudwatch_logs::Group),
 }
 
+/// One page of an answer: the records' JSON texts, and the token of the next page.
+#[derive(Debug, Default)]
+pub struct Page {
+    pub records: Vec<String>,
+    pub next: Option<String>,
+}
+
 /// One stream of a source: a region, or a log group. (Folders are read by `files::Folder`.)
 pub struct Stream {
     pub source: Arc<SourceSpec>,
@@ -42,21 +53,52 @@ pub struct Stream {
     pub name: String,
     pub reader: Reader,
     pub stats: Arc<ApiStats>,
+    /// AWS's time, as this source's answers tell it.
+    pub clock: Arc<Clock>,
+    /// What the source learned of its account (`lookup_events`).
+    pub coverage: Option<Arc<Coverage>>,
+}
+
+/// The pages of one query of one window, read one at a time: what was read stays read when a
+/// later page fails.
+pub struct Pages<'a> {
+    stream: &'a Stream,
+    window: Window,
+    query: &'a Query,
+    token: Option<String>,
+    done: bool,
+}
+
+impl Pages<'_> {
+    /// The next page, or `None` after the last.
+    pub async fn next(&mut self) -> Result<Option<Vec<String>>, ApiError> {
+        if self.done {
+            return Ok(None);
+        }
+        let token = self.token.take();
+        let page = match (&self.stream.reader, self.query) {
+            (Reader::Lookup(r), Query::Lookup(l)) => r.page(&self.window, Some(l), token).await?,
+            (Reader::Lookup(r), _) => r.page(&self.window, None, token).await?,
+            (Reader::Logs(g), Query::Pattern(p)) => g.page(&self.window, Some(p), token).await?,
+            (Reader::Logs(g), _) => g.page(&self.window, None, token).await?,
+        };
+        match page.next {
+            Some(t) if !t.is_empty() => self.token = Some(t),
+            _ => self.done = true,
+        }
+        Ok(Some(page.records))
+    }
 }
 
 impl Stream {
-    /// Reads one query of one window; returns the pages read.
-    pub async fn read(
-        &self,
-        w: &Window,
-        q: &Query,
-        on: &mut (dyn FnMut(&str) + Send),
-    ) -> Result<u64, ApiError> {
-        match (&self.reader, q) {
-            (Reader::Lookup(r), Query::Lookup(l)) => r.read(w, Some(l), on).await,
-            (Reader::Lookup(r), _) => r.read(w, None, on).await,
-            (Reader::Logs(g), Query::Pattern(p)) => g.read(w, Some(p), on).await,
-            (Reader::Logs(g), _) => g.read(w, None, on).await,
+    /// The pages of one query of one window.
+    pub fn pages<'a>(&'a self, window: &Window, query: &'a Query) -> Pages<'a> {
+        Pages {
+            stream: self,
+            window: *window,
+            query,
+            token: None,
+            done: false,
         }
     }
 
@@ -68,74 +110,86 @@ impl Stream {
         }
     }
 
-    /// The queries that read one window for `rules`.
+    /// The queries that read one window of this stream for `rules`.
     pub fn queries(&self, rules: &RuleSet) -> Vec<Query> {
-        plan_queries(&self.source, rules)
-    }
-}
-
-/// The queries a source of this kind runs per window and stream.
-pub fn plan_queries(spec: &SourceSpec, rules: &RuleSet) -> Vec<Query> {
-    if !spec.pushdown {
-        return vec![Query::All];
-    }
-    match &spec.kind {
-        SourceKind::LookupEvents { .. } => {
-            match pushdown::lookup_plan(rules, spec.pushdown_max_lookups) {
-                LookupPlan::Lookups(ls) => ls.into_iter().map(Query::Lookup).collect(),
-                LookupPlan::ReadAll { .. } => vec![Query::All],
-            }
+        let spec = &self.source;
+        if !spec.pushdown {
+            return vec![Query::All];
         }
-        SourceKind::CloudwatchLogs { .. } => match pushdown::logs_plan(rules).filter_pattern {
-            Some(p) => vec![Query::Pattern(p)],
-            None => vec![Query::All],
-        },
-        SourceKind::Files { .. } => vec![Query::All],
-    }
-}
-
-/// The regions a `lookup_events` source polls.
-pub(crate) async fn lookup_regions(spec: &SourceSpec) -> Vec<String> {
-    match &spec.kind {
-        SourceKind::LookupEvents { regions: Some(rs) } => rs.clone(),
-        SourceKind::LookupEvents { regions: None } => {
-            let mut rs = Vec::new();
-            if let Some(r) = aws::default_region(&spec.access).await {
-                rs.push(r);
+        match &self.reader {
+            Reader::Lookup(_) => {
+                let names = self
+                    .coverage
+                    .as_ref()
+                    .map_or_else(|| vec!["root".to_string()], |c| c.root_names());
+                let scope = LookupScope {
+                    region: &self.name,
+                    root_names: &names,
+                    aliases_unknown: self.coverage.as_ref().is_some_and(|c| c.aliases_unknown()),
+                };
+                match pushdown::lookup_plan(rules, spec.pushdown_max_lookups, &scope) {
+                    LookupPlan::Lookups(ls) => ls.into_iter().map(Query::Lookup).collect(),
+                    LookupPlan::ReadAll { .. } => vec![Query::All],
+                }
             }
-            if !rs.iter().any(|r| r == "us-east-1") {
-                rs.push("us-east-1".into());
-            }
-            rs
+            Reader::Logs(_) => match pushdown::logs_plan(rules).filter_pattern {
+                Some(p) => vec![Query::Pattern(p)],
+                None => vec![Query::All],
+            },
         }
-        _ => Vec::new(),
     }
 }
 
-/// Opens the streams of an AWS source (none for `files`).
-pub async fn open_streams(spec: &Arc<SourceSpec>) -> Result<Vec<Stream>, SourceError> {
+/// A source opened: its streams, and what it covers (`lookup_events`).
+pub struct Opened {
+    pub streams: Vec<Stream>,
+    pub coverage: Option<Arc<Coverage>>,
+}
+
+/// Opens the streams of an AWS source (none for `files`), learning its account first.
+/// `aliases` is the `[account_aliases]` table.
+pub async fn open_source(
+    spec: &Arc<SourceSpec>,
+    aliases: &BTreeMap<String, String>,
+) -> Result<Opened, SourceError> {
+    open_source_on(spec, aliases, Arc::new(Clock::new(&spec.name))).await
+}
+
+/// `open_source` on a given clock (tests drive its host time).
+pub async fn open_source_on(
+    spec: &Arc<SourceSpec>,
+    aliases: &BTreeMap<String, String>,
+    clock: Arc<Clock>,
+) -> Result<Opened, SourceError> {
+    let stats = Arc::new(ApiStats::default());
     let backoff = Backoff {
         initial: spec.retry_initial,
         attempts: spec.retry_attempts,
         ..Backoff::default()
     };
-    let stats = Arc::new(ApiStats::default());
-    let mut out = Vec::new();
+    let caller = || Caller::new(spec.rate, backoff, stats.clone());
+    let stream = |name: String, reader, coverage: &Option<Arc<Coverage>>| Stream {
+        source: spec.clone(),
+        name,
+        reader,
+        stats: stats.clone(),
+        clock: clock.clone(),
+        coverage: coverage.clone(),
+    };
     match &spec.kind {
         SourceKind::LookupEvents { .. } => {
-            for region in lookup_regions(spec).await {
-                let conf = aws::sdk_config(&spec.access, &region).await;
-                out.push(Stream {
-                    source: spec.clone(),
-                    name: region.clone(),
-                    reader: Reader::Lookup(lookup_events::Region {
-                        client: aws_sdk_cloudtrail::Client::new(&conf),
-                        caller: Caller::new(spec.rate, backoff, stats.clone()),
-                        region,
-                    }),
-                    stats: stats.clone(),
+            let coverage = Some(Arc::new(discover(spec, aliases, &clock).await));
+            let mut streams = Vec::new();
+            for region in &coverage.as_ref().expect("set above").regions {
+                let conf = aws::sdk_config(&spec.access, region, &clock).await;
+                let reader = Reader::Lookup(lookup_events::Region {
+                    client: aws::access::cloudtrail(&conf, &clock),
+                    caller: caller(),
+                    region: region.clone(),
                 });
+                streams.push(stream(region.clone(), reader, &coverage));
             }
+            Ok(Opened { streams, coverage })
         }
         SourceKind::CloudwatchLogs {
             region,
@@ -148,21 +202,57 @@ pub async fn open_streams(spec: &Arc<SourceSpec>) -> Result<Vec<Stream>, SourceE
                     .await
                     .ok_or_else(|| SourceError::NoRegion(spec.name.clone()))?,
             };
-            let conf = aws::sdk_config(&spec.access, &region).await;
-            out.push(Stream {
-                source: spec.clone(),
-                name: log_group.clone(),
-                reader: Reader::Logs(cloudwatch_logs::Group {
-                    client: aws_sdk_cloudwatchlogs::Client::new(&conf),
-                    caller: Caller::new(spec.rate, backoff, stats.clone()),
-                    region,
-                    log_group: log_group.clone(),
-                    stream_prefix: log_stream_prefix.clone(),
-                }),
-                stats: stats.clone(),
+            let conf = aws::sdk_config(&spec.access, &region, &clock).await;
+            let reader = Reader::Logs(cloudwatch_logs::Group {
+                client: aws::access::cloudwatch_logs(&conf, &clock),
+                caller: caller(),
+                region,
+                log_group: log_group.clone(),
+                stream_prefix: log_stream_prefix.clone(),
             });
+            Ok(Opened {
+                streams: vec![stream(log_group.clone(), reader, &None)],
+                coverage: None,
+            })
         }
-        SourceKind::Files { .. } => {}
+        SourceKind::Files { .. } => Ok(Opened {
+            streams: Vec::new(),
+            coverage: None,
+        }),
     }
-    Ok(out)
+}
+
+/// Learns what a `lookup_events` source covers: its account, aliases and regions.
+pub async fn discover(
+    spec: &SourceSpec,
+    aliases: &BTreeMap<String, String>,
+    clock: &Arc<Clock>,
+) -> Coverage {
+    let configured = match &spec.kind {
+        SourceKind::LookupEvents { regions } => regions.as_ref().and_then(|r| r.first()),
+        _ => None,
+    };
+    let home = match configured {
+        Some(r) => r.clone(),
+        None => aws::default_region(&spec.access)
+            .await
+            .unwrap_or_else(|| "us-east-1".into()),
+    };
+    let conf = aws::sdk_config(&spec.access, &home, clock).await;
+    let learn = Coverage::discover(spec, &conf, clock, aliases, &home);
+    match tokio::time::timeout(defaults::DISCOVERY_TIMEOUT, learn).await {
+        Ok(c) => c,
+        Err(_) => Coverage::unreachable(
+            spec,
+            format!(
+                "AWS did not answer within {}s",
+                defaults::DISCOVERY_TIMEOUT.as_secs()
+            ),
+        ),
+    }
+}
+
+/// Opens the streams of an AWS source without an `[account_aliases]` table.
+pub async fn open_streams(spec: &Arc<SourceSpec>) -> Result<Vec<Stream>, SourceError> {
+    Ok(open_source(spec, &BTreeMap::new()).await?.streams)
 }

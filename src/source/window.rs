@@ -28,6 +28,16 @@ impl Window {
         out
     }
 
+    /// The window of the late sweep: `[now - late_sweep, now - overlap]`, if the sweep is on.
+    pub fn for_sweep(now: Timestamp, overlap: Duration, late_sweep: Duration) -> Option<Window> {
+        if late_sweep <= overlap {
+            return None;
+        }
+        let start = now.checked_sub(when::signed(late_sweep)).ok()?;
+        let end = now.checked_sub(when::signed(overlap)).ok()?;
+        Some(Window { start, end })
+    }
+
     /// The windows a poll reads: from `overlap` before the watermark (or before `now` on the
     /// first poll) to `now`.
     pub fn for_poll(

@@ -9,6 +9,14 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 
+/// Sends a signal to a child process (15: SIGTERM, 1: SIGHUP, 9: SIGKILL).
+pub fn signal(c: &std::process::Child, sig: i32) {
+    extern "C" {
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+    unsafe { kill(c.id() as i32, sig) };
+}
+
 /// The real CloudTrail corpus beside the repository (`../shared/corpus`).
 pub fn corpus() -> PathBuf {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus/invictus-aws-dataset");

@@ -1,9 +1,61 @@
 //! A failed API call, described for an operator: what was asked, AWS's code and message, and
-//! what to do (the IAM permission that is missing, expired credentials…).
+//! what to do (the IAM permission that is missing, expired credentials…); and how a failure
+//! is handled (retried, given up, or taken as "not permitted" by a caller with a fallback).
 
 use aws_sdk_cloudtrail::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 use super::caller::HasStatus;
+
+/// What kind of failure an answer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiErrorKind {
+    /// The credentials lack the permission (a caller may fall back).
+    Denied,
+    /// Too many calls: wait and retry.
+    Throttled,
+    /// 5xx, timeouts, network, or a request signed with a skewed clock: retry.
+    Transient,
+    /// Anything else: retrying cannot help.
+    Other,
+}
+
+const THROTTLE_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "LimitExceededException",
+];
+
+impl ApiErrorKind {
+    /// The kind of an answer with this error code and HTTP status.
+    pub fn of(code: &str, status: u16) -> ApiErrorKind {
+        if THROTTLE_CODES.contains(&code) || status == 429 {
+            ApiErrorKind::Throttled
+        } else if status >= 500
+            || code == "ServiceUnavailableException"
+            || code == "RequestTimeTooSkewed"
+            || code == "RequestExpired"
+        {
+            ApiErrorKind::Transient
+        } else if code.contains("AccessDenied") || code == "UnauthorizedOperation" {
+            ApiErrorKind::Denied
+        } else {
+            ApiErrorKind::Other
+        }
+    }
+
+    /// Also looks at the message: a signature refused as expired comes from a host clock off
+    /// by more than 5 minutes; the answer's `Date` has just corrected the clock, so a retry is
+    /// signed right.
+    pub fn of_message(code: &str, status: u16, message: &str) -> ApiErrorKind {
+        if message.contains("Signature expired") || message.contains("RequestTimeTooSkewed") {
+            ApiErrorKind::Transient
+        } else {
+            ApiErrorKind::of(code, status)
+        }
+    }
+}
 
 /// A failed API call, after retries, described for an operator.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -13,43 +65,68 @@ pub struct ApiError {
     pub action: String,
     /// The error code and message, or the transport failure, with advice.
     pub message: String,
+    pub kind: ApiErrorKind,
 }
 
+impl ApiError {
+    /// An error of `action` (`iam:ListAccountAliases`…), with the advice its kind calls for.
+    pub fn new(action: &str, message: String, kind: ApiErrorKind) -> ApiError {
+        let hint = match kind {
+            ApiErrorKind::Denied => format!(
+                " — the credentials lack the IAM permission {}",
+                action.split(' ').next().unwrap_or(action)
+            ),
+            ApiErrorKind::Throttled | ApiErrorKind::Transient => {
+                " (gave up after retries; the next poll tries again)".to_string()
+            }
+            ApiErrorKind::Other if message.contains("ExpiredToken") => {
+                " — the credentials have expired".to_string()
+            }
+            ApiErrorKind::Other
+                if message.contains("UnrecognizedClientException")
+                    || message.contains("InvalidClientTokenId") =>
+            {
+                " — the access key is not valid".to_string()
+            }
+            ApiErrorKind::Other => String::new(),
+        };
+        ApiError {
+            action: action.to_string(),
+            message: format!("{message}{hint}"),
+            kind,
+        }
+    }
+}
+
+/// The kind of an SDK failure.
+pub(super) fn kind_of<E: ProvideErrorMetadata, R: HasStatus>(e: &SdkError<E, R>) -> ApiErrorKind {
+    match e {
+        SdkError::ServiceError(se) => ApiErrorKind::of_message(
+            se.err().code().unwrap_or(""),
+            se.raw().status_code(),
+            se.err().message().unwrap_or(""),
+        ),
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            ApiErrorKind::Transient
+        }
+        _ => ApiErrorKind::Other,
+    }
+}
+
+/// An SDK failure described for an operator.
 pub(super) fn describe<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
     action: &str,
     e: &SdkError<E, aws_sdk_cloudtrail::config::http::HttpResponse>,
-    transient: bool,
 ) -> ApiError {
-    let (code, message) = match e {
+    let message = match e {
         SdkError::ServiceError(se) => {
-            let code = se.err().code().map(str::to_string);
-            let msg = se.err().message().unwrap_or("").to_string();
-            let shown = match &code {
+            let msg = se.err().message().unwrap_or("");
+            match se.err().code() {
                 Some(c) => format!("{c}: {msg} (HTTP {})", se.raw().status_code()),
                 None => format!("HTTP {}: {msg}", se.raw().status_code()),
-            };
-            (code, shown)
+            }
         }
-        other => (None, DisplayErrorContext(other).to_string()),
+        other => DisplayErrorContext(other).to_string(),
     };
-    let hint = match code.as_deref() {
-        Some(c) if c.contains("AccessDenied") || c == "UnauthorizedOperation" => {
-            format!(
-                " — the credentials lack the IAM permission {}",
-                action.split(' ').next().unwrap_or(action)
-            )
-        }
-        Some("ExpiredTokenException" | "ExpiredToken") => {
-            " — the credentials have expired".to_string()
-        }
-        Some("UnrecognizedClientException" | "InvalidClientTokenId") => {
-            " — the access key is not valid".to_string()
-        }
-        _ if transient => " (gave up after retries; the next poll tries again)".to_string(),
-        _ => String::new(),
-    };
-    ApiError {
-        action: action.to_string(),
-        message: format!("{message}{hint}"),
-    }
+    ApiError::new(action, message, kind_of(e))
 }

@@ -1,0 +1,70 @@
+//! Alerts of trailwatch itself: a failing or recovered stream or sink, a heartbeat, an event
+//! that arrived later than `overlap`, a blind spot in what a source covers. They go through
+//! the outbox like any alert, so they are delivered, retried and deduplicated the same way.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use jiff::Timestamp;
+
+use crate::alert::Alert;
+use crate::severity::Severity;
+use crate::state::State;
+
+/// One alert of trailwatch itself.
+pub struct Own<'a> {
+    /// Its rule: `trailwatch-health`, `trailwatch-late-event`…
+    pub rule: &'a str,
+    pub title: String,
+    pub severity: Severity,
+    pub detail: String,
+    /// What makes it unique: the same key is alerted once (`None`: every call is new).
+    pub key: Option<String>,
+}
+
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+impl Own<'_> {
+    /// Queues it for `sinks`; true when it is new.
+    pub fn raise(self, state: &State, sinks: Vec<String>) -> bool {
+        let now = Timestamp::now();
+        let id = match self.key {
+            Some(k) => format!("trailwatch-{}-{k}", self.rule),
+            None => format!(
+                "trailwatch-{}-{}-{}",
+                self.rule,
+                now.as_millisecond(),
+                SEQUENCE.fetch_add(1, Ordering::Relaxed)
+            ),
+        };
+        let time = now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+        let record = serde_json::json!({
+            "eventID": id, "eventTime": time,
+            "eventSource": "trailwatch", "eventName": self.rule, "errorCode": self.rule,
+            "errorMessage": self.detail,
+            "userIdentity": {"type": "trailwatch", "arn": "trailwatch"}
+        });
+        let alert = Alert {
+            rule: self.rule.into(),
+            title: self.title.clone(),
+            subject: self.title,
+            severity: self.severity,
+            event_id: id,
+            event_time: time,
+            source: "trailwatch".into(),
+            record: record.to_string(),
+        };
+        match state.raise(&alert, sinks, now).and_then(|new| {
+            state.flush()?;
+            Ok(new)
+        }) {
+            Ok(new) => new,
+            Err(e) => {
+                tracing::error!(
+                    "cannot queue an alert of trailwatch itself ({}): {e}",
+                    self.rule
+                );
+                false
+            }
+        }
+    }
+}

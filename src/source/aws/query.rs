@@ -1,0 +1,218 @@
+//! One call of AWS's query protocol (IAM, EC2): a form-encoded POST, signed with SigV4 by
+//! aws-sigv4 with the source's credentials and AWS-corrected time, and its XML answer. Used for
+//! the two single calls trailwatch needs from those services (`iam:ListAccountAliases`,
+//! `ec2:DescribeRegions`), which do not justify their SDKs' size.
+
+use std::time::Duration;
+
+use aws_config::SdkConfig;
+use aws_credential_types::provider::ProvideCredentials;
+use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+use aws_smithy_async::time::TimeSource;
+use aws_smithy_runtime_api::client::identity::Identity;
+
+use super::clock::Clock;
+use super::error::{ApiError, ApiErrorKind};
+use crate::defaults;
+
+/// A query-protocol service.
+#[derive(Debug, Clone, Copy)]
+pub struct Service {
+    /// The signing name (`iam`, `ec2`).
+    pub name: &'static str,
+    pub version: &'static str,
+    /// Global services are signed for us-east-1 at one endpoint.
+    pub global: bool,
+}
+
+pub const IAM: Service = Service {
+    name: "iam",
+    version: "2010-05-08",
+    global: true,
+};
+
+pub const EC2: Service = Service {
+    name: "ec2",
+    version: "2016-11-15",
+    global: false,
+};
+
+/// Where to send it: an override (tests, private endpoints), else AWS's public endpoint.
+fn endpoint(service: Service, region: &str, endpoint_url: Option<&str>) -> String {
+    match endpoint_url {
+        Some(u) => format!("{}/", u.trim_end_matches('/')),
+        None if service.global => format!("https://{}.amazonaws.com/", service.name),
+        None => format!("https://{}.{region}.amazonaws.com/", service.name),
+    }
+}
+
+/// Percent-encodes a form value (RFC 3986 unreserved characters stay).
+fn form(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The text of every `<tag>…</tag>` in an XML answer, unescaped (AWS's answers are flat
+/// enough for this).
+pub fn tag_values(xml: &str, tag: &str) -> Vec<String> {
+    let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
+    let mut out = Vec::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find(&open) {
+        let after = &rest[i + open.len()..];
+        let Some(j) = after.find(&close) else { break };
+        out.push(
+            after[..j]
+                .replace("&lt;", "<")
+                .replace("&gt;", ">")
+                .replace("&quot;", "\"")
+                .replace("&apos;", "'")
+                .replace("&amp;", "&"),
+        );
+        rest = &after[j + close.len()..];
+    }
+    out
+}
+
+/// Calls `action` with `params`; returns the XML answer. Throttling, 5xx and network errors are
+/// tried twice.
+pub async fn call(
+    conf: &SdkConfig,
+    clock: &Clock,
+    service: Service,
+    region: &str,
+    endpoint_url: Option<&str>,
+    action: &str,
+    params: &[(&str, &str)],
+) -> Result<String, ApiError> {
+    let what = format!("{}:{action}", service.name);
+    let mut last = None;
+    for attempt in 0..2u32 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        match once(conf, clock, service, region, endpoint_url, action, params).await {
+            Ok(xml) => return Ok(xml),
+            Err((kind, message)) => {
+                let e = ApiError::new(&what, message, kind);
+                if kind != ApiErrorKind::Transient {
+                    return Err(e);
+                }
+                last = Some(e);
+            }
+        }
+    }
+    Err(last.expect("two attempts were made"))
+}
+
+async fn once(
+    conf: &SdkConfig,
+    clock: &Clock,
+    service: Service,
+    region: &str,
+    endpoint_url: Option<&str>,
+    action: &str,
+    params: &[(&str, &str)],
+) -> Result<String, (ApiErrorKind, String)> {
+    let other = |m: String| (ApiErrorKind::Other, m);
+    let url = endpoint(service, region, endpoint_url);
+    let mut body = format!("Action={}&Version={}", form(action), service.version);
+    for (k, v) in params {
+        body.push_str(&format!("&{}={}", form(k), form(v)));
+    }
+    let provider = conf
+        .credentials_provider()
+        .ok_or_else(|| other("no AWS credentials are configured".into()))?;
+    let creds = provider
+        .provide_credentials()
+        .await
+        .map_err(|e| other(format!("cannot get AWS credentials: {e}")))?;
+    let identity: Identity = creds.into();
+    let signing_region = if service.global { "us-east-1" } else { region };
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(signing_region)
+        .name(service.name)
+        .time(TimeSource::now(clock))
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| other(format!("cannot sign the request: {e}")))?
+        .into();
+    let ctype = "application/x-www-form-urlencoded; charset=utf-8";
+    let headers = [("content-type", ctype)];
+    let signable = SignableRequest::new(
+        "POST",
+        url.as_str(),
+        headers.iter().copied(),
+        SignableBody::Bytes(body.as_bytes()),
+    )
+    .map_err(|e| other(format!("cannot sign the request: {e}")))?;
+    let (instructions, _) = sign(signable, &params)
+        .map_err(|e| other(format!("cannot sign the request: {e}")))?
+        .into_parts();
+    let client = reqwest::Client::builder()
+        .timeout(defaults::AWS_CALL_TIMEOUT)
+        .build()
+        .map_err(|e| other(format!("HTTP client: {e}")))?;
+    let mut req = client.post(&url).header("content-type", ctype).body(body);
+    for (k, v) in instructions.headers() {
+        req = req.header(k, v);
+    }
+    let resp = req
+        .send()
+        .await
+        .map_err(|e| (ApiErrorKind::Transient, format!("request failed: {e}")))?;
+    if let Some(d) = resp.headers().get("date").and_then(|d| d.to_str().ok()) {
+        clock.observe_date(d);
+    }
+    let status = resp.status().as_u16();
+    let text = resp
+        .text()
+        .await
+        .map_err(|e| (ApiErrorKind::Transient, format!("reading the answer: {e}")))?;
+    if status == 200 {
+        return Ok(text);
+    }
+    let code = tag_values(&text, "Code")
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let message = tag_values(&text, "Message")
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let kind = ApiErrorKind::of(&code, status);
+    Err((kind, format!("{code}: {message} (HTTP {status})")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_values_and_endpoints() {
+        let x = "<R><AccountAliases><member>acme-prod</member><member>a&amp;b</member></AccountAliases></R>";
+        assert_eq!(tag_values(x, "member"), ["acme-prod", "a&b"]);
+        assert!(tag_values(x, "nope").is_empty());
+        assert_eq!(
+            endpoint(IAM, "eu-west-1", None),
+            "https://iam.amazonaws.com/"
+        );
+        assert_eq!(
+            endpoint(EC2, "eu-west-1", None),
+            "https://ec2.eu-west-1.amazonaws.com/"
+        );
+        assert_eq!(
+            endpoint(EC2, "eu-west-1", Some("http://127.0.0.1:9/")),
+            "http://127.0.0.1:9/"
+        );
+        assert_eq!(form("a b/c"), "a%20b%2Fc");
+    }
+}
