@@ -5,6 +5,7 @@
 pub mod file;
 pub mod layout;
 pub mod shape;
+pub mod stream;
 
 pub use file::{expand, load, Data, Input};
 pub use layout::{for_each_value, layout, Layout, Value};
