@@ -41,6 +41,12 @@ pub const AWS_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 pub const RAISED_RETENTION: Duration = Duration::from_secs(90 * 86400);
 /// A `files` source looks for new files this often.
 pub const FILES_POLL_INTERVAL: Duration = Duration::from_secs(10);
+/// A `files` source reads at most this much of one file (after decompression: a gzip bomb
+/// stops here, loudly).
+pub const MAX_FILE_BYTES: u64 = 1 << 30;
+/// A record longer than this is reduced (its longest members replaced by a note) so that the
+/// rest of it is still judged, and memory stays bounded.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
 /// Repeats of a rule by one principal within this window are summed up in one message.
 pub const GROUP_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Delivery gives up on an alert this long after it was raised (dead letter).

@@ -230,6 +230,16 @@ impl Metrics {
         );
     }
 
+    /// Records of a source that could not be read as they were, by what was done.
+    pub fn records_noted(&self, source: &str, kind: &str, n: u64) {
+        self.add(
+            "trailwatch_records_not_read_as_they_were_total",
+            "Records skipped, repaired, alerted as possible matches or without an eventID, and parts of inputs not read.",
+            &[("source", source), ("kind", kind)],
+            n as f64,
+        );
+    }
+
     /// AWS's clock minus the host's, as a source's answers tell it.
     pub fn clock_skew(&self, source: &str, seconds: f64) {
         self.set(

@@ -4,53 +4,197 @@
 //! `backfill` (a fixed past window).
 
 use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use jiff::Timestamp;
 
 use crate::alert::Alert;
-use crate::rules::evaluate::{Evaluator, Verdict};
+use crate::format::stream::{Item, Problem};
+use crate::format::RawRecord;
+use crate::rules::evaluate::{Evaluator, Screen, Verdict};
 use crate::source::aws::ApiError;
-use crate::source::files::{Folder, FolderError};
+use crate::source::files::{records_of, FileMark, Folder, FolderError, Kind, ReadEnd, Ready};
 use crate::source::{Query, SourceSpec, Stream, Window};
 use crate::state::{State, StateError};
 use crate::when;
+
+/// The most notes about records one read keeps (the rest are counted).
+const MAX_NOTES: usize = 20;
+
+/// What happened to a record that could not be read as it was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum NoteKind {
+    /// Skipped: it could not be read, and its text holds no rule's literals.
+    Skipped,
+    /// Changed so that it could be read (reduced, values too deep or too large, bad bytes).
+    Repaired,
+    /// It could not be read, but its text holds what a rule looks for: alerted as a possible
+    /// match.
+    Unreadable,
+    /// It matched without a string eventID: alerted under a derived one.
+    NoEventId,
+    /// A part of an input that could not be read (truncated, too long, broken compression).
+    Unread,
+}
+
+impl NoteKind {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            NoteKind::Skipped => "skipped",
+            NoteKind::Repaired => "repaired",
+            NoteKind::Unreadable => "unreadable_possible_match",
+            NoteKind::NoEventId => "no_event_id",
+            NoteKind::Unread => "unread",
+        }
+    }
+}
+
+/// A record that could not be read as it was: where, and what was done.
+#[derive(Debug, Clone)]
+pub struct RecordNote {
+    pub kind: NoteKind,
+    /// `source/stream …` or `file:line[index]`.
+    pub place: String,
+    pub what: String,
+}
 
 /// What judging records found.
 #[derive(Debug, Default)]
 pub struct Found {
     pub records: u64,
     pub alerts: Vec<Alert>,
-    /// Records that are not JSON objects, not JSON, or match without an eventID.
-    pub malformed: u64,
-    /// The first of them, described.
-    pub first_malformed: Option<String>,
+    /// Records not read as they were (the first `MAX_NOTES`), and how many of each kind.
+    pub notes: Vec<RecordNote>,
+    pub counts: std::collections::BTreeMap<NoteKind, u64>,
     /// Candidate flags, reused from record to record.
     cands: Vec<bool>,
 }
 
+/// An ID for an event that has none usable: FNV-1a of its text (stable across runs).
+fn derived_id(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("trailwatch-noid-{h:016x}")
+}
+
+/// The eventID written in a record's text, found without parsing it.
+fn literal_event_id(text: &str) -> Option<String> {
+    let at = text.find("\"eventID\"")? + "\"eventID\"".len();
+    let rest = text[at..].trim_start().strip_prefix(':')?.trim_start();
+    let rest = rest.strip_prefix('"')?;
+    let end = rest.find('"')?;
+    Some(rest[..end].to_string()).filter(|s| !s.is_empty() && !s.contains('\\'))
+}
+
 impl Found {
-    fn bad(&mut self, why: String) {
-        self.malformed += 1;
-        self.first_malformed.get_or_insert(why);
+    /// Notes something about a record at `place`.
+    pub fn note(&mut self, kind: NoteKind, place: &str, what: String) {
+        *self.counts.entry(kind).or_default() += 1;
+        if self.notes.len() < MAX_NOTES {
+            self.notes.push(RecordNote {
+                kind,
+                place: place.to_string(),
+                what,
+            });
+        }
     }
 
-    /// Judges one record's JSON text, adding an alert per matching rule.
-    pub fn check(&mut self, eval: &Evaluator, text: &str, source: &str) {
+    /// Records skipped.
+    pub fn skipped(&self) -> u64 {
+        self.counts.get(&NoteKind::Skipped).copied().unwrap_or(0)
+    }
+
+    /// Takes another read's notes and counts.
+    pub fn absorb(&mut self, other: &mut Found) {
+        for n in other.notes.drain(..) {
+            if self.notes.len() < MAX_NOTES {
+                self.notes.push(n);
+            }
+        }
+        for (k, v) in std::mem::take(&mut other.counts) {
+            *self.counts.entry(k).or_default() += v;
+        }
+    }
+
+    /// Judges one record's JSON text, read at `place`, adding an alert per matching rule.
+    pub fn check(&mut self, eval: &Evaluator, text: &str, source: &str, place: &str) {
+        let raw = RawRecord {
+            text: text.into(),
+            event: None,
+            index: None,
+        };
+        self.check_raw(eval, raw, source, place);
+    }
+
+    /// Judges one record (and the EventBridge event around it, if any).
+    pub fn check_raw(&mut self, eval: &Evaluator, raw: RawRecord<'_>, source: &str, place: &str) {
         self.records += 1;
         let mut cands = std::mem::take(&mut self.cands);
-        match eval.evaluate_text(text, &mut cands) {
+        let text = raw.text.clone();
+        let text = text.as_ref();
+        match eval.evaluate(raw, &mut cands, Screen::Needed) {
             Verdict::Pass => {}
-            Verdict::Malformed(m) => self.bad(m.to_string()),
-            Verdict::Match(m) => match m.record.get_str("eventID") {
-                None => self.bad("a matching record without an eventID".into()),
-                Some(id) => {
-                    let time = m.record.get_str("eventTime").unwrap_or("");
-                    for (_, r) in &m.rules {
-                        self.alerts.push(Alert::new(r, id, time, source, text));
-                    }
+            Verdict::Malformed(m, might) if might.is_empty() => {
+                self.note(NoteKind::Skipped, place, m.to_string());
+            }
+            Verdict::Malformed(m, might) => {
+                // Unreadable, but it holds a rule's literals: better a loud possible match
+                // than a silent miss.
+                let id = literal_event_id(text).unwrap_or_else(|| derived_id(text));
+                let names: Vec<&str> = might.iter().map(|r| r.name.as_str()).collect();
+                self.note(
+                    NoteKind::Unreadable,
+                    place,
+                    format!(
+                        "{m}; its text holds what rule {} looks for: alerted as a possible match ({id})",
+                        names.join(", ")
+                    ),
+                );
+                let record = serde_json::json!({
+                    "eventID": id,
+                    "errorCode": "trailwatch:UnreadableRecord",
+                    "errorMessage": format!("the record at {place} could not be read ({m}); it may match this rule"),
+                    "trailwatch": {"unreadable": crate::alert::fields::truncate(text, 4096)},
+                })
+                .to_string();
+                for r in might {
+                    self.alerts.push(Alert::new(r, &id, "", source, &record));
                 }
-            },
+            }
+            Verdict::Match(m) => {
+                if !m.repairs.is_empty() {
+                    let what: Vec<String> = m.repairs.iter().map(ToString::to_string).collect();
+                    self.note(NoteKind::Repaired, place, what.join("; "));
+                }
+                let id = match m.record.value.get("eventID") {
+                    Some(serde_json::Value::String(s)) if !s.is_empty() => s.clone(),
+                    other => {
+                        let id = match other {
+                            Some(n @ serde_json::Value::Number(_)) => n.to_string(),
+                            _ => derived_id(text),
+                        };
+                        self.note(
+                            NoteKind::NoEventId,
+                            place,
+                            format!(
+                                "a matching record whose eventID is {}: alerted as {id}",
+                                describe_id(other)
+                            ),
+                        );
+                        id
+                    }
+                };
+                let time = m.record.get_str("eventTime").unwrap_or("");
+                for (_, r) in &m.rules {
+                    self.alerts.push(Alert::new(r, &id, time, source, text));
+                }
+            }
         }
         self.cands = cands;
     }
@@ -66,6 +210,17 @@ impl Found {
         });
         self.alerts
             .dedup_by(|a, b| a.event_id == b.event_id && a.rule == b.rule);
+    }
+}
+
+fn describe_id(v: Option<&serde_json::Value>) -> &'static str {
+    match v {
+        None => "missing",
+        Some(serde_json::Value::Null) => "null",
+        Some(serde_json::Value::String(_)) => "empty",
+        Some(serde_json::Value::Number(_)) => "a number",
+        Some(serde_json::Value::Bool(_)) => "a boolean",
+        Some(_) => "not a string",
     }
 }
 
@@ -101,7 +256,11 @@ pub struct PollReport {
     pub raised: u64,
     /// Matches that had been raised before (overlap, another source).
     pub repeated: u64,
+    /// Records skipped (unreadable, no rule's literals in them).
     pub malformed: u64,
+    /// Records not read as they were: the first few, described, and counts per kind.
+    pub notes: Vec<RecordNote>,
+    pub note_counts: std::collections::BTreeMap<NoteKind, u64>,
     /// First seen minus eventTime of every alert raised, in seconds, where the stream had read
     /// the time before (a first poll or a catch-up tells nothing of delivery delays).
     pub lateness: Vec<f64>,
@@ -160,14 +319,62 @@ pub async fn read_window(
         let mut pages = stream.pages(w, q);
         while let Some(page) = pages.next().await? {
             rep.pages += 1;
-            judge_page(stream, page, queries.len() > 1, &mut ids, eval, &mut found);
+            let place = page_place(stream, w, q);
+            judge_page(
+                stream,
+                page,
+                queries.len() > 1,
+                &mut ids,
+                eval,
+                &mut found,
+                &place,
+            );
         }
     }
     rep.windows += 1;
     rep.records += found.records;
-    rep.malformed += found.malformed;
-    warn_malformed(stream, &found);
+    let mut notes = Found::default();
+    notes.absorb(&mut found);
+    rep.tell(&stream.source.name, notes);
     Ok(found)
+}
+
+/// Where a page's records were read, for notes about them.
+fn page_place(stream: &Stream, w: &Window, q: &Query) -> String {
+    let what = match q {
+        Query::All => "every event".to_string(),
+        Query::Lookup(l) => l.to_string(),
+        Query::Pattern(_) => "filter pattern".to_string(),
+    };
+    format!(
+        "{}/{} from {} to {} ({what})",
+        stream.source.name, stream.name, w.start, w.end
+    )
+}
+
+impl PollReport {
+    /// Logs what a read noted about its records (each with its place) and keeps the counts.
+    pub fn tell(&mut self, source: &str, mut found: Found) {
+        for n in &found.notes {
+            tracing::warn!(source, kind = n.kind.label(), "{}: {}", n.place, n.what);
+        }
+        let shown = found.notes.len() as u64;
+        let total: u64 = found.counts.values().sum();
+        if total > shown {
+            tracing::warn!(
+                source,
+                "… and {} more records not read as they were",
+                total - shown
+            );
+        }
+        self.malformed += found.skipped();
+        for (k, v) in std::mem::take(&mut found.counts) {
+            *self.note_counts.entry(k).or_default() += v;
+        }
+        if self.notes.len() < MAX_NOTES {
+            self.notes.append(&mut found.notes);
+        }
+    }
 }
 
 /// Judges a page's records, each event once per window (lookups overlap: an event can match
@@ -179,18 +386,13 @@ fn judge_page(
     ids: &mut HashSet<String>,
     eval: &Evaluator,
     found: &mut Found,
+    place: &str,
 ) {
     for text in page {
         if several_queries && !ids.insert(event_id_of(&text)) {
             continue;
         }
-        found.check(eval, &text, &stream.source.name);
-    }
-}
-
-fn warn_malformed(stream: &Stream, found: &Found) {
-    if let Some(m) = &found.first_malformed {
-        tracing::warn!(source = %stream.source.name, stream = %stream.name, count = found.malformed, "skipped malformed records, e.g. {m}");
+        found.check(eval, &text, &stream.source.name, place);
     }
 }
 
@@ -245,23 +447,29 @@ async fn read_and_raise(
     rep: &mut PollReport,
 ) -> Result<(), PollError> {
     let mut ids: HashSet<String> = HashSet::new();
-    let mut malformed = Found::default();
+    let mut notes = Found::default();
     for q in queries {
         let mut pages = stream.pages(w, q);
         while let Some(page) = pages.next().await? {
             rep.pages += 1;
+            let place = page_place(stream, w, q);
             let mut found = Found::default();
-            judge_page(stream, page, queries.len() > 1, &mut ids, eval, &mut found);
+            judge_page(
+                stream,
+                page,
+                queries.len() > 1,
+                &mut ids,
+                eval,
+                &mut found,
+                &place,
+            );
             rep.records += found.records;
-            rep.malformed += found.malformed;
-            if let Some(m) = found.first_malformed.take() {
-                malformed.bad(m);
-            }
+            notes.absorb(&mut found);
             raise_page(eval, state, &mut found, lateness, rep)?;
         }
     }
     rep.windows += 1;
-    warn_malformed(stream, &malformed);
+    rep.tell(&stream.source.name, notes);
     Ok(())
 }
 
@@ -364,46 +572,127 @@ pub async fn sweep_stream(
     Ok(rep)
 }
 
-/// One look at a `files` source's folder: every file not read before, oldest path first.
+/// One look at a `files` source's folder: every file ready (new, grown, or changed since it
+/// was read), oldest path first, record by record. `stop` ends the look between records (the
+/// file is read again, from where it was, next time).
 pub fn poll_folder(
     spec: &SourceSpec,
     folder: &mut Folder,
     eval: &Evaluator,
     state: &State,
     now: Timestamp,
+    stop: &AtomicBool,
 ) -> Result<PollReport, PollError> {
     let mut rep = PollReport::default();
-    for path in folder.list()? {
-        let key = path.to_string_lossy();
-        if state.file_done(&spec.name, &key)? {
-            continue;
+    let files = folder.list()?;
+    let key = |p: &Path| p.to_string_lossy().into_owned();
+    let mark = |p: &Path| state.file_mark(&spec.name, &key(p)).ok().flatten();
+    for r in folder.ready(files, mark) {
+        if stop.load(Ordering::Relaxed) {
+            break;
         }
-        let f = Folder::read(&path);
-        match &f.result {
-            Err(e) => {
-                if folder.note_failure(&f) {
-                    tracing::warn!(source = %spec.name, "cannot read {e}; trying again later");
-                }
-            }
-            Ok((records, bad)) => {
-                folder.forget_failure(&path);
-                for b in bad {
-                    tracing::warn!(source = %spec.name, "skipped a malformed record: {b}");
-                }
-                let mut found = Found::default();
-                for r in records {
-                    found.check(eval, r, &spec.name);
-                }
-                rep.records += found.records;
-                rep.malformed += found.malformed + bad.len() as u64;
-                raise_all(eval, state, &mut found, now, &mut rep)?;
-                state.mark_file(&spec.name, &key, f.len)?;
-                state.flush()?;
-                rep.windows += 1;
-            }
+        if r.changed && r.kind == Kind::Whole {
+            tracing::info!(source = %spec.name, "{} changed since it was read: reading it again (alerts raised before are not raised again)", r.path.display());
         }
+        let Some(end) = read_file(spec, folder, &r, eval, state, now, stop, &mut rep)? else {
+            break;
+        };
+        if let Some(p) = &end.problem {
+            tracing::error!(source = %spec.name, "{p}; it is read again if it changes");
+        }
+        let mark = FileMark {
+            stamp: r.stamp,
+            offset: end.upto,
+            lines: end.lines,
+            problem: end.problem,
+        };
+        state.mark_file(&spec.name, &key(&r.path), &mark)?;
+        state.flush()?;
+        rep.windows += 1;
     }
     Ok(rep)
+}
+
+/// Records are raised as the file is read, this many at a time.
+const RAISE_EVERY: u64 = 10_000;
+
+/// Reads one file, raising its alerts as it goes; `None` when told to stop before its end.
+#[allow(clippy::too_many_arguments)]
+fn read_file(
+    spec: &SourceSpec,
+    folder: &Folder,
+    r: &Ready,
+    eval: &Evaluator,
+    state: &State,
+    now: Timestamp,
+    stop: &AtomicBool,
+    rep: &mut PollReport,
+) -> Result<Option<ReadEnd>, PollError> {
+    let name = r.path.display().to_string();
+    let mut found = Found::default();
+    let mut notes = Found::default();
+    let mut failed: Option<StateError> = None;
+    let mut since_raise = 0;
+    let end = folder.read(r, |item| {
+        match item {
+            Item::Piece(p) => {
+                let place = p.place.show(&name);
+                for n in &p.notes {
+                    notes.note(NoteKind::Repaired, &place, n.to_string());
+                }
+                match records_of(&p) {
+                    Ok(raws) => {
+                        for raw in raws {
+                            found.check_raw(eval, raw, &spec.name, &place);
+                            since_raise += 1;
+                        }
+                    }
+                    Err(e) => notes.note(NoteKind::Skipped, &place, e),
+                }
+                if since_raise >= RAISE_EVERY {
+                    since_raise = 0;
+                    rep.records += found.records;
+                    found.records = 0;
+                    notes.absorb(&mut found);
+                    if let Err(e) = raise_all(eval, state, &mut found, now, rep) {
+                        failed = Some(e);
+                        return false;
+                    }
+                    found.alerts.clear();
+                }
+            }
+            Item::Problem(p) => {
+                let kind = if p.is_incomplete()
+                    || matches!(
+                        p,
+                        Problem::TooLong { .. } | Problem::Read { .. } | Problem::Malformed { .. }
+                    ) {
+                    NoteKind::Unread
+                } else {
+                    NoteKind::Skipped
+                };
+                notes.note(kind, &name, p.show(&name));
+            }
+        }
+        !stop.load(Ordering::Relaxed)
+    });
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
+    let end = match end {
+        Ok(end) => end,
+        Err(e) => {
+            // Cannot be opened (gone, no permission): said, and looked at again next time.
+            notes.note(NoteKind::Unread, &name, e);
+            rep.tell(&spec.name, notes);
+            return Ok(None);
+        }
+    };
+    rep.records += found.records;
+    notes.absorb(&mut found);
+    raise_all(eval, state, &mut found, now, rep)?;
+    rep.tell(&spec.name, notes);
+    Ok((!end.stopped).then_some(end))
 }
 
 /// Forgets raised alerts too old to be read again.

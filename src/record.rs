@@ -24,12 +24,96 @@ pub struct Record<'a> {
 pub fn parse_value(text: &str) -> Result<Value, serde_json::Error> {
     match serde_json::from_str(text) {
         Ok(v) => Ok(v),
-        Err(e) if text.contains("\\u") => match replace_lone_surrogates(text) {
-            Some(fixed) => serde_json::from_str(&fixed),
-            None => Err(e),
-        },
-        Err(e) => Err(e),
+        Err(e) => repaired(text, e).map(|(v, _)| v),
     }
+}
+
+/// What was changed in a record's text so that it could be parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repair {
+    /// Lone UTF-16 surrogate escapes decoded as U+FFFD.
+    LoneSurrogate,
+    /// Numbers out of a double's range (`1e400`) kept as strings.
+    HugeNumber,
+}
+
+impl std::fmt::Display for Repair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Repair::LoneSurrogate => "lone UTF-16 surrogate escapes were read as U+FFFD",
+            Repair::HugeNumber => "numbers too large for a double were kept as strings",
+        })
+    }
+}
+
+/// Parses a record, repairing what an attacker can put in a value and strict parsers refuse;
+/// says what was repaired.
+pub fn parse_repaired(text: &str) -> Result<(Value, Vec<Repair>), serde_json::Error> {
+    match serde_json::from_str(text) {
+        Ok(v) => Ok((v, Vec::new())),
+        Err(e) => repaired(text, e),
+    }
+}
+
+fn repaired(
+    text: &str,
+    first: serde_json::Error,
+) -> Result<(Value, Vec<Repair>), serde_json::Error> {
+    let mut repairs = Vec::new();
+    let mut fixed = std::borrow::Cow::Borrowed(text);
+    let mut err = first;
+    for _ in 0..64 {
+        let msg = err.to_string();
+        let next = if msg.contains("number out of range") {
+            quote_number_at(&fixed, err.line(), err.column()).map(|t| (t, Repair::HugeNumber))
+        } else if fixed.contains("\\u") && !repairs.contains(&Repair::LoneSurrogate) {
+            replace_lone_surrogates(&fixed).map(|t| (t, Repair::LoneSurrogate))
+        } else {
+            None
+        };
+        let Some((t, r)) = next else {
+            return Err(err);
+        };
+        if !repairs.contains(&r) {
+            repairs.push(r);
+        }
+        fixed = std::borrow::Cow::Owned(t);
+        match serde_json::from_str(&fixed) {
+            Ok(v) => return Ok((v, repairs)),
+            Err(e) => err = e,
+        }
+    }
+    Err(err)
+}
+
+/// The text with the number that ends at `line`:`column` (serde_json's error position) put in
+/// quotes.
+fn quote_number_at(text: &str, line: usize, column: usize) -> Option<String> {
+    let line_start = if line <= 1 {
+        0
+    } else {
+        text.match_indices('\n').nth(line - 2)?.0 + 1
+    };
+    let at = (line_start + column).min(text.len());
+    let b = text.as_bytes();
+    let is_num = |c: u8| c.is_ascii_digit() || matches!(c, b'.' | b'e' | b'E' | b'+' | b'-');
+    let mut start = at.min(b.len());
+    while start > 0 && is_num(b[start - 1]) {
+        start -= 1;
+    }
+    let mut end = at.min(b.len());
+    while end < b.len() && is_num(b[end]) {
+        end += 1;
+    }
+    if start == end {
+        return None;
+    }
+    Some(format!(
+        "{}\"{}\"{}",
+        &text[..start],
+        &text[start..end],
+        &text[end..]
+    ))
 }
 
 fn hex4(b: &[u8]) -> Option<u16> {
@@ -110,14 +194,24 @@ pub fn eventbridge_detail_type(event_type: &str) -> Option<&'static str> {
 }
 
 impl<'a> Record<'a> {
-    /// Parses a record from its JSON text (see `parse_value` for lone surrogates).
+    /// Parses a record from its JSON text (see `parse_repaired`).
     pub fn parse(text: Cow<'a, str>) -> Result<Record<'a>, serde_json::Error> {
-        let value = parse_value(&text)?;
-        Ok(Record {
-            text,
-            value,
-            event: None,
-        })
+        Self::parse_noting(text).map(|(r, _)| r)
+    }
+
+    /// Parses a record, saying what had to be repaired.
+    pub fn parse_noting(
+        text: Cow<'a, str>,
+    ) -> Result<(Record<'a>, Vec<Repair>), serde_json::Error> {
+        let (value, repairs) = parse_repaired(&text)?;
+        Ok((
+            Record {
+                text,
+                value,
+                event: None,
+            },
+            repairs,
+        ))
     }
 
     /// A string member of the record, by path (`["userIdentity", "arn"]`).
@@ -173,6 +267,21 @@ mod tests {
         assert_eq!(v["c"], "😀", "a valid pair stays");
         assert_eq!(v["d"], "\u{fffd}");
         assert!(parse_value("{\"a\": }").is_err());
+    }
+
+    #[test]
+    fn numbers_out_of_range_are_kept_as_strings() {
+        let (v, r) =
+            parse_repaired(r#"{"a":1e400,"b":{"c":[-2E+999,3]},"eventName":"CreateUser"}"#)
+                .unwrap();
+        assert_eq!(v["a"], "1e400");
+        assert_eq!(v["b"]["c"][0], "-2E+999");
+        assert_eq!(v["b"]["c"][1], 3);
+        assert_eq!(v["eventName"], "CreateUser");
+        assert_eq!(r, [Repair::HugeNumber]);
+        let (_, r) = parse_repaired("{\"a\":\"\\ud800\",\"n\":1e999}").unwrap();
+        assert_eq!(r, [Repair::LoneSurrogate, Repair::HugeNumber]);
+        assert!(parse_repaired("{\"a\": tru}").is_err());
     }
 
     #[test]

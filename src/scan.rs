@@ -221,7 +221,16 @@ impl Scanner {
         };
         match self.eval.evaluate(raw, cands, screen) {
             Verdict::Pass => {}
-            Verdict::Malformed(m) => rep.warnings.push(format!("{loc}: {m}")),
+            Verdict::Malformed(m, might) if might.is_empty() => {
+                rep.warnings.push(format!("{loc}: {m}"))
+            }
+            Verdict::Malformed(m, might) => {
+                let names: Vec<&str> = might.iter().map(|r| r.name.as_str()).collect();
+                rep.warnings.push(format!(
+                    "{loc}: {m} (its text holds what rule {} looks for: it may match)",
+                    names.join(", ")
+                ))
+            }
             Verdict::Match(m) => {
                 for (i, rule) in m.rules {
                     rep.matches[i] += 1;

@@ -16,6 +16,7 @@ use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
 use crate::alert::Alert;
+use crate::source::files::{FileMark, Stamp};
 use crate::when;
 
 /// An alert waiting in the outbox, with its delivery progress.
@@ -352,17 +353,35 @@ impl State {
         Ok(entry_key(when::millis(Timestamp::now()), seq))
     }
 
-    /// True when a `files` source has read this file.
-    pub fn file_done(&self, source: &str, path: &str) -> Result<bool> {
-        self.files
-            .contains_key(key2(source, path))
-            .map_err(|e| self.err(e))
+    /// What a `files` source read of this file, if it read it.
+    pub fn file_mark(&self, source: &str, path: &str) -> Result<Option<FileMark>> {
+        let Some(v) = self
+            .files
+            .get(key2(source, path))
+            .map_err(|e| self.err(e))?
+        else {
+            return Ok(None);
+        };
+        if v.len() == 8 {
+            // Written before marks kept the time: the size alone.
+            let len = u64::from_be_bytes(v.as_ref().try_into().expect("8 bytes"));
+            return Ok(Some(FileMark {
+                stamp: Stamp { len, mtime_ns: 0 },
+                offset: len,
+                lines: 0,
+                problem: None,
+            }));
+        }
+        serde_json::from_slice(&v)
+            .map(Some)
+            .map_err(|e| StateError::Corrupt(format!("file mark of {path}: {e}")))
     }
 
     /// Marks a file as read (not durable until `flush`).
-    pub fn mark_file(&self, source: &str, path: &str, len: u64) -> Result<()> {
+    pub fn mark_file(&self, source: &str, path: &str, mark: &FileMark) -> Result<()> {
+        let v = serde_json::to_vec(mark).expect("a file mark serializes");
         self.files
-            .insert(key2(source, path), &len.to_be_bytes())
+            .insert(key2(source, path), v)
             .map(|_| ())
             .map_err(|e| self.err(e))
     }

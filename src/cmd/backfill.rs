@@ -17,10 +17,12 @@ use crate::alert::Alert;
 use crate::config::Settings;
 use crate::defaults;
 use crate::delivery::Deliverer;
+use crate::format::stream::Item;
+use crate::poll::NoteKind;
 use crate::poll::{raise_all, read_window, Found, PollReport};
 use crate::record::Record;
 use crate::rules::Evaluator;
-use crate::source::files::Folder;
+use crate::source::files::{self, Folder};
 use crate::source::{open_source, Query, SourceKind, SourceSpec, Window};
 use crate::state::State;
 use crate::when;
@@ -242,19 +244,39 @@ impl Backfill<'_> {
     }
 
     fn read_folder(&mut self, spec: &SourceSpec, path: std::path::PathBuf) -> Result<(), CmdError> {
-        let folder = Folder::new(path);
+        let folder = Folder::new(path, spec.limits);
         for f in folder.list().map_err(CmdError::failure)? {
-            match Folder::read(&f).result {
-                Ok((recs, _)) => {
-                    let mut found = Found::default();
-                    for r in &recs {
-                        found.check(&self.eval, r, &spec.name);
+            let name = f.display().to_string();
+            let mut found = Found::default();
+            let eval = &self.eval;
+            let read = files::read_whole(&f, &spec.limits, |item| {
+                match item {
+                    Item::Piece(p) => {
+                        let place = p.place.show(&name);
+                        for n in &p.notes {
+                            found.note(NoteKind::Repaired, &place, n.to_string());
+                        }
+                        match files::records_of(&p) {
+                            Ok(raws) => {
+                                for raw in raws {
+                                    found.check_raw(eval, raw, &spec.name, &place);
+                                }
+                            }
+                            Err(e) => found.note(NoteKind::Skipped, &place, e),
+                        }
                     }
-                    self.total.records += found.records;
-                    self.emit(found)?;
+                    Item::Problem(p) => found.note(NoteKind::Unread, &name, p.show(&name)),
                 }
-                Err(e) => tracing::warn!("{e}"),
+                true
+            });
+            if let Err(e) = read {
+                found.note(NoteKind::Unread, &name, e);
             }
+            self.total.records += found.records;
+            let mut notes = Found::default();
+            notes.absorb(&mut found);
+            self.total.tell(&spec.name, notes);
+            self.emit(found)?;
         }
         Ok(())
     }

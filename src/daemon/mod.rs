@@ -254,7 +254,7 @@ async fn start(
         if let SourceKind::Files { path } = &spec.kind {
             let p = FolderPoller {
                 spec: spec.clone(),
-                folder: Folder::new(path.clone()),
+                folder: Folder::new(path.clone(), spec.limits),
                 shared: shared.clone(),
             };
             pollers.spawn(p.run(shutdown.clone()));

@@ -3,6 +3,7 @@
 //! reports each poll to the health checker and the metrics.
 
 use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,6 +35,13 @@ pub struct Shared {
 }
 
 impl Shared {
+    /// Counts the records a poll could not read as they were, by kind.
+    pub fn note_counts(&self, source: &str, rep: &PollReport) {
+        for (kind, n) in &rep.note_counts {
+            self.metrics.records_noted(source, kind.label(), *n);
+        }
+    }
+
     /// Records one poll's outcome: wake delivery, health, metrics, log.
     fn record(&self, key: &str, r: &Result<PollReport, PollError>) {
         if matches!(r, Ok(rep) if rep.raised > 0) {
@@ -93,6 +101,7 @@ impl StreamPoller {
             sh.record(&key, &r);
             if let Ok(rep) = &r {
                 self.lateness(rep);
+                sh.note_counts(&spec.name, rep);
             }
             if !spec.late_sweep.is_zero() && polled && Timestamp::now() >= next_sweep {
                 next_sweep = Timestamp::now() + when::signed(spec.late_sweep_interval);
@@ -199,18 +208,47 @@ pub struct FolderPoller {
 }
 
 impl FolderPoller {
-    pub async fn run(mut self, mut shutdown: Shutdown) {
-        let sh = self.shared.clone();
+    /// Looks at the folder on its schedule. Reading is blocking file I/O: it runs off the async
+    /// threads, and a stop ends it between two records (the file is read again next time).
+    pub async fn run(self, mut shutdown: Shutdown) {
+        let FolderPoller {
+            spec,
+            mut folder,
+            shared,
+        } = self;
+        let stop = Arc::new(AtomicBool::new(false));
+        // `--once` looks again, briefly, at files that were still changing.
+        let mut once_tries = 20;
         loop {
-            let r = poll_folder(
-                &self.spec,
-                &mut self.folder,
-                &sh.eval,
-                &sh.state,
-                Timestamp::now(),
-            );
-            sh.record(&self.spec.name, &r);
-            if sh.mode == Mode::Once || shutdown.sleep(self.spec.poll_interval).await {
+            let (sp, sh, st) = (spec.clone(), shared.clone(), stop.clone());
+            let mut job = tokio::task::spawn_blocking(move || {
+                let r = poll_folder(&sp, &mut folder, &sh.eval, &sh.state, Timestamp::now(), &st);
+                (folder, r)
+            });
+            let (f, r) = tokio::select! {
+                j = &mut job => j.expect("a look at a folder does not panic"),
+                _ = shutdown.recv() => {
+                    stop.store(true, Ordering::Relaxed);
+                    job.await.expect("a look at a folder does not panic")
+                }
+            };
+            folder = f;
+            shared.record(&spec.name, &r);
+            if let Ok(rep) = &r {
+                shared.note_counts(&spec.name, rep);
+            }
+            if shutdown.is_shutdown() {
+                return;
+            }
+            let wait = match shared.mode {
+                Mode::Once if folder.deferred > 0 && once_tries > 0 => {
+                    once_tries -= 1;
+                    Duration::from_millis(300)
+                }
+                Mode::Once => return,
+                Mode::Forever => spec.poll_interval,
+            };
+            if shutdown.sleep(wait).await {
                 return;
             }
         }

@@ -672,7 +672,9 @@ impl<'l, R: BufRead, F: FnMut(Item) -> bool> Walk<'l, R, F> {
                     continue;
                 }
                 Some(b'"') => {}
-                Some(_) => return self.stopped(Stop::Mismatch("a name that is not a string"), line),
+                Some(_) => {
+                    return self.stopped(Stop::Mismatch("a name that is not a string"), line)
+                }
             }
             let mut key = Vec::new();
             if let Err(stop) = r.copy(&mut self.src, &mut key, 256, OnLong::Drop) {
@@ -735,22 +737,48 @@ impl<'l, R: BufRead, F: FnMut(Item) -> bool> Walk<'l, R, F> {
     }
 }
 
+/// Where reading starts: the line number there, and whether the input is JSON Lines (`None`:
+/// told from its first line).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Start {
+    pub line: u64,
+    pub lines: Option<bool>,
+}
+
 /// Reads records from `input`, handing each piece or problem to `on` as soon as it is read;
 /// `on` returns false to stop (a shutdown). Returns the bytes read.
 pub fn read<R: BufRead>(input: R, limits: &Limits, on: impl FnMut(Item) -> bool) -> u64 {
+    let start = Start {
+        line: 1,
+        lines: None,
+    };
+    read_from(input, limits, start, on).0
+}
+
+/// `read` from a point in an input: returns the bytes read and the line reached.
+pub fn read_from<R: BufRead>(
+    input: R,
+    limits: &Limits,
+    start: Start,
+    on: impl FnMut(Item) -> bool,
+) -> (u64, u64) {
     let mut src = Src {
         r: input,
         read: 0,
-        line: 1,
+        line: start.line,
         limit: limits.max_input,
         failed: None,
     };
     // A byte-order mark is not part of the JSON.
-    if src.r.fill_buf().is_ok_and(|b| b.starts_with(b"\xEF\xBB\xBF")) {
+    if src
+        .r
+        .fill_buf()
+        .is_ok_and(|b| b.starts_with(b"\xEF\xBB\xBF"))
+    {
         src.r.consume(3);
         src.read += 3;
     }
-    let lines = looks_like_lines(&mut src);
+    let lines = start.lines.unwrap_or_else(|| looks_like_lines(&mut src));
     let mut w = Walk {
         src,
         limits,
@@ -759,7 +787,7 @@ pub fn read<R: BufRead>(input: R, limits: &Limits, on: impl FnMut(Item) -> bool)
         notes_so_far: Vec::new(),
     };
     w.run();
-    w.src.read
+    (w.src.read, w.src.line)
 }
 
 /// JSON Lines when the first non-blank line is a whole object (`{` … `}`), or longer than
@@ -816,22 +844,42 @@ mod tests {
         let one = br#"{"Records":[{"eventID":"a"},{"eventID":"b","x":[1,{"y":"}"}]}]}"#;
         let (ps, probs) = all(one, Limits::default());
         assert!(probs.is_empty(), "{probs:?}");
-        assert_eq!(texts(&ps), [r#"{"eventID":"a"}"#, r#"{"eventID":"b","x":[1,{"y":"}"}]}"#]);
-        assert_eq!(ps[1].place, Place { line: 1, index: Some(1) });
+        assert_eq!(
+            texts(&ps),
+            [r#"{"eventID":"a"}"#, r#"{"eventID":"b","x":[1,{"y":"}"}]}"#]
+        );
+        assert_eq!(
+            ps[1].place,
+            Place {
+                line: 1,
+                index: Some(1)
+            }
+        );
         assert!(ps.iter().all(|p| p.element));
         let pretty = b"{\n  \"Records\": [\n    {\"eventID\": \"a\"},\n    {\n      \"eventID\": \"b\"\n    }\n  ]\n}\n";
         let (ps, probs) = all(pretty, Limits::default());
         assert!(probs.is_empty(), "{probs:?}");
         assert_eq!(ps.len(), 2);
         assert_eq!(ps[1].place.line, 4);
-        assert_eq!(serde_json::from_str::<serde_json::Value>(&ps[1].text).unwrap()["eventID"], "b");
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&ps[1].text).unwrap()["eventID"],
+            "b"
+        );
     }
 
     #[test]
     fn json_lines_skip_a_broken_line_and_read_on() {
-        let input = b"{\"eventID\":\"a\"}\n{\"eventID\":\"b\",\n{\"eventID\":\"c\"}\n\n{\"eventID\":\"d\"}";
+        let input =
+            b"{\"eventID\":\"a\"}\n{\"eventID\":\"b\",\n{\"eventID\":\"c\"}\n\n{\"eventID\":\"d\"}";
         let (ps, probs) = all(input, Limits::default());
-        assert_eq!(texts(&ps), [r#"{"eventID":"a"}"#, r#"{"eventID":"c"}"#, r#"{"eventID":"d"}"#]);
+        assert_eq!(
+            texts(&ps),
+            [
+                r#"{"eventID":"a"}"#,
+                r#"{"eventID":"c"}"#,
+                r#"{"eventID":"d"}"#
+            ]
+        );
         assert_eq!(ps[2].place.line, 5);
         assert_eq!(probs, [Problem::BrokenLine { line: 2 }]);
     }
@@ -844,7 +892,10 @@ mod tests {
         assert_eq!(probs, [Problem::Incomplete { line: 1 }]);
         assert!(probs[0].is_incomplete());
         // Cut inside a record: the whole records before it.
-        let (ps, probs) = all(b"{\"Records\":[{\"eventID\":\"a\"},{\"eventID\":\"b", Limits::default());
+        let (ps, probs) = all(
+            b"{\"Records\":[{\"eventID\":\"a\"},{\"eventID\":\"b",
+            Limits::default(),
+        );
         assert_eq!(ps.len(), 1);
         assert!(probs[0].is_incomplete(), "{probs:?}");
     }
@@ -891,7 +942,11 @@ mod tests {
         assert_eq!(v["eventName"], "CreateUser");
         assert_eq!(v["eventID"], "e1");
         assert!(v["userAgent"].as_str().unwrap().contains("elided"));
-        assert!(matches!(ps[0].notes[..], [Note::Reduced { .. }]), "{:?}", ps[0].notes);
+        assert!(
+            matches!(ps[0].notes[..], [Note::Reduced { .. }]),
+            "{:?}",
+            ps[0].notes
+        );
         assert!(ps[0].text.len() < 400);
         assert_eq!(ps[1].text, r#"{"eventID":"e2"}"#);
         // A top-level record, one line each.
@@ -899,7 +954,10 @@ mod tests {
         let (ps, probs) = all(line.as_bytes(), small());
         assert!(probs.is_empty(), "{probs:?}");
         let v: serde_json::Value = serde_json::from_str(&ps[0].text).unwrap();
-        assert_eq!((v["eventID"].as_str(), v["eventName"].as_str()), (Some("t"), Some("X")));
+        assert_eq!(
+            (v["eventID"].as_str(), v["eventName"].as_str()),
+            (Some("t"), Some("X"))
+        );
         assert_eq!(ps[1].text, r#"{"eventID":"u"}"#);
         assert_eq!(ps[1].place.line, 2);
     }
@@ -910,13 +968,19 @@ mod tests {
         let input = format!("{{\"Records\":[\"{big}\",{{\"eventID\":\"b\"}}]}}");
         let (ps, probs) = all(input.as_bytes(), small());
         assert_eq!(texts(&ps), [r#"{"eventID":"b"}"#]);
-        assert!(matches!(probs[..], [Problem::Oversized { .. }]), "{probs:?}");
+        assert!(
+            matches!(probs[..], [Problem::Oversized { .. }]),
+            "{probs:?}"
+        );
         // Too many members: even reduced it does not fit.
         let many: String = (0..200).map(|i| format!("\"k{i}\":1,")).collect();
         let input = format!("{{\"Records\":[{{{many}\"eventID\":\"a\"}},{{\"eventID\":\"b\"}}]}}");
         let (ps, probs) = all(input.as_bytes(), small());
         assert_eq!(texts(&ps), [r#"{"eventID":"b"}"#]);
-        assert!(matches!(probs[..], [Problem::Oversized { .. }]), "{probs:?}");
+        assert!(
+            matches!(probs[..], [Problem::Oversized { .. }]),
+            "{probs:?}"
+        );
     }
 
     #[test]
@@ -942,7 +1006,10 @@ mod tests {
         let (ps, _) = all(ev.as_bytes(), Limits::default());
         assert_eq!(texts(&ps), [ev]);
         assert!(!ps[0].element);
-        let (ps, _) = all(b"[{\"eventID\":\"a\"},{\"eventID\":\"b\"}]", Limits::default());
+        let (ps, _) = all(
+            b"[{\"eventID\":\"a\"},{\"eventID\":\"b\"}]",
+            Limits::default(),
+        );
         assert_eq!(ps.len(), 2);
         let (ps, probs) = all(b"garbage", Limits::default());
         assert!(ps.is_empty());

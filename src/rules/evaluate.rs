@@ -7,7 +7,7 @@ use std::fmt;
 
 use super::{Prefilter, Rule, RuleSet};
 use crate::format::RawRecord;
-use crate::record::{self, Record};
+use crate::record::{self, Record, Repair};
 
 /// Rules ready to judge records one by one, and where their alerts go by default.
 pub struct Evaluator {
@@ -49,10 +49,11 @@ impl fmt::Display for Malformed {
 }
 
 /// A record and the enabled rules it matches (at least one), with their indexes among the
-/// enabled rules.
+/// enabled rules, and what had to be repaired to read it.
 pub struct Matched<'e, 't> {
     pub record: Record<'t>,
     pub rules: Vec<(usize, &'e Rule)>,
+    pub repairs: Vec<Repair>,
 }
 
 /// The evaluator's judgement of one record.
@@ -60,7 +61,9 @@ pub enum Verdict<'e, 't> {
     /// No rule matches.
     Pass,
     Match(Matched<'e, 't>),
-    Malformed(Malformed),
+    /// The record cannot be read; `might_match`: the enabled rules whose literals its text
+    /// holds (empty without the prefilter), which it may match.
+    Malformed(Malformed, Vec<&'e Rule>),
 }
 
 impl Evaluator {
@@ -121,7 +124,7 @@ impl Evaluator {
         screen: Screen,
     ) -> Verdict<'_, 't> {
         if !raw.text.trim_start().starts_with('{') {
-            return Verdict::Malformed(Malformed::NotObject);
+            return Verdict::Malformed(Malformed::NotObject, Vec::new());
         }
         match screen {
             Screen::Needed => {
@@ -136,14 +139,24 @@ impl Evaluator {
                 cands.resize(self.enabled.len(), true);
             }
         }
-        let mut rec = match Record::parse(raw.text) {
+        let might = |cands: &[bool]| -> Vec<&Rule> {
+            if screen == Screen::Off {
+                return Vec::new();
+            }
+            self.enabled()
+                .zip(cands.iter())
+                .filter(|(_, c)| **c)
+                .map(|(r, _)| r)
+                .collect()
+        };
+        let (mut rec, repairs) = match Record::parse_noting(raw.text) {
             Ok(r) => r,
-            Err(e) => return Verdict::Malformed(Malformed::Record(e)),
+            Err(e) => return Verdict::Malformed(Malformed::Record(e), might(cands)),
         };
         if let Some(ev) = raw.event {
             match record::parse_value(ev) {
                 Ok(v) => rec.event = Some(v),
-                Err(e) => return Verdict::Malformed(Malformed::Event(e)),
+                Err(e) => return Verdict::Malformed(Malformed::Event(e), might(cands)),
             }
         }
         let rules: Vec<(usize, &Rule)> = self
@@ -156,7 +169,11 @@ impl Evaluator {
         if rules.is_empty() {
             Verdict::Pass
         } else {
-            Verdict::Match(Matched { record: rec, rules })
+            Verdict::Match(Matched {
+                record: rec,
+                rules,
+                repairs,
+            })
         }
     }
 

@@ -11,6 +11,7 @@ use super::aws::AwsAccess;
 use crate::config::location::{parse_entry, Entry};
 use crate::config::{ConfigError, SourceText};
 use crate::defaults;
+use crate::format::stream::Limits;
 use crate::rules::pushdown;
 
 /// The kinds of source.
@@ -37,6 +38,10 @@ struct SourceConfig {
     log_stream_prefix: Option<String>,
     /// files: the folder.
     path: Option<PathBuf>,
+    /// files: bytes read from one file at most (after decompression), and the record length
+    /// past which a record is reduced.
+    max_file_bytes: Option<u64>,
+    max_record_bytes: Option<usize>,
     poll_interval: Option<String>,
     overlap: Option<String>,
     /// Longest window read in one go (catch-up after downtime is split into such windows).
@@ -92,6 +97,8 @@ pub struct SourceSpec {
     pub retry_initial: Duration,
     pub retry_attempts: u32,
     pub access: AwsAccess,
+    /// How much of a file (`files`) is read, and when a record is reduced.
+    pub limits: Limits,
 }
 
 impl SourceConfig {
@@ -105,6 +112,8 @@ impl SourceConfig {
 
     fn lookup_events(&self) -> Result<SourceKind, String> {
         self.entry().not_for(&[
+            (self.max_file_bytes.is_some(), "max_file_bytes"),
+            (self.max_record_bytes.is_some(), "max_record_bytes"),
             (
                 self.region.is_some(),
                 "region (lookup_events takes `regions`)",
@@ -128,6 +137,8 @@ impl SourceConfig {
 
     fn cloudwatch_logs(&self) -> Result<SourceKind, String> {
         self.entry().not_for(&[
+            (self.max_file_bytes.is_some(), "max_file_bytes"),
+            (self.max_record_bytes.is_some(), "max_record_bytes"),
             (
                 self.regions.is_some(),
                 "regions (cloudwatch_logs takes one `region`)",
@@ -224,6 +235,11 @@ impl SourceConfig {
             pushdown_max_lookups: self
                 .pushdown_max_lookups
                 .unwrap_or(pushdown::DEFAULT_MAX_LOOKUPS),
+            limits: Limits {
+                max_input: self.max_file_bytes.unwrap_or(defaults::MAX_FILE_BYTES),
+                max_record: self.max_record_bytes.unwrap_or(defaults::MAX_RECORD_BYTES),
+                ..Limits::default()
+            },
             access: AwsAccess {
                 profile: self.profile,
                 role_arn: self.role_arn,
@@ -237,6 +253,12 @@ impl SourceConfig {
         if spec.poll_interval.is_zero() || spec.max_window < Duration::from_secs(60) {
             return Err(format!(
                 "source '{}': poll_interval must be positive and max_window at least 1m",
+                spec.name
+            ));
+        }
+        if spec.limits.max_input == 0 || spec.limits.max_record < 4096 {
+            return Err(format!(
+                "source '{}': max_file_bytes must be positive and max_record_bytes at least 4096",
                 spec.name
             ));
         }

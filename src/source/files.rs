@@ -1,14 +1,27 @@
 //! The `files` source: a folder of CloudTrail delivery files (`.json`, `.json.gz`, as
-//! `aws s3 sync` of a trail bucket leaves them), read once each as they appear. Delivery files
-//! never change after they are written, so a file is remembered as read by its path.
+//! `aws s3 sync` of a trail bucket leaves them) and JSON Lines files (`.jsonl`, `.ndjson`),
+//! read as they appear, record by record with bounded memory (`format::stream`).
 //!
-//! A file that fails to read (still being written, say) is tried again at the next look, and
-//! reported once per size it had.
+//! A file is not read while it is being written: a delivery file is read once its size and
+//! modification time are the same at two looks (or unchanged for a minute); a JSON Lines file is
+//! read up to its last complete line, and again from there as it grows. What was read is
+//! remembered with the size and time it had: a file that changes afterwards is read again (its
+//! alerts are not raised twice), and a file that could not be read to its end (truncated, a
+//! decompression bomb, a broken gzip) is not read again until it changes, and said once.
 
 use std::collections::HashMap;
+use std::fs::File;
+use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
+
+use serde::{Deserialize, Serialize};
 
 use crate::format;
+use crate::format::stream::{self, Item, Limits};
+
+/// A file unchanged for this long is not being written.
+const SETTLED: Duration = Duration::from_secs(60);
 
 /// A folder that cannot be watched.
 #[derive(Debug, thiserror::Error)]
@@ -17,26 +30,109 @@ pub enum FolderError {
     NotAFolder(PathBuf),
 }
 
+/// A file's size and modification time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    pub len: u64,
+    /// Nanoseconds since the epoch; 0 when unknown (marks written before stamps were kept).
+    pub mtime_ns: i128,
+}
+
+impl Stamp {
+    fn of(path: &Path) -> Option<(Stamp, SystemTime)> {
+        let m = std::fs::metadata(path).ok()?;
+        let t = m.modified().ok()?;
+        let ns = t
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as i128);
+        Some((
+            Stamp {
+                len: m.len(),
+                mtime_ns: ns,
+            },
+            t,
+        ))
+    }
+
+    /// The same file state (an unknown time matches on size alone).
+    fn same(&self, o: &Stamp) -> bool {
+        self.len == o.len && (self.mtime_ns == 0 || o.mtime_ns == 0 || self.mtime_ns == o.mtime_ns)
+    }
+}
+
+/// What the state remembers of a file read.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileMark {
+    pub stamp: Stamp,
+    /// Bytes read (JSON Lines are read on from here), and lines read.
+    pub offset: u64,
+    #[serde(default)]
+    pub lines: u64,
+    /// Why it could not be read to its end, if it could not.
+    #[serde(default)]
+    pub problem: Option<String>,
+}
+
+/// How a file is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Written once (delivery files, gzip): read whole once it is stable.
+    Whole,
+    /// Appended to (JSON Lines): read up to its last complete line, then on from there.
+    Lines,
+}
+
+/// A file to read now.
+#[derive(Debug, Clone)]
+pub struct Ready {
+    pub path: PathBuf,
+    pub stamp: Stamp,
+    pub kind: Kind,
+    /// Where to start (JSON Lines read before), and the line there.
+    pub from: u64,
+    pub line: u64,
+    /// It was read before and changed since.
+    pub changed: bool,
+}
+
 /// A folder being watched.
 pub struct Folder {
     pub path: PathBuf,
-    /// Files that failed, and the size they had then (to report each failure once).
-    failed: HashMap<PathBuf, u64>,
+    pub limits: Limits,
+    /// Each file's stamp at the previous look.
+    seen: HashMap<PathBuf, Stamp>,
+    /// Files found not yet stable at the last look.
+    pub deferred: usize,
 }
 
-/// A file found, its records, or why it could not be read.
-pub struct FileRead {
-    pub path: PathBuf,
-    pub len: u64,
-    /// The records' JSON texts, and malformed records as `location: reason`.
-    pub result: Result<(Vec<String>, Vec<String>), String>,
+fn kind_of(path: &Path) -> Kind {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if name.ends_with(".jsonl") || name.ends_with(".ndjson") {
+        Kind::Lines
+    } else {
+        Kind::Whole
+    }
+}
+
+/// What reading a file did.
+#[derive(Debug, Default)]
+pub struct ReadEnd {
+    /// Where the next read starts, and its line.
+    pub upto: u64,
+    pub lines: u64,
+    /// Why it could not be read to its end.
+    pub problem: Option<String>,
+    /// The reader was told to stop before the end.
+    pub stopped: bool,
 }
 
 impl Folder {
-    pub fn new(path: PathBuf) -> Folder {
+    pub fn new(path: PathBuf, limits: Limits) -> Folder {
         Folder {
             path,
-            failed: HashMap::new(),
+            limits,
+            seen: HashMap::new(),
+            deferred: 0,
         }
     }
 
@@ -53,51 +149,165 @@ impl Folder {
         Ok(files)
     }
 
-    /// Reads one file's records.
-    pub fn read(path: &Path) -> FileRead {
-        let len = std::fs::metadata(path).map_or(0, |m| m.len());
-        let result = format::load(path).and_then(|inp| {
-            // In JSON Lines a bad line is skipped; a document that does not parse is not
-            // complete yet (still being written), so the whole file is tried again later.
-            let document = format::layout(&inp.data) == format::Layout::Document;
-            let mut recs = Vec::new();
-            let mut bad = Vec::new();
-            let mut fatal = None;
-            format::for_each_value(&inp.data, &inp.name, |v| {
-                let problem = match v {
-                    format::Value::Text(text, loc) => match format::records(text) {
-                        Ok(rs) => {
-                            recs.extend(rs.into_iter().map(|r| r.text.into_owned()));
-                            return;
-                        }
-                        Err(e) => format!("{loc}: {e}"),
-                    },
-                    format::Value::Bad(why) => why,
-                };
-                if document {
-                    fatal.get_or_insert(problem);
-                } else {
-                    bad.push(problem);
-                }
-            });
-            match fatal {
-                Some(e) => Err(e),
-                None => Ok((recs, bad)),
+    /// The files to read now: new or changed since read (`mark` says what was read), and for
+    /// delivery files, not being written.
+    pub fn ready(
+        &mut self,
+        files: Vec<PathBuf>,
+        mark: impl Fn(&Path) -> Option<FileMark>,
+    ) -> Vec<Ready> {
+        let mut out = Vec::new();
+        let mut seen = HashMap::new();
+        self.deferred = 0;
+        for path in files {
+            let Some((stamp, mtime)) = Stamp::of(&path) else {
+                continue;
+            };
+            let before = self.seen.get(&path).copied();
+            seen.insert(path.clone(), stamp);
+            let old = mark(&path);
+            if old.as_ref().is_some_and(|m| m.stamp.same(&stamp)) {
+                continue;
             }
-        });
-        FileRead {
-            path: path.to_path_buf(),
-            len,
-            result,
+            let kind = kind_of(&path);
+            let (mut from, mut line) = (0, 1);
+            if kind == Kind::Lines {
+                // Grown: read on from where it was read to (shrunk or rewritten: from the start).
+                if let Some(m) = &old {
+                    if m.problem.is_none() && m.offset <= stamp.len && m.stamp.len <= stamp.len {
+                        from = m.offset;
+                        line = m.lines.max(1);
+                    }
+                }
+            } else {
+                let settled = SystemTime::now()
+                    .duration_since(mtime)
+                    .is_ok_and(|d| d >= SETTLED);
+                if before != Some(stamp) && !settled {
+                    self.deferred += 1;
+                    continue;
+                }
+            }
+            out.push(Ready {
+                changed: old.is_some(),
+                path,
+                stamp,
+                kind,
+                from,
+                line,
+            });
         }
+        self.seen = seen;
+        out
     }
 
-    /// Reports a failed read once per file size; true when it was reported now.
-    pub fn note_failure(&mut self, f: &FileRead) -> bool {
-        self.failed.insert(f.path.clone(), f.len) != Some(f.len)
+    /// Reads a file from where `r` says, handing on every record and problem; `on` returns
+    /// false to stop (a shutdown). An error here is a file that cannot be opened.
+    pub fn read(&self, r: &Ready, mut on: impl FnMut(Item) -> bool) -> Result<ReadEnd, String> {
+        let name = r.path.display().to_string();
+        let mut f = File::open(&r.path).map_err(|e| format!("{name}: {e}"))?;
+        let mut magic = [0u8; 2];
+        let gz =
+            f.read(&mut magic).map_err(|e| format!("{name}: {e}"))? == 2 && magic == [0x1f, 0x8b];
+        let end = match r.kind {
+            // Only complete lines: a line being written is read when it is.
+            Kind::Lines if !gz => {
+                last_newline(&mut f, r.stamp.len).map_err(|e| format!("{name}: {e}"))?
+            }
+            _ => r.stamp.len,
+        };
+        let from = if gz { 0 } else { r.from.min(end) };
+        f.seek(SeekFrom::Start(from))
+            .map_err(|e| format!("{name}: {e}"))?;
+        let mut problem: Option<String> = None;
+        let mut stopped = false;
+        let mut handle = |item: Item| {
+            if let Item::Problem(p) = &item {
+                if matches!(
+                    p,
+                    stream::Problem::Incomplete { .. }
+                        | stream::Problem::TooLong { .. }
+                        | stream::Problem::Read { .. }
+                        | stream::Problem::Malformed { .. }
+                ) {
+                    problem.get_or_insert_with(|| p.show(&name));
+                }
+            }
+            let go = on(item);
+            stopped |= !go;
+            go
+        };
+        let opts = stream::Start {
+            line: r.line,
+            lines: (r.kind == Kind::Lines).then_some(true),
+        };
+        let (read, lines) = if gz {
+            let gz = flate2::read::MultiGzDecoder::new(BufReader::new(f));
+            stream::read_from(
+                BufReader::with_capacity(64 << 10, gz),
+                &self.limits,
+                opts,
+                &mut handle,
+            )
+        } else {
+            let body = BufReader::with_capacity(64 << 10, f.take(end - from));
+            stream::read_from(body, &self.limits, opts, &mut handle)
+        };
+        Ok(ReadEnd {
+            upto: if gz { r.stamp.len } else { from + read },
+            lines,
+            problem,
+            stopped,
+        })
     }
+}
 
-    pub fn forget_failure(&mut self, path: &Path) {
-        self.failed.remove(path);
+/// The offset just after the last newline of the first `len` bytes (0 when there is none).
+fn last_newline(f: &mut File, len: u64) -> std::io::Result<u64> {
+    let mut end = len;
+    let mut buf = vec![0u8; 64 << 10];
+    while end > 0 {
+        let start = end.saturating_sub(buf.len() as u64);
+        f.seek(SeekFrom::Start(start))?;
+        let chunk = &mut buf[..(end - start) as usize];
+        f.read_exact(chunk)?;
+        if let Some(i) = memchr::memrchr(b'\n', chunk) {
+            return Ok(start + i as u64 + 1);
+        }
+        end = start;
     }
+    Ok(0)
+}
+
+/// Reads a whole file that was written once, for `backfill` (no stability, no marks).
+pub fn read_whole(
+    path: &Path,
+    limits: &Limits,
+    on: impl FnMut(Item) -> bool,
+) -> Result<ReadEnd, String> {
+    let (stamp, _) =
+        Stamp::of(path).ok_or_else(|| format!("{}: cannot be read", path.display()))?;
+    let f = Folder::new(PathBuf::new(), *limits);
+    let r = Ready {
+        path: path.to_path_buf(),
+        stamp,
+        kind: Kind::Whole,
+        from: 0,
+        line: 1,
+        changed: false,
+    };
+    f.read(&r, on)
+}
+
+/// The records of one piece: an element of a container is one; a top-level value may be an
+/// EventBridge event around a record, or a container format the stream reader leaves whole.
+pub fn records_of(p: &stream::Piece) -> Result<Vec<format::RawRecord<'_>>, String> {
+    if p.element {
+        return Ok(vec![format::RawRecord {
+            text: std::borrow::Cow::Borrowed(&p.text),
+            event: None,
+            index: None,
+        }]);
+    }
+    format::records(&p.text)
 }
