@@ -32,6 +32,9 @@ pub struct Report {
     pub files: u64,
     /// Malformed records, as `location: reason`.
     pub warnings: Vec<String>,
+    /// Parts of inputs not read as they were (bad bytes replaced, a gzip cut short or too
+    /// long), as `location: reason`: `scan` exits 1.
+    pub unread: Vec<String>,
 }
 
 impl Report {
@@ -46,6 +49,7 @@ impl Report {
         self.bytes += o.bytes;
         self.files += o.files;
         self.warnings.extend(o.warnings);
+        self.unread.extend(o.unread);
     }
 }
 
@@ -90,6 +94,8 @@ impl Scanner {
     /// Scans one whole input.
     pub fn scan(&self, inp: &format::Input) -> Report {
         let buf: &[u8] = &inp.data;
+        // A byte-order mark is not part of the JSON.
+        let buf = buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(buf);
         let mut rep = match format::layout(buf) {
             Layout::Lines => self.scan_lines_parallel(buf, &inp.name),
             Layout::Document => self.scan_document(buf, &inp.name),
@@ -172,7 +178,13 @@ impl Scanner {
                 let loc = format!("{name}:{line}");
                 match std::str::from_utf8(text) {
                     Ok(t) => self.scan_value(t, &loc, &mut cands, &mut rep),
-                    Err(_) => rep.warnings.push(format!("{loc}: not valid UTF-8")),
+                    Err(_) => {
+                        rep.unread.push(format!(
+                            "{loc}: invalid UTF-8 bytes were replaced by U+FFFD"
+                        ));
+                        let t = String::from_utf8_lossy(text);
+                        self.scan_value(&t, &loc, &mut cands, &mut rep);
+                    }
                 }
             }
             pos = end + 1;
@@ -183,7 +195,17 @@ impl Scanner {
     fn scan_document(&self, buf: &[u8], name: &str) -> Report {
         let mut rep = self.empty_report();
         let mut cands = Vec::new();
-        format::for_each_value(buf, name, |v| match v {
+        let text = match std::str::from_utf8(buf) {
+            Ok(t) => std::borrow::Cow::Borrowed(t),
+            Err(e) => {
+                rep.unread.push(format!(
+                    "{name}: invalid UTF-8 at byte {}: such bytes were replaced by U+FFFD",
+                    e.valid_up_to()
+                ));
+                String::from_utf8_lossy(buf)
+            }
+        };
+        format::for_each_value(text.as_bytes(), name, |v| match v {
             format::Value::Text(text, loc) => self.scan_value(text, &loc, &mut cands, &mut rep),
             format::Value::Bad(why) => rep.warnings.push(why),
         });
@@ -302,12 +324,19 @@ pub fn write_match(out: &mut Vec<u8>, rule: &Rule, r: &Record<'_>, loc: &str) {
 pub fn scan_paths(
     scanner: &Scanner,
     paths: &[std::path::PathBuf],
+    max_input: u64,
     out: &mut dyn Write,
 ) -> std::io::Result<(Report, Vec<String>)> {
     let (files, mut errors) = format::expand(paths);
     let results: Vec<Result<Report, String>> = files
         .par_iter()
-        .map(|p| format::load(p).map(|inp| scanner.scan(&inp)))
+        .map(|p| {
+            format::load_limited(p, max_input).map(|(inp, problem)| {
+                let mut rep = scanner.scan(&inp);
+                rep.unread.extend(problem);
+                rep
+            })
+        })
         .collect();
     let mut total = scanner.empty_report();
     for r in results {

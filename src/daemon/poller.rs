@@ -240,12 +240,15 @@ impl FolderPoller {
             if shutdown.is_shutdown() {
                 return;
             }
+            // Files that were still changing are looked at again soon.
+            let again = Duration::from_millis(300).min(spec.poll_interval);
             let wait = match shared.mode {
                 Mode::Once if folder.deferred > 0 && once_tries > 0 => {
                     once_tries -= 1;
-                    Duration::from_millis(300)
+                    again
                 }
                 Mode::Once => return,
+                Mode::Forever if folder.deferred > 0 => again,
                 Mode::Forever => spec.poll_interval,
             };
             if shutdown.sleep(wait).await {

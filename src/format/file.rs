@@ -66,6 +66,12 @@ pub fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
 
 /// Reads one input (`-` is stdin), decompressing gzip (detected by its magic bytes).
 pub fn load(path: &Path) -> Result<Input, String> {
+    load_limited(path, u64::MAX).map(|(i, _)| i)
+}
+
+/// `load`, inflating at most `max` bytes of a gzip input. A gzip cut short or longer than
+/// `max` gives what came before, and the problem.
+pub fn load_limited(path: &Path, max: u64) -> Result<(Input, Option<String>), String> {
     let name = path.display().to_string();
     let data = if path.as_os_str() == "-" {
         let mut v = Vec::new();
@@ -89,16 +95,29 @@ pub fn load(path: &Path) -> Result<Input, String> {
         }
     };
     if data.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(data.len() * 8);
-        flate2::read::MultiGzDecoder::new(&data[..])
-            .read_to_end(&mut out)
-            .map_err(|e| format!("{name}: not a valid gzip file: {e}"))?;
-        return Ok(Input {
+        let mut out = Vec::with_capacity(data.len().saturating_mul(8).min(1 << 30));
+        let read = flate2::read::MultiGzDecoder::new(&data[..])
+            .take(max.saturating_add(1))
+            .read_to_end(&mut out);
+        let problem = match read {
+            Err(e) => Some(format!(
+                "{name}: not a valid gzip file ({e}): only what came before was read"
+            )),
+            Ok(_) if out.len() as u64 > max => {
+                out.truncate(max as usize);
+                Some(format!(
+                    "{name}: longer than {max} bytes once decompressed (a decompression bomb?): read up to there, the rest is NOT read"
+                ))
+            }
+            Ok(_) => None,
+        };
+        let input = Input {
             name,
             data: Data::Owned(out),
-        });
+        };
+        return Ok((input, problem));
     }
-    Ok(Input { name, data })
+    Ok((Input { name, data }, None))
 }
 
 #[cfg(test)]

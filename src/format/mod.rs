@@ -7,6 +7,6 @@ pub mod layout;
 pub mod shape;
 pub mod stream;
 
-pub use file::{expand, load, Data, Input};
+pub use file::{expand, load, load_limited, Data, Input};
 pub use layout::{for_each_value, layout, Layout, Value};
 pub use shape::{records, RawRecord};

@@ -91,6 +91,9 @@ pub struct Ready {
     /// Where to start (JSON Lines read before), and the line there.
     pub from: u64,
     pub line: u64,
+    /// The same at two looks (or unchanged for a minute): a last line without a newline is
+    /// complete.
+    pub stable: bool,
     /// It was read before and changed since.
     pub changed: bool,
 }
@@ -166,11 +169,19 @@ impl Folder {
             let before = self.seen.get(&path).copied();
             seen.insert(path.clone(), stamp);
             let old = mark(&path);
-            if old.as_ref().is_some_and(|m| m.stamp.same(&stamp)) {
+            let kind = kind_of(&path);
+            // Read already, as it is now (a JSON Lines file: to its end).
+            let done = old.as_ref().is_some_and(|m| {
+                m.stamp.same(&stamp) && (kind == Kind::Whole || m.offset >= stamp.len)
+            });
+            if done {
                 continue;
             }
-            let kind = kind_of(&path);
             let (mut from, mut line) = (0, 1);
+            let settled = SystemTime::now()
+                .duration_since(mtime)
+                .is_ok_and(|d| d >= SETTLED);
+            let stable = before == Some(stamp) || settled;
             if kind == Kind::Lines {
                 // Grown: read on from where it was read to (shrunk or rewritten: from the start).
                 if let Some(m) = &old {
@@ -179,16 +190,12 @@ impl Folder {
                         line = m.lines.max(1);
                     }
                 }
-            } else {
-                let settled = SystemTime::now()
-                    .duration_since(mtime)
-                    .is_ok_and(|d| d >= SETTLED);
-                if before != Some(stamp) && !settled {
-                    self.deferred += 1;
-                    continue;
-                }
+            } else if !stable {
+                self.deferred += 1;
+                continue;
             }
             out.push(Ready {
+                stable,
                 changed: old.is_some(),
                 path,
                 stamp,
@@ -210,8 +217,9 @@ impl Folder {
         let gz =
             f.read(&mut magic).map_err(|e| format!("{name}: {e}"))? == 2 && magic == [0x1f, 0x8b];
         let end = match r.kind {
-            // Only complete lines: a line being written is read when it is.
-            Kind::Lines if !gz => {
+            // Only complete lines: a line being written is read when it is (a file that stopped
+            // changing is read to its end, newline or not).
+            Kind::Lines if !gz && !r.stable => {
                 last_newline(&mut f, r.stamp.len).map_err(|e| format!("{name}: {e}"))?
             }
             _ => r.stamp.len,
@@ -295,6 +303,7 @@ pub fn read_whole(
         from: 0,
         line: 1,
         changed: false,
+        stable: true,
     };
     f.read(&r, on)
 }
