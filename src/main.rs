@@ -7,7 +7,16 @@ use clap::Parser;
 
 use trailwatch::cmd::{self, Cli};
 
+extern "C" {
+    fn signal(sig: i32, handler: usize) -> usize;
+}
+
 fn main() -> ExitCode {
+    // A write past a file-size limit must fail with an error trailwatch reports (and recovers
+    // from), not kill the process: SIGXFSZ (25 on Linux) is ignored.
+    const SIGXFSZ: i32 = 25;
+    const SIG_IGN: usize = 1;
+    unsafe { signal(SIGXFSZ, SIG_IGN) };
     let cli = Cli::parse();
     match cmd::run(cli) {
         Ok(code) => code,

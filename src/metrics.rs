@@ -240,6 +240,28 @@ impl Metrics {
         );
     }
 
+    /// Alerts raised that no sink takes (each also logged as an error).
+    pub fn undeliverable(&self, source: &str, n: u64) {
+        self.add(
+            "trailwatch_alerts_undeliverable_total",
+            "Alerts raised with no sink to go to (logged as errors).",
+            &[("source", source)],
+            n as f64,
+        );
+    }
+
+    /// Whether the state database can be written (0 while a full disk or a damaged database
+    /// stops it).
+    pub fn state_writable(&self, yes: bool) {
+        self.set(
+            "trailwatch_state_writable",
+            "1 when the state database can be written, 0 when writes fail.",
+            "gauge",
+            &[],
+            if yes { 1.0 } else { 0.0 },
+        );
+    }
+
     /// AWS's clock minus the host's, as a source's answers tell it.
     pub fn clock_skew(&self, source: &str, seconds: f64) {
         self.set(

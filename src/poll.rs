@@ -266,6 +266,8 @@ pub struct PollReport {
     pub lateness: Vec<f64>,
     /// Alerts raised for events later than `overlap`.
     pub late: Vec<Late>,
+    /// Alerts raised that no sink takes (logged as errors).
+    pub undeliverable: u64,
 }
 
 /// Puts found alerts into the outbox (oldest first), makes them durable, and counts them;
@@ -290,9 +292,17 @@ fn raise_found(
 ) -> Result<(), StateError> {
     found.sort();
     for a in &found.alerts {
-        if state.raise(a, eval.route(&a.rule), now)? {
+        let sinks = eval.route(&a.rule, a.severity);
+        let nowhere = sinks.is_empty();
+        if state.raise(a, sinks, now)? {
             rep.raised += 1;
-            tracing::info!(rule = %a.rule, event_id = %a.event_id, event_time = %a.event_time, source = %a.source, "alert raised");
+            if nowhere {
+                // Loud, with the facts: the log is the one place this alert reaches.
+                rep.undeliverable += 1;
+                tracing::error!(rule = %a.rule, event_id = %a.event_id, event_time = %a.event_time, source = %a.source, severity = %a.severity, "ALERT WITH NOWHERE TO GO (no sink takes it: none configured, the rule's `sinks` is empty, or every sink's min_severity is above it): {}; record: {}", a.title, crate::alert::fields::truncate(&a.record, 2000));
+            } else {
+                tracing::info!(rule = %a.rule, event_id = %a.event_id, event_time = %a.event_time, source = %a.source, "alert raised");
+            }
             on_raised(a);
         } else {
             rep.repeated += 1;

@@ -335,7 +335,8 @@ pub fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
         eval: Evaluator::new(
             s.rules.clone(),
             s.sinks.iter().map(|k| k.name.clone()).collect(),
-        ),
+        )
+        .with_floors(s.sinks.iter().map(|k| (k.name.clone(), k.min_severity))),
         state,
         seen: HashSet::new(),
         total: PollReport::default(),

@@ -6,12 +6,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
+use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use super::health::Sinks;
 use super::shutdown::Shutdown;
 use super::Mode;
+use crate::alert::Alert;
 use crate::delivery::Deliverer;
 use crate::metrics::Metrics;
 use crate::state::State;
@@ -26,6 +28,8 @@ pub struct DeliveryTask {
     pub mode: Mode,
     /// In `--once` mode: the pollers to wait for before delivering.
     pub pollers: Option<JoinSet<()>>,
+    /// Alerts of trailwatch itself to send at once (the state could not be written).
+    pub direct: UnboundedReceiver<(Alert, Vec<String>)>,
 }
 
 impl DeliveryTask {
@@ -37,12 +41,20 @@ impl DeliveryTask {
             if let Err(e) = self.deliverer.drain(&self.state).await {
                 tracing::error!("delivery: {e}");
             }
+            while let Ok((a, sinks)) = self.direct.try_recv() {
+                self.deliverer.send_direct(&a, &sinks).await;
+            }
             self.publish();
             return;
         }
         loop {
             let now = Timestamp::now();
-            let pass = self.deliverer.pass(&self.state, now).await;
+            let stop = || shutdown.is_shutdown();
+            let pass = self.deliverer.pass_until(&self.state, now, &stop).await;
+            if shutdown.is_shutdown() {
+                self.publish();
+                return;
+            }
             self.publish();
             let next = match pass {
                 Ok(p) => p.next_due,
@@ -57,6 +69,7 @@ impl DeliveryTask {
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = self.wake.notified() => {}
+                Some((a, sinks)) = self.direct.recv() => self.deliverer.send_direct(&a, &sinks).await,
                 _ = shutdown.recv() => return,
             }
         }

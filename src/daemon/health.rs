@@ -10,10 +10,11 @@ use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use tokio::sync::Notify;
 
-use super::own::Own;
+use super::own::{Direct, Own};
 use super::shutdown::Shutdown;
 use crate::defaults;
 use crate::delivery::SinkHealth;
+use crate::metrics::Metrics;
 use crate::poll::expire;
 use crate::severity::Severity;
 use crate::state::State;
@@ -103,6 +104,9 @@ pub struct HealthTask {
     pub tz: TimeZone,
     /// Every sink's name: where health alerts go.
     pub all_sinks: Vec<String>,
+    /// Where they go while the state cannot be written.
+    pub direct: Direct,
+    pub metrics: Metrics,
 }
 
 impl HealthTask {
@@ -113,6 +117,7 @@ impl HealthTask {
         let mut last_expire: Option<Timestamp> = None;
         loop {
             let now = Timestamp::now();
+            self.recover_state();
             let mut raised = self.announce(&mut alerted, now);
             if let Some(at) = self.heartbeat {
                 let (due, next) = heartbeat_due(last_beat, &now.to_zoned(self.tz.clone()), at);
@@ -135,6 +140,19 @@ impl HealthTask {
             }
             if shutdown.sleep(every).await {
                 return;
+            }
+        }
+    }
+
+    /// Opens the state again when writes to it failed (a full disk): sled refuses every write
+    /// after one fails, until it is opened again.
+    fn recover_state(&self) {
+        let broken = self.state.broken();
+        self.metrics.state_writable(broken.is_none());
+        if broken.is_some() {
+            match self.state.recover() {
+                Ok(()) => self.metrics.state_writable(true),
+                Err(e) => tracing::debug!("the state cannot be opened again yet: {e}"),
             }
         }
     }
@@ -165,6 +183,21 @@ impl HealthTask {
                     sink: Some(k.clone()),
                 }),
         );
+        if let Some(b) = self.state.broken() {
+            parts.push(Component {
+                what: "state database".into(),
+                failing_since: Some(b.since),
+                last_error: Some(b.error),
+                sink: None,
+            });
+        } else {
+            parts.push(Component {
+                what: "state database".into(),
+                failing_since: None,
+                last_error: None,
+                sink: None,
+            });
+        }
         parts
     }
 
@@ -193,7 +226,7 @@ impl HealthTask {
                     ),
                     key: None,
                 }
-                .raise(&self.state, to),
+                .raise(&self.state, to, &self.direct),
                 News::Recovered => Own {
                     rule: "trailwatch-recovery",
                     title: format!("trailwatch: {} recovered", c.what),
@@ -201,7 +234,7 @@ impl HealthTask {
                     detail: format!("{} works again", c.what),
                     key: None,
                 }
-                .raise(&self.state, to),
+                .raise(&self.state, to, &self.direct),
             };
         }
         !news.is_empty()
@@ -219,7 +252,7 @@ impl HealthTask {
             ),
             key: None,
         }
-        .raise(&self.state, self.all_sinks.clone());
+        .raise(&self.state, self.all_sinks.clone(), &self.direct);
     }
 }
 

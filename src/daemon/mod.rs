@@ -25,7 +25,7 @@ use tokio::task::JoinSet;
 use self::coverage::CoverageWatch;
 use self::delivery::DeliveryTask;
 use self::health::HealthTask;
-use self::own::Own;
+use self::own::{Direct, Own};
 use self::poller::{FolderPoller, Shared, StreamPoller};
 use self::shutdown::{Shutdown, Trigger};
 use crate::config::Settings;
@@ -137,10 +137,17 @@ pub async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<(), Daemo
         if matches!(ending, Ending::Stop) {
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
         }
-        let grace = tokio::time::timeout(defaults::SHUTDOWN_GRACE, async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
+        // A delivery attempt in flight is let finish (a message a sink took is recorded, not
+        // sent again): the grace covers the longest sink timeout.
+        let longest = settings
+            .sinks
+            .iter()
+            .map(|k| k.timeout)
+            .max()
+            .unwrap_or_default();
+        let grace = defaults::SHUTDOWN_GRACE.max(longest + Duration::from_secs(2));
+        let grace =
+            tokio::time::timeout(grace, async { while tasks.join_next().await.is_some() {} }).await;
         if grace.is_err() {
             tracing::warn!("tasks did not finish in time; their work stays in the outbox");
             tasks.abort_all();
@@ -204,7 +211,7 @@ async fn wait(
 
 /// Logs what a source's coverage lacks; an unknown alias (root's API calls may be missed) is
 /// also an alert, once per account and source.
-fn tell_coverage(state: &State, c: &Coverage, sinks: &[String]) {
+fn tell_coverage(state: &State, c: &Coverage, sinks: &[String], direct: &Direct) {
     for w in c.warnings() {
         tracing::warn!("{w}");
     }
@@ -223,7 +230,7 @@ fn tell_coverage(state: &State, c: &Coverage, sinks: &[String]) {
                 c.account.as_deref().unwrap_or("unknown")
             )),
         }
-        .raise(state, sinks.to_vec());
+        .raise(state, sinks.to_vec(), direct);
     }
 }
 
@@ -236,12 +243,17 @@ async fn start(
     metrics: &Metrics,
     restart: Arc<Notify>,
 ) -> Result<JoinSet<()>, DaemonError> {
+    let (direct, direct_rx) = tokio::sync::mpsc::unbounded_channel();
     let shared = Shared {
+        direct,
         state: state.clone(),
-        eval: Arc::new(Evaluator::new(
-            s.rules.clone(),
-            s.sinks.iter().map(|k| k.name.clone()).collect(),
-        )),
+        eval: Arc::new(
+            Evaluator::new(
+                s.rules.clone(),
+                s.sinks.iter().map(|k| k.name.clone()).collect(),
+            )
+            .with_floors(s.sinks.iter().map(|k| (k.name.clone(), k.min_severity))),
+        ),
         streams: Arc::default(),
         metrics: metrics.clone(),
         wake: Arc::new(Notify::new()),
@@ -262,7 +274,7 @@ async fn start(
         }
         let opened = open_source(spec, &s.account_aliases).await?;
         if let Some(c) = &opened.coverage {
-            tell_coverage(&state, c, &all_sinks);
+            tell_coverage(&state, c, &all_sinks, &shared.direct);
             watched.push((spec.clone(), c.clone()));
         }
         for stream in opened.streams {
@@ -293,6 +305,7 @@ async fn start(
         metrics: metrics.clone(),
         mode,
         pollers,
+        direct: direct_rx,
     };
     tasks.spawn(delivery.run(shutdown.clone()));
     if mode == Mode::Forever {
@@ -311,6 +324,8 @@ async fn start(
             heartbeat: s.heartbeat,
             tz: s.timezone.clone(),
             all_sinks,
+            direct: shared.direct.clone(),
+            metrics: metrics.clone(),
         };
         tasks.spawn(health.run(shutdown));
     }

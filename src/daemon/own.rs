@@ -23,9 +23,13 @@ pub struct Own<'a> {
 
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
+/// Where alerts of trailwatch itself go when the state cannot be written: straight to the
+/// delivery task, which sends them without the outbox.
+pub type Direct = tokio::sync::mpsc::UnboundedSender<(Alert, Vec<String>)>;
+
 impl Own<'_> {
-    /// Queues it for `sinks`; true when it is new.
-    pub fn raise(self, state: &State, sinks: Vec<String>) -> bool {
+    /// The alert.
+    fn alert(self) -> Alert {
         let now = Timestamp::now();
         let id = match self.key {
             Some(k) => format!("trailwatch-{}-{k}", self.rule),
@@ -43,7 +47,7 @@ impl Own<'_> {
             "errorMessage": self.detail,
             "userIdentity": {"type": "trailwatch", "arn": "trailwatch"}
         });
-        let alert = Alert {
+        Alert {
             rule: self.rule.into(),
             title: self.title.clone(),
             subject: self.title,
@@ -52,18 +56,28 @@ impl Own<'_> {
             event_time: time,
             source: "trailwatch".into(),
             record: record.to_string(),
-        };
-        match state.raise(&alert, sinks, now).and_then(|new| {
-            state.flush()?;
-            Ok(new)
-        }) {
+        }
+    }
+
+    /// Queues it for `sinks`; true when it is new. When the state cannot be written, it goes
+    /// to `direct` instead (sent once, without the outbox).
+    pub fn raise(self, state: &State, sinks: Vec<String>, direct: &Direct) -> bool {
+        let rule = self.rule.to_string();
+        let alert = self.alert();
+        let raised = state
+            .raise(&alert, sinks.clone(), Timestamp::now())
+            .and_then(|new| {
+                state.flush()?;
+                Ok(new)
+            });
+        match raised {
             Ok(new) => new,
             Err(e) => {
                 tracing::error!(
-                    "cannot queue an alert of trailwatch itself ({}): {e}",
-                    self.rule
+                    "cannot queue an alert of trailwatch itself ({rule}): {e}; it is sent directly"
                 );
-                false
+                let _ = direct.send((alert, sinks));
+                true
             }
         }
     }

@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use tokio::sync::Notify;
 
 use super::health::Streams;
-use super::own::Own;
+use super::own::{Direct, Own};
 use super::shutdown::Shutdown;
 use super::Mode;
 use crate::metrics::Metrics;
@@ -32,11 +32,17 @@ pub struct Shared {
     pub metrics: Metrics,
     pub wake: Arc<Notify>,
     pub mode: Mode,
+    /// Where alerts of trailwatch itself go while the state cannot be written.
+    pub direct: Direct,
 }
 
 impl Shared {
-    /// Counts the records a poll could not read as they were, by kind.
+    /// Counts the records a poll could not read as they were, by kind, and the alerts with
+    /// nowhere to go.
     pub fn note_counts(&self, source: &str, rep: &PollReport) {
+        if rep.undeliverable > 0 {
+            self.metrics.undeliverable(source, rep.undeliverable);
+        }
         for (kind, n) in &rep.note_counts {
             self.metrics.records_noted(source, kind.label(), *n);
         }
@@ -174,7 +180,7 @@ impl StreamPoller {
                 ),
                 key: Some(late.event_id.clone()),
             }
-            .raise(&sh.state, self.all_sinks.clone());
+            .raise(&sh.state, self.all_sinks.clone(), &sh.direct);
         }
         if !rep.late.is_empty() {
             sh.wake.notify_one();

@@ -38,8 +38,12 @@ impl Grouping {
         }
     }
 
-    /// A rule's window (zero: no grouping).
+    /// A rule's window (zero: no grouping). Alerts of trailwatch itself (health, late
+    /// events…) are never held behind one another.
     pub fn window(&self, rule: &str) -> Duration {
+        if rule.starts_with("trailwatch-") {
+            return Duration::ZERO;
+        }
         *self.windows.get(rule).unwrap_or(&self.default)
     }
 

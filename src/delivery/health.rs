@@ -62,10 +62,12 @@ impl SinkHealth {
         tracing::warn!(sink, retry_in = ?wait, "delivery failed: {reason}");
     }
 
-    /// The sink refused the message for good.
+    /// The sink refused the message for good: it is failing (a rotated webhook, a refused
+    /// login) until a message goes through again.
     pub fn parked(&mut self, sink: &str, reason: &str) {
         self.failed += 1;
-        self.last_error = Some(reason.to_string());
+        self.failing_since.get_or_insert_with(Timestamp::now);
+        self.last_error = Some(format!("{reason} (alerts are parked in the dead letters; `trailwatch state redrive` sends them again)"));
         tracing::error!(
             sink,
             "delivery refused for good, alert parked in the dead letters: {reason}"

@@ -50,6 +50,9 @@ pub struct Deliverer {
     grouping: Grouping,
     max_age: Duration,
     pub health: HashMap<String, SinkHealth>,
+    /// Deliveries a sink confirmed but the outbox could not record (the state could not be
+    /// written): not sent again, recorded once the state works.
+    sent_unrecorded: HashSet<(EntryId, String)>,
 }
 
 impl Deliverer {
@@ -78,6 +81,7 @@ impl Deliverer {
             render: Renderer::new(s),
             grouping: Grouping::new(windows, s.group_window),
             max_age: s.max_delivery_age,
+            sent_unrecorded: HashSet::new(),
         }
     }
 
@@ -115,12 +119,28 @@ impl Deliverer {
 
     /// One pass over the outbox.
     pub async fn pass(&mut self, state: &State, now: Timestamp) -> Result<Pass, StateError> {
+        self.pass_until(state, now, &|| false).await
+    }
+
+    /// One pass over the outbox that ends between two entries when `stop()` says so (a
+    /// reload or a stop never cuts an attempt in half, nor forgets one a sink confirmed).
+    pub async fn pass_until(
+        &mut self,
+        state: &State,
+        now: Timestamp,
+        stop: &(dyn Fn() -> bool + Send + Sync),
+    ) -> Result<Pass, StateError> {
         let mut p = Pass::default();
         let held = self.grouping.held_ids();
         for (id, mut e) in state.outbox()? {
-            let age = now.duration_since(when::from_millis(e.queued_ms));
-            if age > when::signed(self.max_age) {
-                tracing::error!(rule = %e.alert.rule, event_id = %e.alert.event_id, pending = ?e.pending, "alert undelivered after {}: moved to the dead letters", humantime::format_duration(self.max_age));
+            if stop() {
+                break;
+            }
+            // Age counts from the first attempt: alerts queued while the host was down are
+            // tried before they can be buried.
+            let first = e.first_attempt_ms.map(when::from_millis);
+            if first.is_some_and(|t| now.duration_since(t) > when::signed(self.max_age)) {
+                tracing::error!(rule = %e.alert.rule, event_id = %e.alert.event_id, pending = ?e.pending, "alert undelivered {} after its first attempt: moved to the dead letters", humantime::format_duration(self.max_age));
                 e.last_error.get_or_insert_with(|| "too old".into());
                 state.bury(id, &e)?;
                 p.buried += 1;
@@ -130,7 +150,14 @@ impl Deliverer {
             self.deliver_entry(state, id, &mut e, &held, now, &mut p)
                 .await?;
             if (&e.pending, e.attempts) != (&before.0, before.1) {
-                state.update_outbox(id, &e)?;
+                if let Err(err) = state.update_outbox(id, &e) {
+                    // Sent, but not recorded: remember it, so that it is not sent again.
+                    for sink in before.0.iter().filter(|s| !e.pending.contains(s)) {
+                        self.sent_unrecorded.insert((id, sink.clone()));
+                    }
+                    return Err(err);
+                }
+                self.sent_unrecorded.retain(|(i, _)| *i != id);
             }
         }
         self.summaries(state, now, &mut p).await?;
@@ -192,6 +219,10 @@ impl Deliverer {
     ) -> Result<(), StateError> {
         let f = self.render.fields(&e.alert);
         for sink in e.pending.clone() {
+            if self.sent_unrecorded.contains(&(id, sink.clone())) {
+                e.pending.retain(|s| s != &sink);
+                continue;
+            }
             let key = match self.step(&sink, id, e, &f, held, now) {
                 Step::Wait => continue,
                 Step::Held => {
@@ -207,6 +238,7 @@ impl Deliverer {
             let m = self
                 .render
                 .message(&sink, &e.alert.rule, &f, e.alert.severity);
+            e.first_attempt_ms.get_or_insert(when::millis(now));
             match self.attempt(&sink, &m, now).await {
                 Outcome::Delivered => {
                     e.pending.retain(|s| s != &sink);
@@ -281,6 +313,23 @@ impl Deliverer {
             self.grouping.sent(key, now);
         }
         Ok(())
+    }
+
+    /// Sends an alert to `sinks` now, once, without the outbox (an alert of trailwatch itself
+    /// while the state cannot be written).
+    pub async fn send_direct(&mut self, a: &Alert, sinks: &[String]) {
+        let f = self.render.fields(a);
+        for sink in sinks {
+            let m = self.render.message(sink, &a.rule, &f, a.severity);
+            match self.attempt(sink, &m, Timestamp::now()).await {
+                Outcome::Delivered => {}
+                other => tracing::error!(
+                    sink,
+                    "an alert of trailwatch itself could not be sent ({other:?}): {}",
+                    a.title
+                ),
+            }
+        }
     }
 
     /// Passes until nothing falls due within 30 s (`backfill --notify`, `run --once`).

@@ -8,6 +8,7 @@ use std::fmt;
 use super::{Prefilter, Rule, RuleSet};
 use crate::format::RawRecord;
 use crate::record::{self, Record, Repair};
+use crate::severity::Severity;
 
 /// Rules ready to judge records one by one, and where their alerts go by default.
 pub struct Evaluator {
@@ -17,6 +18,8 @@ pub struct Evaluator {
     prefilter: Prefilter,
     /// Every sink's name, for rules that do not name theirs.
     sinks: Vec<String>,
+    /// Each sink's `min_severity`.
+    floors: std::collections::HashMap<String, Severity>,
 }
 
 /// Whether a record's candidate rules still have to be found.
@@ -81,7 +84,14 @@ impl Evaluator {
             enabled,
             rules,
             sinks,
+            floors: std::collections::HashMap::new(),
         }
+    }
+
+    /// Sinks that take only alerts of this severity and above.
+    pub fn with_floors(mut self, floors: impl IntoIterator<Item = (String, Severity)>) -> Self {
+        self.floors = floors.into_iter().collect();
+        self
     }
 
     pub fn rules(&self) -> &RuleSet {
@@ -98,12 +108,15 @@ impl Evaluator {
         self.enabled.len()
     }
 
-    /// The sinks an alert of `rule` goes to.
-    pub fn route(&self, rule: &str) -> Vec<String> {
-        match self.rules.get(rule).and_then(|r| r.sinks.clone()) {
+    /// The sinks an alert of `rule` with `severity` goes to (the rule's, or every sink; those
+    /// whose `min_severity` it reaches). Empty: the alert has nowhere to go.
+    pub fn route(&self, rule: &str, severity: Severity) -> Vec<String> {
+        let mut sinks = match self.rules.get(rule).and_then(|r| r.sinks.clone()) {
             Some(s) => s,
             None => self.sinks.clone(),
-        }
+        };
+        sinks.retain(|s| self.floors.get(s).is_none_or(|f| severity >= *f));
+        sinks
     }
 
     /// Finds the candidate rules of raw bytes; false when no rule can match them.

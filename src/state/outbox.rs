@@ -1,0 +1,214 @@
+//! Raised alerts, the outbox and the dead letters: an alert enters the outbox in the same
+//! transaction that records it as raised; the delivery worker updates it per sink; what no
+//! sink can take goes to the dead letters, from which `redrive` puts it back.
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::Transactional;
+
+use super::keys::{entry_id, entry_key, i64_of, id_bytes, EntryId};
+use super::{State, StateError};
+use crate::alert::Alert;
+use crate::when;
+
+type Result<T> = std::result::Result<T, StateError>;
+
+/// An alert waiting in the outbox, with its delivery progress.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OutboxEntry {
+    pub alert: Alert,
+    /// Sinks that have not confirmed delivery yet.
+    pub pending: Vec<String>,
+    /// When the alert entered the outbox (ms since the epoch).
+    pub queued_ms: i64,
+    /// When delivery was first attempted (ms); `max_delivery_age` counts from here, so alerts
+    /// queued while the host was down are not buried untried.
+    #[serde(default)]
+    pub first_attempt_ms: Option<i64>,
+    /// Delivery attempts so far, over all sinks.
+    #[serde(default)]
+    pub attempts: u32,
+    /// The last delivery error, for `state show` and dead letters.
+    #[serde(default)]
+    pub last_error: Option<String>,
+}
+
+fn storage(e: TransactionError<()>) -> sled::Error {
+    match e {
+        TransactionError::Storage(e) => e,
+        TransactionError::Abort(()) => unreachable!("the transactions never abort"),
+    }
+}
+
+impl State {
+    /// Records `alert` as raised and queues it for `sinks`, in one transaction. Returns false
+    /// (and queues nothing) when it was raised before. Not durable until `flush`.
+    pub fn raise(&self, alert: &Alert, sinks: Vec<String>, now: Timestamp) -> Result<bool> {
+        let event_ms = alert
+            .event_time
+            .parse::<Timestamp>()
+            .map_or_else(|_| when::millis(now), when::millis);
+        let entry = OutboxEntry {
+            alert: alert.clone(),
+            pending: sinks,
+            queued_ms: when::millis(now),
+            first_attempt_ms: None,
+            attempts: 0,
+            last_error: None,
+        };
+        let bytes = serde_json::to_vec(&entry).expect("an outbox entry serializes");
+        let dedupe = alert.dedupe_key();
+        // Remembered from when it was raised (not from its eventTime: an old event read from a
+        // file or a backfill must not be raised again the day after).
+        let raised_ms = when::millis(now).to_be_bytes();
+        self.with(|s| {
+            let key = entry_key(event_ms, s.db.generate_id()?);
+            (&s.raised, &s.outbox)
+                .transaction(|(raised, outbox)| {
+                    if raised.get(&dedupe)?.is_some() {
+                        return Ok(false);
+                    }
+                    raised.insert(dedupe.as_slice(), &raised_ms)?;
+                    if !entry.pending.is_empty() {
+                        outbox.insert(&key, bytes.as_slice())?;
+                    }
+                    Ok::<_, ConflictableTransactionError<()>>(true)
+                })
+                .map_err(storage)
+        })
+    }
+
+    /// Forgets raised alerts raised before `before`.
+    pub fn expire_raised(&self, before: Timestamp) -> Result<usize> {
+        let limit = when::millis(before);
+        self.with(|s| {
+            let mut n = 0;
+            for kv in s.raised.iter() {
+                let (k, v) = kv?;
+                if i64_of(&v) < limit {
+                    s.raised.remove(k)?;
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })
+    }
+
+    /// How many alerts are remembered as raised.
+    pub fn raised_len(&self) -> usize {
+        self.with(|s| Ok(s.raised.len())).unwrap_or(0)
+    }
+
+    /// The outbox, oldest event first.
+    pub fn outbox(&self) -> Result<Vec<(EntryId, OutboxEntry)>> {
+        self.entries(|s| &s.outbox)
+    }
+
+    pub fn outbox_len(&self) -> usize {
+        self.with(|s| Ok(s.outbox.len())).unwrap_or(0)
+    }
+
+    /// The dead letters, in the order they died.
+    pub fn dead_letters(&self) -> Result<Vec<(EntryId, OutboxEntry)>> {
+        self.entries(|s| &s.dead)
+    }
+
+    pub fn dead_len(&self) -> usize {
+        self.with(|s| Ok(s.dead.len())).unwrap_or(0)
+    }
+
+    fn entries(
+        &self,
+        tree: impl Fn(&super::store::Store) -> &sled::Tree,
+    ) -> Result<Vec<(EntryId, OutboxEntry)>> {
+        let raw: Vec<(sled::IVec, sled::IVec)> =
+            self.with(|s| tree(s).iter().collect::<std::result::Result<_, _>>())?;
+        raw.into_iter()
+            .map(|(k, v)| {
+                let id = entry_id(&k);
+                let e = serde_json::from_slice(&v)
+                    .map_err(|e| StateError::Corrupt(format!("outbox entry {id}: {e}")))?;
+                Ok((id, e))
+            })
+            .collect()
+    }
+
+    /// Rewrites an outbox entry (after a partial delivery or a failed attempt); removes it when
+    /// no sink is pending. Durable on return.
+    pub fn update_outbox(&self, id: EntryId, entry: &OutboxEntry) -> Result<()> {
+        let k = id_bytes(id);
+        self.with(|s| {
+            if entry.pending.is_empty() {
+                s.outbox.remove(k)?;
+            } else {
+                let v = serde_json::to_vec(entry).expect("an outbox entry serializes");
+                s.outbox.insert(k, v)?;
+            }
+            s.flush()
+        })
+    }
+
+    /// Moves an outbox entry to the dead letters. Durable on return.
+    pub fn bury(&self, id: EntryId, entry: &OutboxEntry) -> Result<()> {
+        let v = serde_json::to_vec(entry).expect("an outbox entry serializes");
+        let k = id_bytes(id);
+        self.with(|s| {
+            let dk = entry_key(when::millis(Timestamp::now()), s.db.generate_id()?);
+            (&s.outbox, &s.dead)
+                .transaction(|(outbox, dead)| {
+                    outbox.remove(k.as_slice())?;
+                    dead.insert(&dk, v.as_slice())?;
+                    Ok::<_, ConflictableTransactionError<()>>(())
+                })
+                .map_err(storage)?;
+            s.flush()
+        })
+    }
+
+    /// Adds a copy of an alert to the dead letters (a sink refused it for good), leaving the
+    /// outbox entry to the other sinks. Durable on return.
+    pub fn dead_letter(&self, entry: &OutboxEntry) -> Result<()> {
+        let v = serde_json::to_vec(entry).expect("an outbox entry serializes");
+        self.with(|s| {
+            let dk = entry_key(when::millis(Timestamp::now()), s.db.generate_id()?);
+            s.dead.insert(dk, v)?;
+            s.flush()
+        })
+    }
+
+    /// Puts dead letters (of one sink, or all) back in the outbox, to be tried again as new
+    /// (their attempts and age start over). Returns how many. Durable on return.
+    pub fn redrive(&self, sink: Option<&str>) -> Result<usize> {
+        let dead = self.dead_letters()?;
+        let mut n = 0;
+        for (id, mut e) in dead {
+            if sink.is_some_and(|k| !e.pending.iter().any(|p| p == k)) {
+                continue;
+            }
+            e.first_attempt_ms = None;
+            e.attempts = 0;
+            e.queued_ms = when::millis(Timestamp::now());
+            let v = serde_json::to_vec(&e).expect("an outbox entry serializes");
+            let event_ms = e
+                .alert
+                .event_time
+                .parse::<Timestamp>()
+                .map_or_else(|_| e.queued_ms, when::millis);
+            let dk = id_bytes(id);
+            self.with(|s| {
+                let key = entry_key(event_ms, s.db.generate_id()?);
+                (&s.outbox, &s.dead)
+                    .transaction(|(outbox, dead)| {
+                        dead.remove(dk.as_slice())?;
+                        outbox.insert(&key, v.as_slice())?;
+                        Ok::<_, ConflictableTransactionError<()>>(())
+                    })
+                    .map_err(storage)
+            })?;
+            n += 1;
+        }
+        self.flush()?;
+        Ok(n)
+    }
+}
