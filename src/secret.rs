@@ -31,6 +31,11 @@ impl SecretRef {
         SecretRef(s.into())
     }
 
+    /// True when the value comes from outside the configuration (`env:` or `file:`).
+    pub fn is_external(&self) -> bool {
+        self.0.starts_with("env:") || self.0.starts_with("file:")
+    }
+
     /// Where the value comes from, safe to print.
     pub fn origin(&self) -> String {
         if let Some(n) = self.0.strip_prefix("env:") {

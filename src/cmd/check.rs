@@ -21,6 +21,10 @@ pub struct CheckArgs {
     /// (without sending anything). Reports the exact IAM permission that is missing.
     #[arg(long)]
     pub probe: bool,
+    /// Do not read `env:` and `file:` secrets (checking outside the service, which gets them
+    /// from systemd): the sinks that use them are not opened.
+    #[arg(long)]
+    pub skip_secrets: bool,
     /// Accepted for symmetry with run and backfill: check always prints the plan.
     #[arg(long, hide = true)]
     pub explain: bool,
@@ -98,6 +102,17 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
     crate::logging::init(s.log_format, s.log_level.as_deref(), "warn");
     let rt = super::runtime()?;
     rt.block_on(async {
+        let problems = s.runnable_problems(a.skip_secrets);
+        if !problems.is_empty() {
+            eprintln!(
+                "trailwatch: {}: the configuration parses, but `run` would refuse it:",
+                s.path.display()
+            );
+            for p in &problems {
+                eprintln!("  {p}");
+            }
+            return Ok(ExitCode::from(2));
+        }
         println!("{}: configuration is valid", s.path.display());
         let plan = plan(&s).await;
         print!("{}", plan.text);

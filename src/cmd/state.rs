@@ -20,6 +20,18 @@ pub enum StateCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Put dead letters back in the outbox, to be sent again by the next `run` (after the cause
+    /// was fixed: a rotated webhook URL, a new SMTP password). Their age starts over.
+    Redrive {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// Only the dead letters of this sink.
+        #[arg(long, value_name = "NAME")]
+        sink: Option<String>,
+        /// Confirm (required).
+        #[arg(long)]
+        yes: bool,
+    },
     /// Forget watermarks and read files, so the next run reads again from `overlap` before now
     /// (or re-reads a files folder). Alerts already raised stay remembered and are not sent again.
     Reset {
@@ -42,7 +54,32 @@ pub fn run(c: StateCommand) -> Result<ExitCode, CmdError> {
             source,
             yes,
         } => reset(&config, source, yes),
+        StateCommand::Redrive { config, sink, yes } => redrive(&config, sink, yes),
     }
+}
+
+fn redrive(config: &ConfigArg, sink: Option<String>, yes: bool) -> Result<ExitCode, CmdError> {
+    let s = config.load()?;
+    if let Some(n) = &sink {
+        if !s.sinks.iter().any(|k| &k.name == n) {
+            return Err(CmdError::usage(anyhow::anyhow!("no sink named '{n}'")));
+        }
+    }
+    let st = State::open(&s.state_dir).map_err(CmdError::failure)?;
+    let waiting = st
+        .dead_letters()
+        .map_err(CmdError::failure)?
+        .iter()
+        .filter(|(_, e)| sink.as_ref().is_none_or(|k| e.pending.contains(k)))
+        .count();
+    if !yes {
+        return Err(CmdError::usage(anyhow::anyhow!(
+            "this puts {waiting} dead letters back in the outbox (they are sent by the next `run`): add --yes to confirm"
+        )));
+    }
+    let n = st.redrive(sink.as_deref()).map_err(CmdError::failure)?;
+    println!("redrive: {n} dead letters back in the outbox; the next `run` sends them");
+    Ok(ExitCode::SUCCESS)
 }
 
 fn show(config: &ConfigArg, json: bool) -> Result<ExitCode, CmdError> {

@@ -103,6 +103,14 @@ impl Settings {
                 Some(s) => when::duration(s).map_err(|e| src.error_at_key(key, e)),
             }
         };
+        if let Some(l) = &cfg.log_level {
+            tracing_subscriber::EnvFilter::try_new(l).map_err(|e| {
+                src.error_at_key(
+                    "log_level",
+                    format!("'{l}' is not a level or filter such as \"info\" or \"trailwatch=debug\" ({e})"),
+                )
+            })?;
+        }
         let language = match &cfg.language {
             None => Language::default(),
             Some(l) => Language::parse(l).map_err(|e| src.error_at_key("language", e))?,
@@ -117,6 +125,13 @@ impl Settings {
         let sinks = parse_sinks(&cfg, src)?;
         check_rule_sinks(&rules, &sinks, src)?;
         let templates = compile_templates(language, &rules, &sinks, &cfg, src)?;
+        let positive = |d: Duration, key: &str| -> Result<Duration, ConfigError> {
+            if d.is_zero() {
+                Err(src.error_at_key(key, "must be longer than 0s"))
+            } else {
+                Ok(d)
+            }
+        };
         Ok(Settings {
             path: path.to_path_buf(),
             state_dir: cfg
@@ -124,12 +139,18 @@ impl Settings {
                 .clone()
                 .unwrap_or_else(|| PathBuf::from(defaults::STATE_DIR)),
             group_window: dur(&cfg.group_window, "group_window", defaults::GROUP_WINDOW)?,
-            max_delivery_age: dur(
-                &cfg.max_delivery_age,
+            max_delivery_age: positive(
+                dur(
+                    &cfg.max_delivery_age,
+                    "max_delivery_age",
+                    defaults::MAX_DELIVERY_AGE,
+                )?,
                 "max_delivery_age",
-                defaults::MAX_DELIVERY_AGE,
             )?,
-            health_after: dur(&cfg.health_after, "health_after", defaults::HEALTH_AFTER)?,
+            health_after: positive(
+                dur(&cfg.health_after, "health_after", defaults::HEALTH_AFTER)?,
+                "health_after",
+            )?,
             heartbeat: parse_heartbeat(cfg.heartbeat.as_deref(), src)?,
             metrics_address: parse_metrics_address(cfg.metrics_address.as_deref(), src)?,
             log_format: parse_log_format(cfg.log_format.as_deref(), src)?,
@@ -144,6 +165,24 @@ impl Settings {
             templates,
             warnings,
         })
+    }
+
+    /// What keeps this configuration from running, checked as `run` checks it: every sink
+    /// opens (its secrets can be read, its URL is valid) and the state directory can be
+    /// written. `check` and `run` both ask.
+    /// `skip_external`: sinks whose secrets come from `env:` or `file:` are not opened (a
+    /// check outside the service, which systemd gives its credentials).
+    pub fn runnable_problems(&self, skip_external: bool) -> Vec<String> {
+        let mut out: Vec<String> = self
+            .sinks
+            .iter()
+            .filter(|k| !(skip_external && k.has_external_secret()))
+            .filter_map(|k| crate::sink::Sink::open(k).err().map(|e| e.to_string()))
+            .collect();
+        if let Err(e) = usable_dir(&self.state_dir) {
+            out.push(format!("state_dir {}: {e}", self.state_dir.display()));
+        }
+        out
     }
 
     /// A rule's grouping window (its own, or the global one).
@@ -279,4 +318,23 @@ fn parse_log_format(f: Option<&str>, src: &SourceText) -> Result<LogFormat, Conf
             Err(src.error_at_key("log_format", format!("'{other}' is not plain or json")))
         }
     }
+}
+
+/// A directory that exists or can be created, and can be written (a file is created and
+/// removed in it, or in its nearest existing parent).
+pub fn usable_dir(dir: &Path) -> Result<(), String> {
+    if dir.exists() && !dir.is_dir() {
+        return Err("is not a directory".into());
+    }
+    let mut at = dir;
+    while !at.exists() {
+        at = at.parent().ok_or("has no existing parent")?;
+    }
+    if !at.is_dir() {
+        return Err(format!("{} is not a directory", at.display()));
+    }
+    let probe = at.join(format!(".trailwatch-write-test-{}", std::process::id()));
+    std::fs::write(&probe, b"").map_err(|e| format!("cannot be written ({e})"))?;
+    let _ = std::fs::remove_file(&probe);
+    Ok(())
 }

@@ -132,7 +132,15 @@ pub async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<(), Daemo
                 "trailwatch running"
             );
         }
-        let ending = wait(&path, &mut signals, &mut tasks, mode, &restart).await;
+        let ending = wait(
+            &path,
+            &mut signals,
+            &mut tasks,
+            mode,
+            &restart,
+            &settings.state_dir,
+        )
+        .await;
         trigger.fire();
         if matches!(ending, Ending::Stop) {
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
@@ -170,6 +178,7 @@ async fn wait(
     tasks: &mut JoinSet<()>,
     mode: Mode,
     restart: &Notify,
+    state_dir: &std::path::Path,
 ) -> Ending {
     let mut usec = 0u64;
     let mut watchdog = sd_notify::watchdog_enabled(false, &mut usec)
@@ -178,6 +187,11 @@ async fn wait(
         tokio::select! {
             _ = s.hup.recv() => {
                 match Settings::load(path) {
+                    Ok(new) if new.state_dir != *state_dir => tracing::error!(
+                        "new configuration rejected, the running one stays: state_dir changed from {} to {}, which a reload cannot do (the state is open); restart trailwatch to use the new one",
+                        state_dir.display(),
+                        new.state_dir.display()
+                    ),
                     Ok(new) => {
                         tracing::info!("configuration reloaded from {}", path.display());
                         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
@@ -188,7 +202,8 @@ async fn wait(
             }
             _ = restart.notified() => {
                 match Settings::load(path) {
-                    Ok(new) => return Ending::Reload(Box::new(new)),
+                    Ok(new) if new.state_dir == *state_dir => return Ending::Reload(Box::new(new)),
+                    Ok(_) => tracing::error!("cannot restart with the new coverage: state_dir changed in the configuration file; restart trailwatch"),
                     Err(e) => tracing::error!("cannot restart with the new coverage: the configuration no longer loads: {e}"),
                 }
             }

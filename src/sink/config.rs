@@ -217,6 +217,15 @@ impl SinkSpec {
         c.spec(kind).map_err(at)
     }
 
+    /// True when a secret of this sink comes from the environment or a file.
+    pub fn has_external_secret(&self) -> bool {
+        match &self.kind {
+            SinkKind::Dooray { url, .. } => url.is_external(),
+            SinkKind::Email(e) => e.password.as_ref().is_some_and(|p| p.is_external()),
+            SinkKind::Console => false,
+        }
+    }
+
     /// The sink's address for logs and `check`, with secrets redacted.
     pub fn describe(&self) -> String {
         match &self.kind {

@@ -61,8 +61,13 @@ pub enum Problem {
     Address { address: String, error: String },
 }
 
-/// A sink ready to send.
-pub enum Sink {
+/// A sink ready to send: its transport, and how long one attempt may take.
+pub struct Sink {
+    transport: Transport,
+    timeout: Duration,
+}
+
+enum Transport {
     Dooray(dooray::Dooray),
     Email(Box<email::Email>),
     Console(console::Console),
@@ -71,7 +76,7 @@ pub enum Sink {
 impl Sink {
     /// Opens a sink: resolves its secrets and builds its client.
     pub fn open(spec: &SinkSpec) -> Result<Sink, OpenError> {
-        let sink = match &spec.kind {
+        let transport = match &spec.kind {
             SinkKind::Dooray {
                 url,
                 bot_name,
@@ -82,31 +87,61 @@ impl Sink {
                 .and_then(|url| {
                     dooray::Dooray::new(url, bot_name.clone(), bot_icon.clone(), spec.timeout)
                 })
-                .map(Sink::Dooray),
-            SinkKind::Email(e) => email::Email::new(e, spec.timeout).map(|m| Sink::Email(m.into())),
-            SinkKind::Console => Ok(Sink::Console(console::Console)),
+                .map(Transport::Dooray),
+            SinkKind::Email(e) => {
+                email::Email::new(e, spec.timeout).map(|m| Transport::Email(m.into()))
+            }
+            SinkKind::Console => Ok(Transport::Console(console::Console)),
         };
-        sink.map_err(|problem| OpenError {
-            sink: spec.name.clone(),
-            problem,
-        })
+        transport
+            .map(|transport| Sink {
+                transport,
+                timeout: spec.timeout,
+            })
+            .map_err(|problem| OpenError {
+                sink: spec.name.clone(),
+                problem,
+            })
     }
 
-    /// One delivery attempt of a rendered message.
+    /// One delivery attempt of a rendered message, within the sink's `timeout` whatever the
+    /// server does (a server that greets and then says nothing is a retry, not a hang).
     pub async fn send(&self, m: &Message) -> Outcome {
-        match self {
-            Sink::Dooray(d) => d.send(m).await,
-            Sink::Email(e) => e.send(m).await,
-            Sink::Console(c) => c.send(m),
+        let attempt = async {
+            match &self.transport {
+                Transport::Dooray(d) => d.send(m).await,
+                Transport::Email(e) => e.send(m).await,
+                Transport::Console(c) => c.send(m),
+            }
+        };
+        match tokio::time::timeout(self.timeout, attempt).await {
+            Ok(out) => out,
+            Err(_) => Outcome::Retry {
+                reason: format!(
+                    "no answer within {} (timeout)",
+                    humantime::format_duration(self.timeout)
+                ),
+                after: None,
+            },
         }
     }
 
-    /// Checks that the sink can be reached, without sending anything.
+    /// Checks that the sink can be reached, without sending anything, within its `timeout`.
     pub async fn probe(&self) -> Result<String, String> {
-        match self {
-            Sink::Dooray(d) => d.probe().await,
-            Sink::Email(e) => e.probe().await,
-            Sink::Console(_) => Ok("standard output".into()),
-        }
+        let probe = async {
+            match &self.transport {
+                Transport::Dooray(d) => d.probe().await,
+                Transport::Email(e) => e.probe().await,
+                Transport::Console(_) => Ok("standard output".into()),
+            }
+        };
+        tokio::time::timeout(self.timeout, probe)
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "no answer within {} (timeout)",
+                    humantime::format_duration(self.timeout)
+                ))
+            })
     }
 }
