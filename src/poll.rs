@@ -164,7 +164,8 @@ impl Found {
                 })
                 .to_string();
                 for r in might {
-                    self.alerts.push(Alert::new(r, &id, "", source, &record));
+                    self.alerts
+                        .push(Alert::new(r, eval.language(), &id, "", source, &record));
                 }
             }
             Verdict::Match(m) => {
@@ -192,7 +193,8 @@ impl Found {
                 };
                 let time = m.record.get_str("eventTime").unwrap_or("");
                 for (_, r) in &m.rules {
-                    self.alerts.push(Alert::new(r, &id, time, source, text));
+                    self.alerts
+                        .push(Alert::new(r, eval.language(), &id, time, source, text));
                 }
             }
         }

@@ -84,7 +84,8 @@ fn dooray_500_then_200_is_delivered_once_with_the_seed_payload() {
     assert_eq!(body["botName"], "trailwatch");
     assert_eq!(body["text"], "IAM 사용자 생성/삭제 경보 발생하였습니다");
     let att = &body["attachments"][0];
-    assert_eq!(att["title"], "IAM user created or deleted");
+    // Every built-in text in the configured language (ko).
+    assert_eq!(att["title"], "IAM 사용자 생성 또는 삭제");
     assert!(att["titleLink"].as_str().unwrap().contains("#/events/ev-1"));
     let text = att["text"].as_str().unwrap();
     for want in [
@@ -518,7 +519,12 @@ fn the_demo_prints_its_three_alerts() {
         ],
         "{out}"
     );
-    assert!(out.contains("== root 계정 alert =="), "{out}");
+    // language = "en": the built-in rule speaks English too.
+    assert!(out.contains("== root account alert =="), "{out}");
+    assert!(
+        !out.contains('계'),
+        "no Korean text in an English message: {out}"
+    );
     assert!(
         out.contains("Time: 2026-11-22 01:05:10 UTC / 2026-11-22 10:05:10 KST"),
         "{out}"

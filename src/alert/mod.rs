@@ -6,6 +6,7 @@ pub mod fields;
 
 use serde::{Deserialize, Serialize};
 
+use crate::config::Language;
 use crate::rules::Rule;
 use crate::severity::Severity;
 
@@ -27,11 +28,19 @@ pub struct Alert {
 }
 
 impl Alert {
-    pub fn new(rule: &Rule, event_id: &str, event_time: &str, source: &str, record: &str) -> Self {
+    /// An alert of `rule`, its title and subject in `lang`.
+    pub fn new(
+        rule: &Rule,
+        lang: Language,
+        event_id: &str,
+        event_time: &str,
+        source: &str,
+        record: &str,
+    ) -> Self {
         Alert {
             rule: rule.name.clone(),
-            title: rule.title.clone(),
-            subject: rule.subject.clone(),
+            title: rule.title_in(lang).to_string(),
+            subject: rule.subject_in(lang).to_string(),
             severity: rule.severity,
             event_id: event_id.to_string(),
             event_time: event_time.to_string(),

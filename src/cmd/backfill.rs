@@ -336,7 +336,8 @@ pub fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
             s.rules.clone(),
             s.sinks.iter().map(|k| k.name.clone()).collect(),
         )
-        .with_floors(s.sinks.iter().map(|k| (k.name.clone(), k.min_severity))),
+        .with_floors(s.sinks.iter().map(|k| (k.name.clone(), k.min_severity)))
+        .with_language(s.language),
         state,
         seen: HashSet::new(),
         total: PollReport::default(),

@@ -30,6 +30,14 @@ pub enum Language {
 }
 
 impl Language {
+    /// The text in this language, of its English and Korean forms.
+    pub fn pick(self, en: String, ko: String) -> String {
+        match self {
+            Language::En => en,
+            Language::Ko => ko,
+        }
+    }
+
     fn parse(s: &str) -> Result<Language, String> {
         match s {
             "ko" => Ok(Language::Ko),

@@ -12,6 +12,7 @@ use tokio::sync::Notify;
 
 use super::own::{Direct, Own};
 use super::shutdown::Shutdown;
+use crate::config::Language;
 use crate::defaults;
 use crate::delivery::SinkHealth;
 use crate::metrics::Metrics;
@@ -107,6 +108,7 @@ pub struct HealthTask {
     /// Where they go while the state cannot be written.
     pub direct: Direct,
     pub metrics: Metrics,
+    pub language: Language,
 }
 
 impl HealthTask {
@@ -165,7 +167,9 @@ impl HealthTask {
             .expect("health lock")
             .iter()
             .map(|(k, h)| Component {
-                what: format!("source {k}"),
+                what: self
+                    .language
+                    .pick(format!("source {k}"), format!("소스 {k}")),
                 failing_since: h.failing_since,
                 last_error: h.last_error.clone(),
                 sink: None,
@@ -177,7 +181,7 @@ impl HealthTask {
                 .expect("sink health lock")
                 .iter()
                 .map(|(k, h)| Component {
-                    what: format!("sink {k}"),
+                    what: self.language.pick(format!("sink {k}"), format!("싱크 {k}")),
                     failing_since: h.failing_since,
                     last_error: h.last_error.clone(),
                     sink: Some(k.clone()),
@@ -185,14 +189,18 @@ impl HealthTask {
         );
         if let Some(b) = self.state.broken() {
             parts.push(Component {
-                what: "state database".into(),
+                what: self
+                    .language
+                    .pick("state database".into(), "상태 데이터베이스".into()),
                 failing_since: Some(b.since),
                 last_error: Some(b.error),
                 sink: None,
             });
         } else {
             parts.push(Component {
-                what: "state database".into(),
+                what: self
+                    .language
+                    .pick("state database".into(), "상태 데이터베이스".into()),
                 failing_since: None,
                 last_error: None,
                 sink: None,
@@ -216,22 +224,33 @@ impl HealthTask {
             match news {
                 News::Failing => Own {
                     rule: "trailwatch-health",
-                    title: format!("trailwatch: {} failing", c.what),
-                    severity: Severity::High,
-                    detail: format!(
-                        "{} has failed since {}: {}",
-                        c.what,
-                        c.failing_since.map(|t| t.to_string()).unwrap_or_default(),
-                        c.last_error.clone().unwrap_or_default()
+                    title: self.language.pick(
+                        format!("trailwatch: {} failing", c.what),
+                        format!("trailwatch: {} 장애", c.what),
                     ),
+                    severity: Severity::High,
+                    detail: {
+                        let since = c.failing_since.map(|t| t.to_string()).unwrap_or_default();
+                        let error = c.last_error.clone().unwrap_or_default();
+                        self.language.pick(
+                            format!("{} has failed since {since}: {error}", c.what),
+                            format!("{}: {since}부터 실패 중: {error}", c.what),
+                        )
+                    },
                     key: None,
                 }
                 .raise(&self.state, to, &self.direct),
                 News::Recovered => Own {
                     rule: "trailwatch-recovery",
-                    title: format!("trailwatch: {} recovered", c.what),
+                    title: self.language.pick(
+                        format!("trailwatch: {} recovered", c.what),
+                        format!("trailwatch: {} 복구됨", c.what),
+                    ),
                     severity: Severity::Info,
-                    detail: format!("{} works again", c.what),
+                    detail: self.language.pick(
+                        format!("{} works again", c.what),
+                        format!("{} 다시 정상 작동", c.what),
+                    ),
                     key: None,
                 }
                 .raise(&self.state, to, &self.direct),
@@ -243,13 +262,18 @@ impl HealthTask {
     fn beat(&self) {
         Own {
             rule: "trailwatch-heartbeat",
-            title: "trailwatch is alive".into(),
-            severity: Severity::Info,
-            detail: format!(
-                "outbox {} alerts, dead letters {}",
-                self.state.outbox_len(),
-                self.state.dead_len()
+            title: self.language.pick(
+                "trailwatch is alive".into(),
+                "trailwatch 정상 작동 중".into(),
             ),
+            severity: Severity::Info,
+            detail: {
+                let (o, d) = (self.state.outbox_len(), self.state.dead_len());
+                self.language.pick(
+                    format!("outbox {o} alerts, dead letters {d}"),
+                    format!("발송 대기 {o}건, 실패 보관 {d}건"),
+                )
+            },
             key: None,
         }
         .raise(&self.state, self.all_sinks.clone(), &self.direct);

@@ -226,19 +226,31 @@ async fn wait(
 
 /// Logs what a source's coverage lacks; an unknown alias (root's API calls may be missed) is
 /// also an alert, once per account and source.
-fn tell_coverage(state: &State, c: &Coverage, sinks: &[String], direct: &Direct) {
+fn tell_coverage(
+    state: &State,
+    c: &Coverage,
+    sinks: &[String],
+    direct: &Direct,
+    lang: crate::config::Language,
+) {
     for w in c.warnings() {
         tracing::warn!("{w}");
     }
     if let Aliases::Unknown { why } = &c.aliases {
         Own {
             rule: "trailwatch-coverage",
-            title: format!("trailwatch: source {} may miss root activity", c.source),
-            severity: Severity::High,
-            detail: format!(
-                "the alias of account {} is unknown ({why}); root's API calls carry the alias as their user name and may be missed. Console sign-ins are still caught. Add the account to [account_aliases] or grant iam:ListAccountAliases.",
-                c.account.as_deref().unwrap_or("(unknown)")
+            title: lang.pick(
+                format!("trailwatch: source {} may miss root activity", c.source),
+                format!("trailwatch: 소스 {} 가 root 활동을 놓칠 수 있음", c.source),
             ),
+            severity: Severity::High,
+            detail: {
+                let account = c.account.as_deref().unwrap_or("(unknown)");
+                lang.pick(
+                    format!("the alias of account {account} is unknown ({why}); root's API calls carry the alias as their user name and may be missed. Console sign-ins are still caught. Add the account to [account_aliases] or grant iam:ListAccountAliases."),
+                    format!("계정 {account} 의 별칭을 알 수 없습니다 ({why}). root 의 API 호출은 별칭을 사용자 이름으로 기록하므로 놓칠 수 있습니다. 콘솔 로그인은 계속 감지됩니다. [account_aliases] 에 계정을 추가하거나 iam:ListAccountAliases 권한을 부여하세요."),
+                )
+            },
             key: Some(format!(
                 "{}-{}-alias",
                 c.source,
@@ -267,12 +279,14 @@ async fn start(
                 s.rules.clone(),
                 s.sinks.iter().map(|k| k.name.clone()).collect(),
             )
-            .with_floors(s.sinks.iter().map(|k| (k.name.clone(), k.min_severity))),
+            .with_floors(s.sinks.iter().map(|k| (k.name.clone(), k.min_severity)))
+            .with_language(s.language),
         ),
         streams: Arc::default(),
         metrics: metrics.clone(),
         wake: Arc::new(Notify::new()),
         mode,
+        language: s.language,
     };
     let all_sinks: Vec<String> = s.sinks.iter().map(|k| k.name.clone()).collect();
     let mut watched = Vec::new();
@@ -289,7 +303,7 @@ async fn start(
         }
         let opened = open_source(spec, &s.account_aliases).await?;
         if let Some(c) = &opened.coverage {
-            tell_coverage(&state, c, &all_sinks, &shared.direct);
+            tell_coverage(&state, c, &all_sinks, &shared.direct, s.language);
             watched.push((spec.clone(), c.clone()));
         }
         for stream in opened.streams {
@@ -341,6 +355,7 @@ async fn start(
             all_sinks,
             direct: shared.direct.clone(),
             metrics: metrics.clone(),
+            language: s.language,
         };
         tasks.spawn(health.run(shutdown));
     }

@@ -34,6 +34,7 @@ pub struct Shared {
     pub mode: Mode,
     /// Where alerts of trailwatch itself go while the state cannot be written.
     pub direct: Direct,
+    pub language: crate::config::Language,
 }
 
 impl Shared {
@@ -166,18 +167,21 @@ impl StreamPoller {
             );
             Own {
                 rule: "trailwatch-late-event",
-                title: format!("trailwatch: an event arrived {after} late"),
-                severity: Severity::Medium,
-                detail: format!(
-                    "event {} (rule {}, eventTime {}) in {}/{} became visible {after} after its eventTime, later than overlap ({}); it was alerted, but events later than the late sweep ({}) would be missed",
-                    late.event_id,
-                    late.rule,
-                    late.event_time,
-                    spec.name,
-                    self.stream.name,
-                    humantime::format_duration(spec.overlap),
-                    humantime::format_duration(spec.late_sweep)
+                title: sh.language.pick(
+                    format!("trailwatch: an event arrived {after} late"),
+                    format!("trailwatch: 이벤트가 {after} 늦게 도착"),
                 ),
+                severity: Severity::Medium,
+                detail: {
+                    let (id, rule, time) = (&late.event_id, &late.rule, &late.event_time);
+                    let (src, stream) = (&spec.name, &self.stream.name);
+                    let overlap = humantime::format_duration(spec.overlap);
+                    let sweep = humantime::format_duration(spec.late_sweep);
+                    sh.language.pick(
+                        format!("event {id} (rule {rule}, eventTime {time}) in {src}/{stream} became visible {after} after its eventTime, later than overlap ({overlap}); it was alerted, but events later than the late sweep ({sweep}) would be missed"),
+                        format!("이벤트 {id} (규칙 {rule}, eventTime {time}, {src}/{stream}) 가 eventTime 보다 {after} 늦게 보였습니다 (overlap {overlap} 초과). 경보는 발송되었지만, late sweep ({sweep}) 보다 늦은 이벤트는 놓칠 수 있습니다"),
+                    )
+                },
                 key: Some(late.event_id.clone()),
             }
             .raise(&sh.state, self.all_sinks.clone(), &sh.direct);

@@ -12,8 +12,13 @@ use crate::severity::Severity;
 pub struct RuleConfig {
     pub name: Spanned<String>,
     pub title: Option<String>,
+    /// The title in Korean messages (`title` otherwise).
+    pub title_ko: Option<String>,
     pub severity: Option<Severity>,
+    /// The message subject, in any language; `subject_en`/`subject_ko` win for theirs.
     pub subject: Option<String>,
+    pub subject_en: Option<String>,
+    pub subject_ko: Option<String>,
     /// A CloudWatch Logs filter pattern.
     pub filter: Option<Spanned<String>>,
     /// An EventBridge event pattern, as JSON text.

@@ -6,6 +6,7 @@
 use std::fmt;
 
 use super::{Prefilter, Rule, RuleSet};
+use crate::config::Language;
 use crate::format::RawRecord;
 use crate::record::{self, Record, Repair};
 use crate::severity::Severity;
@@ -20,6 +21,8 @@ pub struct Evaluator {
     sinks: Vec<String>,
     /// Each sink's `min_severity`.
     floors: std::collections::HashMap<String, Severity>,
+    /// The language of alerts' titles and subjects.
+    language: Language,
 }
 
 /// Whether a record's candidate rules still have to be found.
@@ -85,7 +88,18 @@ impl Evaluator {
             rules,
             sinks,
             floors: std::collections::HashMap::new(),
+            language: Language::default(),
         }
+    }
+
+    /// Alerts' titles and subjects in `language`.
+    pub fn with_language(mut self, language: Language) -> Self {
+        self.language = language;
+        self
+    }
+
+    pub fn language(&self) -> Language {
+        self.language
     }
 
     /// Sinks that take only alerts of this severity and above.

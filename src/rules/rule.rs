@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use crate::config::Language;
 use crate::pattern::event::EventPattern;
 use crate::pattern::filter::FilterPattern;
 use crate::pattern::literals::Requirement;
@@ -82,9 +83,14 @@ impl RulePattern {
 pub struct Rule {
     pub name: String,
     pub title: String,
+    /// The title in Korean messages.
+    pub title_ko: Option<String>,
     pub severity: Severity,
-    /// Short subject for messages ("root 계정" → "root 계정 경보 발생하였습니다").
+    /// Short subject for messages ("root 계정" → "root 계정 경보 발생하였습니다"), in any
+    /// language; `subject_en`/`subject_ko` win for theirs.
     pub subject: String,
+    pub subject_en: Option<String>,
+    pub subject_ko: Option<String>,
     pub pattern: RulePattern,
     /// Patterns that suppress the rule when they match.
     pub exclude: Vec<RulePattern>,
@@ -101,6 +107,43 @@ pub struct Rule {
 }
 
 impl Rule {
+    /// A rule with its name as title and subject, medium severity, enabled, to every sink.
+    pub fn new(name: String, pattern: RulePattern) -> Rule {
+        Rule {
+            title: name.clone(),
+            title_ko: None,
+            subject: name.clone(),
+            subject_en: None,
+            subject_ko: None,
+            severity: Severity::Medium,
+            pattern,
+            exclude: Vec::new(),
+            enabled: true,
+            sinks: None,
+            group_window: None,
+            subject_template: None,
+            template: None,
+            origin: String::new(),
+            name,
+        }
+    }
+
+    /// The title in `lang`.
+    pub fn title_in(&self, lang: Language) -> &str {
+        match lang {
+            Language::Ko => self.title_ko.as_deref().unwrap_or(&self.title),
+            Language::En => &self.title,
+        }
+    }
+
+    /// The subject in `lang`.
+    pub fn subject_in(&self, lang: Language) -> &str {
+        match lang {
+            Language::Ko => self.subject_ko.as_deref().unwrap_or(&self.subject),
+            Language::En => self.subject_en.as_deref().unwrap_or(&self.subject),
+        }
+    }
+
     /// True when the pattern matches and no exclusion does.
     pub fn is_match(&self, r: &Record<'_>) -> bool {
         self.pattern.is_match(r) && !self.exclude.iter().any(|x| x.is_match(r))

@@ -162,9 +162,15 @@ impl RuleSet {
         let title = rc.title.clone().unwrap_or_else(|| name.clone());
         self.add(Rule {
             subject: rc.subject.clone().unwrap_or_else(|| title.clone()),
+            subject_en: rc.subject_en.clone(),
+            // Without a subject of its own, a Korean message takes the Korean title.
+            subject_ko: rc
+                .subject_ko
+                .clone()
+                .or_else(|| rc.subject.is_none().then(|| rc.title_ko.clone()).flatten()),
             title,
+            title_ko: rc.title_ko.clone(),
             severity: rc.severity.unwrap_or(Severity::Medium),
-            pattern,
             exclude,
             enabled: rc.enabled.unwrap_or(true),
             sinks: rc.sinks.clone(),
@@ -172,7 +178,7 @@ impl RuleSet {
             subject_template: rc.subject_template.clone(),
             template: rc.template.clone(),
             origin: origin.to_string(),
-            name,
+            ..Rule::new(name, pattern)
         });
         Ok(())
     }
@@ -180,18 +186,8 @@ impl RuleSet {
     /// Adds an ad-hoc rule from the command line (`--filter`, `--event-pattern`).
     pub fn add_adhoc(&mut self, name: String, pattern: RulePattern) {
         self.add(Rule {
-            title: name.clone(),
-            subject: name.clone(),
-            severity: Severity::Medium,
-            pattern,
-            exclude: Vec::new(),
-            enabled: true,
-            sinks: None,
-            group_window: None,
-            subject_template: None,
-            template: None,
             origin: "command line".into(),
-            name,
+            ..Rule::new(name, pattern)
         });
     }
 
