@@ -472,7 +472,7 @@ mod daemon {
         assert!(r.wait_ok(2, Duration::from_secs(30)), "{:?}", subjects(&r));
         let got = subjects(&r);
         assert!(
-            got.contains(&"IAM 사용자 생성/삭제 alert".to_string()),
+            got.contains(&"IAM user created/deleted alert".to_string()),
             "{got:?}"
         );
         let late = r
