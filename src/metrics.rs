@@ -30,11 +30,21 @@ const LATENESS_BUCKETS: &[f64] = &[
     60.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0, 10800.0, 21600.0,
 ];
 
+/// A gauge read when the metrics are served.
+type Live = (&'static str, &'static str, Box<dyn Fn() -> f64 + Send>);
+
 /// The daemon's metrics.
-#[derive(Debug, Default, Clone)]
+#[derive(Default, Clone)]
 pub struct Metrics {
     families: Arc<Mutex<BTreeMap<&'static str, Family>>>,
     histograms: Arc<Mutex<BTreeMap<&'static str, Histogram>>>,
+    live: Arc<Mutex<Vec<Live>>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
 }
 
 fn labels(pairs: &[(&str, &str)]) -> String {
@@ -251,15 +261,13 @@ impl Metrics {
     }
 
     /// Whether the state database can be written (0 while a full disk or a damaged database
-    /// stops it).
-    pub fn state_writable(&self, yes: bool) {
-        self.set(
+    /// stops it), read when the metrics are served.
+    pub fn state_writable(&self, writable: impl Fn() -> bool + Send + 'static) {
+        self.live.lock().expect("metrics lock").push((
             "trailwatch_state_writable",
-            "1 when the state database can be written, 0 when writes fail.",
-            "gauge",
-            &[],
-            if yes { 1.0 } else { 0.0 },
-        );
+            "1 when the state database can be written, 0 while writes fail (and for 10 s after they work again).",
+            Box::new(move || if writable() { 1.0 } else { 0.0 }),
+        ));
     }
 
     /// AWS's clock minus the host's, as a source's answers tell it.
@@ -282,6 +290,13 @@ impl Metrics {
             for (l, v) in &f.values {
                 let _ = writeln!(out, "{name}{l} {v}");
             }
+        }
+        for (name, help, read) in self.live.lock().expect("metrics lock").iter() {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}",
+                read()
+            );
         }
         for (name, h) in self.histograms.lock().expect("metrics lock").iter() {
             let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} histogram", h.help);

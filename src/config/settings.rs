@@ -112,12 +112,7 @@ impl Settings {
             }
         };
         if let Some(l) = &cfg.log_level {
-            tracing_subscriber::EnvFilter::try_new(l).map_err(|e| {
-                src.error_at_key(
-                    "log_level",
-                    format!("'{l}' is not a level or filter such as \"info\" or \"trailwatch=debug\" ({e})"),
-                )
-            })?;
+            check_log_level(l).map_err(|e| src.error_at_key("log_level", e))?;
         }
         let language = match &cfg.language {
             None => Language::default(),
@@ -344,5 +339,21 @@ pub fn usable_dir(dir: &Path) -> Result<(), String> {
     let probe = at.join(format!(".trailwatch-write-test-{}", std::process::id()));
     std::fs::write(&probe, b"").map_err(|e| format!("cannot be written ({e})"))?;
     let _ = std::fs::remove_file(&probe);
+    Ok(())
+}
+
+/// A log level (`info`), or directives `target=level` separated by commas.
+fn check_log_level(l: &str) -> Result<(), String> {
+    const LEVELS: &[&str] = &["trace", "debug", "info", "warn", "error", "off"];
+    let bad = || {
+        format!("'{l}' is not a level (trace, debug, info, warn, error, off) or a filter such as \"info,trailwatch=debug\"")
+    };
+    for d in l.split(',').map(str::trim) {
+        let level = d.rsplit_once('=').map_or(d, |(_, lv)| lv);
+        if !LEVELS.contains(&level.to_ascii_lowercase().as_str()) {
+            return Err(bad());
+        }
+    }
+    tracing_subscriber::EnvFilter::try_new(l).map_err(|e| format!("{} ({e})", bad()))?;
     Ok(())
 }

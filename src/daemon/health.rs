@@ -15,7 +15,6 @@ use super::shutdown::Shutdown;
 use crate::config::Language;
 use crate::defaults;
 use crate::delivery::SinkHealth;
-use crate::metrics::Metrics;
 use crate::poll::expire;
 use crate::severity::Severity;
 use crate::state::State;
@@ -107,7 +106,6 @@ pub struct HealthTask {
     pub all_sinks: Vec<String>,
     /// Where they go while the state cannot be written.
     pub direct: Direct,
-    pub metrics: Metrics,
     pub language: Language,
 }
 
@@ -117,9 +115,10 @@ impl HealthTask {
         let mut last_beat: Option<jiff::civil::Date> = None;
         let mut alerted: HashMap<String, bool> = HashMap::new();
         let mut last_expire: Option<Timestamp> = None;
+        let mut outage: Option<Timestamp> = None;
         loop {
             let now = Timestamp::now();
-            self.recover_state();
+            self.recover_state(&mut outage);
             let mut raised = self.announce(&mut alerted, now);
             if let Some(at) = self.heartbeat {
                 let (due, next) = heartbeat_due(last_beat, &now.to_zoned(self.tz.clone()), at);
@@ -147,15 +146,23 @@ impl HealthTask {
     }
 
     /// Opens the state again when writes to it failed (a full disk): sled refuses every write
-    /// after one fails, until it is opened again.
-    fn recover_state(&self) {
-        let broken = self.state.broken();
-        self.metrics.state_writable(broken.is_none());
-        if broken.is_some() {
-            match self.state.recover() {
-                Ok(()) => self.metrics.state_writable(true),
-                Err(e) => tracing::debug!("the state cannot be opened again yet: {e}"),
+    /// after one fails, until it is opened again. Says when an outage is over: writes have
+    /// worked for `state::STEADY` since.
+    fn recover_state(&self, outage: &mut Option<Timestamp>) {
+        if self.state.broken().is_some() {
+            if let Err(e) = self.state.recover() {
+                tracing::debug!("the state cannot be opened again yet: {e}");
             }
+        }
+        match (self.state.outage(), *outage) {
+            (Some(b), _) => *outage = Some(b.since),
+            (None, Some(since)) => {
+                tracing::warn!(
+                    "the state database works again (it could not be written since {since})"
+                );
+                *outage = None;
+            }
+            (None, None) => {}
         }
     }
 
@@ -187,7 +194,7 @@ impl HealthTask {
                     sink: Some(k.clone()),
                 }),
         );
-        if let Some(b) = self.state.broken() {
+        if let Some(b) = self.state.outage() {
             parts.push(Component {
                 what: self
                     .language

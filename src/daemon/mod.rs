@@ -81,6 +81,8 @@ pub async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<(), Daemo
         tracing::warn!("{w}");
     }
     let metrics = Metrics::default();
+    let st = state.clone();
+    metrics.state_writable(move || st.outage().is_none());
     if let Some(addr) = first.metrics_address {
         let m = metrics.clone();
         tokio::spawn(async move {
@@ -354,7 +356,6 @@ async fn start(
             tz: s.timezone.clone(),
             all_sinks,
             direct: shared.direct.clone(),
-            metrics: metrics.clone(),
             language: s.language,
         };
         tasks.spawn(health.run(shutdown));

@@ -74,3 +74,62 @@ pub fn corpus_records() -> Vec<serde_json::Value> {
     }
     out
 }
+
+/// A child's log lines, read on a thread of their own (a pipe nobody reads fills, and the
+/// child blocks on its next log line).
+pub struct Logs {
+    rx: std::sync::mpsc::Receiver<String>,
+    /// Every line read so far.
+    pub seen: String,
+}
+
+impl Logs {
+    pub fn of(stderr: std::process::ChildStderr) -> Logs {
+        use std::io::BufRead;
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for l in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        Logs {
+            rx,
+            seen: String::new(),
+        }
+    }
+
+    /// Waits (at most `deadline`) for a line containing `what`; the lines read until then.
+    pub fn until(&mut self, what: &str, deadline: std::time::Duration) -> String {
+        let end = std::time::Instant::now() + deadline;
+        let mut read = String::new();
+        while let Some(left) = end.checked_duration_since(std::time::Instant::now()) {
+            match self.rx.recv_timeout(left) {
+                Ok(l) => {
+                    read.push_str(&l);
+                    read.push('\n');
+                    self.seen.push_str(&l);
+                    self.seen.push('\n');
+                    if l.contains(what) {
+                        return read;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("'{what}' never logged:\n{}", self.seen);
+    }
+
+    /// Every line until the child closed its stderr.
+    pub fn rest(&mut self) -> String {
+        for l in self.rx.iter() {
+            self.seen.push_str(&l);
+            self.seen.push('\n');
+        }
+        self.seen.clone()
+    }
+}

@@ -131,6 +131,15 @@ pub struct Receiver {
 impl Receiver {
     /// Listens on `port` (0: any) and answers with `script` (status, Retry-After) in turn.
     pub fn start(port: u16, script: Vec<(u16, Option<&'static str>)>) -> Receiver {
+        Self::start_slow(port, script, std::time::Duration::ZERO)
+    }
+
+    /// A receiver that takes `delay` to answer each request (a slow webhook).
+    pub fn start_slow(
+        port: u16,
+        script: Vec<(u16, Option<&'static str>)>,
+        delay: std::time::Duration,
+    ) -> Receiver {
         let server =
             Arc::new(tiny_http::Server::http(("127.0.0.1", port)).expect("receiver binds"));
         let port = server.server_addr().to_ip().unwrap().port();
@@ -142,6 +151,8 @@ impl Receiver {
                 let mut body = String::new();
                 let _ = req.as_reader().read_to_string(&mut body);
                 let (status, after) = script.next().unwrap_or((200, None));
+                // The webhook's own slowness (not a synchronization of the test).
+                std::thread::sleep(delay);
                 g.0.lock().unwrap().push(Received {
                     at: Instant::now(),
                     body,
@@ -195,6 +206,29 @@ impl Receiver {
             })
             .unwrap();
         !timeout.timed_out()
+    }
+
+    /// Waits until what arrived satisfies `done` (blocking on the receiver's own events).
+    pub fn wait_for(
+        &self,
+        done: impl Fn(&Receiver) -> bool,
+        deadline: std::time::Duration,
+    ) -> bool {
+        let end = Instant::now() + deadline;
+        let (m, cv) = &*self.got;
+        let mut g = m.lock().unwrap();
+        loop {
+            drop(g);
+            if done(self) {
+                return true;
+            }
+            g = m.lock().unwrap();
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            g = cv.wait_timeout(g, left).unwrap().0;
+        }
     }
 }
 

@@ -2,9 +2,11 @@
 (required), on a free loopback port, with a certificate from a test CA made here. Every message
 received is written to OUT_DIR as an .eml file. Prints "READY <port> <cert.pem>" when listening.
 
-usage: smtp_server.py OUT_DIR USER PASSWORD [starttls|tls]
-("tls": implicit TLS from the first byte, as on port 465, instead of STARTTLS.)
+usage: smtp_server.py OUT_DIR USER PASSWORD [starttls|tls|hang]
+("tls": implicit TLS from the first byte, as on port 465, instead of STARTTLS; "hang": plain
+SMTP that sends its greeting and then never answers EHLO.)
 """
+import asyncio
 import datetime
 import ipaddress
 import os
@@ -76,6 +78,12 @@ class Handler:
         return "250 OK"
 
 
+class Hang:
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        await asyncio.Event().wait()  # never answers
+        return responses
+
+
 def authenticator(server, session, envelope, mechanism, auth_data):
     ok = isinstance(auth_data, LoginPassword) and auth_data.login == user and auth_data.password == password
     return AuthResult(success=ok)
@@ -85,7 +93,9 @@ s = socket.socket()
 s.bind(("127.0.0.1", 0))
 port = s.getsockname()[1]
 s.close()
-if mode == "tls":
+if mode == "hang":
+    controller = Controller(Hang(), hostname="127.0.0.1", port=port)
+elif mode == "tls":
     controller = Controller(Handler(), hostname="127.0.0.1", port=port, ssl_context=ctx,
                             auth_required=True, authenticator=authenticator, auth_require_tls=False)
 else:
