@@ -380,6 +380,52 @@ fn a_rotated_webhook_is_a_failing_sink_and_its_dead_letters_can_be_sent_again() 
 }
 
 #[test]
+fn a_rejected_smtp_login_is_a_failing_sink_told_through_the_others() {
+    // The SMTP password was changed on the server: AUTH answers 535, every alert is parked.
+    let s = support::servers::smtp("alerts", "the-new-password");
+    let other = Receiver::start(0, vec![]);
+    let sinks = format!(
+        "[[sinks]]\nname = \"mail\"\ntype = \"email\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {}\ntls = \"starttls\"\nusername = \"alerts\"\npassword = \"the-old-password\"\nca_file = \"{}\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n\n{}\n[[rules]]\nname = \"iam-user-lifecycle\"\nevent_pattern = '{{\"detail\": {{\"eventName\": [\"CreateUser\"]}}}}'\nsinks = [\"mail\"]\n",
+        s.port,
+        s.cert.display(),
+        hook(&other.url),
+    );
+    let (_dir, cfg) = setup(&[create_user("a", T0)], &sinks, "health_after = \"1s\"");
+    let mut d = Proc(
+        bin()
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let told = |r: &Receiver| {
+        r.received()
+            .iter()
+            .any(|g| g.body.contains("trailwatch: sink mail failing"))
+    };
+    assert!(
+        other.wait_for(told, Duration::from_secs(30)),
+        "{:?}",
+        other.received()
+    );
+    let health = other
+        .received()
+        .into_iter()
+        .map(|g| g.body)
+        .collect::<String>();
+    assert!(
+        health.contains("535"),
+        "the server's answer is said: {health}"
+    );
+    assert!(!health.contains("the-old-password"), "{health}");
+    signal(&d.0, 15);
+    d.0.wait().unwrap();
+    assert!(s.messages().is_empty());
+}
+
+#[test]
 fn a_reload_in_the_middle_of_delivery_sends_nothing_twice() {
     // A slow webhook: each message takes 700 ms, so the reload lands mid-delivery.
     let r = Receiver::start_slow(0, vec![], Duration::from_millis(700));

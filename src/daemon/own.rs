@@ -82,3 +82,31 @@ impl Own<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(title: &str) -> Own<'static> {
+        Own {
+            rule: "trailwatch-health",
+            title: title.into(),
+            severity: Severity::High,
+            detail: "d".into(),
+            key: None,
+        }
+    }
+
+    #[test]
+    fn two_health_alerts_in_the_same_millisecond_are_both_raised() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(dir.path()).unwrap();
+        let (direct, _rx) = tokio::sync::mpsc::unbounded_channel();
+        // Raised back to back: well inside one millisecond.
+        assert!(health("a failing").raise(&state, vec!["s".into()], &direct));
+        assert!(health("b failing").raise(&state, vec!["s".into()], &direct));
+        let out = state.outbox().unwrap();
+        assert_eq!(out.len(), 2);
+        assert_ne!(out[0].1.alert.event_id, out[1].1.alert.event_id);
+    }
+}

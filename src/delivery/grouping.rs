@@ -117,3 +117,17 @@ impl Grouping {
             .retain(|_, g| g.until > now || !g.held.is_empty());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alerts_of_trailwatch_itself_are_never_grouped() {
+        let windows = HashMap::from([("trailwatch-health".to_string(), Duration::from_secs(60))]);
+        let g = Grouping::new(windows, Duration::from_secs(300));
+        assert_eq!(g.window("trailwatch-health"), Duration::ZERO);
+        assert_eq!(g.window("trailwatch-late-event"), Duration::ZERO);
+        assert_eq!(g.window("root-usage"), Duration::from_secs(300));
+    }
+}

@@ -398,3 +398,49 @@ fn test_alert() -> Alert {
         record: record.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A console sink, a day's `max_delivery_age`, and an open state.
+    fn setup() -> (tempfile::TempDir, Deliverer, State) {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = dir.path().join("c.toml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "state_dir = \"{}/state\"\nmax_delivery_age = \"24h\"\n[[sources]]\nname = \"f\"\ntype = \"files\"\npath = \"{}\"\n[[sinks]]\nname = \"out\"\ntype = \"console\"\n",
+                dir.path().display(),
+                dir.path().display()
+            ),
+        )
+        .unwrap();
+        let s = Settings::load(&cfg).unwrap();
+        let state = State::open(&dir.path().join("state")).unwrap();
+        (dir, Deliverer::new(&s).unwrap(), state)
+    }
+
+    #[tokio::test]
+    async fn age_counts_from_the_first_attempt_not_from_the_raise() {
+        let (_dir, mut d, state) = setup();
+        let now = Timestamp::now();
+        let day = jiff::SignedDuration::from_hours(25);
+        // Raised 25 hours ago while the host was down: never tried, so it is tried now.
+        state
+            .raise(&test_alert(), vec!["out".into()], now - day)
+            .unwrap();
+        let p = d.pass(&state, now).await.unwrap();
+        assert_eq!((p.delivered, p.buried), (1, 0));
+        // Tried first 25 hours ago and still pending: buried.
+        let mut a = test_alert();
+        a.event_id = "e2".into();
+        state.raise(&a, vec!["out".into()], now - day).unwrap();
+        let (id, mut e) = state.outbox().unwrap().remove(0);
+        e.first_attempt_ms = Some(when::millis(now - day));
+        state.update_outbox(id, &e).unwrap();
+        let p = d.pass(&state, now).await.unwrap();
+        assert_eq!((p.delivered, p.buried), (0, 1));
+        assert_eq!(state.dead_len(), 1);
+    }
+}

@@ -86,7 +86,8 @@ class Hang:
 
 def authenticator(server, session, envelope, mechanism, auth_data):
     ok = isinstance(auth_data, LoginPassword) and auth_data.login == user and auth_data.password == password
-    return AuthResult(success=ok)
+    # handled=False: a refusal is answered with 535 (aiosmtpd would otherwise say nothing).
+    return AuthResult(success=ok, handled=False)
 
 
 s = socket.socket()
