@@ -11,9 +11,10 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use crate::alert::Alert;
-use crate::format::stream::{Item, Problem};
+use crate::format::stream::{Item, Piece, Problem};
 use crate::format::RawRecord;
 use crate::rules::evaluate::{Evaluator, Screen, Verdict};
+use crate::rules::Rule;
 use crate::source::aws::ApiError;
 use crate::source::files::{records_of, FileMark, Folder, FolderError, Kind, ReadEnd, Ready};
 use crate::source::{Query, SourceSpec, Stream, Window};
@@ -132,6 +133,77 @@ impl Found {
         self.check_raw(eval, raw, source, place);
     }
 
+    /// Alerts `might` as possible matches of a record that could not be judged whole.
+    fn possible_match(
+        &mut self,
+        eval: &Evaluator,
+        might: &[&Rule],
+        text: &str,
+        source: &str,
+        place: &str,
+        why: &str,
+    ) {
+        let id = literal_event_id(text).unwrap_or_else(|| derived_id(text));
+        let names: Vec<&str> = might.iter().map(|r| r.name.as_str()).collect();
+        self.note(
+            NoteKind::Unreadable,
+            place,
+            format!(
+                "{why}; its text holds what rule {} looks for: alerted as a possible match ({id})",
+                names.join(", ")
+            ),
+        );
+        let record = serde_json::json!({
+            "eventID": id,
+            "errorCode": "trailwatch:UnreadableRecord",
+            "errorMessage": format!("the record at {place} could not be read whole ({why}); it may match this rule"),
+            "trailwatch": {"unreadable": crate::alert::fields::truncate(text, 4096)},
+        })
+        .to_string();
+        for r in might {
+            self.alerts
+                .push(Alert::new(r, eval.language(), &id, "", source, &record));
+        }
+    }
+
+    /// Judges the records of one piece of a file named `name`, noting what was changed in it.
+    pub fn check_piece(&mut self, eval: &Evaluator, p: &Piece, source: &str, name: &str) {
+        let place = p.place.show(name);
+        for n in &p.notes {
+            self.note(NoteKind::Repaired, &place, n.to_string());
+        }
+        match records_of(p) {
+            Ok(raws) => {
+                for raw in raws {
+                    match &p.witnessed {
+                        Some(whole) => self.check_reduced(eval, raw, whole, source, &place),
+                        None => self.check_raw(eval, raw, source, &place),
+                    }
+                }
+            }
+            Err(e) => self.note(NoteKind::Skipped, &place, e),
+        }
+    }
+
+    /// Judges a record that was reduced (too long): as it is, and by the literals in what was
+    /// elided from it (`whole`: the rules whose literals its whole text holds).
+    fn check_reduced(
+        &mut self,
+        eval: &Evaluator,
+        raw: RawRecord<'_>,
+        whole: &[usize],
+        source: &str,
+        place: &str,
+    ) {
+        let text = raw.text.clone();
+        self.check_raw(eval, raw, source, place);
+        let might = eval.elided_matches(whole, &text);
+        if !might.is_empty() {
+            let why = "it was too long and its longest members were elided";
+            self.possible_match(eval, &might, &text, source, place, why);
+        }
+    }
+
     /// Judges one record (and the EventBridge event around it, if any).
     pub fn check_raw(&mut self, eval: &Evaluator, raw: RawRecord<'_>, source: &str, place: &str) {
         self.records += 1;
@@ -146,27 +218,7 @@ impl Found {
             Verdict::Malformed(m, might) => {
                 // Unreadable, but it holds a rule's literals: better a loud possible match
                 // than a silent miss.
-                let id = literal_event_id(text).unwrap_or_else(|| derived_id(text));
-                let names: Vec<&str> = might.iter().map(|r| r.name.as_str()).collect();
-                self.note(
-                    NoteKind::Unreadable,
-                    place,
-                    format!(
-                        "{m}; its text holds what rule {} looks for: alerted as a possible match ({id})",
-                        names.join(", ")
-                    ),
-                );
-                let record = serde_json::json!({
-                    "eventID": id,
-                    "errorCode": "trailwatch:UnreadableRecord",
-                    "errorMessage": format!("the record at {place} could not be read ({m}); it may match this rule"),
-                    "trailwatch": {"unreadable": crate::alert::fields::truncate(text, 4096)},
-                })
-                .to_string();
-                for r in might {
-                    self.alerts
-                        .push(Alert::new(r, eval.language(), &id, "", source, &record));
-                }
+                self.possible_match(eval, &might, text, source, place, &m.to_string());
             }
             Verdict::Match(m) => {
                 if !m.repairs.is_empty() {
@@ -645,22 +697,11 @@ fn read_file(
     let mut notes = Found::default();
     let mut failed: Option<StateError> = None;
     let mut since_raise = 0;
-    let end = folder.read(r, |item| {
+    let end = folder.read(r, Some(&mut eval.witness()), |item| {
         match item {
             Item::Piece(p) => {
-                let place = p.place.show(&name);
-                for n in &p.notes {
-                    notes.note(NoteKind::Repaired, &place, n.to_string());
-                }
-                match records_of(&p) {
-                    Ok(raws) => {
-                        for raw in raws {
-                            found.check_raw(eval, raw, &spec.name, &place);
-                            since_raise += 1;
-                        }
-                    }
-                    Err(e) => notes.note(NoteKind::Skipped, &place, e),
-                }
+                found.check_piece(eval, &p, &spec.name, &name);
+                since_raise += 1;
                 if since_raise >= RAISE_EVERY {
                     since_raise = 0;
                     rep.records += found.records;

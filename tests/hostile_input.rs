@@ -46,6 +46,7 @@ fn setup(extra: &str) -> Setup {
     let state = State::open(&dir.path().join("state")).unwrap();
     let mut rules = RuleSet::default();
     rules.add_spec("default").unwrap();
+    rules.add_config(&cfg, &src).unwrap();
     Setup {
         _dir: dir,
         trail,
@@ -349,6 +350,47 @@ fn a_huge_record_is_reduced_alerted_and_kept_small_in_the_outbox() {
     );
     assert!(big.alert.record.contains("elided"));
     assert_eq!(rep.note_counts.get(&NoteKind::Repaired), Some(&1));
+}
+
+#[test]
+fn a_huge_record_whose_elided_part_holds_a_rules_literals_is_a_possible_match() {
+    // The rule looks inside requestParameters; the attacker pads that member past the limits,
+    // so it is elided from the record that is kept.
+    let mut s = setup(
+        "max_record_bytes = 65536\n\n[[rules]]\nname = \"admin-attached\"\nfilter = '{ $.requestParameters.policyArn = \"*AdministratorAccess*\" }'\n",
+    );
+    let rec = record("padded", "AttachUserPolicy", T0, false).record.replacen(
+        "\"requestParameters\":",
+        &format!(
+            "\"requestParameters\":{{\"pad\":\"{}\",\"policyArn\":\"arn:aws:iam::aws:policy/AdministratorAccess\"}},\"was\":",
+            "x".repeat(3_000_000)
+        ),
+        1,
+    );
+    assert!(
+        rec.contains("AdministratorAccess"),
+        "the record has requestParameters"
+    );
+    // A huge record without the literal is not a possible match.
+    let plain = rec
+        .replace("AdministratorAccess", "ReadOnlyAccess")
+        .replace("padded", "plain");
+    std::fs::write(s.trail.join("h.json"), delivery(&[rec, plain])).unwrap();
+    s.look();
+    let rep = s.look();
+    let out = s.state.outbox().unwrap();
+    let alerts: Vec<(&str, &str)> = out
+        .iter()
+        .map(|(_, e)| (e.alert.rule.as_str(), e.alert.event_id.as_str()))
+        .collect();
+    assert_eq!(alerts, [("admin-attached", "padded")], "{:?}", rep.notes);
+    assert!(out[0]
+        .1
+        .alert
+        .record
+        .contains("trailwatch:UnreadableRecord"));
+    assert_eq!(rep.note_counts.get(&NoteKind::Unreadable), Some(&1));
+    assert_eq!(rep.note_counts.get(&NoteKind::Repaired), Some(&2));
 }
 
 #[test]

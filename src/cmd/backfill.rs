@@ -249,22 +249,10 @@ impl Backfill<'_> {
             let name = f.display().to_string();
             let mut found = Found::default();
             let eval = &self.eval;
-            let read = files::read_whole(&f, &spec.limits, |item| {
+            let mut witness = eval.witness();
+            let read = files::read_whole(&f, &spec.limits, Some(&mut witness), |item| {
                 match item {
-                    Item::Piece(p) => {
-                        let place = p.place.show(&name);
-                        for n in &p.notes {
-                            found.note(NoteKind::Repaired, &place, n.to_string());
-                        }
-                        match files::records_of(&p) {
-                            Ok(raws) => {
-                                for raw in raws {
-                                    found.check_raw(eval, raw, &spec.name, &place);
-                                }
-                            }
-                            Err(e) => found.note(NoteKind::Skipped, &place, e),
-                        }
-                    }
+                    Item::Piece(p) => found.check_piece(eval, &p, &spec.name, &name),
                     Item::Problem(p) => found.note(NoteKind::Unread, &name, p.show(&name)),
                 }
                 true

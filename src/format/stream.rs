@@ -5,7 +5,8 @@
 //! Hostile or broken input ends in a record or in a located `Problem`, never in silence:
 //! - a record longer than `max_record` is reduced, not dropped: its members longer than
 //!   `max_value` are replaced by a note saying what was there, so its other fields are still
-//!   judged by the rules;
+//!   judged by the rules; a [`Witness`] may look at every byte of it meanwhile (the rules'
+//!   literals in what was elided make a possible match);
 //! - containers nested deeper than `max_depth` are replaced the same way (JSON parsers refuse
 //!   deep nesting, and an attacker chooses the depth of their own request parameters);
 //! - a byte-order mark is skipped; invalid UTF-8 is replaced, and said;
@@ -89,6 +90,63 @@ pub struct Piece {
     /// false for a top-level value, which may still be an EventBridge event around a record.
     pub element: bool,
     pub notes: Vec<Note>,
+    /// For a reduced record: what the witness found in all of its bytes, elided ones included.
+    pub witnessed: Option<Vec<usize>>,
+}
+
+/// Looks at every byte of a record that is reduced, the elided ones too, so that the caller
+/// learns what was in them without anything being kept; its verdict is kept in the piece.
+pub trait Witness {
+    /// The next bytes of the record.
+    fn feed(&mut self, bytes: &[u8]);
+    /// What was found in the record fed since the last verdict (and a fresh start).
+    fn verdict(&mut self) -> Vec<usize>;
+}
+
+/// A reader that hands what is consumed from it to a witness, in chunks.
+struct Tee<'a, 'w, R> {
+    inner: R,
+    witness: &'a mut (dyn Witness + 'w),
+    pending: Vec<u8>,
+}
+
+impl<R: BufRead> Tee<'_, '_, R> {
+    fn flush(&mut self) {
+        if !self.pending.is_empty() {
+            self.witness.feed(&self.pending);
+            self.pending.clear();
+        }
+    }
+}
+
+impl<R: BufRead> Read for Tee<'_, '_, R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = {
+            let b = self.fill_buf()?;
+            let n = b.len().min(out.len());
+            out[..n].copy_from_slice(&b[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Tee<'_, '_, R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        if let Ok(b) = self.inner.fill_buf() {
+            let n = amt.min(b.len());
+            self.pending.extend_from_slice(&b[..n]);
+        }
+        self.inner.consume(amt);
+        if self.pending.len() >= 64 << 10 {
+            self.flush();
+        }
+    }
 }
 
 /// Why a part of the input could not be read.
@@ -238,8 +296,9 @@ enum OnLong {
 #[derive(Debug)]
 enum Got {
     Whole(Vec<u8>),
-    /// Too long: read again from its start, its longest members replaced by notes.
-    Reduced(Vec<u8>),
+    /// Too long: read again from its start, its longest members replaced by notes (and the
+    /// witness's verdict on all of it).
+    Reduced(Vec<u8>, Option<Vec<usize>>),
     /// Too long, and not an object that could be reduced: skipped (its length).
     Dropped(u64),
 }
@@ -451,7 +510,12 @@ impl Reader<'_> {
     /// Reads one record: whole when it fits in `max_record`, else again from its start,
     /// reduced (an object) or skipped (anything else). `prefix`: bytes of it already read (an
     /// object's first members).
-    fn record<R: BufRead>(&mut self, src: &mut Src<R>, mut prefix: Vec<u8>) -> Result<Got, Stop> {
+    fn record<R: BufRead>(
+        &mut self,
+        src: &mut Src<R>,
+        mut prefix: Vec<u8>,
+        witness: Option<&mut (dyn Witness + '_)>,
+    ) -> Result<Got, Stop> {
         let budget = self.limits.max_record.saturating_sub(prefix.len()).max(1);
         match self.copy(src, &mut prefix, budget, OnLong::Stop) {
             Ok(_) => return Ok(Got::Whole(prefix)),
@@ -461,24 +525,49 @@ impl Reader<'_> {
         // Read it again from its start: what was copied, then the rest of the input.
         let object = prefix.first() == Some(&b'{');
         let lines_before = prefix.iter().filter(|b| **b == b'\n').count() as u64;
-        let mut again = Src {
-            r: (&prefix[..]).chain(&mut src.r),
-            read: src.read - prefix.len() as u64,
-            line: 0,
-            limit: src.limit,
-            failed: None,
+        let from = src.read - prefix.len() as u64;
+        let (got, read, line, failed) = match witness {
+            Some(w) if object => {
+                let mut again = Src {
+                    r: Tee {
+                        inner: (&prefix[..]).chain(&mut src.r),
+                        witness: w,
+                        pending: Vec::new(),
+                    },
+                    read: from,
+                    line: 0,
+                    limit: src.limit,
+                    failed: None,
+                };
+                let mut out = Vec::new();
+                let got = self.reduce(&mut again, &mut out);
+                again.r.flush();
+                let verdict = again.r.witness.verdict();
+                let got = got.map(|_| Got::Reduced(out, Some(verdict)));
+                (got, again.read, again.line, again.failed)
+            }
+            _ => {
+                let mut again = Src {
+                    r: (&prefix[..]).chain(&mut src.r),
+                    read: from,
+                    line: 0,
+                    limit: src.limit,
+                    failed: None,
+                };
+                let mut out = Vec::new();
+                let got = if object {
+                    self.reduce(&mut again, &mut out)
+                        .map(|_| Got::Reduced(out, None))
+                } else {
+                    self.copy(&mut again, &mut out, 0, OnLong::Drop)
+                        .map(|_| Got::Dropped(again.read - from))
+                };
+                (got, again.read, again.line, again.failed)
+            }
         };
-        let from = again.read;
-        let mut out = Vec::new();
-        let got = if object {
-            self.reduce(&mut again, &mut out).map(|_| Got::Reduced(out))
-        } else {
-            self.copy(&mut again, &mut out, 0, OnLong::Drop)
-                .map(|_| Got::Dropped(again.read - from))
-        };
-        src.read = again.read;
-        src.line += again.line.saturating_sub(lines_before);
-        if let Some(f) = again.failed.take() {
+        src.read = read;
+        src.line += line.saturating_sub(lines_before);
+        if let Some(f) = failed {
             src.failed.get_or_insert(f);
         }
         got
@@ -490,7 +579,13 @@ fn is_delimiter(b: u8) -> bool {
 }
 
 /// Hands on a record's bytes as text (invalid UTF-8 replaced, and said).
-fn piece(bytes: Vec<u8>, place: Place, element: bool, mut notes: Vec<Note>) -> Piece {
+fn piece(
+    bytes: Vec<u8>,
+    place: Place,
+    element: bool,
+    mut notes: Vec<Note>,
+    witnessed: Option<Vec<usize>>,
+) -> Piece {
     let text = match String::from_utf8(bytes) {
         Ok(t) => t,
         Err(e) => {
@@ -503,6 +598,7 @@ fn piece(bytes: Vec<u8>, place: Place, element: bool, mut notes: Vec<Note>) -> P
         place,
         element,
         notes,
+        witnessed,
     }
 }
 
@@ -517,9 +613,10 @@ fn lookup_record(text: &str) -> Option<String> {
 }
 
 /// The reader of one input.
-struct Walk<'l, R, F> {
+struct Walk<'l, 'w, R, F> {
     src: Src<R>,
     limits: &'l Limits,
+    witness: Option<&'w mut dyn Witness>,
     /// JSON Lines (a raw newline ends a value) or a document.
     lines: bool,
     on: F,
@@ -527,7 +624,7 @@ struct Walk<'l, R, F> {
     notes_so_far: Vec<Note>,
 }
 
-impl<'l, R: BufRead, F: FnMut(Item) -> bool> Walk<'l, R, F> {
+impl<'l, R: BufRead, F: FnMut(Item) -> bool> Walk<'l, '_, R, F> {
     fn reader(&self) -> Reader<'l> {
         Reader {
             limits: self.limits,
@@ -614,23 +711,25 @@ impl<'l, R: BufRead, F: FnMut(Item) -> bool> Walk<'l, R, F> {
             };
             index += 1;
             let mut r = self.reader();
-            let bytes = match r.record(&mut self.src, Vec::new()) {
-                Ok(Got::Whole(b) | Got::Reduced(b)) => b,
-                Ok(Got::Dropped(bytes)) => {
-                    let p = Problem::Oversized { line: at, bytes };
-                    if (self.on)(Item::Problem(p)) {
-                        continue;
+            let (bytes, witnessed) =
+                match r.record(&mut self.src, Vec::new(), self.witness.as_deref_mut()) {
+                    Ok(Got::Whole(b)) => (b, None),
+                    Ok(Got::Reduced(b, w)) => (b, w),
+                    Ok(Got::Dropped(bytes)) => {
+                        let p = Problem::Oversized { line: at, bytes };
+                        if (self.on)(Item::Problem(p)) {
+                            continue;
+                        }
+                        return false;
                     }
-                    return false;
-                }
-                Err(stop) => {
-                    if self.stopped(stop, at) {
-                        continue;
+                    Err(stop) => {
+                        if self.stopped(stop, at) {
+                            continue;
+                        }
+                        return false;
                     }
-                    return false;
-                }
-            };
-            let mut p = piece(bytes, place, true, r.notes);
+                };
+            let mut p = piece(bytes, place, true, r.notes, witnessed);
             if lookup {
                 match lookup_record(&p.text) {
                     Some(t) => p.text = t,
@@ -713,12 +812,13 @@ impl<'l, R: BufRead, F: FnMut(Item) -> bool> Walk<'l, R, F> {
             out.push(b':');
             // The record's members so far, then this value (the record is read again,
             // reduced, if it is too long).
-            match r.record(&mut self.src, std::mem::take(&mut out)) {
+            let prefix = std::mem::take(&mut out);
+            match r.record(&mut self.src, prefix, self.witness.as_deref_mut()) {
                 Ok(Got::Whole(b)) => out = b,
-                Ok(Got::Reduced(b)) => {
+                Ok(Got::Reduced(b, w)) => {
                     // The whole object was read again, to its end.
                     let place = Place { line, index: None };
-                    return (self.on)(Item::Piece(piece(b, place, false, r.notes)));
+                    return (self.on)(Item::Piece(piece(b, place, false, r.notes, w)));
                 }
                 Ok(Got::Dropped(bytes)) => {
                     return (self.on)(Item::Problem(Problem::Oversized { line, bytes }));
@@ -733,7 +833,7 @@ impl<'l, R: BufRead, F: FnMut(Item) -> bool> Walk<'l, R, F> {
         out.push(b'}');
         let place = Place { line, index: None };
         let notes = std::mem::take(&mut self.notes_so_far);
-        (self.on)(Item::Piece(piece(out, place, false, notes)))
+        (self.on)(Item::Piece(piece(out, place, false, notes, None)))
     }
 }
 
@@ -762,6 +862,17 @@ pub fn read_from<R: BufRead>(
     start: Start,
     on: impl FnMut(Item) -> bool,
 ) -> (u64, u64) {
+    read_witnessed(input, limits, start, None, on)
+}
+
+/// `read_from`, with a witness of every byte of the records that are reduced.
+pub fn read_witnessed<R: BufRead>(
+    input: R,
+    limits: &Limits,
+    start: Start,
+    witness: Option<&mut dyn Witness>,
+    on: impl FnMut(Item) -> bool,
+) -> (u64, u64) {
     let mut src = Src {
         r: input,
         read: 0,
@@ -782,6 +893,7 @@ pub fn read_from<R: BufRead>(
     let mut w = Walk {
         src,
         limits,
+        witness,
         lines,
         on,
         notes_so_far: Vec::new(),
@@ -927,6 +1039,56 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(&ps[0].text).unwrap();
         assert_eq!(v["eventID"], "a");
         assert!(ps[0].text.contains("nested too deep"), "{}", ps[0].text);
+    }
+
+    /// Counts the bytes fed, and whether "SECRET" was among them.
+    #[derive(Default)]
+    struct Counter {
+        bytes: usize,
+        text: Vec<u8>,
+    }
+
+    impl Witness for Counter {
+        fn feed(&mut self, bytes: &[u8]) {
+            self.bytes += bytes.len();
+            self.text.extend_from_slice(bytes);
+        }
+        fn verdict(&mut self) -> Vec<usize> {
+            let found = memchr::memmem::find(&self.text, b"SECRET").is_some();
+            let v = vec![self.bytes, usize::from(found)];
+            *self = Counter::default();
+            v
+        }
+    }
+
+    #[test]
+    fn a_witness_sees_every_byte_of_a_reduced_record_and_only_those() {
+        let big = "x".repeat(5000);
+        let rec = format!("{{\"eventID\":\"e1\",\"p\":\"{big}SECRET{big}\"}}");
+        for input in [
+            format!("{{\"Records\":[{rec},{{\"eventID\":\"e2\"}}]}}"),
+            format!("{rec}\n{{\"eventID\":\"e2\"}}\n"),
+        ] {
+            let mut w = Counter::default();
+            let mut ps = Vec::new();
+            let start = Start {
+                line: 1,
+                lines: None,
+            };
+            read_witnessed(input.as_bytes(), &small(), start, Some(&mut w), |i| {
+                if let Item::Piece(p) = i {
+                    ps.push(p);
+                }
+                true
+            });
+            assert_eq!(ps.len(), 2);
+            assert!(!ps[0].text.contains("SECRET"), "elided");
+            assert_eq!(ps[0].witnessed, Some(vec![rec.len(), 1]));
+            assert_eq!(
+                ps[1].witnessed, None,
+                "a record kept whole needs no witness"
+            );
+        }
     }
 
     #[test]

@@ -138,6 +138,32 @@ impl Evaluator {
         self.prefilter.candidates(text, cands)
     }
 
+    /// A witness of every byte of a record too long to keep whole: which enabled rules'
+    /// literals it holds (`format::stream` hands its verdict on with the reduced record).
+    pub fn witness(&self) -> LiteralWitness<'_> {
+        LiteralWitness {
+            chunked: self.prefilter.chunked(),
+            flags: Vec::new(),
+        }
+    }
+
+    /// The enabled rules a reduced record may match in what was elided from it: their
+    /// literals are in its whole text (`whole`, the witness's verdict) but not in what was
+    /// kept. (A rule that needs no literal cannot be judged this way.)
+    pub fn elided_matches(&self, whole: &[usize], kept: &str) -> Vec<&Rule> {
+        let mut in_kept = Vec::new();
+        self.prefilter.candidates(kept.as_bytes(), &mut in_kept);
+        self.enabled()
+            .enumerate()
+            .filter(|(i, _)| {
+                whole.contains(i)
+                    && !in_kept.get(*i).copied().unwrap_or(true)
+                    && self.prefilter.requires(*i)
+            })
+            .map(|(_, r)| r)
+            .collect()
+    }
+
     /// The offset of the next place in `hay` where some rule may match (`scan`'s line jumps).
     pub fn next_hit(&self, hay: &[u8]) -> Option<usize> {
         self.prefilter.next_hit(hay)
@@ -212,5 +238,28 @@ impl Evaluator {
             index: None,
         };
         self.evaluate(raw, cands, Screen::Needed)
+    }
+}
+
+/// What an [`Evaluator`] learns from the bytes of a record too long to keep: the enabled
+/// rules whose literals are in it.
+pub struct LiteralWitness<'e> {
+    chunked: super::prefilter::Chunked<'e>,
+    flags: Vec<bool>,
+}
+
+impl crate::format::stream::Witness for LiteralWitness<'_> {
+    fn feed(&mut self, bytes: &[u8]) {
+        self.chunked.feed(bytes);
+    }
+
+    fn verdict(&mut self) -> Vec<usize> {
+        self.chunked.finish(&mut self.flags);
+        self.flags
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| **f)
+            .map(|(i, _)| i)
+            .collect()
     }
 }

@@ -21,6 +21,8 @@ pub struct Prefilter {
     /// Finds every literal present in one record.
     checker: Option<AhoCorasick>,
     literals: usize,
+    /// The longest literal's length in bytes.
+    longest: usize,
     rules: Vec<RuleClauses>,
     /// Literal indexes of the escape triggers.
     escapes: Vec<usize>,
@@ -85,6 +87,7 @@ impl Prefilter {
             finder,
             checker,
             literals: table.len(),
+            longest: table.iter().map(String::len).max().unwrap_or(0),
             rules,
             escapes,
         }
@@ -107,13 +110,18 @@ impl Prefilter {
     /// Marks in `out` (one flag per rule) the rules that may match the record `text`.
     /// Returns true when at least one may.
     pub fn candidates(&self, text: &[u8], out: &mut Vec<bool>) -> bool {
-        out.clear();
         let mut seen = vec![false; self.literals];
         if let Some(c) = &self.checker {
             for m in c.find_overlapping_iter(text) {
                 seen[m.pattern().as_usize()] = true;
             }
         }
+        self.judge(&seen, out)
+    }
+
+    /// The rules whose clauses all have a literal among `seen`.
+    fn judge(&self, seen: &[bool], out: &mut Vec<bool>) -> bool {
+        out.clear();
         let escaped = self.escapes.iter().any(|&i| seen[i]);
         let mut any = false;
         for r in &self.rules {
@@ -125,6 +133,48 @@ impl Prefilter {
             any |= ok;
             out.push(ok);
         }
+        any
+    }
+
+    /// True when rule `i` needs some literal (a record without it cannot match).
+    pub fn requires(&self, i: usize) -> bool {
+        self.rules.get(i).is_some_and(Option::is_some)
+    }
+
+    /// A search for the literals across the chunks of a text too long to keep whole.
+    pub fn chunked(&self) -> Chunked<'_> {
+        Chunked {
+            p: self,
+            seen: vec![false; self.literals],
+            carry: Vec::new(),
+        }
+    }
+}
+
+/// The literals found in a text given chunk by chunk (a literal may straddle two chunks).
+pub struct Chunked<'p> {
+    p: &'p Prefilter,
+    seen: Vec<bool>,
+    /// The end of the previous chunk, shorter than the longest literal.
+    carry: Vec<u8>,
+}
+
+impl Chunked<'_> {
+    pub fn feed(&mut self, bytes: &[u8]) {
+        let Some(c) = &self.p.checker else { return };
+        self.carry.extend_from_slice(bytes);
+        for m in c.find_overlapping_iter(&self.carry) {
+            self.seen[m.pattern().as_usize()] = true;
+        }
+        let keep = self.p.longest.saturating_sub(1).min(self.carry.len());
+        self.carry.drain(..self.carry.len() - keep);
+    }
+
+    /// The rules that may match the text fed so far (as `candidates`); starts again.
+    pub fn finish(&mut self, out: &mut Vec<bool>) -> bool {
+        let any = self.p.judge(&self.seen, out);
+        self.seen.iter_mut().for_each(|s| *s = false);
+        self.carry.clear();
         any
     }
 }
@@ -169,6 +219,25 @@ mod tests {
             None,
             "the finder uses each rule's best clause"
         );
+    }
+
+    #[test]
+    fn literals_are_found_across_chunks() {
+        let p = Prefilter::new(&[req(&[&["iam.amazonaws.com"], &["CreateUser"]])]);
+        let text = br#"{"eventSource":"iam.amazonaws.com","x":"....","eventName":"CreateUser"}"#;
+        let mut whole = Vec::new();
+        p.candidates(text, &mut whole);
+        for size in [1, 3, 7, 16] {
+            let mut c = p.chunked();
+            text.chunks(size).for_each(|b| c.feed(b));
+            let mut out = Vec::new();
+            assert!(c.finish(&mut out), "chunks of {size}");
+            assert_eq!(out, whole);
+            // It starts again after finishing.
+            c.feed(b"CreateUser");
+            assert!(!c.finish(&mut out));
+        }
+        assert!(p.requires(0));
     }
 
     #[test]

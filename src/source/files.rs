@@ -210,7 +210,13 @@ impl Folder {
 
     /// Reads a file from where `r` says, handing on every record and problem; `on` returns
     /// false to stop (a shutdown). An error here is a file that cannot be opened.
-    pub fn read(&self, r: &Ready, mut on: impl FnMut(Item) -> bool) -> Result<ReadEnd, String> {
+    /// `witness` looks at every byte of the records too long to keep (see `stream::Witness`).
+    pub fn read(
+        &self,
+        r: &Ready,
+        mut witness: Option<&mut dyn stream::Witness>,
+        mut on: impl FnMut(Item) -> bool,
+    ) -> Result<ReadEnd, String> {
         let name = r.path.display().to_string();
         let mut f = File::open(&r.path).map_err(|e| format!("{name}: {e}"))?;
         let mut magic = [0u8; 2];
@@ -251,15 +257,16 @@ impl Folder {
         };
         let (read, lines) = if gz {
             let gz = flate2::read::MultiGzDecoder::new(BufReader::new(f));
-            stream::read_from(
+            stream::read_witnessed(
                 BufReader::with_capacity(64 << 10, gz),
                 &self.limits,
                 opts,
+                witness.take(),
                 &mut handle,
             )
         } else {
             let body = BufReader::with_capacity(64 << 10, f.take(end - from));
-            stream::read_from(body, &self.limits, opts, &mut handle)
+            stream::read_witnessed(body, &self.limits, opts, witness.take(), &mut handle)
         };
         Ok(ReadEnd {
             upto: if gz { r.stamp.len } else { from + read },
@@ -291,6 +298,7 @@ fn last_newline(f: &mut File, len: u64) -> std::io::Result<u64> {
 pub fn read_whole(
     path: &Path,
     limits: &Limits,
+    witness: Option<&mut dyn stream::Witness>,
     on: impl FnMut(Item) -> bool,
 ) -> Result<ReadEnd, String> {
     let (stamp, _) =
@@ -305,7 +313,7 @@ pub fn read_whole(
         changed: false,
         stable: true,
     };
-    f.read(&r, on)
+    f.read(&r, witness, on)
 }
 
 /// The records of one piece: an element of a container is one; a top-level value may be an
