@@ -29,11 +29,11 @@ pub mod scan;
 
 // What is raised, and where it goes.
 /// An alert and the facts messages show.
-pub(crate) mod alert;
+pub mod alert;
 /// The outbox worker: order, retries, grouping, rendering.
 pub(crate) mod delivery;
 /// Info … critical.
-pub(crate) mod severity;
+pub mod severity;
 /// Dooray, email, console: transports only.
 pub(crate) mod sink;
 

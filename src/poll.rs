@@ -70,6 +70,8 @@ pub struct Found {
     /// Records not read as they were (the first `MAX_NOTES`), and how many of each kind.
     pub notes: Vec<RecordNote>,
     pub counts: std::collections::BTreeMap<NoteKind, u64>,
+    /// Of those, the ones said elsewhere (not among `notes`, and not "more").
+    said_elsewhere: u64,
     /// Candidate flags, reused from record to record.
     cands: Vec<bool>,
 }
@@ -106,6 +108,12 @@ impl Found {
         }
     }
 
+    /// Counts something about a record that is said elsewhere.
+    pub fn count(&mut self, kind: NoteKind) {
+        *self.counts.entry(kind).or_default() += 1;
+        self.said_elsewhere += 1;
+    }
+
     /// Records skipped.
     pub fn skipped(&self) -> u64 {
         self.counts.get(&NoteKind::Skipped).copied().unwrap_or(0)
@@ -121,6 +129,7 @@ impl Found {
         for (k, v) in std::mem::take(&mut other.counts) {
             *self.counts.entry(k).or_default() += v;
         }
+        self.said_elsewhere += std::mem::take(&mut other.said_elsewhere);
     }
 
     /// Judges one record's JSON text, read at `place`, adding an alert per matching rule.
@@ -420,10 +429,14 @@ impl PollReport {
     /// Logs what a read noted about its records (each with its place) and keeps the counts.
     pub fn tell(&mut self, source: &str, mut found: Found) {
         for n in &found.notes {
-            tracing::warn!(source, kind = n.kind.label(), "{}: {}", n.place, n.what);
+            if n.what.starts_with(&n.place) {
+                tracing::warn!(source, kind = n.kind.label(), "{}", n.what);
+            } else {
+                tracing::warn!(source, kind = n.kind.label(), "{}: {}", n.place, n.what);
+            }
         }
         let shown = found.notes.len() as u64;
-        let total: u64 = found.counts.values().sum();
+        let total: u64 = found.counts.values().sum::<u64>() - found.said_elsewhere;
         if total > shown {
             tracing::warn!(
                 source,
@@ -715,16 +728,17 @@ fn read_file(
                 }
             }
             Item::Problem(p) => {
-                let kind = if p.is_incomplete()
+                if p.is_incomplete()
                     || matches!(
                         p,
                         Problem::TooLong { .. } | Problem::Read { .. } | Problem::Malformed { .. }
-                    ) {
-                    NoteKind::Unread
+                    )
+                {
+                    // Counted here; said once the file is read, with what happens next.
+                    notes.count(NoteKind::Unread);
                 } else {
-                    NoteKind::Skipped
-                };
-                notes.note(kind, &name, p.show(&name));
+                    notes.note(NoteKind::Skipped, &name, p.show(&name));
+                }
             }
         }
         !stop.load(Ordering::Relaxed)
