@@ -47,7 +47,10 @@ fn main() {
     let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-state");
     std::fs::create_dir_all(&base).unwrap();
     let dir = tempfile::tempdir_in(&base).unwrap();
-    println!("{n} alerts raised and flushed one by one, in {}", dir.path().display());
+    println!(
+        "{n} alerts raised and flushed one by one, in {}",
+        dir.path().display()
+    );
 
     // Baseline: sled alone, same mode, same values, its own flush.
     let db = sled::Config::new()

@@ -70,8 +70,6 @@ pub struct Found {
     /// Records not read as they were (the first `MAX_NOTES`), and how many of each kind.
     pub notes: Vec<RecordNote>,
     pub counts: std::collections::BTreeMap<NoteKind, u64>,
-    /// Of those, the ones said elsewhere (not among `notes`, and not "more").
-    said_elsewhere: u64,
     /// Candidate flags, reused from record to record.
     cands: Vec<bool>,
 }
@@ -108,12 +106,6 @@ impl Found {
         }
     }
 
-    /// Counts something about a record that is said elsewhere.
-    pub fn count(&mut self, kind: NoteKind) {
-        *self.counts.entry(kind).or_default() += 1;
-        self.said_elsewhere += 1;
-    }
-
     /// Records skipped.
     pub fn skipped(&self) -> u64 {
         self.counts.get(&NoteKind::Skipped).copied().unwrap_or(0)
@@ -129,7 +121,6 @@ impl Found {
         for (k, v) in std::mem::take(&mut other.counts) {
             *self.counts.entry(k).or_default() += v;
         }
-        self.said_elsewhere += std::mem::take(&mut other.said_elsewhere);
     }
 
     /// Judges one record's JSON text, read at `place`, adding an alert per matching rule.
@@ -429,14 +420,20 @@ impl PollReport {
     /// Logs what a read noted about its records (each with its place) and keeps the counts.
     pub fn tell(&mut self, source: &str, mut found: Found) {
         for n in &found.notes {
-            if n.what.starts_with(&n.place) {
-                tracing::warn!(source, kind = n.kind.label(), "{}", n.what);
+            let said = if n.what.starts_with(&n.place) {
+                n.what.clone()
             } else {
-                tracing::warn!(source, kind = n.kind.label(), "{}: {}", n.place, n.what);
+                format!("{}: {}", n.place, n.what)
+            };
+            // A part of an input left unread may hide anything: an error, not a warning.
+            if n.kind == NoteKind::Unread {
+                tracing::error!(source, kind = n.kind.label(), "{said}");
+            } else {
+                tracing::warn!(source, kind = n.kind.label(), "{said}");
             }
         }
         let shown = found.notes.len() as u64;
-        let total: u64 = found.counts.values().sum::<u64>() - found.said_elsewhere;
+        let total: u64 = found.counts.values().sum();
         if total > shown {
             tracing::warn!(
                 source,
@@ -674,9 +671,6 @@ pub fn poll_folder(
         let Some(end) = read_file(spec, folder, &r, eval, state, now, stop, &mut rep)? else {
             break;
         };
-        if let Some(p) = &end.problem {
-            tracing::error!(source = %spec.name, "{p}; it is read again if it changes");
-        }
         let mark = FileMark {
             stamp: r.stamp,
             offset: end.upto,
@@ -734,8 +728,8 @@ fn read_file(
                         Problem::TooLong { .. } | Problem::Read { .. } | Problem::Malformed { .. }
                     )
                 {
-                    // Counted here; said once the file is read, with what happens next.
-                    notes.count(NoteKind::Unread);
+                    let what = format!("{}; it is read again if it changes", p.show(&name));
+                    notes.note(NoteKind::Unread, &name, what);
                 } else {
                     notes.note(NoteKind::Skipped, &name, p.show(&name));
                 }

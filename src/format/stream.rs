@@ -248,6 +248,26 @@ impl<R: BufRead> Src<R> {
         Some(b)
     }
 
+    /// Consumes the bytes before the next `"`, `\\` or newline in what is buffered, at most
+    /// `room` of them, copying them to `out`; returns how many.
+    fn run(&mut self, room: usize, out: Option<&mut Vec<u8>>) -> usize {
+        if self.failed.is_some() || self.read >= self.limit {
+            return 0;
+        }
+        let Ok(buf) = self.r.fill_buf() else {
+            return 0;
+        };
+        let left = usize::try_from(self.limit - self.read).unwrap_or(usize::MAX);
+        let buf = &buf[..buf.len().min(room).min(left)];
+        let n = memchr::memchr3(b'"', b'\\', b'\n', buf).unwrap_or(buf.len());
+        if let Some(out) = out {
+            out.extend_from_slice(&buf[..n]);
+        }
+        self.r.consume(n);
+        self.read += n as u64;
+        n
+    }
+
     /// Skips whitespace; false when a raw newline was among it.
     fn skip_ws(&mut self) -> bool {
         let mut same_line = true;
@@ -352,6 +372,18 @@ impl Reader<'_> {
                         out.truncate(start);
                         keep = false;
                     }
+                }
+            }
+            if in_str && !esc {
+                // The plain run of a string, at once (most of CloudTrail's bytes).
+                let room = if keep {
+                    max - (out.len() - start)
+                } else {
+                    usize::MAX
+                };
+                let emit = keep && deep.is_none();
+                if src.run(room, emit.then_some(&mut *out)) > 0 {
+                    continue;
                 }
             }
             let Some(b) = src.peek() else {
