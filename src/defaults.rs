@@ -40,6 +40,12 @@ pub const AWS_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// raises again what was sent.
 pub const RAISED_RETENTION: Duration = Duration::from_secs(90 * 86400);
 /// A `files` source looks for new files this often.
+/// S3 calls per second of one `s3` source (S3 allows thousands per prefix).
+pub const S3_RATE: f64 = 50.0;
+/// How often an `s3` source with a queue lists its bucket (notifications bring the rest).
+pub const S3_LIST_INTERVAL_WITH_QUEUE: Duration = Duration::from_secs(600);
+/// How often an organization's accounts are listed again.
+pub const ACCOUNTS_INTERVAL: Duration = Duration::from_secs(3600);
 pub const FILES_POLL_INTERVAL: Duration = Duration::from_secs(10);
 /// A `files` source reads at most this much of one file (after decompression: a gzip bomb
 /// stops here, loudly).

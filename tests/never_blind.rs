@@ -79,7 +79,7 @@ async fn root_sign_in_in_eu_west_1_with_default_regions_is_alerted() {
     let o = open_source(&spec(&fake, ""), &BTreeMap::new())
         .await
         .unwrap();
-    let c = o.coverage.as_ref().unwrap();
+    let c = o.coverage.first().unwrap();
     assert_eq!(c.origin, RegionOrigin::Discovered("account:ListRegions"));
     assert_eq!(o.streams.len(), 17, "every enabled region is a stream");
     let (_d, state) = fresh_state();
@@ -109,7 +109,7 @@ async fn without_discovery_the_default_regions_still_see_eu_west_1_and_say_so() 
     let o = open_source(&spec(&fake, ""), &BTreeMap::new())
         .await
         .unwrap();
-    let c = o.coverage.as_ref().unwrap();
+    let c = o.coverage.first().unwrap();
     assert!(
         matches!(c.origin, RegionOrigin::Fallback(_)),
         "{:?}",
@@ -150,7 +150,7 @@ async fn root_in_an_aliased_account_is_looked_up_under_its_alias() {
         let o = open_source(&spec(&fake, "regions = [\"us-east-1\"]"), &aliases)
             .await
             .unwrap();
-        match &o.coverage.as_ref().unwrap().aliases {
+        match &o.coverage.first().unwrap().aliases {
             Aliases::Known { aliases, .. } => assert_eq!(aliases, &["acme-prod"]),
             a => panic!("{a:?}"),
         }
@@ -175,7 +175,7 @@ async fn an_unknown_alias_still_catches_root_sign_ins_and_says_what_it_can_miss(
     let o = open_source(&spec(&fake, "regions = [\"us-east-1\"]"), &BTreeMap::new())
         .await
         .unwrap();
-    let c = o.coverage.as_ref().unwrap();
+    let c = o.coverage.first().unwrap();
     assert!(c.aliases_unknown());
     let w = c.warnings().join("\n");
     assert!(

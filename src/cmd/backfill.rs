@@ -18,11 +18,13 @@ use crate::config::Settings;
 use crate::defaults;
 use crate::delivery::Deliverer;
 use crate::format::stream::Item;
+use crate::poll::bucket::found_in_object;
 use crate::poll::NoteKind;
 use crate::poll::{raise_all, read_window, Found, PollReport};
 use crate::record::Record;
 use crate::rules::Evaluator;
 use crate::source::files::{self, Folder};
+use crate::source::s3::{layout, KeyKind, Listed, Trail};
 use crate::source::{open_source, Query, SourceKind, SourceSpec, Window};
 use crate::state::State;
 use crate::when;
@@ -126,12 +128,14 @@ struct Backfill<'a> {
     since: Timestamp,
     until: Timestamp,
     now: Timestamp,
-    eval: Evaluator,
+    eval: Arc<Evaluator>,
     /// With `--notify`: matches go through the outbox.
     state: Option<State>,
     /// Without: matches printed so far.
     seen: HashSet<Vec<u8>>,
     total: PollReport,
+    /// S3 files read, their stored bytes, bytes of JSON, and seconds spent.
+    objects: (u64, u64, u64, f64),
     out: std::io::StdoutLock<'static>,
 }
 
@@ -193,6 +197,7 @@ impl Backfill<'_> {
     async fn read(&mut self, chosen: &[Arc<SourceSpec>]) -> Result<(), CmdError> {
         let mut plan = Vec::new();
         let mut folders = Vec::new();
+        let mut trails = Vec::new();
         for spec in chosen {
             if let SourceKind::Files { path } = &spec.kind {
                 folders.push((spec.clone(), path.clone()));
@@ -201,7 +206,18 @@ impl Backfill<'_> {
             let opened = open_source(spec, &self.s.account_aliases)
                 .await
                 .map_err(CmdError::failure)?;
-            if let Some(c) = &opened.coverage {
+            for u in &opened.unreachable {
+                tracing::error!(
+                    "source '{}': account {} is NOT read: {}",
+                    spec.name,
+                    u.account,
+                    u.why
+                );
+            }
+            if let Some(t) = opened.trail {
+                trails.push((spec.clone(), t));
+            }
+            for c in &opened.coverage {
                 for w in c.warnings() {
                     tracing::warn!("{w}");
                 }
@@ -240,6 +256,9 @@ impl Backfill<'_> {
             bar.inc(1);
         }
         bar.finish_and_clear();
+        for (spec, trail) in trails {
+            self.read_trail(&spec, &trail).await?;
+        }
         Ok(())
     }
 
@@ -269,6 +288,115 @@ impl Backfill<'_> {
         Ok(())
     }
 
+    /// The files of a bucket delivered in the window (and up to a day after it: a file holds
+    /// events from before its delivery), listed day by day for every account and region.
+    async fn list_trail(
+        &self,
+        spec: &SourceSpec,
+        trail: &Arc<Trail>,
+    ) -> Result<Vec<Listed>, CmdError> {
+        let places = trail.places().await.map_err(CmdError::failure)?;
+        let last = self
+            .until
+            .checked_add(when::signed(defaults::LOGS_DELIVERY_MARGIN))
+            .unwrap_or(self.until)
+            .min(Timestamp::now());
+        let (since, base) = (self.since, trail.bucket.base.clone());
+        let gate = Arc::new(tokio::sync::Semaphore::new(LIST_AT_ONCE));
+        let mut lists = tokio::task::JoinSet::new();
+        for place in places {
+            for day in layout::days(since, last) {
+                let (t, gate, base, place) =
+                    (trail.clone(), gate.clone(), base.clone(), place.clone());
+                lists.spawn(async move {
+                    let _permit = gate.acquire().await;
+                    let prefix = place.day(&base, day);
+                    let mut keys = Vec::new();
+                    let mut token = None;
+                    loop {
+                        let page = t.bucket.list(&prefix, None, token).await?;
+                        keys.extend(page.keys);
+                        match page.next {
+                            Some(n) => token = Some(n),
+                            None => return Ok::<_, crate::source::aws::ApiError>(keys),
+                        }
+                    }
+                });
+            }
+        }
+        let mut all = Vec::new();
+        while let Some(r) = lists.join_next().await {
+            let keys = r
+                .expect("a listing does not panic")
+                .map_err(CmdError::failure)?;
+            all.extend(keys.into_iter().filter(|k| {
+                matches!(layout::parse(&base, &k.key), KeyKind::Log { place, time }
+                    if trail.wants(&place) && time >= since && time <= last)
+            }));
+        }
+        all.sort_by(|a, b| a.key.cmp(&b.key));
+        tracing::info!(source = %spec.name, "{} files to read", all.len());
+        Ok(all)
+    }
+
+    /// Reads a bucket's files of the window, several at once, handing on their matches in key
+    /// order; the bar counts files and bytes.
+    async fn read_trail(
+        &mut self,
+        spec: &Arc<SourceSpec>,
+        trail: &Arc<Trail>,
+    ) -> Result<(), CmdError> {
+        let keys = self.list_trail(spec, trail).await?;
+        let total: u64 = keys.iter().map(|k| k.size).sum();
+        let bar = object_progress(keys.len() as u64, total);
+        let eval = self.eval.clone();
+        let gate = Arc::new(tokio::sync::Semaphore::new(READ_AT_ONCE));
+        let mut reads = tokio::task::JoinSet::new();
+        for (i, k) in keys.iter().enumerate() {
+            let (t, sp, ev, gate, key) = (
+                trail.clone(),
+                spec.clone(),
+                eval.clone(),
+                gate.clone(),
+                k.key.clone(),
+            );
+            reads.spawn(async move {
+                let _permit = gate.acquire().await;
+                (i, found_in_object(&t, &sp, ev, &key).await)
+            });
+        }
+        // Matches go on in key order: a file's are held until those before it are done.
+        let mut done: std::collections::BTreeMap<usize, Found> = std::collections::BTreeMap::new();
+        let mut next = 0;
+        let started = std::time::Instant::now();
+        while let Some(r) = reads.join_next().await {
+            let (i, res) = r.expect("a read does not panic");
+            let (mut found, bytes) = res.map_err(CmdError::failure)?;
+            self.objects.0 += 1;
+            self.objects.1 += keys[i].size;
+            self.objects.2 += bytes;
+            bar.inc(1);
+            bar.set_message(format!(
+                "{} of {} MB, {} records",
+                self.objects.1 / 1_000_000,
+                total / 1_000_000,
+                self.total.records + found.records
+            ));
+            self.total.records += found.records;
+            let mut notes = Found::default();
+            notes.absorb(&mut found);
+            self.total.tell(&spec.name, notes);
+            done.insert(i, found);
+            while let Some(f) = done.remove(&next) {
+                self.emit(f)?;
+                next += 1;
+            }
+        }
+        self.objects.3 += started.elapsed().as_secs_f64();
+        bar.finish_and_clear();
+        Ok(())
+    }
+
     /// Delivers what was raised (`--notify`) and says what was done.
     async fn finish(&mut self) -> Result<(), CmdError> {
         let (since, until, t) = (self.since, self.until, &self.total);
@@ -285,8 +413,35 @@ impl Backfill<'_> {
                 t.pages
             ),
         }
+        let (n, gz, json, secs) = self.objects;
+        if n > 0 {
+            eprintln!(
+                "backfill: read {n} S3 files ({:.1} MB stored, {:.1} MB of JSON) in {secs:.1} s: {:.0} files/s, {:.1} MB/s of JSON",
+                gz as f64 / 1e6,
+                json as f64 / 1e6,
+                n as f64 / secs.max(1e-9),
+                json as f64 / 1e6 / secs.max(1e-9)
+            );
+        }
         Ok(())
     }
+}
+
+/// S3 days listed at once, and files read at once.
+const LIST_AT_ONCE: usize = 8;
+const READ_AT_ONCE: usize = 8;
+
+/// A bar counting files (and, in its message, bytes) on a terminal.
+fn object_progress(files: u64, bytes: u64) -> ProgressBar {
+    let b = progress(files);
+    b.set_style(
+        ProgressStyle::with_template(&format!(
+            "{{spinner}} [{{elapsed_precise}}] {{bar:30}} {{pos}}/{{len}} files ({} MB), {{msg}}",
+            bytes / 1_000_000
+        ))
+        .expect("style"),
+    );
+    b
 }
 
 /// A progress bar on a terminal, nothing elsewhere.
@@ -320,14 +475,17 @@ pub fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
         since,
         until,
         now: Timestamp::now(),
-        eval: Evaluator::new(
-            s.rules.clone(),
-            s.sinks.iter().map(|k| k.name.clone()).collect(),
-        )
-        .with_floors(s.sinks.iter().map(|k| (k.name.clone(), k.min_severity)))
-        .with_language(s.language),
+        eval: Arc::new(
+            Evaluator::new(
+                s.rules.clone(),
+                s.sinks.iter().map(|k| k.name.clone()).collect(),
+            )
+            .with_floors(s.sinks.iter().map(|k| (k.name.clone(), k.min_severity)))
+            .with_language(s.language),
+        ),
         state,
         seen: HashSet::new(),
+        objects: (0, 0, 0, 0.0),
         total: PollReport::default(),
         out: std::io::stdout().lock(),
     };

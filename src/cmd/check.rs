@@ -74,10 +74,29 @@ pub async fn plan(s: &Settings) -> Plan {
                 }
             },
         };
-        if let Some(c) = opened.as_ref().and_then(|o| o.coverage.as_ref()) {
+        for c in opened.iter().flat_map(|o| &o.coverage) {
             warnings.extend(c.warnings());
         }
+        for u in opened.iter().flat_map(|o| &o.unreachable) {
+            warnings.push(format!(
+                "source '{}': account {} cannot be read: {}",
+                spec.name, u.account, u.why
+            ));
+        }
         text.push_str(&source::explain(spec, &s.rules, opened.as_ref()));
+        if let Some(t) = opened.as_ref().and_then(|o| o.trail.as_ref()) {
+            match t.places().await {
+                Ok(ps) if ps.is_empty() => warnings.push(format!(
+                    "source '{}': no CloudTrail files under s3://{}/{}AWSLogs/ (is `prefix` the trail's S3 key prefix?)",
+                    spec.name, t.bucket.name, t.bucket.base
+                )),
+                Ok(ps) => {
+                    let list: Vec<String> = ps.iter().map(|p| p.stream()).collect();
+                    let _ = writeln!(text, "  found {} accounts and regions: {}", ps.len(), list.join(", "));
+                }
+                Err(e) => warnings.push(format!("source '{}': {e}", spec.name)),
+            }
+        }
         sources.push((spec.clone(), opened));
     }
     for k in &s.sinks {
@@ -95,6 +114,60 @@ pub async fn plan(s: &Settings) -> Plan {
         warnings,
         text,
     }
+}
+
+/// Probes what a source needs besides its streams: an organization's accounts and their roles,
+/// an `s3` source's bucket, objects and queue. True when something failed.
+async fn probe_more(spec: &SourceSpec, o: &Opened) -> bool {
+    let mut failed = false;
+    let mut say = |ok: bool, what: String| {
+        failed |= !ok;
+        let verdict = if ok { "ok" } else { "FAILED" };
+        println!("probe source '{}': {verdict}: {what}", spec.name);
+    };
+    if spec.fanout.is_some() {
+        say(true, format!("{} accounts to read", o.accounts.len()));
+        for u in &o.unreachable {
+            say(false, format!("account {}: {}", u.account, u.why));
+        }
+    }
+    let Some(t) = &o.trail else {
+        return failed;
+    };
+    let places = match t.places().await {
+        Ok(p) => p,
+        Err(e) => {
+            say(false, e.to_string());
+            return failed;
+        }
+    };
+    say(
+        true,
+        format!(
+            "s3:ListBucket on s3://{} ({} accounts and regions)",
+            t.bucket.name,
+            places.len()
+        ),
+    );
+    if let Some(p) = places.first() {
+        match t.bucket.list(&p.dir(&t.bucket.base), None, None).await {
+            Ok(l) => match l.keys.first() {
+                Some(k) => match t.bucket.probe_object(&k.key).await {
+                    Ok(()) => say(true, format!("s3:GetObject on {}", k.key)),
+                    Err(e) => say(false, e.to_string()),
+                },
+                None => say(true, "no file to read yet".into()),
+            },
+            Err(e) => say(false, e.to_string()),
+        }
+    }
+    if let Some(q) = &t.queue {
+        match q.probe().await {
+            Ok(n) => say(true, format!("sqs:ReceiveMessage on {} ({n} waiting; sqs:DeleteMessage is needed too and cannot be probed without deleting)", q.url)),
+            Err(e) => say(false, e.to_string()),
+        }
+    }
+    failed
 }
 
 pub fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
@@ -153,6 +226,7 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
                 );
                 continue;
             };
+            failed |= probe_more(spec, opened).await;
             for st in &opened.streams {
                 match st.probe().await {
                     Ok(_) => println!("probe source '{}' ({}): ok", spec.name, st.name),

@@ -7,6 +7,7 @@
 //! state is flushed), SIGHUP reloads the configuration (a broken one is rejected and the old
 //! one keeps running), and systemd hears READY, RELOADING, STOPPING and watchdog pings.
 
+mod bucket;
 mod coverage;
 mod delivery;
 mod health;
@@ -22,7 +23,8 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use self::coverage::CoverageWatch;
+use self::bucket::{BucketPoller, QueuePoller};
+use self::coverage::{CoverageWatch, Watched};
 use self::delivery::DeliveryTask;
 use self::health::HealthTask;
 use self::own::{Direct, Own};
@@ -37,7 +39,7 @@ use crate::severity::Severity;
 use crate::sink::OpenError;
 use crate::source::coverage::{Aliases, Coverage};
 use crate::source::files::Folder;
-use crate::source::{open_source, SourceError, SourceKind};
+use crate::source::{open_source, Opened, SourceError, SourceKind};
 use crate::state::{State, StateError};
 
 /// How `run` ends.
@@ -263,6 +265,41 @@ fn tell_coverage(
     }
 }
 
+/// Accounts of a fan-out that cannot be read are an error in the log and an alert, once per
+/// account and source (until a restart finds them readable).
+fn tell_unreachable(
+    state: &State,
+    spec: &crate::source::SourceSpec,
+    opened: &Opened,
+    sinks: &[String],
+    direct: &Direct,
+    lang: crate::config::Language,
+) {
+    for u in &opened.unreachable {
+        tracing::error!(source = %spec.name, account = %u.account, "account {} is NOT watched: {}", u.account, u.why);
+        Own {
+            rule: "trailwatch-coverage",
+            title: lang.pick(
+                format!("trailwatch: source {} cannot read account {}", spec.name, u.account),
+                format!("trailwatch: 소스 {} 가 계정 {} 를 읽을 수 없음", spec.name, u.account),
+            ),
+            severity: Severity::High,
+            detail: lang.pick(
+                format!("account {} is not watched: {}. Check that the role exists in it and trusts the reader; trailwatch tries again every hour.", u.account, u.why),
+                format!("계정 {} 은 감시되지 않습니다: {}. 해당 계정에 역할이 있고 신뢰 정책이 맞는지 확인하세요. trailwatch 는 매시간 다시 시도합니다.", u.account, u.why),
+            ),
+            // Again each day while it lasts.
+            key: Some(format!(
+                "{}-{}-unreachable-{}",
+                spec.name,
+                u.account,
+                jiff::Timestamp::now().strftime("%Y-%m-%d")
+            )),
+        }
+        .raise(state, sinks.to_vec(), direct);
+    }
+}
+
 /// Starts the tasks of one configuration; `restart` asks for a restart with a new plan.
 async fn start(
     s: &Settings,
@@ -292,6 +329,7 @@ async fn start(
     };
     let all_sinks: Vec<String> = s.sinks.iter().map(|k| k.name.clone()).collect();
     let mut watched = Vec::new();
+    let mut unreachable = 0;
     let mut pollers = JoinSet::new();
     for spec in &s.sources {
         if let SourceKind::Files { path } = &spec.kind {
@@ -304,9 +342,39 @@ async fn start(
             continue;
         }
         let opened = open_source(spec, &s.account_aliases).await?;
-        if let Some(c) = &opened.coverage {
+        for c in &opened.coverage {
             tell_coverage(&state, c, &all_sinks, &shared.direct, s.language);
-            watched.push((spec.clone(), c.clone()));
+        }
+        tell_unreachable(
+            &state,
+            spec,
+            &opened,
+            &all_sinks,
+            &shared.direct,
+            s.language,
+        );
+        watched.push(Watched::of(spec, &opened));
+        unreachable += opened.unreachable.len();
+        if let Some(trail) = &opened.trail {
+            let reader = crate::poll::bucket::Reader {
+                spec: spec.clone(),
+                trail: trail.clone(),
+                eval: shared.eval.clone(),
+                state: state.clone(),
+                stop: Arc::default(),
+            };
+            if trail.queue.is_some() {
+                let q = QueuePoller {
+                    reader: reader.clone(),
+                    shared: shared.clone(),
+                };
+                pollers.spawn(q.run(shutdown.clone()));
+            }
+            let b = BucketPoller {
+                reader,
+                shared: shared.clone(),
+            };
+            pollers.spawn(b.run(shutdown.clone()));
         }
         for stream in opened.streams {
             let p = StreamPoller {
@@ -342,6 +410,7 @@ async fn start(
     if mode == Mode::Forever {
         let watch = CoverageWatch {
             sources: watched,
+            unreachable,
             aliases: s.account_aliases.clone(),
             restart,
         };

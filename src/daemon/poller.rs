@@ -50,7 +50,7 @@ impl Shared {
     }
 
     /// Records one poll's outcome: wake delivery, health, metrics, log.
-    fn record(&self, key: &str, r: &Result<PollReport, PollError>) {
+    pub fn record(&self, key: &str, r: &Result<PollReport, PollError>) {
         if matches!(r, Ok(rep) if rep.raised > 0) {
             self.wake.notify_one();
         }

@@ -164,8 +164,9 @@ pub enum Problem {
     TooLong { limit: u64 },
     /// A record so large that even reduced it is longer than twice `max_record`: skipped.
     Oversized { line: u64, bytes: u64 },
-    /// Reading failed (an I/O or decompression error): the rest is unread.
-    Read { error: String },
+    /// Reading failed (an I/O or decompression error): the rest is unread. `corrupt`: the
+    /// data itself is bad (a broken or truncated gzip stream), not the way to it.
+    Read { error: String, corrupt: bool },
 }
 
 impl Problem {
@@ -188,7 +189,7 @@ impl Problem {
             Problem::Oversized { line, bytes } => format!(
                 "{name}:{line}: a record of over {bytes} bytes that cannot be reduced (too many members), skipped"
             ),
-            Problem::Read { error } => format!("{name}: cannot be read to the end: {error}"),
+            Problem::Read { error, .. } => format!("{name}: cannot be read to the end: {error}"),
         }
     }
 
@@ -230,6 +231,12 @@ impl<R: BufRead> Src<R> {
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => {
                     self.failed = Some(Problem::Read {
+                        corrupt: matches!(
+                            e.kind(),
+                            ErrorKind::InvalidData
+                                | ErrorKind::InvalidInput
+                                | ErrorKind::UnexpectedEof
+                        ),
                         error: e.to_string(),
                     });
                     return None;

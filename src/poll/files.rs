@@ -6,13 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use jiff::Timestamp;
 
-use super::found::{Found, NoteKind};
-use super::{raise_all, PollError, PollReport};
-use crate::format::stream::{Item, Problem};
+use super::reading::{read_input, Input};
+use super::{PollError, PollReport};
 use crate::rules::evaluate::Evaluator;
 use crate::source::files::{FileMark, Folder, Kind, ReadEnd, Ready};
 use crate::source::SourceSpec;
-use crate::state::{State, StateError};
+use crate::state::State;
 
 /// One look at a `files` source's folder: every file ready (new, grown, or changed since it
 /// was read), oldest path first, record by record. `stop` ends the look between records (the
@@ -52,10 +51,8 @@ pub fn poll_folder(
     Ok(rep)
 }
 
-/// Records are raised as the file is read, this many at a time.
-const RAISE_EVERY: u64 = 10_000;
-
-/// Reads one file, raising its alerts as it goes; `None` when told to stop before its end.
+/// Reads one file, raising its alerts as it goes; `None` when told to stop before its end, or
+/// when it could not be opened (said, and looked at again next time).
 #[allow(clippy::too_many_arguments)]
 fn read_file(
     spec: &SourceSpec,
@@ -68,58 +65,15 @@ fn read_file(
     rep: &mut PollReport,
 ) -> Result<Option<ReadEnd>, PollError> {
     let name = r.path.display().to_string();
-    let mut found = Found::default();
-    let mut notes = Found::default();
-    let mut failed: Option<StateError> = None;
-    let mut since_raise = 0;
-    let end = folder.read(r, Some(&mut eval.witness()), |item| {
-        match item {
-            Item::Piece(p) => {
-                found.check_piece(eval, &p, &spec.name, &name);
-                since_raise += 1;
-                if since_raise >= RAISE_EVERY {
-                    since_raise = 0;
-                    rep.records += found.records;
-                    found.records = 0;
-                    notes.absorb(&mut found);
-                    if let Err(e) = raise_all(eval, state, &mut found, now, rep) {
-                        failed = Some(e);
-                        return false;
-                    }
-                    found.alerts.clear();
-                }
-            }
-            Item::Problem(p) => {
-                if p.is_incomplete()
-                    || matches!(
-                        p,
-                        Problem::TooLong { .. } | Problem::Read { .. } | Problem::Malformed { .. }
-                    )
-                {
-                    let what = format!("{}; it is read again if it changes", p.show(&name));
-                    notes.note(NoteKind::Unread, &name, what);
-                } else {
-                    notes.note(NoteKind::Skipped, &name, p.show(&name));
-                }
-            }
-        }
-        !stop.load(Ordering::Relaxed)
-    });
-    if let Some(e) = failed {
-        return Err(e.into());
-    }
-    let end = match end {
-        Ok(end) => end,
-        Err(e) => {
-            // Cannot be opened (gone, no permission): said, and looked at again next time.
-            notes.note(NoteKind::Unread, &name, e);
-            rep.tell(&spec.name, notes);
-            return Ok(None);
-        }
+    let input = Input {
+        source: &spec.name,
+        name: &name,
+        eval,
+        state,
+        now,
+        stop,
+        again: "it is read again if it changes",
     };
-    rep.records += found.records;
-    notes.absorb(&mut found);
-    raise_all(eval, state, &mut found, now, rep)?;
-    rep.tell(&spec.name, notes);
-    Ok((!end.stopped).then_some(end))
+    let end = read_input(&input, rep, |w, on| folder.read(r, Some(w), on))?;
+    Ok(end.filter(|e| !e.stopped))
 }

@@ -6,8 +6,10 @@
 //! - `files`: a folder, one file at a time;
 //! - `found`: judging records and noting what could not be read as it was.
 
+pub mod bucket;
 mod files;
 mod found;
+mod reading;
 mod window;
 
 use std::time::Duration;
@@ -34,6 +36,9 @@ pub enum PollError {
     State(#[from] StateError),
     #[error(transparent)]
     Folder(#[from] FolderError),
+    /// An object could not be read to its end (it is read again).
+    #[error("{0}")]
+    Object(String),
 }
 
 /// An event that became visible later than `overlap` after its eventTime: a poll's re-read
@@ -116,6 +121,27 @@ fn raise_found(
 }
 
 impl PollReport {
+    /// Adds another report's counts and notes (an object read on its own).
+    pub fn absorb(&mut self, o: PollReport) {
+        self.windows += o.windows;
+        self.pages += o.pages;
+        self.records += o.records;
+        self.raised += o.raised;
+        self.repeated += o.repeated;
+        self.malformed += o.malformed;
+        self.undeliverable += o.undeliverable;
+        for (k, v) in o.note_counts {
+            *self.note_counts.entry(k).or_default() += v;
+        }
+        for n in o.notes {
+            if self.notes.len() < MAX_NOTES {
+                self.notes.push(n);
+            }
+        }
+        self.lateness.extend(o.lateness);
+        self.late.extend(o.late);
+    }
+
     /// Logs what a read noted about its records (each with its place) and keeps the counts.
     pub fn tell(&mut self, source: &str, mut found: Found) {
         for n in &found.notes {

@@ -21,6 +21,35 @@ pub enum SourceType {
     LookupEvents,
     CloudwatchLogs,
     Files,
+    S3,
+}
+
+/// `accounts` as written: `"organization"`, or a list of account IDs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum AccountsConfig {
+    Named(String),
+    List(Vec<String>),
+}
+
+/// Which accounts an AWS source reads.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Accounts {
+    /// The credentials' own account.
+    #[default]
+    Own,
+    /// Every active account of the organization (`organizations:ListAccounts`).
+    Organization,
+    /// These accounts.
+    Listed(Vec<String>),
+}
+
+/// How a source reads other accounts: the role assumed in each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fanout {
+    pub accounts: Accounts,
+    /// The role's name in every account (`arn:aws:iam::<account>:role/<role_name>`).
+    pub role_name: String,
 }
 
 /// A `[[sources]]` entry as written. Keys that do not apply to its type are rejected.
@@ -30,10 +59,22 @@ struct SourceConfig {
     name: String,
     #[serde(rename = "type")]
     kind: SourceType,
-    /// lookup_events: regions to poll (default: every region enabled for the account).
+    /// lookup_events: regions to poll (default: every region enabled for the account); s3:
+    /// only these regions' files (default: every region found).
     regions: Option<Vec<String>>,
-    /// cloudwatch_logs: the log group's region (default: the configured region).
+    /// cloudwatch_logs: the log group's region; s3: the bucket's (default: the configured
+    /// region).
     region: Option<String>,
+    /// lookup_events, cloudwatch_logs: `"organization"` or account IDs, read through
+    /// `role_name`; s3: only these accounts' files.
+    accounts: Option<AccountsConfig>,
+    role_name: Option<String>,
+    /// s3: the bucket, the key prefix before `AWSLogs/`, the notification queue, and how often
+    /// the bucket is listed.
+    bucket: Option<String>,
+    prefix: Option<String>,
+    queue_url: Option<String>,
+    list_interval: Option<String>,
     log_group: Option<String>,
     log_stream_prefix: Option<String>,
     /// files: the folder.
@@ -60,6 +101,8 @@ struct SourceConfig {
     external_id: Option<String>,
     session_name: Option<String>,
     endpoint_url: Option<String>,
+    /// Where STS is asked for roles (default: `endpoint_url` when given, else AWS's).
+    sts_endpoint_url: Option<String>,
 }
 
 /// What a source reads.
@@ -76,6 +119,20 @@ pub enum SourceKind {
     },
     Files {
         path: PathBuf,
+    },
+    S3 {
+        bucket: String,
+        /// The key prefix before `AWSLogs/` (`layout::base`: empty, or ending in `/`).
+        prefix: String,
+        /// The bucket's region (`None`: the configured region).
+        region: Option<String>,
+        /// Only these accounts' and regions' files (empty: all).
+        accounts: Vec<String>,
+        regions: Vec<String>,
+        queue_url: Option<String>,
+        /// How often the bucket is listed (with a queue, listing only catches what
+        /// notifications missed).
+        list_interval: Duration,
     },
 }
 
@@ -97,7 +154,9 @@ pub struct SourceSpec {
     pub retry_initial: Duration,
     pub retry_attempts: u32,
     pub access: AwsAccess,
-    /// How much of a file (`files`) is read, and when a record is reduced.
+    /// Other accounts read through a role (`lookup_events`, `cloudwatch_logs`).
+    pub fanout: Option<Fanout>,
+    /// How much of a file (`files`, `s3`) is read, and when a record is reduced.
     pub limits: Limits,
 }
 
@@ -111,6 +170,7 @@ impl SourceConfig {
     }
 
     fn lookup_events(&self) -> Result<SourceKind, String> {
+        self.not_s3()?;
         self.entry().not_for(&[
             (self.max_file_bytes.is_some(), "max_file_bytes"),
             (self.max_record_bytes.is_some(), "max_record_bytes"),
@@ -136,6 +196,7 @@ impl SourceConfig {
     }
 
     fn cloudwatch_logs(&self) -> Result<SourceKind, String> {
+        self.not_s3()?;
         self.entry().not_for(&[
             (self.max_file_bytes.is_some(), "max_file_bytes"),
             (self.max_record_bytes.is_some(), "max_record_bytes"),
@@ -159,7 +220,11 @@ impl SourceConfig {
     }
 
     fn files(&self) -> Result<SourceKind, String> {
+        self.not_s3()?;
         self.entry().not_for(&[
+            (self.accounts.is_some(), "accounts"),
+            (self.role_name.is_some(), "role_name"),
+            (self.sts_endpoint_url.is_some(), "sts_endpoint_url"),
             (self.regions.is_some(), "regions"),
             (self.region.is_some(), "region"),
             (self.log_group.is_some(), "log_group"),
@@ -180,9 +245,119 @@ impl SourceConfig {
         })
     }
 
+    /// Rejects the keys only an `s3` source takes.
+    fn not_s3(&self) -> Result<(), String> {
+        self.entry().not_for(&[
+            (self.bucket.is_some(), "bucket"),
+            (self.prefix.is_some(), "prefix"),
+            (self.queue_url.is_some(), "queue_url"),
+            (self.list_interval.is_some(), "list_interval"),
+        ])
+    }
+
+    fn s3(&self) -> Result<SourceKind, String> {
+        let name = &self.name;
+        self.entry().not_for(&[
+            (self.log_group.is_some(), "log_group"),
+            (self.log_stream_prefix.is_some(), "log_stream_prefix"),
+            (self.path.is_some(), "path"),
+            (self.late_sweep.is_some(), "late_sweep"),
+            (self.late_sweep_interval.is_some(), "late_sweep_interval"),
+            (self.pushdown.is_some(), "pushdown"),
+            (self.pushdown_max_lookups.is_some(), "pushdown_max_lookups"),
+            (
+                self.role_name.is_some(),
+                "role_name (an s3 source reads every account's files from the bucket with its own credentials)",
+            ),
+        ])?;
+        let bucket = self
+            .bucket
+            .clone()
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| format!("source '{name}': `bucket` is required"))?;
+        let accounts = match &self.accounts {
+            None => Vec::new(),
+            Some(AccountsConfig::List(v)) => check_accounts(v).map_err(|e| format!("source '{name}': {e}"))?,
+            Some(AccountsConfig::Named(n)) => {
+                return Err(format!(
+                    "source '{name}': accounts = \"{n}\": an s3 source reads every account found in the bucket; `accounts` may only list account IDs to keep"
+                ))
+            }
+        };
+        for r in self.regions.iter().flatten().chain(&self.region) {
+            check_region(r).map_err(|e| format!("source '{name}': {e}"))?;
+        }
+        let queue_url = self.queue_url.clone().filter(|q| !q.is_empty());
+        if let Some(q) = &queue_url {
+            if !q.starts_with("https://") && !q.starts_with("http://") {
+                return Err(format!(
+                    "source '{name}': queue_url '{q}' is not a URL (https://sqs.<region>.amazonaws.com/<account>/<queue>)"
+                ));
+            }
+        }
+        // With a queue, listing only catches what notifications missed.
+        let default_list = if queue_url.is_some() {
+            defaults::S3_LIST_INTERVAL_WITH_QUEUE
+        } else {
+            self.duration(
+                &self.poll_interval,
+                "poll_interval",
+                defaults::POLL_INTERVAL,
+            )?
+        };
+        Ok(SourceKind::S3 {
+            bucket,
+            prefix: crate::source::s3::layout::base(self.prefix.as_deref().unwrap_or("")),
+            region: self.region.clone(),
+            accounts,
+            regions: self.regions.clone().unwrap_or_default(),
+            queue_url,
+            list_interval: self.duration(&self.list_interval, "list_interval", default_list)?,
+        })
+    }
+
+    /// `accounts` and `role_name` of a `lookup_events` or `cloudwatch_logs` source.
+    fn fanout(&self) -> Result<Option<Fanout>, String> {
+        let name = &self.name;
+        if matches!(self.kind, SourceType::S3 | SourceType::Files) {
+            return Ok(None);
+        }
+        let accounts = match &self.accounts {
+            None => None,
+            Some(AccountsConfig::Named(n)) if n == "organization" => Some(Accounts::Organization),
+            Some(AccountsConfig::Named(n)) => {
+                return Err(format!(
+                    "source '{name}': accounts = \"{n}\": write \"organization\" or a list of account IDs"
+                ))
+            }
+            Some(AccountsConfig::List(v)) => Some(Accounts::Listed(
+                check_accounts(v).map_err(|e| format!("source '{name}': {e}"))?,
+            )),
+        };
+        match (accounts, &self.role_name) {
+            (None, None) => Ok(None),
+            (Some(accounts), Some(role)) if !role.is_empty() && !role.contains(['/', ':']) => {
+                Ok(Some(Fanout {
+                    accounts,
+                    role_name: role.clone(),
+                }))
+            }
+            (Some(_), Some(role)) => Err(format!(
+                "source '{name}': role_name '{role}' must be a role's name (such as trailwatch-reader), not an ARN or path"
+            )),
+            (Some(_), None) => Err(format!(
+                "source '{name}': `accounts` needs `role_name`, the role trailwatch assumes in each account"
+            )),
+            (None, Some(_)) => Err(format!(
+                "source '{name}': `role_name` needs `accounts` (\"organization\" or a list of account IDs)"
+            )),
+        }
+    }
+
     fn rate(&self) -> Result<f64, String> {
         let default = match self.kind {
             SourceType::CloudwatchLogs => defaults::FILTER_LOG_EVENTS_RATE,
+            SourceType::S3 => defaults::S3_RATE,
             _ => defaults::LOOKUP_EVENTS_RATE,
         };
         let rate = self.max_calls_per_second.unwrap_or(default);
@@ -205,18 +380,19 @@ impl SourceConfig {
             SourceType::Files => defaults::FILES_POLL_INTERVAL,
             _ => defaults::POLL_INTERVAL,
         };
-        if self.external_id.is_some() && self.role_arn.is_none() {
+        if self.external_id.is_some() && self.role_arn.is_none() && self.role_name.is_none() {
             return Err(format!(
-                "source '{}': external_id needs role_arn",
+                "source '{}': external_id needs role_arn or role_name",
                 self.name
             ));
         }
+        let fanout = self.fanout()?;
         let spec = SourceSpec {
             poll_interval: self.duration(&self.poll_interval, "poll_interval", default_poll)?,
             overlap: self.duration(&self.overlap, "overlap", defaults::OVERLAP)?,
             max_window: self.duration(&self.max_window, "max_window", defaults::MAX_WINDOW)?,
             late_sweep: match self.kind {
-                SourceType::Files => Duration::ZERO,
+                SourceType::Files | SourceType::S3 => Duration::ZERO,
                 _ => self.duration(&self.late_sweep, "late_sweep", defaults::LATE_SWEEP)?,
             },
             late_sweep_interval: self.duration(
@@ -246,7 +422,10 @@ impl SourceConfig {
                 external_id: self.external_id,
                 session_name: self.session_name,
                 endpoint_url: self.endpoint_url,
+                sts_endpoint_url: self.sts_endpoint_url,
+                member_role: None,
             },
+            fanout,
             kind,
             name: self.name,
         };
@@ -297,6 +476,7 @@ impl SourceSpec {
             SourceType::LookupEvents => c.lookup_events(),
             SourceType::CloudwatchLogs => c.cloudwatch_logs(),
             SourceType::Files => c.files(),
+            SourceType::S3 => c.s3(),
         }
         .map_err(at)?;
         c.spec(kind).map_err(at)
@@ -316,6 +496,19 @@ impl SourceSpec {
             _ => Vec::new(),
         }
     }
+}
+
+/// Account IDs: 12 digits each, at least one.
+fn check_accounts(v: &[String]) -> Result<Vec<String>, String> {
+    if v.is_empty() {
+        return Err("`accounts` is empty".into());
+    }
+    for a in v {
+        if !crate::source::s3::layout::is_account(a) {
+            return Err(format!("'{a}' is not an AWS account ID (12 digits)"));
+        }
+    }
+    Ok(v.to_vec())
 }
 
 /// Rejects what is clearly not a region name (a typo such as `ap-northeast2`).

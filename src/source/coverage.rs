@@ -66,7 +66,7 @@ impl Coverage {
         let endpoint = spec.access.endpoint_url.as_deref();
         // The three questions are independent: asked at once.
         let (account, listed, enabled) = tokio::join!(
-            account::account_id(conf, clock),
+            account::account_id(conf, clock, spec.access.sts_endpoint()),
             account::aliases(conf, clock, endpoint),
             account::enabled_regions(conf, clock, endpoint, home),
         );

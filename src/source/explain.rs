@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use super::config::{SourceKind, SourceSpec};
 use super::coverage::{Aliases, Coverage, RegionOrigin};
-use super::stream::{Opened, Query};
+use super::open::Opened;
+use super::stream::Query;
 use crate::rules::pushdown;
 use crate::rules::RuleSet;
 
@@ -45,8 +46,73 @@ pub fn explain(spec: &SourceSpec, rules: &RuleSet, opened: Option<&Opened>) -> S
             "source '{}' (lookup_events): could not be opened\n",
             spec.name
         ),
+        (SourceKind::S3 { .. }, _) => s3(spec),
     };
+    if let Some(o) = opened {
+        fanout_lines(&mut s, o);
+    }
     s.push_str("  every record is checked against the rules locally\n");
+    s
+}
+
+/// The accounts of a fan-out, and those it cannot read.
+fn fanout_lines(s: &mut String, o: &Opened) {
+    if o.accounts.is_empty() && o.unreachable.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        s,
+        "  accounts ({}): {}",
+        o.accounts.len(),
+        o.accounts.join(", ")
+    );
+    for u in &o.unreachable {
+        let _ = writeln!(s, "  account {} CANNOT be read: {}", u.account, u.why);
+    }
+}
+
+/// An `s3` source's plan.
+fn s3(spec: &SourceSpec) -> String {
+    let SourceKind::S3 {
+        bucket,
+        prefix,
+        accounts,
+        regions,
+        queue_url,
+        list_interval,
+        ..
+    } = &spec.kind
+    else {
+        return String::new();
+    };
+    let mut s = String::new();
+    let only = |what: &str, v: &[String]| {
+        if v.is_empty() {
+            format!("every {what} found")
+        } else {
+            v.join(", ")
+        }
+    };
+    let _ = writeln!(
+        s,
+        "source '{}' (s3): s3://{bucket}/{prefix}AWSLogs/ (a trail's or an organization trail's files); accounts: {}; regions: {}",
+        spec.name,
+        only("account", accounts),
+        only("region", regions)
+    );
+    let _ = match queue_url {
+        Some(q) => writeln!(
+            s,
+            "  new files as the queue {q} announces them; the bucket is also listed every {} for what notifications missed",
+            human(*list_interval)
+        ),
+        None => writeln!(
+            s,
+            "  listed every {}: per account and region, only the days that can hold new files, from {} before the last file read; each file read once",
+            human(*list_interval),
+            human(spec.overlap)
+        ),
+    };
     s
 }
 
@@ -84,11 +150,10 @@ fn coverage_lines(s: &mut String, c: &Coverage) {
 
 fn lookup_events(spec: &SourceSpec, rules: &RuleSet, o: &Opened) -> String {
     let mut s = String::new();
-    let account = o
-        .coverage
-        .as_ref()
-        .and_then(|c| c.account.clone())
-        .unwrap_or_else(|| "unknown".into());
+    let account = match o.coverage.as_slice() {
+        [c] => c.account.clone().unwrap_or_else(|| "unknown".into()),
+        cs => format!("{} accounts", cs.len()),
+    };
     let _ = writeln!(
         s,
         "source '{}' (lookup_events): account {account}; every {}, re-reading {} behind the watermark; at most {} calls/s per region",
@@ -97,7 +162,14 @@ fn lookup_events(spec: &SourceSpec, rules: &RuleSet, o: &Opened) -> String {
         human(spec.overlap),
         spec.rate
     );
-    if let Some(c) = &o.coverage {
+    for c in &o.coverage {
+        if o.coverage.len() > 1 {
+            let _ = writeln!(
+                s,
+                "  account {}:",
+                c.account.as_deref().unwrap_or("unknown")
+            );
+        }
         coverage_lines(&mut s, c);
     }
     // Regions with the same queries, together.

@@ -10,10 +10,13 @@ pub mod coverage;
 pub mod explain;
 pub mod files;
 pub mod lookup_events;
+pub mod open;
+pub mod s3;
 pub mod stream;
 pub mod window;
 
 pub use config::{SourceKind, SourceSpec};
 pub use explain::explain;
-pub use stream::{open_source, open_source_on, open_streams, Opened, Query, SourceError, Stream};
+pub use open::{open_source, open_source_on, open_streams, Opened, SourceError, Unreachable};
+pub use stream::{Query, Stream};
 pub use window::Window;

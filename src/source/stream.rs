@@ -3,27 +3,15 @@
 //! log group); the queries that read one window of a stream (its pushdown plan, which depends on
 //! the region and on what the source learned of its account); and the pages of one query.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::aws::{self, ApiError, ApiStats, Caller, Clock};
-use super::config::{SourceKind, SourceSpec};
+use super::aws::{ApiError, ApiStats, Clock};
+use super::config::SourceSpec;
 use super::coverage::Coverage;
 use super::window::Window;
 use super::{cloudwatch_logs, lookup_events};
-use crate::backoff::Backoff;
-use crate::defaults;
 use crate::rules::pushdown::{self, Lookup, LookupPlan, LookupScope};
 use crate::rules::RuleSet;
-
-/// A source that cannot start.
-#[derive(Debug, thiserror::Error)]
-pub enum SourceError {
-    #[error(
-        "source '{0}': no region configured (set `region`, AWS_REGION or the profile's region)"
-    )]
-    NoRegion(String),
-}
 
 /// One read of a window: everything, one lookup attribute, or one filter pattern.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,13 +105,13 @@ impl Stream {
             return vec![Query::All];
         }
         match &self.reader {
-            Reader::Lookup(_) => {
+            Reader::Lookup(r) => {
                 let names = self
                     .coverage
                     .as_ref()
                     .map_or_else(|| vec!["root".to_string()], |c| c.root_names());
                 let scope = LookupScope {
-                    region: &self.name,
+                    region: &r.region,
                     root_names: &names,
                     aliases_unknown: self.coverage.as_ref().is_some_and(|c| c.aliases_unknown()),
                 };
@@ -138,121 +126,4 @@ impl Stream {
             },
         }
     }
-}
-
-/// A source opened: its streams, and what it covers (`lookup_events`).
-pub struct Opened {
-    pub streams: Vec<Stream>,
-    pub coverage: Option<Arc<Coverage>>,
-}
-
-/// Opens the streams of an AWS source (none for `files`), learning its account first.
-/// `aliases` is the `[account_aliases]` table.
-pub async fn open_source(
-    spec: &Arc<SourceSpec>,
-    aliases: &BTreeMap<String, String>,
-) -> Result<Opened, SourceError> {
-    open_source_on(spec, aliases, Arc::new(Clock::new(&spec.name))).await
-}
-
-/// `open_source` on a given clock (tests drive its host time).
-pub async fn open_source_on(
-    spec: &Arc<SourceSpec>,
-    aliases: &BTreeMap<String, String>,
-    clock: Arc<Clock>,
-) -> Result<Opened, SourceError> {
-    let stats = Arc::new(ApiStats::default());
-    let backoff = Backoff {
-        initial: spec.retry_initial,
-        attempts: spec.retry_attempts,
-        ..Backoff::default()
-    };
-    let caller = || Caller::new(spec.rate, backoff, stats.clone());
-    let stream = |name: String, reader, coverage: &Option<Arc<Coverage>>| Stream {
-        source: spec.clone(),
-        name,
-        reader,
-        stats: stats.clone(),
-        clock: clock.clone(),
-        coverage: coverage.clone(),
-    };
-    match &spec.kind {
-        SourceKind::LookupEvents { .. } => {
-            let coverage = Some(Arc::new(discover(spec, aliases, &clock).await));
-            let mut streams = Vec::new();
-            for region in &coverage.as_ref().expect("set above").regions {
-                let conf = aws::sdk_config(&spec.access, region, &clock).await;
-                let reader = Reader::Lookup(lookup_events::Region {
-                    client: aws::access::cloudtrail(&conf, &clock),
-                    caller: caller(),
-                    region: region.clone(),
-                });
-                streams.push(stream(region.clone(), reader, &coverage));
-            }
-            Ok(Opened { streams, coverage })
-        }
-        SourceKind::CloudwatchLogs {
-            region,
-            log_group,
-            log_stream_prefix,
-        } => {
-            let region = match region {
-                Some(r) => r.clone(),
-                None => aws::default_region(&spec.access)
-                    .await
-                    .ok_or_else(|| SourceError::NoRegion(spec.name.clone()))?,
-            };
-            let conf = aws::sdk_config(&spec.access, &region, &clock).await;
-            let reader = Reader::Logs(cloudwatch_logs::Group {
-                client: aws::access::cloudwatch_logs(&conf, &clock),
-                caller: caller(),
-                region,
-                log_group: log_group.clone(),
-                stream_prefix: log_stream_prefix.clone(),
-            });
-            Ok(Opened {
-                streams: vec![stream(log_group.clone(), reader, &None)],
-                coverage: None,
-            })
-        }
-        SourceKind::Files { .. } => Ok(Opened {
-            streams: Vec::new(),
-            coverage: None,
-        }),
-    }
-}
-
-/// Learns what a `lookup_events` source covers: its account, aliases and regions.
-pub async fn discover(
-    spec: &SourceSpec,
-    aliases: &BTreeMap<String, String>,
-    clock: &Arc<Clock>,
-) -> Coverage {
-    let configured = match &spec.kind {
-        SourceKind::LookupEvents { regions } => regions.as_ref().and_then(|r| r.first()),
-        _ => None,
-    };
-    let home = match configured {
-        Some(r) => r.clone(),
-        None => aws::default_region(&spec.access)
-            .await
-            .unwrap_or_else(|| "us-east-1".into()),
-    };
-    let conf = aws::sdk_config(&spec.access, &home, clock).await;
-    let learn = Coverage::discover(spec, &conf, clock, aliases, &home);
-    match tokio::time::timeout(defaults::DISCOVERY_TIMEOUT, learn).await {
-        Ok(c) => c,
-        Err(_) => Coverage::unreachable(
-            spec,
-            format!(
-                "AWS did not answer within {}s",
-                defaults::DISCOVERY_TIMEOUT.as_secs()
-            ),
-        ),
-    }
-}
-
-/// Opens the streams of an AWS source without an `[account_aliases]` table.
-pub async fn open_streams(spec: &Arc<SourceSpec>) -> Result<Vec<Stream>, SourceError> {
-    Ok(open_source(spec, &BTreeMap::new()).await?.streams)
 }

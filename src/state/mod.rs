@@ -69,6 +69,22 @@ pub struct State {
 
 type Result<T> = std::result::Result<T, StateError>;
 
+/// What was read of an S3 object: its ETag (a new version is read again), its delivery time
+/// (marks are forgotten once listings no longer reach back to them), and what could not be
+/// read of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct ObjectMark {
+    pub etag: String,
+    pub time_ms: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+}
+
+/// `source` NUL `stream` NUL `key`.
+fn object_key(source: &str, stream: &str, key: &str) -> Vec<u8> {
+    key2(source, &format!("{stream}\0{key}"))
+}
+
 /// A watermark as `state show` lists it.
 #[derive(Debug, Clone, Serialize)]
 pub struct WatermarkRow {
@@ -247,6 +263,51 @@ impl State {
         self.with(|s| s.files.insert(key2(source, path), v).map(|_| ()))
     }
 
+    /// What was read of an S3 object of a source's stream, if it was read.
+    pub fn object_mark(&self, source: &str, stream: &str, key: &str) -> Result<Option<ObjectMark>> {
+        let Some(v) = self.with(|s| s.objects.get(object_key(source, stream, key)))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&v)
+            .map(Some)
+            .map_err(|e| StateError::Corrupt(format!("object mark of {key}: {e}")))
+    }
+
+    /// Marks an S3 object as read (not durable until `flush`).
+    pub fn mark_object(
+        &self,
+        source: &str,
+        stream: &str,
+        key: &str,
+        mark: &ObjectMark,
+    ) -> Result<()> {
+        let v = serde_json::to_vec(mark).expect("an object mark serializes");
+        self.with(|s| {
+            s.objects
+                .insert(object_key(source, stream, key), v)
+                .map(|_| ())
+        })
+    }
+
+    /// Forgets the objects of a stream delivered before `before` (a listing never reaches
+    /// back to them again); returns how many.
+    pub fn forget_objects(&self, source: &str, stream: &str, before: Timestamp) -> Result<usize> {
+        let before = when::millis(before);
+        self.with(|s| {
+            let mut n = 0;
+            for kv in s.objects.scan_prefix(object_key(source, stream, "")) {
+                let (k, v) = kv?;
+                let old =
+                    serde_json::from_slice::<ObjectMark>(&v).map_or(true, |m| m.time_ms < before);
+                if old {
+                    s.objects.remove(k)?;
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })
+    }
+
     /// Files read, per source.
     pub fn files_read(&self, source: &str) -> usize {
         self.with(|s| Ok(s.files.scan_prefix(key2(source, "")).count()))
@@ -258,7 +319,7 @@ impl State {
     pub fn reset(&self, source: Option<&str>) -> Result<usize> {
         self.with(|s| {
             let mut n = 0;
-            for tree in [&s.watermarks, &s.files, &s.covered] {
+            for tree in [&s.watermarks, &s.files, &s.covered, &s.objects] {
                 let keys: Vec<_> = match source {
                     Some(src) => tree.scan_prefix(key2(src, "")).keys().collect(),
                     None => tree.iter().keys().collect(),

@@ -46,6 +46,8 @@ pub(super) struct Store {
     pub outbox: sled::Tree,
     pub dead: sled::Tree,
     pub files: sled::Tree,
+    /// S3 objects read, per source and stream.
+    pub objects: sled::Tree,
     meta: sled::Tree,
     populated: AtomicBool,
     /// Blob files already made durable.
@@ -88,6 +90,7 @@ impl Store {
             outbox: tree("outbox")?,
             dead: tree("dead")?,
             files: tree("files")?,
+            objects: tree("objects")?,
             meta: tree("meta")?,
             db,
             path,
@@ -112,6 +115,7 @@ impl Store {
             &self.outbox,
             &self.dead,
             &self.files,
+            &self.objects,
         ]
         .iter()
         .all(|t| t.is_empty())

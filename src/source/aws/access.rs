@@ -7,6 +7,7 @@ use std::sync::Arc;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_credential_types::provider::SharedCredentialsProvider;
 use serde::Deserialize;
 
 use super::clock::{Clock, DateHeader, SharedClock};
@@ -23,40 +24,110 @@ pub struct AwsAccess {
     pub session_name: Option<String>,
     /// An endpoint override (tests, VPC endpoints).
     pub endpoint_url: Option<String>,
+    /// Where STS is asked for roles (default: `endpoint_url`, else AWS's): a private
+    /// CloudTrail or CloudWatch Logs endpoint does not serve STS.
+    pub sts_endpoint_url: Option<String>,
+    /// The role assumed in the account a stream reads (a fan-out over accounts), after
+    /// `role_arn` if any.
+    pub member_role: Option<String>,
+}
+
+impl AwsAccess {
+    /// Where STS calls go.
+    pub fn sts_endpoint(&self) -> Option<&str> {
+        self.sts_endpoint_url
+            .as_deref()
+            .or(self.endpoint_url.as_deref())
+    }
+
+    /// This access, reading `account` through the fan-out's role.
+    pub fn into_account(&self, account: &str, role_name: &str) -> AwsAccess {
+        AwsAccess {
+            member_role: Some(format!("arn:aws:iam::{account}:role/{role_name}")),
+            ..self.clone()
+        }
+    }
+}
+
+/// The SDK loader for one region and endpoint, signing with `clock`'s time.
+fn loader(
+    access: &AwsAccess,
+    region: &str,
+    clock: &Arc<Clock>,
+    endpoint: Option<&str>,
+) -> aws_config::ConfigLoader {
+    let mut l = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new(region.to_string()))
+        .time_source(SharedClock(clock.clone()))
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .operation_attempt_timeout(defaults::AWS_CALL_TIMEOUT)
+                .build(),
+        );
+    if let Some(p) = &access.profile {
+        l = l.profile_name(p);
+    }
+    if let Some(u) = endpoint {
+        l = l.endpoint_url(u);
+    }
+    l
+}
+
+/// The credentials of `access`: `None` for the standard chain (or profile) alone; else the
+/// roles assumed in turn (`role_arn`, then the member account's role), asked of STS at its own
+/// endpoint. One provider serves every region of an account (it caches and refreshes).
+pub async fn credentials(
+    access: &AwsAccess,
+    region: &str,
+    clock: &Arc<Clock>,
+) -> Option<SharedCredentialsProvider> {
+    let hops: Vec<(&String, Option<&String>)> = match (&access.role_arn, &access.member_role) {
+        (None, None) => return None,
+        (Some(r), None) => vec![(r, access.external_id.as_ref())],
+        (None, Some(m)) => vec![(m, access.external_id.as_ref())],
+        // The external ID is the member role's (a reader role in every account).
+        (Some(r), Some(m)) => vec![(r, None), (m, access.external_id.as_ref())],
+    };
+    let sts = loader(access, region, clock, access.sts_endpoint())
+        .load()
+        .await;
+    let mut creds: Option<SharedCredentialsProvider> = None;
+    for (role, external_id) in hops {
+        let via = match &creds {
+            Some(c) => sts.to_builder().credentials_provider(c.clone()).build(),
+            None => sts.clone(),
+        };
+        let mut b = aws_config::sts::AssumeRoleProvider::builder(role)
+            .session_name(access.session_name.as_deref().unwrap_or("trailwatch"))
+            .region(Region::new(region.to_string()))
+            .configure(&via);
+        if let Some(x) = external_id {
+            b = b.external_id(x);
+        }
+        creds = Some(SharedCredentialsProvider::new(b.build().await));
+    }
+    creds
+}
+
+/// The SDK configuration for one region with given credentials (`None`: the standard chain).
+pub async fn sdk_config_with(
+    access: &AwsAccess,
+    region: &str,
+    clock: &Arc<Clock>,
+    creds: &Option<SharedCredentialsProvider>,
+) -> SdkConfig {
+    let l = loader(access, region, clock, access.endpoint_url.as_deref());
+    match creds {
+        Some(c) => l.credentials_provider(c.clone()).load().await,
+        None => l.load().await,
+    }
 }
 
 /// The SDK configuration for one region, signing with `clock`'s time (AWS's, once known).
 pub async fn sdk_config(access: &AwsAccess, region: &str, clock: &Arc<Clock>) -> SdkConfig {
-    let loader = || {
-        let mut l = aws_config::defaults(BehaviorVersion::latest())
-            .region(Region::new(region.to_string()))
-            .time_source(SharedClock(clock.clone()))
-            .retry_config(RetryConfig::disabled())
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .operation_attempt_timeout(defaults::AWS_CALL_TIMEOUT)
-                    .build(),
-            );
-        if let Some(p) = &access.profile {
-            l = l.profile_name(p);
-        }
-        if let Some(u) = &access.endpoint_url {
-            l = l.endpoint_url(u);
-        }
-        l
-    };
-    let base = loader().load().await;
-    let Some(role) = &access.role_arn else {
-        return base;
-    };
-    let mut b = aws_config::sts::AssumeRoleProvider::builder(role)
-        .session_name(access.session_name.as_deref().unwrap_or("trailwatch"))
-        .region(Region::new(region.to_string()))
-        .configure(&base);
-    if let Some(x) = &access.external_id {
-        b = b.external_id(x);
-    }
-    loader().credentials_provider(b.build().await).load().await
+    let creds = credentials(access, region, clock).await;
+    sdk_config_with(access, region, clock, &creds).await
 }
 
 /// The region the standard chain resolves (AWS_REGION, the profile…), if any.
@@ -84,11 +155,13 @@ pub fn cloudwatch_logs(conf: &SdkConfig, clock: &Arc<Clock>) -> aws_sdk_cloudwat
     aws_sdk_cloudwatchlogs::Client::from_conf(c)
 }
 
-/// An STS client that reads every answer's `Date` into `clock`.
-pub fn sts(conf: &SdkConfig, clock: &Arc<Clock>) -> aws_sdk_sts::Client {
-    let c = aws_sdk_sts::config::Builder::from(conf)
-        .interceptor(DateHeader(clock.clone()))
-        .build();
+/// An STS client that reads every answer's `Date` into `clock`, at `endpoint` when given.
+pub fn sts(conf: &SdkConfig, clock: &Arc<Clock>, endpoint: Option<&str>) -> aws_sdk_sts::Client {
+    let mut b = aws_sdk_sts::config::Builder::from(conf).interceptor(DateHeader(clock.clone()));
+    if let Some(u) = endpoint {
+        b = b.endpoint_url(u);
+    }
+    let c = b.build();
     aws_sdk_sts::Client::from_conf(c)
 }
 

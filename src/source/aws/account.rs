@@ -48,8 +48,12 @@ fn caller() -> Caller {
 }
 
 /// The account the credentials belong to.
-pub async fn account_id(conf: &SdkConfig, clock: &Arc<Clock>) -> Result<String, ApiError> {
-    let client = access::sts(conf, clock);
+pub async fn account_id(
+    conf: &SdkConfig,
+    clock: &Arc<Clock>,
+    sts_endpoint: Option<&str>,
+) -> Result<String, ApiError> {
+    let client = access::sts(conf, clock, sts_endpoint);
     let out = caller()
         .call("sts:GetCallerIdentity", || {
             client.get_caller_identity().send()

@@ -83,4 +83,33 @@ impl Caller {
             retry += 1;
         }
     }
+
+    /// Calls `f` (a call signed here, already described) until it succeeds, fails for good, or
+    /// runs out of retries.
+    pub async fn call_signed<T, F, Fut>(&self, mut f: F) -> Result<T, ApiError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ApiError>>,
+    {
+        let mut retry = 0;
+        loop {
+            self.limiter.until_ready().await;
+            self.stats.calls.fetch_add(1, Ordering::Relaxed);
+            let e = match f().await {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            if e.kind == ApiErrorKind::Throttled {
+                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+            }
+            let retryable = matches!(e.kind, ApiErrorKind::Throttled | ApiErrorKind::Transient);
+            if !retryable || retry >= self.backoff.attempts {
+                return Err(e);
+            }
+            let wait = self.backoff.delay(retry);
+            tracing::debug!(action = %e.action, retry, ?wait, error = %e.message, "retrying");
+            tokio::time::sleep(wait).await;
+            retry += 1;
+        }
+    }
 }

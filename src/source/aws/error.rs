@@ -72,6 +72,10 @@ impl ApiError {
     /// An error of `action` (`iam:ListAccountAliases`…), with the advice its kind calls for.
     pub fn new(action: &str, message: String, kind: ApiErrorKind) -> ApiError {
         let hint = match kind {
+            // An object encrypted with a KMS key needs kms:Decrypt on the key as well.
+            ApiErrorKind::Denied if message.contains("kms:") || message.contains("KMS") => {
+                " — the credentials lack kms:Decrypt on the bucket's KMS key".to_string()
+            }
             ApiErrorKind::Denied => format!(
                 " — the credentials lack the IAM permission {}",
                 action.split(' ').next().unwrap_or(action)

@@ -8,7 +8,10 @@ pub mod account;
 pub mod caller;
 pub mod clock;
 pub mod error;
+pub mod json;
+pub mod organization;
 pub mod query;
+pub mod signed;
 
 pub use access::{default_region, sdk_config, AwsAccess};
 pub use caller::{ApiStats, Caller};

@@ -1,19 +1,14 @@
-//! One call of AWS's query protocol (IAM, EC2): a form-encoded POST, signed with SigV4 by
-//! aws-sigv4 with the source's credentials and AWS-corrected time, and its XML answer. Used for
-//! the two single calls trailwatch needs from those services (`iam:ListAccountAliases`,
-//! `ec2:DescribeRegions`), which do not justify their SDKs' size.
+//! One call of AWS's query protocol (IAM, EC2): a form-encoded POST signed by `signed`, and its
+//! XML answer. Used for the two single calls trailwatch needs from those services
+//! (`iam:ListAccountAliases`, `ec2:DescribeRegions`), which do not justify their SDKs' size.
 
 use std::time::Duration;
 
 use aws_config::SdkConfig;
-use aws_credential_types::provider::ProvideCredentials;
-use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
-use aws_sigv4::sign::v4;
-use aws_smithy_async::time::TimeSource;
-use aws_smithy_runtime_api::client::identity::Identity;
 
 use super::clock::Clock;
 use super::error::{ApiError, ApiErrorKind};
+use super::signed;
 use crate::defaults;
 
 /// A query-protocol service.
@@ -120,63 +115,22 @@ async fn once(
     endpoint_url: Option<&str>,
     action: &str,
     params: &[(&str, &str)],
-) -> Result<String, (ApiErrorKind, String)> {
-    let other = |m: String| (ApiErrorKind::Other, m);
+) -> Result<String, signed::Failure> {
     let url = endpoint(service, region, endpoint_url);
     let mut body = format!("Action={}&Version={}", form(action), service.version);
     for (k, v) in params {
         body.push_str(&format!("&{}={}", form(k), form(v)));
     }
-    let provider = conf
-        .credentials_provider()
-        .ok_or_else(|| other("no AWS credentials are configured".into()))?;
-    let creds = provider
-        .provide_credentials()
-        .await
-        .map_err(|e| other(format!("cannot get AWS credentials: {e}")))?;
-    let identity: Identity = creds.into();
-    let signing_region = if service.global { "us-east-1" } else { region };
-    let params = v4::SigningParams::builder()
-        .identity(&identity)
-        .region(signing_region)
-        .name(service.name)
-        .time(TimeSource::now(clock))
-        .settings(SigningSettings::default())
-        .build()
-        .map_err(|e| other(format!("cannot sign the request: {e}")))?
-        .into();
-    let ctype = "application/x-www-form-urlencoded; charset=utf-8";
-    let headers = [("content-type", ctype)];
-    let signable = SignableRequest::new(
-        "POST",
-        url.as_str(),
-        headers.iter().copied(),
-        SignableBody::Bytes(body.as_bytes()),
-    )
-    .map_err(|e| other(format!("cannot sign the request: {e}")))?;
-    let (instructions, _) = sign(signable, &params)
-        .map_err(|e| other(format!("cannot sign the request: {e}")))?
-        .into_parts();
-    let client = reqwest::Client::builder()
-        .timeout(defaults::AWS_CALL_TIMEOUT)
-        .build()
-        .map_err(|e| other(format!("HTTP client: {e}")))?;
-    let mut req = client.post(&url).header("content-type", ctype).body(body);
-    for (k, v) in instructions.headers() {
-        req = req.header(k, v);
-    }
-    let resp = req
-        .send()
-        .await
-        .map_err(|e| (ApiErrorKind::Transient, format!("request failed: {e}")))?;
-    if let Some(d) = resp.headers().get("date").and_then(|d| d.to_str().ok()) {
-        clock.observe_date(d);
-    }
-    let status = resp.status().as_u16();
-    let text = resp
-        .text()
-        .await
-        .map_err(|e| (ApiErrorKind::Transient, format!("reading the answer: {e}")))?;
+    let req = signed::Request {
+        service: service.name,
+        region: if service.global { "us-east-1" } else { region },
+        url: &url,
+        content_type: "application/x-www-form-urlencoded; charset=utf-8",
+        headers: Vec::new(),
+        body: body.into_bytes(),
+        timeout: defaults::AWS_CALL_TIMEOUT,
+    };
+    let (status, text) = signed::send(conf, clock, req).await?;
     if status == 200 {
         return Ok(text);
     }

@@ -1,0 +1,198 @@
+//! The tasks of an `s3` source: the lister (every `list_interval`, the bucket's accounts and
+//! regions are found again and each is polled, a few at once) and, with a queue, the listener
+//! (notifications read as they arrive, each deleted only once its objects' records are
+//! raised). Both read objects off the async threads; a stop ends a read between two records
+//! (the object is read again next time).
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+use super::poller::Shared;
+use super::shutdown::Shutdown;
+use super::Mode;
+use crate::poll::bucket::Reader;
+use crate::poll::{PollError, PollReport};
+use crate::source::s3::queue::{self, Message};
+use crate::when;
+
+/// Accounts and regions polled at once.
+const AT_ONCE: usize = 8;
+
+/// Lists the bucket on the source's schedule and polls every account and region in it.
+pub struct BucketPoller {
+    pub reader: Reader,
+    pub shared: Shared,
+}
+
+impl BucketPoller {
+    pub async fn run(self, mut shutdown: Shutdown) {
+        let (r, sh) = (&self.reader, &self.shared);
+        let spec = &r.spec;
+        let every = match &spec.kind {
+            crate::source::SourceKind::S3 { list_interval, .. } => *list_interval,
+            _ => spec.poll_interval,
+        };
+        loop {
+            let round = tokio::select! {
+                _ = self.round() => false,
+                _ = shutdown.recv() => true,
+            };
+            if round {
+                r.stop.store(true, Ordering::Relaxed);
+                return;
+            }
+            sh.metrics.api_calls(
+                &spec.name,
+                r.trail.stats.calls.load(Ordering::Relaxed),
+                r.trail.stats.throttled.load(Ordering::Relaxed),
+            );
+            if sh.mode == Mode::Once || shutdown.sleep(every).await {
+                r.stop.store(true, Ordering::Relaxed);
+                return;
+            }
+        }
+    }
+
+    /// One round: the places found, then each polled (`AT_ONCE` at a time).
+    async fn round(&self) {
+        let (r, sh) = (&self.reader, &self.shared);
+        let spec = &r.spec;
+        let now = r.trail.clock.now();
+        // Places found later are read from the source's first round on.
+        let first = now - when::signed(spec.overlap);
+        if let Err(e) = sh.state.note_covered(&spec.name, "", first) {
+            sh.record(&spec.name, &Err(e.into()));
+            return;
+        }
+        let places = match r.trail.places().await {
+            Ok(p) => p,
+            Err(e) => {
+                sh.record(&spec.name, &Err(e.into()));
+                return;
+            }
+        };
+        sh.record(&spec.name, &Ok(PollReport::default()));
+        let gate = Arc::new(Semaphore::new(AT_ONCE));
+        let mut polls = JoinSet::new();
+        for place in places {
+            let (r, sh, gate) = (r.clone(), sh.clone(), gate.clone());
+            polls.spawn(async move {
+                let _permit = gate.acquire().await;
+                let key = format!("{}/{}", r.spec.name, place.stream());
+                let res = r.poll_place(&place, r.trail.clock.now()).await;
+                sh.record(&key, &res);
+                if let Ok(rep) = &res {
+                    sh.note_counts(&r.spec.name, rep);
+                }
+            });
+        }
+        while polls.join_next().await.is_some() {}
+    }
+}
+
+/// Reads the bucket's notifications as they arrive.
+pub struct QueuePoller {
+    pub reader: Reader,
+    pub shared: Shared,
+}
+
+impl QueuePoller {
+    pub async fn run(self, mut shutdown: Shutdown) {
+        let (r, sh) = (&self.reader, &self.shared);
+        let Some(q) = r.trail.queue.as_ref() else {
+            return;
+        };
+        let key = format!("{}/queue", r.spec.name);
+        // `--once` takes what is waiting, without a long poll.
+        let wait = match sh.mode {
+            Mode::Once => Duration::from_secs(1),
+            Mode::Forever => queue::WAIT,
+        };
+        loop {
+            let got = tokio::select! {
+                g = q.receive(wait) => g,
+                _ = shutdown.recv() => return,
+            };
+            let messages = match got {
+                Ok(m) => m,
+                Err(e) => {
+                    sh.record(&key, &Err(e.into()));
+                    if sh.mode == Mode::Once || shutdown.sleep(Duration::from_secs(5)).await {
+                        return;
+                    }
+                    continue;
+                }
+            };
+            if messages.is_empty() && sh.mode == Mode::Once {
+                return;
+            }
+            let mut rep = PollReport::default();
+            let mut failed = None;
+            for m in &messages {
+                let done = tokio::select! {
+                    d = self.handle(m, &mut rep) => d,
+                    _ = shutdown.recv() => {
+                        r.stop.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                };
+                match done {
+                    Ok(true) => {
+                        if let Err(e) = q.delete(m).await {
+                            tracing::warn!(source = %r.spec.name, "cannot delete message {} (it will come again, and be dropped as read): {e}", m.id);
+                        }
+                    }
+                    Ok(false) => return,
+                    Err(e) => failed = Some(e),
+                }
+            }
+            let res = match failed {
+                Some(e) => Err(e),
+                None => Ok(rep),
+            };
+            sh.record(&key, &res);
+            if let Ok(rep) = &res {
+                sh.note_counts(&r.spec.name, rep);
+            }
+        }
+    }
+
+    /// Reads the objects one message names; `Ok(true)` when it can be deleted, `Ok(false)`
+    /// when stopped. A failure leaves it in the queue (it comes back, and the listing catches
+    /// the object anyway).
+    async fn handle(&self, m: &Message, rep: &mut PollReport) -> Result<bool, PollError> {
+        let r = &self.reader;
+        let created = match queue::created(&m.body) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(source = %r.spec.name, "message {} is not an S3 notification ({e}): deleted", m.id);
+                return Ok(true);
+            }
+        };
+        for c in created {
+            if c.bucket != r.trail.bucket.name {
+                tracing::warn!(source = %r.spec.name, "message {} is about bucket {}, not {}: ignored", m.id, c.bucket, r.trail.bucket.name);
+                continue;
+            }
+            // Digests, Insights, other files, accounts and regions not read here.
+            let Some((place, time)) = r.place_of(&c.key) else {
+                continue;
+            };
+            let stream = place.stream();
+            if r.was_read(&stream, &c.key, "")? {
+                continue;
+            }
+            if !r
+                .read_object(&stream, &c.key, time, r.trail.clock.now(), rep)
+                .await?
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+}
