@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod fake_cloudtrail;
+pub mod moto_aws;
 pub mod servers;
 
 use std::io::Write;
@@ -131,5 +132,20 @@ impl Logs {
             self.seen.push('\n');
         }
         self.seen.clone()
+    }
+}
+
+/// Waits until `cond` holds, asking it every 50 ms, at most `deadline`; true when it held.
+/// (For state outside the test's reach, such as a queue's depth, that sends no event.)
+pub fn eventually(mut cond: impl FnMut() -> bool, deadline: std::time::Duration) -> bool {
+    let end = std::time::Instant::now() + deadline;
+    loop {
+        if cond() {
+            return true;
+        }
+        if std::time::Instant::now() >= end {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
