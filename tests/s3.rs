@@ -186,6 +186,48 @@ fn an_organization_trail_gives_each_alert_once() {
 }
 
 #[test]
+fn a_file_listed_late_with_an_earlier_name_is_still_read() {
+    let (_moto, url) = moto();
+    let rt = rt();
+    let s3 = rt.block_on(async {
+        let s3 = moto_aws::s3(&moto_aws::conf(&url, "us-east-1").await);
+        s3.create_bucket().bucket(BUCKET).send().await.unwrap();
+        s3
+    });
+    let r = Receiver::start(0, vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &url, &r.url, "");
+    let now = Timestamp::now();
+    let at = |min: i64| now - jiff::SignedDuration::from_mins(min);
+    let p = place(ACCOUNTS[0]);
+    rt.block_on(put(
+        &s3,
+        BUCKET,
+        &key_for("", &p, at(1), "b"),
+        one_creation("second"),
+    ));
+    let once = || {
+        bin()
+            .args(["run", "--once", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    assert!(once().status.success());
+    // A file named 6 minutes earlier than the last one read appears only now (two files of
+    // one minute, or a slow upload): within `overlap`, it is read.
+    rt.block_on(put(
+        &s3,
+        BUCKET,
+        &key_for("", &p, at(7), "a"),
+        one_creation("first"),
+    ));
+    let o = once();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(ids_of(&r, |_| true), ["first", "second"]);
+}
+
+#[test]
 fn a_notified_object_is_alerted_within_seconds_and_once_when_notified_twice() {
     let (_moto, url) = moto();
     let rt = rt();

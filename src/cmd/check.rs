@@ -85,7 +85,18 @@ pub async fn plan(s: &Settings) -> Plan {
         }
         text.push_str(&source::explain(spec, &s.rules, opened.as_ref()));
         if let Some(t) = opened.as_ref().and_then(|o| o.trail.as_ref()) {
-            match t.places().await {
+            let listed = tokio::time::timeout(defaults::DISCOVERY_TIMEOUT, t.places()).await;
+            let listed = listed.unwrap_or_else(|_| {
+                Err(crate::source::aws::ApiError::new(
+                    "s3:ListBucket",
+                    format!(
+                        "no answer within {}s",
+                        defaults::DISCOVERY_TIMEOUT.as_secs()
+                    ),
+                    crate::source::aws::ApiErrorKind::Transient,
+                ))
+            });
+            match listed {
                 Ok(ps) if ps.is_empty() => warnings.push(format!(
                     "source '{}': no CloudTrail files under s3://{}/{}AWSLogs/ (is `prefix` the trail's S3 key prefix?)",
                     spec.name, t.bucket.name, t.bucket.base

@@ -199,7 +199,15 @@ pub async fn poll_stream_measured(
 ) -> Result<PollReport, PollError> {
     let spec = &stream.source;
     let queries = stream.queries(eval.rules());
-    let wm = state.watermark(&spec.name, &stream.name)?;
+    let wm = match state.watermark(&spec.name, &stream.name)? {
+        Some(w) => Some(w),
+        None if spec.fanout.is_some() => {
+            // The source's first poll: accounts found later start from there.
+            state.note_covered(&spec.name, "", now)?;
+            new_account_start(state.covered(&spec.name, "")?, now)
+        }
+        None => None,
+    };
     let lateness = Lateness {
         before: wm.filter(|_| measure),
         overlap: spec.overlap,
@@ -215,6 +223,17 @@ pub async fn poll_stream_measured(
         state.advance_watermark(&spec.name, &stream.name, w.end)?;
     }
     Ok(rep)
+}
+
+/// How far back an account of a fan-out found after the source started is read: the accounts
+/// are listed again every hour, so an account is at most that old when it is found.
+const NEW_ACCOUNT_REACH: jiff::SignedDuration = jiff::SignedDuration::from_hours(2);
+
+/// Where a stream of a fan-out without a watermark starts (as a watermark: `overlap` is read
+/// before it): the source's first poll, or `NEW_ACCOUNT_REACH` ago if that is later. The first
+/// poll of a new source starts at `now`, as any stream does.
+fn new_account_start(source_start: Option<Timestamp>, now: Timestamp) -> Option<Timestamp> {
+    source_start.map(|s| s.max(now - NEW_ACCOUNT_REACH).min(now))
 }
 
 /// The late sweep of a stream at `now`: `[now - late_sweep, now - overlap]` read again with the
@@ -255,4 +274,22 @@ pub async fn sweep_stream(
         read_and_raise(stream, &w, &queries, eval, state, &lateness, &mut rep).await?;
     }
     Ok(rep)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_account_found_later_is_read_from_the_sources_start_within_reach() {
+        let now: Timestamp = "2026-11-23T12:00:00Z".parse().unwrap();
+        let at = |h: i64| now - jiff::SignedDuration::from_hours(h);
+        // Found at the source's first poll: from now, as any new stream.
+        assert_eq!(new_account_start(Some(now), now), Some(now));
+        // Found 50 minutes after the source started: from the start.
+        let start = now - jiff::SignedDuration::from_mins(50);
+        assert_eq!(new_account_start(Some(start), now), Some(start));
+        // Found a week later: two hours back (it is at most an hour old).
+        assert_eq!(new_account_start(Some(at(168)), now), Some(at(2)));
+    }
 }

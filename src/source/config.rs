@@ -493,6 +493,15 @@ impl SourceSpec {
                     self.name
                 )]
             }
+            SourceKind::S3 { regions, .. }
+                if !regions.is_empty() && !regions.iter().any(|r| r == "us-east-1") =>
+            {
+                vec![format!(
+                    "source '{}' keeps only the files of {}: IAM events and console sign-ins through the global endpoint are recorded in us-east-1's files, so they will never be seen; add \"us-east-1\" to its regions",
+                    self.name,
+                    regions.join(", ")
+                )]
+            }
             _ => Vec::new(),
         }
     }
@@ -571,5 +580,54 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("not an AWS region"), "{e}");
+    }
+
+    #[test]
+    fn s3_sources_and_fanouts_parse_with_their_errors() {
+        let s = parse("[[sources]]\nname = \"t\"\ntype = \"s3\"\nbucket = \"b\"\nprefix = \"/p/\"\naccounts = [\"111122223333\"]\n").unwrap();
+        match &s.kind {
+            SourceKind::S3 {
+                prefix,
+                accounts,
+                list_interval,
+                ..
+            } => {
+                assert_eq!((prefix.as_str(), accounts.len()), ("p/", 1));
+                assert_eq!(*list_interval, defaults::POLL_INTERVAL);
+            }
+            k => panic!("{k:?}"),
+        }
+        assert!(s.late_sweep.is_zero());
+        let q = parse("[[sources]]\nname = \"t\"\ntype = \"s3\"\nbucket = \"b\"\nqueue_url = \"https://sqs.us-east-1.amazonaws.com/1/q\"\n").unwrap();
+        assert!(
+            matches!(q.kind, SourceKind::S3 { list_interval, .. } if list_interval == defaults::S3_LIST_INTERVAL_WITH_QUEUE)
+        );
+        for (text, want) in [
+            ("type = \"s3\"\n", "`bucket` is required"),
+            ("type = \"s3\"\nbucket = \"b\"\naccounts = \"organization\"\n", "may only list account IDs"),
+            ("type = \"s3\"\nbucket = \"b\"\naccounts = [\"12\"]\n", "not an AWS account ID"),
+            ("type = \"s3\"\nbucket = \"b\"\nqueue_url = \"q\"\n", "is not a URL"),
+            ("type = \"s3\"\nbucket = \"b\"\nlog_group = \"g\"\n", "`log_group` does not apply"),
+            ("type = \"lookup_events\"\nbucket = \"b\"\n", "`bucket` does not apply"),
+            ("type = \"lookup_events\"\naccounts = \"organization\"\n", "needs `role_name`"),
+            ("type = \"lookup_events\"\nrole_name = \"r\"\n", "needs `accounts`"),
+            ("type = \"lookup_events\"\naccounts = \"everyone\"\nrole_name = \"r\"\n", "write \"organization\""),
+            ("type = \"cloudwatch_logs\"\nlog_group = \"g\"\naccounts = \"organization\"\nrole_name = \"arn:aws:iam::1:role/r\"\n", "must be a role's name"),
+            ("type = \"files\"\npath = \"/\"\naccounts = [\"111122223333\"]\n", "`accounts` does not apply"),
+        ] {
+            let e = parse(&format!("[[sources]]\nname = \"t\"\n{text}")).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+        }
+        let f = parse("[[sources]]\nname = \"o\"\ntype = \"lookup_events\"\naccounts = \"organization\"\nrole_name = \"trailwatch-reader\"\nexternal_id = \"x\"\nsts_endpoint_url = \"https://sts.example\"\n").unwrap();
+        assert_eq!(
+            f.fanout.as_ref().map(|f| &f.accounts),
+            Some(&Accounts::Organization)
+        );
+        assert_eq!(f.access.sts_endpoint(), Some("https://sts.example"));
+        let a = f.access.into_account("111122223333", "trailwatch-reader");
+        assert_eq!(
+            a.member_role.as_deref(),
+            Some("arn:aws:iam::111122223333:role/trailwatch-reader")
+        );
     }
 }

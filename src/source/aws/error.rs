@@ -110,11 +110,25 @@ pub(super) fn kind_of<E: ProvideErrorMetadata, R: HasStatus>(e: &SdkError<E, R>)
             se.raw().status_code(),
             se.err().message().unwrap_or(""),
         ),
+        // No credentials at all: asking again cannot help.
+        SdkError::DispatchFailure(_) if no_credentials(e) => ApiErrorKind::Other,
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             ApiErrorKind::Transient
         }
         _ => ApiErrorKind::Other,
     }
+}
+
+/// True when the SDK could not load any credentials.
+fn no_credentials<E, R>(e: &SdkError<E, R>) -> bool {
+    let SdkError::DispatchFailure(d) = e else {
+        return false;
+    };
+    d.as_connector_error().is_some_and(|c| {
+        DisplayErrorContext(c)
+            .to_string()
+            .contains("an error occurred while loading credentials")
+    })
 }
 
 /// An SDK failure described for an operator.
@@ -129,6 +143,9 @@ pub(super) fn describe<E: ProvideErrorMetadata + std::error::Error + Send + Sync
                 Some(c) => format!("{c}: {msg} (HTTP {})", se.raw().status_code()),
                 None => format!("HTTP {}: {msg}", se.raw().status_code()),
             }
+        }
+        other if no_credentials(other) => {
+            "no AWS credentials could be loaded (environment, profile, SSO or instance role)".into()
         }
         other => DisplayErrorContext(other).to_string(),
     };
