@@ -378,6 +378,30 @@ mod tests {
     }
 
     #[test]
+    fn a_new_state_flushed_from_many_threads_at_once_stays_writable() {
+        // The first flushes of a new database write its manifest: from several threads at
+        // once (an s3 source polls accounts in parallel), none may fail.
+        for _ in 0..20 {
+            let dir = tempfile::tempdir().unwrap();
+            let s = std::sync::Arc::new(State::open(dir.path()).unwrap());
+            let threads: Vec<_> = (0..8)
+                .map(|i| {
+                    let s = s.clone();
+                    std::thread::spawn(move || {
+                        let t: Timestamp = "2026-11-22T01:00:00Z".parse().unwrap();
+                        s.advance_watermark("src", &format!("stream-{i}"), t)
+                    })
+                })
+                .collect();
+            for t in threads {
+                t.join().unwrap().unwrap();
+            }
+            assert!(s.broken().is_none());
+            assert!(dir.path().join(store::MANIFEST).exists());
+        }
+    }
+
+    #[test]
     fn watermarks_never_move_back_and_reset_per_source() {
         let dir = tempfile::tempdir().unwrap();
         let s = State::open(dir.path()).unwrap();

@@ -52,6 +52,8 @@ pub(super) struct Store {
     populated: AtomicBool,
     /// Blob files already made durable.
     synced_blobs: Mutex<HashSet<OsString>>,
+    /// Held while the manifest is written (flushes run from several threads at once).
+    manifest: Mutex<()>,
 }
 
 fn open_error(dir: &Path, e: &sled::Error) -> StateError {
@@ -97,6 +99,7 @@ impl Store {
             dir: dir.to_path_buf(),
             populated: AtomicBool::new(false),
             synced_blobs: Mutex::new(HashSet::new()),
+            manifest: Mutex::new(()),
         };
         let manifest = std::fs::read(dir.join(MANIFEST)).ok();
         let empty = store.is_empty();
@@ -149,7 +152,12 @@ impl Store {
             let mut any = false;
             for e in entries.flatten() {
                 if !synced.contains(&e.file_name()) {
-                    File::open(e.path())?.sync_all()?;
+                    match File::open(e.path()) {
+                        Ok(f) => f.sync_all()?,
+                        // sled removed it meanwhile (its value was replaced): nothing to keep.
+                        Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+                        Err(err) => return Err(err.into()),
+                    }
                     synced.insert(e.file_name());
                     any = true;
                 }
@@ -172,8 +180,12 @@ impl Store {
         self.flush()
     }
 
-    /// Records, durably, that the database holds data.
+    /// Records, durably, that the database holds data (once, whichever thread flushes first).
     fn write_manifest(&self) -> std::io::Result<()> {
+        let _one_at_a_time = self.manifest.lock().expect("manifest lock");
+        if self.populated.load(Ordering::SeqCst) {
+            return Ok(());
+        }
         let m = Manifest {
             populated: Timestamp::now().to_string(),
         };
