@@ -642,3 +642,28 @@ fn a_reload_cannot_change_the_state_dir() {
     signal(&d.0, 15);
     assert!(d.0.wait().unwrap().success());
 }
+
+#[test]
+fn run_once_fails_loudly_when_a_stream_could_not_be_read() {
+    // Nothing listens there: the stream's poll fails (cron must see it, not exit 0).
+    let port = support::servers::free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "state_dir = \"{}/state\"\n[[sources]]\nname = \"logs\"\ntype = \"cloudwatch_logs\"\nregion = \"us-east-1\"\nlog_group = \"trail\"\nendpoint_url = \"http://127.0.0.1:{port}\"\nretry_attempts = 0\n\n[[sinks]]\nname = \"out\"\ntype = \"console\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    support::fake_cloudtrail::test_aws_env();
+    let o = once(&cfg);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o).contains("1 stream could not be read in this run")
+            && text(&o).contains("logs/trail: logs:FilterLogEvents"),
+        "{}",
+        text(&o)
+    );
+}

@@ -51,6 +51,14 @@ pub async fn plan(s: &Settings) -> Plan {
     );
     let mut sources = Vec::new();
     for spec in &s.sources {
+        // `check` answers promptly: one retry, not a poll's patience.
+        let spec = &Arc::new(SourceSpec {
+            retry_attempts: spec.retry_attempts.min(1),
+            retry_initial: spec
+                .retry_initial
+                .min(std::time::Duration::from_millis(300)),
+            ..(**spec).clone()
+        });
         let opened = match &spec.kind {
             SourceKind::Files { .. } => None,
             _ => match tokio::time::timeout(

@@ -62,6 +62,9 @@ pub enum DaemonError {
     Sink(#[from] OpenError),
     #[error("cannot listen for signals: {0}")]
     Signals(#[from] std::io::Error),
+    /// `--once`: some streams could not be read (their events are read at the next run).
+    #[error("{} could not be read in this run (their events are read at the next run): {}", if .0.len() == 1 { "1 stream".to_string() } else { format!("{} streams", .0.len()) }, .0.join("; "))]
+    Failed(Vec<String>),
 }
 
 /// The signals the daemon answers.
@@ -113,7 +116,7 @@ pub async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<(), Daemo
             &metrics,
             restart.clone(),
         );
-        let mut tasks = match started.await {
+        let (mut tasks, streams) = match started.await {
             Ok(t) => t,
             Err(e) => match fallback.take() {
                 Some(old) => {
@@ -170,8 +173,26 @@ pub async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<(), Daemo
                 let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
                 fallback = Some(std::mem::replace(&mut settings, *new));
             }
+            Ending::Stop if mode == Mode::Once => return once_outcome(&streams),
             Ending::Stop => return Ok(()),
         }
+    }
+}
+
+/// The end of `--once`: an error naming every stream whose last poll failed.
+fn once_outcome(streams: &health::Streams) -> Result<(), DaemonError> {
+    let mut failed: Vec<String> = streams
+        .lock()
+        .expect("health lock")
+        .iter()
+        .filter(|(_, h)| h.failing_since.is_some())
+        .map(|(k, h)| format!("{k}: {}", h.last_error.as_deref().unwrap_or("failed")))
+        .collect();
+    failed.sort();
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(DaemonError::Failed(failed))
     }
 }
 
@@ -308,7 +329,7 @@ async fn start(
     mode: Mode,
     metrics: &Metrics,
     restart: Arc<Notify>,
-) -> Result<JoinSet<()>, DaemonError> {
+) -> Result<(JoinSet<()>, health::Streams), DaemonError> {
     let (direct, direct_rx) = tokio::sync::mpsc::unbounded_channel();
     let shared = Shared {
         direct,
@@ -429,5 +450,5 @@ async fn start(
         };
         tasks.spawn(health.run(shutdown));
     }
-    Ok(tasks)
+    Ok((tasks, shared.streams.clone()))
 }
