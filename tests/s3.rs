@@ -301,14 +301,14 @@ fn a_lost_notification_is_caught_by_the_listing() {
 fn a_restart_in_the_middle_of_an_object_loses_and_repeats_nothing() {
     let (_moto, url) = moto();
     let rt = rt();
-    // One big file: 120,000 records, a creation every 24,000 (alerts are raised every 10,000
+    // One big file: 60,000 records, a creation every 12,000 (alerts are raised every 10,000
     // records read, so the first is raised long before the file ends).
     let now = Timestamp::now().as_millisecond();
     let noise = record("n", "DescribeInstances", now, false).record;
     let mut recs = Vec::new();
     let mut want = Vec::new();
-    for i in 0..120_000 {
-        if i % 24_000 == 5_000 {
+    for i in 0..60_000 {
+        if i % 12_000 == 5_000 {
             let id = format!("big-{i}");
             recs.push(record(&id, "CreateUser", now, false).record);
             want.push(id);
