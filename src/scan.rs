@@ -11,9 +11,12 @@ use std::io::Write;
 use rayon::prelude::*;
 use serde::Serialize;
 
+use crate::alert::Alert;
+use crate::config::Language;
 use crate::format::{self, Layout, RawRecord};
 use crate::record::Record;
 use crate::rules::evaluate::{Evaluator, Screen, Verdict};
+use crate::rules::threshold::{self, InMemory};
 use crate::rules::{Rule, RuleSet};
 
 /// Line-mode buffers are split into chunks of about this size for parallel work.
@@ -35,6 +38,8 @@ pub struct Report {
     /// Parts of inputs not read as they were (bad bytes replaced, a gzip cut short or too
     /// long), as `location: reason`: `scan` exits 1.
     pub unread: Vec<String>,
+    /// Matches of threshold rules, with their location: counted once every input is read.
+    pub counted: Vec<(Alert, String)>,
 }
 
 impl Report {
@@ -50,6 +55,7 @@ impl Report {
         self.files += o.files;
         self.warnings.extend(o.warnings);
         self.unread.extend(o.unread);
+        self.counted.extend(o.counted);
     }
 }
 
@@ -74,6 +80,9 @@ struct MatchLine<'a> {
     source_ip_address: Option<&'a str>,
     error_code: Option<&'a str>,
     location: &'a str,
+    /// A threshold rule's count: how many, in what period, for which key, which events.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    threshold: Option<&'a serde_json::Value>,
 }
 
 /// A rule set ready to scan.
@@ -103,6 +112,34 @@ impl Scanner {
         rep.bytes = buf.len() as u64;
         rep.files = 1;
         rep
+    }
+
+    /// Counts the threshold rules' matches of a whole scan; one line per threshold reached, at
+    /// the match that reached it.
+    pub fn thresholds(&self, counted: Vec<(Alert, String)>) -> Vec<u8> {
+        let mut out = Vec::new();
+        if counted.is_empty() {
+            return out;
+        }
+        let rules = self.eval.rules();
+        let mut at: std::collections::HashMap<(String, String), String> = counted
+            .iter()
+            .map(|(a, loc)| ((a.rule.clone(), a.event_id.clone()), loc.clone()))
+            .collect();
+        let alerts = counted.into_iter().map(|(a, _)| a).collect();
+        let Ok(fired) = threshold::apply(rules, alerts, &mut InMemory::default());
+        for a in fired {
+            let (Some(rule), Ok(rec)) =
+                (rules.get(&a.rule), Record::parse(a.record.as_str().into()))
+            else {
+                continue;
+            };
+            let loc = at
+                .remove(&(a.rule.clone(), a.event_id.clone()))
+                .unwrap_or_default();
+            write_match(&mut out, rule, &rec, &loc);
+        }
+        out
     }
 
     fn empty_report(&self) -> Report {
@@ -256,7 +293,15 @@ impl Scanner {
             Verdict::Match(m) => {
                 for (i, rule) in m.rules {
                     rep.matches[i] += 1;
-                    write_match(&mut rep.out, rule, &m.record, &loc);
+                    if rule.threshold.is_some() {
+                        // Counted once every input is read, in eventTime order.
+                        let id = m.record.get_str("eventID").unwrap_or("");
+                        let time = m.record.get_str("eventTime").unwrap_or("");
+                        let a = Alert::new(rule, Language::En, id, time, "scan", &m.record.text);
+                        rep.counted.push((a, loc.to_string()));
+                    } else {
+                        write_match(&mut rep.out, rule, &m.record, &loc);
+                    }
                 }
             }
         }
@@ -298,6 +343,7 @@ impl LineShapes {
 }
 
 pub fn write_match(out: &mut Vec<u8>, rule: &Rule, r: &Record<'_>, loc: &str) {
+    let threshold = r.value.get("trailwatch").and_then(|t| t.get("threshold"));
     let line = MatchLine {
         rule: &rule.name,
         severity: rule.severity.to_string(),
@@ -314,6 +360,7 @@ pub fn write_match(out: &mut Vec<u8>, rule: &Rule, r: &Record<'_>, loc: &str) {
         source_ip_address: r.get_str("sourceIPAddress"),
         error_code: r.get_str("errorCode"),
         location: loc,
+        threshold,
     };
     serde_json::to_writer(&mut *out, &line).expect("writing to a Vec cannot fail");
     out.push(b'\n');
@@ -349,6 +396,7 @@ pub fn scan_paths(
             Err(e) => errors.push(e),
         }
     }
+    out.write_all(&scanner.thresholds(std::mem::take(&mut total.counted)))?;
     out.flush()?;
     Ok((total, errors))
 }

@@ -43,6 +43,10 @@ pub struct Fields {
     pub console_link: String,
     /// Further alerts of the same rule and principal summed up in this message.
     pub more: u64,
+    /// A threshold rule's count: "5 in 10m (sourceIPAddress=…): id, id, …".
+    pub threshold: String,
+    /// What to check and what to do (the rule's runbook).
+    pub runbook: String,
     pub test: bool,
     /// The record, pretty-printed (email only).
     pub record_pretty: String,
@@ -162,6 +166,30 @@ fn pretty(r: &Value) -> String {
     }
 }
 
+/// A threshold alert's count and events, from the record's `trailwatch.threshold`.
+fn threshold_text(r: &Value) -> String {
+    let Some(t) = r.get("trailwatch").and_then(|t| t.get("threshold")) else {
+        return String::new();
+    };
+    let ids: Vec<&str> = t["events"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|x| x["eventID"].as_str()).collect())
+        .unwrap_or_default();
+    let shown: Vec<&str> = ids.iter().take(10).copied().collect();
+    let more = if ids.len() > shown.len() {
+        format!(" … (+{})", ids.len() - shown.len())
+    } else {
+        String::new()
+    };
+    clean(&format!(
+        "{} in {} ({}): {}{more}",
+        t["count"],
+        t["period"].as_str().unwrap_or(""),
+        t["group"].as_str().unwrap_or(""),
+        shown.join(", ")
+    ))
+}
+
 impl Fields {
     /// The fields of an alert; `tz` is the configured time zone, `alias` the account's name.
     pub fn of(alert: &Alert, tz: &TimeZone, tz_name: &str, alias: Option<&str>) -> Fields {
@@ -220,6 +248,8 @@ impl Fields {
             event_id: clean(&alert.event_id),
             console_link: console_link(&region, &alert.event_id),
             more: 0,
+            threshold: threshold_text(&r),
+            runbook: String::new(),
             test: false,
             record_pretty: pretty(&r),
             region,

@@ -22,6 +22,7 @@ use crate::poll::bucket::found_in_object;
 use crate::poll::NoteKind;
 use crate::poll::{raise_all, read_window, Found, PollReport};
 use crate::record::Record;
+use crate::rules::threshold::{self, InMemory};
 use crate::rules::Evaluator;
 use crate::source::files::{self, Folder};
 use crate::source::s3::{layout, KeyKind, Listed, Trail};
@@ -134,6 +135,8 @@ struct Backfill<'a> {
     /// Without: matches printed so far.
     seen: HashSet<Vec<u8>>,
     total: PollReport,
+    /// Threshold rules' counts (without `--notify`; with it, the state keeps them).
+    tallies: InMemory,
     /// S3 files read, their stored bytes, bytes of JSON, and seconds spent.
     objects: (u64, u64, u64, f64),
     out: std::io::StdoutLock<'static>,
@@ -153,6 +156,10 @@ impl Backfill<'_> {
             return raise_all(&self.eval, st, &mut found, self.now, &mut self.total)
                 .map_err(CmdError::failure);
         }
+        // Threshold rules' matches are counted across the whole backfill.
+        let alerts = std::mem::take(&mut found.alerts);
+        let Ok(alerts) = threshold::apply(&self.s.rules, alerts, &mut self.tallies);
+        found.alerts = alerts;
         found.sort();
         let mut buf = Vec::new();
         for al in &found.alerts {
@@ -486,6 +493,7 @@ pub fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
         state,
         seen: HashSet::new(),
         objects: (0, 0, 0, 0.0),
+        tallies: InMemory::default(),
         total: PollReport::default(),
         out: std::io::stdout().lock(),
     };

@@ -52,6 +52,9 @@ pub struct Config {
     pub heartbeat: Option<String>,
     /// Built-in packs to load; absent means `["default"]`, so that no configuration watches nothing.
     pub rule_packs: Option<Vec<Spanned<String>>>,
+    /// Variables the rules' patterns use (`${name}`): a string or a list of strings each.
+    #[serde(default)]
+    pub vars: Option<Spanned<toml::Table>>,
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
 }

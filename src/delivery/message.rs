@@ -32,6 +32,8 @@ pub struct Renderer {
     tz: TimeZone,
     tz_name: String,
     aliases: BTreeMap<String, String>,
+    /// Each rule's runbook, in the configured language.
+    runbooks: BTreeMap<String, String>,
 }
 
 impl Renderer {
@@ -41,6 +43,12 @@ impl Renderer {
             tz: s.timezone.clone(),
             tz_name: s.timezone_name.clone(),
             aliases: s.account_aliases.clone(),
+            runbooks: s
+                .rules
+                .all()
+                .iter()
+                .filter_map(|r| Some((r.name.clone(), r.runbook_in(s.language)?.to_string())))
+                .collect(),
         }
     }
 
@@ -52,7 +60,11 @@ impl Renderer {
                 .map(str::to_string)
         });
         let alias = account.and_then(|id| self.aliases.get(&id).cloned());
-        Fields::of(a, &self.tz, &self.tz_name, alias.as_deref())
+        let mut f = Fields::of(a, &self.tz, &self.tz_name, alias.as_deref());
+        if let Some(r) = self.runbooks.get(&a.rule) {
+            f.runbook = r.trim().to_string();
+        }
+        f
     }
 
     /// Renders a message for one sink: the rule's templates, else the sink's, else the defaults.

@@ -26,7 +26,9 @@ MFA 사용: {{ mfa or \"-\" }}
 {% endif %}{% if target %}대상: {{ target }}
 {% endif %}eventID: {{ event_id }}
 {% if console_link %}콘솔: {{ console_link | safe }}
+{% endif %}{% if threshold %}횟수: {{ threshold }}
 {% endif %}{% if more %}같은 규칙·같은 주체의 경보 {{ more }}건이 더 있습니다.
+{% endif %}{% if runbook %}대응: {{ runbook }}
 {% endif %}";
 
 const EN_BODY: &str = "\
@@ -44,7 +46,9 @@ MFA used: {{ mfa or \"-\" }}
 {% endif %}{% if target %}Target: {{ target }}
 {% endif %}eventID: {{ event_id }}
 {% if console_link %}Console: {{ console_link | safe }}
+{% endif %}{% if threshold %}Count: {{ threshold }}
 {% endif %}{% if more %}And {{ more }} more alerts of this rule by the same principal.
+{% endif %}{% if runbook %}Runbook: {{ runbook }}
 {% endif %}";
 
 const HTML_WRAP_HEAD: &str =

@@ -22,9 +22,10 @@ pub use self::found::{Found, NoteKind, RecordNote};
 pub use self::window::{poll_stream, poll_stream_measured, read_window, sweep_stream};
 use crate::alert::Alert;
 use crate::rules::evaluate::Evaluator;
+use crate::rules::threshold;
 use crate::source::aws::ApiError;
 use crate::source::files::FolderError;
-use crate::state::{State, StateError};
+use crate::state::{State, StateError, StateTallies};
 use crate::when;
 
 /// An error of one poll.
@@ -96,6 +97,9 @@ fn raise_found(
     rep: &mut PollReport,
     on_raised: &mut dyn FnMut(&Alert),
 ) -> Result<(), StateError> {
+    // Threshold rules' matches are counted; what reaches a threshold takes their place.
+    let alerts = std::mem::take(&mut found.alerts);
+    found.alerts = threshold::apply(eval.rules(), alerts, &mut StateTallies(state))?;
     found.sort();
     for a in &found.alerts {
         let sinks = eval.route(&a.rule, a.severity);
@@ -178,5 +182,10 @@ impl PollReport {
 
 /// Forgets raised alerts too old to be read again.
 pub fn expire(state: &State, now: Timestamp, retention: Duration) -> Result<usize, StateError> {
+    // Threshold counts with nothing for longer than the longest period allowed.
+    let counts = now
+        .checked_sub(when::signed(crate::rules::threshold::MAX_PERIOD))
+        .unwrap_or(now);
+    state.expire_tallies(counts)?;
     state.expire_raised(now.checked_sub(when::signed(retention)).unwrap_or(now))
 }

@@ -31,4 +31,43 @@ pub struct RuleConfig {
     /// Message templates of this rule (minijinja), overriding the sink's and the defaults.
     pub subject_template: Option<String>,
     pub template: Option<String>,
+    /// MITRE ATT&CK techniques (`T1562.008`).
+    pub tags: Option<Vec<String>>,
+    /// What to check and what to do, shown in messages (`runbook_ko` in Korean ones).
+    pub runbook: Option<String>,
+    pub runbook_ko: Option<String>,
+    /// What the rule deliberately does not catch (for docs and `rules list`).
+    pub does_not_cover: Option<String>,
+    /// Variables the rule cannot work without: while one is empty, the rule stays quiet and
+    /// `check` says what to set.
+    pub needs_vars: Option<Vec<String>>,
+    /// Alert only when `threshold` matches happen within `period` for one `group_by` key.
+    pub threshold: Option<u32>,
+    pub period: Option<String>,
+    pub group_by: Option<Vec<String>>,
+    /// Records the rule must match, or must not.
+    #[serde(default)]
+    pub tests: Vec<TestConfig>,
+}
+
+/// One `[[rules.tests]]` entry: a record (JSON text, a table, or a file) and whether the rule
+/// matches it.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct TestConfig {
+    pub name: String,
+    pub record: Option<TestRecord>,
+    /// A file holding the record, relative to the file that names it.
+    pub path: Option<String>,
+    pub matches: bool,
+    /// Variables for this test only (an allowlist the near miss is on).
+    pub vars: Option<toml::Table>,
+}
+
+/// A test's record as written.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum TestRecord {
+    Json(String),
+    Table(toml::Table),
 }

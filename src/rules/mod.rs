@@ -4,15 +4,19 @@
 //! poll use (`evaluate`), and what a source may ask AWS for (`pushdown`). Nothing here does
 //! I/O.
 
+pub mod attack;
 pub mod config;
 pub mod evaluate;
-mod packs;
+pub mod packs;
 pub mod prefilter;
 pub mod pushdown;
 mod rule;
 mod set;
+pub mod testing;
+pub mod threshold;
+pub mod vars;
 
 pub use evaluate::Evaluator;
 pub use prefilter::Prefilter;
-pub use rule::{Rule, RulePattern};
+pub use rule::{Rule, RulePattern, RuleTest, Threshold};
 pub use set::{RuleSet, RulesError};

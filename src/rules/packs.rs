@@ -4,6 +4,7 @@
 pub const PACKS: &[(&str, &str)] = &[
     ("default", include_str!("packs/default.toml")),
     ("cis", include_str!("packs/cis.toml")),
+    ("threats", include_str!("packs/threats.toml")),
 ];
 
 /// A built-in pack's TOML text, by name.

@@ -21,14 +21,19 @@ impl RulePattern {
     /// An exclusion or pattern string whose language is not stated: a JSON object is an event
     /// pattern, anything else (including `{ $.a = 1 }`, which is not JSON) a filter pattern.
     pub fn detect(src: &str) -> Result<RulePattern, String> {
-        if matches!(
-            serde_json::from_str::<serde_json::Value>(src),
-            Ok(serde_json::Value::Object(_))
-        ) {
+        if Self::looks_like_event(src) {
             Self::event(src)
         } else {
             Self::filter(src)
         }
+    }
+
+    /// True for a JSON object (an event pattern); a filter pattern is not JSON.
+    pub fn looks_like_event(src: &str) -> bool {
+        matches!(
+            serde_json::from_str::<serde_json::Value>(src),
+            Ok(serde_json::Value::Object(_))
+        )
     }
 
     pub fn filter(src: &str) -> Result<RulePattern, String> {
@@ -104,6 +109,39 @@ pub struct Rule {
     pub template: Option<String>,
     /// Where the rule was defined: a pack name or a file.
     pub origin: String,
+    /// MITRE ATT&CK techniques (`T1562.008`).
+    pub tags: Vec<String>,
+    /// What to check and what to do, in messages.
+    pub runbook: Option<String>,
+    pub runbook_ko: Option<String>,
+    /// What the rule deliberately does not catch.
+    pub does_not_cover: Option<String>,
+    /// Alert only past a count of matches in a period (`None`: every match).
+    pub threshold: Option<Threshold>,
+    /// Records it must match, or must not.
+    pub tests: Vec<RuleTest>,
+    /// Why it can never match (its pattern uses an empty list variable), if it cannot.
+    pub inert: Option<String>,
+}
+
+/// Alert when `count` matches happen within `period` for one key (the values at `group_by`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Threshold {
+    pub count: u32,
+    pub period: Duration,
+    /// Record paths (`userIdentity.arn`), as written.
+    pub group_by: Vec<String>,
+}
+
+/// One test of a rule.
+#[derive(Debug, Clone)]
+pub struct RuleTest {
+    pub name: String,
+    /// The record's JSON text, or why it could not be read.
+    pub record: Result<String, String>,
+    pub matches: bool,
+    /// Variables set for this test only.
+    pub vars: crate::rules::vars::Vars,
 }
 
 impl Rule {
@@ -124,7 +162,22 @@ impl Rule {
             subject_template: None,
             template: None,
             origin: String::new(),
+            tags: Vec::new(),
+            runbook: None,
+            runbook_ko: None,
+            does_not_cover: None,
+            threshold: None,
+            tests: Vec::new(),
+            inert: None,
             name,
+        }
+    }
+
+    /// The runbook in `lang`.
+    pub fn runbook_in(&self, lang: Language) -> Option<&str> {
+        match lang {
+            Language::Ko => self.runbook_ko.as_deref().or(self.runbook.as_deref()),
+            Language::En => self.runbook.as_deref(),
         }
     }
 
@@ -146,6 +199,8 @@ impl Rule {
 
     /// True when the pattern matches and no exclusion does.
     pub fn is_match(&self, r: &Record<'_>) -> bool {
-        self.pattern.is_match(r) && !self.exclude.iter().any(|x| x.is_match(r))
+        self.inert.is_none()
+            && self.pattern.is_match(r)
+            && !self.exclude.iter().any(|x| x.is_match(r))
     }
 }

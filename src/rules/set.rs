@@ -1,10 +1,14 @@
 //! The set of rules that will run: built-in packs, users' `[[rules]]` and ad-hoc patterns from
 //! the command line, compiled once, in definition order.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
+use super::config::{TestConfig, TestRecord};
 use super::packs::{names as pack_names, pack};
+use super::rule::{RuleTest, Threshold};
+use super::vars::{expand_event, expand_filter, Expanded, Var, Vars};
 use super::{Prefilter, Rule, RulePattern};
 use crate::config::{Config, ConfigError, FileError, RuleConfig, SourceText};
 use crate::record::Record;
@@ -25,10 +29,26 @@ pub enum RulesError {
     Invalid(#[from] ConfigError),
 }
 
+/// A `[[rules]]` entry as written, with where it came from: rules are compiled again when
+/// variables arrive later (a pack loaded before the configuration's `[vars]`).
+#[derive(Debug, Clone)]
+struct Raw {
+    rc: RuleConfig,
+    src: Arc<SourceText>,
+    origin: String,
+    /// The folder of the file it came from (test records' paths are relative to it).
+    dir: Option<PathBuf>,
+}
+
 /// The rules that will run, in definition order.
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    raw: Vec<Raw>,
+    adhoc: Vec<Rule>,
+    /// Variables set by configurations and rules files, and the packs' defaults.
+    vars: Vars,
+    pack_vars: Vars,
 }
 
 impl RuleSet {
@@ -43,7 +63,7 @@ impl RuleSet {
     }
 
     /// Adds a rule; one of the same name replaces the earlier definition in place.
-    pub fn add(&mut self, rule: Rule) {
+    fn add(&mut self, rule: Rule) {
         match self.rules.iter_mut().find(|r| r.name == rule.name) {
             Some(existing) => *existing = rule,
             None => self.rules.push(rule),
@@ -55,15 +75,35 @@ impl RuleSet {
         self.rules.iter().find(|r| r.name == name)
     }
 
-    /// Loads `default`, `cis`, or a TOML file (with `rule_packs` and `[[rules]]`).
+    /// The variables in force: the packs' defaults, overridden by what was set.
+    pub fn vars(&self) -> Vars {
+        let mut v = self.pack_vars.clone();
+        v.extend(self.vars.clone());
+        v
+    }
+
+    /// The same rules compiled with `vars` set on top (a rule test's own variables).
+    pub fn with_vars(&self, vars: &Vars) -> Result<RuleSet, RulesError> {
+        let mut s = self.clone();
+        s.vars.extend(vars.clone());
+        s.rebuild()?;
+        Ok(s)
+    }
+
+    /// Loads `default`, `cis`, `threats`, or a TOML file (with `rule_packs`, `[vars]` and
+    /// `[[rules]]`).
     pub fn add_spec(&mut self, spec: &str) -> Result<(), RulesError> {
         if let Some(text) = pack(spec) {
-            let src = SourceText {
+            let src = Arc::new(SourceText {
                 name: format!("(built-in pack {spec})"),
                 text: text.to_string(),
-            };
+            });
             let cfg = Config::parse(&src)?;
-            return self.add_config_rules(&cfg.rules, &src, spec);
+            for (k, v) in read_vars(&cfg, &src)? {
+                self.pack_vars.entry(k).or_insert(v);
+            }
+            self.push_raw(&cfg.rules, &src, spec, None);
+            return self.rebuild();
         }
         let path = Path::new(spec);
         if !path.exists() {
@@ -73,7 +113,8 @@ impl RuleSet {
         self.add_config(&cfg, &src)
     }
 
-    /// Adds the packs a configuration names (`["default"]` when it names none) and its rules.
+    /// Adds the packs a configuration names (`["default"]` when it names none), its variables
+    /// and its rules.
     pub fn add_config(&mut self, cfg: &Config, src: &SourceText) -> Result<(), RulesError> {
         let default = [toml::Spanned::new(0..0, "default".to_string())];
         for p in cfg.rule_packs.as_deref().unwrap_or(&default) {
@@ -91,27 +132,46 @@ impl RuleSet {
             }
             self.add_spec(p.get_ref())?;
         }
-        self.add_config_rules(&cfg.rules, src, &src.name)
+        let src = Arc::new(src.clone());
+        self.vars.extend(read_vars(cfg, &src)?);
+        let dir = Path::new(&src.name).parent().map(Path::to_path_buf);
+        let origin = src.name.clone();
+        self.push_raw(&cfg.rules, &src, &origin, dir);
+        self.rebuild()
     }
 
-    fn add_config_rules(
+    fn push_raw(
         &mut self,
         rules: &[RuleConfig],
-        src: &SourceText,
+        src: &Arc<SourceText>,
         origin: &str,
-    ) -> Result<(), RulesError> {
+        dir: Option<PathBuf>,
+    ) {
         for rc in rules {
-            self.add_rule_config(rc, src, origin)?;
+            self.raw.push(Raw {
+                rc: rc.clone(),
+                src: src.clone(),
+                origin: origin.to_string(),
+                dir: dir.clone(),
+            });
+        }
+    }
+
+    /// Compiles every rule again, in definition order, with the variables in force.
+    fn rebuild(&mut self) -> Result<(), RulesError> {
+        let vars = self.vars();
+        self.rules.clear();
+        for raw in self.raw.clone() {
+            self.add_rule_config(&raw, &vars)?;
+        }
+        for r in self.adhoc.clone() {
+            self.add(r);
         }
         Ok(())
     }
 
-    fn add_rule_config(
-        &mut self,
-        rc: &RuleConfig,
-        src: &SourceText,
-        origin: &str,
-    ) -> Result<(), ConfigError> {
+    fn add_rule_config(&mut self, raw: &Raw, vars: &Vars) -> Result<(), ConfigError> {
+        let (rc, src) = (&raw.rc, &*raw.src);
         let name = rc.name.get_ref().trim().to_string();
         let at_name = |m: String| src.error_at(rc.name.span().start, m);
         if name.is_empty() || name.contains(char::is_whitespace) {
@@ -119,17 +179,24 @@ impl RuleSet {
                 "a rule name must be non-empty and contain no spaces".into(),
             ));
         }
-        let pattern = match (&rc.filter, &rc.event_pattern) {
+        let at = |x: &toml::Spanned<String>, m: String| {
+            src.error_at(x.span().start, format!("rule '{name}': {m}"))
+        };
+        let (pattern, inert) = match (&rc.filter, &rc.event_pattern) {
             (Some(_), Some(e)) => {
                 return Err(src.error_at(
                     e.span().start,
                     format!("rule '{name}' has both filter and event_pattern: keep one"),
                 ));
             }
-            (Some(f), None) => RulePattern::filter(f.get_ref())
-                .map_err(|m| src.error_at(f.span().start, format!("rule '{name}': {m}")))?,
-            (None, Some(e)) => RulePattern::event(e.get_ref())
-                .map_err(|m| src.error_at(e.span().start, format!("rule '{name}': {m}")))?,
+            (Some(f), None) => match expand_filter(f.get_ref(), vars).map_err(|m| at(f, m))? {
+                Expanded::Pattern(p) => (RulePattern::filter(&p).map_err(|m| at(f, m))?, None),
+                Expanded::Never(v) => (never(), Some(v)),
+            },
+            (None, Some(e)) => match expand_event(e.get_ref(), vars).map_err(|m| at(e, m))? {
+                Expanded::Pattern(p) => (RulePattern::event(&p).map_err(|m| at(e, m))?, None),
+                Expanded::Never(v) => (never(), Some(v)),
+            },
             (None, None) => {
                 // `name` + `enabled = false` turns off a rule defined earlier (a pack's).
                 if rc.enabled == Some(false) {
@@ -143,15 +210,20 @@ impl RuleSet {
                 )));
             }
         };
-        let exclude = rc
-            .exclude
-            .iter()
-            .map(|x| {
-                RulePattern::detect(x.get_ref()).map_err(|m| {
-                    src.error_at(x.span().start, format!("rule '{name}', exclude: {m}"))
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
+        let mut exclude = Vec::new();
+        for x in &rc.exclude {
+            let text = x.get_ref();
+            let expanded = if RulePattern::looks_like_event(text) {
+                expand_event(text, vars)
+            } else {
+                expand_filter(text, vars)
+            }
+            .map_err(|m| at(x, format!("exclude: {m}")))?;
+            // An exclusion that needs an empty list excludes nothing.
+            if let Expanded::Pattern(p) = expanded {
+                exclude.push(RulePattern::detect(&p).map_err(|m| at(x, format!("exclude: {m}")))?);
+            }
+        }
         let group_window: Option<Duration> = rc
             .group_window
             .as_deref()
@@ -159,6 +231,23 @@ impl RuleSet {
                 when::duration(g).map_err(|e| at_name(format!("rule '{name}', group_window: {e}")))
             })
             .transpose()?;
+        let threshold = threshold(rc).map_err(|m| at_name(format!("rule '{name}': {m}")))?;
+        let tests = rc
+            .tests
+            .iter()
+            .map(|t| test_of(t, raw.dir.as_deref()))
+            .collect();
+        let mut inert = inert.map(|v| format!("the list variable `${{{v}}}` is empty"));
+        for v in rc.needs_vars.iter().flatten() {
+            let empty = match vars.get(v) {
+                None => true,
+                Some(Var::List(l)) => l.is_empty(),
+                Some(Var::Text(t)) => t.is_empty(),
+            };
+            if empty && inert.is_none() {
+                inert = Some(format!("it needs [vars] {v}, which is not set"));
+            }
+        }
         let title = rc.title.clone().unwrap_or_else(|| name.clone());
         self.add(Rule {
             subject: rc.subject.clone().unwrap_or_else(|| title.clone()),
@@ -177,7 +266,14 @@ impl RuleSet {
             group_window,
             subject_template: rc.subject_template.clone(),
             template: rc.template.clone(),
-            origin: origin.to_string(),
+            origin: raw.origin.clone(),
+            tags: rc.tags.clone().unwrap_or_default(),
+            runbook: rc.runbook.clone(),
+            runbook_ko: rc.runbook_ko.clone(),
+            does_not_cover: rc.does_not_cover.clone(),
+            threshold,
+            tests,
+            inert,
             ..Rule::new(name, pattern)
         });
         Ok(())
@@ -185,10 +281,12 @@ impl RuleSet {
 
     /// Adds an ad-hoc rule from the command line (`--filter`, `--event-pattern`).
     pub fn add_adhoc(&mut self, name: String, pattern: RulePattern) {
-        self.add(Rule {
+        let r = Rule {
             origin: "command line".into(),
             ..Rule::new(name, pattern)
-        });
+        };
+        self.adhoc.push(r.clone());
+        self.add(r);
     }
 
     /// The enabled rules that match a record.
@@ -200,6 +298,96 @@ impl RuleSet {
     pub fn prefilter(&self) -> Prefilter {
         let reqs: Vec<_> = self.enabled().map(|r| r.pattern.requirement()).collect();
         Prefilter::new(&reqs)
+    }
+}
+
+/// A pattern that matches nothing (a rule whose own pattern needs an empty list).
+fn never() -> RulePattern {
+    RulePattern::filter(r#"{ $.trailwatch_inert = "trailwatch-never-matches" }"#)
+        .expect("a valid filter pattern")
+}
+
+/// A file's `[vars]`.
+fn read_vars(cfg: &Config, src: &SourceText) -> Result<Vars, ConfigError> {
+    let Some(t) = &cfg.vars else {
+        return Ok(Vars::new());
+    };
+    t.get_ref()
+        .iter()
+        .map(|(k, v)| {
+            Var::from_toml(v)
+                .map(|v| (k.clone(), v))
+                .map_err(|m| src.error_at(t.span().start, format!("[vars] {k}: {m}")))
+        })
+        .collect()
+}
+
+/// A rule's threshold: `threshold` (2 or more), `period`, `group_by` (default: the caller's
+/// ARN).
+fn threshold(rc: &RuleConfig) -> Result<Option<Threshold>, String> {
+    let Some(count) = rc.threshold else {
+        if rc.period.is_some() || rc.group_by.is_some() {
+            return Err("`period` and `group_by` need `threshold`".into());
+        }
+        return Ok(None);
+    };
+    if count < 2 {
+        return Err("threshold must be 2 or more (1 is every match: leave it out)".into());
+    }
+    let period = match &rc.period {
+        Some(p) => when::duration(p).map_err(|e| format!("period: {e}"))?,
+        None => return Err("`threshold` needs `period` (such as \"10m\")".into()),
+    };
+    if period.is_zero() || period > super::threshold::MAX_PERIOD {
+        return Err("period must be positive and at most 24h".into());
+    }
+    let group_by = rc
+        .group_by
+        .clone()
+        .unwrap_or_else(|| vec!["userIdentity.arn".to_string()]);
+    if group_by.iter().any(|p| p.is_empty() || p.starts_with('$')) {
+        return Err("group_by takes record paths such as \"userIdentity.arn\"".into());
+    }
+    Ok(Some(Threshold {
+        count,
+        period,
+        group_by,
+    }))
+}
+
+/// A test as written: its record read (from the file next to the rules, when a path).
+fn test_of(t: &TestConfig, dir: Option<&Path>) -> RuleTest {
+    let record = match (&t.record, &t.path) {
+        (Some(TestRecord::Json(j)), None) => Ok(j.clone()),
+        (Some(TestRecord::Table(tab)), None) => {
+            serde_json::to_string(tab).map_err(|e| e.to_string())
+        }
+        (None, Some(p)) => {
+            let path = match dir {
+                Some(d) if Path::new(p).is_relative() => d.join(p),
+                _ => PathBuf::from(p),
+            };
+            std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+        }
+        (Some(_), Some(_)) => Err("a test has both `record` and `path`: keep one".into()),
+        (None, None) => Err("a test needs a `record` or a `path`".into()),
+    };
+    let mut vars = Vars::new();
+    let mut record = record;
+    for (k, v) in t.vars.iter().flatten() {
+        match Var::from_toml(v) {
+            Ok(v) => {
+                vars.insert(k.clone(), v);
+            }
+            Err(e) => record = Err(format!("vars.{k}: {e}")),
+        }
+    }
+    RuleTest {
+        name: t.name.clone(),
+        record,
+        matches: t.matches,
+        vars,
     }
 }
 

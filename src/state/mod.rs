@@ -26,6 +26,7 @@ pub use self::keys::EntryId;
 use self::keys::{i64_of, key2, split2};
 pub use self::outbox::OutboxEntry;
 use self::store::Store;
+use crate::rules::threshold::{Tallies, Tally};
 use crate::source::files::{FileMark, Stamp};
 use crate::when;
 
@@ -83,6 +84,19 @@ pub struct ObjectMark {
 /// `source` NUL `stream` NUL `key`.
 fn object_key(source: &str, stream: &str, key: &str) -> Vec<u8> {
     key2(source, &format!("{stream}\0{key}"))
+}
+
+/// Threshold counts kept in the state: they survive a restart.
+pub struct StateTallies<'a>(pub &'a State);
+
+impl Tallies for StateTallies<'_> {
+    type Error = StateError;
+    fn get(&mut self, rule: &str, key: &str) -> Result<Tally> {
+        self.0.tally(rule, key)
+    }
+    fn put(&mut self, rule: &str, key: &str, t: &Tally) -> Result<()> {
+        self.0.put_tally(rule, key, t)
+    }
 }
 
 /// A watermark as `state show` lists it.
@@ -301,6 +315,37 @@ impl State {
                     serde_json::from_slice::<ObjectMark>(&v).map_or(true, |m| m.time_ms < before);
                 if old {
                     s.objects.remove(k)?;
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })
+    }
+
+    /// A threshold rule's count for one key.
+    pub fn tally(&self, rule: &str, key: &str) -> Result<Tally> {
+        let Some(v) = self.with(|s| s.tallies.get(key2(rule, key)))? else {
+            return Ok(Tally::default());
+        };
+        serde_json::from_slice(&v).map_err(|e| StateError::Corrupt(format!("count of {rule}: {e}")))
+    }
+
+    /// Keeps a threshold rule's count (made durable with the alerts it goes with).
+    pub fn put_tally(&self, rule: &str, key: &str, t: &Tally) -> Result<()> {
+        let v = serde_json::to_vec(t).expect("a tally serializes");
+        self.with(|s| s.tallies.insert(key2(rule, key), v).map(|_| ()))
+    }
+
+    /// Forgets counts with nothing since `before` (their period is long over).
+    pub fn expire_tallies(&self, before: Timestamp) -> Result<usize> {
+        let before = when::millis(before);
+        self.with(|s| {
+            let mut n = 0;
+            for kv in s.tallies.iter() {
+                let (k, v) = kv?;
+                let old = serde_json::from_slice::<Tally>(&v).map_or(true, |t| t.newest() < before);
+                if old {
+                    s.tallies.remove(k)?;
                     n += 1;
                 }
             }

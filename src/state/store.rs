@@ -48,6 +48,8 @@ pub(super) struct Store {
     pub files: sled::Tree,
     /// S3 objects read, per source and stream.
     pub objects: sled::Tree,
+    /// Threshold rules' counts, per rule and key.
+    pub tallies: sled::Tree,
     meta: sled::Tree,
     populated: AtomicBool,
     /// Blob files already made durable.
@@ -93,6 +95,7 @@ impl Store {
             dead: tree("dead")?,
             files: tree("files")?,
             objects: tree("objects")?,
+            tallies: tree("tallies")?,
             meta: tree("meta")?,
             db,
             path,

@@ -1,0 +1,280 @@
+//! Thresholds: a rule with `threshold`, `period` and `group_by` alerts only when that many of
+//! its matches happen within `period` (by eventTime) for one key (the values at `group_by`), as
+//! a CloudWatch alarm over a metric filter would: one alert that lists the events, then quiet
+//! until `period` has passed. Each event counts once (polls read overlaps again). The tallies
+//! live in a `Tallies` store: memory for `scan`, the state for the daemon (a restart keeps them).
+//!
+//! Pure logic; the store is the caller's.
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::rule::Threshold;
+use super::RuleSet;
+use crate::alert::Alert;
+
+/// The longest `period` a threshold may have (counts idle longer are forgotten).
+pub const MAX_PERIOD: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// The matches counted for one rule and key.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tally {
+    /// (eventTime in ms, eventID) of the matches in the current window, oldest first.
+    pub events: Vec<(i64, String)>,
+    /// After an alert: matches before this time (ms) are not counted.
+    pub quiet_until: i64,
+}
+
+/// What counting one match did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Counted {
+    /// Counted before (a re-read), or in the quiet time after an alert.
+    Ignored,
+    /// Counted; this many in the window.
+    Counting(usize),
+    /// The threshold is reached: these events make the alert.
+    Fired(Vec<(i64, String)>),
+}
+
+impl Tally {
+    /// Counts one match at `ms` (its eventTime) with ID `id`.
+    pub fn count(&mut self, th: &Threshold, ms: i64, id: &str) -> Counted {
+        if ms < self.quiet_until || self.events.iter().any(|(_, i)| i == id) {
+            return Counted::Ignored;
+        }
+        let period = i64::try_from(th.period.as_millis()).unwrap_or(i64::MAX);
+        self.events.push((ms, id.to_string()));
+        self.events.sort();
+        // The window ends at the newest match.
+        let newest = self.events.last().map_or(ms, |e| e.0);
+        self.events
+            .retain(|(t, _)| *t > newest.saturating_sub(period));
+        if self.events.len() >= th.count as usize {
+            let fired = std::mem::take(&mut self.events);
+            self.quiet_until = newest.saturating_add(period);
+            return Counted::Fired(fired);
+        }
+        Counted::Counting(self.events.len())
+    }
+
+    /// The newest time it knows (its last event, or the end of its quiet time).
+    pub fn newest(&self) -> i64 {
+        self.events
+            .last()
+            .map_or(self.quiet_until, |e| e.0.max(self.quiet_until))
+    }
+}
+
+/// Where tallies are kept.
+pub trait Tallies {
+    type Error;
+    fn get(&mut self, rule: &str, key: &str) -> Result<Tally, Self::Error>;
+    fn put(&mut self, rule: &str, key: &str, t: &Tally) -> Result<(), Self::Error>;
+}
+
+/// Tallies in memory (`scan`, `backfill` without `--notify`).
+#[derive(Debug, Default)]
+pub struct InMemory(HashMap<(String, String), Tally>);
+
+impl Tallies for InMemory {
+    type Error = std::convert::Infallible;
+    fn get(&mut self, rule: &str, key: &str) -> Result<Tally, Self::Error> {
+        Ok(self
+            .0
+            .get(&(rule.to_string(), key.to_string()))
+            .cloned()
+            .unwrap_or_default())
+    }
+    fn put(&mut self, rule: &str, key: &str, t: &Tally) -> Result<(), Self::Error> {
+        self.0
+            .insert((rule.to_string(), key.to_string()), t.clone());
+        Ok(())
+    }
+}
+
+/// The value at a dotted path of a record, as text (`-` when absent).
+fn at_path(v: &Value, path: &str) -> String {
+    let mut cur = v;
+    for p in path.split('.') {
+        match cur.get(p) {
+            Some(x) => cur = x,
+            None => return "-".into(),
+        }
+    }
+    match cur {
+        Value::String(s) => s.clone(),
+        Value::Null => "-".into(),
+        other => other.to_string(),
+    }
+}
+
+/// The key a record is counted under: `path=value` for each `group_by` path.
+pub fn group_key(th: &Threshold, record: &Value) -> String {
+    th.group_by
+        .iter()
+        .map(|p| format!("{p}={}", at_path(record, p)))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Counts the alerts of threshold rules, in eventTime order, and puts one alert per threshold
+/// reached in their place; the others pass as they are.
+pub fn apply<T: Tallies>(
+    rules: &RuleSet,
+    alerts: Vec<Alert>,
+    store: &mut T,
+) -> Result<Vec<Alert>, T::Error> {
+    let mut out = Vec::with_capacity(alerts.len());
+    let mut counted: Vec<(i64, Alert, &Threshold)> = Vec::new();
+    for a in alerts {
+        match rules.get(&a.rule).and_then(|r| r.threshold.as_ref()) {
+            Some(th) => {
+                let ms = a
+                    .event_time
+                    .parse::<jiff::Timestamp>()
+                    .map_or(0, |t| t.as_millisecond());
+                counted.push((ms, a, th));
+            }
+            None => out.push(a),
+        }
+    }
+    counted.sort_by(|x, y| (x.0, &x.1.event_id).cmp(&(y.0, &y.1.event_id)));
+    for (ms, a, th) in counted {
+        let record: Value = serde_json::from_str(&a.record).unwrap_or(Value::Null);
+        let key = group_key(th, &record);
+        let mut t = store.get(&a.rule, &key)?;
+        let c = t.count(th, ms, &a.event_id);
+        if c != Counted::Ignored {
+            store.put(&a.rule, &key, &t)?;
+        }
+        if let Counted::Fired(events) = c {
+            out.push(fired(a, th, &key, record, &events));
+        }
+    }
+    Ok(out)
+}
+
+/// The alert of a threshold reached: the last match's, with the events listed in the record
+/// (`trailwatch.threshold`) and the count in the title.
+fn fired(
+    mut a: Alert,
+    th: &Threshold,
+    key: &str,
+    mut record: Value,
+    events: &[(i64, String)],
+) -> Alert {
+    let period = humantime::format_duration(th.period).to_string();
+    let list: Vec<Value> = events
+        .iter()
+        .map(|(ms, id)| {
+            let time = jiff::Timestamp::from_millisecond(*ms)
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            json!({"eventID": id, "eventTime": time})
+        })
+        .collect();
+    if let Value::Object(m) = &mut record {
+        m.insert(
+            "trailwatch".into(),
+            json!({"threshold": {"count": events.len(), "period": period, "group": key, "events": list}}),
+        );
+        a.record = record.to_string();
+    }
+    a.title = format!("{} ({}× in {period})", a.title, events.len());
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn th(count: u32, mins: u64) -> Threshold {
+        Threshold {
+            count,
+            period: Duration::from_secs(mins * 60),
+            group_by: vec!["sourceIPAddress".into()],
+        }
+    }
+
+    const MIN: i64 = 60_000;
+
+    #[test]
+    fn fires_once_at_the_count_then_stays_quiet_for_the_period() {
+        let th = th(3, 10);
+        let mut t = Tally::default();
+        assert_eq!(t.count(&th, 0, "a"), Counted::Counting(1));
+        assert_eq!(t.count(&th, MIN, "a"), Counted::Ignored, "a re-read");
+        assert_eq!(t.count(&th, 2 * MIN, "b"), Counted::Counting(2));
+        match t.count(&th, 3 * MIN, "c") {
+            Counted::Fired(ev) => assert_eq!(ev.len(), 3),
+            c => panic!("{c:?}"),
+        }
+        // Quiet for 10 minutes after the third.
+        assert_eq!(t.count(&th, 4 * MIN, "d"), Counted::Ignored);
+        assert_eq!(t.count(&th, 12 * MIN, "e"), Counted::Ignored);
+        assert_eq!(t.count(&th, 14 * MIN, "f"), Counted::Counting(1));
+    }
+
+    #[test]
+    fn only_matches_within_the_period_count() {
+        let th = th(3, 10);
+        let mut t = Tally::default();
+        t.count(&th, 0, "a");
+        t.count(&th, 9 * MIN, "b");
+        // 20 minutes in: the first two are out of the window.
+        assert_eq!(t.count(&th, 20 * MIN, "c"), Counted::Counting(1));
+        // Out of order: an earlier match still counts where it belongs.
+        assert_eq!(t.count(&th, 15 * MIN, "d"), Counted::Counting(2));
+    }
+
+    #[test]
+    fn apply_groups_by_key_and_passes_other_rules() {
+        let src = crate::config::SourceText {
+            name: "t.toml".into(),
+            text: "rule_packs = []\n[[rules]]\nname = \"fails\"\nthreshold = 2\nperiod = \"5m\"\ngroup_by = [\"sourceIPAddress\"]\nfilter = '{ $.errorMessage = \"Failed authentication\" }'\n[[rules]]\nname = \"plain\"\nfilter = '{ $.x = 1 }'\n".into(),
+        };
+        let mut rules = RuleSet::default();
+        rules
+            .add_config(&crate::config::Config::parse(&src).unwrap(), &src)
+            .unwrap();
+        let alert = |rule: &str, id: &str, min: i64, ip: &str| Alert {
+            rule: rule.into(),
+            title: "t".into(),
+            subject: "s".into(),
+            severity: crate::severity::Severity::Medium,
+            event_id: id.into(),
+            event_time: jiff::Timestamp::from_millisecond(min * MIN)
+                .unwrap()
+                .to_string(),
+            source: "x".into(),
+            record: json!({"eventID": id, "sourceIPAddress": ip}).to_string(),
+        };
+        let mut store = InMemory::default();
+        let out = apply(
+            &rules,
+            vec![
+                alert("fails", "a", 1, "1.1.1.1"),
+                alert("plain", "p", 1, "1.1.1.1"),
+                alert("fails", "b", 2, "2.2.2.2"),
+                alert("fails", "c", 3, "1.1.1.1"),
+            ],
+            &mut store,
+        )
+        .unwrap();
+        let ids: Vec<&str> = out.iter().map(|a| a.event_id.as_str()).collect();
+        assert_eq!(ids, ["p", "c"]);
+        assert!(out[1].title.ends_with("(2× in 5m)"), "{}", out[1].title);
+        let r: Value = serde_json::from_str(&out[1].record).unwrap();
+        assert_eq!(
+            r["trailwatch"]["threshold"]["group"],
+            "sourceIPAddress=1.1.1.1"
+        );
+        assert_eq!(r["trailwatch"]["threshold"]["events"][0]["eventID"], "a");
+        // The store kept 2.2.2.2's one match: a second look counts it on.
+        let more = apply(&rules, vec![alert("fails", "d", 4, "2.2.2.2")], &mut store).unwrap();
+        assert_eq!(more.len(), 1);
+    }
+}
