@@ -217,10 +217,30 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
         if s.sinks.is_empty() {
             println!("warning: no [[sinks]]: alerts would go nowhere");
         }
-        if !a.probe {
-            return Ok(ExitCode::SUCCESS);
+        for r in s.rules.enabled() {
+            if let Some(why) = &r.inert {
+                println!("warning: rule '{}' can never match: {why}", r.name);
+            }
         }
+        // The rules' own tests: a rule that fails its tests would miss what it promises.
+        let tests = crate::rules::testing::run_all(&s.rules);
         let mut failed = false;
+        for o in tests.iter().filter(|o| !o.passed) {
+            failed = true;
+            println!("rule test FAILED: {} / {}: {}", o.rule, o.test, o.why);
+        }
+        println!(
+            "rule tests: {} of {} passed",
+            tests.iter().filter(|o| o.passed).count(),
+            tests.len()
+        );
+        if !a.probe {
+            return Ok(if failed {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            });
+        }
         for (spec, opened) in &plan.sources {
             if let source::SourceKind::Files { path } = &spec.kind {
                 let ok = path.is_dir() && std::fs::read_dir(path).is_ok();

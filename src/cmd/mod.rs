@@ -145,9 +145,10 @@ pub fn runtime() -> Result<tokio::runtime::Runtime, CmdError> {
 /// The rule options shared by the commands that apply rules.
 #[derive(Debug, Args, Clone, Default)]
 pub struct RuleArgs {
-    /// A built-in pack (default, cis) or a TOML file with `rule_packs` and `[[rules]]`.
-    /// Repeatable. Without any rule option, the `default` pack is used.
-    #[arg(long = "rules", value_name = "PACK_OR_FILE")]
+    /// A built-in pack (default, cis, threats) or a TOML file with `rule_packs`, `[vars]` and
+    /// `[[rules]]`. Repeatable, or comma-separated (`--rules default,cis,threats`). Without any
+    /// rule option, the `default` pack is used.
+    #[arg(long = "rules", value_name = "PACK_OR_FILE", value_delimiter = ',')]
     pub rules: Vec<String>,
     /// An ad-hoc CloudWatch Logs filter pattern, as a rule named filter-N. Repeatable.
     #[arg(long = "filter", value_name = "PATTERN")]

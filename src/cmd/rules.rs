@@ -1,15 +1,25 @@
-//! `trailwatch rules list`: the rules that would run, with their language and pattern.
+//! `trailwatch rules list`: the rules that would run, with their language and pattern (or the
+//! ATT&CK techniques they cover); `trailwatch rules test`: the rules' own tests.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
 use super::{CmdError, RuleArgs};
+use crate::config::Config;
+use crate::rules::packs::PACKS;
+use crate::rules::{attack, testing, RuleSet};
 
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
     /// List the rules that would run: name, severity, language, state, title and pattern.
     List(ListArgs),
+    /// Run the rules' tests ([[rules.tests]]: records each rule must match, or must not) and
+    /// exit 1 on any failure, naming the rule and the test. Without --config or --rules, the
+    /// tests of every built-in pack.
+    Test(TestArgs),
 }
 
 #[derive(Debug, Args)]
@@ -19,11 +29,119 @@ pub struct ListArgs {
     /// One JSON object per rule instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// The MITRE ATT&CK techniques the enabled rules cover, and the rules of each.
+    #[arg(long)]
+    pub coverage: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TestArgs {
+    /// The rules of this configuration (its packs, [vars] and [[rules]]).
+    #[arg(long, short = 'c', value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// A built-in pack or a rules file (repeatable, or comma-separated).
+    #[arg(long = "rules", value_name = "PACK_OR_FILE", value_delimiter = ',')]
+    pub rules: Vec<String>,
+    /// Print every test, not only the failures.
+    #[arg(long, short = 'v')]
+    pub verbose: bool,
+}
+
+/// The rules a `rules test` checks: a configuration's, the packs and files given, or every
+/// built-in pack.
+fn test_set(a: &TestArgs) -> Result<RuleSet, CmdError> {
+    let mut set = RuleSet::default();
+    if let Some(p) = &a.config {
+        let (cfg, src) = Config::load(p).map_err(CmdError::usage)?;
+        set.add_config(&cfg, &src).map_err(CmdError::usage)?;
+    }
+    for spec in &a.rules {
+        set.add_spec(spec).map_err(CmdError::usage)?;
+    }
+    if a.config.is_none() && a.rules.is_empty() {
+        for (name, _) in PACKS {
+            set.add_spec(name).map_err(CmdError::usage)?;
+        }
+    }
+    Ok(set)
+}
+
+/// Runs the tests; prints failures (and passes with `-v`) and a count.
+fn test(a: &TestArgs) -> Result<ExitCode, CmdError> {
+    let set = test_set(a)?;
+    let outcomes = testing::run_all(&set);
+    let failed: Vec<_> = outcomes.iter().filter(|o| !o.passed).collect();
+    for o in &outcomes {
+        if !o.passed {
+            println!("FAILED {} / {}: {}", o.rule, o.test, o.why);
+        } else if a.verbose {
+            println!("ok     {} / {}", o.rule, o.test);
+        }
+    }
+    let untested: Vec<&str> = set
+        .enabled()
+        .filter(|r| r.tests.is_empty())
+        .map(|r| r.name.as_str())
+        .collect();
+    println!(
+        "{} tests of {} rules: {} passed, {} failed{}",
+        outcomes.len(),
+        set.enabled().count(),
+        outcomes.len() - failed.len(),
+        failed.len(),
+        if untested.is_empty() {
+            String::new()
+        } else {
+            format!("; rules without tests: {}", untested.join(", "))
+        }
+    );
+    Ok(if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The ATT&CK techniques of the enabled rules, each with its rules.
+fn coverage(set: &RuleSet) -> String {
+    let mut by: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut none = Vec::new();
+    for r in set.enabled() {
+        if r.tags.is_empty() {
+            none.push(r.name.as_str());
+        }
+        for t in &r.tags {
+            by.entry(t.as_str()).or_default().push(&r.name);
+        }
+    }
+    let mut out = format!(
+        "{} ATT&CK techniques covered by {} enabled rules:\n",
+        by.len(),
+        set.enabled().count()
+    );
+    for (t, rules) in &by {
+        out.push_str(&format!(
+            "{t:<10} {:<62} {}\n",
+            attack::name(t).unwrap_or(""),
+            rules.join(", ")
+        ));
+    }
+    if !none.is_empty() {
+        out.push_str(&format!("rules without a technique: {}\n", none.join(", ")));
+    }
+    out
 }
 
 pub fn run(c: RulesCommand) -> Result<ExitCode, CmdError> {
-    let RulesCommand::List(a) = c;
+    let a = match c {
+        RulesCommand::List(a) => a,
+        RulesCommand::Test(t) => return test(&t),
+    };
     let set = a.rules.load()?;
+    if a.coverage {
+        print!("{}", coverage(&set));
+        return Ok(ExitCode::SUCCESS);
+    }
     let mut out = String::new();
     if a.json {
         for r in set.all() {
@@ -31,6 +149,11 @@ pub fn run(c: RulesCommand) -> Result<ExitCode, CmdError> {
                 "name": r.name, "title": r.title, "severity": r.severity.to_string(), "subject": r.subject,
                 "enabled": r.enabled, "language": r.pattern.language(), "pattern": r.pattern.as_str(),
                 "exclude": r.exclude.iter().map(|x| x.as_str()).collect::<Vec<_>>(), "origin": r.origin,
+                "tags": r.tags, "runbook": r.runbook, "does_not_cover": r.does_not_cover,
+                "threshold": r.threshold.as_ref().map(|t| serde_json::json!({
+                    "count": t.count, "period": humantime::format_duration(t.period).to_string(), "group_by": t.group_by,
+                })),
+                "tests": r.tests.len(), "inert": r.inert,
             });
             out.push_str(&v.to_string());
             out.push('\n');
