@@ -234,6 +234,9 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
             tests.iter().filter(|o| o.passed).count(),
             tests.len()
         );
+        if failed {
+            eprintln!("trailwatch: check failed: a rule does not do what its tests say (above)");
+        }
         if !a.probe {
             return Ok(if failed {
                 ExitCode::from(1)

@@ -18,7 +18,7 @@ pub enum RulesCommand {
     List(ListArgs),
     /// Run the rules' tests ([[rules.tests]]: records each rule must match, or must not) and
     /// exit 1 on any failure, naming the rule and the test. Without --config or --rules, the
-    /// tests of every built-in pack.
+    /// tests of every built-in pack run.
     Test(TestArgs),
 }
 
@@ -84,9 +84,9 @@ fn test(a: &TestArgs) -> Result<ExitCode, CmdError> {
         .map(|r| r.name.as_str())
         .collect();
     println!(
-        "{} tests of {} rules: {} passed, {} failed{}",
-        outcomes.len(),
-        set.enabled().count(),
+        "{} of {}: {} passed, {} failed{}",
+        counted(outcomes.len(), "test"),
+        counted(set.enabled().count(), "rule"),
         outcomes.len() - failed.len(),
         failed.len(),
         if untested.is_empty() {
@@ -100,6 +100,11 @@ fn test(a: &TestArgs) -> Result<ExitCode, CmdError> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// "1 rule", "2 rules".
+fn counted(n: usize, noun: &str) -> String {
+    format!("{n} {noun}{}", if n == 1 { "" } else { "s" })
 }
 
 /// The ATT&CK techniques of the enabled rules, each with its rules.

@@ -3,15 +3,18 @@
 //! one rule works in every organization. Packs give defaults; a configuration's or rules file's
 //! `[vars]` wins.
 //!
-//! - In an EventBridge pattern, `"${name}"` stands where a JSON string may: a text variable
-//!   becomes that string, a list variable its strings (`["${own_accounts}"]` → `["111…","222…"]`,
-//!   also inside `anything-but`); as the value of a one-key operator object, a list variable
-//!   repeats the object (`[{"cidr": "${trusted_cidrs}"}]` → `[{"cidr":"10.0.0.0/8"},{"cidr":…}]`).
+//! - In an EventBridge pattern, `${name}` stands inside a JSON string value: a text variable
+//!   is put in its place, a list variable makes one string per value (`["${own_accounts}"]` →
+//!   `["111…","222…"]`, `["arn:aws:iam::${own_accounts}:*"]` → one ARN pattern per account, also
+//!   inside `anything-but`); as the value of a one-key operator object, a list variable repeats
+//!   the object (`[{"cidr": "${trusted_cidrs}"}]` → `[{"cidr":"10.0.0.0/8"},{"cidr":…}]`).
 //! - In a filter pattern, a text variable is put in place (inside quotes, escaped); a list
 //!   variable may only be compared: `$.x = "${list}"` → `($.x = "a" || $.x = "b")`, `!=` → `&&`.
-//! - A pattern that uses an empty list variable matches nothing: an `exclude` with an empty
-//!   allowlist excludes nothing, a rule whose own pattern needs one stays quiet (and `check`
-//!   says so).
+//! - An empty list is the empty set: "anything but the list" (`{"anything-but":["${name}"]}`,
+//!   `$.x != "${name}"`) is then anything at all (the value is compared with a text no record
+//!   holds, so a missing field behaves as with a full list), and any other use matches nothing:
+//!   an `exclude` with an empty allowlist excludes nothing, a rule whose own pattern needs one
+//!   stays quiet (and `check` says so).
 //!
 //! Pure functions over text; no I/O.
 
@@ -87,12 +90,13 @@ fn names(src: &str) -> Result<Vec<String>, String> {
     Ok(out)
 }
 
-/// The variables a pattern uses, or the name of an empty list among them.
-type Used<'v> = Result<Vec<(String, &'v Var)>, String>;
+/// The text an empty list's "anything but" compares with: no CloudTrail value holds it.
+fn nothing(name: &str) -> String {
+    format!("(the list {name} is empty)")
+}
 
-/// Looks up every variable `src` uses; the inner `Err` names an empty list (the pattern then
-/// matches nothing).
-fn lookup<'v>(src: &str, vars: &'v Vars) -> Result<Used<'v>, String> {
+/// Looks up every variable `src` uses.
+fn lookup<'v>(src: &str, vars: &'v Vars) -> Result<Vec<(String, &'v Var)>, String> {
     let mut out = Vec::new();
     for n in names(src)? {
         let v = vars.get(&n).ok_or_else(|| {
@@ -106,83 +110,101 @@ fn lookup<'v>(src: &str, vars: &'v Vars) -> Result<Used<'v>, String> {
                 }
             )
         })?;
-        if matches!(v, Var::List(l) if l.is_empty()) {
-            return Ok(Err(n));
-        }
         out.push((n, v));
     }
-    Ok(Ok(out))
+    Ok(out)
 }
 
 /// Puts variables into an EventBridge pattern's text.
 pub fn expand_event(src: &str, vars: &Vars) -> Result<Expanded, String> {
-    let used = match lookup(src, vars)? {
-        Ok(u) => u,
-        Err(empty) => return Ok(Expanded::Never(empty)),
-    };
     let mut out = src.to_string();
-    for (name, v) in used {
-        if let Var::List(l) = v {
-            out = repeat_operator_objects(&out, &name, l);
+    for (name, v) in lookup(src, vars)? {
+        if matches!(v, Var::List(l) if l.is_empty()) {
+            // `{"anything-but": "${name}"}` or `[ "${name}" ]`: anything but nothing.
+            let but = regex::Regex::new(&format!(
+                r#""anything-but"\s*:\s*(?:\[\s*"\$\{{{n}\}}"\s*\]|"\$\{{{n}\}}")"#,
+                n = regex::escape(&name)
+            ))
+            .expect("a valid expression");
+            out = but
+                .replace_all(
+                    &out,
+                    format!(r#""anything-but":[{}]"#, json_string(&nothing(&name))),
+                )
+                .into_owned();
+            if out.contains(&format!("${{{name}}}")) {
+                return Ok(Expanded::Never(name));
+            }
+            continue;
         }
-        let token = format!("\"${{{name}}}\"");
-        let bare = format!("${{{name}}}");
-        if out.contains(&bare) && out.matches(&bare).count() != out.matches(&token).count() {
-            return Err(format!(
-                "`${{{name}}}` must stand alone in quotes, where a JSON string may: [\"${{{name}}}\"]"
-            ));
-        }
-        let with = match v {
-            Var::Text(t) => json_string(t),
-            Var::List(l) => l
-                .iter()
-                .map(|s| json_string(s))
-                .collect::<Vec<_>>()
-                .join(","),
+        let values = match v {
+            Var::Text(t) => std::slice::from_ref(t),
+            Var::List(l) => l.as_slice(),
         };
-        out = out.replace(&token, &with);
+        out = expand_literals(&out, &name, values)?;
     }
     Ok(Expanded::Pattern(out))
 }
 
-/// `{"op": "${name}"}` → `{"op":"a"},{"op":"b"}` for each value of a list variable.
-fn repeat_operator_objects(src: &str, name: &str, values: &[String]) -> String {
-    let token = format!("\"${{{name}}}\"");
+/// Every JSON string literal of `src` holding `${name}` becomes one literal per value (the
+/// variable put in its place, escaped); as the value of a one-key operator object, the object
+/// is repeated instead (`{"prefix":"arn:${x}"}` → `{"prefix":"arn:a"},{"prefix":"arn:b"}`).
+fn expand_literals(src: &str, name: &str, values: &[String]) -> Result<String, String> {
+    static LITERAL: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+        regex::Regex::new(r#""(?:[^"\\]|\\.)*""#).expect("a valid expression")
+    });
+    let token = format!("${{{name}}}");
     let mut out = String::new();
-    let mut rest = src;
-    while let Some(at) = rest.find(&token) {
-        let before = &rest[..at];
-        let after = &rest[at + token.len()..];
-        // Backwards: `:`, the operator's quoted name, `{`.
-        let open = before.trim_end().strip_suffix(':').and_then(|b| {
+    let mut done = 0;
+    for m in LITERAL.find_iter(src) {
+        if m.start() < done || !m.as_str().contains(&token) {
+            continue;
+        }
+        let (before, after) = (&src[done..m.start()], &src[m.end()..]);
+        if after.trim_start().starts_with(':') {
+            return Err(format!("`{token}` stands where a value may, not in a key"));
+        }
+        let each: Vec<String> = values
+            .iter()
+            .map(|v| {
+                let escaped = json_string(v);
+                m.as_str().replace(&token, &escaped[1..escaped.len() - 1])
+            })
+            .collect();
+        // Backwards from the literal: `:`, the operator's quoted name, `{`; forwards: `}`.
+        let op = before.trim_end().strip_suffix(':').and_then(|b| {
             let b = b.trim_end().strip_suffix('"')?;
             let q = b.rfind('"')?;
             let op = &b[q + 1..];
             let brace = b[..q].trim_end().strip_suffix('{')?;
-            Some((brace.len(), op.to_string()))
+            let close = after.trim_start().strip_prefix('}')?;
+            (!op.is_empty() && !op.contains(['{', '}', ',', '"']))
+                .then(|| (brace.len(), op.to_string(), src.len() - close.len()))
         });
-        let close = after
-            .trim_start()
-            .strip_prefix('}')
-            .map(|a| rest.len() - a.len());
-        match (open, close) {
-            (Some((brace, op)), Some(end)) if !op.is_empty() && !op.contains(['{', '}', ',']) => {
-                out.push_str(&rest[..brace]);
-                let each: Vec<String> = values
+        match op {
+            Some((brace, op, end)) => {
+                out.push_str(&before[..brace]);
+                let objects: Vec<String> = each
                     .iter()
-                    .map(|v| format!("{{{}:{}}}", json_string(&op), json_string(v)))
+                    .map(|lit| format!("{{{}:{lit}}}", json_string(&op)))
                     .collect();
-                out.push_str(&each.join(","));
-                rest = &rest[end..];
+                out.push_str(&objects.join(","));
+                done = end;
             }
-            _ => {
-                out.push_str(&rest[..at + token.len()]);
-                rest = after;
+            None => {
+                out.push_str(before);
+                out.push_str(&each.join(","));
+                done = m.end();
             }
         }
     }
-    out.push_str(rest);
-    out
+    out.push_str(&src[done..]);
+    if out.contains(&token) {
+        return Err(format!(
+            "`{token}` must be inside a quoted JSON string: [\"{token}\"] or [\"arn:aws:iam::{token}:*\"]"
+        ));
+    }
+    Ok(out)
 }
 
 fn json_string(s: &str) -> String {
@@ -196,13 +218,22 @@ fn filter_string(s: &str) -> String {
 
 /// Puts variables into a filter pattern's text.
 pub fn expand_filter(src: &str, vars: &Vars) -> Result<Expanded, String> {
-    let used = match lookup(src, vars)? {
-        Ok(u) => u,
-        Err(empty) => return Ok(Expanded::Never(empty)),
-    };
     let mut out = src.to_string();
-    for (name, v) in used {
+    for (name, v) in lookup(src, vars)? {
         out = match v {
+            Var::List(l) if l.is_empty() => {
+                // `!= "${name}"`: different from every value of an empty list.
+                let but =
+                    regex::Regex::new(&format!(r#"!=\s*"?\$\{{{}\}}"?"#, regex::escape(&name)))
+                        .expect("a valid expression");
+                let out = but
+                    .replace_all(&out, format!("!= \"{}\"", nothing(&name)))
+                    .into_owned();
+                if out.contains(&format!("${{{name}}}")) {
+                    return Ok(Expanded::Never(name));
+                }
+                out
+            }
             Var::Text(t) => {
                 let quoted = format!("\"${{{name}}}\"");
                 let bare = format!("${{{name}}}");
@@ -289,12 +320,43 @@ mod tests {
             expand_event(r#"{"a":["${none}"]}"#, &vars()).unwrap(),
             Expanded::Never("none".into())
         );
+        // Anything but an empty list is anything (present); any other use still matches nothing.
+        assert_eq!(
+            expand_event(
+                r#"{"a":[{"anything-but": [ "${none}" ]}],"b":[{"anything-but":"${none}"}]}"#,
+                &vars()
+            )
+            .unwrap(),
+            Expanded::Pattern(
+                r#"{"a":[{"anything-but":["(the list none is empty)"]}],"b":[{"anything-but":["(the list none is empty)"]}]}"#
+                    .into()
+            )
+        );
+        assert_eq!(
+            expand_event(
+                r#"{"a":[{"anything-but":["${none}"]}],"b":["${none}"]}"#,
+                &vars()
+            )
+            .unwrap(),
+            Expanded::Never("none".into())
+        );
         assert!(expand_event(r#"{"a":["${nope}"]}"#, &vars())
             .unwrap_err()
             .contains("unknown variable `${nope}`"));
-        assert!(expand_event(r#"{"a":["x${own}"]}"#, &vars())
+        assert_eq!(
+            expand_event(
+                r#"{"a":["x${own}"],"b":[{"anything-but":{"wildcard":["arn:aws:iam::${own}:*"]}}],"c":[{"prefix":"a${bg}"}]}"#,
+                &vars()
+            )
+            .unwrap(),
+            Expanded::Pattern(r#"{"a":["x111122223333","x444455556666"],"b":[{"anything-but":{"wildcard":["arn:aws:iam::111122223333:*","arn:aws:iam::444455556666:*"]}}],"c":[{"prefix":"aarn:aws:iam::1:user/\"odd\""}]}"#.into())
+        );
+        assert!(expand_event(r#"{"a":[${own}]}"#, &vars())
             .unwrap_err()
-            .contains("must stand alone"));
+            .contains("must be inside a quoted JSON string"));
+        assert!(expand_event(r#"{"${own}":["a"]}"#, &vars())
+            .unwrap_err()
+            .contains("not in a key"));
         assert_eq!(
             expand_event(r#"{"a":["b"]}"#, &vars()).unwrap(),
             Expanded::Pattern(r#"{"a":["b"]}"#.into())
@@ -327,6 +389,10 @@ mod tests {
         assert_eq!(
             expand_filter(r#"{ $.a = "${none}" }"#, &vars()).unwrap(),
             Expanded::Never("none".into())
+        );
+        assert_eq!(
+            expand_filter(r#"{ $.a != "${none}" && $.b = 1 }"#, &vars()).unwrap(),
+            Expanded::Pattern(r#"{ $.a != "(the list none is empty)" && $.b = 1 }"#.into())
         );
         assert!(expand_filter(r#"{ $.a > "${own}" }"#, &vars())
             .unwrap_err()
