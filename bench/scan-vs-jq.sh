@@ -46,7 +46,16 @@ n_cis=$(jq -c -f bench/cis.jq "$big" | wc -l)
 n_cis_tw=$($tw scan --rules cis "$big" | jq -r .location | sort -u | wc -l)   # records, not (record, rule) pairs
 [ "$n_cis" = "$n_cis_tw" ] || { echo "cis mismatch: jq $n_cis, trailwatch $n_cis_tw records" >&2; exit 1; }
 
-echo "Corpus: $big, $mb MB, $(wc -l < "$big") records; $cores cores; default matches $n_default, cis records $n_cis"
+# All three packs: the threats pack's event patterns translated to jq (bench/eventbridge-to-jq.py),
+# ORed with default.jq and cis.jq. Threshold rules are plain selections for jq (it keeps no
+# counts), so the records are compared on the threats rules without a threshold.
+$tw rules list --json --rules threats | python3 bench/eventbridge-to-jq.py --skip-threshold > "$data/threats-plain.jq"
+$tw rules list --json --rules threats | python3 bench/eventbridge-to-jq.py --with bench/default.jq --with bench/cis.jq > "$data/all-packs.jq"
+n_threats=$(jq -c -f "$data/threats-plain.jq" "$big" | wc -l)
+n_threats_tw=$($tw scan --rules threats "$big" | jq -r 'select(.threshold == null) | .location' | sort -u | wc -l)
+[ "$n_threats" = "$n_threats_tw" ] || { echo "threats mismatch: jq $n_threats, trailwatch $n_threats_tw records" >&2; exit 1; }
+
+echo "Corpus: $big, $mb MB, $(wc -l < "$big") records; $cores cores; default matches $n_default, cis records $n_cis, threats records (no threshold) $n_threats"
 echo
 echo "| command | wall (best of 3) | rate | vs jq |"
 echo "|---|---|---|---|"
@@ -57,6 +66,9 @@ row "trailwatch scan, default, $cores threads" "$(best $tw scan "$big")" "$t_jq"
 t_jqc=$(best jq -c -f bench/cis.jq "$big"); row "jq, cis selection" "$t_jqc"
 row "trailwatch scan --rules cis, 1 thread" "$(best $tw scan -j1 --rules cis "$big")" "$t_jqc"
 row "trailwatch scan --rules cis, $cores threads" "$(best $tw scan --rules cis "$big")" "$t_jqc"
+t_jqa=$(best jq -c -f "$data/all-packs.jq" "$big"); row "jq, default+cis+threats selection" "$t_jqa"
+row "trailwatch scan --rules default,cis,threats, 1 thread" "$(best $tw scan -j1 --rules default,cis,threats "$big")" "$t_jqa"
+row "trailwatch scan --rules default,cis,threats, $cores threads" "$(best $tw scan --rules default,cis,threats "$big")" "$t_jqa"
 row "trailwatch scan, default, no prefilter, $cores threads" "$(best $tw scan --no-prefilter "$big")" "$t_jq"
 echo
 echo "Gzipped input ($copies files of $(stat -c %s "$data/once.jsonl.gz") bytes, same records):"

@@ -109,7 +109,11 @@ pub enum Command {
         after_help = "Examples:\n  trailwatch backfill --since 7d\n  trailwatch backfill --since 2026-11-20T00:00:00Z --until 2026-11-21T00:00:00Z --source lookup --output table\n  trailwatch backfill --since 24h --notify"
     )]
     Backfill(backfill::BackfillArgs),
-    /// Validate the configuration and print the plan; --probe also tests AWS access and sinks.
+    /// Validate the configuration, run the rules' tests and print the plan; --probe also tests
+    /// AWS access and sinks.
+    ///
+    /// Exits 1 when `run` would refuse the configuration or a rule fails one of its tests;
+    /// warns about rules that can never match (a variable they need is empty).
     Check(check::CheckArgs),
     /// Look into or rewind the state database.
     #[command(subcommand)]

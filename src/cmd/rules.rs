@@ -153,6 +153,7 @@ pub fn run(c: RulesCommand) -> Result<ExitCode, CmdError> {
             let v = serde_json::json!({
                 "name": r.name, "title": r.title, "severity": r.severity.to_string(), "subject": r.subject,
                 "enabled": r.enabled, "language": r.pattern.language(), "pattern": r.pattern.as_str(),
+                "written": set.written(&r.name).map(|(p, x)| serde_json::json!({"pattern": p, "exclude": x})),
                 "exclude": r.exclude.iter().map(|x| x.as_str()).collect::<Vec<_>>(), "origin": r.origin,
                 "tags": r.tags, "runbook": r.runbook, "does_not_cover": r.does_not_cover,
                 "threshold": r.threshold.as_ref().map(|t| serde_json::json!({

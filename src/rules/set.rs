@@ -75,6 +75,20 @@ impl RuleSet {
         self.rules.iter().find(|r| r.name == name)
     }
 
+    /// A rule's pattern and exclusions as written, with their `${variables}` (the last
+    /// definition of `name`).
+    pub fn written(&self, name: &str) -> Option<(&str, Vec<&str>)> {
+        let rc = &self
+            .raw
+            .iter()
+            .rev()
+            .find(|r| r.rc.name.get_ref().trim() == name)?
+            .rc;
+        let pattern = rc.event_pattern.as_ref().or(rc.filter.as_ref())?;
+        let exclude = rc.exclude.iter().map(|x| x.get_ref().as_str()).collect();
+        Some((pattern.get_ref().as_str(), exclude))
+    }
+
     /// The variables in force: the packs' defaults, overridden by what was set.
     pub fn vars(&self) -> Vars {
         let mut v = self.pack_vars.clone();
