@@ -97,9 +97,11 @@ fn raise_found(
     rep: &mut PollReport,
     on_raised: &mut dyn FnMut(&Alert),
 ) -> Result<(), StateError> {
-    // Threshold rules' matches are counted; what reaches a threshold takes their place.
+    // Threshold rules' matches are counted; what reaches a threshold takes their place. The
+    // counts are saved after the raises, before the flush.
     let alerts = std::mem::take(&mut found.alerts);
-    found.alerts = threshold::apply(eval.rules(), alerts, &mut StateTallies(state))?;
+    let mut tallies = StateTallies::new(state);
+    found.alerts = threshold::apply(eval.rules(), alerts, &mut tallies)?;
     found.sort();
     for a in &found.alerts {
         let sinks = eval.route(&a.rule, a.severity);
@@ -118,6 +120,7 @@ fn raise_found(
             rep.repeated += 1;
         }
     }
+    tallies.commit()?;
     if !found.alerts.is_empty() {
         state.flush()?;
     }

@@ -86,16 +86,44 @@ fn object_key(source: &str, stream: &str, key: &str) -> Vec<u8> {
     key2(source, &format!("{stream}\0{key}"))
 }
 
-/// Threshold counts kept in the state: they survive a restart.
-pub struct StateTallies<'a>(pub &'a State);
+/// Threshold counts kept in the state: they survive a restart. Changes wait in memory until
+/// `commit`, which the caller does once the alerts they go with are raised: a count that fired
+/// is never saved without its alert (a failed raise leaves the old count, and the records read
+/// again count again).
+pub struct StateTallies<'a> {
+    state: &'a State,
+    pending: std::collections::HashMap<(String, String), Tally>,
+}
+
+impl<'a> StateTallies<'a> {
+    pub fn new(state: &'a State) -> Self {
+        StateTallies {
+            state,
+            pending: Default::default(),
+        }
+    }
+
+    /// Saves the changed counts.
+    pub fn commit(self) -> Result<()> {
+        for ((rule, key), t) in &self.pending {
+            self.state.put_tally(rule, key, t)?;
+        }
+        Ok(())
+    }
+}
 
 impl Tallies for StateTallies<'_> {
     type Error = StateError;
     fn get(&mut self, rule: &str, key: &str) -> Result<Tally> {
-        self.0.tally(rule, key)
+        match self.pending.get(&(rule.to_string(), key.to_string())) {
+            Some(t) => Ok(t.clone()),
+            None => self.state.tally(rule, key),
+        }
     }
     fn put(&mut self, rule: &str, key: &str, t: &Tally) -> Result<()> {
-        self.0.put_tally(rule, key, t)
+        self.pending
+            .insert((rule.to_string(), key.to_string()), t.clone());
+        Ok(())
     }
 }
 
@@ -397,6 +425,29 @@ mod tests {
             source: "src".into(),
             record: "{}".into(),
         }
+    }
+
+    #[test]
+    fn counts_are_saved_only_on_commit_and_expire_when_idle() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = State::open(dir.path()).unwrap();
+        let t = Tally {
+            events: vec![(1_000, "e1".into())],
+            quiet_until: 0,
+        };
+        let mut pending = StateTallies::new(&s);
+        pending.put("r", "k", &t).unwrap();
+        assert_eq!(pending.get("r", "k").unwrap(), t, "seen before the commit");
+        drop(pending);
+        assert_eq!(s.tally("r", "k").unwrap(), Tally::default(), "not saved");
+        let mut pending = StateTallies::new(&s);
+        pending.put("r", "k", &t).unwrap();
+        pending.commit().unwrap();
+        assert_eq!(s.tally("r", "k").unwrap(), t);
+        let at = |ms| Timestamp::from_millisecond(ms).unwrap();
+        assert_eq!(s.expire_tallies(at(1_000)).unwrap(), 0, "still in use");
+        assert_eq!(s.expire_tallies(at(1_001)).unwrap(), 1);
+        assert_eq!(s.tally("r", "k").unwrap(), Tally::default());
     }
 
     #[test]
