@@ -5,10 +5,10 @@
 //!
 //! Run: cargo build --release && FOOTPRINT_SECS=3600 cargo bench --bench footprint
 
-#[path = "../tests/support/fake_cloudtrail.rs"]
+#[path = "../tests/it/support/fake_cloudtrail.rs"]
 #[allow(dead_code)]
 mod fake_cloudtrail;
-#[path = "../tests/support/servers.rs"]
+#[path = "../tests/it/support/servers.rs"]
 #[allow(dead_code)]
 mod servers;
 

@@ -7,7 +7,7 @@
 //!
 //! Run: cargo bench --bench pushdown
 
-#[path = "../tests/support/fake_cloudtrail.rs"]
+#[path = "../tests/it/support/fake_cloudtrail.rs"]
 #[allow(dead_code)]
 mod fake_cloudtrail;
 
@@ -17,6 +17,7 @@ use std::time::Instant;
 use fake_cloudtrail::{FakeAccount, FakeCloudTrail, Synthetic};
 use jiff::Timestamp;
 use trailwatch::config::{Config, SourceText};
+use trailwatch::poll::Judge;
 use trailwatch::poll::{poll_stream, read_window, sweep_stream, PollReport};
 use trailwatch::rules::Evaluator;
 use trailwatch::rules::RuleSet;
@@ -75,7 +76,7 @@ async fn main() {
     });
     let mut rules = RuleSet::default();
     rules.add_spec("default").unwrap();
-    let eval = Evaluator::new(rules, vec!["s".into()]);
+    let eval = Judge::every_sink(Evaluator::new(rules), &["s"]);
     println!(
         "account: {per_second} events/s for a day = {total} events, {} matching the default rules",
         matching.len()
@@ -130,7 +131,7 @@ async fn main() {
     // 3. Backfill of the day, as `trailwatch backfill` reads it.
     for pushdown in [true, false] {
         let s = stream(&fake.url, pushdown).await;
-        let queries = s.queries(eval.rules());
+        let queries = s.queries(eval.eval.rules());
         let max = if pushdown { 90 * DAY } else { 3_600_000 };
         let before = fake.calls();
         let t = Instant::now();
@@ -142,7 +143,9 @@ async fn main() {
             std::time::Duration::from_millis(max as u64),
         );
         for w in &windows {
-            let found = read_window(&s, w, &queries, &eval, &mut rep).await.unwrap();
+            let found = read_window(&s, w, &queries, &eval.eval, &mut rep)
+                .await
+                .unwrap();
             ids.extend(found.alerts.into_iter().map(|a| a.event_id));
         }
         let calls = fake.calls() - before;
@@ -191,8 +194,8 @@ async fn main() {
         "daemon, {} regions, alias, sweep every 10 min: {:.2} calls per poll ({} per region in us-east-1, {} elsewhere), {poll_calls} per day for polls + {sweep_calls} for the sweep = {calls} per day; busiest region {:.3} calls/s; alerts {raised} (truth 20); {:.1} s here",
         opened.streams.len(),
         poll_calls as f64 / polls as f64,
-        opened.streams.iter().find(|s| s.name == "us-east-1").map(|s| s.queries(eval.rules()).len()).unwrap_or(0),
-        opened.streams.iter().find(|s| s.name != "us-east-1").map(|s| s.queries(eval.rules()).len()).unwrap_or(0),
+        opened.streams.iter().find(|s| s.name == "us-east-1").map(|s| s.queries(eval.eval.rules()).len()).unwrap_or(0),
+        opened.streams.iter().find(|s| s.name != "us-east-1").map(|s| s.queries(eval.eval.rules()).len()).unwrap_or(0),
         tally_max(&fake, skip) as f64 / 86_400.0,
         t.elapsed().as_secs_f64()
     );

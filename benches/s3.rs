@@ -7,7 +7,7 @@
 //!
 //! Run: cargo build --release && cargo bench --bench s3   (S3_FILES=N files per place, default 48)
 
-#[path = "../tests/support/fake_cloudtrail.rs"]
+#[path = "../tests/it/support/fake_cloudtrail.rs"]
 #[allow(dead_code)]
 mod fake_cloudtrail;
 

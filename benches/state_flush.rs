@@ -7,22 +7,26 @@
 
 use std::time::{Duration, Instant};
 
-use trailwatch::alert::Alert;
+use trailwatch::alert::{Alert, Event, Kind, RuleFacts};
 use trailwatch::severity::Severity;
 use trailwatch::state::State;
 
 fn alert(i: usize) -> Alert {
-    Alert {
-        rule: "iam-user-lifecycle".into(),
-        title: "IAM user created or deleted".into(),
-        subject: "IAM user".into(),
+    let rule = RuleFacts {
+        name: "iam-user-lifecycle",
+        title: "IAM user created or deleted",
+        subject: "IAM user",
         severity: Severity::High,
-        event_id: format!("00000000-0000-0000-0000-{i:012}"),
-        event_time: "2026-11-22T00:00:00Z".into(),
+    };
+    let event = Event {
+        id: format!("00000000-0000-0000-0000-{i:012}"),
+        time: "2026-11-22T00:00:00Z".into(),
         source: "lookup".into(),
         // A CloudTrail record's usual size.
         record: format!("{{\"eventID\":\"{i}\",\"pad\":\"{}\"}}", "x".repeat(2000)),
-    }
+        principal: String::new(),
+    };
+    Alert::new(rule, event, Kind::Match)
 }
 
 /// Median, 99th percentile and flushes per second of `times`.

@@ -60,8 +60,8 @@ pub const GROUP_WINDOW: Duration = Duration::from_secs(15 * 60);
 pub const MAX_DELIVERY_AGE: Duration = Duration::from_secs(24 * 3600);
 /// A source or sink failing this long raises a health alert.
 pub const HEALTH_AFTER: Duration = Duration::from_secs(15 * 60);
-/// One webhook request may take this long.
-pub const DOORAY_TIMEOUT: Duration = Duration::from_secs(5);
+/// One webhook request (Dooray, Slack, Teams, PagerDuty, webhook) may take this long.
+pub const HTTP_SINK_TIMEOUT: Duration = Duration::from_secs(5);
 /// One SMTP session (connect, TLS, login, send) may take this long.
 pub const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
 /// Delivery retries: first wait, and the longest wait between attempts.

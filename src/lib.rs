@@ -4,10 +4,12 @@
 //! groups below follow that path; docs/architecture.md draws it.
 
 // What is configured.
-/// The file as written, error locations, the validated settings.
+/// The file as written and where an error is in it.
 pub mod config;
 /// Every default window, rate, timeout and retry count.
 pub(crate) mod defaults;
+/// The whole configuration validated: the parts put together.
+pub mod settings;
 
 // Where records come from.
 /// CloudTrail files and their shapes → JSON values → records.
@@ -32,6 +34,8 @@ pub mod scan;
 pub mod alert;
 /// The outbox worker: order, retries, grouping, rendering.
 pub(crate) mod delivery;
+/// Korean or English.
+pub mod language;
 /// Info … critical.
 pub mod severity;
 /// Dooray, email, console: transports only.
@@ -52,5 +56,7 @@ pub(crate) mod metrics;
 pub(crate) mod secret;
 /// sled: watermarks, raised alerts, outbox, dead letters.
 pub mod state;
+/// Attacker-controlled text made safe to show.
+pub(crate) mod text;
 /// Durations and points in time as users write them.
 pub(crate) mod when;

@@ -4,7 +4,14 @@
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines (journald adds its own timestamps).
+    #[default]
+    Plain,
+    Json,
+}
 
 /// Installs the global subscriber (once; later calls do nothing).
 pub fn init(format: LogFormat, level: Option<&str>, default: &str) {

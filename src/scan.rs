@@ -11,9 +11,9 @@ use std::io::Write;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::alert::Alert;
-use crate::config::Language;
+use crate::alert::{principal_of, Alert, Event, Kind};
 use crate::format::{self, Layout, RawRecord};
+use crate::language::Language;
 use crate::record::Record;
 use crate::rules::evaluate::{Evaluator, Screen, Verdict};
 use crate::rules::threshold::{self, InMemory};
@@ -82,7 +82,10 @@ struct MatchLine<'a> {
     location: &'a str,
     /// A threshold rule's count: how many, in what period, for which key, which events.
     #[serde(skip_serializing_if = "Option::is_none")]
-    threshold: Option<&'a serde_json::Value>,
+    threshold: Option<serde_json::Value>,
+    /// Why a record that could not be read whole may match (a possible match).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    possible: Option<&'a str>,
 }
 
 /// A rule set ready to scan.
@@ -95,7 +98,7 @@ pub struct Scanner {
 impl Scanner {
     pub fn new(set: &RuleSet) -> Self {
         Scanner {
-            eval: Evaluator::new(set.clone(), Vec::new()),
+            eval: Evaluator::new(set.clone()),
             use_prefilter: true,
         }
     }
@@ -129,15 +132,13 @@ impl Scanner {
         let alerts = counted.into_iter().map(|(a, _)| a).collect();
         let Ok(fired) = threshold::apply(rules, alerts, &mut InMemory::default());
         for a in fired {
-            let (Some(rule), Ok(rec)) =
-                (rules.get(&a.rule), Record::parse(a.record.as_str().into()))
-            else {
+            let Some(rule) = rules.get(&a.rule) else {
                 continue;
             };
             let loc = at
                 .remove(&(a.rule.clone(), a.event_id.clone()))
                 .unwrap_or_default();
-            write_match(&mut out, rule, &rec, &loc);
+            write_alert(&mut out, rule, &a, &loc);
         }
         out
     }
@@ -295,9 +296,18 @@ impl Scanner {
                     rep.matches[i] += 1;
                     if rule.threshold.is_some() {
                         // Counted once every input is read, in eventTime order.
-                        let id = m.record.get_str("eventID").unwrap_or("");
-                        let time = m.record.get_str("eventTime").unwrap_or("");
-                        let a = Alert::new(rule, Language::En, id, time, "scan", &m.record.text);
+                        let event = Event {
+                            id: m.record.get_str("eventID").unwrap_or("").to_string(),
+                            time: m.record.get_str("eventTime").unwrap_or("").to_string(),
+                            source: "scan".into(),
+                            record: m.record.text.to_string(),
+                            principal: principal_of(&m.record.value),
+                        };
+                        let mut a = rule.alert(Language::En, event, Kind::Match);
+                        a.tally_key = rule
+                            .threshold
+                            .as_ref()
+                            .map(|th| threshold::group_key(th, &m.record.value));
                         rep.counted.push((a, loc.to_string()));
                     } else {
                         write_match(&mut rep.out, rule, &m.record, &loc);
@@ -342,25 +352,66 @@ impl LineShapes {
     }
 }
 
+/// Writes one match as a JSON line.
 pub fn write_match(out: &mut Vec<u8>, rule: &Rule, r: &Record<'_>, loc: &str) {
-    let threshold = r.value.get("trailwatch").and_then(|t| t.get("threshold"));
+    write_line(out, rule, Some(r), loc, &Kind::Match, None);
+}
+
+/// Writes one alert as a JSON line: a match, a threshold reached (its count from the alert,
+/// never from the record), or a possible match (its record could not be read whole: named by
+/// the ID the alert carries).
+pub fn write_alert(out: &mut Vec<u8>, rule: &Rule, a: &Alert, loc: &str) {
+    let rec = match a.kind {
+        Kind::Match | Kind::Threshold(_) => Record::parse(a.record.as_str().into()).ok(),
+        Kind::Possible { .. } | Kind::Own { .. } => None,
+    };
+    let id = rec.is_none().then_some(a.event_id.as_str());
+    write_line(out, rule, rec.as_ref(), loc, &a.kind, id);
+}
+
+fn write_line(
+    out: &mut Vec<u8>,
+    rule: &Rule,
+    r: Option<&Record<'_>>,
+    loc: &str,
+    kind: &Kind,
+    id: Option<&str>,
+) {
+    let get = |k: &str| r.and_then(|r| r.get_str(k));
+    let at = |p: &[&str]| r.and_then(|r| r.str_at(p));
+    let threshold = match kind {
+        Kind::Threshold(c) => Some(serde_json::json!({
+            "count": c.count,
+            "period": c.period,
+            "group": c.group,
+            "events": c.events.iter().map(|(id, t)| serde_json::json!({"eventID": id, "eventTime": t})).collect::<Vec<_>>(),
+        })),
+        _ => None,
+    };
     let line = MatchLine {
         rule: &rule.name,
         severity: rule.severity.to_string(),
         title: &rule.title,
-        event_id: r.get_str("eventID"),
-        event_time: r.get_str("eventTime"),
-        event_name: r.get_str("eventName"),
-        event_source: r.get_str("eventSource"),
-        aws_region: r.get_str("awsRegion"),
-        recipient_account_id: r.get_str("recipientAccountId"),
-        principal_arn: r.principal_arn(),
-        principal_type: r.str_at(&["userIdentity", "type"]),
-        user_name: r.str_at(&["userIdentity", "userName"]),
-        source_ip_address: r.get_str("sourceIPAddress"),
-        error_code: r.get_str("errorCode"),
+        event_id: id.or_else(|| get("eventID")),
+        event_time: get("eventTime"),
+        event_name: get("eventName"),
+        event_source: get("eventSource"),
+        aws_region: get("awsRegion"),
+        recipient_account_id: get("recipientAccountId"),
+        principal_arn: r.and_then(|r| r.principal_arn()),
+        principal_type: at(&["userIdentity", "type"]),
+        user_name: at(&["userIdentity", "userName"]),
+        source_ip_address: get("sourceIPAddress"),
+        error_code: match kind {
+            Kind::Possible { .. } => Some("trailwatch:UnreadableRecord"),
+            _ => get("errorCode"),
+        },
         location: loc,
         threshold,
+        possible: match kind {
+            Kind::Possible { why } => Some(why),
+            _ => None,
+        },
     };
     serde_json::to_writer(&mut *out, &line).expect("writing to a Vec cannot fail");
     out.push(b'\n');

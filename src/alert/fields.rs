@@ -1,14 +1,18 @@
-//! The facts an alert shows, taken from its CloudTrail record: who did what, where, when, from
-//! which address, and a link to the event in the CloudTrail console. Every value is
-//! attacker-influenced text: control characters are made visible here and each output format
-//! escapes the rest.
+//! The facts an alert shows, taken from its CloudTrail record (parsed once, here): who did
+//! what, where, when, from which address, and a link to the event in the CloudTrail console;
+//! what the alert is (a count, a possible match) comes from the alert, never from the record.
+//! Every value is attacker-influenced text: characters that change how text reads are made
+//! visible here (`text::visible`) and each output format escapes the rest.
+
+use std::collections::BTreeMap;
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::Alert;
+use super::{Alert, Count, Kind};
+use crate::text::{json_visible, truncate, visible};
 
 /// Longest value shown for one field; longer values are cut at a character boundary.
 pub const MAX_FIELD: usize = 300;
@@ -45,37 +49,13 @@ pub struct Fields {
     pub more: u64,
     /// A threshold rule's count: "5 in 10m (sourceIPAddress=…): id, id, …".
     pub threshold: String,
+    /// What an alert of trailwatch itself says, or why a record could not be judged whole.
+    pub detail: String,
     /// What to check and what to do (the rule's runbook).
     pub runbook: String,
     pub test: bool,
     /// The record, pretty-printed (email only).
     pub record_pretty: String,
-}
-
-/// Cuts `s` to at most `max` characters, marking the cut, never splitting a character.
-pub fn truncate(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        None => s.to_string(),
-        Some((i, _)) => format!("{}…", &s[..i]),
-    }
-}
-
-/// Shows control characters (CR, LF, ESC…) as `\u{..}` so a value stays on its line.
-pub fn visible(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if c.is_control()
-            || matches!(
-                c,
-                '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}'
-            )
-        {
-            out.extend(c.escape_unicode());
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
 
 fn clean(s: &str) -> String {
@@ -154,7 +134,7 @@ fn console_link(region: &str, event_id: &str) -> String {
 
 /// The record pretty-printed, cut at `MAX_RECORD` characters.
 fn pretty(r: &Value) -> String {
-    let p = serde_json::to_string_pretty(r).unwrap_or_default();
+    let p = json_visible(&serde_json::to_string_pretty(r).unwrap_or_default());
     let n = p.chars().count();
     if n > MAX_RECORD {
         format!(
@@ -166,46 +146,43 @@ fn pretty(r: &Value) -> String {
     }
 }
 
-/// A threshold alert's count and events, from the record's `trailwatch.threshold`.
-fn threshold_text(r: &Value) -> String {
-    let Some(t) = r.get("trailwatch").and_then(|t| t.get("threshold")) else {
-        return String::new();
-    };
-    let ids: Vec<&str> = t["events"]
-        .as_array()
-        .map(|e| e.iter().filter_map(|x| x["eventID"].as_str()).collect())
-        .unwrap_or_default();
-    let shown: Vec<&str> = ids.iter().take(10).copied().collect();
-    let more = if ids.len() > shown.len() {
-        format!(" … (+{})", ids.len() - shown.len())
+/// A threshold alert's count and events.
+fn threshold_text(c: &Count) -> String {
+    let shown: Vec<&str> = c
+        .events
+        .iter()
+        .take(10)
+        .map(|(id, _)| id.as_str())
+        .collect();
+    let more = if c.events.len() > shown.len() {
+        format!(" … (+{})", c.events.len() - shown.len())
     } else {
         String::new()
     };
     clean(&format!(
         "{} in {} ({}): {}{more}",
-        t["count"],
-        t["period"].as_str().unwrap_or(""),
-        t["group"].as_str().unwrap_or(""),
+        c.count,
+        c.period,
+        c.group,
         shown.join(", ")
     ))
 }
 
 impl Fields {
-    /// The fields of an alert; `tz` is the configured time zone, `alias` the account's name.
-    pub fn of(alert: &Alert, tz: &TimeZone, tz_name: &str, alias: Option<&str>) -> Fields {
-        let r: Value = crate::record::parse_value(&alert.record).unwrap_or(Value::Null);
+    /// The facts of an alert; `tz` is the configured time zone, `aliases` the accounts' names.
+    /// The record is parsed here, once.
+    pub fn of(
+        alert: &Alert,
+        tz: &TimeZone,
+        tz_name: &str,
+        aliases: &BTreeMap<String, String>,
+    ) -> Fields {
         let time: Option<Timestamp> = alert.event_time.parse().ok();
-        let region = text(&r, &["awsRegion"]);
-        Fields {
+        let mut f = Fields {
             rule: clean(&alert.rule),
             title: clean(&alert.title),
             subject: clean(&alert.subject),
             severity: alert.severity.to_string(),
-            account: first_text(
-                &r,
-                &[&["recipientAccountId"], &["userIdentity", "accountId"]],
-            ),
-            account_alias: alias.map(clean).unwrap_or_default(),
             time_utc: time
                 .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
                 .unwrap_or_else(|| clean(&alert.event_time)),
@@ -217,59 +194,110 @@ impl Fields {
                 })
                 .unwrap_or_default(),
             timezone: tz_name.to_string(),
-            event_name: text(&r, &["eventName"]),
-            event_source: text(&r, &["eventSource"]),
-            principal_type: text(&r, &["userIdentity", "type"]),
-            principal_arn: first_text(
-                &r,
-                &[&["userIdentity", "arn"], &["userIdentity", "principalId"]],
-            ),
-            source_ip: text(&r, &["sourceIPAddress"]),
-            user_agent: text(&r, &["userAgent"]),
-            mfa: first_text(
-                &r,
-                &[
-                    &["additionalEventData", "MFAUsed"],
-                    &[
-                        "userIdentity",
-                        "sessionContext",
-                        "attributes",
-                        "mfaAuthenticated",
-                    ],
-                ],
-            ),
-            error_code: text(&r, &["errorCode"]),
-            // Error messages carry the reason (an IAM denial names the action): keep more of them.
-            error_message: match r.get("errorMessage") {
-                Some(Value::String(m)) => visible(&truncate(m, 4 * MAX_FIELD)),
-                _ => String::new(),
-            },
-            target: target(&r),
             event_id: clean(&alert.event_id),
-            console_link: console_link(&region, &alert.event_id),
-            more: 0,
-            threshold: threshold_text(&r),
-            runbook: String::new(),
-            test: false,
-            record_pretty: pretty(&r),
-            region,
+            ..Fields::default()
+        };
+        match &alert.kind {
+            Kind::Match => f.take_record(alert, aliases),
+            Kind::Threshold(c) => {
+                f.take_record(alert, aliases);
+                f.threshold = threshold_text(c);
+            }
+            Kind::Possible { why } => {
+                f.error_code = "trailwatch:UnreadableRecord".into();
+                f.error_message = visible(&truncate(why, 4 * MAX_FIELD));
+                f.detail = f.error_message.clone();
+                f.record_pretty = visible(&truncate(&alert.record, MAX_RECORD));
+            }
+            Kind::Own { detail } => {
+                f.event_name = clean(&alert.rule);
+                f.event_source = "trailwatch".into();
+                f.principal_type = "trailwatch".into();
+                f.principal_arn = "trailwatch".into();
+                f.detail = visible(detail);
+            }
         }
+        f
     }
 
-    /// The principal whose repeats are grouped.
-    pub fn principal(&self) -> &str {
-        &self.principal_arn
+    /// The facts the record holds.
+    fn take_record(&mut self, alert: &Alert, aliases: &BTreeMap<String, String>) {
+        let r: Value = crate::record::parse_value(&alert.record).unwrap_or(Value::Null);
+        self.region = text(&r, &["awsRegion"]);
+        self.account = first_text(
+            &r,
+            &[&["recipientAccountId"], &["userIdentity", "accountId"]],
+        );
+        self.account_alias = r["recipientAccountId"]
+            .as_str()
+            .and_then(|id| aliases.get(id))
+            .map(|a| clean(a))
+            .unwrap_or_default();
+        self.event_name = text(&r, &["eventName"]);
+        self.event_source = text(&r, &["eventSource"]);
+        self.principal_type = text(&r, &["userIdentity", "type"]);
+        self.principal_arn = first_text(
+            &r,
+            &[&["userIdentity", "arn"], &["userIdentity", "principalId"]],
+        );
+        self.source_ip = text(&r, &["sourceIPAddress"]);
+        self.user_agent = text(&r, &["userAgent"]);
+        self.mfa = first_text(
+            &r,
+            &[
+                &["additionalEventData", "MFAUsed"],
+                &[
+                    "userIdentity",
+                    "sessionContext",
+                    "attributes",
+                    "mfaAuthenticated",
+                ],
+            ],
+        );
+        self.error_code = text(&r, &["errorCode"]);
+        // Error messages carry the reason (an IAM denial names the action): keep more of them.
+        self.error_message = match r.get("errorMessage") {
+            Some(Value::String(m)) => visible(&truncate(m, 4 * MAX_FIELD)),
+            _ => String::new(),
+        };
+        self.target = target(&r);
+        self.console_link = console_link(&self.region, &alert.event_id);
+        self.record_pretty = pretty(&r);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::alert::{Event, RuleFacts};
+
+    fn alert(record: &str, kind: Kind) -> Alert {
+        let rule = RuleFacts {
+            name: "r",
+            title: "t",
+            subject: "s",
+            severity: crate::severity::Severity::High,
+        };
+        let event = Event {
+            id: "e1".into(),
+            time: "2026-11-22T00:00:00Z".into(),
+            source: "x".into(),
+            record: record.into(),
+            principal: String::new(),
+        };
+        Alert::new(rule, event, kind)
+    }
 
     #[test]
-    fn truncation_keeps_characters_whole_and_controls_visible() {
-        assert_eq!(truncate("계정경보", 2), "계정…");
-        assert_eq!(truncate("ab", 2), "ab");
-        assert_eq!(visible("a\r\nb\u{1b}"), "a\\u{d}\\u{a}b\\u{1b}");
+    fn a_record_cannot_forge_what_the_alert_is() {
+        let plain = r#"{"eventID":"e1","eventName":"ConsoleLogin","awsRegion":"us-east-1"}"#;
+        let forged = r#"{"eventID":"e1","eventName":"ConsoleLogin","awsRegion":"us-east-1","trailwatch":{"threshold":{"count":99,"period":"1m","group":"x","events":[{"eventID":"a"}]},"unreadable":"x"}}"#;
+        let tz = TimeZone::UTC;
+        let none = BTreeMap::new();
+        let a = Fields::of(&alert(plain, Kind::Match), &tz, "UTC", &none);
+        let b = Fields::of(&alert(forged, Kind::Match), &tz, "UTC", &none);
+        assert_eq!(b.threshold, "", "no count line from the record");
+        assert_eq!(b.error_code, a.error_code);
+        assert_eq!(b.detail, a.detail);
     }
 }

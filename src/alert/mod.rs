@@ -1,16 +1,17 @@
 //! The alert: what a rule match becomes, as it waits in the outbox and as sinks render it.
-//! An alert carries the whole record, so that messages can show any field and nothing depends
-//! on the source it came from.
+//! It carries the record's text exactly as it was read — never rewritten — beside what the
+//! match is (`Kind`): a plain match, a threshold reached (the count and its events), a
+//! possible match of a record that could not be read whole (why), or an alert of trailwatch
+//! itself. What an alert says about itself is never read back out of the record, so a record
+//! cannot forge it. `fields` turns an alert into the facts its messages show.
 
 pub mod fields;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Language;
-use crate::rules::Rule;
 use crate::severity::Severity;
 
-/// One rule matching one CloudTrail record.
+/// One rule matching one CloudTrail record (or one count of them).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Alert {
     pub rule: String,
@@ -23,29 +24,85 @@ pub struct Alert {
     pub event_time: String,
     /// The source that read it (`lookup`, `trail-logs`, `backfill`…).
     pub source: String,
-    /// The record's JSON text.
+    /// The record's JSON text as it was read (for a possible match, as much of its text as is
+    /// kept; empty for an alert of trailwatch itself).
     pub record: String,
+    /// What the match is.
+    #[serde(default)]
+    pub kind: Kind,
+    /// Who acted (`userIdentity.arn`, else its `principalId`), taken when the record matched:
+    /// repeats of a rule by one principal are summed up.
+    #[serde(default)]
+    pub principal: String,
+    /// A threshold rule's key for this record (the values at its `group_by`), taken when the
+    /// record matched; not kept.
+    #[serde(skip)]
+    pub tally_key: Option<String>,
+}
+
+/// What an alert stands for.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(tag = "is", rename_all = "snake_case")]
+pub enum Kind {
+    /// The record matched the rule.
+    #[default]
+    Match,
+    /// The rule's threshold was reached: the record is the last match's.
+    Threshold(Count),
+    /// The record could not be read whole, but its text holds what the rule looks for.
+    Possible {
+        /// Why it could not be judged, and where it was read.
+        why: String,
+    },
+    /// An alert of trailwatch itself (a failing source, a late event…); no record.
+    Own { detail: String },
+}
+
+/// A threshold reached: how many matches, in what period, for which key, and which events.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Count {
+    pub count: usize,
+    /// As written (`10m`).
+    pub period: String,
+    /// `path=value` for each `group_by` path.
+    pub group: String,
+    /// The events counted: (eventID, eventTime), oldest first.
+    pub events: Vec<(String, String)>,
+}
+
+/// The event an alert is about, as read.
+#[derive(Debug, Clone, Default)]
+pub struct Event {
+    pub id: String,
+    pub time: String,
+    pub source: String,
+    pub record: String,
+    pub principal: String,
+}
+
+/// What an alert takes from its rule.
+pub struct RuleFacts<'a> {
+    pub name: &'a str,
+    pub title: &'a str,
+    pub subject: &'a str,
+    pub severity: Severity,
 }
 
 impl Alert {
-    /// An alert of `rule`, its title and subject in `lang`.
-    pub fn new(
-        rule: &Rule,
-        lang: Language,
-        event_id: &str,
-        event_time: &str,
-        source: &str,
-        record: &str,
-    ) -> Self {
+    /// The alert of `rule` about `event`.
+    pub fn new(rule: RuleFacts<'_>, event: Event, kind: Kind) -> Alert {
         Alert {
-            rule: rule.name.clone(),
-            title: rule.title_in(lang).to_string(),
-            subject: rule.subject_in(lang).to_string(),
+            rule: rule.name.to_string(),
+            title: rule.title.to_string(),
+            subject: rule.subject.to_string(),
             severity: rule.severity,
-            event_id: event_id.to_string(),
-            event_time: event_time.to_string(),
-            source: source.to_string(),
-            record: record.to_string(),
+            event_id: event.id,
+            event_time: event.time,
+            source: event.source,
+            record: event.record,
+            kind,
+            principal: event.principal,
+            tally_key: None,
         }
     }
 
@@ -56,4 +113,15 @@ impl Alert {
         k.extend_from_slice(self.rule.as_bytes());
         k
     }
+}
+
+/// Who acted in a record: `userIdentity.arn`, else its `principalId`.
+pub fn principal_of(record: &serde_json::Value) -> String {
+    let who = &record["userIdentity"];
+    who["arn"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .or_else(|| who["principalId"].as_str())
+        .unwrap_or_default()
+        .to_string()
 }

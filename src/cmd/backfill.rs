@@ -12,22 +12,21 @@ use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
 
 use super::{CmdError, ConfigArg};
-use crate::alert::fields::{truncate, visible};
 use crate::alert::Alert;
-use crate::config::Settings;
 use crate::defaults;
 use crate::delivery::Deliverer;
 use crate::format::stream::Item;
 use crate::poll::bucket::found_in_object;
 use crate::poll::NoteKind;
-use crate::poll::{raise_all, read_window, Found, PollReport};
+use crate::poll::{raise_all, read_window, Found, Judge, PollReport};
 use crate::record::Record;
 use crate::rules::threshold::{self, InMemory};
-use crate::rules::Evaluator;
+use crate::settings::Settings;
 use crate::source::files::{self, Folder};
 use crate::source::s3::{layout, KeyKind, Listed, Trail};
 use crate::source::{open_source, Query, SourceKind, SourceSpec, Window};
 use crate::state::State;
+use crate::text::{truncate, visible};
 use crate::when;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -129,7 +128,7 @@ struct Backfill<'a> {
     since: Timestamp,
     until: Timestamp,
     now: Timestamp,
-    eval: Arc<Evaluator>,
+    judge: Arc<Judge>,
     /// With `--notify`: matches go through the outbox.
     state: Option<State>,
     /// Without: matches printed so far.
@@ -153,7 +152,7 @@ impl Backfill<'_> {
                 .map_or(true, |t| t >= since && t <= until)
         });
         if let Some(st) = &self.state {
-            return raise_all(&self.eval, st, &mut found, self.now, &mut self.total)
+            return raise_all(&self.judge, st, &mut found, self.now, &mut self.total)
                 .map_err(CmdError::failure);
         }
         // Threshold rules' matches are counted across the whole backfill.
@@ -170,9 +169,7 @@ impl Backfill<'_> {
                 Output::Table => table_row(&mut buf, al),
                 Output::Json => {
                     let rule = self.s.rules.get(&al.rule).expect("the rule exists");
-                    let rec =
-                        Record::parse(al.record.as_str().into()).expect("matched records parse");
-                    crate::scan::write_match(&mut buf, rule, &rec, &al.source);
+                    crate::scan::write_alert(&mut buf, rule, al, &al.source);
                 }
             }
         }
@@ -247,7 +244,7 @@ impl Backfill<'_> {
         let bar = progress(units as u64);
         for (st, queries, windows) in &plan {
             for w in windows {
-                let found = read_window(st, w, queries, &self.eval, &mut self.total)
+                let found = read_window(st, w, queries, &self.judge.eval, &mut self.total)
                     .await
                     .map_err(CmdError::failure)?;
                 self.emit(found)?;
@@ -274,7 +271,7 @@ impl Backfill<'_> {
         for f in folder.list().map_err(CmdError::failure)? {
             let name = f.display().to_string();
             let mut found = Found::default();
-            let eval = &self.eval;
+            let eval = &self.judge.eval;
             let mut witness = eval.witness();
             let read = files::read_whole(&f, &spec.limits, Some(&mut witness), |item| {
                 match item {
@@ -356,14 +353,14 @@ impl Backfill<'_> {
         let keys = self.list_trail(spec, trail).await?;
         let total: u64 = keys.iter().map(|k| k.size).sum();
         let bar = object_progress(keys.len() as u64, total);
-        let eval = self.eval.clone();
+        let judge = self.judge.clone();
         let gate = Arc::new(tokio::sync::Semaphore::new(READ_AT_ONCE));
         let mut reads = tokio::task::JoinSet::new();
         for (i, k) in keys.iter().enumerate() {
             let (t, sp, ev, gate, key) = (
                 trail.clone(),
                 spec.clone(),
-                eval.clone(),
+                judge.clone(),
                 gate.clone(),
                 k.key.clone(),
             );
@@ -409,7 +406,7 @@ impl Backfill<'_> {
         let (since, until, t) = (self.since, self.until, &self.total);
         match &self.state {
             Some(st) => {
-                let mut d = Deliverer::new(self.s).map_err(CmdError::failure)?;
+                let mut d = Deliverer::open(self.s.delivery_plan()).map_err(CmdError::failure)?;
                 d.drain(st).await.map_err(CmdError::failure)?;
                 eprintln!("backfill: {} new alerts queued and delivered, {} already raised before; {} still in the outbox", t.raised, t.repeated, st.outbox_len());
             }
@@ -482,14 +479,10 @@ pub fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
         since,
         until,
         now: Timestamp::now(),
-        eval: Arc::new(
-            Evaluator::new(
-                s.rules.clone(),
-                s.sinks.iter().map(|k| k.name.clone()).collect(),
-            )
-            .with_floors(s.sinks.iter().map(|k| (k.name.clone(), k.min_severity)))
-            .with_language(s.language),
-        ),
+        judge: Arc::new(Judge {
+            eval: s.evaluator(),
+            router: s.router(),
+        }),
         state,
         seen: HashSet::new(),
         objects: (0, 0, 0, 0.0),

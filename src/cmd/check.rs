@@ -8,8 +8,8 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::{CmdError, ConfigArg};
-use crate::config::Settings;
 use crate::defaults;
+use crate::settings::Settings;
 use crate::sink::Sink;
 use crate::source::{self, open_source, Opened, SourceKind, SourceSpec};
 
@@ -194,7 +194,7 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
     crate::logging::init(s.log_format, s.log_level.as_deref(), "warn");
     let rt = super::runtime()?;
     rt.block_on(async {
-        let problems = s.runnable_problems(a.skip_secrets);
+        let problems = super::runnable_problems(&s, a.skip_secrets);
         if !problems.is_empty() {
             eprintln!(
                 "trailwatch: {}: the configuration parses, but `run` would refuse it:",

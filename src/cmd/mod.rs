@@ -126,15 +126,32 @@ pub enum Command {
 #[derive(Debug, Args, Clone)]
 pub struct ConfigArg {
     /// The configuration file.
-    #[arg(long, short = 'c', value_name = "PATH", env = "TRAILWATCH_CONFIG", default_value = crate::config::DEFAULT_CONFIG)]
+    #[arg(long, short = 'c', value_name = "PATH", env = "TRAILWATCH_CONFIG", default_value = crate::settings::DEFAULT_CONFIG)]
     pub config: std::path::PathBuf,
 }
 
 impl ConfigArg {
     /// Loads and validates it; errors are usage errors (exit 2).
-    pub fn load(&self) -> Result<crate::config::Settings, CmdError> {
-        crate::config::Settings::load(&self.config).map_err(CmdError::usage)
+    pub fn load(&self) -> Result<crate::settings::Settings, CmdError> {
+        crate::settings::Settings::load(&self.config).map_err(CmdError::usage)
     }
+}
+
+/// What keeps a configuration from running, checked as `run` checks it: every sink opens
+/// (its secrets can be read, its URL is valid) and the state directory can be written.
+/// `skip_external`: sinks whose secrets come from `env:` or `file:` are not opened (a check
+/// outside the service, which systemd gives its credentials).
+pub fn runnable_problems(s: &crate::settings::Settings, skip_external: bool) -> Vec<String> {
+    let mut out: Vec<String> = s
+        .sinks
+        .iter()
+        .filter(|k| !(skip_external && k.has_external_secret()))
+        .filter_map(|k| crate::sink::Sink::open(k).err().map(|e| e.to_string()))
+        .collect();
+    if let Err(e) = crate::settings::usable_dir(&s.state_dir) {
+        out.push(format!("state_dir {}: {e}", s.state_dir.display()));
+    }
+    out
 }
 
 /// The async runtime of the commands that talk to AWS or sinks.

@@ -27,7 +27,7 @@ pub fn run(a: NotifyArgs) -> Result<ExitCode, CmdError> {
     }
     let rt = super::runtime()?;
     let results = rt.block_on(async {
-        let mut d = Deliverer::new(&s).map_err(CmdError::failure)?;
+        let mut d = Deliverer::open(s.delivery_plan()).map_err(CmdError::failure)?;
         Ok::<_, CmdError>(d.test(a.sink.as_deref()).await)
     })?;
     let mut ok = true;

@@ -22,7 +22,7 @@ pub struct RunArgs {
 pub fn run(a: RunArgs) -> Result<ExitCode, CmdError> {
     let s = a.config.load()?;
     crate::logging::init(s.log_format, s.log_level.as_deref(), "info");
-    if let Err(e) = crate::config::settings::usable_dir(&s.state_dir) {
+    if let Err(e) = crate::settings::usable_dir(&s.state_dir) {
         return Err(CmdError::failure(anyhow::anyhow!(
             "state_dir {}: {e}",
             s.state_dir.display()

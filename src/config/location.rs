@@ -34,6 +34,25 @@ impl SourceText {
         }
     }
 
+    /// Where `key = …` is written inside the byte range `span` (a table), if it is.
+    pub fn key_offset(&self, span: std::ops::Range<usize>, key: &str) -> Option<usize> {
+        let end = span.end.min(self.text.len());
+        let body = self.text.get(span.start..end)?;
+        let mut at = 0;
+        for line in body.split_inclusive('\n') {
+            let t = line.trim_start();
+            let bare = t.strip_prefix(key).or_else(|| {
+                t.strip_prefix(&format!("\"{key}\""))
+                    .or_else(|| t.strip_prefix(&format!("'{key}'")))
+            });
+            if bare.is_some_and(|r| r.trim_start().starts_with('=')) {
+                return Some(span.start + at + (line.len() - t.len()));
+            }
+            at += line.len();
+        }
+        None
+    }
+
     /// An error about a top-level key, located at its first occurrence.
     pub fn error_at_key(&self, key: &str, message: impl std::fmt::Display) -> ConfigError {
         let off = self
@@ -46,7 +65,7 @@ impl SourceText {
 }
 
 /// Deserializes one `[[sources]]` or `[[sinks]]` table (`what`) into its typed form; errors
-/// name the entry and point at the table in the file.
+/// name the entry and point at the offending key's line (an unknown key), else at the table.
 pub(crate) fn parse_entry<T: serde::de::DeserializeOwned>(
     t: &Spanned<toml::Table>,
     src: &SourceText,
@@ -60,8 +79,19 @@ pub(crate) fn parse_entry<T: serde::de::DeserializeOwned>(
                 .get("name")
                 .and_then(|v| v.as_str())
                 .unwrap_or("?");
-            src.error_at(t.span().start, format!("{what} '{name}': {}", e.message()))
+            let message = e.message().trim().to_string();
+            let at = unknown_field(&message)
+                .and_then(|k| src.key_offset(t.span(), k))
+                .unwrap_or(t.span().start);
+            src.error_at(at, format!("{what} '{name}': {message}"))
         })
+}
+
+/// The key serde names in "unknown field `key`, expected …".
+pub(crate) fn unknown_field(message: &str) -> Option<&str> {
+    message
+        .strip_prefix("unknown field `")
+        .and_then(|r| r.split('`').next())
 }
 
 /// Refuses keys that an entry of one kind does not take: `(present, key)` pairs, each an error

@@ -1,14 +1,12 @@
-//! The configuration: the file as written (`file`), where an error is in it (`location`), and
-//! the whole of it validated and resolved with defaults (`settings`), which every command
-//! starts from.
-//!
-//! `file` and `location` are leaves: sources, sinks and rules parse their own entries with
-//! them. `settings` is the one place that puts the parts together.
+//! The configuration file as written: its TOML model (`file`), the `[[rules]]` entry shared by
+//! configurations, rules files and built-in packs (`rule`), and where an error is in it
+//! (`location`). A leaf: sources, sinks and rules parse their own entries with it, and
+//! `settings` puts the validated parts together.
 
 pub mod file;
 pub mod location;
-pub mod settings;
+pub mod rule;
 
-pub use file::{Config, FileError, RuleConfig};
+pub use file::{Config, FileError};
 pub use location::{ConfigError, SourceText};
-pub use settings::{Language, LogFormat, Settings, SettingsError, DEFAULT_CONFIG};
+pub use rule::{RuleConfig, TestConfig, TestRecord};

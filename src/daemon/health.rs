@@ -12,9 +12,9 @@ use tokio::sync::Notify;
 
 use super::own::{Direct, Own};
 use super::shutdown::Shutdown;
-use crate::config::Language;
 use crate::defaults;
 use crate::delivery::SinkHealth;
+use crate::language::Language;
 use crate::poll::expire;
 use crate::severity::Severity;
 use crate::state::State;

@@ -30,11 +30,11 @@ use self::health::HealthTask;
 use self::own::{Direct, Own};
 use self::poller::{FolderPoller, Shared, StreamPoller};
 use self::shutdown::{Shutdown, Trigger};
-use crate::config::Settings;
 use crate::defaults;
 use crate::delivery::Deliverer;
 use crate::metrics::Metrics;
-use crate::rules::Evaluator;
+use crate::poll::Judge;
+use crate::settings::Settings;
 use crate::severity::Severity;
 use crate::sink::OpenError;
 use crate::source::coverage::{Aliases, Coverage};
@@ -256,7 +256,7 @@ fn tell_coverage(
     c: &Coverage,
     sinks: &[String],
     direct: &Direct,
-    lang: crate::config::Language,
+    lang: crate::language::Language,
 ) {
     for w in c.warnings() {
         tracing::warn!("{w}");
@@ -294,7 +294,7 @@ fn tell_unreachable(
     opened: &Opened,
     sinks: &[String],
     direct: &Direct,
-    lang: crate::config::Language,
+    lang: crate::language::Language,
 ) {
     for u in &opened.unreachable {
         tracing::error!(source = %spec.name, account = %u.account, "account {} is NOT watched: {}", u.account, u.why);
@@ -334,14 +334,10 @@ async fn start(
     let shared = Shared {
         direct,
         state: state.clone(),
-        eval: Arc::new(
-            Evaluator::new(
-                s.rules.clone(),
-                s.sinks.iter().map(|k| k.name.clone()).collect(),
-            )
-            .with_floors(s.sinks.iter().map(|k| (k.name.clone(), k.min_severity)))
-            .with_language(s.language),
-        ),
+        judge: Arc::new(Judge {
+            eval: s.evaluator(),
+            router: s.router(),
+        }),
         streams: Arc::default(),
         metrics: metrics.clone(),
         wake: Arc::new(Notify::new()),
@@ -380,7 +376,7 @@ async fn start(
             let reader = crate::poll::bucket::Reader {
                 spec: spec.clone(),
                 trail: trail.clone(),
-                eval: shared.eval.clone(),
+                judge: shared.judge.clone(),
                 state: state.clone(),
                 stop: Arc::default(),
             };
@@ -418,7 +414,7 @@ async fn start(
         }
     };
     let delivery = DeliveryTask {
-        deliverer: Deliverer::new(s)?,
+        deliverer: Deliverer::open(s.delivery_plan())?,
         state: state.clone(),
         wake: shared.wake.clone(),
         sinks: sinks.clone(),

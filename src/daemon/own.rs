@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use jiff::Timestamp;
 
-use crate::alert::Alert;
+use crate::alert::{Alert, Event, Kind, RuleFacts};
 use crate::severity::Severity;
 use crate::state::State;
 
@@ -40,23 +40,26 @@ impl Own<'_> {
                 SEQUENCE.fetch_add(1, Ordering::Relaxed)
             ),
         };
-        let time = now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
-        let record = serde_json::json!({
-            "eventID": id, "eventTime": time,
-            "eventSource": "trailwatch", "eventName": self.rule, "errorCode": self.rule,
-            "errorMessage": self.detail,
-            "userIdentity": {"type": "trailwatch", "arn": "trailwatch"}
-        });
-        Alert {
-            rule: self.rule.into(),
-            title: self.title.clone(),
-            subject: self.title,
+        let facts = RuleFacts {
+            name: self.rule,
+            title: &self.title,
+            subject: &self.title,
             severity: self.severity,
-            event_id: id,
-            event_time: time,
+        };
+        let event = Event {
+            id,
+            time: now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
             source: "trailwatch".into(),
-            record: record.to_string(),
-        }
+            record: String::new(),
+            principal: "trailwatch".into(),
+        };
+        Alert::new(
+            facts,
+            event,
+            Kind::Own {
+                detail: self.detail,
+            },
+        )
     }
 
     /// Queues it for `sinks`; true when it is new. When the state cannot be written, it goes

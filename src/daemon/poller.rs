@@ -15,8 +15,7 @@ use super::own::{Direct, Own};
 use super::shutdown::Shutdown;
 use super::Mode;
 use crate::metrics::Metrics;
-use crate::poll::{poll_folder, poll_stream_measured, sweep_stream, PollError, PollReport};
-use crate::rules::Evaluator;
+use crate::poll::{poll_folder, poll_stream_measured, sweep_stream, Judge, PollError, PollReport};
 use crate::severity::Severity;
 use crate::source::files::Folder;
 use crate::source::{SourceSpec, Stream};
@@ -27,14 +26,14 @@ use crate::when;
 #[derive(Clone)]
 pub struct Shared {
     pub state: Arc<State>,
-    pub eval: Arc<Evaluator>,
+    pub judge: Arc<Judge>,
     pub streams: Streams,
     pub metrics: Metrics,
     pub wake: Arc<Notify>,
     pub mode: Mode,
     /// Where alerts of trailwatch itself go while the state cannot be written.
     pub direct: Direct,
-    pub language: crate::config::Language,
+    pub language: crate::language::Language,
 }
 
 impl Shared {
@@ -101,7 +100,7 @@ impl StreamPoller {
         loop {
             let now = stream.clock.now();
             let r = tokio::select! {
-                r = poll_stream_measured(stream, &sh.eval, &sh.state, now, polled) => r,
+                r = poll_stream_measured(stream, &sh.judge, &sh.state, now, polled) => r,
                 _ = shutdown.recv() => return,
             };
             polled |= r.is_ok();
@@ -113,7 +112,7 @@ impl StreamPoller {
             if !spec.late_sweep.is_zero() && polled && Timestamp::now() >= next_sweep {
                 next_sweep = Timestamp::now() + when::signed(spec.late_sweep_interval);
                 let r = tokio::select! {
-                    r = sweep_stream(stream, &sh.eval, &sh.state, stream.clock.now()) => r,
+                    r = sweep_stream(stream, &sh.judge, &sh.state, stream.clock.now()) => r,
                     _ = shutdown.recv() => return,
                 };
                 self.swept(&key, r);
@@ -232,7 +231,14 @@ impl FolderPoller {
         loop {
             let (sp, sh, st) = (spec.clone(), shared.clone(), stop.clone());
             let mut job = tokio::task::spawn_blocking(move || {
-                let r = poll_folder(&sp, &mut folder, &sh.eval, &sh.state, Timestamp::now(), &st);
+                let r = poll_folder(
+                    &sp,
+                    &mut folder,
+                    &sh.judge,
+                    &sh.state,
+                    Timestamp::now(),
+                    &st,
+                );
                 (folder, r)
             });
             let (f, r) = tokio::select! {

@@ -6,7 +6,8 @@
 use minijinja::{AutoEscape, Environment, Value};
 
 use crate::alert::fields::Fields;
-use crate::config::Language;
+use crate::language::Language;
+use crate::text::escape_markup;
 
 const KO_SUBJECT: &str = "{% if test %}[테스트] {% endif %}{{ subject }} 경보 발생하였습니다{% if more %} (외 {{ more }}건){% endif %}";
 const EN_SUBJECT: &str = "{% if test %}[TEST] {% endif %}{{ subject }} alert{% if more %} (and {{ more }} more){% endif %}";
@@ -14,7 +15,8 @@ const EN_SUBJECT: &str = "{% if test %}[TEST] {% endif %}{{ subject }} alert{% i
 const KO_BODY: &str = "\
 {% if test %}이것은 trailwatch notify-test 로 보낸 시험 경보입니다. AWS 에서 일어난 일이 아닙니다.\n{% endif %}\
 [{{ severity | upper }}] {{ title }}
-계정: {{ account }}{% if account_alias %} ({{ account_alias }}){% endif %}
+{% if detail %}내용: {{ detail }}
+{% endif %}계정: {{ account }}{% if account_alias %} ({{ account_alias }}){% endif %}
 리전: {{ region }}
 시각: {{ time_utc }}{% if time_local %} / {{ time_local }}{% endif %}
 이벤트: {{ event_name }} ({{ event_source }})
@@ -34,7 +36,8 @@ MFA 사용: {{ mfa or \"-\" }}
 const EN_BODY: &str = "\
 {% if test %}This is a test alert sent by trailwatch notify-test. Nothing happened in AWS.\n{% endif %}\
 [{{ severity | upper }}] {{ title }}
-Account: {{ account }}{% if account_alias %} ({{ account_alias }}){% endif %}
+{% if detail %}Detail: {{ detail }}
+{% endif %}Account: {{ account }}{% if account_alias %} ({{ account_alias }}){% endif %}
 Region: {{ region }}
 Time: {{ time_utc }}{% if time_local %} / {{ time_local }}{% endif %}
 Event: {{ event_name }} ({{ event_source }})
@@ -56,22 +59,6 @@ const HTML_WRAP_HEAD: &str =
 const HTML_WRAP_TAIL: &str =
     "</pre><h4>CloudTrail record</h4><pre>{{ record_pretty }}</pre></body></html>";
 const TEXT_TAIL: &str = "\n--- CloudTrail record ---\n{{ record_pretty }}\n";
-
-/// Escapes characters that chat markup (Markdown-like) would interpret: emphasis, code,
-/// links and images (a link needs `[`, which is escaped, so parentheses stay as they are).
-pub fn escape_markup(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(
-            c,
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~'
-        ) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
 
 /// Overrides of one rule or sink: templates for the subject and the body.
 #[derive(Debug, Clone, Default, PartialEq)]

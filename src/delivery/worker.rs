@@ -5,18 +5,18 @@
 //! a sink rejects for good is parked there at once.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
 
 use super::grouping::{GroupKey, Grouping};
 use super::health::SinkHealth;
-use super::message::{Message, Renderer};
+use super::render::Renderer;
 use crate::alert::fields::Fields;
-use crate::alert::Alert;
-use crate::config::Settings;
+use crate::alert::{Alert, Event, Kind, RuleFacts};
 use crate::severity::Severity;
-use crate::sink::{OpenError, Outcome, Sink, SinkSpec};
+use crate::sink::{Message, OpenError, Outcome, Sink, SinkSpec};
 use crate::state::{EntryId, OutboxEntry, State, StateError};
 use crate::when;
 
@@ -38,15 +38,24 @@ enum Step {
     Wait,
     /// Held now for its group's summary.
     Held,
-    /// The sink will never take it (gone, or below its `min_severity`).
+    /// The sink is no longer configured.
     Drop,
     Send(GroupKey),
 }
 
-/// The worker's view of the configuration, and its memory of sinks and groups.
+/// What the worker needs, assembled from the configuration (nothing opened yet).
+pub struct Plan {
+    pub sinks: Vec<SinkSpec>,
+    pub render: Renderer,
+    pub grouping: Grouping,
+    /// An alert still undelivered this long after its first attempt goes to the dead letters.
+    pub max_age: Duration,
+}
+
+/// The worker: the open sinks, and its memory of sinks and groups.
 pub struct Deliverer {
     sinks: Vec<(SinkSpec, Sink)>,
-    render: Renderer,
+    render: Arc<Renderer>,
     grouping: Grouping,
     max_age: Duration,
     pub health: HashMap<String, SinkHealth>,
@@ -56,31 +65,26 @@ pub struct Deliverer {
 }
 
 impl Deliverer {
-    /// Opens every sink of the settings. Errors name the sink (never a secret).
-    pub fn new(s: &Settings) -> Result<Deliverer, OpenError> {
+    /// Opens every sink of the plan. Errors name the sink (never a secret).
+    pub fn open(plan: Plan) -> Result<Deliverer, OpenError> {
         let mut sinks = Vec::new();
-        for spec in &s.sinks {
+        for spec in &plan.sinks {
             sinks.push((spec.clone(), Sink::open(spec)?));
         }
-        Ok(Self::with_sinks(s, sinks))
+        Ok(Self::with_sinks(plan, sinks))
     }
 
-    pub fn with_sinks(s: &Settings, sinks: Vec<(SinkSpec, Sink)>) -> Deliverer {
-        let windows = s
-            .rules
-            .all()
-            .iter()
-            .map(|r| (r.name.clone(), s.group_window_of(&r.name)))
-            .collect();
+    /// The plan's worker with sinks already open.
+    pub fn with_sinks(plan: Plan, sinks: Vec<(SinkSpec, Sink)>) -> Deliverer {
         Deliverer {
             health: sinks
                 .iter()
                 .map(|(sp, _)| (sp.name.clone(), SinkHealth::default()))
                 .collect(),
             sinks,
-            render: Renderer::new(s),
-            grouping: Grouping::new(windows, s.group_window),
-            max_age: s.max_delivery_age,
+            render: Arc::new(plan.render),
+            grouping: plan.grouping,
+            max_age: plan.max_age,
             sent_unrecorded: HashSet::new(),
         }
     }
@@ -97,15 +101,19 @@ impl Deliverer {
         self.health.get(sink).is_some_and(|h| h.blocked(now))
     }
 
-    /// Sends one message to one sink and records the outcome in the sink's health.
-    async fn attempt(&mut self, sink: &str, m: &Message, now: Timestamp) -> Outcome {
+    /// Sends one alert (its facts `f`) to one sink and records the outcome in the sink's
+    /// health.
+    async fn attempt(&mut self, sink: &str, a: &Alert, f: &Fields, now: Timestamp) -> Outcome {
+        let render = self.render.clone();
+        let texts = render.for_sink(&a.rule, sink);
+        let m = Message::new(f, a.severity, &texts);
         let Some((spec, s)) = self.sink(sink) else {
             return Outcome::Park {
                 reason: format!("sink '{sink}' is no longer configured"),
             };
         };
         let retry_initial = spec.retry_initial;
-        let out = s.send(m).await;
+        let out = s.send(&m).await;
         // Waits count from the answer, not from the start of the pass.
         let now = Timestamp::now().max(now);
         let h = self.health.entry(sink.to_string()).or_default();
@@ -176,21 +184,17 @@ impl Deliverer {
         sink: &str,
         id: EntryId,
         e: &OutboxEntry,
-        f: &Fields,
         held: &HashSet<(String, EntryId)>,
         now: Timestamp,
     ) -> Step {
         if held.contains(&(sink.to_string(), id)) {
             return Step::Wait;
         }
-        let Some((spec, _)) = self.sink(sink) else {
+        if self.sink(sink).is_none() {
             tracing::warn!(
                 sink,
                 "an alert waits for a sink that is no longer configured: dropped for it"
             );
-            return Step::Drop;
-        };
-        if e.alert.severity < spec.min_severity {
             return Step::Drop;
         }
         if self.blocked(sink, now) {
@@ -199,7 +203,7 @@ impl Deliverer {
         let key = (
             sink.to_string(),
             e.alert.rule.clone(),
-            f.principal().to_string(),
+            e.alert.principal.clone(),
         );
         if self.grouping.hold(&key, id, now) {
             return Step::Held;
@@ -207,7 +211,8 @@ impl Deliverer {
         Step::Send(key)
     }
 
-    /// Tries every pending sink of one entry, updating it (not yet saved).
+    /// Tries every pending sink of one entry, updating it (not yet saved). The alert's facts
+    /// are computed once, and only when a sink sends it.
     async fn deliver_entry(
         &mut self,
         state: &State,
@@ -217,13 +222,13 @@ impl Deliverer {
         now: Timestamp,
         p: &mut Pass,
     ) -> Result<(), StateError> {
-        let f = self.render.fields(&e.alert);
+        let mut facts: Option<Fields> = None;
         for sink in e.pending.clone() {
             if self.sent_unrecorded.contains(&(id, sink.clone())) {
                 e.pending.retain(|s| s != &sink);
                 continue;
             }
-            let key = match self.step(&sink, id, e, &f, held, now) {
+            let key = match self.step(&sink, id, e, held, now) {
                 Step::Wait => continue,
                 Step::Held => {
                     p.held += 1;
@@ -235,11 +240,9 @@ impl Deliverer {
                 }
                 Step::Send(key) => key,
             };
-            let m = self
-                .render
-                .message(&sink, &e.alert.rule, &f, e.alert.severity);
+            let f = facts.get_or_insert_with(|| self.render.fields(&e.alert));
             e.first_attempt_ms.get_or_insert(when::millis(now));
-            match self.attempt(&sink, &m, now).await {
+            match self.attempt(&sink, &e.alert, f, now).await {
                 Outcome::Delivered => {
                     e.pending.retain(|s| s != &sink);
                     p.delivered += 1;
@@ -273,7 +276,7 @@ impl Deliverer {
         }
         let outbox: HashMap<EntryId, OutboxEntry> = state.outbox()?.into_iter().collect();
         for key in due {
-            let (sink, rule, _) = key.clone();
+            let sink = key.0.clone();
             if self.blocked(&sink, now) {
                 continue;
             }
@@ -291,8 +294,7 @@ impl Deliverer {
             let mut f = self.render.fields(&first.alert);
             // The summary stands for every held alert; it shows the first of them.
             f.more = ids.len() as u64;
-            let m = self.render.message(&sink, &rule, &f, first.alert.severity);
-            let out = self.attempt(&sink, &m, now).await;
+            let out = self.attempt(&sink, &first.alert, &f, now).await;
             if let Outcome::Retry { .. } = out {
                 continue;
             }
@@ -320,8 +322,7 @@ impl Deliverer {
     pub async fn send_direct(&mut self, a: &Alert, sinks: &[String]) {
         let f = self.render.fields(a);
         for sink in sinks {
-            let m = self.render.message(sink, &a.rule, &f, a.severity);
-            match self.attempt(sink, &m, Timestamp::now()).await {
+            match self.attempt(sink, a, &f, Timestamp::now()).await {
                 Outcome::Delivered => {}
                 other => tracing::error!(
                     sink,
@@ -357,10 +358,7 @@ impl Deliverer {
             if only.is_some_and(|o| o != name) {
                 continue;
             }
-            let m = self
-                .render
-                .message(&name, "notify-test", &f, alert.severity);
-            let r = self.attempt(&name, &m, Timestamp::now()).await;
+            let r = self.attempt(&name, &alert, &f, Timestamp::now()).await;
             out.push((name, r));
         }
         out
@@ -377,26 +375,32 @@ fn park(state: &State, e: &OutboxEntry, sink: &str, reason: &str) -> Result<(), 
 
 /// The alert `notify-test` sends: a root console sign-in, clearly labelled as a test.
 fn test_alert() -> Alert {
+    let time = Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let id = "00000000-0000-0000-0000-000000000000";
     let record = serde_json::json!({
         "eventVersion": "1.08",
         "userIdentity": {"type": "Root", "arn": "arn:aws:iam::111122223333:root", "accountId": "111122223333"},
-        "eventTime": Timestamp::now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        "eventTime": time,
         "eventSource": "signin.amazonaws.com", "eventName": "ConsoleLogin",
         "awsRegion": "us-east-1", "sourceIPAddress": "192.0.2.1", "userAgent": "trailwatch notify-test",
-        "eventID": "00000000-0000-0000-0000-000000000000", "eventType": "AwsConsoleSignIn",
+        "eventID": id, "eventType": "AwsConsoleSignIn",
         "recipientAccountId": "111122223333",
         "additionalEventData": {"MFAUsed": "Yes"}
     });
-    Alert {
-        rule: "notify-test".into(),
-        title: "trailwatch notify-test".into(),
-        subject: "notify-test".into(),
+    let rule = RuleFacts {
+        name: "notify-test",
+        title: "trailwatch notify-test",
+        subject: "notify-test",
         severity: Severity::Info,
-        event_id: "00000000-0000-0000-0000-000000000000".into(),
-        event_time: record["eventTime"].as_str().unwrap_or("").into(),
+    };
+    let event = Event {
+        id: id.into(),
+        time,
         source: "notify-test".into(),
         record: record.to_string(),
-    }
+        principal: "arn:aws:iam::111122223333:root".into(),
+    };
+    Alert::new(rule, event, Kind::Match)
 }
 
 #[cfg(test)]
@@ -416,9 +420,9 @@ mod tests {
             ),
         )
         .unwrap();
-        let s = Settings::load(&cfg).unwrap();
+        let s = crate::settings::Settings::load(&cfg).unwrap();
         let state = State::open(&dir.path().join("state")).unwrap();
-        (dir, Deliverer::new(&s).unwrap(), state)
+        (dir, Deliverer::open(s.delivery_plan()).unwrap(), state)
     }
 
     #[tokio::test]

@@ -12,10 +12,10 @@ use jiff::Timestamp;
 use tokio_util::io::SyncIoBridge;
 
 use super::found::{Found, NoteKind};
+use super::raise::Judge;
 use super::reading::{ends_input, read_input, Input};
-use super::{PollError, PollReport};
+use super::report::{PollError, PollReport};
 use crate::format::stream::{self, Item, Problem};
-use crate::rules::evaluate::Evaluator;
 use crate::source::s3::{layout, KeyKind, Place, Trail};
 use crate::source::SourceSpec;
 use crate::state::{ObjectMark, State};
@@ -26,7 +26,7 @@ use crate::when;
 pub struct Reader {
     pub spec: Arc<SourceSpec>,
     pub trail: Arc<Trail>,
-    pub eval: Arc<Evaluator>,
+    pub judge: Arc<Judge>,
     pub state: Arc<State>,
     pub stop: Arc<AtomicBool>,
 }
@@ -112,7 +112,7 @@ impl Reader {
         let input = Input {
             source: &self.spec.name,
             name,
-            eval: &self.eval,
+            judge: &self.judge,
             state: &self.state,
             now,
             stop: &self.stop,
@@ -226,7 +226,7 @@ impl Reader {
 pub async fn found_in_object(
     trail: &Trail,
     spec: &SourceSpec,
-    eval: Arc<Evaluator>,
+    judge: Arc<Judge>,
     key: &str,
 ) -> Result<(Found, u64), PollError> {
     let obj = trail.bucket.open(key).await?;
@@ -235,6 +235,7 @@ pub async fn found_in_object(
     let (limits, source) = (spec.limits, spec.name.clone());
     let read = tokio::task::spawn_blocking(move || {
         let mut found = Found::default();
+        let eval = &judge.eval;
         let mut witness = eval.witness();
         let mut body = BufReader::with_capacity(64 << 10, body);
         let gz = match body.fill_buf() {
@@ -244,7 +245,7 @@ pub async fn found_in_object(
         let mut broken = None;
         let mut on = |item: Item| {
             match item {
-                Item::Piece(p) => found.check_piece(&eval, &p, &source, &name),
+                Item::Piece(p) => found.check_piece(eval, &p, &source, &name),
                 Item::Problem(Problem::Read {
                     error,
                     corrupt: false,

@@ -6,11 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use jiff::Timestamp;
 
+use super::raise::Judge;
 use super::reading::{read_input, Input};
-use super::{PollError, PollReport};
-use crate::rules::evaluate::Evaluator;
-use crate::source::files::{FileMark, Folder, Kind, ReadEnd, Ready};
+use super::report::{PollError, PollReport};
+use crate::source::files::{Folder, Kind, ReadEnd, Ready};
 use crate::source::SourceSpec;
+use crate::state::FileMark;
 use crate::state::State;
 
 /// One look at a `files` source's folder: every file ready (new, grown, or changed since it
@@ -19,7 +20,7 @@ use crate::state::State;
 pub fn poll_folder(
     spec: &SourceSpec,
     folder: &mut Folder,
-    eval: &Evaluator,
+    judge: &Judge,
     state: &State,
     now: Timestamp,
     stop: &AtomicBool,
@@ -35,7 +36,7 @@ pub fn poll_folder(
         if r.changed && r.kind == Kind::Whole {
             tracing::info!(source = %spec.name, "{} changed since it was read: reading it again (alerts raised before are not raised again)", r.path.display());
         }
-        let Some(end) = read_file(spec, folder, &r, eval, state, now, stop, &mut rep)? else {
+        let Some(end) = read_file(spec, folder, &r, judge, state, now, stop, &mut rep)? else {
             break;
         };
         let mark = FileMark {
@@ -58,7 +59,7 @@ fn read_file(
     spec: &SourceSpec,
     folder: &Folder,
     r: &Ready,
-    eval: &Evaluator,
+    judge: &Judge,
     state: &State,
     now: Timestamp,
     stop: &AtomicBool,
@@ -68,7 +69,7 @@ fn read_file(
     let input = Input {
         source: &spec.name,
         name: &name,
-        eval,
+        judge,
         state,
         now,
         stop,

@@ -2,11 +2,11 @@
 //! be read as it was (reduced, repaired, unreadable, without an eventID) is noted with its place
 //! and counted, so that nothing is skipped in silence.
 
-use crate::alert::Alert;
+use crate::alert::{principal_of, Alert, Event, Kind};
 use crate::format::stream::Piece;
 use crate::format::RawRecord;
 use crate::rules::evaluate::{Evaluator, Screen, Verdict};
-use crate::rules::Rule;
+use crate::rules::{threshold, Rule};
 use crate::source::files::records_of;
 
 /// The most notes about records one read keeps (the rest are counted).
@@ -121,7 +121,8 @@ impl Found {
         self.check_raw(eval, raw, source, place);
     }
 
-    /// Alerts `might` as possible matches of a record that could not be judged whole.
+    /// Alerts `might` as possible matches of a record that could not be judged whole: the
+    /// alert says why, and keeps as much of its text as a message can show.
     fn possible_match(
         &mut self,
         eval: &Evaluator,
@@ -141,16 +142,19 @@ impl Found {
                 names.join(", ")
             ),
         );
-        let record = serde_json::json!({
-            "eventID": id,
-            "errorCode": "trailwatch:UnreadableRecord",
-            "errorMessage": format!("the record at {place} could not be read whole ({why}); it may match this rule"),
-            "trailwatch": {"unreadable": crate::alert::fields::truncate(text, 4096)},
-        })
-        .to_string();
+        let why = format!(
+            "the record at {place} could not be read whole ({why}); it may match this rule"
+        );
         for r in might {
-            self.alerts
-                .push(Alert::new(r, eval.language(), &id, "", source, &record));
+            let event = Event {
+                id: id.clone(),
+                time: String::new(),
+                source: source.to_string(),
+                record: crate::text::truncate(text, 4096),
+                principal: String::new(),
+            };
+            let kind = Kind::Possible { why: why.clone() };
+            self.alerts.push(r.alert(eval.language(), event, kind));
         }
     }
 
@@ -231,10 +235,20 @@ impl Found {
                         id
                     }
                 };
-                let time = m.record.get_str("eventTime").unwrap_or("");
+                let event = Event {
+                    id,
+                    time: m.record.get_str("eventTime").unwrap_or("").to_string(),
+                    source: source.to_string(),
+                    record: text.to_string(),
+                    principal: principal_of(&m.record.value),
+                };
                 for (_, r) in &m.rules {
-                    self.alerts
-                        .push(Alert::new(r, eval.language(), &id, time, source, text));
+                    let mut a = r.alert(eval.language(), event.clone(), Kind::Match);
+                    a.tally_key = r
+                        .threshold
+                        .as_ref()
+                        .map(|th| threshold::group_key(th, &m.record.value));
+                    self.alerts.push(a);
                 }
             }
         }

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use jiff::Timestamp;
 
 use super::found::{Found, NoteKind};
-use super::{raise_all, PollError, PollReport};
+use super::raise::{raise_all, Judge};
+use super::report::{PollError, PollReport};
 use crate::format::stream::{Item, Problem, Witness};
-use crate::rules::evaluate::Evaluator;
 use crate::state::{State, StateError};
 
 /// Records are raised as an input is read, this many at a time.
@@ -20,7 +20,7 @@ pub(super) struct Input<'a> {
     pub source: &'a str,
     /// The file's path, or `s3://bucket/key`.
     pub name: &'a str,
-    pub eval: &'a Evaluator,
+    pub judge: &'a Judge,
     pub state: &'a State,
     pub now: Timestamp,
     /// Set to stop between two records (a shutdown).
@@ -51,18 +51,18 @@ pub(super) fn read_input<T>(
     let mut notes = Found::default();
     let mut failed: Option<StateError> = None;
     let mut since_raise = 0;
-    let mut witness = i.eval.witness();
+    let mut witness = i.judge.eval.witness();
     let mut on = |item: Item| {
         match item {
             Item::Piece(p) => {
-                found.check_piece(i.eval, &p, i.source, i.name);
+                found.check_piece(&i.judge.eval, &p, i.source, i.name);
                 since_raise += 1;
                 if since_raise >= RAISE_EVERY {
                     since_raise = 0;
                     rep.records += found.records;
                     found.records = 0;
                     notes.absorb(&mut found);
-                    if let Err(e) = raise_all(i.eval, i.state, &mut found, i.now, rep) {
+                    if let Err(e) = raise_all(i.judge, i.state, &mut found, i.now, rep) {
                         failed = Some(e);
                         return false;
                     }
@@ -91,7 +91,7 @@ pub(super) fn read_input<T>(
     };
     rep.records += found.records;
     notes.absorb(&mut found);
-    raise_all(i.eval, i.state, &mut found, i.now, rep)?;
+    raise_all(i.judge, i.state, &mut found, i.now, rep)?;
     rep.tell(i.source, notes);
     Ok(Some(end))
 }

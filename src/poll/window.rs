@@ -8,7 +8,8 @@ use std::time::Duration;
 use jiff::Timestamp;
 
 use super::found::Found;
-use super::{raise_found, Late, PollError, PollReport};
+use super::raise::{raise_found, Judge};
+use super::report::{Late, PollError, PollReport};
 use crate::alert::Alert;
 use crate::rules::evaluate::Evaluator;
 use crate::source::{Query, Stream, Window};
@@ -126,7 +127,7 @@ async fn read_and_raise(
     stream: &Stream,
     w: &Window,
     queries: &[Query],
-    eval: &Evaluator,
+    judge: &Judge,
     state: &State,
     lateness: &Lateness,
     rep: &mut PollReport,
@@ -144,13 +145,13 @@ async fn read_and_raise(
                 page,
                 queries.len() > 1,
                 &mut ids,
-                eval,
+                &judge.eval,
                 &mut found,
                 &place,
             );
             rep.records += found.records;
             notes.absorb(&mut found);
-            raise_page(eval, state, &mut found, lateness, rep)?;
+            raise_page(judge, state, &mut found, lateness, rep)?;
         }
     }
     rep.windows += 1;
@@ -160,14 +161,14 @@ async fn read_and_raise(
 
 /// Raises one page's alerts, noting each new one's lateness.
 fn raise_page(
-    eval: &Evaluator,
+    judge: &Judge,
     state: &State,
     found: &mut Found,
     lateness: &Lateness,
     rep: &mut PollReport,
 ) -> Result<(), StateError> {
     let mut raised = Vec::new();
-    raise_found(eval, state, found, lateness.now, rep, &mut |a| {
+    raise_found(judge, state, found, lateness.now, rep, &mut |a| {
         raised.push(a.clone())
     })?;
     for a in &raised {
@@ -181,24 +182,24 @@ fn raise_page(
 /// the watermark moves past a window only once the whole window was read.
 pub async fn poll_stream(
     stream: &Stream,
-    eval: &Evaluator,
+    judge: &Judge,
     state: &State,
     now: Timestamp,
 ) -> Result<PollReport, PollError> {
-    poll_stream_measured(stream, eval, state, now, true).await
+    poll_stream_measured(stream, judge, state, now, true).await
 }
 
 /// `poll_stream`, measuring lateness only when `measure` (the daemon's first poll after a start
 /// cannot tell delivery delays from its own downtime).
 pub async fn poll_stream_measured(
     stream: &Stream,
-    eval: &Evaluator,
+    judge: &Judge,
     state: &State,
     now: Timestamp,
     measure: bool,
 ) -> Result<PollReport, PollError> {
     let spec = &stream.source;
-    let queries = stream.queries(eval.rules());
+    let queries = stream.queries(judge.eval.rules());
     let wm = match state.watermark(&spec.name, &stream.name)? {
         Some(w) => Some(w),
         None if spec.fanout.is_some() => {
@@ -219,7 +220,7 @@ pub async fn poll_stream_measured(
     }
     let mut rep = PollReport::default();
     for w in windows {
-        read_and_raise(stream, &w, &queries, eval, state, &lateness, &mut rep).await?;
+        read_and_raise(stream, &w, &queries, judge, state, &lateness, &mut rep).await?;
         state.advance_watermark(&spec.name, &stream.name, w.end)?;
     }
     Ok(rep)
@@ -241,7 +242,7 @@ fn new_account_start(source_start: Option<Timestamp>, now: Timestamp) -> Option<
 /// watermark; what was raised before is not raised again.
 pub async fn sweep_stream(
     stream: &Stream,
-    eval: &Evaluator,
+    judge: &Judge,
     state: &State,
     now: Timestamp,
 ) -> Result<PollReport, PollError> {
@@ -258,7 +259,7 @@ pub async fn sweep_stream(
     if w.start >= w.end {
         return Ok(rep);
     }
-    let queries = stream.queries(eval.rules());
+    let queries = stream.queries(judge.eval.rules());
     let lateness = Lateness {
         before: state.watermark(&spec.name, &stream.name)?,
         overlap: spec.overlap,
@@ -271,7 +272,7 @@ pub async fn sweep_stream(
         spec.late_sweep
     };
     for w in Window::split(w.start, w.end, max) {
-        read_and_raise(stream, &w, &queries, eval, state, &lateness, &mut rep).await?;
+        read_and_raise(stream, &w, &queries, judge, state, &lateness, &mut rep).await?;
     }
     Ok(rep)
 }

@@ -6,21 +6,16 @@
 use std::fmt;
 
 use super::{Prefilter, Rule, RuleSet};
-use crate::config::Language;
 use crate::format::RawRecord;
+use crate::language::Language;
 use crate::record::{self, Record, Repair};
-use crate::severity::Severity;
 
-/// Rules ready to judge records one by one, and where their alerts go by default.
+/// Rules ready to judge records one by one.
 pub struct Evaluator {
     rules: RuleSet,
     /// Indexes of the enabled rules in `rules.all()`, in the prefilter's order.
     enabled: Vec<usize>,
     prefilter: Prefilter,
-    /// Every sink's name, for rules that do not name theirs.
-    sinks: Vec<String>,
-    /// Each sink's `min_severity`.
-    floors: std::collections::HashMap<String, Severity>,
     /// The language of alerts' titles and subjects.
     language: Language,
 }
@@ -73,8 +68,8 @@ pub enum Verdict<'e, 't> {
 }
 
 impl Evaluator {
-    /// `sinks`: where alerts of rules that name no sinks go (every sink).
-    pub fn new(rules: RuleSet, sinks: Vec<String>) -> Evaluator {
+    /// The enabled rules of `rules`, ready.
+    pub fn new(rules: RuleSet) -> Evaluator {
         let enabled = rules
             .all()
             .iter()
@@ -86,8 +81,6 @@ impl Evaluator {
             prefilter: rules.prefilter(),
             enabled,
             rules,
-            sinks,
-            floors: std::collections::HashMap::new(),
             language: Language::default(),
         }
     }
@@ -102,12 +95,6 @@ impl Evaluator {
         self.language
     }
 
-    /// Sinks that take only alerts of this severity and above.
-    pub fn with_floors(mut self, floors: impl IntoIterator<Item = (String, Severity)>) -> Self {
-        self.floors = floors.into_iter().collect();
-        self
-    }
-
     pub fn rules(&self) -> &RuleSet {
         &self.rules
     }
@@ -120,17 +107,6 @@ impl Evaluator {
     /// The number of enabled rules.
     pub fn rule_count(&self) -> usize {
         self.enabled.len()
-    }
-
-    /// The sinks an alert of `rule` with `severity` goes to (the rule's, or every sink; those
-    /// whose `min_severity` it reaches). Empty: the alert has nowhere to go.
-    pub fn route(&self, rule: &str, severity: Severity) -> Vec<String> {
-        let mut sinks = match self.rules.get(rule).and_then(|r| r.sinks.clone()) {
-            Some(s) => s,
-            None => self.sinks.clone(),
-        };
-        sinks.retain(|s| self.floors.get(s).is_none_or(|f| severity >= *f));
-        sinks
     }
 
     /// Finds the candidate rules of raw bytes; false when no rule can match them.

@@ -5,7 +5,6 @@
 //! I/O.
 
 pub mod attack;
-pub mod config;
 pub mod evaluate;
 pub mod packs;
 pub mod prefilter;

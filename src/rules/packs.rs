@@ -20,7 +20,7 @@ pub fn names() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Language;
+    use crate::language::Language;
     use crate::rules::{attack, testing, RuleSet};
 
     fn rules_of(name: &str) -> RuleSet {

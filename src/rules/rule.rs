@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use crate::config::Language;
+use crate::alert::{Alert, Event, Kind, RuleFacts};
+use crate::language::Language;
 use crate::pattern::event::EventPattern;
 use crate::pattern::filter::FilterPattern;
 use crate::pattern::literals::Requirement;
@@ -195,6 +196,17 @@ impl Rule {
             Language::Ko => self.subject_ko.as_deref().unwrap_or(&self.subject),
             Language::En => self.subject_en.as_deref().unwrap_or(&self.subject),
         }
+    }
+
+    /// This rule's alert about `event`, titled in `lang`.
+    pub fn alert(&self, lang: Language, event: Event, kind: Kind) -> Alert {
+        let facts = RuleFacts {
+            name: &self.name,
+            title: self.title_in(lang),
+            subject: self.subject_in(lang),
+            severity: self.severity,
+        };
+        Alert::new(facts, event, kind)
     }
 
     /// True when the pattern matches and no exclusion does.

@@ -5,12 +5,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::config::{TestConfig, TestRecord};
 use super::packs::{names as pack_names, pack};
 use super::rule::{RuleTest, Threshold};
 use super::vars::{expand_event, expand_filter, Expanded, Var, Vars};
 use super::{Prefilter, Rule, RulePattern};
-use crate::config::{Config, ConfigError, FileError, RuleConfig, SourceText};
+use crate::config::{
+    Config, ConfigError, FileError, RuleConfig, SourceText, TestConfig, TestRecord,
+};
 use crate::record::Record;
 use crate::severity::Severity;
 use crate::when;

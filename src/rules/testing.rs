@@ -18,7 +18,7 @@ pub struct Outcome {
 
 /// Runs the tests of every enabled rule, in definition order.
 pub fn run_all(rules: &RuleSet) -> Vec<Outcome> {
-    let eval = Evaluator::new(rules.clone(), Vec::new());
+    let eval = Evaluator::new(rules.clone());
     let mut out = Vec::new();
     for r in rules.enabled() {
         for t in &r.tests {
@@ -29,7 +29,7 @@ pub fn run_all(rules: &RuleSet) -> Vec<Outcome> {
             // A test with variables of its own: the rules compiled with them.
             match rules.with_vars(&t.vars) {
                 Ok(set) => {
-                    let eval = Evaluator::new(set.clone(), Vec::new());
+                    let eval = Evaluator::new(set.clone());
                     let rule = set.get(&r.name).unwrap_or(r);
                     out.push(run_one(&eval, rule, t));
                 }

@@ -3,28 +3,41 @@
 //! a CloudWatch alarm over a metric filter would: one alert that lists the events, then quiet
 //! until `period` has passed. Each event counts once (polls read overlaps again). The tallies
 //! live in a `Tallies` store: memory for `scan`, the state for the daemon (a restart keeps them).
+//! The alert of a threshold reached says so in its kind (`alert::Count`); the record is the
+//! last match's, untouched.
 //!
 //! Pure logic; the store is the caller's.
 
 use std::collections::HashMap;
 
-use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::rule::Threshold;
 use super::RuleSet;
-use crate::alert::Alert;
+use crate::alert::{Alert, Count, Kind};
+use crate::state::Tally;
 
 /// The longest `period` a threshold may have (counts idle longer are forgotten).
 pub const MAX_PERIOD: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
-/// The matches counted for one rule and key.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Tally {
-    /// (eventTime in ms, eventID) of the matches in the current window, oldest first.
-    pub events: Vec<(i64, String)>,
-    /// After an alert: matches before this time (ms) are not counted.
-    pub quiet_until: i64,
+/// Counts one match at `ms` (its eventTime) with ID `id` in `t`.
+pub fn count(t: &mut Tally, th: &Threshold, ms: i64, id: &str) -> Counted {
+    if ms < t.quiet_until || t.events.iter().any(|(_, i)| i == id) {
+        return Counted::Ignored;
+    }
+    let period = i64::try_from(th.period.as_millis()).unwrap_or(i64::MAX);
+    t.events.push((ms, id.to_string()));
+    t.events.sort();
+    // The window ends at the newest match.
+    let newest = t.events.last().map_or(ms, |e| e.0);
+    t.events
+        .retain(|(at, _)| *at > newest.saturating_sub(period));
+    if t.events.len() >= th.count as usize {
+        let fired = std::mem::take(&mut t.events);
+        t.quiet_until = newest.saturating_add(period);
+        return Counted::Fired(fired);
+    }
+    Counted::Counting(t.events.len())
 }
 
 /// What counting one match did.
@@ -36,35 +49,6 @@ pub enum Counted {
     Counting(usize),
     /// The threshold is reached: these events make the alert.
     Fired(Vec<(i64, String)>),
-}
-
-impl Tally {
-    /// Counts one match at `ms` (its eventTime) with ID `id`.
-    pub fn count(&mut self, th: &Threshold, ms: i64, id: &str) -> Counted {
-        if ms < self.quiet_until || self.events.iter().any(|(_, i)| i == id) {
-            return Counted::Ignored;
-        }
-        let period = i64::try_from(th.period.as_millis()).unwrap_or(i64::MAX);
-        self.events.push((ms, id.to_string()));
-        self.events.sort();
-        // The window ends at the newest match.
-        let newest = self.events.last().map_or(ms, |e| e.0);
-        self.events
-            .retain(|(t, _)| *t > newest.saturating_sub(period));
-        if self.events.len() >= th.count as usize {
-            let fired = std::mem::take(&mut self.events);
-            self.quiet_until = newest.saturating_add(period);
-            return Counted::Fired(fired);
-        }
-        Counted::Counting(self.events.len())
-    }
-
-    /// The newest time it knows (its last event, or the end of its quiet time).
-    pub fn newest(&self) -> i64 {
-        self.events
-            .last()
-            .map_or(self.quiet_until, |e| e.0.max(self.quiet_until))
-    }
 }
 
 /// Where tallies are kept.
@@ -95,7 +79,7 @@ impl Tallies for InMemory {
 }
 
 /// The value at a dotted path of a record, as text (`-` when absent).
-fn at_path(v: &Value, path: &str) -> String {
+pub fn at_path(v: &Value, path: &str) -> String {
     let mut cur = v;
     for p in path.split('.') {
         match cur.get(p) {
@@ -130,59 +114,55 @@ pub fn apply<T: Tallies>(
     let mut counted: Vec<(i64, Alert, &Threshold)> = Vec::new();
     for a in alerts {
         match rules.get(&a.rule).and_then(|r| r.threshold.as_ref()) {
-            Some(th) => {
+            Some(th) if a.kind == Kind::Match => {
                 let ms = a
                     .event_time
                     .parse::<jiff::Timestamp>()
                     .map_or(0, |t| t.as_millisecond());
                 counted.push((ms, a, th));
             }
-            None => out.push(a),
+            _ => out.push(a),
         }
     }
     counted.sort_by(|x, y| (x.0, &x.1.event_id).cmp(&(y.0, &y.1.event_id)));
     for (ms, a, th) in counted {
-        let record: Value = serde_json::from_str(&a.record).unwrap_or(Value::Null);
-        let key = group_key(th, &record);
+        // The key was taken when the record matched; parsed here only if it was not.
+        let key = a.tally_key.clone().unwrap_or_else(|| {
+            let record: Value = serde_json::from_str(&a.record).unwrap_or(Value::Null);
+            group_key(th, &record)
+        });
         let mut t = store.get(&a.rule, &key)?;
-        let c = t.count(th, ms, &a.event_id);
+        let c = count(&mut t, th, ms, &a.event_id);
         if c != Counted::Ignored {
             store.put(&a.rule, &key, &t)?;
         }
         if let Counted::Fired(events) = c {
-            out.push(fired(a, th, &key, record, &events));
+            out.push(fired(a, th, key, &events));
         }
     }
     Ok(out)
 }
 
-/// The alert of a threshold reached: the last match's, with the events listed in the record
-/// (`trailwatch.threshold`) and the count in the title.
-fn fired(
-    mut a: Alert,
-    th: &Threshold,
-    key: &str,
-    mut record: Value,
-    events: &[(i64, String)],
-) -> Alert {
+/// The alert of a threshold reached: the last match's record, the count and its events in its
+/// kind, the count in its title.
+fn fired(mut a: Alert, th: &Threshold, group: String, events: &[(i64, String)]) -> Alert {
     let period = humantime::format_duration(th.period).to_string();
-    let list: Vec<Value> = events
+    let events: Vec<(String, String)> = events
         .iter()
         .map(|(ms, id)| {
             let time = jiff::Timestamp::from_millisecond(*ms)
                 .map(|t| t.to_string())
                 .unwrap_or_default();
-            json!({"eventID": id, "eventTime": time})
+            (id.clone(), time)
         })
         .collect();
-    if let Value::Object(m) = &mut record {
-        m.insert(
-            "trailwatch".into(),
-            json!({"threshold": {"count": events.len(), "period": period, "group": key, "events": list}}),
-        );
-        a.record = record.to_string();
-    }
     a.title = format!("{} ({}× in {period})", a.title, events.len());
+    a.kind = Kind::Threshold(Count {
+        count: events.len(),
+        period,
+        group,
+        events,
+    });
     a
 }
 
@@ -205,29 +185,29 @@ mod tests {
     fn fires_once_at_the_count_then_stays_quiet_for_the_period() {
         let th = th(3, 10);
         let mut t = Tally::default();
-        assert_eq!(t.count(&th, 0, "a"), Counted::Counting(1));
-        assert_eq!(t.count(&th, MIN, "a"), Counted::Ignored, "a re-read");
-        assert_eq!(t.count(&th, 2 * MIN, "b"), Counted::Counting(2));
-        match t.count(&th, 3 * MIN, "c") {
+        assert_eq!(count(&mut t, &th, 0, "a"), Counted::Counting(1));
+        assert_eq!(count(&mut t, &th, MIN, "a"), Counted::Ignored, "a re-read");
+        assert_eq!(count(&mut t, &th, 2 * MIN, "b"), Counted::Counting(2));
+        match count(&mut t, &th, 3 * MIN, "c") {
             Counted::Fired(ev) => assert_eq!(ev.len(), 3),
             c => panic!("{c:?}"),
         }
         // Quiet for 10 minutes after the third.
-        assert_eq!(t.count(&th, 4 * MIN, "d"), Counted::Ignored);
-        assert_eq!(t.count(&th, 12 * MIN, "e"), Counted::Ignored);
-        assert_eq!(t.count(&th, 14 * MIN, "f"), Counted::Counting(1));
+        assert_eq!(count(&mut t, &th, 4 * MIN, "d"), Counted::Ignored);
+        assert_eq!(count(&mut t, &th, 12 * MIN, "e"), Counted::Ignored);
+        assert_eq!(count(&mut t, &th, 14 * MIN, "f"), Counted::Counting(1));
     }
 
     #[test]
     fn only_matches_within_the_period_count() {
         let th = th(3, 10);
         let mut t = Tally::default();
-        t.count(&th, 0, "a");
-        t.count(&th, 9 * MIN, "b");
+        count(&mut t, &th, 0, "a");
+        count(&mut t, &th, 9 * MIN, "b");
         // 20 minutes in: the first two are out of the window.
-        assert_eq!(t.count(&th, 20 * MIN, "c"), Counted::Counting(1));
+        assert_eq!(count(&mut t, &th, 20 * MIN, "c"), Counted::Counting(1));
         // Out of order: an earlier match still counts where it belongs.
-        assert_eq!(t.count(&th, 15 * MIN, "d"), Counted::Counting(2));
+        assert_eq!(count(&mut t, &th, 15 * MIN, "d"), Counted::Counting(2));
     }
 
     #[test]
@@ -240,17 +220,23 @@ mod tests {
         rules
             .add_config(&crate::config::Config::parse(&src).unwrap(), &src)
             .unwrap();
-        let alert = |rule: &str, id: &str, min: i64, ip: &str| Alert {
-            rule: rule.into(),
-            title: "t".into(),
-            subject: "s".into(),
-            severity: crate::severity::Severity::Medium,
-            event_id: id.into(),
-            event_time: jiff::Timestamp::from_millisecond(min * MIN)
-                .unwrap()
-                .to_string(),
-            source: "x".into(),
-            record: json!({"eventID": id, "sourceIPAddress": ip}).to_string(),
+        let alert = |rule: &str, id: &str, min: i64, ip: &str| {
+            let facts = crate::alert::RuleFacts {
+                name: rule,
+                title: "t",
+                subject: "s",
+                severity: crate::severity::Severity::Medium,
+            };
+            let event = crate::alert::Event {
+                id: id.into(),
+                time: jiff::Timestamp::from_millisecond(min * MIN)
+                    .unwrap()
+                    .to_string(),
+                source: "x".into(),
+                record: serde_json::json!({"eventID": id, "sourceIPAddress": ip}).to_string(),
+                principal: String::new(),
+            };
+            Alert::new(facts, event, Kind::Match)
         };
         let mut store = InMemory::default();
         let out = apply(
@@ -267,12 +253,15 @@ mod tests {
         let ids: Vec<&str> = out.iter().map(|a| a.event_id.as_str()).collect();
         assert_eq!(ids, ["p", "c"]);
         assert!(out[1].title.ends_with("(2× in 5m)"), "{}", out[1].title);
-        let r: Value = serde_json::from_str(&out[1].record).unwrap();
-        assert_eq!(
-            r["trailwatch"]["threshold"]["group"],
-            "sourceIPAddress=1.1.1.1"
+        let Kind::Threshold(c) = &out[1].kind else {
+            panic!("{:?}", out[1].kind)
+        };
+        assert_eq!(c.group, "sourceIPAddress=1.1.1.1");
+        assert_eq!(c.events[0].0, "a");
+        assert!(
+            !out[1].record.contains("trailwatch"),
+            "the record is untouched"
         );
-        assert_eq!(r["trailwatch"]["threshold"]["events"][0]["eventID"], "a");
         // The store kept 2.2.2.2's one match: a second look counts it on.
         let more = apply(&rules, vec![alert("fails", "d", 4, "2.2.2.2")], &mut store).unwrap();
         assert_eq!(more.len(), 1);

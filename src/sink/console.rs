@@ -1,19 +1,45 @@
 //! The `console` sink: prints each alert to standard output (the demo, and a terminal watch).
 
 use std::io::Write;
+use std::time::Duration;
 
-use super::Outcome;
-use crate::delivery::Message;
+use serde::Deserialize;
+
+use super::{Attempt, Format, Kind, Message, Outcome, Problem, Transport};
+
+/// A `type = "console"` sink: no keys of its own.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleConfig {}
+
+impl Kind for ConsoleConfig {
+    fn kind(&self) -> &'static str {
+        "console"
+    }
+
+    fn describe(&self) -> String {
+        "console (standard output)".into()
+    }
+
+    fn open(&self, _timeout: Duration) -> Result<Box<dyn Transport>, Problem> {
+        Ok(Box::new(Console))
+    }
+}
 
 /// Prints alerts.
 pub struct Console;
 
 impl Console {
-    pub fn send(&self, m: &Message) -> Outcome {
+    fn print(m: &Message<'_>) -> Outcome {
         let mut out = std::io::stdout().lock();
-        let r = writeln!(out, "== {} ==\n{}", m.subject, m.text.trim_end())
-            .and_then(|_| writeln!(out))
-            .and_then(|_| out.flush());
+        let r = writeln!(
+            out,
+            "== {} ==\n{}",
+            m.subject(),
+            m.text(Format::Text).trim_end()
+        )
+        .and_then(|_| writeln!(out))
+        .and_then(|_| out.flush());
         match r {
             Ok(()) => Outcome::Delivered,
             Err(e) => Outcome::Retry {
@@ -21,5 +47,16 @@ impl Console {
                 after: None,
             },
         }
+    }
+}
+
+impl Transport for Console {
+    fn send<'a>(&'a self, m: &'a Message<'a>) -> Attempt<'a, Outcome> {
+        let out = Console::print(m);
+        Box::pin(async move { out })
+    }
+
+    fn probe(&self) -> Attempt<'_, Result<String, String>> {
+        Box::pin(async { Ok("standard output".to_string()) })
     }
 }

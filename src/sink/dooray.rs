@@ -1,27 +1,71 @@
 //! The `dooray` sink: POSTs a message to a Dooray incoming webhook, as the seed Lambda did
-//! (`botName`, `botIconImage`, `text`, `attachments`). 408, 429, 5xx, timeouts and connection
-//! errors are retried (honouring `Retry-After`); other 4xx park the alert. The webhook URL is a
-//! secret: no error or log line carries it (reqwest errors are stripped of their URL).
+//! (`botName`, `botIconImage`, `text`, `attachments`). The webhook URL is a secret: no error
+//! or log line carries it. Outcomes as every HTTP sink's (`http`).
 
 use std::time::Duration;
 
+use serde::Deserialize;
 use serde_json::json;
 
-use super::{Outcome, Problem};
-use crate::alert::fields::truncate;
-use crate::delivery::Message;
-use crate::secret::{redact_url, Secret};
+use super::http::{self, Http};
+use super::{Attempt, Format, Kind, Message, Outcome, Problem, Transport};
+use crate::secret::{redact_url, SecretRef};
 use crate::severity::Severity;
+use crate::text::{escape_markup, truncate};
 
 /// Dooray shows about this much of a message; longer text is cut cleanly.
 pub const MAX_TEXT: usize = 3500;
 
+/// A `type = "dooray"` sink's keys.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DoorayConfig {
+    /// The incoming webhook's URL: a secret (`env:NAME`, `file:PATH` or literal).
+    pub url: SecretRef,
+    /// The name messages show as their sender.
+    #[serde(default = "bot_name")]
+    pub bot_name: String,
+    /// An image URL shown beside the sender's name.
+    pub bot_icon: Option<String>,
+}
+
+fn bot_name() -> String {
+    "trailwatch".into()
+}
+
+impl Kind for DoorayConfig {
+    fn kind(&self) -> &'static str {
+        "dooray"
+    }
+
+    fn describe(&self) -> String {
+        match self.url.resolve() {
+            Ok(u) => format!("dooray webhook {}", redact_url(u.expose())),
+            Err(e) => format!("dooray webhook (url from {}: {e})", self.url.origin()),
+        }
+    }
+
+    fn secrets(&self) -> Vec<&SecretRef> {
+        vec![&self.url]
+    }
+
+    fn open(&self, timeout: Duration) -> Result<Box<dyn Transport>, Problem> {
+        let secret = self.url.resolve()?;
+        Ok(Box::new(Dooray {
+            url: http::url(&secret)?,
+            http: Http::new(timeout, &[&secret])?,
+            bot_name: self.bot_name.clone(),
+            bot_icon: self.bot_icon.clone(),
+        }))
+    }
+}
+
 /// A Dooray webhook.
 pub struct Dooray {
-    url: Secret,
+    url: reqwest::Url,
+    http: Http,
     bot_name: String,
     bot_icon: Option<String>,
-    client: reqwest::Client,
 }
 
 fn color(s: Severity) -> &'static str {
@@ -34,117 +78,35 @@ fn color(s: Severity) -> &'static str {
     }
 }
 
-/// `Retry-After`: seconds, or an HTTP date.
-pub fn retry_after(v: &str) -> Option<Duration> {
-    let v = v.trim();
-    if let Ok(s) = v.parse::<u64>() {
-        return Some(Duration::from_secs(s.min(3600)));
-    }
-    let t = jiff::fmt::rfc2822::parse(v).ok()?.timestamp();
-    let d = t.duration_since(jiff::Timestamp::now());
-    Some(
-        Duration::try_from(d)
-            .unwrap_or(Duration::ZERO)
-            .min(Duration::from_secs(3600)),
-    )
-}
-
 impl Dooray {
-    pub fn new(
-        url: Secret,
-        bot_name: String,
-        bot_icon: Option<String>,
-        timeout: Duration,
-    ) -> Result<Dooray, Problem> {
-        let parsed = reqwest::Url::parse(url.expose())
-            .map_err(|_| Problem::BadUrl(redact_url(url.expose())))?;
-        if !matches!(parsed.scheme(), "https" | "http") {
-            return Err(Problem::UrlScheme);
-        }
-        let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .user_agent(concat!("trailwatch/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Problem::HttpClient(e.without_url().to_string()))?;
-        Ok(Dooray {
-            url,
-            bot_name,
-            bot_icon,
-            client,
-        })
-    }
-
     /// The JSON body for a message.
-    pub fn payload(&self, m: &Message) -> serde_json::Value {
+    pub fn payload(&self, m: &Message<'_>) -> serde_json::Value {
         let mut p = json!({
             "botName": self.bot_name,
-            "text": truncate(&crate::delivery::template::escape_markup(&m.subject), 300),
+            "text": truncate(&escape_markup(&m.subject()), 300),
             "attachments": [{
-                "title": truncate(&m.title, 200),
-                "text": truncate(&m.markup, MAX_TEXT),
+                "title": truncate(&m.facts.title, 200),
+                "text": truncate(&m.text(Format::Markup), MAX_TEXT),
                 "color": color(m.severity),
             }]
         });
-        if !m.link.is_empty() {
-            p["attachments"][0]["titleLink"] = json!(m.link);
+        if !m.facts.console_link.is_empty() {
+            p["attachments"][0]["titleLink"] = json!(m.facts.console_link);
         }
         if let Some(i) = &self.bot_icon {
             p["botIconImage"] = json!(i);
         }
         p
     }
+}
 
-    pub async fn send(&self, m: &Message) -> Outcome {
-        let r = self
-            .client
-            .post(self.url.expose())
-            .json(&self.payload(m))
-            .send()
-            .await;
-        let resp = match r {
-            Ok(r) => r,
-            Err(e) => {
-                return Outcome::Retry {
-                    reason: format!("webhook request failed: {}", e.without_url()),
-                    after: None,
-                }
-            }
-        };
-        let status = resp.status();
-        if status.is_success() {
-            return Outcome::Delivered;
-        }
-        let after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(retry_after);
-        let body = resp.text().await.unwrap_or_default();
-        let reason = format!(
-            "webhook answered HTTP {}: {}",
-            status.as_u16(),
-            crate::alert::fields::visible(&truncate(body.trim(), 200))
-        );
-        if status.as_u16() == 408 || status.as_u16() == 429 || status.is_server_error() {
-            Outcome::Retry { reason, after }
-        } else {
-            Outcome::Park { reason }
-        }
+impl Transport for Dooray {
+    fn send<'a>(&'a self, m: &'a Message<'a>) -> Attempt<'a, Outcome> {
+        let body = serde_json::to_vec(&self.payload(m)).expect("a payload serializes");
+        Box::pin(async move { self.http.post(&self.url, body, &[]).await })
     }
 
-    /// Reachability without posting: a HEAD request to the webhook (any HTTP answer counts).
-    pub async fn probe(&self) -> Result<String, String> {
-        match self.client.head(self.url.expose()).send().await {
-            Ok(r) => Ok(format!(
-                "{} answered HTTP {}",
-                redact_url(self.url.expose()),
-                r.status().as_u16()
-            )),
-            Err(e) => Err(format!(
-                "{} unreachable: {}",
-                redact_url(self.url.expose()),
-                e.without_url()
-            )),
-        }
+    fn probe(&self) -> Attempt<'_, Result<String, String>> {
+        Box::pin(self.http.probe(&self.url))
     }
 }

@@ -2,6 +2,7 @@
 //! plain SMTP for a localhost relay; AUTH with a secret password; several recipients; a
 //! plain-text and an HTML part. Headers are built by lettre, which encodes non-ASCII subjects
 //! (RFC 2047) and cannot be given raw header lines, so record values cannot inject headers.
+//! Permanent SMTP errors (5xx) park the alert; everything else is retried.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -10,29 +11,74 @@ use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message as Mail, Tokio1Executor};
+use serde::Deserialize;
 
-use super::{Outcome, Problem, TlsMode};
-use crate::alert::fields::visible;
-use crate::delivery::Message;
+use super::{Attempt, Format, Kind, Message, Outcome, Problem, Transport};
 use crate::secret::SecretRef;
+use crate::text::visible;
 
-/// An email sink's settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct EmailSpec {
-    pub host: String,
-    pub port: u16,
+/// SMTP connection security.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsMode {
+    /// STARTTLS, required (refuses a server that does not offer it).
+    #[default]
+    Starttls,
+    /// Implicit TLS (port 465).
+    Tls,
+    /// Plain SMTP, for a relay on localhost.
+    None,
+}
+
+/// A `type = "email"` sink's keys.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    pub smtp_host: String,
+    /// Default: 587 with STARTTLS, 465 with TLS, 25 without.
+    pub smtp_port: Option<u16>,
+    #[serde(default)]
     pub tls: TlsMode,
     pub username: Option<String>,
+    /// A secret (`env:NAME`, `file:PATH` or literal); needs `username`.
     pub password: Option<SecretRef>,
     pub from: String,
     pub reply_to: Option<String>,
+    /// One address or more.
     pub to: Vec<String>,
+    /// A PEM file of extra CA certificates to trust (a private relay's own CA).
     pub ca_file: Option<PathBuf>,
 }
 
-impl EmailSpec {
-    /// Checks the addresses.
-    pub fn check(&self) -> Result<(), String> {
+impl EmailConfig {
+    fn port(&self) -> u16 {
+        self.smtp_port.unwrap_or(match self.tls {
+            TlsMode::Starttls => 587,
+            TlsMode::Tls => 465,
+            TlsMode::None => 25,
+        })
+    }
+}
+
+fn mailbox(a: &str) -> Result<Mailbox, Problem> {
+    a.parse::<Mailbox>().map_err(|e| Problem::Address {
+        address: a.to_string(),
+        error: e.to_string(),
+    })
+}
+
+impl Kind for EmailConfig {
+    fn kind(&self) -> &'static str {
+        "email"
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.to.is_empty() {
+            return Err("`to` needs at least one address".into());
+        }
+        if self.password.is_some() && self.username.is_none() {
+            return Err("`password` needs `username`".into());
+        }
         let addr = |a: &str, key: &str| {
             a.parse::<Mailbox>()
                 .map(|_| ())
@@ -42,26 +88,34 @@ impl EmailSpec {
         if let Some(r) = &self.reply_to {
             addr(r, "reply_to")?;
         }
-        for t in &self.to {
-            addr(t, "to")?;
-        }
-        Ok(())
+        self.to.iter().try_for_each(|t| addr(t, "to"))
     }
-}
 
-/// An SMTP sink.
-pub struct Email {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
-    from: Mailbox,
-    reply_to: Option<Mailbox>,
-    to: Vec<Mailbox>,
-    describe: String,
-}
+    fn describe(&self) -> String {
+        format!(
+            "email via {}:{} ({}) to {}",
+            self.smtp_host,
+            self.port(),
+            match self.tls {
+                TlsMode::Starttls => "STARTTLS",
+                TlsMode::Tls => "TLS",
+                TlsMode::None => "no TLS",
+            },
+            self.to.join(", ")
+        )
+    }
 
-impl Email {
-    pub fn new(s: &EmailSpec, timeout: Duration) -> Result<Email, Problem> {
-        let mut tls = TlsParameters::builder(s.host.clone());
-        if let Some(f) = &s.ca_file {
+    fn secrets(&self) -> Vec<&SecretRef> {
+        self.password.iter().collect()
+    }
+
+    fn default_timeout(&self) -> Duration {
+        crate::defaults::SMTP_TIMEOUT
+    }
+
+    fn open(&self, timeout: Duration) -> Result<Box<dyn Transport>, Problem> {
+        let mut tls = TlsParameters::builder(self.smtp_host.clone());
+        if let Some(f) = &self.ca_file {
             let ca_err = |error: String| Problem::CaFile {
                 path: f.clone(),
                 error,
@@ -75,37 +129,46 @@ impl Email {
                 .build_rustls()
                 .map_err(|e| Problem::Tls(e.to_string()))
         };
-        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
-            .port(s.port)
+        let mut b = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&self.smtp_host)
+            .port(self.port())
             .timeout(Some(timeout))
-            .tls(match s.tls {
+            .tls(match self.tls {
                 TlsMode::Starttls => Tls::Required(params()?),
                 TlsMode::Tls => Tls::Wrapper(params()?),
                 TlsMode::None => Tls::None,
             });
-        if let (Some(u), Some(p)) = (&s.username, &s.password) {
+        if let (Some(u), Some(p)) = (&self.username, &self.password) {
             let pw = p.resolve()?;
             b = b.credentials(Credentials::new(u.clone(), pw.expose().to_string()));
         }
-        let parse = |a: &str| {
-            a.parse::<Mailbox>().map_err(|e| Problem::Address {
-                address: a.to_string(),
-                error: e.to_string(),
-            })
-        };
-        Ok(Email {
+        Ok(Box::new(Email {
             transport: b.build(),
-            from: parse(&s.from)?,
-            reply_to: s.reply_to.as_deref().map(parse).transpose()?,
-            to: s.to.iter().map(|t| parse(t)).collect::<Result<_, _>>()?,
-            describe: format!("{}:{}", s.host, s.port),
-        })
+            from: mailbox(&self.from)?,
+            reply_to: self.reply_to.as_deref().map(mailbox).transpose()?,
+            to: self
+                .to
+                .iter()
+                .map(|t| mailbox(t))
+                .collect::<Result<_, _>>()?,
+            describe: format!("{}:{}", self.smtp_host, self.port()),
+        }))
     }
+}
 
+/// An SMTP sink.
+pub struct Email {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    reply_to: Option<Mailbox>,
+    to: Vec<Mailbox>,
+    describe: String,
+}
+
+impl Email {
     /// The message as sent.
-    pub fn build(&self, m: &Message) -> Result<Mail, String> {
+    pub fn build(&self, m: &Message<'_>) -> Result<Mail, String> {
         // A subject is one line: control characters are shown, never passed through.
-        let subject = visible(&m.subject);
+        let subject = visible(&m.subject());
         let mut b = Mail::builder().from(self.from.clone()).subject(subject);
         if let Some(r) = &self.reply_to {
             b = b.reply_to(r.clone());
@@ -115,14 +178,14 @@ impl Email {
         }
         b.multipart(
             MultiPart::alternative()
-                .singlepart(SinglePart::plain(m.mail_text.clone()))
-                .singlepart(SinglePart::html(m.mail_html.clone())),
+                .singlepart(SinglePart::plain(m.text(Format::MailText)))
+                .singlepart(SinglePart::html(m.text(Format::MailHtml))),
         )
         .map_err(|e| format!("cannot build the message: {e}"))
     }
 
-    pub async fn send(&self, m: &Message) -> Outcome {
-        let mail = match self.build(m) {
+    async fn deliver(&self, mail: Result<Mail, String>) -> Outcome {
+        let mail = match mail {
             Ok(x) => x,
             Err(reason) => return Outcome::Park { reason },
         };
@@ -139,7 +202,7 @@ impl Email {
     }
 
     /// Connects (and, where configured, negotiates TLS and logs in) without sending.
-    pub async fn probe(&self) -> Result<String, String> {
+    async fn reach(&self) -> Result<String, String> {
         match self.transport.test_connection().await {
             Ok(true) => Ok(format!(
                 "SMTP server {} accepted the connection",
@@ -148,5 +211,16 @@ impl Email {
             Ok(false) => Err(format!("SMTP server {} did not answer NOOP", self.describe)),
             Err(e) => Err(format!("SMTP server {}: {e}", self.describe)),
         }
+    }
+}
+
+impl Transport for Email {
+    fn send<'a>(&'a self, m: &'a Message<'a>) -> Attempt<'a, Outcome> {
+        let mail = self.build(m);
+        Box::pin(self.deliver(mail))
+    }
+
+    fn probe(&self) -> Attempt<'_, Result<String, String>> {
+        Box::pin(self.reach())
     }
 }

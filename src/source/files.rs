@@ -15,10 +15,9 @@ use std::io::{BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
-
 use crate::format;
 use crate::format::stream::{self, Item, Limits};
+use crate::state::{FileMark, Stamp};
 
 /// A file unchanged for this long is not being written.
 const SETTLED: Duration = Duration::from_secs(60);
@@ -30,47 +29,20 @@ pub enum FolderError {
     NotAFolder(PathBuf),
 }
 
-/// A file's size and modification time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Stamp {
-    pub len: u64,
-    /// Nanoseconds since the epoch; 0 when unknown (marks written before stamps were kept).
-    pub mtime_ns: i128,
-}
-
-impl Stamp {
-    fn of(path: &Path) -> Option<(Stamp, SystemTime)> {
-        let m = std::fs::metadata(path).ok()?;
-        let t = m.modified().ok()?;
-        let ns = t
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as i128);
-        Some((
-            Stamp {
-                len: m.len(),
-                mtime_ns: ns,
-            },
-            t,
-        ))
-    }
-
-    /// The same file state (an unknown time matches on size alone).
-    fn same(&self, o: &Stamp) -> bool {
-        self.len == o.len && (self.mtime_ns == 0 || o.mtime_ns == 0 || self.mtime_ns == o.mtime_ns)
-    }
-}
-
-/// What the state remembers of a file read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileMark {
-    pub stamp: Stamp,
-    /// Bytes read (JSON Lines are read on from here), and lines read.
-    pub offset: u64,
-    #[serde(default)]
-    pub lines: u64,
-    /// Why it could not be read to its end, if it could not.
-    #[serde(default)]
-    pub problem: Option<String>,
+/// A file's size and modification time now, with the time itself.
+fn stamp_of(path: &Path) -> Option<(Stamp, SystemTime)> {
+    let m = std::fs::metadata(path).ok()?;
+    let t = m.modified().ok()?;
+    let ns = t
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    Some((
+        Stamp {
+            len: m.len(),
+            mtime_ns: ns,
+        },
+        t,
+    ))
 }
 
 /// How a file is read.
@@ -163,7 +135,7 @@ impl Folder {
         let mut seen = HashMap::new();
         self.deferred = 0;
         for path in files {
-            let Some((stamp, mtime)) = Stamp::of(&path) else {
+            let Some((stamp, mtime)) = stamp_of(&path) else {
                 continue;
             };
             let before = self.seen.get(&path).copied();
@@ -301,8 +273,7 @@ pub fn read_whole(
     witness: Option<&mut dyn stream::Witness>,
     on: impl FnMut(Item) -> bool,
 ) -> Result<ReadEnd, String> {
-    let (stamp, _) =
-        Stamp::of(path).ok_or_else(|| format!("{}: cannot be read", path.display()))?;
+    let (stamp, _) = stamp_of(path).ok_or_else(|| format!("{}: cannot be read", path.display()))?;
     let f = Folder::new(PathBuf::new(), *limits);
     let r = Ready {
         path: path.to_path_buf(),

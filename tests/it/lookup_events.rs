@@ -2,14 +2,13 @@
 //! client: late events, overlap, throttling, paging and pushdown, with the fake's clock driven
 //! by the test (no sleeps).
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::fake_cloudtrail::{record, tally, Behaviour, FakeCloudTrail, FakeEvent};
 use jiff::Timestamp;
-use support::fake_cloudtrail::{record, tally, Behaviour, FakeCloudTrail, FakeEvent};
 use trailwatch::config::{Config, SourceText};
 use trailwatch::poll::poll_stream;
+use trailwatch::poll::Judge;
 use trailwatch::rules::Evaluator;
 use trailwatch::rules::RuleSet;
 use trailwatch::source::{open_streams, SourceSpec, Stream};
@@ -20,7 +19,7 @@ const MIN: i64 = 60_000;
 const T0: i64 = 1_795_305_600_000;
 
 fn aws_env() {
-    support::fake_cloudtrail::test_aws_env();
+    crate::support::fake_cloudtrail::test_aws_env();
 }
 
 async fn stream(fake: &FakeCloudTrail, extra: &str) -> Stream {
@@ -49,10 +48,10 @@ fn fresh_state() -> (tempfile::TempDir, State) {
     (dir, state)
 }
 
-fn eval() -> Evaluator {
+fn eval() -> Judge {
     let mut rules = RuleSet::default();
     rules.add_spec("default").unwrap();
-    Evaluator::new(rules, vec!["out".into()])
+    Judge::every_sink(Evaluator::new(rules), &["out"])
 }
 
 fn at(ms: i64) -> Timestamp {

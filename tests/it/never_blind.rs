@@ -3,14 +3,15 @@
 //! `lookup_events` source runs through the real SDK against the wire-level fake CloudTrail,
 //! whose clock and answers the test drives (no sleeps).
 
-mod support;
-
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::support::fake_cloudtrail::{
+    record, tally, Behaviour, FakeAccount, FakeCloudTrail, FakeEvent,
+};
 use jiff::Timestamp;
-use support::fake_cloudtrail::{record, tally, Behaviour, FakeAccount, FakeCloudTrail, FakeEvent};
 use trailwatch::config::{Config, SourceText};
+use trailwatch::poll::Judge;
 use trailwatch::poll::{poll_stream, sweep_stream};
 use trailwatch::rules::{Evaluator, RuleSet};
 use trailwatch::source::aws::Clock;
@@ -23,7 +24,7 @@ const MIN: i64 = 60_000;
 const T0: i64 = 1_795_305_600_000;
 
 fn spec(fake: &FakeCloudTrail, extra: &str) -> Arc<SourceSpec> {
-    support::fake_cloudtrail::test_aws_env();
+    crate::support::fake_cloudtrail::test_aws_env();
     let src = SourceText {
         name: "test.toml".into(),
         text: format!(
@@ -35,10 +36,10 @@ fn spec(fake: &FakeCloudTrail, extra: &str) -> Arc<SourceSpec> {
     Arc::new(SourceSpec::parse(&cfg.sources[0], &src).unwrap())
 }
 
-fn eval() -> Evaluator {
+fn eval() -> Judge {
     let mut rules = RuleSet::default();
     rules.add_spec("default").unwrap();
-    Evaluator::new(rules, vec!["out".into()])
+    Judge::every_sink(Evaluator::new(rules), &["out"])
 }
 
 fn at(ms: i64) -> Timestamp {
@@ -63,7 +64,7 @@ fn outbox_ids(state: &State) -> Vec<String> {
 }
 
 /// Polls every stream of an opened source once at `now`.
-async fn poll_all(o: &Opened, e: &Evaluator, state: &State, now: i64) -> u64 {
+async fn poll_all(o: &Opened, e: &Judge, state: &State, now: i64) -> u64 {
     let mut raised = 0;
     for s in &o.streams {
         raised += poll_stream(s, e, state, at(now)).await.unwrap().raised;
@@ -328,8 +329,8 @@ mod daemon {
     use std::process::{Command, Stdio};
     use std::time::Duration;
 
-    use super::support::fake_cloudtrail::{record, FakeAccount, FakeCloudTrail};
-    use super::support::servers::{free_port, Proc, Receiver};
+    use crate::support::fake_cloudtrail::{record, FakeAccount, FakeCloudTrail};
+    use crate::support::servers::{free_port, Proc, Receiver};
 
     fn bin() -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_trailwatch"));
@@ -507,7 +508,7 @@ mod daemon {
                 ),
             "{metrics}"
         );
-        super::support::signal(&d.0, 15);
+        crate::support::signal(&d.0, 15);
         let log: String = lines.map(|l| l.unwrap() + "\n").collect();
         assert!(
             log.contains("was first seen") && log.contains("later than overlap"),

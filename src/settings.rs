@@ -9,10 +9,16 @@ use std::time::Duration;
 
 use jiff::tz::TimeZone;
 
-use super::file::{Config, FileError};
-use super::location::{ConfigError, SourceText};
+use crate::config::{Config, ConfigError, FileError, SourceText};
 use crate::defaults;
+use crate::delivery::grouping::Grouping;
+use crate::delivery::render::Renderer;
+use crate::delivery::router::Router;
 use crate::delivery::template::{Overrides, Templates};
+use crate::delivery::worker::Plan;
+use crate::language::Language;
+use crate::logging::LogFormat;
+use crate::rules::Evaluator;
 use crate::rules::{RuleSet, RulesError};
 use crate::sink::SinkSpec;
 use crate::source::SourceSpec;
@@ -20,41 +26,6 @@ use crate::when;
 
 /// Where the configuration is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG: &str = "/etc/trailwatch/config.toml";
-
-/// The language of the default message texts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Language {
-    #[default]
-    Ko,
-    En,
-}
-
-impl Language {
-    /// The text in this language, of its English and Korean forms.
-    pub fn pick(self, en: String, ko: String) -> String {
-        match self {
-            Language::En => en,
-            Language::Ko => ko,
-        }
-    }
-
-    fn parse(s: &str) -> Result<Language, String> {
-        match s {
-            "ko" => Ok(Language::Ko),
-            "en" => Ok(Language::En),
-            other => Err(format!("language '{other}' is not supported (ko, en)")),
-        }
-    }
-}
-
-/// How log lines are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum LogFormat {
-    /// Human-readable lines (journald adds its own timestamps).
-    #[default]
-    Plain,
-    Json,
-}
 
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -170,22 +141,49 @@ impl Settings {
         })
     }
 
-    /// What keeps this configuration from running, checked as `run` checks it: every sink
-    /// opens (its secrets can be read, its URL is valid) and the state directory can be
-    /// written. `check` and `run` both ask.
-    /// `skip_external`: sinks whose secrets come from `env:` or `file:` are not opened (a
-    /// check outside the service, which systemd gives its credentials).
-    pub fn runnable_problems(&self, skip_external: bool) -> Vec<String> {
-        let mut out: Vec<String> = self
-            .sinks
+    /// The rules, ready to judge records (alerts titled in the configured language).
+    pub fn evaluator(&self) -> Evaluator {
+        Evaluator::new(self.rules.clone()).with_language(self.language)
+    }
+
+    /// Where each rule's alerts go: the sinks it names (or all), at or above their floor.
+    pub fn router(&self) -> Router {
+        Router::new(
+            self.sinks.iter().map(|k| (k.name.clone(), k.min_severity)),
+            self.rules
+                .all()
+                .iter()
+                .filter_map(|r| Some((r.name.clone(), r.sinks.clone()?))),
+        )
+    }
+
+    /// What the delivery worker needs (its sinks are opened by `Deliverer::open`).
+    pub fn delivery_plan(&self) -> Plan {
+        let windows = self
+            .rules
+            .all()
             .iter()
-            .filter(|k| !(skip_external && k.has_external_secret()))
-            .filter_map(|k| crate::sink::Sink::open(k).err().map(|e| e.to_string()))
+            .map(|r| (r.name.clone(), self.group_window_of(&r.name)))
             .collect();
-        if let Err(e) = usable_dir(&self.state_dir) {
-            out.push(format!("state_dir {}: {e}", self.state_dir.display()));
+        Plan {
+            sinks: self.sinks.clone(),
+            render: Renderer {
+                templates: self.templates.clone(),
+                tz: self.timezone.clone(),
+                tz_name: self.timezone_name.clone(),
+                aliases: self.account_aliases.clone(),
+                runbooks: self
+                    .rules
+                    .all()
+                    .iter()
+                    .filter_map(|r| {
+                        Some((r.name.clone(), r.runbook_in(self.language)?.to_string()))
+                    })
+                    .collect(),
+            },
+            grouping: Grouping::new(windows, self.group_window),
+            max_age: self.max_delivery_age,
         }
-        out
     }
 
     /// A rule's grouping window (its own, or the global one).
@@ -264,8 +262,12 @@ fn compile_templates(
 ) -> Result<Templates, ConfigError> {
     let mut templates = Templates::new(language);
     for (s, t) in sinks.iter().zip(&cfg.sinks) {
+        let o = Overrides {
+            subject: s.subject_template.clone(),
+            body: s.template.clone(),
+        };
         templates
-            .add_overrides(&format!("sink:{}", s.name), &s.templates)
+            .add_overrides(&format!("sink:{}", s.name), &o)
             .map_err(|e| src.error_at(t.span().start, format!("sink '{}': {e}", s.name)))?;
     }
     for r in rules.all() {

@@ -2,12 +2,10 @@
 //! creations and deletions and no root usage; every CIS rule finds exactly the records a
 //! straightforward, independent evaluation of its pattern finds.
 
-mod support;
-
 use std::collections::{BTreeMap, BTreeSet};
 
+use crate::support::*;
 use serde_json::Value;
-use support::*;
 
 #[test]
 fn default_pack_finds_the_eight_iam_user_events_and_no_root_usage() {

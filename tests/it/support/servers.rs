@@ -70,7 +70,7 @@ pub fn smtp(user: &str, password: &str) -> Smtp {
 /// `mode`: "starttls" or "tls" (implicit TLS).
 pub fn smtp_mode(user: &str, password: &str, mode: &str) -> Smtp {
     let dir = tempfile::tempdir().unwrap();
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/smtp_server.py");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/smtp_server.py");
     let mut c = Command::new("python3")
         .arg(script)
         .args([dir.path().to_str().unwrap(), user, password, mode])

@@ -3,18 +3,16 @@
 //! real corpus records), a queue that the bucket notifies, and the binary reading them. Also a
 //! `cloudwatch_logs` source over an organization's accounts, one of which refuses its role.
 
-mod support;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::fake_cloudtrail::record;
+use crate::support::moto_aws::{self, gz, put};
+use crate::support::servers::{moto, Proc, Receiver};
+use crate::support::{signal, Logs};
 use jiff::Timestamp;
 use serde_json::json;
-use support::fake_cloudtrail::record;
-use support::moto_aws::{self, gz, put};
-use support::servers::{moto, Proc, Receiver};
-use support::{signal, Logs};
 use trailwatch::source::s3::layout::{key_for, Place};
 
 const BUCKET: &str = "acme-cloudtrail";
@@ -24,7 +22,7 @@ const ACCOUNTS: [&str; 2] = ["111122223333", "444455556666"];
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_trailwatch"));
     c.env("RUST_LOG", "info").env_remove("TRAILWATCH_CONFIG");
-    support::fake_cloudtrail::test_aws_env();
+    crate::support::fake_cloudtrail::test_aws_env();
     c
 }
 
@@ -42,7 +40,7 @@ fn place(account: &str) -> Place {
 
 /// The corpus's delivery files, and the time each was delivered (from its name).
 fn corpus_files() -> Vec<(PathBuf, Timestamp)> {
-    let mut v: Vec<(PathBuf, Timestamp)> = std::fs::read_dir(support::corpus())
+    let mut v: Vec<(PathBuf, Timestamp)> = std::fs::read_dir(crate::support::corpus())
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|e| e == "json"))
@@ -67,8 +65,8 @@ fn corpus_files() -> Vec<(PathBuf, Timestamp)> {
 /// The eventIDs of the corpus's IAM user creations and deletions (what the default pack
 /// alerts on).
 fn corpus_iam_ids() -> Vec<String> {
-    let o = support::run(&["scan", support::corpus().to_str().unwrap()], None);
-    let mut ids: Vec<String> = support::matches(&o)
+    let o = crate::support::run(&["scan", crate::support::corpus().to_str().unwrap()], None);
+    let mut ids: Vec<String> = crate::support::matches(&o)
         .iter()
         .filter(|m| m["rule"] == "iam-user-lifecycle")
         .map(|m| m["eventID"].as_str().unwrap().to_string())
@@ -264,7 +262,7 @@ fn a_notified_object_is_alerted_within_seconds_and_once_when_notified_twice() {
     });
     let drained = || rt.block_on(moto_aws::waiting(&url, &queue_url)) == 0;
     assert!(
-        support::eventually(drained, Duration::from_secs(30)),
+        crate::support::eventually(drained, Duration::from_secs(30)),
         "the queue was not drained: {}",
         logs.seen
     );
@@ -380,7 +378,7 @@ fn backfill_reads_files_older_than_90_days() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
-    let mut ids: Vec<String> = support::matches(&o)
+    let mut ids: Vec<String> = crate::support::matches(&o)
         .iter()
         .map(|m| m["eventID"].as_str().unwrap().to_string())
         .collect();
@@ -401,7 +399,7 @@ fn backfill_reads_files_older_than_90_days() {
         .output()
         .unwrap();
     assert!(o.status.success());
-    assert!(support::matches(&o).is_empty());
+    assert!(crate::support::matches(&o).is_empty());
 }
 
 #[test]

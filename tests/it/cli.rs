@@ -1,12 +1,10 @@
 //! The command line as a user meets it: every input shape, malformed input, exit codes,
 //! `pattern test`, `rules list`, and output that stays one JSON line whatever a record holds.
 
-mod support;
-
 use std::io::Write;
 
+use crate::support::*;
 use serde_json::json;
-use support::*;
 
 fn create_user(id: &str) -> serde_json::Value {
     json!({

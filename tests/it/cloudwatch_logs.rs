@@ -3,16 +3,15 @@
 //! server-side filter pattern (which moto ignores for JSON patterns, so the local re-check is
 //! what decides), and `backfill` through the binary.
 
-mod support;
-
 use std::sync::Arc;
 
+use crate::support::fake_cloudtrail::record;
+use crate::support::servers::moto;
 use aws_sdk_cloudwatchlogs::types::InputLogEvent;
 use jiff::Timestamp;
-use support::fake_cloudtrail::record;
-use support::servers::moto;
 use trailwatch::config::{Config, SourceText};
 use trailwatch::poll::poll_stream;
+use trailwatch::poll::Judge;
 use trailwatch::rules::Evaluator;
 use trailwatch::rules::RuleSet;
 use trailwatch::source::{open_streams, Query, SourceSpec};
@@ -21,7 +20,7 @@ use trailwatch::state::State;
 const GROUP: &str = "aws-cloudtrail-logs-111122223333";
 
 fn aws_env() {
-    support::fake_cloudtrail::test_aws_env();
+    crate::support::fake_cloudtrail::test_aws_env();
 }
 
 /// Creates the trail's log group and puts `noise` ordinary events and the matching ones,
@@ -116,7 +115,7 @@ async fn polling_moto_pages_past_a_full_page_and_alerts_each_match_once() {
         [Query::Pattern(p)] => assert!(p.contains("$.eventName = \"CreateUser\""), "{p}"),
         q => panic!("expected a filter pattern, got {q:?}"),
     }
-    let eval = Evaluator::new(rules, vec!["s".into()]);
+    let eval = Judge::every_sink(Evaluator::new(rules), &["s"]);
     let dir = tempfile::tempdir().unwrap();
     let state = State::open(dir.path()).unwrap();
     let rep = poll_stream(&stream, &eval, &state, Timestamp::now())
@@ -201,7 +200,7 @@ async fn backfill_from_moto_prints_the_matches_and_moves_no_watermark() {
 async fn backfill_notify_sends_once_and_never_again() {
     let (_moto, url) = moto();
     fill(&url, 50).await;
-    let r = support::servers::Receiver::start(0, vec![]);
+    let r = crate::support::servers::Receiver::start(0, vec![]);
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
     let text = format!(

@@ -3,15 +3,13 @@
 //! count surviving a restart), the threats pack's allowlists, and docs/detections.md naming
 //! every built-in rule.
 
-mod support;
-
 use std::path::Path;
 use std::process::{Command, Output};
 use std::time::Duration;
 
+use crate::support::servers::Receiver;
+use crate::support::*;
 use serde_json::{json, Value};
-use support::servers::Receiver;
-use support::*;
 
 /// A failed console sign-in of alice from `ip` at 09:`minute` on 2026-11-20.
 fn failed_login(id: &str, ip: &str, minute: u32) -> Value {

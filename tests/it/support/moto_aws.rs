@@ -196,7 +196,7 @@ pub async fn organization(url: &str, n: usize) -> Vec<String> {
 
 /// The STS gate in front of moto, refusing roles in `denied`; returns it and its URL.
 pub fn sts_gate(moto: &str, denied: &[&str]) -> (Proc, String) {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/sts_gate.py");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/sts_gate.py");
     let mut c = Command::new("python3")
         .arg(script)
         .args([moto, &denied.join(",")])

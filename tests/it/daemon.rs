@@ -2,15 +2,13 @@
 //! sweep loses and repeats nothing, a second process on the same state is refused, a broken
 //! configuration on SIGHUP is rejected, and polling IAM outside us-east-1 warns.
 
-mod support;
-
 use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
 use std::process::{ChildStderr, Command, Stdio};
 use std::time::Duration;
 
-use support::fake_cloudtrail::{record, FakeCloudTrail, FakeEvent};
-use support::servers::Receiver;
+use crate::support::fake_cloudtrail::{record, FakeCloudTrail, FakeEvent};
+use crate::support::servers::Receiver;
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_trailwatch"));
@@ -24,7 +22,7 @@ fn bin() -> Command {
     c
 }
 
-use support::signal;
+use crate::support::signal;
 
 fn config(dir: &Path, fake: &str, hook: &str, extra: &str) -> std::path::PathBuf {
     let p = dir.join("c.toml");
@@ -40,8 +38,8 @@ fn config(dir: &Path, fake: &str, hook: &str, extra: &str) -> std::path::PathBuf
 }
 
 /// Starts `trailwatch run` (killed if the test panics), with its log lines.
-fn spawn_run(cfg: &Path) -> (support::servers::Proc, Lines<BufReader<ChildStderr>>) {
-    let mut d = support::servers::Proc(
+fn spawn_run(cfg: &Path) -> (crate::support::servers::Proc, Lines<BufReader<ChildStderr>>) {
+    let mut d = crate::support::servers::Proc(
         bin()
             .args(["run", "--config"])
             .arg(cfg)
@@ -123,7 +121,7 @@ fn a_second_process_on_the_same_state_is_refused_and_sighup_rejects_a_broken_con
     let fake = FakeCloudTrail::start(vec![]);
     let r = Receiver::start(0, vec![]);
     let dir = tempfile::tempdir().unwrap();
-    let port = support::servers::free_port();
+    let port = crate::support::servers::free_port();
     let cfg = config(
         dir.path(),
         &fake.url,
@@ -289,7 +287,7 @@ fn the_agreed_config_sketch_and_the_example_validate() {
 #[test]
 fn a_failing_source_raises_a_health_alert_then_a_recovery() {
     let fake = FakeCloudTrail::start(vec![]);
-    fake.set_behaviour(support::fake_cloudtrail::Behaviour {
+    fake.set_behaviour(crate::support::fake_cloudtrail::Behaviour {
         fail_with: Some("AccessDeniedException"),
         ..Default::default()
     });
@@ -318,7 +316,7 @@ fn a_failing_source_raises_a_health_alert_then_a_recovery() {
             && body.contains("lack the IAM permission cloudtrail:LookupEvents"),
         "{body}"
     );
-    fake.set_behaviour(support::fake_cloudtrail::Behaviour::default());
+    fake.set_behaviour(crate::support::fake_cloudtrail::Behaviour::default());
     assert!(r.wait_ok(2, Duration::from_secs(30)), "no recovery message");
     let second: serde_json::Value = serde_json::from_str(&r.received()[1].body).unwrap();
     assert_eq!(
@@ -354,7 +352,7 @@ fn check_probe_names_the_missing_permission_and_reaches_sinks() {
     );
     assert_eq!(r.received().len(), 1, "one HEAD request, no alert");
     assert!(!out.contains("SECRET-TOKEN"), "{out}");
-    fake.set_behaviour(support::fake_cloudtrail::Behaviour {
+    fake.set_behaviour(crate::support::fake_cloudtrail::Behaviour {
         fail_with: Some("AccessDeniedException"),
         ..Default::default()
     });

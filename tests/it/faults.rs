@@ -4,16 +4,14 @@
 //! configurations `check` must refuse as `run` does. Each ends in delivered alerts or a loud,
 //! specific error.
 
-mod support;
-
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use support::fake_cloudtrail::record;
-use support::servers::{smtp_mode, Proc, Receiver};
-use support::signal;
+use crate::support::fake_cloudtrail::record;
+use crate::support::servers::{smtp_mode, Proc, Receiver};
+use crate::support::signal;
 
 const T0: i64 = 1_795_305_600_000;
 
@@ -137,7 +135,7 @@ fn a_flush_reaches_the_disk_not_only_the_page_cache() {
     // A shim logs every fsync/fdatasync/sync_file_range with the file it was for.
     let dir = tempfile::tempdir().unwrap();
     let so = dir.path().join("fsync_log.so");
-    let c = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/fsync_log.c");
+    let c = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/fsync_log.c");
     let built = Command::new("cc")
         .args(["-shared", "-fPIC", "-o"])
         .arg(&so)
@@ -175,7 +173,7 @@ fn a_flush_reaches_the_disk_not_only_the_page_cache() {
 #[test]
 fn a_full_disk_is_said_recovered_from_and_sends_nothing_twice() {
     let r = Receiver::start(0, vec![]);
-    let port = support::servers::free_port();
+    let port = crate::support::servers::free_port();
     let (dir, cfg) = setup(
         &[],
         &hook(&r.url),
@@ -190,7 +188,7 @@ fn a_full_disk_is_said_recovered_from_and_sends_nothing_twice() {
             .spawn()
             .unwrap(),
     );
-    let mut logs = support::Logs::of(d.0.stderr.take().unwrap());
+    let mut logs = crate::support::Logs::of(d.0.stderr.take().unwrap());
     logs.until("trailwatch running", Duration::from_secs(30));
     // The disk is full: no file of the process may grow past its current size (RLIMIT_FSIZE,
     // a real write error from the kernel, as ENOSPC would be).
@@ -382,7 +380,7 @@ fn a_rotated_webhook_is_a_failing_sink_and_its_dead_letters_can_be_sent_again() 
 #[test]
 fn a_rejected_smtp_login_is_a_failing_sink_told_through_the_others() {
     // The SMTP password was changed on the server: AUTH answers 535, every alert is parked.
-    let s = support::servers::smtp("alerts", "the-new-password");
+    let s = crate::support::servers::smtp("alerts", "the-new-password");
     let other = Receiver::start(0, vec![]);
     let sinks = format!(
         "[[sinks]]\nname = \"mail\"\ntype = \"email\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {}\ntls = \"starttls\"\nusername = \"alerts\"\npassword = \"the-old-password\"\nca_file = \"{}\"\nfrom = \"a@example.com\"\nto = [\"b@example.com\"]\n\n{}\n[[rules]]\nname = \"iam-user-lifecycle\"\nevent_pattern = '{{\"detail\": {{\"eventName\": [\"CreateUser\"]}}}}'\nsinks = [\"mail\"]\n",
@@ -646,7 +644,7 @@ fn a_reload_cannot_change_the_state_dir() {
 #[test]
 fn run_once_fails_loudly_when_a_stream_could_not_be_read() {
     // Nothing listens there: the stream's poll fails (cron must see it, not exit 0).
-    let port = support::servers::free_port();
+    let port = crate::support::servers::free_port();
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
     std::fs::write(
@@ -657,7 +655,7 @@ fn run_once_fails_loudly_when_a_stream_could_not_be_read() {
         ),
     )
     .unwrap();
-    support::fake_cloudtrail::test_aws_env();
+    crate::support::fake_cloudtrail::test_aws_env();
     let o = once(&cfg);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(

@@ -1,0 +1,181 @@
+//! What every HTTP sink shares: a client with the sink's timeout, a POST of a body, a probe,
+//! and the one place that turns an HTTP answer into an outcome — 2xx delivered; 408, 429 and
+//! 5xx retried (honouring `Retry-After`); timeouts and connection errors retried; any other
+//! answer parked. No reason carries a secret: reqwest errors lose their URL, and a secret the
+//! receiver echoes back in its answer is replaced by `***`.
+
+use std::time::Duration;
+
+use super::{Outcome, Problem};
+use crate::secret::{redact_url, Secret};
+use crate::text::{truncate, visible};
+
+/// The most of a receiver's answer a reason quotes.
+const QUOTED: usize = 200;
+
+/// An HTTP client for one sink, and the secrets its reasons must never show.
+pub struct Http {
+    client: reqwest::Client,
+    secrets: Vec<String>,
+}
+
+/// A parsed, checked webhook URL.
+pub fn url(secret: &Secret) -> Result<reqwest::Url, Problem> {
+    let parsed = reqwest::Url::parse(secret.expose())
+        .map_err(|_| Problem::BadUrl(redact_url(secret.expose())))?;
+    if !matches!(parsed.scheme(), "https" | "http") {
+        return Err(Problem::UrlScheme);
+    }
+    Ok(parsed)
+}
+
+/// `Retry-After`: seconds, or an HTTP date; at most an hour.
+pub fn retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    let hour = Duration::from_secs(3600);
+    if let Ok(s) = v.parse::<u64>() {
+        return Some(Duration::from_secs(s).min(hour));
+    }
+    let t = jiff::fmt::rfc2822::parse(v).ok()?.timestamp();
+    let d = t.duration_since(jiff::Timestamp::now());
+    Some(Duration::try_from(d).unwrap_or(Duration::ZERO).min(hour))
+}
+
+/// The outcome of an HTTP answer: `status`, its `Retry-After`, and its body (quoted in the
+/// reason, already stripped of secrets).
+pub fn classify(status: u16, retry_after_header: Option<&str>, body: &str) -> Outcome {
+    if (200..300).contains(&status) {
+        return Outcome::Delivered;
+    }
+    let quoted = visible(&truncate(body.trim(), QUOTED));
+    let reason = if quoted.is_empty() {
+        format!("answered HTTP {status}")
+    } else {
+        format!("answered HTTP {status}: {quoted}")
+    };
+    if status == 408 || status == 429 || status >= 500 {
+        Outcome::Retry {
+            reason,
+            after: retry_after_header.and_then(retry_after),
+        }
+    } else {
+        Outcome::Park { reason }
+    }
+}
+
+impl Http {
+    /// A client whose requests take at most `timeout`; `secrets` are scrubbed from reasons.
+    pub fn new(timeout: Duration, secrets: &[&Secret]) -> Result<Http, Problem> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .user_agent(concat!("trailwatch/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Problem::HttpClient(e.without_url().to_string()))?;
+        Ok(Http {
+            client,
+            secrets: secrets
+                .iter()
+                .map(|s| s.expose().to_string())
+                .filter(|s| s.len() >= 4)
+                .collect(),
+        })
+    }
+
+    /// `text` with every secret replaced by `***`.
+    fn scrub(&self, text: &str) -> String {
+        let mut t = text.to_string();
+        for s in &self.secrets {
+            t = t.replace(s.as_str(), "***");
+        }
+        t
+    }
+
+    /// POSTs `body` (JSON unless `headers` say otherwise) and classifies the answer.
+    pub async fn post(
+        &self,
+        url: &reqwest::Url,
+        body: Vec<u8>,
+        headers: &[(String, String)],
+    ) -> Outcome {
+        let mut req = self
+            .client
+            .post(url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json");
+        for (k, v) in headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        let resp = match req.body(body).send().await {
+            Ok(r) => r,
+            Err(e) => {
+                let what = if e.is_timeout() {
+                    "no answer in time"
+                } else {
+                    "request failed"
+                };
+                return Outcome::Retry {
+                    reason: self.scrub(&format!("{what}: {}", e.without_url())),
+                    after: None,
+                };
+            }
+        };
+        let status = resp.status().as_u16();
+        let after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = if (200..300).contains(&status) {
+            String::new()
+        } else {
+            resp.text().await.unwrap_or_default()
+        };
+        classify(status, after.as_deref(), &self.scrub(&body))
+    }
+
+    /// Reaches `url` without posting anything: a HEAD request. A 4xx or 5xx answer is a
+    /// failure naming the status (a rotated webhook answers 404), except 405: the endpoint
+    /// exists and takes POST only.
+    pub async fn probe(&self, url: &reqwest::Url) -> Result<String, String> {
+        let shown = redact_url(url.as_str());
+        match self.client.head(url.clone()).send().await {
+            Ok(r) if r.status().as_u16() >= 400 && r.status().as_u16() != 405 => Err(format!(
+                "{shown} answered HTTP {} ({})",
+                r.status().as_u16(),
+                r.status().canonical_reason().unwrap_or("error")
+            )),
+            Ok(r) => Ok(format!("{shown} answered HTTP {}", r.status().as_u16())),
+            Err(e) => Err(self.scrub(&format!("{shown} unreachable: {}", e.without_url()))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn answers_become_outcomes() {
+        assert_eq!(classify(200, None, ""), Outcome::Delivered);
+        assert_eq!(classify(202, None, ""), Outcome::Delivered);
+        for s in [408, 429, 500, 502, 503] {
+            assert!(
+                matches!(classify(s, None, "x"), Outcome::Retry { .. }),
+                "{s}"
+            );
+        }
+        for s in [400, 401, 403, 404, 410, 413] {
+            assert!(
+                matches!(classify(s, None, "x"), Outcome::Park { .. }),
+                "{s}"
+            );
+        }
+        match classify(429, Some("7"), "slow down") {
+            Outcome::Retry { after, reason } => {
+                assert_eq!(after, Some(Duration::from_secs(7)));
+                assert_eq!(reason, "answered HTTP 429: slow down");
+            }
+            o => panic!("{o:?}"),
+        }
+        assert_eq!(retry_after("999999"), Some(Duration::from_secs(3600)));
+    }
+}

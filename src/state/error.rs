@@ -1,0 +1,27 @@
+//! What can go wrong with the state database, each error naming the directory and what to do.
+
+use std::path::PathBuf;
+
+use jiff::Timestamp;
+
+/// Errors of the state database, with the directory named and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error("the state directory {0} is in use by another trailwatch process (stop it first, or give this one its own state_dir)")]
+    Locked(PathBuf),
+    #[error("cannot open the state database in {}: {error} — it may be damaged: restore {} from a backup, or move it aside to start a new one (a new state reads `overlap` back from now, and every file of a files source again: their alerts are sent again)", dir.display(), dir.display())]
+    Open { dir: PathBuf, error: String },
+    #[error("the state database in {} is empty, but it held data before (its files were deleted or damaged): starting from it would read everything again and send every alert again. Restore {} from a backup, or, to start over on purpose, move the whole folder aside", .0.display(), .0.display())]
+    Emptied(PathBuf),
+    #[error("the state database in {} cannot be written: {error} (a full disk?); it is opened again once writes work", dir.display())]
+    Write { dir: PathBuf, error: String },
+    #[error("state database: a stored entry is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// The state is not writable: since when, and why.
+#[derive(Debug, Clone)]
+pub struct Broken {
+    pub since: Timestamp,
+    pub error: String,
+}

@@ -1,0 +1,19 @@
+//! trailwatch's integration tests, in one binary (one link of the AWS SDK, one `support`
+//! module): the command line, the daemon against real servers (moto, aiosmtpd, local HTTP
+//! receivers) and the wire-level fake CloudTrail, hostile input and faults, detections and
+//! the pattern engines' properties. Each file is one area.
+
+mod support;
+
+mod cli;
+mod cloudwatch_logs;
+mod corpus;
+mod daemon;
+mod delivery;
+mod detections;
+mod faults;
+mod hostile_input;
+mod lookup_events;
+mod never_blind;
+mod properties;
+mod s3;
