@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 use jiff::Timestamp;
 
-use super::{CmdError, ConfigArg};
+use super::common::{CmdError, ConfigArg};
 use crate::alert::Alert;
 use crate::defaults;
 use crate::delivery::Deliverer;
@@ -497,7 +497,7 @@ pub fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
             "EVENT TIME", "RULE", "SEVERITY", "EVENT", "PRINCIPAL", "SOURCE IP"
         );
     }
-    super::runtime()?.block_on(async {
+    super::common::runtime()?.block_on(async {
         if a.explain {
             eprint!("{}", super::check::plan(&s).await.text);
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use clap::Args;
 
-use super::{CmdError, ConfigArg};
+use super::common::{CmdError, ConfigArg};
 use crate::defaults;
 use crate::settings::Settings;
 use crate::sink::Sink;
@@ -192,9 +192,9 @@ async fn probe_more(spec: &SourceSpec, o: &Opened) -> bool {
 pub fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
     let s = a.config.load()?;
     crate::logging::init(s.log_format, s.log_level.as_deref(), "warn");
-    let rt = super::runtime()?;
+    let rt = super::common::runtime()?;
     rt.block_on(async {
-        let problems = super::runnable_problems(&s, a.skip_secrets);
+        let problems = super::common::runnable_problems(&s, a.skip_secrets);
         if !problems.is_empty() {
             eprintln!(
                 "trailwatch: {}: the configuration parses, but `run` would refuse it:",

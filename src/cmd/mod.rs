@@ -3,6 +3,7 @@
 
 mod backfill;
 mod check;
+mod common;
 mod notify;
 mod pattern;
 mod rules;
@@ -12,48 +13,9 @@ mod state;
 
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
-use crate::rules::{RulePattern, RuleSet};
-
-/// An error and the exit code it maps to.
-#[derive(Debug)]
-pub struct CmdError {
-    pub code: u8,
-    pub error: anyhow::Error,
-}
-
-impl std::fmt::Display for CmdError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if f.alternate() {
-            write!(f, "{:#}", self.error)
-        } else {
-            write!(f, "{}", self.error)
-        }
-    }
-}
-
-impl CmdError {
-    pub fn exit_code(&self) -> u8 {
-        self.code
-    }
-
-    /// Bad rules, patterns or usage: exit 2.
-    pub fn usage(e: impl Into<anyhow::Error>) -> Self {
-        CmdError {
-            code: 2,
-            error: e.into(),
-        }
-    }
-
-    /// Input that could not be read, or a runtime failure: exit 1.
-    pub fn failure(e: impl Into<anyhow::Error>) -> Self {
-        CmdError {
-            code: 1,
-            error: e.into(),
-        }
-    }
-}
+pub use self::common::CmdError;
 
 /// Watches AWS CloudTrail for dangerous activity and alerts people within minutes.
 ///
@@ -120,90 +82,6 @@ pub enum Command {
     State(state::StateCommand),
     /// Send a labelled test alert through every sink (or one) and report what happened.
     NotifyTest(notify::NotifyArgs),
-}
-
-/// The configuration file option shared by the commands that read one.
-#[derive(Debug, Args, Clone)]
-pub struct ConfigArg {
-    /// The configuration file.
-    #[arg(long, short = 'c', value_name = "PATH", env = "TRAILWATCH_CONFIG", default_value = crate::settings::DEFAULT_CONFIG)]
-    pub config: std::path::PathBuf,
-}
-
-impl ConfigArg {
-    /// Loads and validates it; errors are usage errors (exit 2).
-    pub fn load(&self) -> Result<crate::settings::Settings, CmdError> {
-        crate::settings::Settings::load(&self.config).map_err(CmdError::usage)
-    }
-}
-
-/// What keeps a configuration from running, checked as `run` checks it: every sink opens
-/// (its secrets can be read, its URL is valid) and the state directory can be written.
-/// `skip_external`: sinks whose secrets come from `env:` or `file:` are not opened (a check
-/// outside the service, which systemd gives its credentials).
-pub fn runnable_problems(s: &crate::settings::Settings, skip_external: bool) -> Vec<String> {
-    let mut out: Vec<String> = s
-        .sinks
-        .iter()
-        .filter(|k| !(skip_external && k.has_external_secret()))
-        .filter_map(|k| crate::sink::Sink::open(k).err().map(|e| e.to_string()))
-        .collect();
-    if let Err(e) = crate::settings::usable_dir(&s.state_dir) {
-        out.push(format!("state_dir {}: {e}", s.state_dir.display()));
-    }
-    out
-}
-
-/// The async runtime of the commands that talk to AWS or sinks.
-pub fn runtime() -> Result<tokio::runtime::Runtime, CmdError> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(CmdError::failure)
-}
-
-/// The rule options shared by the commands that apply rules.
-#[derive(Debug, Args, Clone, Default)]
-pub struct RuleArgs {
-    /// A built-in pack (default, cis, threats) or a TOML file with `rule_packs`, `[vars]` and
-    /// `[[rules]]`. Repeatable, or comma-separated (`--rules default,cis,threats`). Without any
-    /// rule option, the `default` pack is used.
-    #[arg(long = "rules", value_name = "PACK_OR_FILE", value_delimiter = ',')]
-    pub rules: Vec<String>,
-    /// An ad-hoc CloudWatch Logs filter pattern, as a rule named filter-N. Repeatable.
-    #[arg(long = "filter", value_name = "PATTERN")]
-    pub filters: Vec<String>,
-    /// An ad-hoc EventBridge event pattern (JSON), as a rule named event-pattern-N. Repeatable.
-    #[arg(long = "event-pattern", value_name = "JSON")]
-    pub event_patterns: Vec<String>,
-}
-
-impl RuleArgs {
-    /// Builds the rule set; errors are usage errors (exit 2).
-    pub fn load(&self) -> Result<RuleSet, CmdError> {
-        let mut set = RuleSet::default();
-        let specs: Vec<&str> =
-            if self.rules.is_empty() && self.filters.is_empty() && self.event_patterns.is_empty() {
-                vec!["default"]
-            } else {
-                self.rules.iter().map(String::as_str).collect()
-            };
-        for s in specs {
-            set.add_spec(s).map_err(CmdError::usage)?;
-        }
-        for (i, f) in self.filters.iter().enumerate() {
-            let p = RulePattern::filter(f)
-                .map_err(|e| CmdError::usage(anyhow::anyhow!("--filter {f:?}: {e}")))?;
-            set.add_adhoc(format!("filter-{}", i + 1), p);
-        }
-        for (i, e) in self.event_patterns.iter().enumerate() {
-            let p = RulePattern::event(e)
-                .map_err(|m| CmdError::usage(anyhow::anyhow!("--event-pattern: {m}")))?;
-            set.add_adhoc(format!("event-pattern-{}", i + 1), p);
-        }
-        Ok(set)
-    }
 }
 
 /// Runs the parsed command.

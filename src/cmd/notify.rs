@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{CmdError, ConfigArg};
+use super::common::{CmdError, ConfigArg};
 use crate::delivery::Deliverer;
 use crate::sink::Outcome;
 
@@ -25,7 +25,7 @@ pub fn run(a: NotifyArgs) -> Result<ExitCode, CmdError> {
             return Err(CmdError::usage(anyhow::anyhow!("no sink named '{n}'")));
         }
     }
-    let rt = super::runtime()?;
+    let rt = super::common::runtime()?;
     let results = rt.block_on(async {
         let mut d = Deliverer::open(s.delivery_plan()).map_err(CmdError::failure)?;
         Ok::<_, CmdError>(d.test(a.sink.as_deref()).await)

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{ArgGroup, Args, Subcommand};
 
-use super::CmdError;
+use super::common::CmdError;
 use crate::pattern::event::EventPattern;
 use crate::pattern::filter::FilterPattern;
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use super::{CmdError, RuleArgs};
+use super::common::{CmdError, RuleArgs};
 use crate::config::Config;
 use crate::rules::packs::PACKS;
 use crate::rules::{attack, testing, RuleSet};

@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use super::{CmdError, ConfigArg};
+use super::common::{CmdError, ConfigArg};
 use crate::daemon::{self, Mode};
 
 #[derive(Debug, Args)]
@@ -28,7 +28,7 @@ pub fn run(a: RunArgs) -> Result<ExitCode, CmdError> {
             s.state_dir.display()
         )));
     }
-    let rt = super::runtime()?;
+    let rt = super::common::runtime()?;
     rt.block_on(async {
         if a.explain {
             eprint!("{}", super::check::plan(&s).await.text);

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use clap::Args;
 
-use super::{CmdError, RuleArgs};
+use super::common::{CmdError, RuleArgs};
 use crate::scan::{scan_paths, Scanner};
 
 #[derive(Debug, Args)]

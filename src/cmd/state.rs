@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::Subcommand;
 use jiff::Timestamp;
 
-use super::{CmdError, ConfigArg};
+use super::common::{CmdError, ConfigArg};
 use crate::state::State;
 
 #[derive(Debug, Subcommand)]

@@ -11,9 +11,9 @@ use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::mode::Mode;
 use super::poller::Shared;
 use super::shutdown::Shutdown;
-use super::Mode;
 use crate::poll::bucket::Reader;
 use crate::poll::{PollError, PollReport};
 use crate::source::s3::queue::{self, Message};

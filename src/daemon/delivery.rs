@@ -11,8 +11,8 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 use super::health::Sinks;
+use super::mode::Mode;
 use super::shutdown::Shutdown;
-use super::Mode;
 use crate::alert::Alert;
 use crate::delivery::Deliverer;
 use crate::metrics::Metrics;

@@ -11,6 +11,7 @@ mod bucket;
 mod coverage;
 mod delivery;
 mod health;
+mod mode;
 mod own;
 mod poller;
 mod shutdown;
@@ -27,6 +28,7 @@ use self::bucket::{BucketPoller, QueuePoller};
 use self::coverage::{CoverageWatch, Watched};
 use self::delivery::DeliveryTask;
 use self::health::HealthTask;
+pub use self::mode::Mode;
 use self::own::{Direct, Own};
 use self::poller::{FolderPoller, Shared, StreamPoller};
 use self::shutdown::{Shutdown, Trigger};
@@ -41,15 +43,6 @@ use crate::source::coverage::{Aliases, Coverage};
 use crate::source::files::Folder;
 use crate::source::{open_source, Opened, SourceError, SourceKind};
 use crate::state::{State, StateError};
-
-/// How `run` ends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    /// Until a signal.
-    Forever,
-    /// One poll of every source, then delivery of what is due, then exit.
-    Once,
-}
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]

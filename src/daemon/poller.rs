@@ -11,9 +11,9 @@ use jiff::Timestamp;
 use tokio::sync::Notify;
 
 use super::health::Streams;
+use super::mode::Mode;
 use super::own::{Direct, Own};
 use super::shutdown::Shutdown;
-use super::Mode;
 use crate::metrics::Metrics;
 use crate::poll::{poll_folder, poll_stream_measured, sweep_stream, Judge, PollError, PollReport};
 use crate::severity::Severity;

@@ -129,7 +129,7 @@ pub(super) fn raise_found(
 pub fn expire(state: &State, now: Timestamp, retention: Duration) -> Result<usize, StateError> {
     // Threshold counts with nothing for longer than the longest period allowed.
     let counts = now
-        .checked_sub(when::signed(threshold::MAX_PERIOD))
+        .checked_sub(when::signed(crate::rules::Threshold::MAX_PERIOD))
         .unwrap_or(now);
     state.expire_tallies(counts)?;
     state.expire_raised(now.checked_sub(when::signed(retention)).unwrap_or(now))

@@ -134,6 +134,11 @@ pub struct Threshold {
     pub group_by: Vec<String>,
 }
 
+impl Threshold {
+    /// The longest `period` a threshold may have (counts idle longer are forgotten).
+    pub const MAX_PERIOD: Duration = Duration::from_secs(24 * 3600);
+}
+
 /// One test of a rule.
 #[derive(Debug, Clone)]
 pub struct RuleTest {

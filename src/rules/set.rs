@@ -353,7 +353,7 @@ fn threshold(rc: &RuleConfig) -> Result<Option<Threshold>, String> {
         Some(p) => when::duration(p).map_err(|e| format!("period: {e}"))?,
         None => return Err("`threshold` needs `period` (such as \"10m\")".into()),
     };
-    if period.is_zero() || period > super::threshold::MAX_PERIOD {
+    if period.is_zero() || period > Threshold::MAX_PERIOD {
         return Err("period must be positive and at most 24h".into());
     }
     let group_by = rc

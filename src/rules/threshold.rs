@@ -17,9 +17,6 @@ use super::RuleSet;
 use crate::alert::{Alert, Count, Kind};
 use crate::state::Tally;
 
-/// The longest `period` a threshold may have (counts idle longer are forgotten).
-pub const MAX_PERIOD: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-
 /// Counts one match at `ms` (its eventTime) with ID `id` in `t`.
 pub fn count(t: &mut Tally, th: &Threshold, ms: i64, id: &str) -> Counted {
     if ms < t.quiet_until || t.events.iter().any(|(_, i)| i == id) {

@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::SinkKind;
+use super::kind::Kind;
+use super::{console, dooray, email};
 use crate::config::location::{parse_entry, unknown_field, Entry};
 use crate::config::{ConfigError, SourceText};
 use crate::defaults;
@@ -37,6 +38,26 @@ const COMMON: &[&str] = &[
     "timeout",
     "retry_initial",
 ];
+
+/// The kinds of sink, by `type`: each variant holds its kind's keys.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum SinkKind {
+    Dooray(dooray::DoorayConfig),
+    Email(email::EmailConfig),
+    Console(console::ConsoleConfig),
+}
+
+impl SinkKind {
+    /// The kind's entry, to ask it anything.
+    pub fn entry(&self) -> &dyn Kind {
+        match self {
+            SinkKind::Dooray(c) => c,
+            SinkKind::Email(c) => c,
+            SinkKind::Console(c) => c,
+        }
+    }
+}
 
 /// A validated sink.
 #[derive(Debug, Clone, PartialEq)]

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{Attempt, Format, Kind, Message, Outcome, Problem, Transport};
+use super::kind::{Attempt, Kind, Outcome, Problem, Transport};
+use super::message::{Format, Message};
 
 /// A `type = "console"` sink: no keys of its own.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -8,7 +8,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::http::{self, Http};
-use super::{Attempt, Format, Kind, Message, Outcome, Problem, Transport};
+use super::kind::{Attempt, Kind, Outcome, Problem, Transport};
+use super::message::{Format, Message};
 use crate::secret::{redact_url, SecretRef};
 use crate::severity::Severity;
 use crate::text::{escape_markup, truncate};

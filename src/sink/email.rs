@@ -13,7 +13,8 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message as Mail, Tokio1Executor};
 use serde::Deserialize;
 
-use super::{Attempt, Format, Kind, Message, Outcome, Problem, Transport};
+use super::kind::{Attempt, Kind, Outcome, Problem, Transport};
+use super::message::{Format, Message};
 use crate::secret::SecretRef;
 use crate::text::visible;
 

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use super::{Outcome, Problem};
+use super::kind::{Outcome, Problem};
 use crate::secret::{redact_url, Secret};
 use crate::text::{truncate, visible};
 

@@ -5,7 +5,7 @@
 use aws_sdk_cloudwatchlogs::Client;
 
 use super::aws::{ApiError, Caller};
-use super::stream::Page;
+use super::page::Page;
 use super::Window;
 
 /// A log group of a `cloudwatch_logs` source.

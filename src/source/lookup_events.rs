@@ -7,7 +7,7 @@ use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use aws_sdk_cloudtrail::Client;
 
 use super::aws::{ApiError, Caller};
-use super::stream::Page;
+use super::page::Page;
 use super::Window;
 use crate::rules::pushdown::{Lookup, LookupKey};
 

@@ -11,6 +11,7 @@ pub mod explain;
 pub mod files;
 pub mod lookup_events;
 pub mod open;
+mod page;
 pub mod s3;
 pub mod stream;
 pub mod window;

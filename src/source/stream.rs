@@ -27,13 +27,6 @@ pub enum Reader {
     Logs(cloudwatch_logs::Group),
 }
 
-/// One page of an answer: the records' JSON texts, and the token of the next page.
-#[derive(Debug, Default)]
-pub struct Page {
-    pub records: Vec<String>,
-    pub next: Option<String>,
-}
-
 /// One stream of a source: a region, or a log group. (Folders are read by `files::Folder`.)
 pub struct Stream {
     pub source: Arc<SourceSpec>,

@@ -1,9 +1,9 @@
 //! A character cursor shared by the three filter-pattern parsers: position tracking, quoted
 //! strings, `%regex%` bodies, bare tokens, and errors that name the column.
 
+use super::error::FilterError;
 use super::regex::CwRegex;
 use super::value::{parse_number, CmpOp, StrMatch, ValueTest};
-use super::FilterError;
 
 pub(super) struct Cursor<'a> {
     pub src: &'a str,

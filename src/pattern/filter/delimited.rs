@@ -7,8 +7,8 @@
 //! than once; every test in a slot applies to that slot's own field.
 
 use super::cursor::Cursor;
+use super::error::FilterError;
 use super::value::{parse_number, Scalar, ValueTest};
-use super::FilterError;
 
 /// One slot of the pattern.
 #[derive(Debug, Clone)]

@@ -3,8 +3,8 @@
 use serde_json::Value;
 
 use super::cursor::Cursor;
+use super::error::FilterError;
 use super::value::{Scalar, StrMatch, ValueTest};
-use super::FilterError;
 use crate::pattern::literals::{Encoding, Requirement};
 
 const MAX_WILDCARDS_PER_SELECTOR: usize = 1;
@@ -108,11 +108,11 @@ pub fn parse(src: &str) -> Result<Expr, FilterError> {
     if let Some(c) = p.c.peek() {
         return Err(p.c.err(format!("unexpected '{c}' after the closing }}")));
     }
-    if p.regexes > super::MAX_REGEXES {
+    if p.regexes > super::error::MAX_REGEXES {
         return Err(FilterError {
             message: format!(
                 "a pattern may hold at most {} regular expressions",
-                super::MAX_REGEXES
+                super::error::MAX_REGEXES
             ),
             column: 1,
         });

@@ -8,6 +8,7 @@
 
 mod cursor;
 mod delimited;
+mod error;
 mod json;
 pub mod regex;
 mod terms;
@@ -15,20 +16,8 @@ pub mod value;
 
 use serde_json::Value;
 
+pub use self::error::{FilterError, MAX_PATTERN_LEN, MAX_REGEXES};
 use crate::pattern::literals::Requirement;
-
-/// The longest pattern `PutMetricFilter` and `FilterLogEvents` accept.
-pub const MAX_PATTERN_LEN: usize = 1024;
-/// Regular expressions allowed in one pattern.
-pub const MAX_REGEXES: usize = 2;
-
-/// A pattern that failed to compile: what is wrong and at which column (1-based, in characters).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("column {column}: {message}")]
-pub struct FilterError {
-    pub message: String,
-    pub column: usize,
-}
 
 #[derive(Debug, Clone)]
 enum Kind {

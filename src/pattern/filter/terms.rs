@@ -5,7 +5,7 @@
 //! `-` terms matches messages containing none of them.
 
 use super::cursor::Cursor;
-use super::FilterError;
+use super::error::FilterError;
 use crate::pattern::literals::{Encoding, Requirement};
 
 /// A parsed term pattern.

@@ -21,17 +21,6 @@ pub struct ApiStats {
     pub throttled: AtomicU64,
 }
 
-/// The HTTP status of a raw response (implemented for the SDK's response type).
-pub trait HasStatus {
-    fn status_code(&self) -> u16;
-}
-
-impl HasStatus for aws_sdk_cloudtrail::config::http::HttpResponse {
-    fn status_code(&self) -> u16 {
-        self.status().as_u16()
-    }
-}
-
 /// Sends API calls of one kind to one region within a rate, retrying what can be retried.
 pub struct Caller {
     limiter: DefaultDirectRateLimiter,

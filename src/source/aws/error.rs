@@ -4,7 +4,16 @@
 
 use aws_sdk_cloudtrail::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
-use super::caller::HasStatus;
+/// The HTTP status of a raw response (implemented for the SDK's response type).
+pub trait HasStatus {
+    fn status_code(&self) -> u16;
+}
+
+impl HasStatus for aws_sdk_cloudtrail::config::http::HttpResponse {
+    fn status_code(&self) -> u16 {
+        self.status().as_u16()
+    }
+}
 
 /// What kind of failure an answer is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
