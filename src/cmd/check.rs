@@ -11,6 +11,7 @@ use super::common::{CmdError, ConfigArg};
 use crate::defaults;
 use crate::settings::Settings;
 use crate::sink::Sink;
+use crate::source::s3::Trail;
 use crate::source::{self, open_source, Opened, SourceKind, SourceSpec};
 
 #[derive(Debug, Args)]
@@ -59,62 +60,10 @@ pub async fn plan(s: &Settings) -> Plan {
                 .min(std::time::Duration::from_millis(300)),
             ..(**spec).clone()
         });
-        let opened = match &spec.kind {
-            SourceKind::Files { .. } => None,
-            _ => match tokio::time::timeout(
-                defaults::DISCOVERY_TIMEOUT,
-                open_source(spec, &s.account_aliases),
-            )
-            .await
-            {
-                Ok(Ok(o)) => Some(o),
-                Ok(Err(e)) => {
-                    warnings.push(e.to_string());
-                    None
-                }
-                Err(_) => {
-                    warnings.push(format!(
-                        "source '{}': AWS did not answer within {}s",
-                        spec.name,
-                        defaults::DISCOVERY_TIMEOUT.as_secs()
-                    ));
-                    None
-                }
-            },
-        };
-        for c in opened.iter().flat_map(|o| &o.coverage) {
-            warnings.extend(c.warnings());
-        }
-        for u in opened.iter().flat_map(|o| &o.unreachable) {
-            warnings.push(format!(
-                "source '{}': account {} cannot be read: {}",
-                spec.name, u.account, u.why
-            ));
-        }
+        let opened = open_for_check(s, spec, &mut warnings).await;
         text.push_str(&source::explain(spec, &s.rules, opened.as_ref()));
         if let Some(t) = opened.as_ref().and_then(|o| o.trail.as_ref()) {
-            let listed = tokio::time::timeout(defaults::DISCOVERY_TIMEOUT, t.places()).await;
-            let listed = listed.unwrap_or_else(|_| {
-                Err(crate::source::aws::ApiError::new(
-                    "s3:ListBucket",
-                    format!(
-                        "no answer within {}s",
-                        defaults::DISCOVERY_TIMEOUT.as_secs()
-                    ),
-                    crate::source::aws::ApiErrorKind::Transient,
-                ))
-            });
-            match listed {
-                Ok(ps) if ps.is_empty() => warnings.push(format!(
-                    "source '{}': no CloudTrail files under s3://{}/{}AWSLogs/ (is `prefix` the trail's S3 key prefix?)",
-                    spec.name, t.bucket.name, t.bucket.base
-                )),
-                Ok(ps) => {
-                    let list: Vec<String> = ps.iter().map(|p| p.stream()).collect();
-                    let _ = writeln!(text, "  found {} accounts and regions: {}", ps.len(), list.join(", "));
-                }
-                Err(e) => warnings.push(format!("source '{}': {e}", spec.name)),
-            }
+            list_places(spec, t, &mut text, &mut warnings).await;
         }
         sources.push((spec.clone(), opened));
     }
@@ -132,6 +81,74 @@ pub async fn plan(s: &Settings) -> Plan {
         sources,
         warnings,
         text,
+    }
+}
+
+/// Opens an AWS source within the discovery timeout (a `files` source has nothing to open);
+/// what it cannot cover goes to `warnings`.
+async fn open_for_check(
+    s: &Settings,
+    spec: &Arc<SourceSpec>,
+    warnings: &mut Vec<String>,
+) -> Option<Opened> {
+    if let SourceKind::Files { .. } = &spec.kind {
+        return None;
+    }
+    let opened = match tokio::time::timeout(
+        defaults::DISCOVERY_TIMEOUT,
+        open_source(spec, &s.account_aliases),
+    )
+    .await
+    {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => {
+            warnings.push(e.to_string());
+            return None;
+        }
+        Err(_) => {
+            warnings.push(format!(
+                "source '{}': AWS did not answer within {}s",
+                spec.name,
+                defaults::DISCOVERY_TIMEOUT.as_secs()
+            ));
+            return None;
+        }
+    };
+    for c in &opened.coverage {
+        warnings.extend(c.warnings());
+    }
+    for u in &opened.unreachable {
+        warnings.push(format!(
+            "source '{}': account {} cannot be read: {}",
+            spec.name, u.account, u.why
+        ));
+    }
+    Some(opened)
+}
+
+/// The accounts and regions an `s3` source's bucket holds.
+async fn list_places(spec: &SourceSpec, t: &Trail, text: &mut String, warnings: &mut Vec<String>) {
+    let listed = tokio::time::timeout(defaults::DISCOVERY_TIMEOUT, t.places()).await;
+    let listed = listed.unwrap_or_else(|_| {
+        Err(crate::source::aws::ApiError::new(
+            "s3:ListBucket",
+            format!(
+                "no answer within {}s",
+                defaults::DISCOVERY_TIMEOUT.as_secs()
+            ),
+            crate::source::aws::ApiErrorKind::Transient,
+        ))
+    });
+    match listed {
+        Ok(ps) if ps.is_empty() => warnings.push(format!(
+            "source '{}': no CloudTrail files under s3://{}/{}AWSLogs/ (is `prefix` the trail's S3 key prefix?)",
+            spec.name, t.bucket.name, t.bucket.base
+        )),
+        Ok(ps) => {
+            let list: Vec<String> = ps.iter().map(|p| p.stream()).collect();
+            let _ = writeln!(text, "  found {} accounts and regions: {}", ps.len(), list.join(", "));
+        }
+        Err(e) => warnings.push(format!("source '{}': {e}", spec.name)),
     }
 }
 
@@ -207,90 +224,11 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
         }
         println!("{}: configuration is valid", s.path.display());
         let plan = plan(&s).await;
-        print!("{}", plan.text);
-        for w in &plan.warnings {
-            println!("warning: {w}");
-        }
-        if s.sources.is_empty() {
-            println!("warning: no [[sources]]: run would watch nothing");
-        }
-        if s.sinks.is_empty() {
-            println!("warning: no [[sinks]]: alerts would go nowhere");
-        }
-        for r in s.rules.enabled() {
-            if let Some(why) = &r.inert {
-                println!("warning: rule '{}' can never match: {why}", r.name);
-            }
-        }
-        // The rules' own tests: a rule that fails its tests would miss what it promises.
-        let tests = crate::rules::testing::run_all(&s.rules);
-        let mut failed = false;
-        for o in tests.iter().filter(|o| !o.passed) {
-            failed = true;
-            println!("rule test FAILED: {} / {}: {}", o.rule, o.test, o.why);
-        }
-        println!(
-            "rule tests: {} of {} passed",
-            tests.iter().filter(|o| o.passed).count(),
-            tests.len()
-        );
-        if failed {
-            eprintln!("trailwatch: check failed: a rule does not do what its tests say (above)");
-        }
-        if !a.probe {
-            return Ok(if failed {
-                ExitCode::from(1)
-            } else {
-                ExitCode::SUCCESS
-            });
-        }
-        for (spec, opened) in &plan.sources {
-            if let source::SourceKind::Files { path } = &spec.kind {
-                let ok = path.is_dir() && std::fs::read_dir(path).is_ok();
-                println!(
-                    "probe source '{}': {} {}",
-                    spec.name,
-                    path.display(),
-                    if ok {
-                        "is readable"
-                    } else {
-                        "is NOT a readable folder"
-                    }
-                );
-                failed |= !ok;
-                continue;
-            }
-            let Some(opened) = opened else {
-                failed = true;
-                println!(
-                    "probe source '{}': FAILED: it could not be opened",
-                    spec.name
-                );
-                continue;
-            };
-            failed |= probe_more(spec, opened).await;
-            for st in &opened.streams {
-                match st.probe().await {
-                    Ok(_) => println!("probe source '{}' ({}): ok", spec.name, st.name),
-                    Err(e) => {
-                        failed = true;
-                        println!("probe source '{}' ({}): FAILED: {e}", spec.name, st.name);
-                    }
-                }
-            }
-        }
-        for k in &s.sinks {
-            let r = match Sink::open(k) {
-                Ok(sink) => sink.probe().await,
-                Err(e) => Err(e.problem.to_string()),
-            };
-            match r {
-                Ok(m) => println!("probe sink '{}': ok: {m}", k.name),
-                Err(e) => {
-                    failed = true;
-                    println!("probe sink '{}': FAILED: {e}", k.name);
-                }
-            }
+        say_plan(&s, &plan);
+        let mut failed = run_rule_tests(&s);
+        if a.probe {
+            failed |= probe_sources(&plan).await;
+            failed |= probe_sinks(&s).await;
         }
         Ok(if failed {
             ExitCode::from(1)
@@ -298,4 +236,99 @@ pub fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
             ExitCode::SUCCESS
         })
     })
+}
+
+/// Prints the plan and every warning about it.
+fn say_plan(s: &Settings, plan: &Plan) {
+    print!("{}", plan.text);
+    for w in &plan.warnings {
+        println!("warning: {w}");
+    }
+    if s.sources.is_empty() {
+        println!("warning: no [[sources]]: run would watch nothing");
+    }
+    if s.sinks.is_empty() {
+        println!("warning: no [[sinks]]: alerts would go nowhere");
+    }
+    for r in s.rules.enabled() {
+        if let Some(why) = &r.inert {
+            println!("warning: rule '{}' can never match: {why}", r.name);
+        }
+    }
+}
+
+/// The rules' own tests (a rule that fails its tests would miss what it promises); true when
+/// one failed.
+fn run_rule_tests(s: &Settings) -> bool {
+    let tests = crate::rules::testing::run_all(&s.rules);
+    let mut failed = false;
+    for o in tests.iter().filter(|o| !o.passed) {
+        failed = true;
+        println!("rule test FAILED: {} / {}: {}", o.rule, o.test, o.why);
+    }
+    println!(
+        "rule tests: {} of {} passed",
+        tests.iter().filter(|o| o.passed).count(),
+        tests.len()
+    );
+    if failed {
+        eprintln!("trailwatch: check failed: a rule does not do what its tests say (above)");
+    }
+    failed
+}
+
+/// One call per AWS API of every source (a folder is looked at); true when one failed.
+async fn probe_sources(plan: &Plan) -> bool {
+    let mut failed = false;
+    for (spec, opened) in &plan.sources {
+        if let source::SourceKind::Files { path } = &spec.kind {
+            let ok = path.is_dir() && std::fs::read_dir(path).is_ok();
+            let verdict = if ok {
+                "is readable"
+            } else {
+                "is NOT a readable folder"
+            };
+            println!("probe source '{}': {} {verdict}", spec.name, path.display());
+            failed |= !ok;
+            continue;
+        }
+        let Some(opened) = opened else {
+            failed = true;
+            println!(
+                "probe source '{}': FAILED: it could not be opened",
+                spec.name
+            );
+            continue;
+        };
+        failed |= probe_more(spec, opened).await;
+        for st in &opened.streams {
+            match st.probe().await {
+                Ok(_) => println!("probe source '{}' ({}): ok", spec.name, st.name),
+                Err(e) => {
+                    failed = true;
+                    println!("probe source '{}' ({}): FAILED: {e}", spec.name, st.name);
+                }
+            }
+        }
+    }
+    failed
+}
+
+/// Reaches every sink without sending anything; true when one failed.
+async fn probe_sinks(s: &Settings) -> bool {
+    let mut failed = false;
+    for k in &s.sinks {
+        let r = match Sink::open(k) {
+            Ok(sink) => sink.probe().await,
+            Err(e) => Err(e.problem.to_string()),
+        };
+        match r {
+            Ok(m) => println!("probe sink '{}': ok: {m}", k.name),
+            Err(e) => {
+                failed = true;
+                println!("probe sink '{}': FAILED: {e}", k.name);
+            }
+        }
+    }
+    failed
 }

@@ -330,6 +330,46 @@ enum Got {
     Dropped(u64),
 }
 
+/// Where a copy of one value is.
+struct Copying {
+    /// Where the value starts in `out`, and in the input.
+    start: usize,
+    from: u64,
+    depth: usize,
+    /// While a too-deep container is skipped: the depth it opened at.
+    deep: Option<usize>,
+    /// False once the value was found too long and dropped.
+    keep: bool,
+    in_str: bool,
+    esc: bool,
+}
+
+impl Copying {
+    /// True while what is read goes to the output.
+    fn emits(&self) -> bool {
+        self.keep && self.deep.is_none()
+    }
+
+    /// How the copy ended, at input offset `read`.
+    fn done(&self, read: u64) -> Copied {
+        if self.keep {
+            Copied::Whole
+        } else {
+            Copied::Dropped(read - self.from)
+        }
+    }
+}
+
+/// What comes next in an object being read.
+enum Next {
+    /// A member's name (as JSON text), its `:` read.
+    Name(Vec<u8>),
+    /// The object's end.
+    End,
+    /// Reading stopped: what to return.
+    Return(bool),
+}
+
 /// How `copy` ended.
 #[derive(Debug, PartialEq, Eq)]
 enum Copied {
@@ -357,38 +397,33 @@ impl Reader<'_> {
         max: usize,
         on_long: OnLong,
     ) -> Result<Copied, Stop> {
-        let start = out.len();
-        let from = src.read;
-        let mut depth = 0usize;
-        // While a too-deep container is skipped: the depth it opened at.
-        let mut deep: Option<usize> = None;
-        let mut keep = true;
-        let (mut in_str, mut esc) = (false, false);
-        let done = |keep: bool, src: &Src<R>| {
-            if keep {
-                Copied::Whole
-            } else {
-                Copied::Dropped(src.read - from)
-            }
+        let mut c = Copying {
+            start: out.len(),
+            from: src.read,
+            depth: 0,
+            deep: None,
+            keep: true,
+            in_str: false,
+            esc: false,
         };
         loop {
-            if keep && out.len() - start >= max {
+            if c.keep && out.len() - c.start >= max {
                 match on_long {
                     OnLong::Stop => return Err(Stop::Long),
                     OnLong::Drop => {
-                        out.truncate(start);
-                        keep = false;
+                        out.truncate(c.start);
+                        c.keep = false;
                     }
                 }
             }
-            if in_str && !esc {
+            if c.in_str && !c.esc {
                 // The plain run of a string, at once (most of CloudTrail's bytes).
-                let room = if keep {
-                    max - (out.len() - start)
+                let room = if c.keep {
+                    max - (out.len() - c.start)
                 } else {
                     usize::MAX
                 };
-                let emit = keep && deep.is_none();
+                let emit = c.keep && c.deep.is_none();
                 if src.run(room, emit.then_some(&mut *out)) > 0 {
                     continue;
                 }
@@ -396,69 +431,80 @@ impl Reader<'_> {
             let Some(b) = src.peek() else {
                 return Err(Stop::Eof);
             };
-            if !in_str && depth == 0 && src.read > from && is_delimiter(b) {
-                return Ok(done(keep, src));
+            if !c.in_str && c.depth == 0 && src.read > c.from && is_delimiter(b) {
+                return Ok(c.done(src.read));
             }
             src.bump();
-            let emit = keep && deep.is_none();
-            if in_str {
-                if b == b'\n' && self.lines {
-                    return Err(Stop::Newline);
+            let ended = if c.in_str {
+                self.string_byte(&mut c, b, out)?
+            } else {
+                self.structural_byte(&mut c, b, out)?
+            };
+            if ended {
+                return Ok(c.done(src.read));
+            }
+        }
+    }
+
+    /// One byte inside a string (escapes included); true when it ends a top-level string.
+    fn string_byte(&self, c: &mut Copying, b: u8, out: &mut Vec<u8>) -> Result<bool, Stop> {
+        if b == b'\n' && self.lines {
+            return Err(Stop::Newline);
+        }
+        if c.emits() {
+            out.push(b);
+        }
+        if c.esc {
+            c.esc = false;
+        } else if b == b'\\' {
+            c.esc = true;
+        } else if b == b'"' {
+            c.in_str = false;
+            return Ok(c.depth == 0);
+        }
+        Ok(false)
+    }
+
+    /// One byte outside strings: brackets open and close (a value nested too deep is replaced
+    /// by a note); true when it ends the top-level value.
+    fn structural_byte(&mut self, c: &mut Copying, b: u8, out: &mut Vec<u8>) -> Result<bool, Stop> {
+        let emit = c.emits();
+        match b {
+            b'"' => c.in_str = true,
+            b'{' | b'[' => {
+                c.depth += 1;
+                if c.deep.is_none() && c.depth > self.limits.max_depth {
+                    c.deep = Some(c.depth);
+                    if !self.notes.contains(&Note::TooDeep) {
+                        self.notes.push(Note::TooDeep);
+                    }
+                    return Ok(false);
+                }
+            }
+            b'}' | b']' => {
+                if c.depth == 0 {
+                    return Err(Stop::Mismatch("a closing bracket with nothing open"));
+                }
+                c.depth -= 1;
+                if c.deep == Some(c.depth + 1) {
+                    c.deep = None;
+                    if c.keep {
+                        out.extend_from_slice(TOO_DEEP);
+                    }
+                    return Ok(false);
                 }
                 if emit {
                     out.push(b);
                 }
-                if esc {
-                    esc = false;
-                } else if b == b'\\' {
-                    esc = true;
-                } else if b == b'"' {
-                    in_str = false;
-                    if depth == 0 {
-                        return Ok(done(keep, src));
-                    }
-                }
-                continue;
+                return Ok(c.depth == 0);
             }
-            match b {
-                b'"' => in_str = true,
-                b'{' | b'[' => {
-                    depth += 1;
-                    if deep.is_none() && depth > self.limits.max_depth {
-                        deep = Some(depth);
-                        if !self.notes.contains(&Note::TooDeep) {
-                            self.notes.push(Note::TooDeep);
-                        }
-                        continue;
-                    }
-                }
-                b'}' | b']' => {
-                    if depth == 0 {
-                        return Err(Stop::Mismatch("a closing bracket with nothing open"));
-                    }
-                    depth -= 1;
-                    if deep == Some(depth + 1) {
-                        deep = None;
-                        if keep {
-                            out.extend_from_slice(TOO_DEEP);
-                        }
-                        continue;
-                    }
-                    if emit {
-                        out.push(b);
-                    }
-                    if depth == 0 {
-                        return Ok(done(keep, src));
-                    }
-                    continue;
-                }
-                b'\n' if self.lines => return Err(Stop::Newline),
-                _ => {}
-            }
-            if emit {
-                out.push(b);
-            }
+            b'\n' if self.lines => return Err(Stop::Newline),
+            _ => {}
         }
+        if emit {
+            out.push(b);
+        }
+        Ok(false)
     }
 
     /// Copies an object member by member into `out`, replacing members longer than
@@ -786,6 +832,46 @@ impl<'l, R: BufRead, F: FnMut(Item) -> bool> Walk<'l, '_, R, F> {
         }
     }
 
+    /// The next member's name of an object being read, up to its `:` (`End` at the `}`).
+    fn member_name(&mut self, r: &mut Reader<'l>, line: u64) -> Next {
+        loop {
+            if let Err(stop) = r.ws(&mut self.src) {
+                return Next::Return(self.stopped(stop, line));
+            }
+            match self.src.peek() {
+                None => return Next::Return(self.stopped(Stop::Eof, line)),
+                Some(b'}') => {
+                    self.src.bump();
+                    return Next::End;
+                }
+                Some(b',') => {
+                    self.src.bump();
+                    continue;
+                }
+                Some(b'"') => break,
+                Some(_) => {
+                    let stop = Stop::Mismatch("a name that is not a string");
+                    return Next::Return(self.stopped(stop, line));
+                }
+            }
+        }
+        let mut key = Vec::new();
+        if let Err(stop) = r.copy(&mut self.src, &mut key, 256, OnLong::Drop) {
+            return Next::Return(self.stopped(stop, line));
+        }
+        if let Err(stop) = r.ws(&mut self.src) {
+            return Next::Return(self.stopped(stop, line));
+        }
+        if self.src.bump() != Some(b':') {
+            let stop = Stop::Mismatch("a name without a value");
+            return Next::Return(self.stopped(stop, line));
+        }
+        if let Err(stop) = r.ws(&mut self.src) {
+            return Next::Return(self.stopped(stop, line));
+        }
+        Next::Name(key)
+    }
+
     /// A top-level object: a delivery file or lookup answer (its `Records`/`Events` read
     /// element by element), else a record or an event (read whole, reduced if too long).
     fn object(&mut self) -> bool {
@@ -796,37 +882,11 @@ impl<'l, R: BufRead, F: FnMut(Item) -> bool> Walk<'l, '_, R, F> {
         let mut streamed = false;
         loop {
             let mut r = self.reader();
-            if let Err(stop) = r.ws(&mut self.src) {
-                return self.stopped(stop, line);
-            }
-            match self.src.peek() {
-                None => return self.stopped(Stop::Eof, line),
-                Some(b'}') => {
-                    self.src.bump();
-                    break;
-                }
-                Some(b',') => {
-                    self.src.bump();
-                    continue;
-                }
-                Some(b'"') => {}
-                Some(_) => {
-                    return self.stopped(Stop::Mismatch("a name that is not a string"), line)
-                }
-            }
-            let mut key = Vec::new();
-            if let Err(stop) = r.copy(&mut self.src, &mut key, 256, OnLong::Drop) {
-                return self.stopped(stop, line);
-            }
-            if let Err(stop) = r.ws(&mut self.src) {
-                return self.stopped(stop, line);
-            }
-            if self.src.bump() != Some(b':') {
-                return self.stopped(Stop::Mismatch("a name without a value"), line);
-            }
-            if let Err(stop) = r.ws(&mut self.src) {
-                return self.stopped(stop, line);
-            }
+            let key = match self.member_name(&mut r, line) {
+                Next::Name(key) => key,
+                Next::End => break,
+                Next::Return(go) => return go,
+            };
             let container = key == b"\"Records\"" || key == b"\"Events\"";
             if container && self.src.peek() == Some(b'[') {
                 self.src.bump();

@@ -194,51 +194,19 @@ impl RuleSet {
                 "a rule name must be non-empty and contain no spaces".into(),
             ));
         }
-        let at = |x: &toml::Spanned<String>, m: String| {
-            src.error_at(x.span().start, format!("rule '{name}': {m}"))
-        };
-        let (pattern, inert) = match (&rc.filter, &rc.event_pattern) {
-            (Some(_), Some(e)) => {
-                return Err(src.error_at(
-                    e.span().start,
-                    format!("rule '{name}' has both filter and event_pattern: keep one"),
-                ));
-            }
-            (Some(f), None) => match expand_filter(f.get_ref(), vars).map_err(|m| at(f, m))? {
-                Expanded::Pattern(p) => (RulePattern::filter(&p).map_err(|m| at(f, m))?, None),
-                Expanded::Never(v) => (never(), Some(v)),
-            },
-            (None, Some(e)) => match expand_event(e.get_ref(), vars).map_err(|m| at(e, m))? {
-                Expanded::Pattern(p) => (RulePattern::event(&p).map_err(|m| at(e, m))?, None),
-                Expanded::Never(v) => (never(), Some(v)),
-            },
-            (None, None) => {
-                // `name` + `enabled = false` turns off a rule defined earlier (a pack's).
-                if rc.enabled == Some(false) {
-                    if let Some(r) = self.rules.iter_mut().find(|r| r.name == name) {
-                        r.enabled = false;
-                        return Ok(());
-                    }
+        let Some((pattern, inert)) = compile_pattern(rc, src, &name, vars)? else {
+            // `name` + `enabled = false` turns off a rule defined earlier (a pack's).
+            if rc.enabled == Some(false) {
+                if let Some(r) = self.rules.iter_mut().find(|r| r.name == name) {
+                    r.enabled = false;
+                    return Ok(());
                 }
-                return Err(at_name(format!(
-                    "rule '{name}' needs a filter or an event_pattern"
-                )));
             }
+            return Err(at_name(format!(
+                "rule '{name}' needs a filter or an event_pattern"
+            )));
         };
-        let mut exclude = Vec::new();
-        for x in &rc.exclude {
-            let text = x.get_ref();
-            let expanded = if RulePattern::looks_like_event(text) {
-                expand_event(text, vars)
-            } else {
-                expand_filter(text, vars)
-            }
-            .map_err(|m| at(x, format!("exclude: {m}")))?;
-            // An exclusion that needs an empty list excludes nothing.
-            if let Expanded::Pattern(p) = expanded {
-                exclude.push(RulePattern::detect(&p).map_err(|m| at(x, format!("exclude: {m}")))?);
-            }
-        }
+        let exclude = compile_excludes(rc, src, &name, vars)?;
         let group_window: Option<Duration> = rc
             .group_window
             .as_deref()
@@ -252,17 +220,7 @@ impl RuleSet {
             .iter()
             .map(|t| test_of(t, raw.dir.as_deref()))
             .collect();
-        let mut inert = inert.map(|v| format!("the list variable `${{{v}}}` is empty"));
-        for v in rc.needs_vars.iter().flatten() {
-            let empty = match vars.get(v) {
-                None => true,
-                Some(Var::List(l)) => l.is_empty(),
-                Some(Var::Text(t)) => t.is_empty(),
-            };
-            if empty && inert.is_none() {
-                inert = Some(format!("it needs [vars] {v}, which is not set"));
-            }
-        }
+        let inert = inert.map(|v| format!("the list variable `${{{v}}}` is empty"));
         let title = rc.title.clone().unwrap_or_else(|| name.clone());
         self.add(Rule {
             subject: rc.subject.clone().unwrap_or_else(|| title.clone()),
@@ -288,7 +246,7 @@ impl RuleSet {
             does_not_cover: rc.does_not_cover.clone(),
             threshold,
             tests,
-            inert,
+            inert: inert.or_else(|| needs_unset(rc, vars)),
             ..Rule::new(name, pattern)
         });
         Ok(())
@@ -314,6 +272,74 @@ impl RuleSet {
         let reqs: Vec<_> = self.enabled().map(|r| r.pattern.requirement()).collect();
         Prefilter::new(&reqs)
     }
+}
+
+/// A rule entry's pattern compiled with `vars` (and the empty list variable that keeps it from
+/// ever matching, if one does); `None` when it has neither a filter nor an event pattern.
+fn compile_pattern(
+    rc: &RuleConfig,
+    src: &SourceText,
+    name: &str,
+    vars: &Vars,
+) -> Result<Option<(RulePattern, Option<String>)>, ConfigError> {
+    let at = |x: &toml::Spanned<String>, m: String| {
+        src.error_at(x.span().start, format!("rule '{name}': {m}"))
+    };
+    let compiled = match (&rc.filter, &rc.event_pattern) {
+        (Some(_), Some(e)) => {
+            return Err(src.error_at(
+                e.span().start,
+                format!("rule '{name}' has both filter and event_pattern: keep one"),
+            ));
+        }
+        (Some(f), None) => match expand_filter(f.get_ref(), vars).map_err(|m| at(f, m))? {
+            Expanded::Pattern(p) => (RulePattern::filter(&p).map_err(|m| at(f, m))?, None),
+            Expanded::Never(v) => (never(), Some(v)),
+        },
+        (None, Some(e)) => match expand_event(e.get_ref(), vars).map_err(|m| at(e, m))? {
+            Expanded::Pattern(p) => (RulePattern::event(&p).map_err(|m| at(e, m))?, None),
+            Expanded::Never(v) => (never(), Some(v)),
+        },
+        (None, None) => return Ok(None),
+    };
+    Ok(Some(compiled))
+}
+
+/// A rule entry's exclusions, in either language, compiled with `vars` (one that needs an
+/// empty list excludes nothing).
+fn compile_excludes(
+    rc: &RuleConfig,
+    src: &SourceText,
+    name: &str,
+    vars: &Vars,
+) -> Result<Vec<RulePattern>, ConfigError> {
+    let mut exclude = Vec::new();
+    for x in &rc.exclude {
+        let at = |m: String| src.error_at(x.span().start, format!("rule '{name}': exclude: {m}"));
+        let text = x.get_ref();
+        let expanded = if RulePattern::looks_like_event(text) {
+            expand_event(text, vars)
+        } else {
+            expand_filter(text, vars)
+        }
+        .map_err(at)?;
+        if let Expanded::Pattern(p) = expanded {
+            exclude.push(RulePattern::detect(&p).map_err(at)?);
+        }
+    }
+    Ok(exclude)
+}
+
+/// The first of a rule's `needs_vars` that is not set, said as why the rule stays quiet.
+fn needs_unset(rc: &RuleConfig, vars: &Vars) -> Option<String> {
+    rc.needs_vars.iter().flatten().find_map(|v| {
+        let empty = match vars.get(v) {
+            None => true,
+            Some(Var::List(l)) => l.is_empty(),
+            Some(Var::Text(t)) => t.is_empty(),
+        };
+        empty.then(|| format!("it needs [vars] {v}, which is not set"))
+    })
 }
 
 /// A pattern that matches nothing (a rule whose own pattern needs an empty list).

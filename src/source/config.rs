@@ -429,6 +429,15 @@ impl SourceConfig {
             kind,
             name: self.name,
         };
+        spec.check()?;
+        Ok(spec)
+    }
+}
+
+impl SourceSpec {
+    /// Checks what the keys' types cannot: bounds, and the sweep against `overlap`.
+    fn check(&self) -> Result<(), String> {
+        let spec = self;
         if spec.poll_interval.is_zero() || spec.max_window < Duration::from_secs(60) {
             return Err(format!(
                 "source '{}': poll_interval must be positive and max_window at least 1m",
@@ -457,11 +466,9 @@ impl SourceConfig {
                 ));
             }
         }
-        Ok(spec)
+        Ok(())
     }
-}
 
-impl SourceSpec {
     /// Parses and validates one `[[sources]]` table; errors point into the file.
     pub fn parse(t: &Spanned<toml::Table>, src: &SourceText) -> Result<SourceSpec, ConfigError> {
         let at = |m: String| src.error_at(t.span().start, m);

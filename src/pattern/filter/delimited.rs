@@ -19,6 +19,7 @@ pub enum Slot {
     Tests(Vec<Vec<ValueTest>>),
 }
 
+/// Parses a space-delimited pattern: its slots, and how many regular expressions it holds.
 pub fn parse(src: &str) -> Result<(Vec<Slot>, usize), FilterError> {
     let mut c = Cursor::new(src);
     let mut regexes = 0;
@@ -38,56 +39,7 @@ pub fn parse(src: &str) -> Result<(Vec<Slot>, usize), FilterError> {
         if c.eat("...") {
             slots.push(Slot::Ellipsis);
         } else {
-            let mut ors: Vec<Vec<ValueTest>> = Vec::new();
-            let mut ands: Vec<ValueTest> = Vec::new();
-            let mut bare_name = false;
-            loop {
-                c.skip_ws();
-                let name_start = c.pos;
-                while c
-                    .peek()
-                    .is_some_and(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
-                {
-                    c.bump();
-                }
-                if c.pos == name_start {
-                    return Err(match c.peek() {
-                        Some(ch) => {
-                            c.err(format!("unexpected '{ch}': expected a field name or ..."))
-                        }
-                        None => c.err("missing closing ]"),
-                    });
-                }
-                c.skip_ws();
-                if let Some(op) = c.cmp_op() {
-                    let t = c.value_test(op, ",]")?;
-                    if t.is_regex() {
-                        regexes += 1;
-                    }
-                    ands.push(t);
-                } else {
-                    bare_name = true;
-                }
-                c.skip_ws();
-                if c.eat("&&") {
-                    if bare_name {
-                        return Err(c.err("&& must join two tests such as code=404"));
-                    }
-                    continue;
-                }
-                if c.eat("||") {
-                    if bare_name {
-                        return Err(c.err("|| must join two tests such as code=404"));
-                    }
-                    ors.push(std::mem::take(&mut ands));
-                    continue;
-                }
-                break;
-            }
-            if !ands.is_empty() {
-                ors.push(ands);
-            }
-            slots.push(Slot::Tests(ors));
+            slots.push(Slot::Tests(slot_tests(&mut c, &mut regexes)?));
         }
         c.skip_ws();
         if c.eat(",") {
@@ -112,6 +64,58 @@ pub fn parse(src: &str) -> Result<(Vec<Slot>, usize), FilterError> {
         });
     }
     Ok((slots, regexes))
+}
+
+/// One slot's tests: named fields with optional comparisons, joined by `&&` and `||`.
+fn slot_tests(c: &mut Cursor, regexes: &mut usize) -> Result<Vec<Vec<ValueTest>>, FilterError> {
+    let mut ors: Vec<Vec<ValueTest>> = Vec::new();
+    let mut ands: Vec<ValueTest> = Vec::new();
+    let mut bare_name = false;
+    loop {
+        c.skip_ws();
+        let name_start = c.pos;
+        while c
+            .peek()
+            .is_some_and(|ch| ch.is_ascii_alphanumeric() || ch == '_' || ch == '-')
+        {
+            c.bump();
+        }
+        if c.pos == name_start {
+            return Err(match c.peek() {
+                Some(ch) => c.err(format!("unexpected '{ch}': expected a field name or ...")),
+                None => c.err("missing closing ]"),
+            });
+        }
+        c.skip_ws();
+        if let Some(op) = c.cmp_op() {
+            let t = c.value_test(op, ",]")?;
+            if t.is_regex() {
+                *regexes += 1;
+            }
+            ands.push(t);
+        } else {
+            bare_name = true;
+        }
+        c.skip_ws();
+        if c.eat("&&") {
+            if bare_name {
+                return Err(c.err("&& must join two tests such as code=404"));
+            }
+            continue;
+        }
+        if c.eat("||") {
+            if bare_name {
+                return Err(c.err("|| must join two tests such as code=404"));
+            }
+            ors.push(std::mem::take(&mut ands));
+            continue;
+        }
+        break;
+    }
+    if !ands.is_empty() {
+        ors.push(ands);
+    }
+    Ok(ors)
 }
 
 /// Splits a message into fields.

@@ -230,55 +230,17 @@ impl Parser<'_> {
         let mut steps = Vec::new();
         let mut wild = 0;
         loop {
-            if self.c.eat(".") {
-                if self.c.eat("*") {
-                    steps.push(Step::AnyKey);
-                    wild += 1;
-                } else if self.c.eat("['") {
-                    let kstart = self.c.pos;
-                    let Some(end) = self.c.rest().find("']") else {
-                        return Err(self.c.err_at(kstart - 2, "unterminated ['key'] selector"));
-                    };
-                    let key = self.c.rest()[..end].to_string();
-                    self.c.pos += end + 2;
-                    steps.push(Step::Key(key));
-                } else {
-                    let name_start = self.c.pos;
-                    while self
-                        .c
-                        .peek()
-                        .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-                    {
-                        self.c.bump();
-                    }
-                    if self.c.pos == name_start {
-                        return Err(match self.c.peek() {
-                            Some(c) if !c.is_whitespace() => self.c.err(format!(
-                                "'{c}' cannot appear in a property name: quote the key as $.['name']"
-                            )),
-                            _ => self.c.err("expected a property name after '.'"),
-                        });
-                    }
-                    steps.push(Step::Key(self.c.src[name_start..self.c.pos].to_string()));
-                }
+            let step = if self.c.eat(".") {
+                self.member()?
             } else if self.c.eat("[") {
-                if self.c.eat("*]") {
-                    steps.push(Step::AnyIndex);
-                    wild += 1;
-                } else {
-                    let d = self.c.bare("]");
-                    let idx = d.parse::<usize>().map_err(|_| {
-                        self.c
-                            .err(format!("array index must be a number or *, found '{d}'"))
-                    })?;
-                    if !self.c.eat("]") {
-                        return Err(self.c.err("missing ] after array index"));
-                    }
-                    steps.push(Step::Index(idx));
-                }
+                self.index()?
             } else {
                 break;
+            };
+            if matches!(step, Step::AnyKey | Step::AnyIndex) {
+                wild += 1;
             }
+            steps.push(step);
         }
         if steps.is_empty() {
             return Err(self.c.err_at(
@@ -298,6 +260,55 @@ impl Parser<'_> {
                 .err_at(start, "a pattern may hold at most three wildcard selectors"));
         }
         Ok(steps)
+    }
+
+    /// The step after a `.`: `*`, `['key']` or a name.
+    fn member(&mut self) -> Result<Step, FilterError> {
+        if self.c.eat("*") {
+            return Ok(Step::AnyKey);
+        }
+        if self.c.eat("['") {
+            let kstart = self.c.pos;
+            let Some(end) = self.c.rest().find("']") else {
+                return Err(self.c.err_at(kstart - 2, "unterminated ['key'] selector"));
+            };
+            let key = self.c.rest()[..end].to_string();
+            self.c.pos += end + 2;
+            return Ok(Step::Key(key));
+        }
+        let name_start = self.c.pos;
+        while self
+            .c
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+        {
+            self.c.bump();
+        }
+        if self.c.pos == name_start {
+            return Err(match self.c.peek() {
+                Some(c) if !c.is_whitespace() => self.c.err(format!(
+                    "'{c}' cannot appear in a property name: quote the key as $.['name']"
+                )),
+                _ => self.c.err("expected a property name after '.'"),
+            });
+        }
+        Ok(Step::Key(self.c.src[name_start..self.c.pos].to_string()))
+    }
+
+    /// The step after a `[`: `*]` or a number and `]`.
+    fn index(&mut self) -> Result<Step, FilterError> {
+        if self.c.eat("*]") {
+            return Ok(Step::AnyIndex);
+        }
+        let d = self.c.bare("]");
+        let idx = d.parse::<usize>().map_err(|_| {
+            self.c
+                .err(format!("array index must be a number or *, found '{d}'"))
+        })?;
+        if !self.c.eat("]") {
+            return Err(self.c.err("missing ] after array index"));
+        }
+        Ok(Step::Index(idx))
     }
 }
 

@@ -1,0 +1,21 @@
+//! Why the daemon could not run, or what `--once` could not read.
+
+use crate::sink::OpenError;
+use crate::source::SourceError;
+use crate::state::StateError;
+
+/// Why the daemon could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Sink(#[from] OpenError),
+    #[error("cannot listen for signals: {0}")]
+    Signals(#[from] std::io::Error),
+    /// `--once`: some streams could not be read (their events are read at the next run).
+    #[error("{} could not be read in this run (their events are read at the next run): {}", if .0.len() == 1 { "1 stream".to_string() } else { format!("{} streams", .0.len()) }, .0.join("; "))]
+    Failed(Vec<String>),
+}
