@@ -3,69 +3,69 @@
 use std::time::Duration;
 
 /// Where the daemon keeps its state when the configuration names no `state_dir`.
-pub const STATE_DIR: &str = "/var/lib/trailwatch";
+pub(crate) const STATE_DIR: &str = "/var/lib/trailwatch";
 /// How often a source polls.
-pub const POLL_INTERVAL: Duration = Duration::from_secs(60);
+pub(crate) const POLL_INTERVAL: Duration = Duration::from_secs(60);
 /// How far behind its watermark each poll reads again (late delivery: ≥ 20 minutes).
-pub const OVERLAP: Duration = Duration::from_secs(20 * 60);
+pub(crate) const OVERLAP: Duration = Duration::from_secs(20 * 60);
 /// A background sweep re-reads this far back (behind `overlap`), for events that become
 /// visible later than `overlap` after their eventTime ("0s" turns it off).
-pub const LATE_SWEEP: Duration = Duration::from_secs(6 * 3600);
+pub(crate) const LATE_SWEEP: Duration = Duration::from_secs(6 * 3600);
 /// How often the sweep runs.
-pub const LATE_SWEEP_INTERVAL: Duration = Duration::from_secs(10 * 60);
+pub(crate) const LATE_SWEEP_INTERVAL: Duration = Duration::from_secs(10 * 60);
 /// A `lookup_events` source learns its account's regions and aliases again this often.
-pub const DISCOVERY_INTERVAL: Duration = Duration::from_secs(6 * 3600);
+pub(crate) const DISCOVERY_INTERVAL: Duration = Duration::from_secs(6 * 3600);
 /// Account discovery at start gives up after this long (and says what it could not learn).
-pub const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const DISCOVERY_TIMEOUT: Duration = Duration::from_secs(30);
 /// A CloudWatch Logs event's timestamp is its delivery time, at or after its eventTime:
 /// `backfill` reads this much past `--until` so that an event whose eventTime is inside the
 /// window but was delivered after it is still found.
-pub const LOGS_DELIVERY_MARGIN: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const LOGS_DELIVERY_MARGIN: Duration = Duration::from_secs(24 * 3600);
 /// The longest window read in one go; a longer catch-up is split, oldest first, so the
 /// watermark moves as it goes and memory stays bounded.
-pub const MAX_WINDOW: Duration = Duration::from_secs(60 * 60);
+pub(crate) const MAX_WINDOW: Duration = Duration::from_secs(60 * 60);
 /// `LookupEvents` allows 2 calls per second per account and region.
-pub const LOOKUP_EVENTS_RATE: f64 = 2.0;
+pub(crate) const LOOKUP_EVENTS_RATE: f64 = 2.0;
 /// `FilterLogEvents` allows 5 calls per second per account and region.
-pub const FILTER_LOG_EVENTS_RATE: f64 = 5.0;
+pub(crate) const FILTER_LOG_EVENTS_RATE: f64 = 5.0;
 /// The first retry waits about this long; each later one twice as long, with jitter.
-pub const RETRY_INITIAL: Duration = Duration::from_millis(500);
+pub(crate) const RETRY_INITIAL: Duration = Duration::from_millis(500);
 /// No retry waits longer than this.
-pub const RETRY_MAX_DELAY: Duration = Duration::from_secs(20);
+pub(crate) const RETRY_MAX_DELAY: Duration = Duration::from_secs(20);
 /// Retries of one API call before the sweep gives up (and the next poll starts it again).
-pub const RETRY_ATTEMPTS: u32 = 10;
+pub(crate) const RETRY_ATTEMPTS: u32 = 10;
 /// One API call (one attempt) may take this long.
-pub const AWS_CALL_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const AWS_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// Alerts raised are remembered this long (CloudTrail's own reach), so that a backfill never
 /// raises again what was sent.
-pub const RAISED_RETENTION: Duration = Duration::from_secs(90 * 86400);
+pub(crate) const RAISED_RETENTION: Duration = Duration::from_secs(90 * 86400);
 /// A `files` source looks for new files this often.
 /// S3 calls per second of one `s3` source, at most (S3 serves 5,500 reads per second and
 /// prefix; a backfill should not be held back by this).
-pub const S3_RATE: f64 = 1000.0;
+pub(crate) const S3_RATE: f64 = 1000.0;
 /// How often an `s3` source with a queue lists its bucket (notifications bring the rest).
-pub const S3_LIST_INTERVAL_WITH_QUEUE: Duration = Duration::from_secs(600);
+pub(crate) const S3_LIST_INTERVAL_WITH_QUEUE: Duration = Duration::from_secs(600);
 /// How often an organization's accounts are listed again.
-pub const ACCOUNTS_INTERVAL: Duration = Duration::from_secs(3600);
-pub const FILES_POLL_INTERVAL: Duration = Duration::from_secs(10);
+pub(crate) const ACCOUNTS_INTERVAL: Duration = Duration::from_secs(3600);
+pub(crate) const FILES_POLL_INTERVAL: Duration = Duration::from_secs(10);
 /// A `files` source reads at most this much of one file (after decompression: a gzip bomb
 /// stops here, loudly).
-pub const MAX_FILE_BYTES: u64 = 1 << 30;
+pub(crate) const MAX_FILE_BYTES: u64 = 1 << 30;
 /// A record longer than this is reduced (its longest members replaced by a note) so that the
 /// rest of it is still judged, and memory stays bounded.
-pub const MAX_RECORD_BYTES: usize = 1 << 20;
+pub(crate) const MAX_RECORD_BYTES: usize = 1 << 20;
 /// Repeats of a rule by one principal within this window are summed up in one message.
-pub const GROUP_WINDOW: Duration = Duration::from_secs(15 * 60);
+pub(crate) const GROUP_WINDOW: Duration = Duration::from_secs(15 * 60);
 /// Delivery gives up on an alert this long after it was raised (dead letter).
-pub const MAX_DELIVERY_AGE: Duration = Duration::from_secs(24 * 3600);
+pub(crate) const MAX_DELIVERY_AGE: Duration = Duration::from_secs(24 * 3600);
 /// A source or sink failing this long raises a health alert.
-pub const HEALTH_AFTER: Duration = Duration::from_secs(15 * 60);
+pub(crate) const HEALTH_AFTER: Duration = Duration::from_secs(15 * 60);
 /// One webhook request (Dooray, Slack, Teams, PagerDuty, webhook) may take this long.
-pub const HTTP_SINK_TIMEOUT: Duration = Duration::from_secs(5);
+pub(crate) const HTTP_SINK_TIMEOUT: Duration = Duration::from_secs(5);
 /// One SMTP session (connect, TLS, login, send) may take this long.
-pub const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
+pub(crate) const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
 /// Delivery retries: first wait, and the longest wait between attempts.
-pub const DELIVERY_RETRY_INITIAL: Duration = Duration::from_secs(2);
-pub const DELIVERY_RETRY_MAX: Duration = Duration::from_secs(300);
+pub(crate) const DELIVERY_RETRY_INITIAL: Duration = Duration::from_secs(2);
+pub(crate) const DELIVERY_RETRY_MAX: Duration = Duration::from_secs(300);
 /// A clean stop finishes within this long.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);

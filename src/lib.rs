@@ -9,7 +9,7 @@ pub mod config;
 /// Every default window, rate, timeout and retry count.
 pub(crate) mod defaults;
 /// The whole configuration validated: the parts put together.
-pub mod settings;
+pub(crate) mod settings;
 
 // Where records come from.
 /// CloudTrail files and their shapes → JSON values → records.

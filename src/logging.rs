@@ -14,7 +14,7 @@ pub enum LogFormat {
 }
 
 /// Installs the global subscriber (once; later calls do nothing).
-pub fn init(format: LogFormat, level: Option<&str>, default: &str) {
+pub(crate) fn init(format: LogFormat, level: Option<&str>, default: &str) {
     let filter = EnvFilter::try_from_default_env()
         .ok()
         .or_else(|| level.and_then(|l| EnvFilter::try_new(l).ok()))

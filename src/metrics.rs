@@ -35,7 +35,7 @@ type Live = (&'static str, &'static str, Box<dyn Fn() -> f64 + Send>);
 
 /// The daemon's metrics.
 #[derive(Default, Clone)]
-pub struct Metrics {
+pub(crate) struct Metrics {
     families: Arc<Mutex<BTreeMap<&'static str, Family>>>,
     histograms: Arc<Mutex<BTreeMap<&'static str, Histogram>>>,
     live: Arc<Mutex<Vec<Live>>>,
@@ -98,7 +98,13 @@ impl Metrics {
     }
 
     /// A stream's poll read `records` and raised `raised` alerts, at `at`.
-    pub fn poll_succeeded(&self, stream: &str, records: u64, raised: u64, at: jiff::Timestamp) {
+    pub(crate) fn poll_succeeded(
+        &self,
+        stream: &str,
+        records: u64,
+        raised: u64,
+        at: jiff::Timestamp,
+    ) {
         let l = [("stream", stream)];
         self.add(
             "trailwatch_records_read_total",
@@ -122,7 +128,7 @@ impl Metrics {
     }
 
     /// A stream's poll failed.
-    pub fn poll_failed(&self, stream: &str) {
+    pub(crate) fn poll_failed(&self, stream: &str) {
         self.add(
             "trailwatch_poll_failures_total",
             "Polls that failed.",
@@ -132,7 +138,7 @@ impl Metrics {
     }
 
     /// A source's AWS API calls so far (retries included) and how many were throttled.
-    pub fn api_calls(&self, source: &str, calls: u64, throttled: u64) {
+    pub(crate) fn api_calls(&self, source: &str, calls: u64, throttled: u64) {
         let l = [("source", source)];
         self.set(
             "trailwatch_api_calls_total",
@@ -151,7 +157,7 @@ impl Metrics {
     }
 
     /// How far a stream's watermark is behind now.
-    pub fn watermark_lag(&self, stream: &str, seconds: f64) {
+    pub(crate) fn watermark_lag(&self, stream: &str, seconds: f64) {
         self.set(
             "trailwatch_watermark_lag_seconds",
             "How far each stream's watermark is behind now.",
@@ -162,7 +168,7 @@ impl Metrics {
     }
 
     /// A sink's messages delivered and failed attempts so far.
-    pub fn sink_counts(&self, sink: &str, sent: u64, failed: u64) {
+    pub(crate) fn sink_counts(&self, sink: &str, sent: u64, failed: u64) {
         let l = [("sink", sink)];
         self.set(
             "trailwatch_alerts_sent_total",
@@ -181,7 +187,7 @@ impl Metrics {
     }
 
     /// The outbox's depth and the dead letters' count.
-    pub fn queues(&self, outbox: usize, dead: usize) {
+    pub(crate) fn queues(&self, outbox: usize, dead: usize) {
         self.set(
             "trailwatch_outbox_depth",
             "Alerts waiting for delivery.",
@@ -200,7 +206,7 @@ impl Metrics {
 
     /// How late the events of a source's alerts were first seen (first seen minus
     /// eventTime), and the largest so far.
-    pub fn lateness(&self, source: &str, seconds: f64) {
+    pub(crate) fn lateness(&self, source: &str, seconds: f64) {
         let l = labels(&[("source", source)]);
         {
             let mut hs = self.histograms.lock().expect("metrics lock");
@@ -231,7 +237,7 @@ impl Metrics {
     }
 
     /// An event of a source arrived later than `overlap`.
-    pub fn late_event(&self, source: &str) {
+    pub(crate) fn late_event(&self, source: &str) {
         self.add(
             "trailwatch_late_events_total",
             "Events first seen later than overlap after their eventTime.",
@@ -241,7 +247,7 @@ impl Metrics {
     }
 
     /// Records of a source that could not be read as they were, by what was done.
-    pub fn records_noted(&self, source: &str, kind: &str, n: u64) {
+    pub(crate) fn records_noted(&self, source: &str, kind: &str, n: u64) {
         self.add(
             "trailwatch_records_not_read_as_they_were_total",
             "Records skipped, repaired, alerted as possible matches or without an eventID, and parts of inputs not read.",
@@ -251,7 +257,7 @@ impl Metrics {
     }
 
     /// Alerts raised that no sink takes (each also logged as an error).
-    pub fn undeliverable(&self, source: &str, n: u64) {
+    pub(crate) fn undeliverable(&self, source: &str, n: u64) {
         self.add(
             "trailwatch_alerts_undeliverable_total",
             "Alerts raised with no sink to go to (logged as errors).",
@@ -262,7 +268,7 @@ impl Metrics {
 
     /// Whether the state database can be written (0 while a full disk or a damaged database
     /// stops it), read when the metrics are served.
-    pub fn state_writable(&self, writable: impl Fn() -> bool + Send + 'static) {
+    pub(crate) fn state_writable(&self, writable: impl Fn() -> bool + Send + 'static) {
         self.live.lock().expect("metrics lock").push((
             "trailwatch_state_writable",
             "1 when the state database can be written, 0 while writes fail (and for 10 s after they work again).",
@@ -271,7 +277,7 @@ impl Metrics {
     }
 
     /// AWS's clock minus the host's, as a source's answers tell it.
-    pub fn clock_skew(&self, source: &str, seconds: f64) {
+    pub(crate) fn clock_skew(&self, source: &str, seconds: f64) {
         self.set(
             "trailwatch_clock_skew_seconds",
             "AWS's clock minus the host's (from the Date of AWS's answers).",
@@ -282,7 +288,7 @@ impl Metrics {
     }
 
     /// The exposition text.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let fams = self.families.lock().expect("metrics lock");
         let mut out = String::new();
         for (name, f) in fams.iter() {
@@ -316,7 +322,7 @@ impl Metrics {
     }
 
     /// Serves `GET /metrics` until the task is dropped.
-    pub async fn serve(self, addr: SocketAddr) -> std::io::Result<()> {
+    pub(crate) async fn serve(self, addr: SocketAddr) -> std::io::Result<()> {
         let listener = TcpListener::bind(addr).await?;
         tracing::info!(%addr, "metrics at http://{addr}/metrics");
         loop {

@@ -21,7 +21,7 @@ pub struct Record<'a> {
 /// JSON syntax that serde_json refuses to decode; CloudTrail fields are attacker-controlled, so
 /// such a record must not become unreadable (and so invisible to the rules): lone surrogates are
 /// decoded as U+FFFD instead.
-pub fn parse_value(text: &str) -> Result<Value, serde_json::Error> {
+pub(crate) fn parse_value(text: &str) -> Result<Value, serde_json::Error> {
     match serde_json::from_str(text) {
         Ok(v) => Ok(v),
         Err(e) => repaired(text, e).map(|(v, _)| v),
@@ -48,7 +48,7 @@ impl std::fmt::Display for Repair {
 
 /// Parses a record, repairing what an attacker can put in a value and strict parsers refuse;
 /// says what was repaired.
-pub fn parse_repaired(text: &str) -> Result<(Value, Vec<Repair>), serde_json::Error> {
+pub(crate) fn parse_repaired(text: &str) -> Result<(Value, Vec<Repair>), serde_json::Error> {
     match serde_json::from_str(text) {
         Ok(v) => Ok((v, Vec::new())),
         Err(e) => repaired(text, e),
@@ -171,7 +171,7 @@ fn replace_lone_surrogates(text: &str) -> Option<String> {
 const SOURCE_OVERRIDES: &[(&str, &str)] = &[];
 
 /// EventBridge's `source` for a CloudTrail `eventSource`: `iam.amazonaws.com` → `aws.iam`.
-pub fn eventbridge_source(event_source: &str) -> String {
+pub(crate) fn eventbridge_source(event_source: &str) -> String {
     if let Some((_, s)) = SOURCE_OVERRIDES.iter().find(|(k, _)| *k == event_source) {
         return s.to_string();
     }
@@ -182,7 +182,7 @@ pub fn eventbridge_source(event_source: &str) -> String {
 }
 
 /// EventBridge's `detail-type` for a CloudTrail `eventType`, when AWS documents one.
-pub fn eventbridge_detail_type(event_type: &str) -> Option<&'static str> {
+pub(crate) fn eventbridge_detail_type(event_type: &str) -> Option<&'static str> {
     Some(match event_type {
         "AwsApiCall" => "AWS API Call via CloudTrail",
         "AwsConsoleSignIn" => "AWS Console Sign In via CloudTrail",

@@ -97,7 +97,7 @@ impl fmt::Display for Secret {
 }
 
 /// A URL with everything after the host replaced, for logs: Dooray puts the token in the path.
-pub fn redact_url(url: &str) -> String {
+pub(crate) fn redact_url(url: &str) -> String {
     match url.find("://") {
         Some(i) => {
             let rest = &url[i + 3..];

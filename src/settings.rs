@@ -25,7 +25,7 @@ use crate::source::SourceSpec;
 use crate::when;
 
 /// Where the configuration is looked for when `--config` is not given.
-pub const DEFAULT_CONFIG: &str = "/etc/trailwatch/config.toml";
+pub(crate) const DEFAULT_CONFIG: &str = "/etc/trailwatch/config.toml";
 
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -327,7 +327,7 @@ fn parse_log_format(f: Option<&str>, src: &SourceText) -> Result<LogFormat, Conf
 
 /// A directory that exists or can be created, and can be written (a file is created and
 /// removed in it, or in its nearest existing parent).
-pub fn usable_dir(dir: &Path) -> Result<(), String> {
+pub(crate) fn usable_dir(dir: &Path) -> Result<(), String> {
     if dir.exists() && !dir.is_dir() {
         return Err("is not a directory".into());
     }

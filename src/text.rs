@@ -6,7 +6,7 @@
 
 /// True for a character that changes how the text around it reads, or cannot be seen: shown
 /// escaped wherever a CloudTrail value is shown.
-pub fn is_deceptive(c: char) -> bool {
+pub(crate) fn is_deceptive(c: char) -> bool {
     c.is_control()
         || matches!(
             c,
@@ -23,7 +23,7 @@ pub fn is_deceptive(c: char) -> bool {
 
 /// Shows every deceptive character (see [`is_deceptive`]) as `\u{..}`, so a value stays on its
 /// line and reads in the order it is written.
-pub fn visible(s: &str) -> String {
+pub(crate) fn visible(s: &str) -> String {
     if !s.chars().any(is_deceptive) {
         return s.to_string();
     }
@@ -40,7 +40,7 @@ pub fn visible(s: &str) -> String {
 
 /// JSON text with every deceptive character written as a JSON escape (`\u202e`): the same
 /// JSON value, safe to show (serde_json writes them raw).
-pub fn json_visible(json: &str) -> String {
+pub(crate) fn json_visible(json: &str) -> String {
     if !json.chars().any(|c| is_deceptive(c) && c != '\n') {
         return json.to_string();
     }
@@ -60,7 +60,7 @@ pub fn json_visible(json: &str) -> String {
 }
 
 /// Cuts `s` to at most `max` characters, marking the cut, never splitting a character.
-pub fn truncate(s: &str, max: usize) -> String {
+pub(crate) fn truncate(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {
         None => s.to_string(),
         Some((i, _)) => format!("{}…", &s[..i]),
@@ -69,7 +69,7 @@ pub fn truncate(s: &str, max: usize) -> String {
 
 /// Escapes characters that chat markup (Markdown-like) would interpret: emphasis, code,
 /// links and images (a link needs `[`, which is escaped, so parentheses stay as they are).
-pub fn escape_markup(s: &str) -> String {
+pub(crate) fn escape_markup(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if matches!(
@@ -84,7 +84,7 @@ pub fn escape_markup(s: &str) -> String {
 }
 
 /// Escapes text for HTML (element content and quoted attribute values).
-pub fn html(s: &str) -> String {
+pub(crate) fn html(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         match c {

@@ -6,13 +6,13 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 
 /// Parses a duration such as `60s`, `20m`, `7d` or `1h 30m`.
-pub fn duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim())
         .map_err(|e| format!("invalid duration '{s}': {e} (write e.g. 30s, 15m, 2h, 7d)"))
 }
 
 /// Parses a point in time: RFC 3339, or a duration meaning that long before `now`.
-pub fn point(s: &str, now: Timestamp) -> Result<Timestamp, String> {
+pub(crate) fn point(s: &str, now: Timestamp) -> Result<Timestamp, String> {
     let t = s.trim();
     if let Ok(ts) = t.parse::<Timestamp>() {
         return Ok(ts);
@@ -26,17 +26,17 @@ pub fn point(s: &str, now: Timestamp) -> Result<Timestamp, String> {
 }
 
 /// Milliseconds since the epoch, as stored in state.
-pub fn millis(t: Timestamp) -> i64 {
+pub(crate) fn millis(t: Timestamp) -> i64 {
     t.as_millisecond()
 }
 
 /// The timestamp of stored milliseconds.
-pub fn from_millis(ms: i64) -> Timestamp {
+pub(crate) fn from_millis(ms: i64) -> Timestamp {
     Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 /// `d` as a signed duration, saturating.
-pub fn signed(d: Duration) -> SignedDuration {
+pub(crate) fn signed(d: Duration) -> SignedDuration {
     SignedDuration::try_from(d).unwrap_or(SignedDuration::MAX)
 }
 

@@ -15,10 +15,10 @@ use super::{Alert, Count, Kind};
 use crate::text::{json_visible, truncate, visible};
 
 /// Longest value shown for one field; longer values are cut at a character boundary.
-pub const MAX_FIELD: usize = 300;
+pub(crate) const MAX_FIELD: usize = 300;
 
 /// Longest pretty-printed record carried by an email (mail servers refuse huge messages).
-pub const MAX_RECORD: usize = 64 * 1024;
+pub(crate) const MAX_RECORD: usize = 64 * 1024;
 
 /// What a message template sees.
 #[derive(Debug, Clone, Serialize, Default)]

@@ -5,7 +5,7 @@
 //! itself. What an alert says about itself is never read back out of the record, so a record
 //! cannot forge it. `fields` turns an alert into the facts its messages show.
 
-pub mod fields;
+pub(crate) mod fields;
 
 use serde::{Deserialize, Serialize};
 

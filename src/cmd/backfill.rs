@@ -463,7 +463,7 @@ fn progress(units: u64) -> ProgressBar {
     b
 }
 
-pub fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
+pub(super) fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
     let s = a.config.load()?;
     crate::logging::init(s.log_format, s.log_level.as_deref(), "warn");
     let (since, until) = window(&a)?;

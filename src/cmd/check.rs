@@ -32,7 +32,7 @@ pub struct CheckArgs {
 }
 
 /// Every source, opened (AWS sources learn their account; `files` has nothing to open).
-pub struct Plan {
+pub(super) struct Plan {
     pub sources: Vec<(Arc<SourceSpec>, Option<Opened>)>,
     /// What an operator must hear: configuration and coverage warnings.
     pub warnings: Vec<String>,
@@ -40,7 +40,7 @@ pub struct Plan {
 }
 
 /// Opens every source and puts the plan of each, and where alerts go, into words.
-pub async fn plan(s: &Settings) -> Plan {
+pub(super) async fn plan(s: &Settings) -> Plan {
     let mut text = String::new();
     let mut warnings = s.warnings.clone();
     let enabled: Vec<String> = s.rules.enabled().map(|r| r.name.clone()).collect();
@@ -206,7 +206,7 @@ async fn probe_more(spec: &SourceSpec, o: &Opened) -> bool {
     failed
 }
 
-pub fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
+pub(super) fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
     let s = a.config.load()?;
     crate::logging::init(s.log_format, s.log_level.as_deref(), "warn");
     let rt = super::common::runtime()?;

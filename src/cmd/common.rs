@@ -63,7 +63,7 @@ impl ConfigArg {
 /// (its secrets can be read, its URL is valid) and the state directory can be written.
 /// `skip_external`: sinks whose secrets come from `env:` or `file:` are not opened (a check
 /// outside the service, which systemd gives its credentials).
-pub fn runnable_problems(s: &crate::settings::Settings, skip_external: bool) -> Vec<String> {
+pub(super) fn runnable_problems(s: &crate::settings::Settings, skip_external: bool) -> Vec<String> {
     let mut out: Vec<String> = s
         .sinks
         .iter()
@@ -77,7 +77,7 @@ pub fn runnable_problems(s: &crate::settings::Settings, skip_external: bool) -> 
 }
 
 /// The async runtime of the commands that talk to AWS or sinks.
-pub fn runtime() -> Result<tokio::runtime::Runtime, CmdError> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime, CmdError> {
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

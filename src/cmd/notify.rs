@@ -17,7 +17,7 @@ pub struct NotifyArgs {
     pub sink: Option<String>,
 }
 
-pub fn run(a: NotifyArgs) -> Result<ExitCode, CmdError> {
+pub(super) fn run(a: NotifyArgs) -> Result<ExitCode, CmdError> {
     let s = a.config.load()?;
     crate::logging::init(s.log_format, s.log_level.as_deref(), "warn");
     if let Some(n) = &a.sink {

@@ -49,7 +49,7 @@ fn read(path: &PathBuf) -> Result<String, CmdError> {
     Ok(s)
 }
 
-pub fn run(c: PatternCommand) -> Result<ExitCode, CmdError> {
+pub(super) fn run(c: PatternCommand) -> Result<ExitCode, CmdError> {
     let PatternCommand::Test(a) = c;
     let matched = if let Some(f) = &a.filter {
         let p = FilterPattern::new(f)

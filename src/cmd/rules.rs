@@ -137,7 +137,7 @@ fn coverage(set: &RuleSet) -> String {
     out
 }
 
-pub fn run(c: RulesCommand) -> Result<ExitCode, CmdError> {
+pub(super) fn run(c: RulesCommand) -> Result<ExitCode, CmdError> {
     let a = match c {
         RulesCommand::List(a) => a,
         RulesCommand::Test(t) => return test(&t),

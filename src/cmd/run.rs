@@ -19,7 +19,7 @@ pub struct RunArgs {
     pub explain: bool,
 }
 
-pub fn run(a: RunArgs) -> Result<ExitCode, CmdError> {
+pub(super) fn run(a: RunArgs) -> Result<ExitCode, CmdError> {
     let s = a.config.load()?;
     crate::logging::init(s.log_format, s.log_level.as_deref(), "info");
     if let Err(e) = crate::settings::usable_dir(&s.state_dir) {

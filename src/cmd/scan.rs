@@ -32,7 +32,7 @@ pub struct ScanArgs {
     pub paths: Vec<PathBuf>,
 }
 
-pub fn run(a: ScanArgs) -> Result<ExitCode, CmdError> {
+pub(super) fn run(a: ScanArgs) -> Result<ExitCode, CmdError> {
     let set = a.rules.load()?;
     if set.enabled().next().is_none() {
         return Err(CmdError::usage(anyhow::anyhow!(

@@ -46,7 +46,7 @@ pub enum StateCommand {
     },
 }
 
-pub fn run(c: StateCommand) -> Result<ExitCode, CmdError> {
+pub(super) fn run(c: StateCommand) -> Result<ExitCode, CmdError> {
     match c {
         StateCommand::Show { config, json } => show(&config, json),
         StateCommand::Reset {

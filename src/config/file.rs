@@ -10,7 +10,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::location::{ConfigError, SourceText};
-pub use super::rule::RuleConfig;
+pub(crate) use super::rule::RuleConfig;
 
 /// A configuration file that could not be read or parsed.
 #[derive(Debug, thiserror::Error)]

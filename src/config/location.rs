@@ -104,7 +104,7 @@ pub(crate) struct Entry<'a> {
 
 impl Entry<'_> {
     /// The message for a key that does not apply.
-    pub fn not_for(&self, keys: &[(bool, &str)]) -> Result<(), String> {
+    pub(crate) fn not_for(&self, keys: &[(bool, &str)]) -> Result<(), String> {
         match keys.iter().find(|(present, _)| *present) {
             Some((_, key)) => Err(format!(
                 "{} '{}': `{key}` does not apply to a {} {}",
@@ -115,7 +115,7 @@ impl Entry<'_> {
     }
 
     /// A duration key of the entry (`d` when absent); the error names entry and key.
-    pub fn duration(
+    pub(crate) fn duration(
         &self,
         v: &Option<String>,
         key: &str,

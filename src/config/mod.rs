@@ -3,10 +3,12 @@
 //! (`location`). A leaf: sources, sinks and rules parse their own entries with it, and
 //! `settings` puts the validated parts together.
 
-pub mod file;
-pub mod location;
-pub mod rule;
+pub(crate) mod file;
+pub(crate) mod location;
+pub(crate) mod rule;
 
-pub use file::{Config, FileError};
-pub use location::{ConfigError, SourceText};
-pub use rule::{RuleConfig, TestConfig, TestRecord};
+pub use file::Config;
+pub(crate) use file::FileError;
+pub(crate) use location::ConfigError;
+pub use location::SourceText;
+pub(crate) use rule::{RuleConfig, TestConfig, TestRecord};

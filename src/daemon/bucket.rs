@@ -23,13 +23,13 @@ use crate::when;
 const AT_ONCE: usize = 8;
 
 /// Lists the bucket on the source's schedule and polls every account and region in it.
-pub struct BucketPoller {
+pub(super) struct BucketPoller {
     pub reader: Reader,
     pub shared: Shared,
 }
 
 impl BucketPoller {
-    pub async fn run(self, mut shutdown: Shutdown) {
+    pub(super) async fn run(self, mut shutdown: Shutdown) {
         let (r, sh) = (&self.reader, &self.shared);
         let spec = &r.spec;
         let every = match &spec.kind {
@@ -95,13 +95,13 @@ impl BucketPoller {
 }
 
 /// Reads the bucket's notifications as they arrive.
-pub struct QueuePoller {
+pub(super) struct QueuePoller {
     pub reader: Reader,
     pub shared: Shared,
 }
 
 impl QueuePoller {
-    pub async fn run(self, mut shutdown: Shutdown) {
+    pub(super) async fn run(self, mut shutdown: Shutdown) {
         let (r, sh) = (&self.reader, &self.shared);
         let Some(q) = r.trail.queue.as_ref() else {
             return;

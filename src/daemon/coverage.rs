@@ -17,7 +17,7 @@ use crate::source::open::{discover_account, fanout_accounts};
 use crate::source::{Opened, SourceSpec};
 
 /// What a running source reads, to compare with what it would read now.
-pub struct Watched {
+pub(super) struct Watched {
     spec: Arc<SourceSpec>,
     /// The accounts of a fan-out, readable or not.
     accounts: Vec<String>,
@@ -25,7 +25,7 @@ pub struct Watched {
 }
 
 impl Watched {
-    pub fn of(spec: &Arc<SourceSpec>, o: &Opened) -> Watched {
+    pub(super) fn of(spec: &Arc<SourceSpec>, o: &Opened) -> Watched {
         Watched {
             spec: spec.clone(),
             accounts: o.accounts.clone(),
@@ -36,7 +36,7 @@ impl Watched {
 
 /// Re-learns accounts every `ACCOUNTS_INTERVAL` and coverage every `DISCOVERY_INTERVAL`, and
 /// asks for a restart when either changed.
-pub struct CoverageWatch {
+pub(super) struct CoverageWatch {
     pub sources: Vec<Watched>,
     pub aliases: BTreeMap<String, String>,
     pub restart: Arc<Notify>,
@@ -45,7 +45,7 @@ pub struct CoverageWatch {
 }
 
 impl CoverageWatch {
-    pub async fn run(self, mut shutdown: Shutdown) {
+    pub(super) async fn run(self, mut shutdown: Shutdown) {
         let every = defaults::ACCOUNTS_INTERVAL;
         let coverage_every = (defaults::DISCOVERY_INTERVAL.as_secs() / every.as_secs()).max(1);
         let mut tick = 0u64;

@@ -19,7 +19,7 @@ use crate::metrics::Metrics;
 use crate::state::State;
 
 /// Drains the outbox until stopped (or, once, after the pollers are done).
-pub struct DeliveryTask {
+pub(super) struct DeliveryTask {
     pub deliverer: Deliverer,
     pub state: Arc<State>,
     pub wake: Arc<Notify>,
@@ -33,7 +33,7 @@ pub struct DeliveryTask {
 }
 
 impl DeliveryTask {
-    pub async fn run(mut self, mut shutdown: Shutdown) {
+    pub(super) async fn run(mut self, mut shutdown: Shutdown) {
         if let Some(mut p) = self.pollers.take() {
             while p.join_next().await.is_some() {}
         }

@@ -6,7 +6,7 @@ use crate::state::StateError;
 
 /// Why the daemon could not run.
 #[derive(Debug, thiserror::Error)]
-pub enum DaemonError {
+pub(crate) enum DaemonError {
     #[error(transparent)]
     State(#[from] StateError),
     #[error(transparent)]

@@ -22,16 +22,16 @@ use crate::when;
 
 /// The health of one stream, shared with the health checker.
 #[derive(Debug, Clone, Default)]
-pub struct StreamHealth {
+pub(super) struct StreamHealth {
     pub last_ok: Option<Timestamp>,
     pub failing_since: Option<Timestamp>,
     pub last_error: Option<String>,
 }
 
 /// Every stream's health, by `source/stream`.
-pub type Streams = Arc<Mutex<HashMap<String, StreamHealth>>>;
+pub(super) type Streams = Arc<Mutex<HashMap<String, StreamHealth>>>;
 /// Every sink's health, as the delivery worker last saw it.
-pub type Sinks = Arc<Mutex<HashMap<String, SinkHealth>>>;
+pub(super) type Sinks = Arc<Mutex<HashMap<String, SinkHealth>>>;
 
 /// Something the health checker watches: a stream or a sink.
 #[derive(Debug, Clone)]
@@ -94,7 +94,7 @@ fn heartbeat_due(
 }
 
 /// The health checker: looks every `every`, until stopped.
-pub struct HealthTask {
+pub(super) struct HealthTask {
     pub state: Arc<State>,
     pub streams: Streams,
     pub sinks: Sinks,
@@ -110,7 +110,7 @@ pub struct HealthTask {
 }
 
 impl HealthTask {
-    pub async fn run(self, mut shutdown: Shutdown) {
+    pub(super) async fn run(self, mut shutdown: Shutdown) {
         let every = (self.after / 2).clamp(Duration::from_millis(200), Duration::from_secs(30));
         let mut last_beat: Option<jiff::civil::Date> = None;
         let mut alerted: HashMap<String, bool> = HashMap::new();

@@ -26,8 +26,8 @@ use tokio::signal::unix::{signal, Signal, SignalKind};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-pub use self::error::DaemonError;
-pub use self::mode::Mode;
+pub(crate) use self::error::DaemonError;
+pub(crate) use self::mode::Mode;
 use self::shutdown::Trigger;
 use self::start::start;
 use crate::defaults;
@@ -48,7 +48,7 @@ enum Ending {
 }
 
 /// Runs until stopped (or once). Returns after a clean stop.
-pub async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<(), DaemonError> {
+pub(crate) async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<(), DaemonError> {
     let state = Arc::new(State::open(&first.state_dir)?);
     for w in &first.warnings {
         tracing::warn!("{w}");

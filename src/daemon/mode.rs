@@ -2,7 +2,7 @@
 
 /// How `run` ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Until a signal.
     Forever,
     /// One poll of every source, then delivery of what is due, then exit.

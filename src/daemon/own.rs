@@ -11,7 +11,7 @@ use crate::severity::Severity;
 use crate::state::State;
 
 /// One alert of trailwatch itself.
-pub struct Own<'a> {
+pub(super) struct Own<'a> {
     /// Its rule: `trailwatch-health`, `trailwatch-late-event`…
     pub rule: &'a str,
     pub title: String,
@@ -25,7 +25,7 @@ static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
 /// Where alerts of trailwatch itself go when the state cannot be written: straight to the
 /// delivery task, which sends them without the outbox.
-pub type Direct = tokio::sync::mpsc::UnboundedSender<(Alert, Vec<String>)>;
+pub(super) type Direct = tokio::sync::mpsc::UnboundedSender<(Alert, Vec<String>)>;
 
 impl Own<'_> {
     /// The alert.
@@ -64,7 +64,7 @@ impl Own<'_> {
 
     /// Queues it for `sinks`; true when it is new. When the state cannot be written, it goes
     /// to `direct` instead (sent once, without the outbox).
-    pub fn raise(self, state: &State, sinks: Vec<String>, direct: &Direct) -> bool {
+    pub(super) fn raise(self, state: &State, sinks: Vec<String>, direct: &Direct) -> bool {
         let rule = self.rule.to_string();
         let alert = self.alert();
         let raised = state

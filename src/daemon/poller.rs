@@ -24,7 +24,7 @@ use crate::when;
 
 /// What every poller shares.
 #[derive(Clone)]
-pub struct Shared {
+pub(super) struct Shared {
     pub state: Arc<State>,
     pub judge: Arc<Judge>,
     pub streams: Streams,
@@ -39,7 +39,7 @@ pub struct Shared {
 impl Shared {
     /// Counts the records a poll could not read as they were, by kind, and the alerts with
     /// nowhere to go.
-    pub fn note_counts(&self, source: &str, rep: &PollReport) {
+    pub(super) fn note_counts(&self, source: &str, rep: &PollReport) {
         if rep.undeliverable > 0 {
             self.metrics.undeliverable(source, rep.undeliverable);
         }
@@ -49,7 +49,7 @@ impl Shared {
     }
 
     /// Records one poll's outcome: wake delivery, health, metrics, log.
-    pub fn record(&self, key: &str, r: &Result<PollReport, PollError>) {
+    pub(super) fn record(&self, key: &str, r: &Result<PollReport, PollError>) {
         if matches!(r, Ok(rep) if rep.raised > 0) {
             self.wake.notify_one();
         }
@@ -82,7 +82,7 @@ impl Shared {
 }
 
 /// Polls one stream of an AWS source, and sweeps it for late events.
-pub struct StreamPoller {
+pub(super) struct StreamPoller {
     pub stream: Stream,
     pub shared: Shared,
     /// Every sink: where alerts of trailwatch itself go.
@@ -90,7 +90,7 @@ pub struct StreamPoller {
 }
 
 impl StreamPoller {
-    pub async fn run(self, mut shutdown: Shutdown) {
+    pub(super) async fn run(self, mut shutdown: Shutdown) {
         let (stream, sh) = (&self.stream, &self.shared);
         let spec = &stream.source;
         let key = format!("{}/{}", spec.name, stream.name);
@@ -210,7 +210,7 @@ impl StreamPoller {
 }
 
 /// Looks at a `files` source's folder.
-pub struct FolderPoller {
+pub(super) struct FolderPoller {
     pub spec: Arc<SourceSpec>,
     pub folder: Folder,
     pub shared: Shared,
@@ -219,7 +219,7 @@ pub struct FolderPoller {
 impl FolderPoller {
     /// Looks at the folder on its schedule. Reading is blocking file I/O: it runs off the async
     /// threads, and a stop ends it between two records (the file is read again next time).
-    pub async fn run(self, mut shutdown: Shutdown) {
+    pub(super) async fn run(self, mut shutdown: Shutdown) {
         let FolderPoller {
             spec,
             mut folder,

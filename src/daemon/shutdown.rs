@@ -7,36 +7,36 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 /// Fires the stop.
-pub struct Trigger(watch::Sender<bool>);
+pub(super) struct Trigger(watch::Sender<bool>);
 
 /// A task's view of the stop.
 #[derive(Clone)]
-pub struct Shutdown {
+pub(super) struct Shutdown {
     stopped: bool,
     rx: watch::Receiver<bool>,
 }
 
 impl Trigger {
     /// A trigger and the first listener.
-    pub fn new() -> (Trigger, Shutdown) {
+    pub(super) fn new() -> (Trigger, Shutdown) {
         let (tx, rx) = watch::channel(false);
         (Trigger(tx), Shutdown { stopped: false, rx })
     }
 
     /// Tells every listener to stop.
-    pub fn fire(&self) {
+    pub(super) fn fire(&self) {
         let _ = self.0.send(true);
     }
 }
 
 impl Shutdown {
     /// True once the stop has been heard.
-    pub fn is_shutdown(&self) -> bool {
+    pub(super) fn is_shutdown(&self) -> bool {
         self.stopped || *self.rx.borrow()
     }
 
     /// Waits for the stop.
-    pub async fn recv(&mut self) {
+    pub(super) async fn recv(&mut self) {
         if self.is_shutdown() {
             self.stopped = true;
             return;
@@ -46,7 +46,7 @@ impl Shutdown {
     }
 
     /// Sleeps for `d`, or less when the stop comes first; true when stopped.
-    pub async fn sleep(&mut self, d: Duration) -> bool {
+    pub(super) async fn sleep(&mut self, d: Duration) -> bool {
         tokio::select! {
             _ = tokio::time::sleep(d) => self.is_shutdown(),
             _ = self.recv() => true,

@@ -11,7 +11,7 @@ use crate::state::EntryId;
 use crate::when;
 
 /// A group: one sink, one rule, one principal.
-pub type GroupKey = (String, String, String);
+pub(crate) type GroupKey = (String, String, String);
 
 #[derive(Debug)]
 struct Group {

@@ -11,7 +11,7 @@ use crate::when;
 
 /// Per-sink delivery health.
 #[derive(Debug, Default, Clone)]
-pub struct SinkHealth {
+pub(crate) struct SinkHealth {
     pub failures: u32,
     pub blocked_until: Option<Timestamp>,
     pub last_error: Option<String>,
@@ -23,12 +23,12 @@ pub struct SinkHealth {
 
 impl SinkHealth {
     /// True while a failed sink waits for its retry.
-    pub fn blocked(&self, now: Timestamp) -> bool {
+    pub(crate) fn blocked(&self, now: Timestamp) -> bool {
         self.blocked_until.is_some_and(|t| t > now)
     }
 
     /// A message went through.
-    pub fn delivered(&mut self, sink: &str) {
+    pub(crate) fn delivered(&mut self, sink: &str) {
         if self.failing_since.is_some() {
             tracing::info!(sink, "delivery works again");
         }
@@ -40,7 +40,7 @@ impl SinkHealth {
 
     /// An attempt failed and may be retried: the sink waits (exponentially longer each time,
     /// and at least as long as the receiver asked).
-    pub fn retry(
+    pub(crate) fn retry(
         &mut self,
         sink: &str,
         reason: &str,
@@ -64,7 +64,7 @@ impl SinkHealth {
 
     /// The sink refused the message for good: it is failing (a rotated webhook, a refused
     /// login) until a message goes through again.
-    pub fn parked(&mut self, sink: &str, reason: &str) {
+    pub(crate) fn parked(&mut self, sink: &str, reason: &str) {
         self.failed += 1;
         self.failing_since.get_or_insert_with(Timestamp::now);
         self.last_error = Some(format!("{reason} (alerts are parked in the dead letters; `trailwatch state redrive` sends them again)"));

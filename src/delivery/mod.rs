@@ -2,12 +2,12 @@
 //! with retries per sink (`health`) and repeats summed up (`grouping`); each alert is rendered
 //! (`render`) through the templates (`template`) for the sink it goes to.
 
-pub mod grouping;
-pub mod health;
-pub mod render;
-pub mod router;
-pub mod template;
-pub mod worker;
+pub(crate) mod grouping;
+pub(crate) mod health;
+pub(crate) mod render;
+pub(crate) mod router;
+pub(crate) mod template;
+pub(crate) mod worker;
 
-pub use health::SinkHealth;
-pub use worker::Deliverer;
+pub(crate) use health::SinkHealth;
+pub(crate) use worker::Deliverer;

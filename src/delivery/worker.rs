@@ -22,7 +22,7 @@ use crate::when;
 
 /// What one pass did.
 #[derive(Debug, Default, Clone, PartialEq)]
-pub struct Pass {
+pub(crate) struct Pass {
     pub delivered: u64,
     pub retried: u64,
     pub parked: u64,
@@ -53,7 +53,7 @@ pub struct Plan {
 }
 
 /// The worker: the open sinks, and its memory of sinks and groups.
-pub struct Deliverer {
+pub(crate) struct Deliverer {
     sinks: Vec<(SinkSpec, Sink)>,
     render: Arc<Renderer>,
     grouping: Grouping,
@@ -66,7 +66,7 @@ pub struct Deliverer {
 
 impl Deliverer {
     /// Opens every sink of the plan. Errors name the sink (never a secret).
-    pub fn open(plan: Plan) -> Result<Deliverer, OpenError> {
+    pub(crate) fn open(plan: Plan) -> Result<Deliverer, OpenError> {
         let mut sinks = Vec::new();
         for spec in &plan.sinks {
             sinks.push((spec.clone(), Sink::open(spec)?));
@@ -75,7 +75,7 @@ impl Deliverer {
     }
 
     /// The plan's worker with sinks already open.
-    pub fn with_sinks(plan: Plan, sinks: Vec<(SinkSpec, Sink)>) -> Deliverer {
+    pub(crate) fn with_sinks(plan: Plan, sinks: Vec<(SinkSpec, Sink)>) -> Deliverer {
         Deliverer {
             health: sinks
                 .iter()
@@ -89,7 +89,7 @@ impl Deliverer {
         }
     }
 
-    pub fn sink_names(&self) -> Vec<String> {
+    pub(crate) fn sink_names(&self) -> Vec<String> {
         self.sinks.iter().map(|(s, _)| s.name.clone()).collect()
     }
 
@@ -126,13 +126,13 @@ impl Deliverer {
     }
 
     /// One pass over the outbox.
-    pub async fn pass(&mut self, state: &State, now: Timestamp) -> Result<Pass, StateError> {
+    pub(crate) async fn pass(&mut self, state: &State, now: Timestamp) -> Result<Pass, StateError> {
         self.pass_until(state, now, &|| false).await
     }
 
     /// One pass over the outbox that ends between two entries when `stop()` says so (a
     /// reload or a stop never cuts an attempt in half, nor forgets one a sink confirmed).
-    pub async fn pass_until(
+    pub(crate) async fn pass_until(
         &mut self,
         state: &State,
         now: Timestamp,
@@ -319,7 +319,7 @@ impl Deliverer {
 
     /// Sends an alert to `sinks` now, once, without the outbox (an alert of trailwatch itself
     /// while the state cannot be written).
-    pub async fn send_direct(&mut self, a: &Alert, sinks: &[String]) {
+    pub(crate) async fn send_direct(&mut self, a: &Alert, sinks: &[String]) {
         let f = self.render.fields(a);
         for sink in sinks {
             match self.attempt(sink, a, &f, Timestamp::now()).await {
@@ -334,7 +334,7 @@ impl Deliverer {
     }
 
     /// Passes until nothing falls due within 30 s (`backfill --notify`, `run --once`).
-    pub async fn drain(&mut self, state: &State) -> Result<(), StateError> {
+    pub(crate) async fn drain(&mut self, state: &State) -> Result<(), StateError> {
         loop {
             let p = self.pass(state, Timestamp::now()).await?;
             let wait = p
@@ -349,7 +349,7 @@ impl Deliverer {
     }
 
     /// Sends a labelled test alert through each sink (or one), reporting each outcome.
-    pub async fn test(&mut self, only: Option<&str>) -> Vec<(String, Outcome)> {
+    pub(crate) async fn test(&mut self, only: Option<&str>) -> Vec<(String, Outcome)> {
         let alert = test_alert();
         let mut f = self.render.fields(&alert);
         f.test = true;

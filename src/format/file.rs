@@ -43,7 +43,7 @@ fn is_trail_file(p: &Path) -> bool {
 
 /// Expands the paths given on the command line: folders recursively (CloudTrail files only,
 /// sorted by path), files as they are. Unreadable paths are returned as errors.
-pub fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
+pub(crate) fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for p in paths {
@@ -64,14 +64,10 @@ pub fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
     (files, errors)
 }
 
-/// Reads one input (`-` is stdin), decompressing gzip (detected by its magic bytes).
-pub fn load(path: &Path) -> Result<Input, String> {
-    load_limited(path, u64::MAX).map(|(i, _)| i)
-}
-
-/// `load`, inflating at most `max` bytes of a gzip input. A gzip cut short or longer than
+/// Reads one input (`-` is stdin), decompressing gzip (detected by its magic bytes) up to
+/// `max` inflated bytes. A gzip cut short or longer than
 /// `max` gives what came before, and the problem.
-pub fn load_limited(path: &Path, max: u64) -> Result<(Input, Option<String>), String> {
+pub(crate) fn load_limited(path: &Path, max: u64) -> Result<(Input, Option<String>), String> {
     let name = path.display().to_string();
     let data = if path.as_os_str() == "-" {
         let mut v = Vec::new();

@@ -3,7 +3,7 @@
 
 /// How a document lays out its JSON values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Layout {
+pub(crate) enum Layout {
     /// One JSON object per line (JSON Lines, or a one-line delivery file).
     Lines,
     /// Any other sequence of JSON values (pretty-printed records, arrays).
@@ -11,7 +11,7 @@ pub enum Layout {
 }
 
 /// Chooses the layout from the first non-blank line: a whole object on one line means lines.
-pub fn layout(buf: &[u8]) -> Layout {
+pub(crate) fn layout(buf: &[u8]) -> Layout {
     let start = buf
         .iter()
         .position(|b| !b.is_ascii_whitespace())
@@ -26,7 +26,7 @@ pub fn layout(buf: &[u8]) -> Layout {
 }
 
 /// A value found in a buffer, or why a part of it could not be read.
-pub enum Value<'a> {
+pub(crate) enum Value<'a> {
     /// A JSON value's text and its location (`name:line`).
     Text(&'a str, String),
     /// A part of the buffer that is not readable JSON, as `location: reason`.
@@ -36,7 +36,7 @@ pub enum Value<'a> {
 /// Calls `on` with every JSON value of `buf` (named `name` in locations), in order: each
 /// non-blank line of JSON Lines, or each value of a document. A document with a syntax error is
 /// read up to the error.
-pub fn for_each_value(buf: &[u8], name: &str, mut on: impl FnMut(Value<'_>)) {
+pub(crate) fn for_each_value(buf: &[u8], name: &str, mut on: impl FnMut(Value<'_>)) {
     match layout(buf) {
         Layout::Lines => {
             for (i, line) in buf.split(|b| *b == b'\n').enumerate() {

@@ -2,11 +2,12 @@
 //! lays out its values (`layout`), and the records each value holds (`shape`). Pure reading:
 //! no rules, no AWS.
 
-pub mod file;
-pub mod layout;
-pub mod shape;
-pub mod stream;
+pub(crate) mod file;
+pub(crate) mod layout;
+pub(crate) mod shape;
+pub(crate) mod stream;
 
-pub use file::{expand, load, load_limited, Data, Input};
-pub use layout::{for_each_value, layout, Layout, Value};
-pub use shape::{records, RawRecord};
+pub(crate) use file::{expand, load_limited};
+pub use file::{Data, Input};
+pub(crate) use layout::{for_each_value, layout, Layout, Value};
+pub(crate) use shape::{records, RawRecord};

@@ -51,7 +51,7 @@ fn indexed(items: Vec<&RawValue>) -> Vec<RawRecord<'_>> {
 
 /// The records held by one JSON value, whatever its shape. Syntax errors are returned with
 /// serde_json's line and column, relative to `text`.
-pub fn records(text: &str) -> Result<Vec<RawRecord<'_>>, String> {
+pub(crate) fn records(text: &str) -> Result<Vec<RawRecord<'_>>, String> {
     let first = text.trim_start().as_bytes().first().copied();
     if first == Some(b'[') {
         let items: Vec<&RawValue> = serde_json::from_str(text).map_err(|e| e.to_string())?;

@@ -939,13 +939,14 @@ impl<'l, R: BufRead, F: FnMut(Item) -> bool> Walk<'l, '_, R, F> {
 /// Where reading starts: the line number there, and whether the input is JSON Lines (`None`:
 /// told from its first line).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Start {
+pub(crate) struct Start {
     pub line: u64,
     pub lines: Option<bool>,
 }
 
 /// Reads records from `input`, handing each piece or problem to `on` as soon as it is read;
 /// `on` returns false to stop (a shutdown). Returns the bytes read.
+#[cfg(test)]
 pub fn read<R: BufRead>(input: R, limits: &Limits, on: impl FnMut(Item) -> bool) -> u64 {
     let start = Start {
         line: 1,
@@ -955,6 +956,7 @@ pub fn read<R: BufRead>(input: R, limits: &Limits, on: impl FnMut(Item) -> bool)
 }
 
 /// `read` from a point in an input: returns the bytes read and the line reached.
+#[cfg(test)]
 pub fn read_from<R: BufRead>(
     input: R,
     limits: &Limits,
@@ -965,7 +967,7 @@ pub fn read_from<R: BufRead>(
 }
 
 /// `read_from`, with a witness of every byte of the records that are reduced.
-pub fn read_witnessed<R: BufRead>(
+pub(crate) fn read_witnessed<R: BufRead>(
     input: R,
     limits: &Limits,
     start: Start,

@@ -23,7 +23,7 @@ use crate::when;
 
 /// What every read of one source shares (owned: objects are read off the async threads).
 #[derive(Clone)]
-pub struct Reader {
+pub(crate) struct Reader {
     pub spec: Arc<SourceSpec>,
     pub trail: Arc<Trail>,
     pub judge: Arc<Judge>,
@@ -45,7 +45,7 @@ enum Ending {
 impl Reader {
     /// The stream key of the place the source's key `key` belongs to, if it is a log file of a
     /// place this source reads.
-    pub fn place_of(&self, key: &str) -> Option<(Place, Timestamp)> {
+    pub(crate) fn place_of(&self, key: &str) -> Option<(Place, Timestamp)> {
         match layout::parse(&self.trail.bucket.base, key) {
             KeyKind::Log { place, time } if self.trail.wants(&place) => Some((place, time)),
             _ => None,
@@ -53,14 +53,14 @@ impl Reader {
     }
 
     /// True when the object was read before (same ETag; `etag` empty: any).
-    pub fn was_read(&self, stream: &str, key: &str, etag: &str) -> Result<bool, PollError> {
+    pub(crate) fn was_read(&self, stream: &str, key: &str, etag: &str) -> Result<bool, PollError> {
         let m = self.state.object_mark(&self.spec.name, stream, key)?;
         Ok(m.is_some_and(|m| etag.is_empty() || m.etag == etag))
     }
 
     /// Reads one object delivered at `time`, raises its alerts and marks it read. `Ok(false)`
     /// when told to stop before its end (it is read again next time).
-    pub async fn read_object(
+    pub(crate) async fn read_object(
         &self,
         stream: &str,
         key: &str,
@@ -166,7 +166,11 @@ impl Reader {
     /// One poll of one account and region at `now` (AWS's time): the days from the watermark
     /// minus `overlap` to now, each listed after `StartAfter`, every new object read in order,
     /// the watermark moved past each.
-    pub async fn poll_place(&self, place: &Place, now: Timestamp) -> Result<PollReport, PollError> {
+    pub(crate) async fn poll_place(
+        &self,
+        place: &Place,
+        now: Timestamp,
+    ) -> Result<PollReport, PollError> {
         let (spec, state, base) = (&self.spec, &self.state, &self.trail.bucket.base);
         let stream = place.stream();
         let mut rep = PollReport::default();
@@ -223,7 +227,7 @@ impl Reader {
 
 /// Reads one object's records into what matched, without the state (`backfill`); returns
 /// them and the bytes of JSON read.
-pub async fn found_in_object(
+pub(crate) async fn found_in_object(
     trail: &Trail,
     spec: &SourceSpec,
     judge: Arc<Judge>,

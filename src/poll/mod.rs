@@ -8,7 +8,7 @@
 //! - `found`: judging records and noting what could not be read as it was;
 //! - `raise`: thresholds, routes and the outbox; `report`: what a poll did.
 
-pub mod bucket;
+pub(crate) mod bucket;
 mod files;
 mod found;
 mod raise;
@@ -17,7 +17,11 @@ mod report;
 mod window;
 
 pub use self::files::poll_folder;
-pub use self::found::{Found, NoteKind, RecordNote};
-pub use self::raise::{expire, raise_all, Judge};
-pub use self::report::{Late, PollError, PollReport};
-pub use self::window::{poll_stream, poll_stream_measured, read_window, sweep_stream};
+pub(crate) use self::found::Found;
+pub use self::found::NoteKind;
+pub use self::raise::Judge;
+pub(crate) use self::raise::{expire, raise_all};
+pub(crate) use self::report::PollError;
+pub use self::report::PollReport;
+pub(crate) use self::window::poll_stream_measured;
+pub use self::window::{poll_stream, read_window, sweep_stream};

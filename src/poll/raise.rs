@@ -38,13 +38,13 @@ impl Judge {
 /// `commit`, which is done once the alerts they go with are raised: a count that fired is
 /// never saved without its alert (a failed raise leaves the old count, and the records read
 /// again count again).
-pub struct StateTallies<'a> {
+pub(super) struct StateTallies<'a> {
     state: &'a State,
     pending: std::collections::HashMap<(String, String), Tally>,
 }
 
 impl<'a> StateTallies<'a> {
-    pub fn new(state: &'a State) -> Self {
+    pub(super) fn new(state: &'a State) -> Self {
         StateTallies {
             state,
             pending: Default::default(),
@@ -52,7 +52,7 @@ impl<'a> StateTallies<'a> {
     }
 
     /// Saves the changed counts.
-    pub fn commit(self) -> Result<(), StateError> {
+    pub(super) fn commit(self) -> Result<(), StateError> {
         for ((rule, key), t) in &self.pending {
             self.state.put_tally(rule, key, t)?;
         }
@@ -76,7 +76,7 @@ impl Tallies for StateTallies<'_> {
 }
 
 /// Puts found alerts into the outbox (oldest first), makes them durable, and counts them.
-pub fn raise_all(
+pub(crate) fn raise_all(
     judge: &Judge,
     state: &State,
     found: &mut Found,
@@ -126,7 +126,11 @@ pub(super) fn raise_found(
 }
 
 /// Forgets raised alerts too old to be read again.
-pub fn expire(state: &State, now: Timestamp, retention: Duration) -> Result<usize, StateError> {
+pub(crate) fn expire(
+    state: &State,
+    now: Timestamp,
+    retention: Duration,
+) -> Result<usize, StateError> {
     // Threshold counts with nothing for longer than the longest period allowed.
     let counts = now
         .checked_sub(when::signed(crate::rules::Threshold::MAX_PERIOD))

@@ -191,7 +191,7 @@ pub async fn poll_stream(
 
 /// `poll_stream`, measuring lateness only when `measure` (the daemon's first poll after a start
 /// cannot tell delivery delays from its own downtime).
-pub async fn poll_stream_measured(
+pub(crate) async fn poll_stream_measured(
     stream: &Stream,
     judge: &Judge,
     state: &State,

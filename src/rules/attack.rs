@@ -2,7 +2,7 @@
 //! --coverage` and the docs. A tag not listed here is shown by its ID alone.
 
 /// (technique ID, name), as ATT&CK (Enterprise, Cloud) names them.
-pub const TECHNIQUES: &[(&str, &str)] = &[
+pub(crate) const TECHNIQUES: &[(&str, &str)] = &[
     ("T1037", "Boot or Logon Initialization Scripts"),
     ("T1078", "Valid Accounts"),
     ("T1078.004", "Valid Accounts: Cloud Accounts"),
@@ -50,6 +50,6 @@ pub const TECHNIQUES: &[(&str, &str)] = &[
 ];
 
 /// A technique's name, if known.
-pub fn name(id: &str) -> Option<&'static str> {
+pub(crate) fn name(id: &str) -> Option<&'static str> {
     TECHNIQUES.iter().find(|(i, _)| *i == id).map(|(_, n)| *n)
 }

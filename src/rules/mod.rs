@@ -4,18 +4,19 @@
 //! poll use (`evaluate`), and what a source may ask AWS for (`pushdown`). Nothing here does
 //! I/O.
 
-pub mod attack;
-pub mod evaluate;
-pub mod packs;
-pub mod prefilter;
-pub mod pushdown;
+pub(crate) mod attack;
+pub(crate) mod evaluate;
+pub(crate) mod packs;
+pub(crate) mod prefilter;
+pub(crate) mod pushdown;
 mod rule;
 mod set;
-pub mod testing;
-pub mod threshold;
-pub mod vars;
+pub(crate) mod testing;
+pub(crate) mod threshold;
+pub(crate) mod vars;
 
 pub use evaluate::Evaluator;
-pub use prefilter::Prefilter;
-pub use rule::{Rule, RulePattern, RuleTest, Threshold};
-pub use set::{RuleSet, RulesError};
+pub(crate) use prefilter::Prefilter;
+pub(crate) use rule::{Rule, RulePattern, RuleTest, Threshold};
+pub use set::RuleSet;
+pub(crate) use set::RulesError;

@@ -12,14 +12,14 @@ use super::{Rule, RulePattern, RuleSet};
 use crate::pattern::filter::FilterPattern;
 
 /// Above this many lookups per region, reading everything is assumed cheaper.
-pub const DEFAULT_MAX_LOOKUPS: usize = 20;
+pub(crate) const DEFAULT_MAX_LOOKUPS: usize = 20;
 
 /// Event sources of global services whose events CloudTrail records in us-east-1 only.
-pub const US_EAST_1_ONLY: &[&str] = &["iam.amazonaws.com"];
+pub(crate) const US_EAST_1_ONLY: &[&str] = &["iam.amazonaws.com"];
 
 /// Where a `lookup_events` plan runs, and what it knows about the account's root user.
 #[derive(Debug, Clone)]
-pub struct LookupScope<'a> {
+pub(crate) struct LookupScope<'a> {
     pub region: &'a str,
     /// The user names root's events can carry in this account: "root" and every alias.
     pub root_names: &'a [String],
@@ -30,6 +30,7 @@ pub struct LookupScope<'a> {
 
 impl LookupScope<'_> {
     /// A scope for us-east-1 of an account without an alias.
+    #[cfg(test)]
     pub fn plain() -> LookupScope<'static> {
         static ROOT: std::sync::LazyLock<Vec<String>> =
             std::sync::LazyLock::new(|| vec!["root".to_string()]);
@@ -75,7 +76,7 @@ impl fmt::Display for Lookup {
 
 /// How a `lookup_events` source reads a window.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LookupPlan {
+pub(crate) enum LookupPlan {
     /// Every event of the window, and why no pushdown applies.
     ReadAll { reason: String },
     /// Only these lookups (their union is a superset of every rule's matches); none when no
@@ -85,7 +86,7 @@ pub enum LookupPlan {
 
 /// How a `cloudwatch_logs` source reads a window.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogsPlan {
+pub(crate) struct LogsPlan {
     /// The server-side `filterPattern`, if one can be sent.
     pub filter_pattern: Option<String>,
     /// Why there is none, or how it was built.
@@ -145,7 +146,11 @@ fn rule_lookups(rule: &Rule, scope: &LookupScope<'_>) -> Result<Vec<Lookup>, Str
 
 /// The plan for `lookup_events` in a scope: lookups when every enabled rule allows them and
 /// there are at most `max_lookups` of them.
-pub fn lookup_plan(rules: &RuleSet, max_lookups: usize, scope: &LookupScope<'_>) -> LookupPlan {
+pub(crate) fn lookup_plan(
+    rules: &RuleSet,
+    max_lookups: usize,
+    scope: &LookupScope<'_>,
+) -> LookupPlan {
     if rules.enabled().next().is_none() {
         return LookupPlan::ReadAll {
             reason: "no rule is enabled".into(),
@@ -232,7 +237,7 @@ fn rule_condition(rule: &Rule) -> Result<String, String> {
 /// The plan for `cloudwatch_logs`: every enabled rule joined into one JSON filter pattern with
 /// `||`; if that breaks a limit of the language (1024 characters, 2 regexes, 3 wildcards), the
 /// rules' pinned event names; otherwise no server-side filter.
-pub fn logs_plan(rules: &RuleSet) -> LogsPlan {
+pub(crate) fn logs_plan(rules: &RuleSet) -> LogsPlan {
     let enabled: Vec<&Rule> = rules.enabled().collect();
     if enabled.is_empty() {
         return LogsPlan {

@@ -8,7 +8,7 @@ use super::{Rule, RuleSet, RuleTest};
 
 /// The outcome of one test.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub rule: String,
     pub test: String,
     pub passed: bool,
@@ -17,7 +17,7 @@ pub struct Outcome {
 }
 
 /// Runs the tests of every enabled rule, in definition order.
-pub fn run_all(rules: &RuleSet) -> Vec<Outcome> {
+pub(crate) fn run_all(rules: &RuleSet) -> Vec<Outcome> {
     let eval = Evaluator::new(rules.clone());
     let mut out = Vec::new();
     for r in rules.enabled() {

@@ -18,7 +18,7 @@ use crate::alert::{Alert, Count, Kind};
 use crate::state::Tally;
 
 /// Counts one match at `ms` (its eventTime) with ID `id` in `t`.
-pub fn count(t: &mut Tally, th: &Threshold, ms: i64, id: &str) -> Counted {
+pub(crate) fn count(t: &mut Tally, th: &Threshold, ms: i64, id: &str) -> Counted {
     if ms < t.quiet_until || t.events.iter().any(|(_, i)| i == id) {
         return Counted::Ignored;
     }
@@ -39,7 +39,7 @@ pub fn count(t: &mut Tally, th: &Threshold, ms: i64, id: &str) -> Counted {
 
 /// What counting one match did.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Counted {
+pub(crate) enum Counted {
     /// Counted before (a re-read), or in the quiet time after an alert.
     Ignored,
     /// Counted; this many in the window.
@@ -49,7 +49,7 @@ pub enum Counted {
 }
 
 /// Where tallies are kept.
-pub trait Tallies {
+pub(crate) trait Tallies {
     type Error;
     fn get(&mut self, rule: &str, key: &str) -> Result<Tally, Self::Error>;
     fn put(&mut self, rule: &str, key: &str, t: &Tally) -> Result<(), Self::Error>;
@@ -57,7 +57,7 @@ pub trait Tallies {
 
 /// Tallies in memory (`scan`, `backfill` without `--notify`).
 #[derive(Debug, Default)]
-pub struct InMemory(HashMap<(String, String), Tally>);
+pub(crate) struct InMemory(HashMap<(String, String), Tally>);
 
 impl Tallies for InMemory {
     type Error = std::convert::Infallible;
@@ -76,7 +76,7 @@ impl Tallies for InMemory {
 }
 
 /// The value at a dotted path of a record, as text (`-` when absent).
-pub fn at_path(v: &Value, path: &str) -> String {
+pub(crate) fn at_path(v: &Value, path: &str) -> String {
     let mut cur = v;
     for p in path.split('.') {
         match cur.get(p) {
@@ -92,7 +92,7 @@ pub fn at_path(v: &Value, path: &str) -> String {
 }
 
 /// The key a record is counted under: `path=value` for each `group_by` path.
-pub fn group_key(th: &Threshold, record: &Value) -> String {
+pub(crate) fn group_key(th: &Threshold, record: &Value) -> String {
     th.group_by
         .iter()
         .map(|p| format!("{p}={}", at_path(record, p)))
@@ -102,7 +102,7 @@ pub fn group_key(th: &Threshold, record: &Value) -> String {
 
 /// Counts the alerts of threshold rules, in eventTime order, and puts one alert per threshold
 /// reached in their place; the others pass as they are.
-pub fn apply<T: Tallies>(
+pub(crate) fn apply<T: Tallies>(
     rules: &RuleSet,
     alerts: Vec<Alert>,
     store: &mut T,

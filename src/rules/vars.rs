@@ -28,7 +28,7 @@ pub enum Var {
 }
 
 /// Variables by name.
-pub type Vars = BTreeMap<String, Var>;
+pub(crate) type Vars = BTreeMap<String, Var>;
 
 impl Var {
     /// A TOML value as a variable: a string, or an array of strings.
@@ -54,15 +54,10 @@ impl Var {
 
 /// A pattern after its variables were put in place.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Expanded {
+pub(crate) enum Expanded {
     Pattern(String),
     /// It uses an empty list variable (named): it matches nothing.
     Never(String),
-}
-
-/// True when `src` uses a variable.
-pub fn uses_vars(src: &str) -> bool {
-    src.contains("${")
 }
 
 /// The names used in `src`, in order, each once.
@@ -116,7 +111,7 @@ fn lookup<'v>(src: &str, vars: &'v Vars) -> Result<Vec<(String, &'v Var)>, Strin
 }
 
 /// Puts variables into an EventBridge pattern's text.
-pub fn expand_event(src: &str, vars: &Vars) -> Result<Expanded, String> {
+pub(crate) fn expand_event(src: &str, vars: &Vars) -> Result<Expanded, String> {
     let mut out = src.to_string();
     for (name, v) in lookup(src, vars)? {
         if matches!(v, Var::List(l) if l.is_empty()) {
@@ -217,7 +212,7 @@ fn filter_string(s: &str) -> String {
 }
 
 /// Puts variables into a filter pattern's text.
-pub fn expand_filter(src: &str, vars: &Vars) -> Result<Expanded, String> {
+pub(crate) fn expand_filter(src: &str, vars: &Vars) -> Result<Expanded, String> {
     let mut out = src.to_string();
     for (name, v) in lookup(src, vars)? {
         out = match v {

@@ -28,7 +28,7 @@ impl Kind for ConsoleConfig {
 }
 
 /// Prints alerts.
-pub struct Console;
+pub(crate) struct Console;
 
 impl Console {
     fn print(m: &Message<'_>) -> Outcome {

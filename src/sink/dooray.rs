@@ -15,7 +15,7 @@ use crate::severity::Severity;
 use crate::text::{escape_markup, truncate};
 
 /// Dooray shows about this much of a message; longer text is cut cleanly.
-pub const MAX_TEXT: usize = 3500;
+pub(crate) const MAX_TEXT: usize = 3500;
 
 /// A `type = "dooray"` sink's keys.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -62,7 +62,7 @@ impl Kind for DoorayConfig {
 }
 
 /// A Dooray webhook.
-pub struct Dooray {
+pub(crate) struct Dooray {
     url: reqwest::Url,
     http: Http,
     bot_name: String,
@@ -81,7 +81,7 @@ fn color(s: Severity) -> &'static str {
 
 impl Dooray {
     /// The JSON body for a message.
-    pub fn payload(&self, m: &Message<'_>) -> serde_json::Value {
+    pub(crate) fn payload(&self, m: &Message<'_>) -> serde_json::Value {
         let mut p = json!({
             "botName": self.bot_name,
             "text": truncate(&escape_markup(&m.subject()), 300),

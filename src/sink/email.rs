@@ -157,7 +157,7 @@ impl Kind for EmailConfig {
 }
 
 /// An SMTP sink.
-pub struct Email {
+pub(crate) struct Email {
     transport: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     reply_to: Option<Mailbox>,
@@ -167,7 +167,7 @@ pub struct Email {
 
 impl Email {
     /// The message as sent.
-    pub fn build(&self, m: &Message<'_>) -> Result<Mail, String> {
+    pub(crate) fn build(&self, m: &Message<'_>) -> Result<Mail, String> {
         // A subject is one line: control characters are shown, never passed through.
         let subject = visible(&m.subject());
         let mut b = Mail::builder().from(self.from.clone()).subject(subject);

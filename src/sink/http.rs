@@ -14,13 +14,13 @@ use crate::text::{truncate, visible};
 const QUOTED: usize = 200;
 
 /// An HTTP client for one sink, and the secrets its reasons must never show.
-pub struct Http {
+pub(crate) struct Http {
     client: reqwest::Client,
     secrets: Vec<String>,
 }
 
 /// A parsed, checked webhook URL.
-pub fn url(secret: &Secret) -> Result<reqwest::Url, Problem> {
+pub(crate) fn url(secret: &Secret) -> Result<reqwest::Url, Problem> {
     let parsed = reqwest::Url::parse(secret.expose())
         .map_err(|_| Problem::BadUrl(redact_url(secret.expose())))?;
     if !matches!(parsed.scheme(), "https" | "http") {
@@ -30,7 +30,7 @@ pub fn url(secret: &Secret) -> Result<reqwest::Url, Problem> {
 }
 
 /// `Retry-After`: seconds, or an HTTP date; at most an hour.
-pub fn retry_after(v: &str) -> Option<Duration> {
+pub(crate) fn retry_after(v: &str) -> Option<Duration> {
     let v = v.trim();
     let hour = Duration::from_secs(3600);
     if let Ok(s) = v.parse::<u64>() {
@@ -43,7 +43,7 @@ pub fn retry_after(v: &str) -> Option<Duration> {
 
 /// The outcome of an HTTP answer: `status`, its `Retry-After`, and its body (quoted in the
 /// reason, already stripped of secrets).
-pub fn classify(status: u16, retry_after_header: Option<&str>, body: &str) -> Outcome {
+pub(crate) fn classify(status: u16, retry_after_header: Option<&str>, body: &str) -> Outcome {
     if (200..300).contains(&status) {
         return Outcome::Delivered;
     }
@@ -65,7 +65,7 @@ pub fn classify(status: u16, retry_after_header: Option<&str>, body: &str) -> Ou
 
 impl Http {
     /// A client whose requests take at most `timeout`; `secrets` are scrubbed from reasons.
-    pub fn new(timeout: Duration, secrets: &[&Secret]) -> Result<Http, Problem> {
+    pub(crate) fn new(timeout: Duration, secrets: &[&Secret]) -> Result<Http, Problem> {
         let client = reqwest::Client::builder()
             .timeout(timeout)
             .user_agent(concat!("trailwatch/", env!("CARGO_PKG_VERSION")))
@@ -91,7 +91,7 @@ impl Http {
     }
 
     /// POSTs `body` (JSON unless `headers` say otherwise) and classifies the answer.
-    pub async fn post(
+    pub(crate) async fn post(
         &self,
         url: &reqwest::Url,
         body: Vec<u8>,
@@ -135,7 +135,7 @@ impl Http {
     /// Reaches `url` without posting anything: a HEAD request. A 4xx or 5xx answer is a
     /// failure naming the status (a rotated webhook answers 404), except 405: the endpoint
     /// exists and takes POST only.
-    pub async fn probe(&self, url: &reqwest::Url) -> Result<String, String> {
+    pub(crate) async fn probe(&self, url: &reqwest::Url) -> Result<String, String> {
         let shown = redact_url(url.as_str());
         match self.client.head(url.clone()).send().await {
             Ok(r) if r.status().as_u16() >= 400 && r.status().as_u16() != 405 => Err(format!(

@@ -27,7 +27,7 @@ pub enum Outcome {
 /// A sink that cannot be opened. Never carries a secret.
 #[derive(Debug, thiserror::Error)]
 #[error("sink '{sink}': {problem}")]
-pub struct OpenError {
+pub(crate) struct OpenError {
     pub sink: String,
     pub problem: Problem,
 }
@@ -57,7 +57,7 @@ pub enum Problem {
 }
 
 /// A future of one attempt or probe.
-pub type Attempt<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub(super) type Attempt<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
 /// A kind's entry (its own keys, as written): what every kind answers.
 pub trait Kind {

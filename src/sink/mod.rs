@@ -10,15 +10,15 @@
 //! (`delivery/`) decides about retries, order and grouping.
 
 mod config;
-pub mod console;
-pub mod dooray;
-pub mod email;
+pub(crate) mod console;
+pub(crate) mod dooray;
+pub(crate) mod email;
 pub(crate) mod http;
 mod kind;
 mod message;
 mod open;
 
-pub use self::config::SinkSpec;
-pub use self::kind::{OpenError, Outcome};
-pub use self::message::{Format, Message, Render};
-pub use self::open::Sink;
+pub(crate) use self::config::SinkSpec;
+pub(crate) use self::kind::{OpenError, Outcome};
+pub(crate) use self::message::{Format, Message, Render};
+pub(crate) use self::open::Sink;

@@ -7,14 +7,14 @@ use super::kind::{OpenError, Outcome, Transport};
 use super::message::Message;
 
 /// A sink ready to send: its transport, and how long one attempt may take.
-pub struct Sink {
+pub(crate) struct Sink {
     transport: Box<dyn Transport>,
     timeout: Duration,
 }
 
 impl Sink {
     /// Opens a sink: resolves its secrets and builds its client.
-    pub fn open(spec: &SinkSpec) -> Result<Sink, OpenError> {
+    pub(crate) fn open(spec: &SinkSpec) -> Result<Sink, OpenError> {
         spec.kind
             .entry()
             .open(spec.timeout)
@@ -37,7 +37,7 @@ impl Sink {
 
     /// One delivery attempt of a message, within the sink's `timeout` whatever the server does
     /// (a server that greets and then says nothing is a retry, not a hang).
-    pub async fn send(&self, m: &Message<'_>) -> Outcome {
+    pub(crate) async fn send(&self, m: &Message<'_>) -> Outcome {
         match tokio::time::timeout(self.timeout, self.transport.send(m)).await {
             Ok(out) => out,
             Err(_) => Outcome::Retry {
@@ -48,7 +48,7 @@ impl Sink {
     }
 
     /// Checks that the sink can be reached, without sending anything, within its `timeout`.
-    pub async fn probe(&self) -> Result<String, String> {
+    pub(crate) async fn probe(&self) -> Result<String, String> {
         tokio::time::timeout(self.timeout, self.transport.probe())
             .await
             .unwrap_or_else(|_| Err(self.timed_out()))

@@ -17,7 +17,7 @@ use crate::rules::pushdown;
 /// The kinds of source.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum SourceType {
+pub(crate) enum SourceType {
     LookupEvents,
     CloudwatchLogs,
     Files,

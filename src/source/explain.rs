@@ -32,7 +32,7 @@ fn per_day(per_poll: usize, every: Duration) -> u64 {
 
 /// The plan of one source, as `--explain` prints it. `opened` is the source's streams, for an
 /// AWS source (without them, the plan cannot say what the account allows).
-pub fn explain(spec: &SourceSpec, rules: &RuleSet, opened: Option<&Opened>) -> String {
+pub(crate) fn explain(spec: &SourceSpec, rules: &RuleSet, opened: Option<&Opened>) -> String {
     let mut s = match (&spec.kind, opened) {
         (SourceKind::LookupEvents { .. }, Some(o)) => lookup_events(spec, rules, o),
         (SourceKind::CloudwatchLogs { .. }, _) => cloudwatch_logs(spec, rules),

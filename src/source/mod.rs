@@ -4,20 +4,22 @@
 //! source's plan into words.
 
 pub mod aws;
-pub mod cloudwatch_logs;
-pub mod config;
+pub(crate) mod cloudwatch_logs;
+pub(crate) mod config;
 pub mod coverage;
-pub mod explain;
+pub(crate) mod explain;
 pub mod files;
-pub mod lookup_events;
-pub mod open;
+pub(crate) mod lookup_events;
+pub(crate) mod open;
 mod page;
 pub mod s3;
-pub mod stream;
-pub mod window;
+pub(crate) mod stream;
+pub(crate) mod window;
 
-pub use config::{SourceKind, SourceSpec};
-pub use explain::explain;
-pub use open::{open_source, open_source_on, open_streams, Opened, SourceError, Unreachable};
+pub(crate) use config::SourceKind;
+pub use config::SourceSpec;
+pub(crate) use explain::explain;
+pub(crate) use open::SourceError;
+pub use open::{open_source, open_source_on, open_streams, Opened};
 pub use stream::{Query, Stream};
 pub use window::Window;

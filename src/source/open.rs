@@ -215,17 +215,8 @@ async fn learn(
     }
 }
 
-/// Learns again what a `lookup_events` source covers (the coverage watch).
-pub async fn discover(
-    spec: &SourceSpec,
-    aliases: &BTreeMap<String, String>,
-    clock: &Arc<Clock>,
-) -> Coverage {
-    discover_account(spec, None, aliases, clock).await
-}
-
-/// `discover` for one account of a fan-out (`None`: the source's own account).
-pub async fn discover_account(
+/// What a `lookup_events` source covers, learned for one account of a fan-out (`None`: the source's own account).
+pub(crate) async fn discover_account(
     spec: &SourceSpec,
     account: Option<&str>,
     aliases: &BTreeMap<String, String>,
@@ -245,7 +236,7 @@ pub async fn discover_account(
 }
 
 /// The accounts a fan-out reads: the organization's active ones, or the listed ones.
-pub async fn fanout_accounts(
+pub(crate) async fn fanout_accounts(
     spec: &SourceSpec,
     f: &Fanout,
     clock: &Arc<Clock>,

@@ -2,7 +2,7 @@
 
 /// An outbox or dead-letter entry's key: its event's time (ms, high 64 bits) and a sequence
 /// number (low 64 bits), so that the outbox drains oldest event first.
-pub type EntryId = u128;
+pub(crate) type EntryId = u128;
 
 /// `a` NUL `b`: a source and one of its streams, files or events.
 pub(super) fn key2(a: &str, b: &str) -> Vec<u8> {

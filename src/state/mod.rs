@@ -21,14 +21,13 @@ mod store;
 mod tallies;
 mod watermarks;
 
-pub use self::error::{Broken, StateError};
-pub use self::files::{FileMark, Stamp};
-pub use self::keys::EntryId;
-pub use self::objects::ObjectMark;
-pub use self::open::{State, STEADY};
-pub use self::outbox::OutboxEntry;
-pub use self::tallies::Tally;
-pub use self::watermarks::WatermarkRow;
+pub(crate) use self::error::StateError;
+pub(crate) use self::files::{FileMark, Stamp};
+pub(crate) use self::keys::EntryId;
+pub(crate) use self::objects::ObjectMark;
+pub use self::open::State;
+pub(crate) use self::outbox::OutboxEntry;
+pub(crate) use self::tallies::Tally;
 
 #[cfg(test)]
 mod tests {

@@ -14,7 +14,7 @@ use super::store::Store;
 /// over. On a disk that is nearly full, reopening succeeds (a small write fits) and the next
 /// large write fails again: without this, every outage would last half a second and none
 /// would be reported.
-pub const STEADY: std::time::Duration = std::time::Duration::from_secs(10);
+pub(super) const STEADY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The open state database.
 pub struct State {

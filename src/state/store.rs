@@ -74,7 +74,7 @@ fn open_error(dir: &Path, e: &sled::Error) -> StateError {
 
 impl Store {
     /// Opens (creating if needed) the database in `dir`.
-    pub fn open(dir: &Path) -> Result<Store, StateError> {
+    pub(super) fn open(dir: &Path) -> Result<Store, StateError> {
         let io = |e: std::io::Error| StateError::Open {
             dir: dir.to_path_buf(),
             error: e.to_string(),
@@ -146,7 +146,7 @@ impl Store {
     }
 
     /// Makes everything written so far durable, even on power loss.
-    pub fn flush(&self) -> Result<(), sled::Error> {
+    pub(super) fn flush(&self) -> Result<(), sled::Error> {
         self.db.flush()?;
         File::open(self.path.join("db"))?.sync_all()?;
         let blobs = self.path.join("blobs");
@@ -177,7 +177,7 @@ impl Store {
     }
 
     /// Writes and flushes a key: proves the database can be written.
-    pub fn meta_touch(&self) -> Result<(), sled::Error> {
+    pub(super) fn meta_touch(&self) -> Result<(), sled::Error> {
         let now = when::millis(Timestamp::now()).to_be_bytes();
         self.meta.insert("touched", &now)?;
         self.flush()

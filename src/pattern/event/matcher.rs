@@ -53,7 +53,7 @@ pub enum Matcher {
 }
 
 /// Operator names, which cannot be field names inside `$or`.
-pub const OPERATORS: &[&str] = &[
+pub(super) const OPERATORS: &[&str] = &[
     "prefix",
     "suffix",
     "equals-ignore-case",

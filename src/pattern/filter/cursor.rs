@@ -11,31 +11,31 @@ pub(super) struct Cursor<'a> {
 }
 
 impl<'a> Cursor<'a> {
-    pub fn new(src: &'a str) -> Self {
+    pub(super) fn new(src: &'a str) -> Self {
         Cursor { src, pos: 0 }
     }
 
-    pub fn rest(&self) -> &'a str {
+    pub(super) fn rest(&self) -> &'a str {
         &self.src[self.pos..]
     }
 
-    pub fn peek(&self) -> Option<char> {
+    pub(super) fn peek(&self) -> Option<char> {
         self.rest().chars().next()
     }
 
-    pub fn bump(&mut self) -> Option<char> {
+    pub(super) fn bump(&mut self) -> Option<char> {
         let c = self.peek()?;
         self.pos += c.len_utf8();
         Some(c)
     }
 
-    pub fn skip_ws(&mut self) {
+    pub(super) fn skip_ws(&mut self) {
         while self.peek().is_some_and(char::is_whitespace) {
             self.bump();
         }
     }
 
-    pub fn eat(&mut self, s: &str) -> bool {
+    pub(super) fn eat(&mut self, s: &str) -> bool {
         if self.rest().starts_with(s) {
             self.pos += s.len();
             true
@@ -45,7 +45,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Eats a keyword (case-insensitive) that is not followed by a word character.
-    pub fn eat_keyword(&mut self, kw: &str) -> bool {
+    pub(super) fn eat_keyword(&mut self, kw: &str) -> bool {
         let r = self.rest();
         if r.len() >= kw.len()
             && r.is_char_boundary(kw.len())
@@ -60,11 +60,11 @@ impl<'a> Cursor<'a> {
     }
 
     /// An error at the current position.
-    pub fn err(&self, msg: impl Into<String>) -> FilterError {
+    pub(super) fn err(&self, msg: impl Into<String>) -> FilterError {
         self.err_at(self.pos, msg)
     }
 
-    pub fn err_at(&self, pos: usize, msg: impl Into<String>) -> FilterError {
+    pub(super) fn err_at(&self, pos: usize, msg: impl Into<String>) -> FilterError {
         FilterError {
             message: msg.into(),
             column: self.src[..pos.min(self.src.len())].chars().count() + 1,
@@ -72,7 +72,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads a `"..."` string (the cursor is on the opening quote); `\"` and `\\` are escapes.
-    pub fn quoted(&mut self) -> Result<String, FilterError> {
+    pub(super) fn quoted(&mut self) -> Result<String, FilterError> {
         let start = self.pos;
         self.bump();
         let mut out = String::new();
@@ -94,7 +94,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads a `%...%` regex (the cursor is on the first `%`); `\%` does not end it.
-    pub fn regex(&mut self) -> Result<CwRegex, FilterError> {
+    pub(super) fn regex(&mut self) -> Result<CwRegex, FilterError> {
         let start = self.pos;
         self.bump();
         let body_start = self.pos;
@@ -113,7 +113,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads a bare token up to whitespace, one of `stops`, `&&` or `||`.
-    pub fn bare(&mut self, stops: &str) -> &'a str {
+    pub(super) fn bare(&mut self, stops: &str) -> &'a str {
         let start = self.pos;
         while let Some(c) = self.peek() {
             let r = self.rest();
@@ -127,7 +127,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads a comparison operator, if one is here.
-    pub fn cmp_op(&mut self) -> Option<CmpOp> {
+    pub(super) fn cmp_op(&mut self) -> Option<CmpOp> {
         for (s, op) in [
             ("!=", CmpOp::Ne),
             ("<=", CmpOp::Le),
@@ -144,7 +144,7 @@ impl<'a> Cursor<'a> {
     }
 
     /// Reads the value after an operator: quoted string, `%regex%`, number or bare string.
-    pub fn value_test(&mut self, op: CmpOp, stops: &str) -> Result<ValueTest, FilterError> {
+    pub(super) fn value_test(&mut self, op: CmpOp, stops: &str) -> Result<ValueTest, FilterError> {
         self.skip_ws();
         let start = self.pos;
         let numeric_op = !matches!(op, CmpOp::Eq | CmpOp::Ne);

@@ -12,7 +12,7 @@ use super::value::{parse_number, Scalar, ValueTest};
 
 /// One slot of the pattern.
 #[derive(Debug, Clone)]
-pub enum Slot {
+pub(super) enum Slot {
     /// `...`: any number of fields.
     Ellipsis,
     /// Tests joined by `||` of `&&` groups; empty means "any value".
@@ -20,7 +20,7 @@ pub enum Slot {
 }
 
 /// Parses a space-delimited pattern: its slots, and how many regular expressions it holds.
-pub fn parse(src: &str) -> Result<(Vec<Slot>, usize), FilterError> {
+pub(super) fn parse(src: &str) -> Result<(Vec<Slot>, usize), FilterError> {
     let mut c = Cursor::new(src);
     let mut regexes = 0;
     c.skip_ws();
@@ -119,7 +119,7 @@ fn slot_tests(c: &mut Cursor, regexes: &mut usize) -> Result<Vec<Vec<ValueTest>>
 }
 
 /// Splits a message into fields.
-pub fn fields(msg: &str) -> Vec<&str> {
+pub(super) fn fields(msg: &str) -> Vec<&str> {
     let mut out = Vec::new();
     let b = msg.as_bytes();
     let mut i = 0;
@@ -163,7 +163,7 @@ fn slot_matches(slot: &[Vec<ValueTest>], field: &str) -> bool {
 }
 
 /// True when the slots match the fields, `...` absorbing any run of fields.
-pub fn is_match(slots: &[Slot], msg: &str) -> bool {
+pub(super) fn is_match(slots: &[Slot], msg: &str) -> bool {
     let f = fields(msg);
     // ok[j]: the slots seen so far can consume exactly the first j fields.
     let mut ok = vec![false; f.len() + 1];

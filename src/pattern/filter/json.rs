@@ -12,7 +12,7 @@ const MAX_WILDCARDS_PER_PATTERN: usize = 3;
 
 /// One step of a selector.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Step {
+pub(super) enum Step {
     Key(String),
     Index(usize),
     /// `[*]`: any array element.
@@ -23,7 +23,7 @@ pub enum Step {
 
 /// What a condition checks on the selected value(s).
 #[derive(Debug, Clone)]
-pub enum Check {
+pub(super) enum Check {
     Value(ValueTest),
     IsNull,
     IsTrue,
@@ -33,14 +33,14 @@ pub enum Check {
 
 /// A boolean expression over conditions.
 #[derive(Debug, Clone)]
-pub enum Expr {
+pub(super) enum Expr {
     And(Vec<Expr>),
     Or(Vec<Expr>),
     Cond { selector: Vec<Step>, check: Check },
 }
 
 /// See `FilterPattern::pinned_strings`.
-pub fn pinned(e: &Expr, path: &[&str]) -> Option<Vec<String>> {
+pub(super) fn pinned(e: &Expr, path: &[&str]) -> Option<Vec<String>> {
     match e {
         Expr::Cond {
             selector,
@@ -78,7 +78,7 @@ pub fn pinned(e: &Expr, path: &[&str]) -> Option<Vec<String>> {
 }
 
 /// Parses a whole JSON pattern, braces included.
-pub fn parse(src: &str) -> Result<Expr, FilterError> {
+pub(super) fn parse(src: &str) -> Result<Expr, FilterError> {
     let mut p = Parser {
         c: Cursor::new(src),
         wildcards: 0,
@@ -349,7 +349,7 @@ fn check_one(check: &Check, v: &Value) -> bool {
 }
 
 /// Evaluates the expression on a parsed JSON message.
-pub fn eval(e: &Expr, root: &Value) -> bool {
+pub(super) fn eval(e: &Expr, root: &Value) -> bool {
     match e {
         Expr::And(v) => v.iter().all(|e| eval(e, root)),
         Expr::Or(v) => v.iter().any(|e| eval(e, root)),
@@ -365,7 +365,7 @@ pub fn eval(e: &Expr, root: &Value) -> bool {
 }
 
 /// The literals a matching message must contain.
-pub fn requirement(e: &Expr) -> Requirement {
+pub(super) fn requirement(e: &Expr) -> Requirement {
     match e {
         Expr::And(v) => v
             .iter()

@@ -10,7 +10,7 @@ use crate::pattern::literals::{Encoding, Requirement};
 
 /// A parsed term pattern.
 #[derive(Debug, Clone, Default)]
-pub struct Terms {
+pub(super) struct Terms {
     /// Plain terms: all must occur.
     pub required: Vec<String>,
     /// `-term`: none may occur.
@@ -19,7 +19,7 @@ pub struct Terms {
     pub optional: Vec<String>,
 }
 
-pub fn parse(src: &str) -> Result<Terms, FilterError> {
+pub(super) fn parse(src: &str) -> Result<Terms, FilterError> {
     let mut c = Cursor::new(src);
     let mut t = Terms::default();
     loop {
@@ -64,7 +64,7 @@ pub fn parse(src: &str) -> Result<Terms, FilterError> {
 }
 
 impl Terms {
-    pub fn is_match(&self, msg: &str) -> bool {
+    pub(super) fn is_match(&self, msg: &str) -> bool {
         if self.required.is_empty() && self.excluded.is_empty() {
             return self.optional.is_empty()
                 || self.optional.iter().any(|t| msg.contains(t.as_str()));
@@ -73,7 +73,7 @@ impl Terms {
             && !self.excluded.iter().any(|t| msg.contains(t.as_str()))
     }
 
-    pub fn requirement(&self) -> Requirement {
+    pub(super) fn requirement(&self) -> Requirement {
         if self.required.is_empty() && self.excluded.is_empty() {
             return Requirement::any_of(self.optional.iter().map(|t| (t.clone(), Encoding::Raw)));
         }

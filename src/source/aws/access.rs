@@ -77,7 +77,7 @@ fn loader(
 /// The credentials of `access`: `None` for the standard chain (or profile) alone; else the
 /// roles assumed in turn (`role_arn`, then the member account's role), asked of STS at its own
 /// endpoint. One provider serves every region of an account (it caches and refreshes).
-pub async fn credentials(
+pub(crate) async fn credentials(
     access: &AwsAccess,
     region: &str,
     clock: &Arc<Clock>,
@@ -111,7 +111,7 @@ pub async fn credentials(
 }
 
 /// The SDK configuration for one region with given credentials (`None`: the standard chain).
-pub async fn sdk_config_with(
+pub(crate) async fn sdk_config_with(
     access: &AwsAccess,
     region: &str,
     clock: &Arc<Clock>,
@@ -125,13 +125,13 @@ pub async fn sdk_config_with(
 }
 
 /// The SDK configuration for one region, signing with `clock`'s time (AWS's, once known).
-pub async fn sdk_config(access: &AwsAccess, region: &str, clock: &Arc<Clock>) -> SdkConfig {
+pub(crate) async fn sdk_config(access: &AwsAccess, region: &str, clock: &Arc<Clock>) -> SdkConfig {
     let creds = credentials(access, region, clock).await;
     sdk_config_with(access, region, clock, &creds).await
 }
 
 /// The region the standard chain resolves (AWS_REGION, the profile…), if any.
-pub async fn default_region(access: &AwsAccess) -> Option<String> {
+pub(crate) async fn default_region(access: &AwsAccess) -> Option<String> {
     let mut chain = aws_config::default_provider::region::DefaultRegionChain::builder();
     if let Some(p) = &access.profile {
         chain = chain.profile_name(p);
@@ -140,7 +140,7 @@ pub async fn default_region(access: &AwsAccess) -> Option<String> {
 }
 
 /// A CloudTrail client that reads every answer's `Date` into `clock`.
-pub fn cloudtrail(conf: &SdkConfig, clock: &Arc<Clock>) -> aws_sdk_cloudtrail::Client {
+pub(crate) fn cloudtrail(conf: &SdkConfig, clock: &Arc<Clock>) -> aws_sdk_cloudtrail::Client {
     let c = aws_sdk_cloudtrail::config::Builder::from(conf)
         .interceptor(DateHeader(clock.clone()))
         .build();
@@ -148,7 +148,10 @@ pub fn cloudtrail(conf: &SdkConfig, clock: &Arc<Clock>) -> aws_sdk_cloudtrail::C
 }
 
 /// A CloudWatch Logs client that reads every answer's `Date` into `clock`.
-pub fn cloudwatch_logs(conf: &SdkConfig, clock: &Arc<Clock>) -> aws_sdk_cloudwatchlogs::Client {
+pub(crate) fn cloudwatch_logs(
+    conf: &SdkConfig,
+    clock: &Arc<Clock>,
+) -> aws_sdk_cloudwatchlogs::Client {
     let c = aws_sdk_cloudwatchlogs::config::Builder::from(conf)
         .interceptor(DateHeader(clock.clone()))
         .build();
@@ -156,7 +159,11 @@ pub fn cloudwatch_logs(conf: &SdkConfig, clock: &Arc<Clock>) -> aws_sdk_cloudwat
 }
 
 /// An STS client that reads every answer's `Date` into `clock`, at `endpoint` when given.
-pub fn sts(conf: &SdkConfig, clock: &Arc<Clock>, endpoint: Option<&str>) -> aws_sdk_sts::Client {
+pub(crate) fn sts(
+    conf: &SdkConfig,
+    clock: &Arc<Clock>,
+    endpoint: Option<&str>,
+) -> aws_sdk_sts::Client {
     let mut b = aws_sdk_sts::config::Builder::from(conf).interceptor(DateHeader(clock.clone()));
     if let Some(u) = endpoint {
         b = b.endpoint_url(u);
@@ -166,7 +173,7 @@ pub fn sts(conf: &SdkConfig, clock: &Arc<Clock>, endpoint: Option<&str>) -> aws_
 }
 
 /// An Account client (global, signed for us-east-1).
-pub fn account(conf: &SdkConfig, clock: &Arc<Clock>) -> aws_sdk_account::Client {
+pub(crate) fn account(conf: &SdkConfig, clock: &Arc<Clock>) -> aws_sdk_account::Client {
     let c = aws_sdk_account::config::Builder::from(conf)
         .region(Region::new("us-east-1"))
         .interceptor(DateHeader(clock.clone()))

@@ -17,7 +17,7 @@ use crate::backoff::Backoff;
 
 /// The regions AWS enables in every account by default (the others are opt-in). Used when the
 /// enabled regions cannot be asked for.
-pub const DEFAULT_ENABLED_REGIONS: &[&str] = &[
+pub(crate) const DEFAULT_ENABLED_REGIONS: &[&str] = &[
     "ap-northeast-1",
     "ap-northeast-2",
     "ap-northeast-3",
@@ -48,7 +48,7 @@ fn caller() -> Caller {
 }
 
 /// The account the credentials belong to.
-pub async fn account_id(
+pub(crate) async fn account_id(
     conf: &SdkConfig,
     clock: &Arc<Clock>,
     sts_endpoint: Option<&str>,
@@ -63,7 +63,7 @@ pub async fn account_id(
 }
 
 /// The account's aliases (an account has at most one today; the API returns a list).
-pub async fn aliases(
+pub(crate) async fn aliases(
     conf: &SdkConfig,
     clock: &Clock,
     endpoint_url: Option<&str>,
@@ -82,7 +82,7 @@ pub async fn aliases(
 }
 
 /// The regions enabled for the account, and the API that said so; or why none could tell.
-pub async fn enabled_regions(
+pub(crate) async fn enabled_regions(
     conf: &SdkConfig,
     clock: &Arc<Clock>,
     endpoint_url: Option<&str>,

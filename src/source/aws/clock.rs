@@ -18,7 +18,7 @@ use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use jiff::Timestamp;
 
 /// A skew at or above this is logged (once) and worth an operator's look.
-pub const SKEW_WARNING: Duration = Duration::from_secs(30);
+pub(crate) const SKEW_WARNING: Duration = Duration::from_secs(30);
 
 /// AWS's time for one source: the host's clock plus the last skew measured.
 #[derive(Debug)]
@@ -106,7 +106,7 @@ impl TimeSource for Clock {
 
 /// The interceptor that reads every answer's `Date` into a `Clock`.
 #[derive(Debug, Clone)]
-pub struct DateHeader(pub std::sync::Arc<Clock>);
+pub(crate) struct DateHeader(pub std::sync::Arc<Clock>);
 
 impl Intercept for DateHeader {
     fn name(&self) -> &'static str {
@@ -128,7 +128,7 @@ impl Intercept for DateHeader {
 
 /// The `TimeSource` view of a shared clock (the SDK takes ownership of its time source).
 #[derive(Debug, Clone)]
-pub struct SharedClock(pub std::sync::Arc<Clock>);
+pub(crate) struct SharedClock(pub std::sync::Arc<Clock>);
 
 impl TimeSource for SharedClock {
     fn now(&self) -> SystemTime {

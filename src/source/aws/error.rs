@@ -5,7 +5,7 @@
 use aws_sdk_cloudtrail::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 
 /// The HTTP status of a raw response (implemented for the SDK's response type).
-pub trait HasStatus {
+pub(crate) trait HasStatus {
     fn status_code(&self) -> u16;
 }
 

@@ -14,7 +14,7 @@ use crate::defaults;
 
 /// A JSON-protocol service.
 #[derive(Debug, Clone, Copy)]
-pub struct Service {
+pub(crate) struct Service {
     /// The signing name, and the endpoint's first label.
     pub name: &'static str,
     /// Prefix of the `X-Amz-Target` header (`AmazonSQS`).
@@ -25,14 +25,14 @@ pub struct Service {
     pub global: bool,
 }
 
-pub const SQS: Service = Service {
+pub(crate) const SQS: Service = Service {
     name: "sqs",
     target: "AmazonSQS",
     version: "1.0",
     global: false,
 };
 
-pub const ORGANIZATIONS: Service = Service {
+pub(crate) const ORGANIZATIONS: Service = Service {
     name: "organizations",
     target: "AWSOrganizationsV20161128",
     version: "1.1",
@@ -49,7 +49,7 @@ fn endpoint(service: Service, region: &str, endpoint_url: Option<&str>) -> Strin
 }
 
 /// One call: where, what, and how long the answer may take.
-pub struct Call<'a> {
+pub(crate) struct Call<'a> {
     pub service: Service,
     pub region: &'a str,
     pub endpoint_url: Option<&'a str>,
@@ -60,14 +60,18 @@ pub struct Call<'a> {
 
 impl Call<'_> {
     /// What is asked, as an operator reads it: `sqs:ReceiveMessage`.
-    pub fn what(&self) -> String {
+    pub(crate) fn what(&self) -> String {
         format!("{}:{}", self.service.name, self.action)
     }
 }
 
 /// Sends `call` once; throttling, 5xx and network failures come back as such (the caller
 /// retries them).
-pub async fn send(conf: &SdkConfig, clock: &Clock, call: &Call<'_>) -> Result<Value, ApiError> {
+pub(crate) async fn send(
+    conf: &SdkConfig,
+    clock: &Clock,
+    call: &Call<'_>,
+) -> Result<Value, ApiError> {
     let s = call.service;
     let url = endpoint(s, call.region, call.endpoint_url);
     let req = signed::Request {

@@ -3,17 +3,17 @@
 //! query-protocol calls signed here (`query`), what an account is (`account`), and failures
 //! described for an operator (`error`).
 
-pub mod access;
-pub mod account;
-pub mod caller;
-pub mod clock;
-pub mod error;
-pub mod json;
-pub mod organization;
-pub mod query;
-pub mod signed;
+pub(crate) mod access;
+pub(crate) mod account;
+pub(crate) mod caller;
+pub(crate) mod clock;
+pub(crate) mod error;
+pub(crate) mod json;
+pub(crate) mod organization;
+pub(crate) mod query;
+pub(crate) mod signed;
 
-pub use access::{default_region, sdk_config, AwsAccess};
-pub use caller::{ApiStats, Caller};
+pub(crate) use access::{default_region, sdk_config, AwsAccess};
+pub(crate) use caller::{ApiStats, Caller};
 pub use clock::Clock;
-pub use error::{ApiError, ApiErrorKind};
+pub(crate) use error::{ApiError, ApiErrorKind};

@@ -15,7 +15,7 @@ use crate::backoff::Backoff;
 
 /// One account of the organization.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
+pub(crate) struct Member {
     pub id: String,
     pub name: String,
     /// ACTIVE, SUSPENDED, PENDING_CLOSURE…
@@ -23,7 +23,7 @@ pub struct Member {
 }
 
 /// Every account of the organization, in pages of 20 (Organizations allows about 1 call/s).
-pub async fn accounts(
+pub(crate) async fn accounts(
     conf: &SdkConfig,
     clock: &Arc<Clock>,
     endpoint_url: Option<&str>,

@@ -13,7 +13,7 @@ use crate::defaults;
 
 /// A query-protocol service.
 #[derive(Debug, Clone, Copy)]
-pub struct Service {
+pub(crate) struct Service {
     /// The signing name (`iam`, `ec2`).
     pub name: &'static str,
     pub version: &'static str,
@@ -21,13 +21,13 @@ pub struct Service {
     pub global: bool,
 }
 
-pub const IAM: Service = Service {
+pub(crate) const IAM: Service = Service {
     name: "iam",
     version: "2010-05-08",
     global: true,
 };
 
-pub const EC2: Service = Service {
+pub(crate) const EC2: Service = Service {
     name: "ec2",
     version: "2016-11-15",
     global: false,
@@ -56,7 +56,7 @@ fn form(s: &str) -> String {
 
 /// The text of every `<tag>…</tag>` in an XML answer, unescaped (AWS's answers are flat
 /// enough for this).
-pub fn tag_values(xml: &str, tag: &str) -> Vec<String> {
+pub(crate) fn tag_values(xml: &str, tag: &str) -> Vec<String> {
     let (open, close) = (format!("<{tag}>"), format!("</{tag}>"));
     let mut out = Vec::new();
     let mut rest = xml;
@@ -78,7 +78,7 @@ pub fn tag_values(xml: &str, tag: &str) -> Vec<String> {
 
 /// Calls `action` with `params`; returns the XML answer. Throttling, 5xx and network errors are
 /// tried twice.
-pub async fn call(
+pub(crate) async fn call(
     conf: &SdkConfig,
     clock: &Clock,
     service: Service,

@@ -18,7 +18,7 @@ use super::error::ApiErrorKind;
 use crate::defaults;
 
 /// A request to sign and send.
-pub struct Request<'a> {
+pub(crate) struct Request<'a> {
     /// The signing name (`iam`, `sqs`, `organizations`…) and region.
     pub service: &'a str,
     pub region: &'a str,
@@ -32,7 +32,7 @@ pub struct Request<'a> {
 }
 
 /// A failure: its kind (whether a retry may help) and what happened.
-pub type Failure = (ApiErrorKind, String);
+pub(crate) type Failure = (ApiErrorKind, String);
 
 fn client() -> Result<&'static reqwest::Client, Failure> {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
@@ -47,7 +47,7 @@ fn client() -> Result<&'static reqwest::Client, Failure> {
 }
 
 /// Signs and sends `req`; returns the status and the body.
-pub async fn send(
+pub(crate) async fn send(
     conf: &SdkConfig,
     clock: &Clock,
     req: Request<'_>,

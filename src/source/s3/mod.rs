@@ -10,13 +10,14 @@
 
 mod bucket;
 pub mod layout;
-pub mod queue;
+pub(crate) mod queue;
 
 use std::sync::Arc;
 
-pub use bucket::{Bucket, Listed, Listing, Object};
-pub use layout::{KeyKind, Place};
-pub use queue::Queue;
+pub(crate) use bucket::{Bucket, Listed};
+pub(crate) use layout::KeyKind;
+pub use layout::Place;
+pub(crate) use queue::Queue;
 
 use super::aws::{ApiError, ApiStats, Clock};
 

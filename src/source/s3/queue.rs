@@ -14,7 +14,7 @@ use crate::source::aws::json::{self, Call};
 use crate::source::aws::{ApiError, Caller, Clock};
 
 /// How long one receive waits for a message (SQS's longest long poll).
-pub const WAIT: Duration = Duration::from_secs(20);
+pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
 /// How long a received message stays hidden from other receives while its objects are read.
 const VISIBILITY_SECS: u64 = 300;
@@ -29,7 +29,7 @@ pub struct Message {
 
 /// An object a notification names.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Created {
+pub(crate) struct Created {
     pub bucket: String,
     pub key: String,
     pub size: u64,
@@ -161,7 +161,7 @@ fn decode_key(k: &str) -> String {
 
 /// The objects a message's body says were created; an error for a body that is not a
 /// notification at all.
-pub fn created(body: &str) -> Result<Vec<Created>, String> {
+pub(crate) fn created(body: &str) -> Result<Vec<Created>, String> {
     let v: Value = serde_json::from_str(body).map_err(|e| format!("not JSON ({e})"))?;
     // SNS → SQS: the notification is the envelope's Message, as text.
     if v["Type"] == "Notification" {
