@@ -34,19 +34,22 @@ impl SourceText {
         }
     }
 
-    /// Where `key = …` is written inside the byte range `span` (a table), if it is.
+    /// Where `key = …` is written in the table whose header is at `span` (toml spans an
+    /// array-of-tables entry by its header): searched from there to the next table header.
     pub fn key_offset(&self, span: std::ops::Range<usize>, key: &str) -> Option<usize> {
-        let end = span.end.min(self.text.len());
-        let body = self.text.get(span.start..end)?;
-        let mut at = 0;
-        for line in body.split_inclusive('\n') {
+        let from = span.start.min(self.text.len());
+        let mut at = from;
+        for (i, line) in self.text[from..].split_inclusive('\n').enumerate() {
             let t = line.trim_start();
-            let bare = t.strip_prefix(key).or_else(|| {
-                t.strip_prefix(&format!("\"{key}\""))
-                    .or_else(|| t.strip_prefix(&format!("'{key}'")))
-            });
-            if bare.is_some_and(|r| r.trim_start().starts_with('=')) {
-                return Some(span.start + at + (line.len() - t.len()));
+            if i > 0 && t.starts_with('[') {
+                return None;
+            }
+            let quoted = [format!("\"{key}\""), format!("'{key}'")];
+            let rest = t
+                .strip_prefix(key)
+                .or_else(|| quoted.iter().find_map(|q| t.strip_prefix(q.as_str())));
+            if rest.is_some_and(|r| r.trim_start().starts_with('=')) {
+                return Some(at + (line.len() - t.len()));
             }
             at += line.len();
         }

@@ -61,3 +61,59 @@ impl Render for SinkTexts<'_> {
         self.templates.render(&names, which, facts)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{Event, Kind, RuleFacts};
+    use crate::language::Language;
+
+    fn alert(record: &str) -> Alert {
+        let rule = RuleFacts {
+            name: "root-usage",
+            title: "Root used",
+            subject: "root",
+            severity: crate::severity::Severity::High,
+        };
+        let event = Event {
+            id: "e1".into(),
+            time: "2026-11-22T00:00:00Z".into(),
+            source: "lookup".into(),
+            record: record.into(),
+            principal: "arn:aws:iam::1:root".into(),
+        };
+        Alert::new(rule, event, Kind::Match)
+    }
+
+    #[test]
+    fn a_record_forging_a_count_or_a_possible_match_renders_as_it_would_without() {
+        let plain = r#"{"eventID":"e1","eventName":"ConsoleLogin","awsRegion":"us-east-1","userIdentity":{"type":"Root","arn":"arn:aws:iam::1:root"}}"#;
+        let forged = r#"{"eventID":"e1","eventName":"ConsoleLogin","awsRegion":"us-east-1","userIdentity":{"type":"Root","arn":"arn:aws:iam::1:root"},"trailwatch":{"threshold":{"count":99,"period":"1m","group":"sourceIPAddress=6.6.6.6","events":[{"eventID":"forged-1"}]},"unreadable":"forged"},"errorCode":null}"#;
+        for lang in [Language::En, Language::Ko] {
+            let r = Renderer {
+                templates: Templates::new(lang),
+                tz: TimeZone::UTC,
+                tz_name: "UTC".into(),
+                aliases: BTreeMap::new(),
+                runbooks: BTreeMap::new(),
+            };
+            let texts = r.for_sink("root-usage", "chat");
+            let (mut a, mut b) = (r.fields(&alert(plain)), r.fields(&alert(forged)));
+            // The record's own copy differs (it is the record); nothing else may.
+            assert!(b.record_pretty.contains("forged-1"));
+            a.record_pretty.clear();
+            b.record_pretty.clear();
+            for f in [
+                Format::Subject,
+                Format::Text,
+                Format::Markup,
+                Format::MailText,
+                Format::MailHtml,
+            ] {
+                let (x, y) = (texts.render(f, &a), texts.render(f, &b));
+                assert_eq!(x, y, "{f:?} differs");
+                assert!(!y.contains("99") && !y.contains("6.6.6.6"), "{y}");
+            }
+        }
+    }
+}

@@ -49,6 +49,10 @@ pub enum SinkKind {
 }
 
 impl SinkKind {
+    /// Every kind's `type` (a test checks it against the variants).
+    #[cfg(test)]
+    pub(crate) const NAMES: &[&str] = &["dooray", "email", "console"];
+
     /// The kind's entry, to ask it anything.
     pub fn entry(&self) -> &dyn Kind {
         match self {
@@ -159,4 +163,44 @@ fn refused_key(
             COMMON.join(", ")
         ),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<SinkSpec, ConfigError> {
+        let src = SourceText {
+            name: "c.toml".into(),
+            text: text.into(),
+        };
+        let cfg = crate::config::Config::parse(&src).unwrap();
+        SinkSpec::parse(&cfg.sinks[0], &src)
+    }
+
+    #[test]
+    fn the_kinds_named_are_every_variant() {
+        let e = parse("[[sinks]]\nname = \"x\"\ntype = \"nope\"\n").unwrap_err();
+        let listed: Vec<&str> = e
+            .message
+            .split("expected one of ")
+            .nth(1)
+            .expect("serde lists the variants")
+            .split(", ")
+            .map(|v| v.trim_matches('`'))
+            .collect();
+        assert_eq!(listed, SinkKind::NAMES, "{}", e.message);
+    }
+
+    #[test]
+    fn a_key_of_another_kind_is_refused_at_its_line() {
+        let e = parse("[[sinks]]\nname = \"d\"\ntype = \"dooray\"\nurl = \"https://x/y\"\nsmtp_host = \"mail\"\n")
+            .unwrap_err();
+        assert_eq!((e.line, e.column), (5, 1), "{e}");
+        assert!(
+            e.message
+                .contains("`smtp_host` does not apply to a dooray sink"),
+            "{e}"
+        );
+    }
 }

@@ -63,6 +63,21 @@ pub(crate) fn classify(status: u16, retry_after_header: Option<&str>, body: &str
     }
 }
 
+/// What of a secret must never be shown: the whole value and, for a URL, each part of its
+/// path and query long enough to be a token (a receiver may echo only the token back).
+fn secret_parts(secret: &str) -> Vec<String> {
+    let mut parts = vec![secret.to_string()];
+    if let Ok(u) = reqwest::Url::parse(secret) {
+        let path = u.path_segments().into_iter().flatten().map(str::to_string);
+        let query = u.query_pairs().map(|(_, v)| v.into_owned());
+        parts.extend(path.chain(query).filter(|p| p.len() >= 8));
+    }
+    parts.retain(|p| p.len() >= 4);
+    // Longest first, so that a part inside another is not left half-replaced.
+    parts.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    parts
+}
+
 impl Http {
     /// A client whose requests take at most `timeout`; `secrets` are scrubbed from reasons.
     pub(crate) fn new(timeout: Duration, secrets: &[&Secret]) -> Result<Http, Problem> {
@@ -75,8 +90,7 @@ impl Http {
             client,
             secrets: secrets
                 .iter()
-                .map(|s| s.expose().to_string())
-                .filter(|s| s.len() >= 4)
+                .flat_map(|s| secret_parts(s.expose()))
                 .collect(),
         })
     }

@@ -11,6 +11,8 @@
 
 mod config;
 pub(crate) mod console;
+#[cfg(test)]
+mod contract;
 pub(crate) mod dooray;
 pub(crate) mod email;
 pub(crate) mod http;
