@@ -574,7 +574,7 @@ mod tests {
         let e = parse("language = \"en\"\n[[sources]]\nname = \"l\"\ntype = \"lookup_events\"\nregoins = []\n")
             .unwrap_err();
         assert!(
-            e.starts_with("c.toml:2:1: source 'l': unknown field `regoins`"),
+            e.starts_with("c.toml:5:1: source 'l': unknown field `regoins`"),
             "{e}"
         );
         let e = parse("[[sources]]\nname = \"l\"\ntype = \"lookup_events\"\nlog_group = \"g\"\n")
@@ -631,7 +631,7 @@ mod tests {
             Some(&Accounts::Organization)
         );
         assert_eq!(f.access.sts_endpoint(), Some("https://sts.example"));
-        let a = f.access.into_account("111122223333", "trailwatch-reader");
+        let a = f.access.for_account("111122223333", "trailwatch-reader");
         assert_eq!(
             a.member_role.as_deref(),
             Some("arn:aws:iam::111122223333:role/trailwatch-reader")

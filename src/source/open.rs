@@ -223,7 +223,7 @@ pub(crate) async fn discover_account(
     clock: &Arc<Clock>,
 ) -> Coverage {
     let access = match (account, &spec.fanout) {
-        (Some(a), Some(f)) => spec.access.into_account(a, &f.role_name),
+        (Some(a), Some(f)) => spec.access.for_account(a, &f.role_name),
         _ => spec.access.clone(),
     };
     let home = home_region(spec).await;
@@ -288,7 +288,7 @@ async fn open_fanout(
         ..Opened::default()
     };
     for account in &accounts {
-        let access = sh.spec.access.into_account(account, &f.role_name);
+        let access = sh.spec.access.for_account(account, &f.role_name);
         if let Err(why) = reachable(sh, &access, account).await {
             tracing::error!(source = %sh.spec.name, account = %account, "account {account} cannot be read: {why}");
             opened.unreachable.push(Unreachable {

@@ -2,27 +2,13 @@
 //! sweep loses and repeats nothing, a second process on the same state is refused, a broken
 //! configuration on SIGHUP is rejected, and polling IAM outside us-east-1 warns.
 
-use std::io::{BufRead, BufReader, Lines};
 use std::path::Path;
-use std::process::{ChildStderr, Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::fake_cloudtrail::{record, FakeCloudTrail, FakeEvent};
 use crate::support::servers::Receiver;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trailwatch"));
-    c.env("RUST_LOG", "info")
-        .env_remove("TRAILWATCH_CONFIG")
-        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-        .env("AWS_SECRET_ACCESS_KEY", "secret")
-        .env("AWS_CONFIG_FILE", "/nonexistent")
-        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
-    c
-}
-
-use crate::support::signal;
+use crate::support::{bin, signal, spawn_run};
 
 fn config(dir: &Path, fake: &str, hook: &str, extra: &str) -> std::path::PathBuf {
     let p = dir.join("c.toml");
@@ -35,35 +21,6 @@ fn config(dir: &Path, fake: &str, hook: &str, extra: &str) -> std::path::PathBuf
     )
     .unwrap();
     p
-}
-
-/// Starts `trailwatch run` (killed if the test panics), with its log lines.
-fn spawn_run(cfg: &Path) -> (crate::support::servers::Proc, Lines<BufReader<ChildStderr>>) {
-    let mut d = crate::support::servers::Proc(
-        bin()
-            .args(["run", "--config"])
-            .arg(cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let lines = BufReader::new(d.0.stderr.take().unwrap()).lines();
-    (d, lines)
-}
-
-/// Reads stderr lines until one contains `what`; returns everything read.
-fn until(lines: &mut Lines<BufReader<ChildStderr>>, what: &str) -> String {
-    let mut log = String::new();
-    for l in lines.by_ref() {
-        let l = l.unwrap();
-        log.push_str(&l);
-        log.push('\n');
-        if l.contains(what) {
-            return log;
-        }
-    }
-    panic!("'{what}' never logged:\n{log}");
 }
 
 #[test]
@@ -128,8 +85,8 @@ fn a_second_process_on_the_same_state_is_refused_and_sighup_rejects_a_broken_con
         &r.url,
         &format!("metrics_address = \"127.0.0.1:{port}\""),
     );
-    let (mut d, mut lines) = spawn_run(&cfg);
-    until(&mut lines, "trailwatch running");
+    let (mut d, mut logs) = spawn_run(&cfg);
+    logs.until("trailwatch running", Duration::from_secs(20));
     // Metrics: the first poll's API calls, the outbox depth and the watermark lag are exposed
     // (polled until the first poll has finished, with a deadline).
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
@@ -170,7 +127,7 @@ fn a_second_process_on_the_same_state_is_refused_and_sighup_rejects_a_broken_con
     )
     .unwrap();
     signal(&d.0, 1);
-    let log = until(&mut lines, "new configuration rejected");
+    let log = logs.until("new configuration rejected", Duration::from_secs(20));
     assert!(log.contains("unknown field `regoins`"), "{log}");
     // One that parses but cannot start (a secret that is not there): the old one keeps running.
     std::fs::write(
@@ -182,7 +139,7 @@ fn a_second_process_on_the_same_state_is_refused_and_sighup_rejects_a_broken_con
     )
     .unwrap();
     signal(&d.0, 1);
-    let log = until(&mut lines, "the previous one keeps running");
+    let log = logs.until("the previous one keeps running", Duration::from_secs(20));
     assert!(
         log.contains("environment variable TRAILWATCH_TEST_UNSET is not set"),
         "{log}"
@@ -190,7 +147,7 @@ fn a_second_process_on_the_same_state_is_refused_and_sighup_rejects_a_broken_con
     // A good one is taken.
     std::fs::write(&cfg, &good).unwrap();
     signal(&d.0, 1);
-    until(&mut lines, "configuration reloaded");
+    logs.until("configuration reloaded", Duration::from_secs(20));
     signal(&d.0, 15);
     let t = std::time::Instant::now();
     assert!(d.0.wait().unwrap().success());
@@ -303,7 +260,7 @@ fn a_failing_source_raises_a_health_alert_then_a_recovery() {
         .unwrap()
         .replace("poll_interval = \"1h\"", "poll_interval = \"1s\"");
     std::fs::write(&cfg, text).unwrap();
-    let (mut d, lines) = spawn_run(&cfg);
+    let (mut d, mut logs) = spawn_run(&cfg);
     assert!(r.wait_ok(1, Duration::from_secs(30)), "no health alert");
     let first: serde_json::Value = serde_json::from_str(&r.received()[0].body).unwrap();
     let body = first["attachments"][0]["text"].as_str().unwrap();
@@ -325,7 +282,7 @@ fn a_failing_source_raises_a_health_alert_then_a_recovery() {
     );
     signal(&d.0, 15);
     assert!(d.0.wait().unwrap().success());
-    let log = lines.map(|l| l.unwrap()).collect::<Vec<_>>().join("\n");
+    let log = logs.rest();
     assert!(log.contains("poll failed"), "{log}");
 }
 

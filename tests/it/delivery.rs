@@ -4,39 +4,21 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use crate::support::fake_cloudtrail::record;
 use crate::support::servers::{smtp, Receiver};
+use crate::support::{bin, files_config, T0};
 
 const TOKEN: &str = "SECRET-TOKEN-9f8e7d";
 const SMTP_PASSWORD: &str = "smtp-pa55-7c1b";
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trailwatch"));
-    c.env("RUST_LOG", "info").env_remove("TRAILWATCH_CONFIG");
-    c
-}
-
-/// A folder with one delivery file of these records, and a config over it.
+/// A folder with one delivery file of these records, and a config over it (Korean, Seoul's
+/// time, no grouping).
 fn setup(records: &[String], sinks: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    let trail = dir
-        .path()
-        .join("trail/AWSLogs/111122223333/CloudTrail/us-east-1/2026/11/22");
-    std::fs::create_dir_all(&trail).unwrap();
-    std::fs::write(
-        trail.join("f1.json"),
-        format!("{{\"Records\":[{}]}}", records.join(",")),
-    )
-    .unwrap();
-    let cfg = format!(
-        "state_dir = \"{0}/state\"\nlanguage = \"ko\"\ntimezone = \"Asia/Seoul\"\ngroup_window = \"0s\"\n\n[[sources]]\nname = \"files\"\ntype = \"files\"\npath = \"{0}/trail\"\n\n{sinks}",
-        dir.path().display()
-    );
-    std::fs::write(dir.path().join("c.toml"), cfg).unwrap();
-    dir
+    let top = "language = \"ko\"\ntimezone = \"Asia/Seoul\"\ngroup_window = \"0s\"\n";
+    files_config(records, top, sinks).0
 }
 
 fn dooray_sink(url_env: &str) -> String {
@@ -68,7 +50,7 @@ fn state_json(dir: &Path) -> serde_json::Value {
 }
 
 fn create_user(id: &str, minute: i64) -> String {
-    record(id, "CreateUser", 1_795_305_600_000 + minute * 60_000, false).record
+    crate::support::create_user(id, T0 + minute * 60_000)
 }
 
 #[test]

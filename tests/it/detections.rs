@@ -4,8 +4,7 @@
 //! every built-in rule.
 
 use std::path::Path;
-use std::process::{Command, Output};
-use std::time::Duration;
+use std::process::Output;
 
 use crate::support::servers::Receiver;
 use crate::support::*;
@@ -241,20 +240,7 @@ fn the_threats_packs_sharing_rules_follow_own_accounts_and_see_a_stranger_beside
 
 /// Writes a delivery file whose modification time is two minutes ago (read at the first look).
 fn delivery(path: &Path, records: &[Value]) {
-    std::fs::write(path, json!({ "Records": records }).to_string()).unwrap();
-    let old = std::time::SystemTime::now() - Duration::from_secs(120);
-    std::fs::File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
-}
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trailwatch"));
-    c.env("RUST_LOG", "info").env_remove("TRAILWATCH_CONFIG");
-    c
+    write_old(path, &json!({ "Records": records }).to_string());
 }
 
 #[test]

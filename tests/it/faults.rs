@@ -11,54 +11,15 @@ use std::time::Duration;
 
 use crate::support::fake_cloudtrail::record;
 use crate::support::servers::{smtp_mode, Proc, Receiver};
-use crate::support::signal;
+use crate::support::{bin, create_user, files_config, signal, text, write_old, T0};
 
-const T0: i64 = 1_795_305_600_000;
-
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trailwatch"));
-    c.env("RUST_LOG", "info").env_remove("TRAILWATCH_CONFIG");
-    c
-}
-
-fn create_user(id: &str, time_ms: i64) -> String {
-    record(id, "CreateUser", time_ms, false).record
-}
-
-/// A folder source with these records (one delivery file, old enough to be read at once), a
-/// config with `sinks` and `extra`; returns the temp dir and the config path.
+/// `files_config` with what these tests share: no grouping, English.
 fn setup(records: &[String], sinks: &str, extra: &str) -> (tempfile::TempDir, PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let trail = dir.path().join("trail");
-    std::fs::create_dir_all(&trail).unwrap();
-    if !records.is_empty() {
-        write_old(
-            &trail.join("f1.json"),
-            &format!("{{\"Records\":[{}]}}", records.join(",")),
-        );
-    }
-    let cfg = dir.path().join("c.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "state_dir = \"{0}/state\"\ngroup_window = \"0s\"\nlanguage = \"en\"\n{extra}\n[[sources]]\nname = \"files\"\ntype = \"files\"\npath = \"{0}/trail\"\npoll_interval = \"1s\"\n\n{sinks}",
-            dir.path().display()
-        ),
+    files_config(
+        records,
+        &format!("group_window = \"0s\"\nlanguage = \"en\"\n{extra}"),
+        sinks,
     )
-    .unwrap();
-    (dir, cfg)
-}
-
-/// Writes a file whose modification time is two minutes ago (read at the first look).
-fn write_old(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    let old = std::time::SystemTime::now() - Duration::from_secs(120);
-    std::fs::File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_modified(old)
-        .unwrap();
 }
 
 fn hook(url: &str) -> String {
@@ -71,14 +32,6 @@ fn once(cfg: &Path) -> Output {
         .arg(cfg)
         .output()
         .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]

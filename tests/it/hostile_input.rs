@@ -84,11 +84,11 @@ impl Setup {
 }
 
 fn create_user(id: &str) -> String {
-    record(id, "CreateUser", T0, false).record
+    crate::support::create_user(id, T0)
 }
 
 fn delivery(records: &[String]) -> String {
-    format!("{{\"Records\":[{}]}}", records.join(","))
+    crate::support::delivery_file(records)
 }
 
 fn write(path: &Path, bytes: &[u8]) {

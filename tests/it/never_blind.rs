@@ -326,23 +326,13 @@ mod daemon {
     //! The same promises through the binary: what the daemon says, alerts and exports.
 
     use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     use std::time::Duration;
 
     use crate::support::fake_cloudtrail::{record, FakeAccount, FakeCloudTrail};
     use crate::support::servers::{free_port, Proc, Receiver};
 
-    fn bin() -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_trailwatch"));
-        c.env("RUST_LOG", "info")
-            .env_remove("TRAILWATCH_CONFIG")
-            .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-            .env("AWS_SECRET_ACCESS_KEY", "secret")
-            .env("AWS_CONFIG_FILE", "/nonexistent")
-            .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
-            .env("AWS_EC2_METADATA_DISABLED", "true");
-        c
-    }
+    use crate::support::bin;
 
     fn config(
         dir: &std::path::Path,

@@ -4,7 +4,7 @@
 //! `cloudwatch_logs` source over an organization's accounts, one of which refuses its role.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::fake_cloudtrail::record;
@@ -19,11 +19,11 @@ const BUCKET: &str = "acme-cloudtrail";
 const ORG: &str = "o-a1b2c3d4e5";
 const ACCOUNTS: [&str; 2] = ["111122223333", "444455556666"];
 
+/// The binary, with this process's AWS variables set the same way (the test's own SDK
+/// clients use them).
 fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trailwatch"));
-    c.env("RUST_LOG", "info").env_remove("TRAILWATCH_CONFIG");
     crate::support::fake_cloudtrail::test_aws_env();
-    c
+    crate::support::bin()
 }
 
 fn rt() -> tokio::runtime::Runtime {
@@ -121,17 +121,8 @@ fn one_creation(id: &str) -> Vec<u8> {
 }
 
 fn spawn(cfg: &Path) -> (Proc, Logs) {
-    let mut p = Proc(
-        bin()
-            .args(["run", "--config"])
-            .arg(cfg)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap(),
-    );
-    let logs = Logs::of(p.0.stderr.take().unwrap());
-    (p, logs)
+    crate::support::fake_cloudtrail::test_aws_env();
+    crate::support::spawn_run(cfg)
 }
 
 #[test]

@@ -41,7 +41,7 @@ impl AwsAccess {
     }
 
     /// This access, reading `account` through the fan-out's role.
-    pub fn into_account(&self, account: &str, role_name: &str) -> AwsAccess {
+    pub fn for_account(&self, account: &str, role_name: &str) -> AwsAccess {
         AwsAccess {
             member_role: Some(format!("arn:aws:iam::{account}:role/{role_name}")),
             ..self.clone()

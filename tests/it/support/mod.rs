@@ -29,6 +29,90 @@ pub fn corpus() -> PathBuf {
     p
 }
 
+/// 2026-11-22T00:00:00Z, in ms: the time of the tests' records.
+pub const T0: i64 = 1_795_305_600_000;
+
+/// The trailwatch binary, logging at info, with no configuration from the environment and AWS
+/// credentials that reach nothing real (no profile, no instance metadata).
+pub fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_trailwatch"));
+    c.env("RUST_LOG", "info")
+        .env_remove("TRAILWATCH_CONFIG")
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "secret")
+        .env("AWS_CONFIG_FILE", "/nonexistent")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
+    c
+}
+
+/// A CreateUser record's JSON text at `time_ms` (the IAM rule of the default pack matches it).
+pub fn create_user(id: &str, time_ms: i64) -> String {
+    fake_cloudtrail::record(id, "CreateUser", time_ms, false).record
+}
+
+/// A delivery file of these records' texts.
+pub fn delivery_file(records: &[String]) -> String {
+    format!("{{\"Records\":[{}]}}", records.join(","))
+}
+
+/// Writes a file whose modification time is two minutes ago (read at the first look).
+pub fn write_old(path: &std::path::Path, text: &str) {
+    std::fs::write(path, text).unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(120);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+}
+
+/// A `files` source over `dir/trail` holding these records (one delivery file, old enough to
+/// be read at once), and `dir/c.toml`: `top` (top-level keys), the source, then `sinks`.
+pub fn files_config(records: &[String], top: &str, sinks: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let trail = dir.path().join("trail");
+    std::fs::create_dir_all(&trail).unwrap();
+    if !records.is_empty() {
+        write_old(&trail.join("f1.json"), &delivery_file(records));
+    }
+    let cfg = dir.path().join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "state_dir = \"{0}/state\"\n{top}\n[[sources]]\nname = \"files\"\ntype = \"files\"\npath = \"{0}/trail\"\npoll_interval = \"1s\"\n\n{sinks}",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    (dir, cfg)
+}
+
+/// `trailwatch run --config cfg` in the background, its log lines read as they come.
+pub fn spawn_run(cfg: &std::path::Path) -> (servers::Proc, Logs) {
+    let mut d = servers::Proc(
+        bin()
+            .args(["run", "--config"])
+            .arg(cfg)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("trailwatch run starts"),
+    );
+    let logs = Logs::of(d.0.stderr.take().unwrap());
+    (d, logs)
+}
+
+/// Standard output and error of a finished command, together.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
 /// Runs trailwatch with arguments and optional stdin.
 pub fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut c = Command::new(env!("CARGO_BIN_EXE_trailwatch"));
