@@ -97,9 +97,20 @@ impl RuleSet {
         v
     }
 
-    /// The same rules compiled with `vars` set on top (a rule test's own variables).
-    pub fn with_vars(&self, vars: &Vars) -> Result<RuleSet, RulesError> {
-        let mut s = self.clone();
+    /// The rule `name` alone, compiled with `vars` set on top (a rule test's own variables):
+    /// an error names that rule, whatever the others would make of the variables.
+    pub fn with_vars_for(&self, name: &str, vars: &Vars) -> Result<RuleSet, RulesError> {
+        let mut s = RuleSet {
+            raw: self
+                .raw
+                .iter()
+                .filter(|r| r.rc.name.get_ref().trim() == name)
+                .cloned()
+                .collect(),
+            vars: self.vars.clone(),
+            pack_vars: self.pack_vars.clone(),
+            ..RuleSet::default()
+        };
         s.vars.extend(vars.clone());
         s.rebuild()?;
         Ok(s)

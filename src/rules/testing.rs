@@ -27,7 +27,7 @@ pub(crate) fn run_all(rules: &RuleSet) -> Vec<Outcome> {
                 continue;
             }
             // A test with variables of its own: the rules compiled with them.
-            match rules.with_vars(&t.vars) {
+            match rules.with_vars_for(&r.name, &t.vars) {
                 Ok(set) => {
                     let eval = Evaluator::new(set.clone());
                     let rule = set.get(&r.name).unwrap_or(r);
@@ -149,5 +149,26 @@ matches = true
             "{:?}",
             got[3]
         );
+    }
+
+    #[test]
+    fn variables_that_break_a_pattern_name_the_rule_under_test() {
+        let many: Vec<String> = (0..60).map(|i| format!("\"value-number-{i:03}\"")).collect();
+        let text = format!(
+            "rule_packs = []\n[vars]\nv = [\"x\"]\n[[rules]]\nname = \"first\"\nfilter = '{{ $.a = \"${{v}}\" }}'\n[[rules]]\nname = \"second\"\nfilter = '{{ $.b = \"${{v}}\" }}'\n[[rules.tests]]\nname = \"long\"\nmatches = true\nrecord = '{{\"b\":\"x\"}}'\nvars = {{ v = [{}] }}\n",
+            many.join(", ")
+        );
+        let src = SourceText {
+            name: "r.toml".into(),
+            text,
+        };
+        let mut set = RuleSet::default();
+        set.add_config(&Config::parse(&src).unwrap(), &src).unwrap();
+        let out = run_all(&set);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].rule, "second");
+        assert!(!out[0].passed);
+        assert!(out[0].why.contains("rule 'second'"), "{}", out[0].why);
+        assert!(!out[0].why.contains("rule 'first'"), "{}", out[0].why);
     }
 }
