@@ -153,7 +153,9 @@ matches = true
 
     #[test]
     fn variables_that_break_a_pattern_name_the_rule_under_test() {
-        let many: Vec<String> = (0..60).map(|i| format!("\"value-number-{i:03}\"")).collect();
+        let many: Vec<String> = (0..60)
+            .map(|i| format!("\"value-number-{i:03}\""))
+            .collect();
         let text = format!(
             "rule_packs = []\n[vars]\nv = [\"x\"]\n[[rules]]\nname = \"first\"\nfilter = '{{ $.a = \"${{v}}\" }}'\n[[rules]]\nname = \"second\"\nfilter = '{{ $.b = \"${{v}}\" }}'\n[[rules.tests]]\nname = \"long\"\nmatches = true\nrecord = '{{\"b\":\"x\"}}'\nvars = {{ v = [{}] }}\n",
             many.join(", ")
