@@ -156,6 +156,26 @@ impl Metrics {
         );
     }
 
+    /// An S3 object whose name's time is not trusted (read, but no watermark moved for it).
+    pub(crate) fn object_doubted(&self, source: &str) {
+        self.add(
+            "trailwatch_objects_suspicious_total",
+            "S3 objects named with a time outside their folder's day or in the future.",
+            &[("source", source)],
+            1.0,
+        );
+    }
+
+    /// An S3 object that could not be read, set aside to be tried again.
+    pub(crate) fn object_set_aside(&self, source: &str) {
+        self.add(
+            "trailwatch_objects_set_aside_total",
+            "S3 objects that could not be read and were set aside.",
+            &[("source", source)],
+            1.0,
+        );
+    }
+
     /// How far a stream's watermark is behind now.
     pub(crate) fn watermark_lag(&self, stream: &str, seconds: f64) {
         self.set(

@@ -108,6 +108,15 @@ impl Scanner {
         let buf: &[u8] = &inp.data;
         // A byte-order mark is not part of the JSON.
         let buf = buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(buf);
+        if buf.iter().all(u8::is_ascii_whitespace) {
+            let mut rep = self.empty_report();
+            rep.unread.push(format!(
+                "{}: empty (no JSON at all): not a CloudTrail file",
+                inp.name
+            ));
+            rep.files = 1;
+            return rep;
+        }
         let mut rep = match format::layout(buf) {
             Layout::Lines => self.scan_lines_parallel(buf, &inp.name),
             Layout::Document => self.scan_document(buf, &inp.name),
@@ -252,6 +261,10 @@ impl Scanner {
 
     /// Scans one JSON value (a record, a delivery file, an event …) located at `loc`.
     fn scan_value(&self, text: &str, loc: &str, cands: &mut Vec<bool>, rep: &mut Report) {
+        // Said whatever the rules: a file of the wrong shape is not read as it was.
+        if let Some(odd) = format::odd_container(text) {
+            rep.unread.push(format!("{loc}: {odd}"));
+        }
         if self.use_prefilter && !self.eval.screen(text.as_bytes(), cands) {
             return;
         }

@@ -334,7 +334,7 @@ impl Backfill<'_> {
                 .expect("a listing does not panic")
                 .map_err(CmdError::failure)?;
             all.extend(keys.into_iter().filter(|k| {
-                matches!(layout::parse(&base, &k.key), KeyKind::Log { place, time }
+                matches!(layout::parse(&base, &k.key), KeyKind::Log { place, time, .. }
                     if trail.wants(&place) && time >= since && time <= last)
             }));
         }

@@ -87,11 +87,13 @@ fn show(config: &ConfigArg, json: bool) -> Result<ExitCode, CmdError> {
     let st = State::open(&s.state_dir).map_err(CmdError::failure)?;
     let marks = st.watermarks().map_err(CmdError::failure)?;
     let dead = st.dead_letters().map_err(CmdError::failure)?;
+    let aside = st.all_aside().map_err(CmdError::failure)?;
     let now = Timestamp::now();
     if json {
         let v = serde_json::json!({
             "state_dir": s.state_dir,
             "watermarks": marks,
+            "set_aside": aside,
             "raised": st.raised_len(),
             "outbox": st.outbox_len(),
             "dead_letters": dead.len(),
@@ -119,6 +121,15 @@ fn show(config: &ConfigArg, json: bool) -> Result<ExitCode, CmdError> {
         if n > 0 {
             println!("files read by '{}': {n}", x.name);
         }
+    }
+    if !aside.is_empty() {
+        println!("objects that could not be read, set aside: {}", aside.len());
+    }
+    for a in &aside {
+        println!(
+            "  {}/{}: {} — {} (since {}, {} tries, next at {})",
+            a.source, a.stream, a.key, a.error, a.since, a.tries, a.next_try
+        );
     }
     println!("alerts remembered (event ID + rule): {}", st.raised_len());
     println!("outbox: {} waiting", st.outbox_len());

@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use super::mode::Mode;
 use super::poller::Shared;
 use super::shutdown::Shutdown;
-use crate::poll::bucket::Reader;
+use crate::poll::bucket::{gone, Reader};
 use crate::poll::{PollError, PollReport};
 use crate::source::s3::queue::{self, Message};
 use crate::when;
@@ -163,7 +163,7 @@ impl QueuePoller {
 
     /// Reads the objects one message names; `Ok(true)` when it can be deleted, `Ok(false)`
     /// when stopped. A failure leaves it in the queue (it comes back, and the listing catches
-    /// the object anyway).
+    /// the object anyway); every error names the message and the object.
     async fn handle(&self, m: &Message, rep: &mut PollReport) -> Result<bool, PollError> {
         let r = &self.reader;
         let created = match queue::created(&m.body) {
@@ -178,21 +178,45 @@ impl QueuePoller {
                 tracing::warn!(source = %r.spec.name, "message {} is about bucket {}, not {}: ignored", m.id, c.bucket, r.trail.bucket.name);
                 continue;
             }
+            let now = r.trail.clock.now();
             // Digests, Insights, other files, accounts and regions not read here.
-            let Some((place, time)) = r.place_of(&c.key) else {
+            let Some(k) = r.key_of(&c.key, now) else {
                 continue;
             };
-            let stream = place.stream();
+            let stream = k.place.stream();
             if r.was_read(&stream, &c.key, "")? {
                 continue;
             }
-            if !r
-                .read_object(&stream, &c.key, time, r.trail.clock.now(), rep)
-                .await?
-            {
-                return Ok(false);
+            let obj = format!("s3://{}/{}", r.trail.bucket.name, c.key);
+            let time = if k.doubt.is_some() {
+                k.time.min(now)
+            } else {
+                k.time
+            };
+            match r.read_object(&stream, &c.key, time, now, rep).await {
+                Ok(true) => r.state.flush()?,
+                Ok(false) => return Ok(false),
+                Err(e) if gone(&e) && self.confirmed_gone(&c.key).await? => {
+                    tracing::warn!(source = %r.spec.name, key = %c.key, "message {} announces {obj}, which is gone (NoSuchKey, and not listed): the message is deleted", m.id);
+                    continue;
+                }
+                Err(e) => {
+                    return Err(PollError::Object(format!(
+                        "message {}, {obj}: {e} (left in the queue: it comes back, and the listing reads the object meanwhile)",
+                        m.id
+                    )))
+                }
+            }
+            if let Some(why) = &k.doubt {
+                r.doubted(&c.key, why, rep);
             }
         }
         Ok(true)
+    }
+
+    /// True when a listing confirms that `key` is not in the bucket.
+    async fn confirmed_gone(&self, key: &str) -> Result<bool, PollError> {
+        let listed = self.reader.trail.bucket.list(key, None, None).await?;
+        Ok(!listed.keys.iter().any(|l| l.key == key))
     }
 }

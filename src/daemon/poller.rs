@@ -46,6 +46,51 @@ impl Shared {
         for (kind, n) in &rep.note_counts {
             self.metrics.records_noted(source, kind.label(), *n);
         }
+        self.tell_objects(source, rep);
+    }
+
+    /// Objects of a bucket that a poll could not trust or read: a metric each, and an alert
+    /// once per object.
+    fn tell_objects(&self, source: &str, rep: &PollReport) {
+        let lang = self.language;
+        let sinks = self.judge.router.all().to_vec();
+        for (obj, why) in &rep.suspicious {
+            self.metrics.object_doubted(source);
+            Own {
+                rule: "trailwatch-suspicious-object",
+                title: lang.pick(
+                    format!("trailwatch: an object of source {source} is named suspiciously"),
+                    format!("trailwatch: 소스 {source} 의 객체 이름이 의심스러움"),
+                ),
+                severity: Severity::High,
+                detail: lang.pick(
+                    format!("{obj}: {why}. It was read and alerted on, but trailwatch does not take its name's time as a delivery time. A file named so can only be written by someone with write access to the trail bucket: find out who wrote it."),
+                    format!("{obj}: {why}. 읽고 경보는 보냈지만, 이름의 시각을 전달 시각으로 믿지 않습니다. 이런 이름의 파일은 버킷에 쓰기 권한이 있는 사람만 만들 수 있습니다: 누가 썼는지 확인하세요."),
+                ),
+                key: Some(obj.clone()),
+            }
+            .raise(&self.state, sinks.clone(), &self.direct);
+        }
+        for (obj, err) in &rep.set_aside {
+            self.metrics.object_set_aside(source);
+            Own {
+                rule: "trailwatch-unreadable-object",
+                title: lang.pick(
+                    format!("trailwatch: source {source} cannot read an object"),
+                    format!("trailwatch: 소스 {source} 가 객체를 읽을 수 없음"),
+                ),
+                severity: Severity::High,
+                detail: lang.pick(
+                    format!("{obj} cannot be read: {err}. Its records are NOT read yet: it is set aside and tried again (after 5 minutes, then less often, at most every 6 hours), and the files after it are read meanwhile. Fix the bucket policy or the KMS key policy; `trailwatch state show` lists what is set aside."),
+                    format!("{obj} 을 읽을 수 없습니다: {err}. 이 파일의 레코드는 아직 읽지 않았습니다. 따로 두고 다시 시도하며 (5분 후, 이후 점점 드물게, 최대 6시간마다), 그 뒤의 파일은 계속 읽습니다. 버킷 정책이나 KMS 키 정책을 고치세요. `trailwatch state show` 가 목록을 보여줍니다."),
+                ),
+                key: Some(obj.clone()),
+            }
+            .raise(&self.state, sinks.clone(), &self.direct);
+        }
+        if !rep.suspicious.is_empty() || !rep.set_aside.is_empty() {
+            self.wake.notify_one();
+        }
     }
 
     /// Records one poll's outcome: wake delivery, health, metrics, log.

@@ -10,4 +10,4 @@ pub(crate) mod stream;
 pub(crate) use file::{expand, load_limited};
 pub use file::{Data, Input};
 pub(crate) use layout::{for_each_value, layout, Layout, Value};
-pub(crate) use shape::{records, RawRecord};
+pub(crate) use shape::{odd_container, records, RawRecord};

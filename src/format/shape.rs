@@ -36,6 +36,83 @@ struct LookupEvent {
     cloudtrail_event: Option<String>,
 }
 
+/// A `Records` or `Events` member of any type (the shapes CloudTrail does not deliver).
+#[derive(Deserialize)]
+struct OddProbe<'a> {
+    #[serde(rename = "Records", borrow, default)]
+    records: Option<&'a RawValue>,
+    #[serde(rename = "Events", borrow, default)]
+    events: Option<&'a RawValue>,
+}
+
+/// The records of a value whose `Records` (or `Events`) is not a list: the one record of
+/// `{"Records": {…}}` is judged (`odd_container` says what is wrong); a string, a number or a
+/// boolean holds none. `None` when the value is not of that shape.
+fn odd_records(text: &str) -> Option<Vec<RawRecord<'_>>> {
+    let probe: OddProbe = serde_json::from_str(text).ok()?;
+    if let Some(r) = probe.records {
+        return Some(match r.get().trim_start().as_bytes().first() {
+            Some(b'{') => vec![RawRecord {
+                text: Cow::Borrowed(r.get()),
+                event: None,
+                index: Some(0),
+            }],
+            _ => Vec::new(),
+        });
+    }
+    let e = probe.events?;
+    let Ok(one) = serde_json::from_str::<LookupEvent>(e.get()) else {
+        return Some(Vec::new());
+    };
+    Some(
+        one.cloudtrail_event
+            .map(|s| RawRecord {
+                text: Cow::Owned(s),
+                event: None,
+                index: Some(0),
+            })
+            .into_iter()
+            .collect(),
+    )
+}
+
+/// What is odd about the shape of a JSON value that names a `Records` or `Events` container
+/// whose value is not a list (`{"Records": {…}}`, `{"Records": null}`), if anything: such a file
+/// is not what CloudTrail delivers, and must be said. Cheap for the common shapes (a delivery
+/// file that starts with `{"Records":[`, a record that names no container).
+pub(crate) fn odd_container(text: &str) -> Option<String> {
+    let t = text.trim_start();
+    let fast = t
+        .strip_prefix('{')
+        .map(str::trim_start)
+        .and_then(|r| r.strip_prefix("\"Records\""))
+        .map(str::trim_start)
+        .and_then(|r| r.strip_prefix(':'))
+        .is_some_and(|r| r.trim_start().starts_with('['));
+    if fast || !(t.contains("\"Records\"") || t.contains("\"Events\"")) {
+        return None;
+    }
+    // Every member, so that a `null` is told from an absent member.
+    let members: std::collections::HashMap<String, &RawValue> = serde_json::from_str(t).ok()?;
+    let say = |name: &str, v: &RawValue| {
+        let what = match v.get().trim_start().as_bytes().first() {
+            Some(b'[') => return None,
+            Some(b'{') => "an object (judged as one record)",
+            Some(b'"') => "a string",
+            Some(b'n') => "null",
+            Some(b't' | b'f') => "a boolean",
+            _ => "a number",
+        };
+        Some(format!(
+            "`{name}` is {what}, not a list of records: not the shape CloudTrail delivers"
+        ))
+    };
+    members
+        .get("Records")
+        .and_then(|r| say("Records", r))
+        .or_else(|| members.get("Events").and_then(|e| say("Events", e)))
+}
+
 /// The elements of a container, as records numbered by their index.
 fn indexed(items: Vec<&RawValue>) -> Vec<RawRecord<'_>> {
     items
@@ -63,6 +140,9 @@ pub(crate) fn records(text: &str) -> Result<Vec<RawRecord<'_>>, String> {
     // A value that does not parse is judged as a record (the evaluator says why it cannot be
     // read, and which rules it might match).
     let Ok(probe) = serde_json::from_str::<Probe>(text) else {
+        if let Some(inner) = odd_records(text) {
+            return Ok(inner);
+        }
         return Ok(vec![RawRecord {
             text: Cow::Borrowed(text),
             event: None,
@@ -128,5 +208,30 @@ mod tests {
             "judged, and refused, as a record"
         );
         assert!(records("5").is_err());
+    }
+
+    #[test]
+    fn containers_of_the_wrong_shape_are_said_and_their_record_judged() {
+        assert_eq!(odd_container(r#"{"Records":[{"eventID":"a"}]}"#), None);
+        assert_eq!(odd_container(r#"{"eventID":"a","eventName":"x"}"#), None);
+        let one = r#"{"Records":{"eventID":"a","eventName":"CreateUser"}}"#;
+        assert!(odd_container(one)
+            .unwrap()
+            .contains("`Records` is an object"));
+        let r = records(one).unwrap();
+        assert_eq!(r.len(), 1);
+        assert_eq!(r[0].text, r#"{"eventID":"a","eventName":"CreateUser"}"#);
+        for (text, what) in [
+            (r#"{"Records":"x"}"#, "a string"),
+            (r#"{"Records":5}"#, "a number"),
+            (r#"{ "Events" : true }"#, "a boolean"),
+        ] {
+            assert!(odd_container(text).unwrap().contains(what), "{text}");
+            assert!(records(text).unwrap().is_empty(), "{text}");
+        }
+        // null reads as no container: judged as itself (it matches nothing), and said.
+        assert!(odd_container(r#"{"Records":null}"#)
+            .unwrap()
+            .contains("null"));
     }
 }

@@ -167,6 +167,8 @@ pub enum Problem {
     /// Reading failed (an I/O or decompression error): the rest is unread. `corrupt`: the
     /// data itself is bad (a broken or truncated gzip stream), not the way to it.
     Read { error: String, corrupt: bool },
+    /// Nothing at all (0 bytes, or only blanks): not a CloudTrail file.
+    Empty,
 }
 
 impl Problem {
@@ -190,6 +192,7 @@ impl Problem {
                 "{name}:{line}: a record of over {bytes} bytes that cannot be reduced (too many members), skipped"
             ),
             Problem::Read { error, .. } => format!("{name}: cannot be read to the end: {error}"),
+            Problem::Empty => format!("{name}: empty (no JSON at all): not a CloudTrail file"),
         }
     }
 
@@ -991,16 +994,27 @@ pub(crate) fn read_witnessed<R: BufRead>(
         src.read += 3;
     }
     let lines = start.lines.unwrap_or_else(|| looks_like_lines(&mut src));
+    let mut on = on;
+    let mut items = 0u64;
+    let counted = |i: Item| {
+        items += 1;
+        on(i)
+    };
     let mut w = Walk {
         src,
         limits,
         witness,
         lines,
-        on,
+        on: counted,
         notes_so_far: Vec::new(),
     };
     w.run();
-    (w.src.read, w.src.line)
+    let (read, line) = (w.src.read, w.src.line);
+    // An input read from its start that held nothing is said, not taken as read in silence.
+    if items == 0 && start.line == 1 {
+        on(Item::Problem(Problem::Empty));
+    }
+    (read, line)
 }
 
 /// JSON Lines when the first non-blank line is a whole object (`{` … `}`), or longer than

@@ -1,8 +1,14 @@
 //! An `s3` source's streams: each account and region of the bucket is listed day by day from
 //! `StartAfter` its watermark minus `overlap` (never the whole bucket), and every object not
 //! read before (by key and ETag) is read as it arrives (gzip inflated as a stream, never held
-//! whole), its alerts raised, then marked read; the watermark is the delivery time of the last
-//! file read. A notification from the queue reads its object the same way.
+//! whole; `AT_ONCE` objects of a place at a time), its alerts raised, then marked read, and
+//! each batch made durable at once; the watermark is the delivery time of the last file read.
+//! A notification from the queue reads its object the same way.
+//!
+//! Nothing in the bucket may blind a stream: a key whose name gives a time outside its folder's
+//! day or in the future is read and said but never moves the watermark; an object that cannot
+//! be read (refused by a bucket policy or a KMS key) is set aside in the state, said once, and
+//! tried again with a growing wait while the objects after it are read.
 
 use std::io::{BufRead, BufReader};
 use std::sync::atomic::AtomicBool;
@@ -16,9 +22,10 @@ use super::raise::Judge;
 use super::reading::{ends_input, read_input, Input};
 use super::report::{PollError, PollReport};
 use crate::format::stream::{self, Item, Problem};
+use crate::source::aws::ApiErrorKind;
 use crate::source::s3::{layout, KeyKind, Place, Trail};
 use crate::source::SourceSpec;
-use crate::state::{ObjectMark, State};
+use crate::state::{ObjectMark, SetAside, State};
 use crate::when;
 
 /// What every read of one source shares (owned: objects are read off the async threads).
@@ -42,12 +49,54 @@ enum Ending {
     Stopped,
 }
 
+/// How many objects of one place are read at once (their order is kept for the watermark).
+const AT_ONCE: usize = 8;
+
+/// A log file of a place this source reads, as its key names it.
+#[derive(Debug, Clone)]
+pub(crate) struct Key {
+    pub place: Place,
+    /// The delivery time in its name.
+    pub time: Timestamp,
+    /// Why that time cannot be trusted, if it cannot (see `layout::doubt`).
+    pub doubt: Option<String>,
+}
+
+impl Key {
+    /// The time its read mark keeps: its name's, unless that cannot be trusted.
+    fn mark_time(&self, now: Timestamp) -> Timestamp {
+        if self.doubt.is_some() {
+            self.time.min(now)
+        } else {
+            self.time
+        }
+    }
+}
+
+/// True for an error that reading the object again soon cannot cure (it is refused), so that
+/// it is set aside rather than holding its stream back.
+fn refused(e: &PollError) -> bool {
+    matches!(e, PollError::Api(a) if a.kind == ApiErrorKind::Denied || (a.kind == ApiErrorKind::Other && !a.message.contains("NoSuchKey")))
+}
+
+/// True when an object is not there (deleted since it was listed or announced).
+pub(crate) fn gone(e: &PollError) -> bool {
+    matches!(e, PollError::Api(a) if a.message.contains("NoSuchKey"))
+}
+
 impl Reader {
-    /// The stream key of the place the source's key `key` belongs to, if it is a log file of a
-    /// place this source reads.
-    pub(crate) fn place_of(&self, key: &str) -> Option<(Place, Timestamp)> {
+    /// What the source's key `key` is, if it is a log file of a place this source reads.
+    pub(crate) fn key_of(&self, key: &str, now: Timestamp) -> Option<Key> {
         match layout::parse(&self.trail.bucket.base, key) {
-            KeyKind::Log { place, time } if self.trail.wants(&place) => Some((place, time)),
+            KeyKind::Log {
+                place,
+                time,
+                folder,
+            } if self.trail.wants(&place) => Some(Key {
+                doubt: layout::doubt(time, folder, now),
+                place,
+                time,
+            }),
             _ => None,
         }
     }
@@ -56,6 +105,68 @@ impl Reader {
     pub(crate) fn was_read(&self, stream: &str, key: &str, etag: &str) -> Result<bool, PollError> {
         let m = self.state.object_mark(&self.spec.name, stream, key)?;
         Ok(m.is_some_and(|m| etag.is_empty() || m.etag == etag))
+    }
+
+    /// Says a key whose name cannot be trusted (read, alerted, but it moves no watermark).
+    pub(crate) fn doubted(&self, key: &str, why: &str, rep: &mut PollReport) {
+        let obj = format!("s3://{}/{key}", self.trail.bucket.name);
+        tracing::warn!(source = %self.spec.name, key, "{obj}: its name is not trusted ({why}): read, but the stream's watermark does not move for it. Someone may be trying to blind trailwatch: check who wrote it");
+        rep.suspicious.push((obj, why.to_string()));
+    }
+
+    /// Sets an object that cannot be read aside (said and alerted once), so that the objects
+    /// after it are read; it is tried again with a growing wait.
+    fn set_aside(
+        &self,
+        stream: &str,
+        key: &str,
+        k: &Key,
+        e: &PollError,
+        now: Timestamp,
+        rep: &mut PollReport,
+    ) -> Result<(), PollError> {
+        let obj = format!("s3://{}/{key}", self.trail.bucket.name);
+        let a = SetAside::new(when::millis(k.mark_time(now)), e.to_string(), now);
+        self.state.set_aside(&self.spec.name, stream, key, &a)?;
+        tracing::error!(source = %self.spec.name, key, "{obj} cannot be read: {e}. It is set aside and tried again (in 5 minutes, then less often); the files after it are read meanwhile (`trailwatch state show` lists it)");
+        rep.set_aside.push((obj, e.to_string()));
+        Ok(())
+    }
+
+    /// Tries again the objects of a stream set aside whose wait is over: one that can be read
+    /// now is read and alerted; one that is gone is forgotten, loudly.
+    async fn retry_aside(
+        &self,
+        stream: &str,
+        now: Timestamp,
+        rep: &mut PollReport,
+    ) -> Result<(), PollError> {
+        let (state, source) = (&self.state, &self.spec.name);
+        for (key, mut a) in state.aside(source, stream)? {
+            if a.next_ms > when::millis(now) {
+                continue;
+            }
+            let obj = format!("s3://{}/{key}", self.trail.bucket.name);
+            let time = when::from_millis(a.time_ms);
+            match self.read_object(stream, &key, time, now, rep).await {
+                Ok(true) => {
+                    state.clear_aside(source, stream, &key)?;
+                    state.flush()?;
+                    tracing::info!(source = %source, key, "{obj} can be read now: read, after {} tries", a.tries);
+                }
+                Ok(false) => return Ok(()),
+                Err(e) if gone(&e) => {
+                    state.clear_aside(source, stream, &key)?;
+                    tracing::warn!(source = %source, key, "{obj}, set aside since it could not be read, is gone (NoSuchKey): forgotten; its records were never read");
+                }
+                Err(e) if refused(&e) => {
+                    a.failed_again(e.to_string(), now);
+                    state.set_aside(source, stream, &key, &a)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     /// Reads one object delivered at `time`, raises its alerts and marks it read. `Ok(false)`
@@ -92,9 +203,9 @@ impl Reader {
                     time_ms: when::millis(time),
                     problem,
                 };
+                // Made durable with its batch (`poll_place`), or by the caller.
                 self.state
                     .mark_object(&self.spec.name, stream, key, &mark)?;
-                self.state.flush()?;
                 rep.windows += 1;
                 Ok(true)
             }
@@ -163,9 +274,10 @@ impl Reader {
         Ok(end.unwrap_or(Ending::Done { problem: None }))
     }
 
-    /// One poll of one account and region at `now` (AWS's time): the days from the watermark
-    /// minus `overlap` to now, each listed after `StartAfter`, every new object read in order,
-    /// the watermark moved past each.
+    /// One poll of one account and region at `now` (AWS's time): the objects set aside that
+    /// are due, then the days from the watermark minus `overlap` to now, each listed after
+    /// `StartAfter`, every new object read in order (a batch at a time), the watermark moved
+    /// past each batch once it is durable.
     pub(crate) async fn poll_place(
         &self,
         place: &Place,
@@ -174,6 +286,7 @@ impl Reader {
         let (spec, state, base) = (&self.spec, &self.state, &self.trail.bucket.base);
         let stream = place.stream();
         let mut rep = PollReport::default();
+        self.retry_aside(&stream, now, &mut rep).await?;
         let overlap = when::signed(spec.overlap);
         let start = match state.watermark(&spec.name, &stream)? {
             Some(w) => w - overlap,
@@ -192,21 +305,19 @@ impl Reader {
                     .list(&prefix, after.as_deref(), token)
                     .await?;
                 rep.pages += 1;
-                for k in &page.keys {
-                    let Some((p, time)) = self.place_of(&k.key) else {
+                let mut new = Vec::new();
+                for l in &page.keys {
+                    let Some(k) = self.key_of(&l.key, now).filter(|k| k.place == *place) else {
                         continue;
                     };
-                    if p != *place {
-                        continue;
+                    if !self.was_read(&stream, &l.key, &l.etag)? {
+                        new.push((l.key.clone(), k));
                     }
-                    if !self.was_read(&stream, &k.key, &k.etag)?
-                        && !self
-                            .read_object(&stream, &k.key, time, now, &mut rep)
-                            .await?
-                    {
+                }
+                for batch in new.chunks(AT_ONCE) {
+                    if !self.read_batch(&stream, batch, now, &mut rep).await? {
                         return Ok(rep);
                     }
-                    state.advance_watermark(&spec.name, &stream, time)?;
                 }
                 match page.next {
                     Some(t) => token = Some(t),
@@ -222,6 +333,66 @@ impl Reader {
             )?;
         }
         Ok(rep)
+    }
+
+    /// Reads a batch of new objects of one place at once, then makes what they raised and
+    /// their marks durable in one flush and moves the watermark to the last trusted delivery
+    /// time of the batch. An object that is refused is set aside; a transient failure ends the
+    /// poll (what was read before it stays read). False when told to stop.
+    async fn read_batch(
+        &self,
+        stream: &str,
+        batch: &[(String, Key)],
+        now: Timestamp,
+        rep: &mut PollReport,
+    ) -> Result<bool, PollError> {
+        let mut reads = tokio::task::JoinSet::new();
+        for (i, (key, k)) in batch.iter().enumerate() {
+            let (me, stream, key, time) = (
+                self.clone(),
+                stream.to_string(),
+                key.clone(),
+                k.mark_time(now),
+            );
+            reads.spawn(async move {
+                let mut r = PollReport::default();
+                let out = me.read_object(&stream, &key, time, now, &mut r).await;
+                (i, out, r)
+            });
+        }
+        let mut outs: Vec<Option<Result<bool, PollError>>> =
+            (0..batch.len()).map(|_| None).collect();
+        while let Some(j) = reads.join_next().await {
+            let (i, out, r) = j.expect("reading an object does not panic");
+            rep.absorb(r);
+            outs[i] = Some(out);
+        }
+        let (spec, state) = (&self.spec, &self.state);
+        state.flush()?;
+        let mut stopped = false;
+        let mut failed = None;
+        for ((key, k), out) in batch.iter().zip(outs) {
+            match out.expect("every read ends") {
+                Ok(true) => {}
+                Ok(false) => stopped = true,
+                Err(e) if gone(&e) => {
+                    tracing::warn!(source = %spec.name, key, "s3://{}/{key} was listed but is gone (NoSuchKey): skipped", self.trail.bucket.name);
+                }
+                Err(e) if refused(&e) => self.set_aside(stream, key, k, &e, now, rep)?,
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
+            if let Some(why) = &k.doubt {
+                self.doubted(key, why, rep);
+            } else if failed.is_none() && !stopped {
+                state.advance_watermark(&spec.name, stream, k.time)?;
+            }
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(!stopped),
+        }
     }
 }
 

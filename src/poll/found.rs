@@ -26,6 +26,9 @@ pub enum NoteKind {
     NoEventId,
     /// A part of an input that could not be read (truncated, too long, broken compression).
     Unread,
+    /// A value whose shape is not what CloudTrail delivers (`{"Records": {…}}`, `null`…):
+    /// said, and what records it holds judged.
+    Shape,
 }
 
 impl NoteKind {
@@ -37,6 +40,7 @@ impl NoteKind {
             NoteKind::Unreadable => "unreadable_possible_match",
             NoteKind::NoEventId => "no_event_id",
             NoteKind::Unread => "unread",
+            NoteKind::Shape => "shape",
         }
     }
 }
@@ -163,6 +167,11 @@ impl Found {
         let place = p.place.show(name);
         for n in &p.notes {
             self.note(NoteKind::Repaired, &place, n.to_string());
+        }
+        if !p.element {
+            if let Some(odd) = crate::format::odd_container(&p.text) {
+                self.note(NoteKind::Shape, &place, odd);
+            }
         }
         match records_of(p) {
             Ok(raws) => {

@@ -55,6 +55,10 @@ pub struct PollReport {
     pub late: Vec<Late>,
     /// Alerts raised that no sink takes (logged as errors).
     pub undeliverable: u64,
+    /// Objects whose name's time is not trusted: (object, why).
+    pub suspicious: Vec<(String, String)>,
+    /// Objects set aside in this poll because they could not be read: (object, error).
+    pub set_aside: Vec<(String, String)>,
 }
 
 impl PollReport {
@@ -77,6 +81,8 @@ impl PollReport {
         }
         self.lateness.extend(o.lateness);
         self.late.extend(o.late);
+        self.suspicious.extend(o.suspicious);
+        self.set_aside.extend(o.set_aside);
     }
 
     /// Logs what a read noted about its records (each with its place) and keeps the counts.

@@ -11,6 +11,7 @@
 //! nothing (the window is read again) or the alert in the outbox (it is delivered, and not
 //! raised again).
 
+mod aside;
 mod error;
 mod files;
 mod keys;
@@ -21,6 +22,7 @@ mod store;
 mod tallies;
 mod watermarks;
 
+pub(crate) use self::aside::SetAside;
 pub(crate) use self::error::StateError;
 pub(crate) use self::files::{FileMark, Stamp};
 pub(crate) use self::keys::EntryId;

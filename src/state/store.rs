@@ -50,6 +50,8 @@ pub(super) struct Store {
     pub objects: sled::Tree,
     /// Threshold rules' counts, per rule and key.
     pub tallies: sled::Tree,
+    /// S3 objects that could not be read, set aside to be tried again.
+    pub aside: sled::Tree,
     meta: sled::Tree,
     populated: AtomicBool,
     /// Blob files already made durable.
@@ -96,6 +98,7 @@ impl Store {
             files: tree("files")?,
             objects: tree("objects")?,
             tallies: tree("tallies")?,
+            aside: tree("aside")?,
             meta: tree("meta")?,
             db,
             path,
@@ -122,6 +125,7 @@ impl Store {
             &self.dead,
             &self.files,
             &self.objects,
+            &self.aside,
         ]
         .iter()
         .all(|t| t.is_empty())

@@ -10,6 +10,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use serde::Deserialize;
 
+use super::cached;
 use super::clock::{Clock, DateHeader, SharedClock};
 use crate::defaults;
 
@@ -74,16 +75,34 @@ fn loader(
     l
 }
 
-/// The credentials of `access`: `None` for the standard chain (or profile) alone; else the
-/// roles assumed in turn (`role_arn`, then the member account's role), asked of STS at its own
-/// endpoint. One provider serves every region of an account (it caches and refreshes).
+/// The credentials of `access`, shared by every client of the process that reaches AWS the
+/// same way (see `cached`): the standard chain (or profile), or the roles assumed in turn
+/// (`role_arn`, then the member account's role), asked of STS at its own endpoint.
 pub(crate) async fn credentials(
     access: &AwsAccess,
     region: &str,
     clock: &Arc<Clock>,
-) -> Option<SharedCredentialsProvider> {
+) -> SharedCredentialsProvider {
+    let key = format!(
+        "profile={:?} role={:?} member={:?} external_id={:?} session={:?} sts={:?}",
+        access.profile,
+        access.role_arn,
+        access.member_role,
+        access.external_id,
+        access.session_name,
+        access.sts_endpoint()
+    );
+    cached::shared(key, || fetch_from(access, region, clock)).await
+}
+
+/// The provider that fetches `access`'s credentials (uncached).
+async fn fetch_from(
+    access: &AwsAccess,
+    region: &str,
+    clock: &Arc<Clock>,
+) -> SharedCredentialsProvider {
     let hops: Vec<(&String, Option<&String>)> = match (&access.role_arn, &access.member_role) {
-        (None, None) => return None,
+        (None, None) => Vec::new(),
         (Some(r), None) => vec![(r, access.external_id.as_ref())],
         (None, Some(m)) => vec![(m, access.external_id.as_ref())],
         // The external ID is the member role's (a reader role in every account).
@@ -92,12 +111,11 @@ pub(crate) async fn credentials(
     let sts = loader(access, region, clock, access.sts_endpoint())
         .load()
         .await;
-    let mut creds: Option<SharedCredentialsProvider> = None;
+    let mut creds = sts
+        .credentials_provider()
+        .expect("the standard chain is always configured");
     for (role, external_id) in hops {
-        let via = match &creds {
-            Some(c) => sts.to_builder().credentials_provider(c.clone()).build(),
-            None => sts.clone(),
-        };
+        let via = sts.to_builder().credentials_provider(creds.clone()).build();
         let mut b = aws_config::sts::AssumeRoleProvider::builder(role)
             .session_name(access.session_name.as_deref().unwrap_or("trailwatch"))
             .region(Region::new(region.to_string()))
@@ -105,26 +123,24 @@ pub(crate) async fn credentials(
         if let Some(x) = external_id {
             b = b.external_id(x);
         }
-        creds = Some(SharedCredentialsProvider::new(b.build().await));
+        creds = SharedCredentialsProvider::new(b.build().await);
     }
     creds
 }
 
-/// The SDK configuration for one region with given credentials (`None`: the standard chain).
+/// The SDK configuration for one region with given credentials.
 pub(crate) async fn sdk_config_with(
     access: &AwsAccess,
     region: &str,
     clock: &Arc<Clock>,
-    creds: &Option<SharedCredentialsProvider>,
+    creds: &SharedCredentialsProvider,
 ) -> SdkConfig {
     let l = loader(access, region, clock, access.endpoint_url.as_deref());
-    match creds {
-        Some(c) => l.credentials_provider(c.clone()).load().await,
-        None => l.load().await,
-    }
+    l.credentials_provider(creds.clone()).load().await
 }
 
-/// The SDK configuration for one region, signing with `clock`'s time (AWS's, once known).
+/// The SDK configuration for one region, signing with `clock`'s time (AWS's, once known),
+/// with the process's shared credentials for `access`.
 pub(crate) async fn sdk_config(access: &AwsAccess, region: &str, clock: &Arc<Clock>) -> SdkConfig {
     let creds = credentials(access, region, clock).await;
     sdk_config_with(access, region, clock, &creds).await

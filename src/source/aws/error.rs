@@ -140,6 +140,41 @@ fn no_credentials<E, R>(e: &SdkError<E, R>) -> bool {
     })
 }
 
+/// Why credentials could not be loaded, in AWS's own words: a role refused by STS says which
+/// role and why (AccessDenied, ExpiredToken…), not "no credentials", which would send the
+/// operator to the host's credentials when they work for every other account.
+fn credentials_failure(chain: &str) -> String {
+    const AWS_CODES: &[&str] = &[
+        "AccessDenied",
+        "ExpiredToken",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "RegionDisabledException",
+        "MalformedPolicyDocument",
+        "PackedPolicyTooLarge",
+        "InvalidIdentityToken",
+    ];
+    let cause = AWS_CODES
+        .iter()
+        .filter_map(|c| chain.find(c))
+        .min()
+        .map(|i| chain[i..].trim().trim_end_matches(')').to_string());
+    match cause {
+        Some(c) if chain.contains("AssumeRole") || c.contains("sts:") => {
+            format!("the role could not be assumed: {c}")
+        }
+        Some(c) => format!("the credentials were refused: {c}"),
+        None => format!(
+            "no AWS credentials could be loaded (environment, profile, SSO or instance role): {}",
+            chain
+                .rsplit("an error occurred while loading credentials")
+                .next()
+                .unwrap_or(chain)
+                .trim_start_matches([':', ' '])
+        ),
+    }
+}
+
 /// An SDK failure described for an operator.
 pub(super) fn describe<E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static>(
     action: &str,
@@ -154,7 +189,7 @@ pub(super) fn describe<E: ProvideErrorMetadata + std::error::Error + Send + Sync
             }
         }
         other if no_credentials(other) => {
-            "no AWS credentials could be loaded (environment, profile, SSO or instance role)".into()
+            credentials_failure(&DisplayErrorContext(other).to_string())
         }
         other => DisplayErrorContext(other).to_string(),
     };

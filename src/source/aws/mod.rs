@@ -5,6 +5,7 @@
 
 pub(crate) mod access;
 pub(crate) mod account;
+pub(crate) mod cached;
 pub(crate) mod caller;
 pub(crate) mod clock;
 pub(crate) mod error;

@@ -22,8 +22,13 @@ pub struct Place {
 /// What a key is.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyKind {
-    /// A CloudTrail log file: its place and delivery time.
-    Log { place: Place, time: Timestamp },
+    /// A CloudTrail log file: its place, the delivery time in its name, and the date of the
+    /// folder it is in (`None` when the folder's name is not a date).
+    Log {
+        place: Place,
+        time: Timestamp,
+        folder: Option<Date>,
+    },
     /// A digest (integrity) file.
     Digest,
     /// A CloudTrail Insights file.
@@ -159,7 +164,7 @@ pub fn parse(base: &str, key: &str) -> KeyKind {
         _ => None,
     };
     // <account>/<kind>/<region>/YYYY/MM/DD/<file>
-    let [account, kind, region, _, _, _, file] = parts[..] else {
+    let [account, kind, region, yyyy, mm, dd, file] = parts[..] else {
         return KeyKind::Other;
     };
     if !is_account(account) {
@@ -179,6 +184,12 @@ pub fn parse(base: &str, key: &str) -> KeyKind {
     else {
         return KeyKind::Other;
     };
+    let folder = (|| {
+        let (y, m, d) = (yyyy.parse().ok()?, mm.parse().ok()?, dd.parse().ok()?);
+        (yyyy.len() == 4 && mm.len() == 2 && dd.len() == 2)
+            .then(|| Date::new(y, m, d).ok())
+            .flatten()
+    })();
     KeyKind::Log {
         place: Place {
             org,
@@ -186,7 +197,36 @@ pub fn parse(base: &str, key: &str) -> KeyKind {
             region: region.to_string(),
         },
         time,
+        folder,
     }
+}
+
+/// How far after AWS's now a file may be named (its name is the time it was delivered).
+pub const FUTURE_MARGIN: jiff::SignedDuration = jiff::SignedDuration::from_mins(15);
+
+/// Why the delivery time a key's name gives cannot be trusted, if it cannot: it is not on its
+/// folder's day, or it is later than `now` (AWS's) by more than `FUTURE_MARGIN`. Anyone who
+/// can write one object into the bucket can name it so; trusting it would move a watermark
+/// past everything that is delivered until then.
+pub fn doubt(time: Timestamp, folder: Option<Date>, now: Timestamp) -> Option<String> {
+    let day = utc_date(time);
+    match folder {
+        None => return Some("its folder is not a date (YYYY/MM/DD)".into()),
+        Some(f) if f != day => {
+            return Some(format!(
+                "it is named {} but lies in the folder of {f}",
+                stamp(time)
+            ))
+        }
+        Some(_) => {}
+    }
+    (time > now + FUTURE_MARGIN).then(|| {
+        format!(
+            "it is named {}, later than AWS's time now ({})",
+            stamp(time),
+            stamp(now)
+        )
+    })
 }
 
 /// A key for a file of `place` delivered at `t` (tests and benchmarks lay buckets out with it).
@@ -222,7 +262,8 @@ mod tests {
                     parse(b, &k),
                     KeyKind::Log {
                         place: place(org),
-                        time: t
+                        time: t,
+                        folder: Some(utc_date(t)),
                     },
                     "{k}"
                 );
@@ -265,6 +306,32 @@ mod tests {
         assert!(before < s && s < at, "{before} < {s} < {at}");
         assert_eq!(base("/a/b/"), "a/b/");
         assert_eq!(base(""), "");
+    }
+
+    #[test]
+    fn a_name_outside_its_folder_or_in_the_future_is_not_trusted() {
+        let now: Timestamp = "2026-12-02T10:00:00Z".parse().unwrap();
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let day = Some(utc_date(now));
+        assert_eq!(doubt(t("2026-12-02T09:55:00Z"), day, now), None);
+        assert_eq!(
+            doubt(t("2026-12-02T10:10:00Z"), day, now),
+            None,
+            "within the margin"
+        );
+        assert!(doubt(t("2026-12-02T13:00:00Z"), day, now)
+            .unwrap()
+            .contains("later than"));
+        assert!(doubt(t("2099-12-31T23:59:00Z"), day, now)
+            .unwrap()
+            .contains("folder of 2026-12-02"));
+        assert!(doubt(t("2026-12-02T09:00:00Z"), None, now).is_some());
+        let p = place(None);
+        let k = key_for("", &p, now, "x").replace("_20261202T1000Z_", "_20991231T2359Z_");
+        let KeyKind::Log { time, folder, .. } = parse("", &k) else {
+            panic!("{k}")
+        };
+        assert!(doubt(time, folder, now).is_some(), "{k}");
     }
 
     #[test]
