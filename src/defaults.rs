@@ -45,6 +45,9 @@ pub(crate) const RAISED_RETENTION: Duration = Duration::from_secs(90 * 86400);
 pub(crate) const S3_RATE: f64 = 1000.0;
 /// How often an `s3` source with a queue lists its bucket (notifications bring the rest).
 pub(crate) const S3_LIST_INTERVAL_WITH_QUEUE: Duration = Duration::from_secs(600);
+/// An S3 object that cannot be read is tried again after this long (then twice as long each
+/// time, up to 6 hours), while the files after it are read.
+pub const UNREADABLE_RETRY: Duration = Duration::from_secs(300);
 /// How often an organization's accounts are listed again.
 pub(crate) const ACCOUNTS_INTERVAL: Duration = Duration::from_secs(3600);
 pub(crate) const FILES_POLL_INTERVAL: Duration = Duration::from_secs(10);

@@ -199,6 +199,9 @@ impl Scanner {
                 first_line + n
             ));
         }
+        for (n, odd) in &shapes.odd {
+            rep.unread.push(format!("{name}:{}: {odd}", first_line + n));
+        }
         let (mut counted_to, mut line) = (0, first_line);
         let mut pos = 0;
         let mut cands = Vec::new();
@@ -253,7 +256,13 @@ impl Scanner {
             }
         };
         format::for_each_value(text.as_bytes(), name, |v| match v {
-            format::Value::Text(text, loc) => self.scan_value(text, &loc, &mut cands, &mut rep),
+            format::Value::Text(text, loc) => {
+                // Said whatever the rules: a value of the wrong shape is not read as it was.
+                if let Some(odd) = format::odd_container(text) {
+                    rep.unread.push(format!("{loc}: {odd}"));
+                }
+                self.scan_value(text, &loc, &mut cands, &mut rep)
+            }
             format::Value::Bad(why) => rep.warnings.push(why),
         });
         rep
@@ -261,10 +270,6 @@ impl Scanner {
 
     /// Scans one JSON value (a record, a delivery file, an event …) located at `loc`.
     fn scan_value(&self, text: &str, loc: &str, cands: &mut Vec<bool>, rep: &mut Report) {
-        // Said whatever the rules: a file of the wrong shape is not read as it was.
-        if let Some(odd) = format::odd_container(text) {
-            rep.unread.push(format!("{loc}: {odd}"));
-        }
         if self.use_prefilter && !self.eval.screen(text.as_bytes(), cands) {
             return;
         }
@@ -339,6 +344,8 @@ struct LineShapes {
     lines: u64,
     /// (line index in the chunk, byte offset of the line start), ascending.
     broken: Vec<(u64, usize)>,
+    /// Lines that name a `Records` or `Events` container of the wrong shape, and what is odd.
+    odd: Vec<(u64, String)>,
 }
 
 impl LineShapes {
@@ -361,8 +368,33 @@ impl LineShapes {
         if start < buf.len() {
             check(start, buf.len(), n);
         }
-        LineShapes { lines: n, broken }
+        LineShapes {
+            lines: n,
+            broken,
+            odd: odd_lines(buf),
+        }
     }
+}
+
+/// The lines of a chunk that name a `Records` or `Events` container of the wrong shape
+/// (found by searching the chunk once for the names, which records rarely hold).
+fn odd_lines(buf: &[u8]) -> Vec<(u64, String)> {
+    let mut starts: Vec<usize> = memchr::memmem::find_iter(buf, b"\"Records\"")
+        .chain(memchr::memmem::find_iter(buf, b"\"Events\""))
+        .map(|at| memchr::memrchr(b'\n', &buf[..at]).map_or(0, |i| i + 1))
+        .collect();
+    starts.sort_unstable();
+    starts.dedup();
+    starts
+        .into_iter()
+        .filter_map(|start| {
+            let end = memchr::memchr(b'\n', &buf[start..]).map_or(buf.len(), |i| start + i);
+            let text = std::str::from_utf8(&buf[start..end]).ok()?;
+            let odd = format::odd_container(text)?;
+            let n = memchr::memchr_iter(b'\n', &buf[..start]).count() as u64;
+            Some((n, odd))
+        })
+        .collect()
 }
 
 /// Writes one match as a JSON line.

@@ -255,6 +255,29 @@ fn say_plan(s: &Settings, plan: &Plan) {
             println!("warning: rule '{}' can never match: {why}", r.name);
         }
     }
+    say_set_aside(s);
+}
+
+/// The S3 objects the state holds set aside because they could not be read.
+fn say_set_aside(s: &Settings) {
+    if !s.state_dir.join("db").exists() {
+        return;
+    }
+    match crate::state::State::open(&s.state_dir) {
+        Ok(st) => {
+            for a in st.all_aside().unwrap_or_default() {
+                println!(
+                    "warning: source '{}' ({}): {} could not be read and is set aside ({} tries since {}): {}",
+                    a.source, a.stream, a.key, a.tries, a.since, a.error
+                );
+            }
+        }
+        Err(crate::state::StateError::Locked(_)) => println!(
+            "state: {} is in use by the running daemon (its metrics say whether objects are set aside)",
+            s.state_dir.display()
+        ),
+        Err(e) => println!("warning: {e}"),
+    }
 }
 
 /// The rules' own tests (a rule that fails its tests would miss what it promises); true when

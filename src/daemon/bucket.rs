@@ -17,6 +17,7 @@ use super::shutdown::Shutdown;
 use crate::poll::bucket::{gone, Reader};
 use crate::poll::{PollError, PollReport};
 use crate::source::s3::queue::{self, Message};
+use crate::source::s3::Queue;
 use crate::when;
 
 /// Accounts and regions polled at once.
@@ -50,7 +51,10 @@ impl BucketPoller {
                 r.trail.stats.calls.load(Ordering::Relaxed),
                 r.trail.stats.throttled.load(Ordering::Relaxed),
             );
-            if sh.mode == Mode::Once || shutdown.sleep(every).await {
+            if sh.mode == Mode::Once {
+                return;
+            }
+            if shutdown.sleep(every).await {
                 r.stop.store(true, Ordering::Relaxed);
                 return;
             }
@@ -94,6 +98,31 @@ impl BucketPoller {
     }
 }
 
+/// A message whose objects could not be read comes back after this long.
+const RETRY_SOON: Duration = Duration::from_secs(60);
+
+/// Keeps received messages hidden from other receivers while they are being dealt with (a
+/// large object takes longer than the short visibility timeout); never returns.
+async fn keep_hidden(q: &Queue, messages: &[Message]) {
+    loop {
+        tokio::time::sleep(queue::VISIBILITY / 3).await;
+        for m in messages {
+            if let Err(e) = q.release(m, queue::VISIBILITY).await {
+                tracing::warn!("cannot keep message {} hidden while it is read (another reader may read its object too; it is alerted once): {e}", m.id);
+            }
+        }
+    }
+}
+
+/// Makes messages visible again after `after`, saying any that cannot be.
+async fn release(q: &Queue, messages: &[Message], after: Duration, source: &str) {
+    for m in messages {
+        if let Err(e) = q.release(m, after).await {
+            tracing::warn!(source, "cannot hand message {} back to the queue (it comes back after its visibility timeout): {e}", m.id);
+        }
+    }
+}
+
 /// Reads the bucket's notifications as they arrive.
 pub(super) struct QueuePoller {
     pub reader: Reader,
@@ -132,13 +161,11 @@ impl QueuePoller {
             }
             let mut rep = PollReport::default();
             let mut failed = None;
-            for m in &messages {
+            for (i, m) in messages.iter().enumerate() {
                 let done = tokio::select! {
                     d = self.handle(m, &mut rep) => d,
-                    _ = shutdown.recv() => {
-                        r.stop.store(true, Ordering::Relaxed);
-                        return;
-                    }
+                    _ = keep_hidden(q, &messages[i..]) => unreachable!("keeps hiding until dropped"),
+                    _ = shutdown.recv() => Ok(false),
                 };
                 match done {
                     Ok(true) => {
@@ -146,8 +173,18 @@ impl QueuePoller {
                             tracing::warn!(source = %r.spec.name, "cannot delete message {} (it will come again, and be dropped as read): {e}", m.id);
                         }
                     }
-                    Ok(false) => return,
-                    Err(e) => failed = Some(e),
+                    Ok(false) => {
+                        // Stopped: the messages not dealt with are handed back at once, not
+                        // left in flight for the visibility timeout.
+                        r.stop.store(true, Ordering::Relaxed);
+                        release(q, &messages[i..], Duration::ZERO, &r.spec.name).await;
+                        return;
+                    }
+                    Err(e) => {
+                        // It comes back in a minute (the listing reads the object meanwhile).
+                        release(q, std::slice::from_ref(m), RETRY_SOON, &r.spec.name).await;
+                        failed = Some(e);
+                    }
                 }
             }
             let res = match failed {

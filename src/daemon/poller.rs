@@ -81,8 +81,8 @@ impl Shared {
                 ),
                 severity: Severity::High,
                 detail: lang.pick(
-                    format!("{obj} cannot be read: {err}. Its records are NOT read yet: it is set aside and tried again (after 5 minutes, then less often, at most every 6 hours), and the files after it are read meanwhile. Fix the bucket policy or the KMS key policy; `trailwatch state show` lists what is set aside."),
-                    format!("{obj} 을 읽을 수 없습니다: {err}. 이 파일의 레코드는 아직 읽지 않았습니다. 따로 두고 다시 시도하며 (5분 후, 이후 점점 드물게, 최대 6시간마다), 그 뒤의 파일은 계속 읽습니다. 버킷 정책이나 KMS 키 정책을 고치세요. `trailwatch state show` 가 목록을 보여줍니다."),
+                    format!("{obj} cannot be read: {err}. Its records are NOT read yet: it is set aside and tried again (after `unreadable_retry`, 5 minutes by default, then less often, at least every 6 hours), and the files after it are read meanwhile. Fix the bucket policy or the KMS key policy; `trailwatch state show` lists what is set aside."),
+                    format!("{obj} 을 읽을 수 없습니다: {err}. 이 파일의 레코드는 아직 읽지 않았습니다. 따로 두고 다시 시도하며 (unreadable_retry, 기본 5분 후, 이후 점점 드물게, 적어도 6시간마다), 그 뒤의 파일은 계속 읽습니다. 버킷 정책이나 KMS 키 정책을 고치세요. `trailwatch state show` 가 목록을 보여줍니다."),
                 ),
                 key: Some(obj.clone()),
             }

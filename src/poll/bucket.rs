@@ -126,9 +126,20 @@ impl Reader {
         rep: &mut PollReport,
     ) -> Result<(), PollError> {
         let obj = format!("s3://{}/{key}", self.trail.bucket.name);
-        let a = SetAside::new(when::millis(k.mark_time(now)), e.to_string(), now);
+        let first_wait = match &self.spec.kind {
+            crate::source::SourceKind::S3 {
+                unreadable_retry, ..
+            } => *unreadable_retry,
+            _ => crate::defaults::UNREADABLE_RETRY,
+        };
+        let a = SetAside::new(
+            when::millis(k.mark_time(now)),
+            e.to_string(),
+            now,
+            first_wait,
+        );
         self.state.set_aside(&self.spec.name, stream, key, &a)?;
-        tracing::error!(source = %self.spec.name, key, "{obj} cannot be read: {e}. It is set aside and tried again (in 5 minutes, then less often); the files after it are read meanwhile (`trailwatch state show` lists it)");
+        tracing::error!(source = %self.spec.name, key, "{obj} cannot be read: {e}. It is set aside and tried again (after {}, then less often); the files after it are read meanwhile (`trailwatch state show` lists it)", humantime::format_duration(first_wait));
         rep.set_aside.push((obj, e.to_string()));
         Ok(())
     }

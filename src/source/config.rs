@@ -75,6 +75,8 @@ struct SourceConfig {
     prefix: Option<String>,
     queue_url: Option<String>,
     list_interval: Option<String>,
+    /// s3: the first wait before an object that could not be read is tried again.
+    unreadable_retry: Option<String>,
     log_group: Option<String>,
     log_stream_prefix: Option<String>,
     /// files: the folder.
@@ -133,6 +135,9 @@ pub enum SourceKind {
         /// How often the bucket is listed (with a queue, listing only catches what
         /// notifications missed).
         list_interval: Duration,
+        /// The first wait before an object that could not be read is tried again (it doubles,
+        /// up to 6 hours).
+        unreadable_retry: Duration,
     },
 }
 
@@ -252,6 +257,7 @@ impl SourceConfig {
             (self.prefix.is_some(), "prefix"),
             (self.queue_url.is_some(), "queue_url"),
             (self.list_interval.is_some(), "list_interval"),
+            (self.unreadable_retry.is_some(), "unreadable_retry"),
         ])
     }
 
@@ -313,6 +319,11 @@ impl SourceConfig {
             regions: self.regions.clone().unwrap_or_default(),
             queue_url,
             list_interval: self.duration(&self.list_interval, "list_interval", default_list)?,
+            unreadable_retry: self.duration(
+                &self.unreadable_retry,
+                "unreadable_retry",
+                defaults::UNREADABLE_RETRY,
+            )?,
         })
     }
 

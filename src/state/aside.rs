@@ -10,8 +10,7 @@ use super::open::{Result, State};
 use super::StateError;
 use crate::when;
 
-/// The first wait before an object set aside is tried again; it doubles up to `MAX_WAIT`.
-const FIRST_WAIT_MS: i64 = 5 * 60 * 1000;
+/// The longest wait before an object set aside is tried again.
 const MAX_WAIT_MS: i64 = 6 * 3600 * 1000;
 
 /// An object set aside.
@@ -24,8 +23,9 @@ pub struct SetAside {
     /// When it was first set aside, and how many times it was tried.
     pub since_ms: i64,
     pub tries: u32,
-    /// When it is tried again.
+    /// When it is tried again, and the first wait (it doubles with each try).
     pub next_ms: i64,
+    pub first_wait_ms: i64,
 }
 
 /// One object set aside, as `state show` lists it.
@@ -46,15 +46,22 @@ fn aside_key(source: &str, stream: &str, key: &str) -> Vec<u8> {
 }
 
 impl SetAside {
-    /// Set aside now, after a failed read.
-    pub fn new(time_ms: i64, error: String, now: Timestamp) -> SetAside {
+    /// Set aside now, after a failed read; tried again after `first_wait`.
+    pub fn new(
+        time_ms: i64,
+        error: String,
+        now: Timestamp,
+        first_wait: std::time::Duration,
+    ) -> SetAside {
         let now = when::millis(now);
+        let first_wait_ms = i64::try_from(first_wait.as_millis()).unwrap_or(MAX_WAIT_MS);
         SetAside {
             time_ms,
             error,
             since_ms: now,
             tries: 1,
-            next_ms: now + FIRST_WAIT_MS,
+            next_ms: now + first_wait_ms,
+            first_wait_ms,
         }
     }
 
@@ -62,7 +69,8 @@ impl SetAside {
     pub fn failed_again(&mut self, error: String, now: Timestamp) {
         self.tries += 1;
         self.error = error;
-        let wait = FIRST_WAIT_MS
+        let wait = self
+            .first_wait_ms
             .saturating_mul(1 << self.tries.min(12).saturating_sub(1))
             .min(MAX_WAIT_MS);
         self.next_ms = when::millis(now) + wait;
@@ -140,10 +148,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = State::open(dir.path()).unwrap();
         let now: Timestamp = "2026-12-01T00:00:00Z".parse().unwrap();
-        let mut a = SetAside::new(1, "AccessDenied".into(), now);
-        assert_eq!(a.next_ms - when::millis(now), FIRST_WAIT_MS);
+        let first = std::time::Duration::from_secs(300);
+        let mut a = SetAside::new(1, "AccessDenied".into(), now, first);
+        assert_eq!(a.next_ms - when::millis(now), 300_000);
         a.failed_again("AccessDenied".into(), now);
-        assert_eq!(a.next_ms - when::millis(now), 2 * FIRST_WAIT_MS);
+        assert_eq!(a.next_ms - when::millis(now), 600_000);
         for _ in 0..20 {
             a.failed_again("x".into(), now);
         }

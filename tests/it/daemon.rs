@@ -326,3 +326,29 @@ fn check_probe_names_the_missing_permission_and_reaches_sinks() {
         "{out}"
     );
 }
+
+#[test]
+fn no_credential_reaches_the_log_at_any_level() {
+    let fake = FakeCloudTrail::start(vec![]);
+    let r = Receiver::start(0, vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(dir.path(), &fake.url, &r.url, "log_level = \"trace\"");
+    let token = "FwoGZXIvYXdzEXAMPLESESSIONTOKEN";
+    let o = bin()
+        .args(["run", "--once", "--config"])
+        .arg(&cfg)
+        .env("AWS_SESSION_TOKEN", token)
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let all = crate::support::text(&o);
+    assert!(
+        all.contains("TRACE") || all.contains("DEBUG"),
+        "trace logging is on: {all}"
+    );
+    assert!(
+        !all.contains("AKIDEXAMPLE"),
+        "the access key ID leaked: {all}"
+    );
+    assert!(!all.contains(token), "the session token leaked: {all}");
+}

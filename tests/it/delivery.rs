@@ -537,3 +537,73 @@ fn email_over_implicit_tls_is_delivered() {
         .unwrap();
     assert!(subject.contains("notify-test"), "{subject}");
 }
+
+/// Characters that reorder or hide text (Trojan source): bidi overrides and isolates,
+/// the Arabic letter mark, zero-width characters, a byte-order mark inside text.
+const DECEPTIVE: [char; 9] = [
+    '\u{202e}', '\u{2066}', '\u{2069}', '\u{061c}', '\u{200b}', '\u{200c}', '\u{200d}', '\u{feff}',
+    '\u{2028}',
+];
+
+#[test]
+fn characters_that_reorder_or_hide_text_reach_no_message() {
+    let mut v: serde_json::Value = serde_json::from_str(&create_user("ev-bidi", 1)).unwrap();
+    let sneaky: String = DECEPTIVE.iter().map(|c| format!("adm{c}in")).collect();
+    v["requestParameters"]["userName"] = sneaky.clone().into();
+    v["userIdentity"]["arn"] = format!("arn:aws:iam::111122223333:user/{sneaky}").into();
+    v["userAgent"] = format!("exe.{}txt", '\u{202e}').into();
+    let r = Receiver::start(0, vec![]);
+    let s = smtp("alerts", SMTP_PASSWORD);
+    let sinks = format!(
+        "{}\n[[sinks]]\nname = \"mail\"\ntype = \"email\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {}\ntls = \"starttls\"\nusername = \"alerts\"\npassword = \"env:SMTP_PW\"\nca_file = \"{}\"\nfrom = \"trailwatch <alerts@example.com>\"\nto = [\"a@example.com\"]\n",
+        dooray_sink("HOOK"),
+        s.port,
+        s.cert.display()
+    );
+    let dir = setup(&[v.to_string()], &sinks);
+    let o = bin()
+        .args(["run", "--once", "--config"])
+        .arg(dir.path().join("c.toml"))
+        .env("HOOK", &r.url)
+        .env("SMTP_PW", SMTP_PASSWORD)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", crate::support::text(&o));
+    let raw = |t: &str| DECEPTIVE.iter().find(|c| t.contains(**c)).copied();
+    let got = r.received();
+    assert_eq!(got.len(), 1);
+    let body: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
+    for t in [
+        &body["text"],
+        &body["attachments"][0]["text"],
+        &body["attachments"][0]["title"],
+    ] {
+        let t = t.as_str().unwrap();
+        assert_eq!(raw(t), None, "raw in Dooray: {t:?}");
+    }
+    assert!(
+        body["attachments"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("\\\\u{202e}"),
+        "shown escaped: {body}"
+    );
+    let msgs = s.messages();
+    assert_eq!(msgs.len(), 1);
+    let subject = msgs[0]
+        .lines()
+        .find(|l| l.starts_with("Subject: "))
+        .unwrap();
+    for (what, t) in [
+        ("subject", subject.to_string()),
+        ("text", part(&msgs[0], "text/plain")),
+        ("html", part(&msgs[0], "text/html")),
+    ] {
+        assert_eq!(raw(&t), None, "raw in the email's {what}: {t:?}");
+    }
+    let record_copy = part(&msgs[0], "text/plain");
+    assert!(
+        record_copy.contains("\\u202e"),
+        "the record's copy keeps it as a JSON escape"
+    );
+}

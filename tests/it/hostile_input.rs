@@ -423,3 +423,63 @@ fn scan_keeps_the_valid_matches_of_a_file_with_bad_bytes_and_says_so() {
         "input that was not read as it was: exit 1"
     );
 }
+
+/// Files whose shape is not a delivery file: empty, `Records` an object, a string, null.
+fn odd_shapes(dir: &Path) {
+    let rec = create_user("inside-an-object");
+    for (name, text) in [
+        ("empty.json", String::new()),
+        ("object.json", format!("{{\"Records\":{rec}}}")),
+        ("string.json", "{\"Records\":\"AAAA\"}".to_string()),
+        ("null.json", "{\"Records\":null}".to_string()),
+    ] {
+        crate::support::write_old(&dir.join(name), &text);
+    }
+}
+
+#[test]
+fn files_of_the_wrong_shape_are_said_counted_and_what_they_hold_judged() {
+    let mut s = setup("");
+    odd_shapes(&s.trail);
+    let rep = s.look();
+    assert_eq!(s.outbox(), ["inside-an-object"], "{:?}", rep.notes);
+    let said: Vec<String> = rep
+        .notes
+        .iter()
+        .map(|n| format!("{} {}", n.place, n.what))
+        .collect();
+    for f in ["empty.json", "object.json", "string.json", "null.json"] {
+        assert!(
+            said.iter().any(|n| n.contains(f)),
+            "{f} not said: {said:#?}"
+        );
+    }
+    assert!(said.iter().any(|n| n.contains("empty")), "{said:#?}");
+    assert!(
+        said.iter().any(|n| n.contains("`Records` is a string")),
+        "{said:#?}"
+    );
+    assert_eq!(rep.note_counts.get(&NoteKind::Shape), Some(&3), "{said:#?}");
+    assert_eq!(
+        rep.note_counts.get(&NoteKind::Skipped),
+        Some(&1),
+        "{said:#?}"
+    );
+}
+
+#[test]
+fn scan_exits_1_naming_files_of_the_wrong_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    odd_shapes(dir.path());
+    let o = crate::support::run(&["scan", dir.path().to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(1), "{}", crate::support::text(&o));
+    let err = crate::support::stderr(&o);
+    for f in ["empty.json", "object.json", "string.json", "null.json"] {
+        assert!(err.contains(f), "{f} not named: {err}");
+    }
+    let ids: Vec<String> = crate::support::matches(&o)
+        .iter()
+        .map(|m| m["eventID"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(ids, ["inside-an-object"], "the record inside is judged");
+}

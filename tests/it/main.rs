@@ -12,6 +12,7 @@ mod daemon;
 mod delivery;
 mod detections;
 mod faults;
+mod hostile_bucket;
 mod hostile_input;
 mod lookup_events;
 mod never_blind;

@@ -460,6 +460,18 @@ fn an_organization_is_read_account_by_account_and_a_refused_role_is_named() {
         out.contains(&format!("account {refused} CANNOT be read")),
         "{out}"
     );
+    // AWS's own cause, with the role: not "no credentials", which would send the operator to
+    // the host's credentials (they work for the other accounts).
+    let role = format!("arn:aws:iam::{refused}:role/trailwatch-reader");
+    let said = |text: &str| {
+        text.contains("AccessDenied")
+            && text.contains(&role)
+            && !text.contains("no AWS credentials")
+    };
+    assert!(said(&out), "{out}");
+    let before = rt.block_on(moto_aws::sts_counts(&sts))["AssumeRole"]
+        .as_u64()
+        .unwrap_or(0);
     let o = bin()
         .args(["run", "--once", "--config"])
         .arg(&cfg)
@@ -470,6 +482,16 @@ fn an_organization_is_read_account_by_account_and_a_refused_role_is_named() {
     assert!(
         err.contains(&format!("account {refused} is NOT watched")),
         "{err}"
+    );
+    assert!(said(&err), "{err}");
+    // One AssumeRole per account and role for the whole run, shared by every client.
+    let after = rt.block_on(moto_aws::sts_counts(&sts))["AssumeRole"]
+        .as_u64()
+        .unwrap_or(0);
+    assert!(
+        after - before <= 3,
+        "{} AssumeRole calls for 3 accounts",
+        after - before
     );
     let got = ids_of(&r, |i| i.starts_with("cu-"));
     assert_eq!(
@@ -485,5 +507,9 @@ fn an_organization_is_read_account_by_account_and_a_refused_role_is_named() {
     assert!(
         bodies.contains(&format!("cannot read account {refused}")),
         "a health alert names it: {bodies}"
+    );
+    assert!(
+        bodies.contains("AccessDenied"),
+        "with AWS's cause: {bodies}"
     );
 }

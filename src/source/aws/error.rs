@@ -82,7 +82,11 @@ impl ApiError {
     pub fn new(action: &str, message: String, kind: ApiErrorKind) -> ApiError {
         let hint = match kind {
             // An object encrypted with a KMS key needs kms:Decrypt on the key as well.
-            ApiErrorKind::Denied if message.contains("kms:") || message.contains("KMS") => {
+            ApiErrorKind::Denied
+                if message.contains("kms:")
+                    || message.contains("KMS")
+                    || message.contains("master key") =>
+            {
                 " — the credentials lack kms:Decrypt on the bucket's KMS key".to_string()
             }
             ApiErrorKind::Denied => format!(

@@ -16,8 +16,10 @@ use crate::source::aws::{ApiError, Caller, Clock};
 /// How long one receive waits for a message (SQS's longest long poll).
 pub(crate) const WAIT: Duration = Duration::from_secs(20);
 
-/// How long a received message stays hidden from other receives while its objects are read.
-const VISIBILITY_SECS: u64 = 300;
+/// How long a received message stays hidden from other receives: short, so that a message a
+/// dead process held is back within about this long; kept hidden while its objects are read
+/// (`keep_hidden`).
+pub(crate) const VISIBILITY: Duration = Duration::from_secs(30);
 
 /// One message received.
 #[derive(Debug, Clone)]
@@ -84,7 +86,7 @@ impl Queue {
             "QueueUrl": self.url,
             "MaxNumberOfMessages": 10,
             "WaitTimeSeconds": wait.as_secs().min(20),
-            "VisibilityTimeout": VISIBILITY_SECS,
+            "VisibilityTimeout": VISIBILITY.as_secs(),
         });
         let v = self
             .call("ReceiveMessage", body, wait + Duration::from_secs(10))
@@ -109,6 +111,19 @@ impl Queue {
     pub async fn delete(&self, m: &Message) -> Result<(), ApiError> {
         let body = json!({"QueueUrl": self.url, "ReceiptHandle": m.receipt});
         self.call("DeleteMessage", body, Duration::ZERO)
+            .await
+            .map(|_| ())
+    }
+
+    /// Makes a received message visible again after `after` (zero: at once): one that was not
+    /// dealt with comes back soon, not after the whole visibility timeout.
+    pub async fn release(&self, m: &Message, after: Duration) -> Result<(), ApiError> {
+        let body = json!({
+            "QueueUrl": self.url,
+            "ReceiptHandle": m.receipt,
+            "VisibilityTimeout": after.as_secs(),
+        });
+        self.call("ChangeMessageVisibility", body, Duration::ZERO)
             .await
             .map(|_| ())
     }

@@ -35,7 +35,13 @@ pub const T0: i64 = 1_795_305_600_000;
 /// The trailwatch binary, logging at info, with no configuration from the environment and AWS
 /// credentials that reach nothing real (no profile, no instance metadata).
 pub fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trailwatch"));
+    // TRAILWATCH_TEST_BIN runs the tests against another build (an older one, to show that a
+    // test fails without its fix).
+    let exe = std::env::var("TRAILWATCH_TEST_BIN")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_trailwatch").to_string());
+    let mut c = Command::new(exe);
     c.env("RUST_LOG", "info")
         .env_remove("TRAILWATCH_CONFIG")
         .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
@@ -207,6 +213,15 @@ impl Logs {
             }
         }
         panic!("'{what}' never logged:\n{}", self.seen);
+    }
+
+    /// The lines read so far, and whatever has arrived meanwhile (without waiting).
+    pub fn rest_now(&mut self) -> String {
+        while let Ok(l) = self.rx.try_recv() {
+            self.seen.push_str(&l);
+            self.seen.push('\n');
+        }
+        self.seen.clone()
     }
 
     /// Every line until the child closed its stderr.

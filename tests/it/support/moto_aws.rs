@@ -145,6 +145,22 @@ pub async fn waiting(url: &str, queue_url: &str) -> u64 {
     n("ApproximateNumberOfMessages") + n("ApproximateNumberOfMessagesNotVisible")
 }
 
+/// The messages of a queue received and not yet deleted nor visible again (in flight).
+pub async fn in_flight(url: &str, queue_url: &str) -> u64 {
+    let a = json_call(
+        url,
+        "AmazonSQS.GetQueueAttributes",
+        "1.0",
+        json!({"QueueUrl": queue_url, "AttributeNames": ["ApproximateNumberOfMessagesNotVisible"]}),
+    )
+    .await;
+    a["Attributes"]["ApproximateNumberOfMessagesNotVisible"]
+        .as_str()
+        .unwrap_or("0")
+        .parse()
+        .unwrap()
+}
+
 /// Makes the bucket announce every new object to the queue.
 pub async fn notify(s3: &aws_sdk_s3::Client, bucket: &str, queue_arn: &str) {
     use aws_sdk_s3::types::{Event, NotificationConfiguration, QueueConfiguration};
@@ -194,16 +210,19 @@ pub async fn organization(url: &str, n: usize) -> Vec<String> {
     out
 }
 
-/// The STS gate in front of moto, refusing roles in `denied`; returns it and its URL.
-pub fn sts_gate(moto: &str, denied: &[&str]) -> (Proc, String) {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/sts_gate.py");
+/// A Python gate script of tests/it/support started with `args`; returns it and its URL
+/// (it prints "READY <port>" when it listens).
+fn gate(script: &str, args: &[&str]) -> (Proc, String) {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/it/support")
+        .join(script);
     let mut c = Command::new("python3")
         .arg(script)
-        .args([moto, &denied.join(",")])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
-        .expect("python3 starts the STS gate");
+        .expect("python3 starts the gate");
     let mut line = String::new();
     BufReader::new(c.stdout.take().unwrap())
         .read_line(&mut line)
@@ -214,4 +233,56 @@ pub fn sts_gate(moto: &str, denied: &[&str]) -> (Proc, String) {
         .expect("the gate is ready");
     let url = format!("http://127.0.0.1:{port}");
     (Proc(c), url)
+}
+
+/// The STS gate in front of moto, refusing roles in `denied`; returns it and its URL.
+pub fn sts_gate(moto: &str, denied: &[&str]) -> (Proc, String) {
+    gate("sts_gate.py", &[moto, &denied.join(",")])
+}
+
+/// The S3 gate in front of moto (objects refused on request, `delay_ms` added to every
+/// request); returns it and its URL.
+pub fn s3_gate(moto: &str, delay_ms: u64) -> (Proc, String) {
+    gate("s3_gate.py", &[moto, &delay_ms.to_string()])
+}
+
+/// Makes the S3 gate refuse `key` (403 AccessDenied, as a foreign KMS key does), or, with
+/// `None`, refuse nothing again.
+pub async fn gate_refuse(gate: &str, key: Option<&str>) {
+    let c = reqwest::Client::new();
+    let r = match key {
+        Some(k) => c.put(format!("{gate}/__gate/deny")).body(k.to_string()),
+        None => c.delete(format!("{gate}/__gate/deny")),
+    };
+    assert!(r.send().await.unwrap().status().is_success());
+}
+
+/// Makes the S3 gate slow (5 s) on `key`, or, with `None`, on nothing.
+pub async fn gate_slow(gate: &str, key: Option<&str>) {
+    let c = reqwest::Client::new();
+    let r = match key {
+        Some(k) => c.put(format!("{gate}/__gate/slow")).body(k.to_string()),
+        None => c.delete(format!("{gate}/__gate/slow")),
+    };
+    assert!(r.send().await.unwrap().status().is_success());
+}
+
+/// Requests a gate saw: by method or action, and for the S3 gate "started <key>" per GET.
+pub async fn gate_counts(gate: &str) -> Value {
+    reqwest::get(format!("{gate}/__gate/count"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// Requests the STS gate saw, by action (AssumeRole, GetCallerIdentity…).
+pub async fn sts_counts(gate: &str) -> Value {
+    reqwest::get(format!("{gate}/__gate/count"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
 }

@@ -3,8 +3,10 @@ refuses a role that does not exist or does not trust the caller. Everything else
 moto unchanged (moto lets any role be assumed).
 
 usage: sts_gate.py MOTO_URL ACCOUNT[,ACCOUNT...]     Prints "READY <port>" when listening.
+GET /__gate/count gives the requests seen, by action.
 """
 import http.server
+import json
 import socketserver
 import sys
 import urllib.parse
@@ -18,14 +20,28 @@ REFUSAL = """<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
   <RequestId>00000000-0000-0000-0000-000000000000</RequestId></ErrorResponse>"""
 
 
+counts = {}
+
+
 class Gate(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args):
         pass
+
+    def do_GET(self):
+        # GET /__gate/count: the requests seen, by action.
+        data = json.dumps(counts).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         form = urllib.parse.parse_qs(body.decode())
         role = form.get("RoleArn", [""])[0]
+        action = form.get("Action", ["?"])[0]
+        counts[action] = counts.get(action, 0) + 1
         if form.get("Action") == ["AssumeRole"] and any(f"::{a}:" in role for a in denied):
             data = REFUSAL.format(role=role).encode()
             self.send_response(403)
