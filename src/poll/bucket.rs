@@ -325,10 +325,8 @@ impl Reader {
                         new.push((l.key.clone(), k));
                     }
                 }
-                for batch in new.chunks(AT_ONCE) {
-                    if !self.read_batch(&stream, batch, now, &mut rep).await? {
-                        return Ok(rep);
-                    }
+                if !self.read_objects(&stream, &new, now, &mut rep).await? {
+                    return Ok(rep);
                 }
                 match page.next {
                     Some(t) => token = Some(t),
@@ -346,65 +344,121 @@ impl Reader {
         Ok(rep)
     }
 
-    /// Reads a batch of new objects of one place at once, then makes what they raised and
-    /// their marks durable in one flush and moves the watermark to the last trusted delivery
-    /// time of the batch. An object that is refused is set aside; a transient failure ends the
-    /// poll (what was read before it stays read). False when told to stop.
-    async fn read_batch(
+    /// Reads the new objects of one place, `AT_ONCE` at a time (a new read starts as soon as
+    /// one ends), and commits them in their order: every `COMMIT_EVERY` objects read in a row,
+    /// what they raised and their marks are made durable in one flush and the watermark moves
+    /// to the last trusted delivery time among them. An object that is refused is set aside; a
+    /// transient failure ends the poll (what was read before it stays read). False when told
+    /// to stop.
+    async fn read_objects(
         &self,
         stream: &str,
-        batch: &[(String, Key)],
+        keys: &[(String, Key)],
         now: Timestamp,
         rep: &mut PollReport,
     ) -> Result<bool, PollError> {
+        let gate = Arc::new(tokio::sync::Semaphore::new(AT_ONCE));
         let mut reads = tokio::task::JoinSet::new();
-        for (i, (key, k)) in batch.iter().enumerate() {
-            let (me, stream, key, time) = (
+        for (i, (key, k)) in keys.iter().enumerate() {
+            let (me, stream, key, time, gate) = (
                 self.clone(),
                 stream.to_string(),
                 key.clone(),
                 k.mark_time(now),
+                gate.clone(),
             );
             reads.spawn(async move {
+                let _permit = gate.acquire().await;
                 let mut r = PollReport::default();
                 let out = me.read_object(&stream, &key, time, now, &mut r).await;
                 (i, out, r)
             });
         }
-        let mut outs: Vec<Option<Result<bool, PollError>>> =
-            (0..batch.len()).map(|_| None).collect();
+        let mut done: Vec<Option<Result<bool, PollError>>> =
+            (0..keys.len()).map(|_| None).collect();
+        let mut commit = Commit::default();
         while let Some(j) = reads.join_next().await {
             let (i, out, r) = j.expect("reading an object does not panic");
             rep.absorb(r);
-            outs[i] = Some(out);
-        }
-        let (spec, state) = (&self.spec, &self.state);
-        state.flush()?;
-        let mut stopped = false;
-        let mut failed = None;
-        for ((key, k), out) in batch.iter().zip(outs) {
-            match out.expect("every read ends") {
-                Ok(true) => {}
-                Ok(false) => stopped = true,
-                Err(e) if gone(&e) => {
-                    tracing::warn!(source = %spec.name, key, "s3://{}/{key} was listed but is gone (NoSuchKey): skipped", self.trail.bucket.name);
-                }
-                Err(e) if refused(&e) => self.set_aside(stream, key, k, &e, now, rep)?,
-                Err(e) => {
-                    failed.get_or_insert(e);
+            done[i] = Some(out);
+            while commit.next < keys.len() && done[commit.next].is_some() {
+                let out = done[commit.next].take().expect("checked");
+                self.settle(stream, &keys[commit.next], out, now, &mut commit, rep)?;
+                commit.next += 1;
+                if commit.next - commit.flushed >= COMMIT_EVERY || commit.next == keys.len() {
+                    self.commit(stream, &mut commit)?;
                 }
             }
-            if let Some(why) = &k.doubt {
-                self.doubted(key, why, rep);
-            } else if failed.is_none() && !stopped {
-                state.advance_watermark(&spec.name, stream, k.time)?;
+            if commit.failed.is_some() || commit.stopped {
+                reads.abort_all();
+                break;
             }
         }
-        match failed {
+        self.commit(stream, &mut commit)?;
+        match commit.failed {
             Some(e) => Err(e),
-            None => Ok(!stopped),
+            None => Ok(!commit.stopped),
         }
     }
+
+    /// Takes one object's outcome, in key order: set aside, skipped or said as it calls for;
+    /// the watermark may move to its time once it is durable.
+    fn settle(
+        &self,
+        stream: &str,
+        (key, k): &(String, Key),
+        out: Result<bool, PollError>,
+        now: Timestamp,
+        c: &mut Commit,
+        rep: &mut PollReport,
+    ) -> Result<(), PollError> {
+        if c.failed.is_some() || c.stopped {
+            return Ok(());
+        }
+        match out {
+            Ok(true) => {}
+            Ok(false) => c.stopped = true,
+            Err(e) if gone(&e) => {
+                tracing::warn!(source = %self.spec.name, key, "s3://{}/{key} was listed but is gone (NoSuchKey): skipped", self.trail.bucket.name);
+            }
+            Err(e) if refused(&e) => self.set_aside(stream, key, k, &e, now, rep)?,
+            Err(e) => c.failed = Some(e),
+        }
+        if let Some(why) = &k.doubt {
+            self.doubted(key, why, rep);
+        } else if c.failed.is_none() && !c.stopped {
+            c.watermark = Some(c.watermark.map_or(k.time, |w| w.max(k.time)));
+        }
+        Ok(())
+    }
+
+    /// Makes what was read durable (one flush), then moves the watermark past it.
+    fn commit(&self, stream: &str, c: &mut Commit) -> Result<(), PollError> {
+        if c.next == c.flushed {
+            return Ok(());
+        }
+        self.state.flush()?;
+        if let Some(w) = c.watermark.take() {
+            self.state.advance_watermark(&self.spec.name, stream, w)?;
+        }
+        c.flushed = c.next;
+        Ok(())
+    }
+}
+
+/// Objects read in a row are made durable together, this many at a time.
+const COMMIT_EVERY: usize = 64;
+
+/// Where the in-order commit of a place's reads is.
+#[derive(Default)]
+struct Commit {
+    /// The next object to take, and the first not yet durable.
+    next: usize,
+    flushed: usize,
+    /// The latest trusted delivery time taken since the last commit.
+    watermark: Option<Timestamp>,
+    failed: Option<PollError>,
+    stopped: bool,
 }
 
 /// Reads one object's records into what matched, without the state (`backfill`); returns
