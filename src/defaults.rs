@@ -70,5 +70,7 @@ pub(crate) const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
 /// Delivery retries: first wait, and the longest wait between attempts.
 pub(crate) const DELIVERY_RETRY_INITIAL: Duration = Duration::from_secs(2);
 pub(crate) const DELIVERY_RETRY_MAX: Duration = Duration::from_secs(300);
+/// In one delivery pass, a sink's alerts past this many are summed up in one message.
+pub const STORM_AFTER: usize = 20;
 /// A clean stop finishes within this long.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);

@@ -67,22 +67,6 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-/// Escapes characters that chat markup (Markdown-like) would interpret: emphasis, code,
-/// links and images (a link needs `[`, which is escaped, so parentheses stay as they are).
-pub(crate) fn escape_markup(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if matches!(
-            c,
-            '\\' | '`' | '*' | '_' | '[' | ']' | '<' | '>' | '|' | '~'
-        ) {
-            out.push('\\');
-        }
-        out.push(c);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

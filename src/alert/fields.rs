@@ -45,8 +45,16 @@ pub struct Fields {
     pub target: String,
     pub event_id: String,
     pub console_link: String,
-    /// Further alerts of the same rule and principal summed up in this message.
+    /// The principal's short name: `alice`, `Role/session`, `root`.
+    pub principal_name: String,
+    /// The account's alias when known, else its ID.
+    pub account_label: String,
+    /// The other rules the event matched: "title (severity)", joined.
+    pub also: String,
+    /// A summary: how many alerts of this rule by this principal it stands for (held since
+    /// the first message), and one line for each (time, event, target, eventID).
     pub more: u64,
+    pub held: Vec<String>,
     /// A threshold rule's count: "5 in 10m (sourceIPAddress=…): id, id, …".
     pub threshold: String,
     /// What an alert of trailwatch itself says, or why a record could not be judged whole.
@@ -54,6 +62,8 @@ pub struct Fields {
     /// What to check and what to do (the rule's runbook).
     pub runbook: String,
     pub test: bool,
+    /// The severity's colour (`#rrggbb`), for HTML.
+    pub color: String,
     /// The record, pretty-printed (email only).
     pub record_pretty: String,
 }
@@ -146,6 +156,30 @@ fn pretty(r: &Value) -> String {
     }
 }
 
+/// A severity's colour: red, orange, amber, blue, grey.
+pub fn color(s: crate::severity::Severity) -> &'static str {
+    use crate::severity::Severity::*;
+    match s {
+        Critical => "#b3261e",
+        High => "#d9480f",
+        Medium => "#9a6700",
+        Low => "#0969da",
+        Info => "#57606a",
+    }
+}
+
+/// A principal's short name, from its ARN: the user, the role and session, `root`.
+fn short_principal(arn: &str) -> String {
+    if arn.ends_with(":root") {
+        return "root".into();
+    }
+    let resource = arn.rsplit(':').next().unwrap_or(arn);
+    match resource.split_once('/') {
+        Some((_, rest)) if !rest.is_empty() => rest.to_string(),
+        _ => resource.to_string(),
+    }
+}
+
 /// A threshold alert's count and events.
 fn threshold_text(c: &Count) -> String {
     let shown: Vec<&str> = c
@@ -183,6 +217,7 @@ impl Fields {
             title: clean(&alert.title),
             subject: clean(&alert.subject),
             severity: alert.severity.to_string(),
+            color: color(alert.severity).into(),
             time_utc: time
                 .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
                 .unwrap_or_else(|| clean(&alert.event_time)),
@@ -197,6 +232,12 @@ impl Fields {
             event_id: clean(&alert.event_id),
             ..Fields::default()
         };
+        f.also = alert
+            .also
+            .iter()
+            .map(|a| format!("{} ({})", clean(&a.title), a.severity))
+            .collect::<Vec<_>>()
+            .join(", ");
         match &alert.kind {
             Kind::Match => f.take_record(alert, aliases),
             Kind::Threshold(c) => {
@@ -213,11 +254,26 @@ impl Fields {
                 f.event_name = clean(&alert.rule);
                 f.event_source = "trailwatch".into();
                 f.principal_type = "trailwatch".into();
-                f.principal_arn = "trailwatch".into();
                 f.detail = visible(detail);
             }
         }
+        f.principal_name = short_principal(&f.principal_arn);
+        f.account_label = if f.account_alias.is_empty() {
+            f.account.clone()
+        } else {
+            f.account_alias.clone()
+        };
         f
+    }
+
+    /// One line about this alert in a summary of held alerts.
+    pub fn held_line(&self) -> String {
+        let what = [self.event_name.as_str(), self.target.as_str()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ");
+        format!("{} {what} ({})", self.time_utc, self.event_id)
     }
 
     /// The facts the record holds.
@@ -286,6 +342,22 @@ mod tests {
             principal: String::new(),
         };
         Alert::new(rule, event, kind)
+    }
+
+    #[test]
+    fn principals_have_short_names() {
+        assert_eq!(short_principal("arn:aws:iam::1:root"), "root");
+        assert_eq!(short_principal("arn:aws:iam::1:user/alice"), "alice");
+        assert_eq!(
+            short_principal("arn:aws:iam::1:user/ops/alice"),
+            "ops/alice"
+        );
+        assert_eq!(
+            short_principal("arn:aws:sts::1:assumed-role/Admin/bob"),
+            "Admin/bob"
+        );
+        assert_eq!(short_principal("AIDAEXAMPLE"), "AIDAEXAMPLE");
+        assert_eq!(short_principal(""), "");
     }
 
     #[test]

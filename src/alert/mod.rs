@@ -38,6 +38,18 @@ pub struct Alert {
     /// record matched; not kept.
     #[serde(skip)]
     pub tally_key: Option<String>,
+    /// The other rules the same event matched (one event, one message): the alert stands for
+    /// them too, at the highest severity.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<Also>,
+}
+
+/// Another rule that matched the same event.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Also {
+    pub rule: String,
+    pub title: String,
+    pub severity: Severity,
 }
 
 /// What an alert stands for.
@@ -103,15 +115,62 @@ impl Alert {
             kind,
             principal: event.principal,
             tally_key: None,
+            also: Vec::new(),
         }
+    }
+
+    /// One alert for every rule that matched one event: the most severe rule's (the first of
+    /// them on a tie), naming the others.
+    pub fn merge(parts: &[&Alert]) -> Alert {
+        let Some((first, _)) = parts
+            .iter()
+            .enumerate()
+            .max_by_key(|(i, a)| (a.severity, std::cmp::Reverse(*i)))
+        else {
+            panic!("an event's alert merges at least one match");
+        };
+        let mut a = parts[first].clone();
+        a.also = parts
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != first)
+            .flat_map(|(_, p)| {
+                std::iter::once(Also {
+                    rule: p.rule.clone(),
+                    title: p.title.clone(),
+                    severity: p.severity,
+                })
+                .chain(p.also.iter().cloned())
+            })
+            .collect();
+        a
+    }
+
+    /// The rules the alert stands for: its own and the others its event matched.
+    pub fn rules(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(self.rule.as_str()).chain(self.also.iter().map(|a| a.rule.as_str()))
     }
 
     /// The key that makes an alert unique: one per event and rule, whichever source read it.
     pub fn dedupe_key(&self) -> Vec<u8> {
-        let mut k = self.event_id.as_bytes().to_vec();
-        k.push(0);
-        k.extend_from_slice(self.rule.as_bytes());
-        k
+        dedupe_key(&self.event_id, &self.rule)
+    }
+}
+
+/// The key of one rule's match of one event.
+pub fn dedupe_key(event_id: &str, rule: &str) -> Vec<u8> {
+    let mut k = event_id.as_bytes().to_vec();
+    k.push(0);
+    k.extend_from_slice(rule.as_bytes());
+    k
+}
+
+impl Alert {
+    /// The key of every rule the alert stands for.
+    pub fn dedupe_keys(&self) -> Vec<Vec<u8>> {
+        self.rules()
+            .map(|r| dedupe_key(&self.event_id, r))
+            .collect()
     }
 }
 

@@ -26,7 +26,12 @@ pub struct Grouping {
     windows: HashMap<String, Duration>,
     default: Duration,
     groups: HashMap<GroupKey, Group>,
+    /// The first message sent of each group key, that later ones refer to (email threads).
+    threads: HashMap<GroupKey, String>,
 }
+
+/// Threads remembered at most (the oldest are forgotten first).
+const MAX_THREADS: usize = 10_000;
 
 impl Grouping {
     /// `windows`: each rule's window; `default` for the others.
@@ -35,7 +40,21 @@ impl Grouping {
             windows,
             default,
             groups: HashMap::new(),
+            threads: HashMap::new(),
         }
+    }
+
+    /// The thread a message of `key` belongs to: the first message of that key, if it was
+    /// another one; `id` starts a thread otherwise.
+    pub fn thread(&mut self, key: &GroupKey, id: &str) -> Option<String> {
+        if self.threads.len() >= MAX_THREADS && !self.threads.contains_key(key) {
+            self.threads.clear();
+        }
+        let first = self
+            .threads
+            .entry(key.clone())
+            .or_insert_with(|| id.to_string());
+        (first != id).then(|| first.clone())
     }
 
     /// A rule's window (zero: no grouping). Alerts of trailwatch itself (health, late

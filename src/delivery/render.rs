@@ -52,6 +52,7 @@ impl Render for SinkTexts<'_> {
     fn render(&self, format: Format, facts: &Fields) -> String {
         let which = match format {
             Format::Subject => "subject",
+            Format::SubjectMarkup => "subject.md",
             Format::Text => "txt",
             Format::Markup => "md",
             Format::MailText => "mail.txt",

@@ -44,6 +44,22 @@ impl Router {
     }
 }
 
+impl Router {
+    /// Where one event's alert goes when it stands for several rules: every sink any of them
+    /// goes to, in configuration order.
+    pub fn route_all(&self, parts: &[&crate::alert::Alert]) -> Vec<String> {
+        let wanted: Vec<Vec<String>> = parts
+            .iter()
+            .map(|a| self.route(&a.rule, a.severity))
+            .collect();
+        self.all
+            .iter()
+            .filter(|s| wanted.iter().any(|w| w.contains(s)))
+            .cloned()
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,64 +1,260 @@
 //! Message templates (minijinja): the default texts in Korean and English, and the user's
-//! overrides per rule and per sink. Each template has a format that decides its escaping:
-//! `md` (Dooray's chat markup: markup characters are backslash-escaped), `html` (HTML-escaped)
-//! and `txt` (plain; control characters were already made visible in `Fields`).
+//! overrides per rule and per sink. The defaults are built from one table of facts (`FACTS`)
+//! for every format, so the plain text, the chat markup and the HTML say the same things.
+//!
+//! Each format escapes what it shows: `md` (chat markup: Dooray) puts every value that is not
+//! marked safe in inline code, exactly as written, so that whether or not a room renders
+//! Markdown no value can become a link or formatting; `html` escapes HTML; `txt` is plain
+//! (characters that change how text reads were already made visible in `Fields`).
 
 use minijinja::{AutoEscape, Environment, Value};
 
 use crate::alert::fields::Fields;
 use crate::language::Language;
-use crate::text::escape_markup;
 
-const KO_SUBJECT: &str = "{% if test %}[테스트] {% endif %}{{ subject }} 경보 발생하였습니다{% if more %} (외 {{ more }}건){% endif %}";
-const EN_SUBJECT: &str = "{% if test %}[TEST] {% endif %}{{ subject }} alert{% if more %} (and {{ more }} more){% endif %}";
+/// One fact of the message: its label in English and Korean, its value (a template
+/// expression) and when it is shown.
+struct Fact {
+    en: &'static str,
+    ko: &'static str,
+    value: &'static str,
+    when: &'static str,
+}
 
-const KO_BODY: &str = "\
-{% if test %}이것은 trailwatch notify-test 로 보낸 시험 경보입니다. AWS 에서 일어난 일이 아닙니다.\n{% endif %}\
-[{{ severity | upper }}] {{ title }}
-{% if detail %}내용: {{ detail }}
-{% endif %}계정: {{ account }}{% if account_alias %} ({{ account_alias }}){% endif %}
-리전: {{ region }}
-시각: {{ time_utc }}{% if time_local %} / {{ time_local }}{% endif %}
-이벤트: {{ event_name }} ({{ event_source }})
-주체: {{ principal_type }} {{ principal_arn }}
-출발지 IP: {{ source_ip }}
-User agent: {{ user_agent }}
-MFA 사용: {{ mfa or \"-\" }}
-{% if error_code %}오류: {{ error_code }} {{ error_message }}
-{% endif %}{% if target %}대상: {{ target }}
-{% endif %}eventID: {{ event_id }}
-{% if console_link %}콘솔: {{ console_link | safe }}
-{% endif %}{% if threshold %}횟수: {{ threshold }}
-{% endif %}{% if more %}같은 규칙·같은 주체의 경보 {{ more }}건이 더 있습니다.
-{% endif %}{% if runbook %}대응: {{ runbook }}
-{% endif %}";
+const FACTS: &[Fact] = &[
+    Fact {
+        en: "Detail",
+        ko: "내용",
+        value: "{{ detail }}",
+        when: "detail",
+    },
+    Fact {
+        en: "Also matched",
+        ko: "함께 걸린 규칙",
+        value: "{{ also | safe }}",
+        when: "also",
+    },
+    Fact {
+        en: "Account",
+        ko: "계정",
+        value: "{{ account }}{% if account_alias %} ({{ account_alias }}){% endif %}",
+        when: "account",
+    },
+    Fact {
+        en: "Region",
+        ko: "리전",
+        value: "{{ region }}",
+        when: "region",
+    },
+    Fact {
+        en: "Time",
+        ko: "시각",
+        value: "{{ time_utc | safe }}{% if time_local %} / {{ time_local | safe }}{% endif %}",
+        when: "time_utc",
+    },
+    Fact {
+        en: "Event",
+        ko: "이벤트",
+        value: "{{ event_name }}{% if event_source %} ({{ event_source }}){% endif %}",
+        when: "event_name",
+    },
+    Fact {
+        en: "Principal",
+        ko: "주체",
+        value: "{% if principal_type %}{{ principal_type }} {% endif %}{{ principal_arn }}",
+        when: "principal_arn",
+    },
+    Fact {
+        en: "Source IP",
+        ko: "출발지 IP",
+        value: "{{ source_ip }}",
+        when: "source_ip",
+    },
+    Fact {
+        en: "User agent",
+        ko: "User agent",
+        value: "{{ user_agent }}",
+        when: "user_agent",
+    },
+    Fact {
+        en: "MFA used",
+        ko: "MFA 사용",
+        value: "{{ mfa }}",
+        when: "mfa",
+    },
+    Fact {
+        en: "Error",
+        ko: "오류",
+        value: "{{ error_code }} {{ error_message }}",
+        when: "error_code",
+    },
+    Fact {
+        en: "Target",
+        ko: "대상",
+        value: "{{ target }}",
+        when: "target",
+    },
+    Fact {
+        en: "eventID",
+        ko: "eventID",
+        value: "{{ event_id }}",
+        when: "event_id",
+    },
+    Fact {
+        en: "Count",
+        ko: "횟수",
+        value: "{{ threshold }}",
+        when: "threshold",
+    },
+];
 
-const EN_BODY: &str = "\
-{% if test %}This is a test alert sent by trailwatch notify-test. Nothing happened in AWS.\n{% endif %}\
-[{{ severity | upper }}] {{ title }}
-{% if detail %}Detail: {{ detail }}
-{% endif %}Account: {{ account }}{% if account_alias %} ({{ account_alias }}){% endif %}
-Region: {{ region }}
-Time: {{ time_utc }}{% if time_local %} / {{ time_local }}{% endif %}
-Event: {{ event_name }} ({{ event_source }})
-Principal: {{ principal_type }} {{ principal_arn }}
-Source IP: {{ source_ip }}
-User agent: {{ user_agent }}
-MFA used: {{ mfa or \"-\" }}
-{% if error_code %}Error: {{ error_code }} {{ error_message }}
-{% endif %}{% if target %}Target: {{ target }}
-{% endif %}eventID: {{ event_id }}
-{% if console_link %}Console: {{ console_link | safe }}
-{% endif %}{% if threshold %}Count: {{ threshold }}
-{% endif %}{% if more %}And {{ more }} more alerts of this rule by the same principal.
-{% endif %}{% if runbook %}Runbook: {{ runbook }}
-{% endif %}";
+/// Texts of one language.
+struct Words {
+    test: &'static str,
+    test_note: &'static str,
+    more: &'static str,
+    console: &'static str,
+    runbook: &'static str,
+    record: &'static str,
+    summary: &'static str,
+}
 
-const HTML_WRAP_HEAD: &str =
-    "<html><body><pre style=\"font-family:sans-serif;white-space:pre-wrap\">";
-const HTML_WRAP_TAIL: &str =
-    "</pre><h4>CloudTrail record</h4><pre>{{ record_pretty }}</pre></body></html>";
-const TEXT_TAIL: &str = "\n--- CloudTrail record ---\n{{ record_pretty }}\n";
+const EN: Words = Words {
+    test: "[TEST] ",
+    test_note: "This is a test alert sent by trailwatch notify-test. Nothing happened in AWS.",
+    more: " (+{{ more | safe }} since the first)",
+    console: "Open the event in the CloudTrail console",
+    runbook: "Runbook",
+    record: "CloudTrail record",
+    summary: "This message stands for {{ more | safe }} more alerts of this rule by the same principal since the first was sent:",
+};
+
+const KO: Words = Words {
+    test: "[테스트] ",
+    test_note:
+        "이것은 trailwatch notify-test 로 보낸 시험 경보입니다. AWS 에서 일어난 일이 아닙니다.",
+    more: " (첫 경보 이후 {{ more | safe }}건 더)",
+    console: "CloudTrail 콘솔에서 이벤트 보기",
+    runbook: "대응",
+    record: "CloudTrail 레코드",
+    summary:
+        "첫 경보 이후 같은 규칙·같은 주체의 경보 {{ more | safe }}건을 이 메시지가 대신합니다:",
+};
+
+fn words(language: Language) -> &'static Words {
+    match language {
+        Language::En => &EN,
+        Language::Ko => &KO,
+    }
+}
+
+fn label(f: &Fact, language: Language) -> &'static str {
+    match language {
+        Language::En => f.en,
+        Language::Ko => f.ko,
+    }
+}
+
+/// `[SEVERITY] title · account · principal · region`, the parts that are known.
+fn subject(language: Language) -> String {
+    let w = words(language);
+    format!(
+        "{{% if test %}}{}{{% endif %}}[{{{{ severity | upper | safe }}}}] {{{{ title | safe }}}}\
+{{% for part in [account_label, principal_name, region] %}}{{% if part %}} · {{{{ part }}}}{{% endif %}}{{% endfor %}}\
+{{% if more %}}{}{{% endif %}}",
+        w.test, w.more
+    )
+}
+
+/// The body as lines of `label: value`, for plain text and chat markup.
+fn body(language: Language) -> String {
+    let w = words(language);
+    let mut b = format!(
+        "{{% if test %}}{}\n{{% endif %}}[{{{{ severity | upper | safe }}}}] {{{{ title | safe }}}}\n",
+        w.test_note
+    );
+    for f in FACTS {
+        b.push_str(&format!(
+            "{{% if {} %}}{}: {}\n{{% endif %}}",
+            f.when,
+            label(f, language),
+            f.value
+        ));
+    }
+    b.push_str(&format!(
+        "{{% if console_link %}}{}: {{{{ console_link | safe }}}}\n{{% endif %}}\
+{{% if more %}}{}\n{{% for line in held %}}- {{{{ line }}}}\n{{% endfor %}}{{% endif %}}\
+{{% if runbook %}}{}: {{{{ runbook | safe }}}}\n{{% endif %}}",
+        match language {
+            Language::En => "Console",
+            Language::Ko => "콘솔",
+        },
+        w.summary,
+        w.runbook
+    ));
+    b
+}
+
+/// The designed HTML part: a severity band, the facts as a two-column table, the console
+/// link as a button, the runbook and the record, all wrapping within a phone's width.
+fn html(language: Language) -> String {
+    let w = words(language);
+    let cell = "padding:6px 8px;border-top:1px solid #d8dee4;vertical-align:top;";
+    let mut rows = String::new();
+    for f in FACTS {
+        rows.push_str(&format!(
+            "{{% if {} %}}<tr><td style=\"{cell}width:30%;color:#57606a;\">{}</td><td style=\"{cell}word-break:break-all;overflow-wrap:anywhere;\">{}</td></tr>{{% endif %}}\n",
+            f.when,
+            label(f, language),
+            f.value
+        ));
+    }
+    format!(
+        r#"<!DOCTYPE html>
+<html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{{{ title }}}}</title></head>
+<body style="margin:0;padding:0;background:#f6f8fa;font-family:-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1f2328;">
+<div style="max-width:640px;margin:0 auto;padding:8px;">
+<div style="background:#ffffff;border-left:6px solid {{{{ color | safe }}}};padding:12px;">
+{{% if test %}}<p style="margin:0 0 8px 0;font-weight:bold;">{test_note}</p>{{% endif %}}
+<div style="font-size:12px;font-weight:bold;letter-spacing:0.05em;color:{{{{ color | safe }}}};">{{{{ severity | upper }}}}</div>
+<h1 style="font-size:18px;line-height:1.3;margin:4px 0 10px 0;word-break:break-word;">{{{{ title }}}}</h1>
+<table role="presentation" style="width:100%;border-collapse:collapse;table-layout:fixed;font-size:14px;">
+{rows}</table>
+{{% if console_link %}}<p style="margin:14px 0;"><a href="{{{{ console_link }}}}" style="display:inline-block;background:#0969da;color:#ffffff;padding:10px 14px;border-radius:6px;text-decoration:none;font-weight:bold;">{console}</a></p>{{% endif %}}
+{{% if more %}}<p style="margin:12px 0 4px 0;">{summary}</p><ul style="margin:0;padding-left:20px;word-break:break-all;overflow-wrap:anywhere;">{{% for line in held %}}<li>{{{{ line }}}}</li>{{% endfor %}}</ul>{{% endif %}}
+{{% if runbook %}}<h2 style="font-size:15px;margin:16px 0 4px 0;">{runbook}</h2><p style="margin:0;white-space:pre-wrap;word-break:break-word;">{{{{ runbook }}}}</p>{{% endif %}}
+{{% if record_pretty %}}<h2 style="font-size:15px;margin:16px 0 4px 0;">{record}</h2><pre style="margin:0;white-space:pre-wrap;word-break:break-all;overflow-wrap:anywhere;font-size:12px;background:#f6f8fa;padding:8px;">{{{{ record_pretty }}}}</pre>{{% endif %}}
+</div></div></body></html>
+"#,
+        test_note = w.test_note,
+        console = w.console,
+        summary = w.summary,
+        runbook = w.runbook,
+        record = w.record,
+    )
+}
+
+const TEXT_TAIL: &str =
+    "{% if record_pretty %}\n--- CloudTrail record ---\n{{ record_pretty }}\n{% endif %}";
+const HTML_WRAP_HEAD: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head><body><pre style=\"font-family:sans-serif;white-space:pre-wrap;word-break:break-all;\">";
+const HTML_WRAP_TAIL: &str = "</pre><pre style=\"white-space:pre-wrap;word-break:break-all;\">{{ record_pretty }}</pre></body></html>";
+
+/// Inline code for chat markup: the value exactly as written, fenced with more backticks than
+/// it holds in a row (and padded when it starts or ends with one), as CommonMark reads it.
+pub fn code_span(s: &str) -> String {
+    if s.is_empty() {
+        return String::new();
+    }
+    let longest = s.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest + 1);
+    let pad = if s.starts_with('`') || s.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{fence}{pad}{s}{pad}{fence}")
+}
 
 /// Overrides of one rule or sink: templates for the subject and the body.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -74,69 +270,68 @@ pub struct Templates {
     language: Language,
 }
 
-/// The default subject and body templates of a language.
-fn defaults(language: Language) -> (&'static str, &'static str) {
-    match language {
-        Language::Ko => (KO_SUBJECT, KO_BODY),
-        Language::En => (EN_SUBJECT, EN_BODY),
-    }
-}
-
 impl Templates {
     /// The default templates in `language`.
     pub fn new(language: Language) -> Templates {
-        let (subject, body) = defaults(language);
         let mut env = Environment::new();
         env.set_auto_escape_callback(|name| match name.rsplit('.').next() {
             Some("html") => AutoEscape::Html,
-            Some("md") => AutoEscape::Custom("markup"),
+            Some("md") => AutoEscape::Custom("code"),
             _ => AutoEscape::None,
         });
         env.set_formatter(|out, state, value| {
-            if state.auto_escape() == AutoEscape::Custom("markup") && !value.is_safe() {
-                let s = value.to_string();
-                out.write_str(&escape_markup(&s))?;
+            if state.auto_escape() == AutoEscape::Custom("code") && !value.is_safe() {
+                out.write_str(&code_span(&value.to_string()))?;
                 Ok(())
             } else {
                 minijinja::escape_formatter(out, state, value)
             }
         });
         let mut t = Templates { env, language };
-        t.add("default", subject, body)
+        let body = body(language);
+        t.put("default.subject", subject(language))
+            .and_then(|_| t.put("default.subject.md", subject(language)))
+            .and_then(|_| t.put("default.txt", body.clone()))
+            .and_then(|_| t.put("default.md", body.clone()))
+            .and_then(|_| t.put("default.mail.txt", format!("{body}{TEXT_TAIL}")))
+            .and_then(|_| t.put("default.mail.html", html(language)))
             .expect("the default templates compile");
         t
     }
 
-    fn add(&mut self, name: &str, subject: &str, body: &str) -> Result<(), String> {
-        let mut put = |n: String, src: String| {
-            self.env
-                .add_template_owned(n.clone(), src)
-                .map_err(|e| format!("template {n}: {e}"))
-        };
-        put(format!("{name}.subject"), subject.to_string())?;
-        for format in ["md", "txt"] {
-            put(format!("{name}.{format}"), body.to_string())?;
+    fn put(&mut self, name: &str, src: String) -> Result<(), String> {
+        self.env
+            .add_template_owned(name.to_string(), src)
+            .map_err(|e| format!("template {name}: {e}"))
+    }
+
+    /// Registers overrides under `name` (a rule's or sink's): a subject, and a body used for
+    /// plain text, chat markup and the email (in HTML as preformatted text). What they do not
+    /// set falls back to the defaults. Errors name the template.
+    pub fn add_overrides(&mut self, name: &str, o: &Overrides) -> Result<(), String> {
+        if let Some(s) = &o.subject {
+            self.put(&format!("{name}.subject"), s.clone())?;
+            self.put(&format!("{name}.subject.md"), s.clone())?;
         }
-        put(format!("{name}.mail.txt"), format!("{body}{TEXT_TAIL}"))?;
-        put(
-            format!("{name}.mail.html"),
-            format!("{HTML_WRAP_HEAD}{body}{HTML_WRAP_TAIL}"),
-        )?;
+        if let Some(b) = &o.body {
+            for format in ["md", "txt"] {
+                self.put(&format!("{name}.{format}"), b.clone())?;
+            }
+            self.put(&format!("{name}.mail.txt"), format!("{b}{TEXT_TAIL}"))?;
+            self.put(
+                &format!("{name}.mail.html"),
+                format!("{HTML_WRAP_HEAD}{b}{HTML_WRAP_TAIL}"),
+            )?;
+        }
         Ok(())
     }
 
-    /// Registers overrides under `name` (a rule's or sink's), falling back to the defaults
-    /// for what they do not set. Errors name the template.
-    pub fn add_overrides(&mut self, name: &str, o: &Overrides) -> Result<(), String> {
-        let (s, b) = defaults(self.language);
-        self.add(
-            name,
-            o.subject.as_deref().unwrap_or(s),
-            o.body.as_deref().unwrap_or(b),
-        )
+    /// The language of the defaults.
+    pub fn language(&self) -> Language {
+        self.language
     }
 
-    /// Renders `which` (`subject`, `md`, `txt`, `mail.txt`, `mail.html`) with the first of
+    /// Renders `which` (`subject`, `subject.md`, `md`, `txt`, `mail.txt`, `mail.html`) with the first of
     /// `names` that has templates (rule, then sink, then `default`).
     pub fn render(&self, names: &[&str], which: &str, f: &Fields) -> String {
         let ctx = Value::from_serialize(f);
@@ -165,39 +360,71 @@ mod tests {
 
     fn hostile() -> Fields {
         Fields {
-            subject: "root 계정".into(),
-            title: "Root <script>alert(1)</script> [x](http://evil) *b*".into(),
-            principal_arn: "arn:aws:iam::1:user/<img src=x>".into(),
+            title: "Root used".into(),
+            severity: "high".into(),
+            account: "111122223333".into(),
+            account_label: "prod".into(),
+            account_alias: "prod".into(),
+            principal_name: "svc_deploy*prod".into(),
+            principal_arn: "arn:aws:iam::1:user/<img src=x> [x](http://evil) `tick`".into(),
+            region: "us-east-1".into(),
             event_id: "e1".into(),
             record_pretty: "{\"a\": \"</pre><script>\"}".into(),
+            color: "#d9480f".into(),
             ..Fields::default()
         }
     }
 
     #[test]
-    fn korean_subject_and_escaping_per_format() {
-        let t = Templates::new(Language::Ko);
+    fn subjects_say_severity_title_account_principal_and_region() {
         let f = hostile();
+        let en = Templates::new(Language::En);
         assert_eq!(
-            t.render(&[], "subject", &f),
-            "root 계정 경보 발생하였습니다"
+            en.render(&[], "subject", &f),
+            "[HIGH] Root used · prod · svc_deploy*prod · us-east-1"
         );
+        let mut g = f.clone();
+        g.more = 3;
+        g.region.clear();
+        assert_eq!(
+            en.render(&[], "subject", &g),
+            "[HIGH] Root used · prod · svc_deploy*prod (+3 since the first)"
+        );
+        let ko = Templates::new(Language::Ko);
+        assert!(ko
+            .render(&[], "subject", &g)
+            .ends_with("(첫 경보 이후 3건 더)"));
+    }
+
+    #[test]
+    fn markup_shows_values_as_written_in_code_and_html_escapes() {
+        let t = Templates::new(Language::En);
+        let f = hostile();
         let md = t.render(&[], "md", &f);
-        assert!(md.contains("\\[x\\](http://evil) \\*b\\*"), "{md}");
-        assert!(!md.contains("<script>"), "{md}");
+        assert!(
+            md.contains("Principal: `` arn:aws:iam::1:user/<img src=x> [x](http://evil) `tick` ``"),
+            "{md}"
+        );
+        assert!(
+            md.contains("[HIGH] Root used\n"),
+            "trusted text is not code: {md}"
+        );
+        assert!(!md.contains('\\'), "no backslash escapes: {md}");
         let html = t.render(&[], "mail.html", &f);
         assert!(
-            html.contains("&lt;script&gt;") && !html.contains("<script>"),
+            html.contains("&lt;img src=x&gt;") && !html.contains("<img src"),
             "{html}"
         );
         assert!(!html.contains("</pre><script>"));
-        let en = Templates::new(Language::En);
-        let mut g = f.clone();
-        g.more = 14;
-        assert_eq!(
-            en.render(&[], "subject", &g),
-            "root 계정 alert (and 14 more)"
-        );
+        assert!(html.contains("name=\"viewport\""));
+    }
+
+    #[test]
+    fn code_spans_hold_any_backticks() {
+        assert_eq!(code_span("a"), "`a`");
+        assert_eq!(code_span("a`b"), "``a`b``");
+        assert_eq!(code_span("`x"), "`` `x ``");
+        assert_eq!(code_span(""), "");
     }
 
     #[test]
@@ -216,7 +443,7 @@ mod tests {
             ..Fields::default()
         };
         assert_eq!(t.render(&["rule-a", "sink"], "subject", &f), "ALERT rule-a");
-        assert_eq!(t.render(&["other"], "subject", &f), " alert");
+        assert_eq!(t.render(&["other"], "subject", &f), "[] ");
         assert!(t
             .add_overrides(
                 "bad",

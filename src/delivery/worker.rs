@@ -13,6 +13,7 @@ use jiff::Timestamp;
 use super::grouping::{GroupKey, Grouping};
 use super::health::SinkHealth;
 use super::render::Renderer;
+use super::storm::{storm_alert, Storm};
 use crate::alert::fields::Fields;
 use crate::alert::{Alert, Event, Kind, RuleFacts};
 use crate::severity::Severity;
@@ -40,6 +41,8 @@ enum Step {
     Held,
     /// The sink is no longer configured.
     Drop,
+    /// The sink had enough messages in this pass: summed up in its storm message.
+    Storm,
     Send(GroupKey),
 }
 
@@ -52,9 +55,13 @@ pub struct Plan {
     pub max_age: Duration,
 }
 
+/// A sink's pace: messages per second it takes.
+type Pace = governor::DefaultDirectRateLimiter;
+
 /// The worker: the open sinks, and its memory of sinks and groups.
 pub(crate) struct Deliverer {
     sinks: Vec<(SinkSpec, Sink)>,
+    paces: HashMap<String, Pace>,
     render: Arc<Renderer>,
     grouping: Grouping,
     max_age: Duration,
@@ -81,6 +88,10 @@ impl Deliverer {
                 .iter()
                 .map(|(sp, _)| (sp.name.clone(), SinkHealth::default()))
                 .collect(),
+            paces: sinks
+                .iter()
+                .filter_map(|(sp, _)| Some((sp.name.clone(), pace(sp.rate?))))
+                .collect(),
             sinks,
             render: Arc::new(plan.render),
             grouping: plan.grouping,
@@ -106,13 +117,21 @@ impl Deliverer {
     async fn attempt(&mut self, sink: &str, a: &Alert, f: &Fields, now: Timestamp) -> Outcome {
         let render = self.render.clone();
         let texts = render.for_sink(&a.rule, sink);
-        let m = Message::new(f, a.severity, &texts);
+        let mut m = Message::new(f, a.severity, &texts);
+        m.record = &a.record;
+        m.rules = a.rules().map(str::to_string).collect();
+        m.id = message_id(a, f.more);
+        let thread = (sink.to_string(), a.rule.clone(), a.principal.clone());
+        m.thread = self.grouping.thread(&thread, &m.id);
         let Some((spec, s)) = self.sink(sink) else {
             return Outcome::Park {
                 reason: format!("sink '{sink}' is no longer configured"),
             };
         };
         let retry_initial = spec.retry_initial;
+        if let Some(p) = self.paces.get(sink) {
+            p.until_ready().await;
+        }
         let out = s.send(&m).await;
         // Waits count from the answer, not from the start of the pass.
         let now = Timestamp::now().max(now);
@@ -140,6 +159,7 @@ impl Deliverer {
     ) -> Result<Pass, StateError> {
         let mut p = Pass::default();
         let held = self.grouping.held_ids();
+        let mut storm = Storm::default();
         for (id, mut e) in state.outbox()? {
             if stop() {
                 break;
@@ -155,7 +175,7 @@ impl Deliverer {
                 continue;
             }
             let before = (e.pending.clone(), e.attempts);
-            self.deliver_entry(state, id, &mut e, &held, now, &mut p)
+            self.deliver_entry(state, id, &mut e, &held, now, &mut p, &mut storm)
                 .await?;
             if (&e.pending, e.attempts) != (&before.0, before.1) {
                 if let Err(err) = state.update_outbox(id, &e) {
@@ -169,6 +189,7 @@ impl Deliverer {
             }
         }
         self.summaries(state, now, &mut p).await?;
+        self.storms(state, storm, now, &mut p).await?;
         let retries = self.health.values().filter_map(|h| h.blocked_until);
         p.next_due = retries
             .filter(|t| *t > now)
@@ -186,6 +207,7 @@ impl Deliverer {
         e: &OutboxEntry,
         held: &HashSet<(String, EntryId)>,
         now: Timestamp,
+        storm: &Storm,
     ) -> Step {
         if held.contains(&(sink.to_string(), id)) {
             return Step::Wait;
@@ -200,6 +222,10 @@ impl Deliverer {
         if self.blocked(sink, now) {
             return Step::Wait;
         }
+        let limit = self.sink(sink).map_or(0, |(spec, _)| spec.storm_after);
+        if storm.full(sink, limit) && !e.alert.rule.starts_with("trailwatch-") {
+            return Step::Storm;
+        }
         let key = (
             sink.to_string(),
             e.alert.rule.clone(),
@@ -213,6 +239,7 @@ impl Deliverer {
 
     /// Tries every pending sink of one entry, updating it (not yet saved). The alert's facts
     /// are computed once, and only when a sink sends it.
+    #[allow(clippy::too_many_arguments)]
     async fn deliver_entry(
         &mut self,
         state: &State,
@@ -221,6 +248,7 @@ impl Deliverer {
         held: &HashSet<(String, EntryId)>,
         now: Timestamp,
         p: &mut Pass,
+        storm: &mut Storm,
     ) -> Result<(), StateError> {
         let mut facts: Option<Fields> = None;
         for sink in e.pending.clone() {
@@ -228,8 +256,12 @@ impl Deliverer {
                 e.pending.retain(|s| s != &sink);
                 continue;
             }
-            let key = match self.step(&sink, id, e, held, now) {
+            let key = match self.step(&sink, id, e, held, now, storm) {
                 Step::Wait => continue,
+                Step::Storm => {
+                    storm.hold(&sink, id);
+                    continue;
+                }
                 Step::Held => {
                     p.held += 1;
                     continue;
@@ -242,6 +274,7 @@ impl Deliverer {
             };
             let f = facts.get_or_insert_with(|| self.render.fields(&e.alert));
             e.first_attempt_ms.get_or_insert(when::millis(now));
+            storm.sent(&sink);
             match self.attempt(&sink, &e.alert, f, now).await {
                 Outcome::Delivered => {
                     e.pending.retain(|s| s != &sink);
@@ -291,9 +324,18 @@ impl Deliverer {
                 self.grouping.forget(&key);
                 continue;
             };
+            // The summary stands for every held alert, counts them and lists each; its facts
+            // are the first held one's.
             let mut f = self.render.fields(&first.alert);
-            // The summary stands for every held alert; it shows the first of them.
             f.more = ids.len() as u64;
+            f.held = ids
+                .iter()
+                .take(MAX_HELD_LINES)
+                .map(|id| self.render.fields(&outbox[id].alert).held_line())
+                .collect();
+            if ids.len() > MAX_HELD_LINES {
+                f.held.push(format!("… (+{})", ids.len() - MAX_HELD_LINES));
+            }
             let out = self.attempt(&sink, &first.alert, &f, now).await;
             if let Outcome::Retry { .. } = out {
                 continue;
@@ -313,6 +355,52 @@ impl Deliverer {
             }
             // Repeats keep being summed up, one message per window, while they continue.
             self.grouping.sent(key, now);
+        }
+        Ok(())
+    }
+
+    /// Sends each sink's storm message: the alerts it held back in this pass, summed up. Once
+    /// delivered (or refused for good), they are no longer pending for that sink.
+    async fn storms(
+        &mut self,
+        state: &State,
+        storm: Storm,
+        now: Timestamp,
+        p: &mut Pass,
+    ) -> Result<(), StateError> {
+        if storm.held.is_empty() {
+            return Ok(());
+        }
+        let outbox: HashMap<EntryId, OutboxEntry> = state.outbox()?.into_iter().collect();
+        let lang = self.render.templates.language();
+        for (sink, ids) in storm.held {
+            let entries: Vec<&OutboxEntry> = ids.iter().filter_map(|id| outbox.get(id)).collect();
+            if entries.is_empty() {
+                continue;
+            }
+            let sent = self.sink(&sink).map_or(0, |(s, _)| s.storm_after);
+            let a = storm_alert(&entries, sent, lang);
+            let f = self.render.fields(&a);
+            tracing::warn!(sink = %sink, held = entries.len(), "alert storm: {}", a.title);
+            let out = self.attempt(&sink, &a, &f, now).await;
+            if let Outcome::Retry { .. } = out {
+                continue;
+            }
+            for id in &ids {
+                let Some(mut e) = outbox.get(id).cloned() else {
+                    continue;
+                };
+                if let Outcome::Park { reason } = &out {
+                    park(state, &e, &sink, reason)?;
+                }
+                e.pending.retain(|s| s != &sink);
+                state.update_outbox(*id, &e)?;
+            }
+            if matches!(out, Outcome::Delivered) {
+                p.delivered += 1;
+            } else {
+                p.parked += 1;
+            }
         }
         Ok(())
     }
@@ -362,6 +450,34 @@ impl Deliverer {
             out.push((name, r));
         }
         out
+    }
+}
+
+/// A pace of `rate` messages per second (a burst of one).
+fn pace(rate: f64) -> Pace {
+    let per = std::time::Duration::from_secs_f64(1.0 / rate.max(0.001));
+    governor::RateLimiter::direct(
+        governor::Quota::with_period(per)
+            .expect("a positive period")
+            .allow_burst(std::num::NonZeroU32::MIN),
+    )
+}
+
+/// The most held alerts a summary lists one by one.
+const MAX_HELD_LINES: usize = 20;
+
+/// What identifies the message of an alert (a summary of `more` held ones): the same at
+/// every attempt, different for every alert and summary.
+fn message_id(a: &Alert, more: u64) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in a.event_id.bytes().chain([0]).chain(a.rule.bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    if more > 0 {
+        format!("{h:016x}.more{more}")
+    } else {
+        format!("{h:016x}")
     }
 }
 

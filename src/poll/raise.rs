@@ -7,7 +7,7 @@ use jiff::Timestamp;
 
 use super::found::Found;
 use super::report::PollReport;
-use crate::alert::Alert;
+use crate::alert::{Alert, Kind};
 use crate::delivery::router::Router;
 use crate::rules::evaluate::Evaluator;
 use crate::rules::threshold::{self, Tallies};
@@ -101,28 +101,48 @@ pub(super) fn raise_found(
     let mut tallies = StateTallies::new(state);
     found.alerts = threshold::apply(judge.eval.rules(), alerts, &mut tallies)?;
     found.sort();
-    for a in &found.alerts {
-        let sinks = judge.router.route(&a.rule, a.severity);
-        let nowhere = sinks.is_empty();
-        if state.raise(a, sinks, now)? {
-            rep.raised += 1;
-            if nowhere {
-                // Loud, with the facts: the log is the one place this alert reaches.
-                rep.undeliverable += 1;
-                tracing::error!(rule = %a.rule, event_id = %a.event_id, event_time = %a.event_time, source = %a.source, severity = %a.severity, "ALERT WITH NOWHERE TO GO (no sink takes it: none configured, the rule's `sinks` is empty, or every sink's min_severity is above it): {}; record: {}", a.title, truncate(&a.record, 2000));
-            } else {
-                tracing::info!(rule = %a.rule, event_id = %a.event_id, event_time = %a.event_time, source = %a.source, "alert raised");
-            }
-            on_raised(a);
-        } else {
+    // One event, one message: the rules an event matched are raised together.
+    let route = |parts: &[&Alert]| judge.router.route_all(parts);
+    for event in by_event(&found.alerts) {
+        let Some((a, sinks)) = state.raise_event(event, &route, now)? else {
             rep.repeated += 1;
+            continue;
+        };
+        rep.raised += 1;
+        let rules: Vec<&str> = a.rules().collect();
+        let rules = rules.join(",");
+        if sinks.is_empty() {
+            // Loud, with the facts: the log is the one place this alert reaches.
+            rep.undeliverable += 1;
+            tracing::error!(rule = %rules, event_id = %a.event_id, event_time = %a.event_time, source = %a.source, severity = %a.severity, "ALERT WITH NOWHERE TO GO (no sink takes it: none configured, the rule's `sinks` is empty, or every sink's min_severity is above it): {}; record: {}", a.title, truncate(&a.record, 2000));
+        } else {
+            tracing::info!(rule = %rules, event_id = %a.event_id, event_time = %a.event_time, source = %a.source, "alert raised");
         }
+        on_raised(&a);
     }
     tallies.commit()?;
     if !found.alerts.is_empty() {
         state.flush()?;
     }
     Ok(())
+}
+
+/// Sorted alerts cut into events: the plain matches of one event together (one message for
+/// every rule it matched), every other alert (a count, a possible match) alone.
+fn by_event(alerts: &[Alert]) -> Vec<&[Alert]> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for i in 1..=alerts.len() {
+        let same = i < alerts.len()
+            && alerts[i].kind == Kind::Match
+            && alerts[start].kind == Kind::Match
+            && alerts[i].event_id == alerts[start].event_id;
+        if !same {
+            out.push(&alerts[start..i]);
+            start = i;
+        }
+    }
+    out
 }
 
 /// Forgets raised alerts too old to be read again.

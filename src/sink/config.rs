@@ -8,7 +8,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 use super::kind::Kind;
-use super::{console, dooray, email};
+use super::{console, dooray, email, pagerduty, slack, teams, webhook};
 use crate::config::location::{parse_entry, unknown_field, Entry};
 use crate::config::{ConfigError, SourceText};
 use crate::defaults;
@@ -28,6 +28,11 @@ struct Common {
     timeout: Option<String>,
     /// First wait before a failed delivery is tried again (doubles up to 5 minutes).
     retry_initial: Option<String>,
+    /// Messages per second at most (chat webhooks: 1 by default; 0: no limit).
+    max_per_second: Option<f64>,
+    /// In one delivery pass, alerts past this many are summed up in one message (default 20,
+    /// webhook and console 0: never).
+    storm_after: Option<usize>,
 }
 
 const COMMON: &[&str] = &[
@@ -37,6 +42,8 @@ const COMMON: &[&str] = &[
     "template",
     "timeout",
     "retry_initial",
+    "max_per_second",
+    "storm_after",
 ];
 
 /// The kinds of sink, by `type`: each variant holds its kind's keys.
@@ -46,12 +53,24 @@ pub enum SinkKind {
     Dooray(dooray::DoorayConfig),
     Email(email::EmailConfig),
     Console(console::ConsoleConfig),
+    Slack(slack::SlackConfig),
+    Teams(teams::TeamsConfig),
+    Pagerduty(pagerduty::PagerDutyConfig),
+    Webhook(webhook::WebhookConfig),
 }
 
 impl SinkKind {
     /// Every kind's `type` (a test checks it against the variants).
     #[cfg(test)]
-    pub(crate) const NAMES: &[&str] = &["dooray", "email", "console"];
+    pub(crate) const NAMES: &[&str] = &[
+        "dooray",
+        "email",
+        "console",
+        "slack",
+        "teams",
+        "pagerduty",
+        "webhook",
+    ];
 
     /// The kind's entry, to ask it anything.
     pub fn entry(&self) -> &dyn Kind {
@@ -59,6 +78,10 @@ impl SinkKind {
             SinkKind::Dooray(c) => c,
             SinkKind::Email(c) => c,
             SinkKind::Console(c) => c,
+            SinkKind::Slack(c) => c,
+            SinkKind::Teams(c) => c,
+            SinkKind::Pagerduty(c) => c,
+            SinkKind::Webhook(c) => c,
         }
     }
 }
@@ -74,6 +97,10 @@ pub struct SinkSpec {
     pub template: Option<String>,
     pub timeout: Duration,
     pub retry_initial: Duration,
+    /// Messages per second at most (`None`: no limit).
+    pub rate: Option<f64>,
+    /// Alerts past this many in one pass are summed up (0: never).
+    pub storm_after: usize,
 }
 
 impl SinkSpec {
@@ -112,7 +139,19 @@ impl SinkSpec {
             "retry_initial",
             defaults::DELIVERY_RETRY_INITIAL,
         );
+        let rate = match c.max_per_second {
+            Some(r) if !(0.0..=1000.0).contains(&r) || r.is_nan() => {
+                return Err(at(format!(
+                    "sink '{name}': max_per_second must be between 0 and 1000"
+                )))
+            }
+            Some(0.0) => None,
+            Some(r) => Some(r),
+            None => entry.default_rate(),
+        };
         Ok(SinkSpec {
+            rate,
+            storm_after: c.storm_after.unwrap_or(entry.default_storm_after()),
             timeout: timeout.map_err(at)?,
             retry_initial: retry.map_err(at)?,
             min_severity: c.min_severity.unwrap_or(Severity::Info),

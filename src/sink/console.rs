@@ -1,11 +1,10 @@
 //! The `console` sink: prints each alert to standard output (the demo, and a terminal watch).
 
 use std::io::Write;
-use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::kind::{Attempt, Kind, Outcome, Problem, Transport};
+use super::kind::{Attempt, Kind, Opening, Outcome, Problem, Transport};
 use super::message::{Format, Message};
 
 /// A `type = "console"` sink: no keys of its own.
@@ -18,11 +17,15 @@ impl Kind for ConsoleConfig {
         "console"
     }
 
+    fn default_storm_after(&self) -> usize {
+        0
+    }
+
     fn describe(&self) -> String {
         "console (standard output)".into()
     }
 
-    fn open(&self, _timeout: Duration) -> Result<Box<dyn Transport>, Problem> {
+    fn open(&self, _: &Opening) -> Result<Box<dyn Transport>, Problem> {
         Ok(Box::new(Console))
     }
 }

@@ -19,10 +19,13 @@ use crate::severity::Severity;
 const TOKEN: &str = "S3CRET-TOKEN-7f3a";
 
 /// Each HTTP kind's `[[sinks]]` table, `{url}` being the receiver's address.
-const KINDS: &[(&str, &str)] = &[(
-    "dooray",
-    "type = \"dooray\"\nurl = \"{url}/services/1/2/S3CRET-TOKEN-7f3a\"\n",
-)];
+const KINDS: &[(&str, &str)] = &[
+    ("dooray", "type = \"dooray\"\nurl = \"{url}/services/1/2/S3CRET-TOKEN-7f3a\"\n"),
+    ("slack", "type = \"slack\"\nurl = \"{url}/services/T0/B0/S3CRET-TOKEN-7f3a\"\n"),
+    ("teams", "type = \"teams\"\nurl = \"{url}/workflows/x?sig=S3CRET-TOKEN-7f3a\"\n"),
+    ("pagerduty", "type = \"pagerduty\"\nrouting_key = \"S3CRET-TOKEN-7f3a\"\nurl = \"{url}/v2/enqueue\"\n"),
+    ("webhook", "type = \"webhook\"\nurl = \"{url}/hook\"\nsecret = \"S3CRET-TOKEN-7f3a\"\nheaders = { Authorization = \"Bearer S3CRET-TOKEN-7f3a\" }\n"),
+];
 
 /// The kinds that are not HTTP: they keep their own contract (SMTP codes, standard output).
 const NOT_HTTP: &[&str] = &["email", "console"];

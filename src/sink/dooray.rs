@@ -2,17 +2,15 @@
 //! (`botName`, `botIconImage`, `text`, `attachments`). The webhook URL is a secret: no error
 //! or log line carries it. Outcomes as every HTTP sink's (`http`).
 
-use std::time::Duration;
-
 use serde::Deserialize;
 use serde_json::json;
 
 use super::http::{self, Http};
-use super::kind::{Attempt, Kind, Outcome, Problem, Transport};
+use super::kind::{Attempt, Kind, Opening, Outcome, Problem, Transport};
 use super::message::{Format, Message};
 use crate::secret::{redact_url, SecretRef};
 use crate::severity::Severity;
-use crate::text::{escape_markup, truncate};
+use crate::text::truncate;
 
 /// Dooray shows about this much of a message; longer text is cut cleanly.
 pub(crate) const MAX_TEXT: usize = 3500;
@@ -50,7 +48,12 @@ impl Kind for DoorayConfig {
         vec![&self.url]
     }
 
-    fn open(&self, timeout: Duration) -> Result<Box<dyn Transport>, Problem> {
+    fn default_rate(&self) -> Option<f64> {
+        Some(1.0)
+    }
+
+    fn open(&self, o: &Opening) -> Result<Box<dyn Transport>, Problem> {
+        let timeout = o.timeout;
         let secret = self.url.resolve()?;
         Ok(Box::new(Dooray {
             url: http::url(&secret)?,
@@ -69,22 +72,24 @@ pub(crate) struct Dooray {
     bot_icon: Option<String>,
 }
 
+/// A severity's colour, among the names Dooray documents.
 fn color(s: Severity) -> &'static str {
     match s {
-        Severity::Critical => "#b00020",
-        Severity::High => "red",
-        Severity::Medium => "orange",
-        Severity::Low => "#2f80ed",
-        Severity::Info => "gray",
+        Severity::Critical => "red",
+        Severity::High => "orange",
+        Severity::Medium => "yellow",
+        Severity::Low => "blue",
+        Severity::Info => "green",
     }
 }
 
 impl Dooray {
-    /// The JSON body for a message.
+    /// The JSON body for a message: the push preview (`text`) says what happened, where and
+    /// who, every record value in inline code as written; the facts in the attachment.
     pub(crate) fn payload(&self, m: &Message<'_>) -> serde_json::Value {
         let mut p = json!({
             "botName": self.bot_name,
-            "text": truncate(&escape_markup(&m.subject()), 300),
+            "text": truncate(m.text(Format::SubjectMarkup).trim(), 300),
             "attachments": [{
                 "title": truncate(&m.facts.title, 200),
                 "text": truncate(&m.text(Format::Markup), MAX_TEXT),

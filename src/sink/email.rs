@@ -7,16 +7,17 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::header::ContentType;
+use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message as Mail, Tokio1Executor};
 use serde::Deserialize;
 
-use super::kind::{Attempt, Kind, Outcome, Problem, Transport};
+use super::kind::{Attempt, Kind, Opening, Outcome, Problem, Transport};
 use super::message::{Format, Message};
 use crate::secret::SecretRef;
-use crate::text::visible;
+use crate::text::{json_visible, visible};
 
 /// SMTP connection security.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
@@ -114,7 +115,8 @@ impl Kind for EmailConfig {
         crate::defaults::SMTP_TIMEOUT
     }
 
-    fn open(&self, timeout: Duration) -> Result<Box<dyn Transport>, Problem> {
+    fn open(&self, o: &Opening) -> Result<Box<dyn Transport>, Problem> {
+        let timeout = o.timeout;
         let mut tls = TlsParameters::builder(self.smtp_host.clone());
         if let Some(f) = &self.ca_file {
             let ca_err = |error: String| Problem::CaFile {
@@ -156,6 +158,23 @@ impl Kind for EmailConfig {
     }
 }
 
+/// The record as an attachment: `event.json`, the whole record pretty-printed (characters
+/// that change how text reads written as JSON escapes: the same JSON value); a record that
+/// could not be read whole goes as `record.txt`, shown safe. `None` without a record.
+fn attachment(record: &str) -> Option<(&'static str, &'static str, String)> {
+    if record.is_empty() {
+        return None;
+    }
+    Some(match serde_json::from_str::<serde_json::Value>(record) {
+        Ok(v) => (
+            "event.json",
+            "application/json",
+            json_visible(&serde_json::to_string_pretty(&v).unwrap_or_default()),
+        ),
+        Err(_) => ("record.txt", "text/plain; charset=utf-8", visible(record)),
+    })
+}
+
 /// An SMTP sink.
 pub(crate) struct Email {
     transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -166,23 +185,46 @@ pub(crate) struct Email {
 }
 
 impl Email {
-    /// The message as sent.
+    /// A Message-ID on From's domain (many relays do not add one, and Gmail refuses mail
+    /// without).
+    fn msg_id(&self, id: &str) -> String {
+        let domain = self.from.email.domain();
+        format!("<trailwatch.{id}@{domain}>")
+    }
+
+    /// The message as sent: a Message-ID (and the first message of its thread in
+    /// `In-Reply-To` and `References`), a text and an HTML part, and the record as
+    /// `event.json`.
     pub(crate) fn build(&self, m: &Message<'_>) -> Result<Mail, String> {
         // A subject is one line: control characters are shown, never passed through.
         let subject = visible(&m.subject());
-        let mut b = Mail::builder().from(self.from.clone()).subject(subject);
+        let mut b = Mail::builder()
+            .from(self.from.clone())
+            .subject(subject)
+            .message_id(Some(self.msg_id(&m.id)));
+        if let Some(first) = &m.thread {
+            b = b
+                .in_reply_to(self.msg_id(first))
+                .references(self.msg_id(first));
+        }
         if let Some(r) = &self.reply_to {
             b = b.reply_to(r.clone());
         }
         for t in &self.to {
             b = b.to(t.clone());
         }
-        b.multipart(
-            MultiPart::alternative()
-                .singlepart(SinglePart::plain(m.text(Format::MailText)))
-                .singlepart(SinglePart::html(m.text(Format::MailHtml))),
-        )
-        .map_err(|e| format!("cannot build the message: {e}"))
+        let body = MultiPart::alternative()
+            .singlepart(SinglePart::plain(m.text(Format::MailText)))
+            .singlepart(SinglePart::html(m.text(Format::MailHtml)));
+        let mail = match attachment(m.record) {
+            None => b.multipart(body),
+            Some((name, ctype, content)) => {
+                let ctype = ContentType::parse(ctype).expect("a content type");
+                let a = Attachment::new(name.into()).body(content, ctype);
+                b.multipart(MultiPart::mixed().multipart(body).singlepart(a))
+            }
+        };
+        mail.map_err(|e| format!("cannot build the message: {e}"))
     }
 
     async fn deliver(&self, mail: Result<Mail, String>) -> Outcome {

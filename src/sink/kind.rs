@@ -73,12 +73,31 @@ pub trait Kind {
     fn secrets(&self) -> Vec<&SecretRef> {
         Vec::new()
     }
+    /// Messages per second the receiver takes (chat webhooks: about one), when
+    /// `max_per_second` is not set; `None`: no pacing.
+    fn default_rate(&self) -> Option<f64> {
+        None
+    }
+    /// In one pass, alerts past this many are summed up in one message when `storm_after` is
+    /// not set (people's channels: 20; machines want every alert: 0, never).
+    fn default_storm_after(&self) -> usize {
+        crate::defaults::STORM_AFTER
+    }
     /// How long one attempt may take when `timeout` is not set.
     fn default_timeout(&self) -> Duration {
         crate::defaults::HTTP_SINK_TIMEOUT
     }
     /// Resolves its secrets and builds its client.
-    fn open(&self, timeout: Duration) -> Result<Box<dyn Transport>, Problem>;
+    fn open(&self, o: &Opening) -> Result<Box<dyn Transport>, Problem>;
+}
+
+/// What opening a sink needs besides its kind's keys.
+#[derive(Debug, Clone, Copy)]
+pub struct Opening {
+    /// How long one attempt may take.
+    pub timeout: Duration,
+    /// The sink has a `template` of its own.
+    pub templated: bool,
 }
 
 /// An open sink's transport: one delivery attempt, and a reachability probe that sends nothing.

@@ -8,8 +8,10 @@ use crate::severity::Severity;
 /// The forms a message's texts come in; each has its own escaping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
-    /// One line: email subjects, chat previews.
+    /// One line: email subjects.
     Subject,
+    /// One line in chat markup, values in inline code: chat previews.
+    SubjectMarkup,
     /// Plain text (console).
     Text,
     /// Chat markup (Dooray): every record value in inline code, so it shows as written.
@@ -29,6 +31,15 @@ pub trait Render: Sync {
 pub struct Message<'a> {
     pub facts: &'a Fields,
     pub severity: Severity,
+    /// The record's JSON text as it was read (empty for an alert of trailwatch itself).
+    pub record: &'a str,
+    /// What identifies this message, the same at every attempt (an email's Message-ID, a
+    /// PagerDuty dedup key), and the first message of its thread (the first alert of its rule
+    /// by its principal), when this one follows it.
+    pub id: String,
+    pub thread: Option<String>,
+    /// The rules the alert stands for.
+    pub rules: Vec<String>,
     render: &'a dyn Render,
 }
 
@@ -37,6 +48,10 @@ impl<'a> Message<'a> {
         Message {
             facts,
             severity,
+            record: "",
+            id: String::new(),
+            thread: None,
+            rules: Vec::new(),
             render,
         }
     }

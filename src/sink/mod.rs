@@ -1,4 +1,5 @@
-//! Where alerts go: transports only. One file per kind (`console`, `dooray`, `email`), each
+//! Where alerts go: transports only. One file per kind (`console`, `dooray`, `email`, `slack`, `teams`,
+//! `pagerduty`, `webhook`), each
 //! holding the kind's keys as written, their validation, how it is described, its secrets,
 //! opening it, probing it and one delivery attempt. `kind` is the contract every kind keeps;
 //! `http` is what every HTTP sink shares (one place turns an HTTP answer into an outcome);
@@ -19,6 +20,10 @@ pub(crate) mod http;
 mod kind;
 mod message;
 mod open;
+pub mod pagerduty;
+pub mod slack;
+pub mod teams;
+pub mod webhook;
 
 pub(crate) use self::config::SinkSpec;
 pub(crate) use self::kind::{OpenError, Outcome};

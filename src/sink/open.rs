@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use super::config::SinkSpec;
-use super::kind::{OpenError, Outcome, Transport};
+use super::kind::{OpenError, Opening, Outcome, Transport};
 use super::message::Message;
 
 /// A sink ready to send: its transport, and how long one attempt may take.
@@ -15,9 +15,13 @@ pub(crate) struct Sink {
 impl Sink {
     /// Opens a sink: resolves its secrets and builds its client.
     pub(crate) fn open(spec: &SinkSpec) -> Result<Sink, OpenError> {
+        let o = Opening {
+            timeout: spec.timeout,
+            templated: spec.template.is_some(),
+        };
         spec.kind
             .entry()
-            .open(spec.timeout)
+            .open(&o)
             .map(|transport| Sink {
                 transport,
                 timeout: spec.timeout,

@@ -45,20 +45,27 @@ impl State {
     /// Records `alert` as raised and queues it for `sinks`, in one transaction. Returns false
     /// (and queues nothing) when it was raised before. Not durable until `flush`.
     pub fn raise(&self, alert: &Alert, sinks: Vec<String>, now: Timestamp) -> Result<bool> {
-        let event_ms = alert
+        let raised = self.raise_event(std::slice::from_ref(alert), &|_| sinks.clone(), now)?;
+        Ok(raised.is_some())
+    }
+
+    /// Records the alerts of one event (one per rule it matched) as raised, and queues the
+    /// ones new to the state as one alert (`Alert::merge`) for the sinks `sinks_of` gives them,
+    /// in one transaction. Returns that alert and its sinks (`None`: all were raised before).
+    /// Not durable until `flush`.
+    pub fn raise_event(
+        &self,
+        parts: &[Alert],
+        sinks_of: &dyn Fn(&[&Alert]) -> Vec<String>,
+        now: Timestamp,
+    ) -> Result<Option<(Alert, Vec<String>)>> {
+        let Some(first) = parts.first() else {
+            return Ok(None);
+        };
+        let event_ms = first
             .event_time
             .parse::<Timestamp>()
             .map_or_else(|_| when::millis(now), when::millis);
-        let entry = OutboxEntry {
-            alert: alert.clone(),
-            pending: sinks,
-            queued_ms: when::millis(now),
-            first_attempt_ms: None,
-            attempts: 0,
-            last_error: None,
-        };
-        let bytes = serde_json::to_vec(&entry).expect("an outbox entry serializes");
-        let dedupe = alert.dedupe_key();
         // Remembered from when it was raised (not from its eventTime: an old event read from a
         // file or a backfill must not be raised again the day after).
         let raised_ms = when::millis(now).to_be_bytes();
@@ -66,14 +73,34 @@ impl State {
             let key = entry_key(event_ms, s.db.generate_id()?);
             (&s.raised, &s.outbox)
                 .transaction(|(raised, outbox)| {
-                    if raised.get(&dedupe)?.is_some() {
-                        return Ok(false);
+                    let mut new = Vec::new();
+                    for p in parts {
+                        let keys = p.dedupe_keys();
+                        if raised.get(&keys[0])?.is_none() {
+                            for k in &keys {
+                                raised.insert(k.as_slice(), &raised_ms)?;
+                            }
+                            new.push(p);
+                        }
                     }
-                    raised.insert(dedupe.as_slice(), &raised_ms)?;
-                    if !entry.pending.is_empty() {
-                        outbox.insert(&key, bytes.as_slice())?;
+                    if new.is_empty() {
+                        return Ok(None);
                     }
-                    Ok::<_, ConflictableTransactionError<()>>(true)
+                    let alert = Alert::merge(&new);
+                    let sinks = sinks_of(&new);
+                    if !sinks.is_empty() {
+                        let entry = OutboxEntry {
+                            alert: alert.clone(),
+                            pending: sinks.clone(),
+                            queued_ms: when::millis(now),
+                            first_attempt_ms: None,
+                            attempts: 0,
+                            last_error: None,
+                        };
+                        let bytes = serde_json::to_vec(&entry).expect("an outbox entry serializes");
+                        outbox.insert(&key, bytes)?;
+                    }
+                    Ok::<_, ConflictableTransactionError<()>>(Some((alert, sinks)))
                 })
                 .map_err(storage)
         })

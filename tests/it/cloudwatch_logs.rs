@@ -204,7 +204,7 @@ async fn backfill_notify_sends_once_and_never_again() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = dir.path().join("c.toml");
     let text = format!(
-        "{}\n[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nurl = \"{}\"\n",
+        "{}\n[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nmax_per_second = 0\nstorm_after = 0\nurl = \"{}\"\n",
         config_text(&url, &format!("{}/state", dir.path().display()))
             .replace("state_dir", "group_window = \"0s\"\nstate_dir"),
         r.url

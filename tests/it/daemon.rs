@@ -15,7 +15,7 @@ fn config(dir: &Path, fake: &str, hook: &str, extra: &str) -> std::path::PathBuf
     std::fs::write(
         &p,
         format!(
-            "state_dir = \"{}/state\"\ngroup_window = \"0s\"\n{extra}\n[[sources]]\nname = \"lookup\"\ntype = \"lookup_events\"\nregions = [\"us-east-1\"]\nendpoint_url = \"{fake}\"\nmax_calls_per_second = 100\noverlap = \"60m\"\nmax_window = \"10m\"\npoll_interval = \"1h\"\n\n[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nurl = \"{hook}\"\nretry_initial = \"50ms\"\n",
+            "state_dir = \"{}/state\"\ngroup_window = \"0s\"\n{extra}\n[[sources]]\nname = \"lookup\"\ntype = \"lookup_events\"\nregions = [\"us-east-1\"]\nendpoint_url = \"{fake}\"\nmax_calls_per_second = 100\noverlap = \"60m\"\nmax_window = \"10m\"\npoll_interval = \"1h\"\n\n[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nmax_per_second = 0\nstorm_after = 0\nurl = \"{hook}\"\nretry_initial = \"50ms\"\n",
             dir.display()
         ),
     )
@@ -266,7 +266,7 @@ fn a_failing_source_raises_a_health_alert_then_a_recovery() {
     let body = first["attachments"][0]["text"].as_str().unwrap();
     assert_eq!(
         first["text"],
-        "trailwatch: source lookup/us\\-east\\-1 failing alert".replace("\\-", "-")
+        "[HIGH] trailwatch: source lookup/us-east-1 failing"
     );
     assert!(
         body.contains("AccessDeniedException")
@@ -278,7 +278,7 @@ fn a_failing_source_raises_a_health_alert_then_a_recovery() {
     let second: serde_json::Value = serde_json::from_str(&r.received()[1].body).unwrap();
     assert_eq!(
         second["text"],
-        "trailwatch: source lookup/us-east-1 recovered alert"
+        "[INFO] trailwatch: source lookup/us-east-1 recovered"
     );
     signal(&d.0, 15);
     assert!(d.0.wait().unwrap().success());

@@ -22,7 +22,7 @@ fn setup(records: &[String], sinks: &str) -> tempfile::TempDir {
 }
 
 fn dooray_sink(url_env: &str) -> String {
-    format!("[[sinks]]\nname = \"dooray\"\ntype = \"dooray\"\nurl = \"env:{url_env}\"\nbot_name = \"trailwatch\"\nretry_initial = \"50ms\"\n")
+    format!("[[sinks]]\nname = \"dooray\"\ntype = \"dooray\"\nmax_per_second = 0\nstorm_after = 0\nurl = \"env:{url_env}\"\nbot_name = \"trailwatch\"\nretry_initial = \"50ms\"\n")
 }
 
 fn run_once(dir: &Path, url: &str) -> (String, String) {
@@ -49,6 +49,10 @@ fn state_json(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&o.stdout).unwrap()
 }
 
+fn att_color(body: &serde_json::Value) -> &str {
+    body["attachments"][0]["color"].as_str().unwrap()
+}
+
 fn create_user(id: &str, minute: i64) -> String {
     crate::support::create_user(id, T0 + minute * 60_000)
 }
@@ -62,17 +66,22 @@ fn dooray_500_then_200_is_delivered_once_with_the_seed_payload() {
     assert_eq!(got.iter().map(|g| g.status).collect::<Vec<_>>(), [500, 200]);
     let body: serde_json::Value = serde_json::from_str(&got[1].body).unwrap();
     assert_eq!(body["botName"], "trailwatch");
-    assert_eq!(body["text"], "IAM 사용자 생성/삭제 경보 발생하였습니다");
+    // The push preview says what happened, where and who; values as written, in code.
+    assert_eq!(
+        body["text"],
+        "[HIGH] IAM 사용자 생성 또는 삭제 · `111122223333` · `admin` · `us-east-1`"
+    );
+    assert_eq!(att_color(&body), "orange");
     let att = &body["attachments"][0];
     // Every built-in text in the configured language (ko).
     assert_eq!(att["title"], "IAM 사용자 생성 또는 삭제");
     assert!(att["titleLink"].as_str().unwrap().contains("#/events/ev-1"));
     let text = att["text"].as_str().unwrap();
     for want in [
-        "계정: 111122223333",
-        "이벤트: CreateUser",
-        "출발지 IP: 203.0.113.7",
-        "대상: userName=mallory",
+        "계정: `111122223333`",
+        "이벤트: `CreateUser`",
+        "출발지 IP: `203.0.113.7`",
+        "대상: `userName=mallory`",
         "2026-11-22 09:01:00 KST",
         "2026-11-22 00:01:00 UTC",
     ] {
@@ -228,127 +237,72 @@ fn hostile_values_cannot_inject_markup_headers_or_html() {
         !all.contains(TOKEN) && !all.contains(SMTP_PASSWORD),
         "a secret leaked: {all}"
     );
-    // Dooray: markup escaped, control characters visible, length bounded.
+    // Dooray: values in inline code as written, control characters visible, length bounded.
     let bodies: Vec<String> = r.received().into_iter().map(|g| g.body).collect();
     let hostile = bodies.iter().find(|b| b.contains("ev-x")).unwrap();
     let lone = bodies
         .iter()
         .find(|b| b.contains("ev-s"))
         .expect("the record with a lone surrogate is alerted");
-    assert!(
-        lone.contains("User agent: \u{fffd}\\\\<b\\\\>x")
-            || lone.contains("User agent: �\\\\<b\\\\>x"),
-        "{lone}"
-    );
+    assert!(lone.contains("User agent: `\u{fffd}<b>x`"), "{lone}");
     let text = serde_json::from_str::<serde_json::Value>(hostile).unwrap()["attachments"][0]
         ["text"]
         .as_str()
         .unwrap()
         .to_string();
-    assert!(text.contains("\\[click\\](http://evil.example)"), "{text}");
-    assert!(!text.contains("<script>") && !text.contains('\r') && !text.contains('\u{1b}'));
+    let target = text.lines().find(|l| l.starts_with("대상: ")).unwrap();
+    assert_eq!(
+        target,
+        "대상: `userName=eve\\u{d}\\u{a}Bcc: victim@example.com\\u{d}\\u{a}\\u{d}\\u{a}<script>alert(1)</script> [click](http://evil.example) \\u{1b}[31m`",
+        "shown as written, inside inline code, controls visible"
+    );
+    assert!(!text.contains('\r') && !text.contains('\u{1b}'));
     assert!(text.chars().count() <= 3501);
-    // Email: two messages (root and the hostile one); headers intact, both parts present.
-    let msgs = s.messages();
-    assert_eq!(msgs.len(), 3, "{msgs:?}");
-    let root = msgs.iter().find(|m| m.contains("root-1")).unwrap();
-    assert!(root.starts_with("X-Envelope-To: a@example.com, b@example.com"));
-    let subject_line = root.lines().find(|l| l.starts_with("Subject: ")).unwrap();
-    assert!(
-        subject_line.is_ascii() && subject_line.contains("=?utf-8?b?"),
-        "non-ASCII subject must be encoded: {subject_line}"
+    // Email, read by a strict RFC 5322 parser: three messages; headers intact, a
+    // Message-ID on From's domain, a text and an HTML part, the record attached.
+    let mails = s.parsed();
+    assert_eq!(mails.len(), 3, "{mails:?}");
+    for m in &mails {
+        assert_eq!(m["defects"], serde_json::json!([]), "{m}");
+        let id = m["headers"]["Message-ID"].as_str().unwrap();
+        assert!(
+            id.starts_with("<trailwatch.") && id.ends_with("@example.com>"),
+            "{id}"
+        );
+    }
+    let text_of = |m: &serde_json::Value| m["parts"]["text/plain"].as_str().unwrap().to_string();
+    let root = mails
+        .iter()
+        .find(|m| text_of(m).contains("root-1"))
+        .unwrap();
+    assert_eq!(
+        root["headers"]["Subject"],
+        "[CRITICAL] root 계정 사용 · 111122223333 · root · us-east-1"
     );
-    // RFC 2047: decode each encoded word.
-    let decoded: String = subject_line["Subject: ".len()..]
-        .split(' ')
-        .map(|w| {
-            match w
-                .strip_prefix("=?utf-8?b?")
-                .and_then(|x| x.strip_suffix("?="))
-            {
-                Some(enc) => String::from_utf8(base64_decode(enc)).unwrap(),
-                None => w.to_string(),
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
-    assert_eq!(decoded, "root 계정 경보 발생하였습니다");
-    assert!(root.contains("Reply-To: secops@example.com"));
-    assert!(root.contains("Content-Type: text/plain") && root.contains("Content-Type: text/html"));
-    let bad = msgs.iter().find(|m| m.contains("ev-x")).unwrap();
-    let headers = bad.split("\r\n\r\n").next().unwrap();
+    assert_eq!(root["headers"]["Reply-To"], "secops@example.com");
+    assert_eq!(root["headers"]["To"], "a@example.com, b@example.com");
+    assert!(text_of(root).contains("\"eventName\": \"ConsoleLogin\""));
+    let bad = mails.iter().find(|m| text_of(m).contains("ev-x")).unwrap();
     assert!(
-        !headers.to_lowercase().contains("bcc:"),
-        "header injected: {headers}"
+        !bad["headers"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.eq_ignore_ascii_case("bcc")),
+        "header injected: {}",
+        bad["headers"]
     );
-    let html = part(bad, "text/html");
+    let html = bad["parts"]["text/html"].as_str().unwrap();
     assert!(!html.contains("<script>"), "HTML injected: {html}");
     assert!(html.contains("&lt;script&gt;alert(1)&lt;"), "{html}");
-    let text = part(bad, "text/plain");
     assert!(
-        text.contains("userName=eve\\u{d}\\u{a}Bcc: victim@example.com"),
-        "{text}"
+        text_of(bad).contains("userName=eve\\u{d}\\u{a}Bcc: victim@example.com"),
+        "{}",
+        text_of(bad)
     );
-    assert!(
-        text.contains("--- CloudTrail record ---"),
-        "the email carries the record"
-    );
-    assert!(part(root, "text/plain").contains("\"eventName\": \"ConsoleLogin\""));
-}
-
-/// The decoded body of the MIME part with this content type (quoted-printable or 7bit).
-fn part(msg: &str, ctype: &str) -> String {
-    let start = msg
-        .find(&format!("Content-Type: {ctype}"))
-        .unwrap_or_else(|| panic!("no {ctype} part"));
-    let rest = &msg[start..];
-    let body_start = rest.find("\r\n\r\n").unwrap() + 4;
-    let body = &rest[body_start..];
-    let boundary = msg
-        .split("boundary=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    let body = &body[..body
-        .find(&format!("\r\n--{boundary}"))
-        .unwrap_or(body.len())];
-    let qp = rest[..body_start].contains("quoted-printable");
-    if !qp {
-        return body.to_string();
-    }
-    let joined = body.replace("=\r\n", "");
-    let b = joined.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'=' && i + 2 < b.len() {
-            out.push(u8::from_str_radix(&joined[i + 1..i + 3], 16).unwrap());
-            i += 3;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
-
-fn base64_decode(s: &str) -> Vec<u8> {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = Vec::new();
-    let mut buf = 0u32;
-    let mut bits = 0;
-    for c in s.bytes().filter(|c| *c != b'=') {
-        let v = alphabet.iter().position(|a| *a == c).unwrap() as u32;
-        buf = buf << 6 | v;
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((buf >> bits) as u8);
-        }
-    }
-    out
+    let attached: serde_json::Value =
+        serde_json::from_str(bad["attachments"]["event.json"].as_str().unwrap()).unwrap();
+    assert_eq!(attached["eventID"], "ev-x", "the record, as event.json");
 }
 
 #[test]
@@ -368,7 +322,10 @@ fn notify_test_reports_per_sink() {
     );
     let body: serde_json::Value = serde_json::from_str(&r.received()[0].body).unwrap();
     assert!(
-        body["text"].as_str().unwrap().starts_with("\\[테스트\\]"),
+        body["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("[테스트] [INFO]"),
         "{body}"
     );
 }
@@ -389,20 +346,26 @@ fn repeats_are_grouped_and_the_first_is_not_delayed() {
     let got = r.received();
     assert_eq!(got.len(), 2, "one message, then one summary");
     let first: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
-    assert_eq!(first["text"], "IAM 사용자 생성/삭제 경보 발생하였습니다");
+    let subject = "[HIGH] IAM 사용자 생성 또는 삭제 · `111122223333` · `admin` · `us-east-1`";
+    assert_eq!(first["text"], subject);
     assert!(first["attachments"][0]["text"]
         .as_str()
         .unwrap()
-        .contains("eventID: ev-00"));
+        .contains("eventID: `ev-00`"));
+    // The summary stands for the 14 others, counts them right, and names each.
     let second: serde_json::Value = serde_json::from_str(&got[1].body).unwrap();
-    assert_eq!(
-        second["text"],
-        "IAM 사용자 생성/삭제 경보 발생하였습니다 (외 14건)"
+    assert_eq!(second["text"], format!("{subject} (첫 경보 이후 14건 더)"));
+    let text = second["attachments"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("경보 14건을 이 메시지가 대신합니다"),
+        "{text}"
     );
-    assert!(second["attachments"][0]["text"]
-        .as_str()
-        .unwrap()
-        .contains("14건이 더 있습니다"));
+    for i in 1..15 {
+        assert!(
+            text.contains(&format!("(ev-{i:02})")),
+            "ev-{i:02} not named: {text}"
+        );
+    }
     assert!(
         got[1].at.duration_since(got[0].at) >= Duration::from_millis(900),
         "the summary waits for the window"
@@ -414,7 +377,7 @@ fn repeats_are_grouped_and_the_first_is_not_delayed() {
 fn rules_route_to_their_sinks_and_sinks_filter_by_severity() {
     let a = Receiver::start(0, vec![]);
     let b = Receiver::start(0, vec![]);
-    let sinks = "[[sinks]]\nname = \"a\"\ntype = \"dooray\"\nurl = \"env:HOOK\"\n\n[[sinks]]\nname = \"b\"\ntype = \"dooray\"\nurl = \"env:HOOK_B\"\nmin_severity = \"critical\"\n\n[[rules]]\nname = \"iam-user-lifecycle\"\nevent_pattern = '{\"detail\": {\"eventName\": [\"CreateUser\"]}}'\nseverity = \"high\"\nsinks = [\"a\"]\n";
+    let sinks = "[[sinks]]\nname = \"a\"\ntype = \"dooray\"\nmax_per_second = 0\nstorm_after = 0\nurl = \"env:HOOK\"\n\n[[sinks]]\nname = \"b\"\ntype = \"dooray\"\nmax_per_second = 0\nstorm_after = 0\nurl = \"env:HOOK_B\"\nmin_severity = \"critical\"\n\n[[rules]]\nname = \"iam-user-lifecycle\"\nevent_pattern = '{\"detail\": {\"eventName\": [\"CreateUser\"]}}'\nseverity = \"high\"\nsinks = [\"a\"]\n";
     let root = record("root-1", "ConsoleLogin", 1_795_305_660_000, true).record;
     let dir = setup(&[create_user("ev-1", 1), root], sinks);
     let o = bin()
@@ -438,7 +401,10 @@ fn rules_route_to_their_sinks_and_sinks_filter_by_severity() {
     };
     // a: everything (root-usage names no sink; the IAM rule names a). b: critical only.
     assert_eq!(subjects(&a).len(), 2);
-    assert_eq!(subjects(&b), ["root 계정 경보 발생하였습니다"]);
+    assert_eq!(
+        subjects(&b),
+        ["[CRITICAL] root 계정 사용 · `111122223333` · `root` · `us-east-1`"]
+    );
 }
 
 #[test]
@@ -500,7 +466,10 @@ fn the_demo_prints_its_three_alerts() {
         "{out}"
     );
     // language = "en": the built-in rule speaks English too.
-    assert!(out.contains("== root account alert =="), "{out}");
+    assert!(
+        out.contains("== [CRITICAL] Root account usage · 111122223333 · root · us-east-1 =="),
+        "{out}"
+    );
     assert!(
         !out.contains('계'),
         "no Korean text in an English message: {out}"
@@ -529,13 +498,13 @@ fn email_over_implicit_tls_is_delivered() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stdout));
-    let msgs = s.messages();
-    assert_eq!(msgs.len(), 1);
-    let subject = msgs[0]
-        .lines()
-        .find(|l| l.starts_with("Subject: "))
-        .unwrap();
-    assert!(subject.contains("notify-test"), "{subject}");
+    let mails = s.parsed();
+    assert_eq!(mails.len(), 1);
+    let subject = mails[0]["headers"]["Subject"].as_str().unwrap();
+    assert!(
+        subject.starts_with("[테스트] [INFO] trailwatch notify-test"),
+        "{subject}"
+    );
 }
 
 /// Characters that reorder or hide text (Trojan source): bidi overrides and isolates,
@@ -585,25 +554,29 @@ fn characters_that_reorder_or_hide_text_reach_no_message() {
         body["attachments"][0]["text"]
             .as_str()
             .unwrap()
-            .contains("\\\\u{202e}"),
+            .contains("\\u{202e}"),
         "shown escaped: {body}"
     );
-    let msgs = s.messages();
-    assert_eq!(msgs.len(), 1);
-    let subject = msgs[0]
-        .lines()
-        .find(|l| l.starts_with("Subject: "))
-        .unwrap();
+    let mails = s.parsed();
+    assert_eq!(mails.len(), 1);
+    let m = &mails[0];
     for (what, t) in [
-        ("subject", subject.to_string()),
-        ("text", part(&msgs[0], "text/plain")),
-        ("html", part(&msgs[0], "text/html")),
+        ("subject", &m["headers"]["Subject"]),
+        ("text", &m["parts"]["text/plain"]),
+        ("html", &m["parts"]["text/html"]),
+        ("event.json", &m["attachments"]["event.json"]),
     ] {
-        assert_eq!(raw(&t), None, "raw in the email's {what}: {t:?}");
+        let t = t.as_str().unwrap();
+        assert_eq!(raw(t), None, "raw in the email's {what}: {t:?}");
     }
-    let record_copy = part(&msgs[0], "text/plain");
+    let record_copy = m["attachments"]["event.json"].as_str().unwrap();
     assert!(
         record_copy.contains("\\u202e"),
-        "the record's copy keeps it as a JSON escape"
+        "the record keeps it as a JSON escape"
+    );
+    let back: serde_json::Value = serde_json::from_str(record_copy).unwrap();
+    assert!(
+        back["userAgent"].as_str().unwrap().contains('\u{202e}'),
+        "the same value"
     );
 }

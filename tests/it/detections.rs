@@ -255,7 +255,7 @@ fn run_counts_across_a_restart_and_backfill_counts_the_window() {
         format!(
             "state_dir = \"{0}/state\"\ngroup_window = \"0s\"\nlanguage = \"en\"\n{2}\n\
              [[sources]]\nname = \"files\"\ntype = \"files\"\npath = \"{0}/trail\"\n\n\
-             [[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nurl = \"{1}\"\nretry_initial = \"50ms\"\n",
+             [[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nmax_per_second = 0\nstorm_after = 0\nurl = \"{1}\"\nretry_initial = \"50ms\"\n",
             d.display(),
             r.url,
             rules_toml("")
@@ -290,7 +290,7 @@ fn run_counts_across_a_restart_and_backfill_counts_the_window() {
     let body: Value = serde_json::from_str(&got[0].body).unwrap();
     let text = body["attachments"][0]["text"].as_str().unwrap();
     assert!(
-        text.contains("Count: 5 in 10m (sourceIPAddress=203.0.113.7): a0, a1, a2, a3, a4"),
+        text.contains("Count: `5 in 10m (sourceIPAddress=203.0.113.7): a0, a1, a2, a3, a4`"),
         "{text}"
     );
     assert_eq!(r.event_ids(), ["a4"]);

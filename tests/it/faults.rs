@@ -23,7 +23,7 @@ fn setup(records: &[String], sinks: &str, extra: &str) -> (tempfile::TempDir, Pa
 }
 
 fn hook(url: &str) -> String {
-    format!("[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nurl = \"{url}\"\nretry_initial = \"50ms\"\n")
+    format!("[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nmax_per_second = 0\nstorm_after = 0\nurl = \"{url}\"\nretry_initial = \"50ms\"\n")
 }
 
 fn once(cfg: &Path) -> Output {
@@ -266,7 +266,7 @@ fn a_rotated_webhook_is_a_failing_sink_and_its_dead_letters_can_be_sent_again() 
     let rotated = Receiver::start(0, vec![(404, None), (404, None)]);
     let other = Receiver::start(0, vec![]);
     let sinks = format!(
-        "{}\n[[sinks]]\nname = \"other\"\ntype = \"dooray\"\nurl = \"{}\"\n\n[[rules]]\nname = \"iam-user-lifecycle\"\nevent_pattern = '{{\"detail\": {{\"eventName\": [\"CreateUser\"]}}}}'\nsinks = [\"hook\"]\n",
+        "{}\n[[sinks]]\nname = \"other\"\ntype = \"dooray\"\nmax_per_second = 0\nstorm_after = 0\nurl = \"{}\"\n\n[[rules]]\nname = \"iam-user-lifecycle\"\nevent_pattern = '{{\"detail\": {{\"eventName\": [\"CreateUser\"]}}}}'\nsinks = [\"hook\"]\n",
         hook(&rotated.url),
         other.url
     );
@@ -530,7 +530,7 @@ fn check_refuses_what_run_refuses() {
         };
         std::fs::write(
             &cfg,
-            format!("{state}{top}\n[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\n{url}\n"),
+            format!("{state}{top}\n[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nmax_per_second = 0\nstorm_after = 0\n{url}\n"),
         )
         .unwrap();
         let check = bin()

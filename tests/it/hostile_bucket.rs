@@ -58,7 +58,7 @@ fn config(dir: &Path, s3_url: &str, hook: &str, extra: &str) -> PathBuf {
     std::fs::write(
         &cfg,
         format!(
-            "state_dir = \"{}/state\"\ngroup_window = \"0s\"\nlanguage = \"en\"\n\n[[sources]]\nname = \"trail\"\ntype = \"s3\"\nbucket = \"{BUCKET}\"\nregion = \"us-east-1\"\nendpoint_url = \"{s3_url}\"\nretry_attempts = 0\n{extra}\n\n[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nurl = \"{hook}\"\n",
+            "state_dir = \"{}/state\"\ngroup_window = \"0s\"\nlanguage = \"en\"\n\n[[sources]]\nname = \"trail\"\ntype = \"s3\"\nbucket = \"{BUCKET}\"\nregion = \"us-east-1\"\nendpoint_url = \"{s3_url}\"\nretry_attempts = 0\n{extra}\n\n[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nmax_per_second = 0\nstorm_after = 0\nurl = \"{hook}\"\n",
             dir.display()
         ),
     )

@@ -100,7 +100,7 @@ fn config(dir: &Path, url: &str, hook: &str, extra: &str) -> PathBuf {
     std::fs::write(
         &cfg,
         format!(
-            "state_dir = \"{}/state\"\ngroup_window = \"0s\"\nlanguage = \"en\"\n\n[[sources]]\nname = \"org-trail\"\ntype = \"s3\"\nbucket = \"{BUCKET}\"\nregion = \"us-east-1\"\nendpoint_url = \"{url}\"\n{extra}\n\n[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nurl = \"{hook}\"\n",
+            "state_dir = \"{}/state\"\ngroup_window = \"0s\"\nlanguage = \"en\"\n\n[[sources]]\nname = \"org-trail\"\ntype = \"s3\"\nbucket = \"{BUCKET}\"\nregion = \"us-east-1\"\nendpoint_url = \"{url}\"\n{extra}\n\n[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nmax_per_second = 0\nstorm_after = 0\nurl = \"{hook}\"\n",
             dir.display()
         ),
     )
@@ -442,7 +442,7 @@ fn an_organization_is_read_account_by_account_and_a_refused_role_is_named() {
     std::fs::write(
         &cfg,
         format!(
-            "state_dir = \"{}/state\"\ngroup_window = \"0s\"\nlanguage = \"en\"\n\n[[sources]]\nname = \"org-logs\"\ntype = \"cloudwatch_logs\"\nregion = \"us-east-1\"\nlog_group = \"{group}\"\naccounts = \"organization\"\nrole_name = \"trailwatch-reader\"\nendpoint_url = \"{url}\"\nsts_endpoint_url = \"{sts}\"\n\n[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nurl = \"{}\"\n",
+            "state_dir = \"{}/state\"\ngroup_window = \"0s\"\nlanguage = \"en\"\n\n[[sources]]\nname = \"org-logs\"\ntype = \"cloudwatch_logs\"\nregion = \"us-east-1\"\nlog_group = \"{group}\"\naccounts = \"organization\"\nrole_name = \"trailwatch-reader\"\nendpoint_url = \"{url}\"\nsts_endpoint_url = \"{sts}\"\n\n[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nmax_per_second = 0\nstorm_after = 0\nurl = \"{}\"\n",
             dir.path().display(),
             r.url
         ),

@@ -99,6 +99,35 @@ pub fn smtp_mode(user: &str, password: &str, mode: &str) -> Smtp {
 
 impl Smtp {
     /// The messages received so far, as raw text, in order.
+    /// Every message received, read by Python's strict RFC 5322 parser (`mail_check.py`):
+    /// `headers` (decoded), `parts` (text by content type), `attachments`, `defects`.
+    pub fn parsed(&self) -> Vec<serde_json::Value> {
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/support/mail_check.py");
+        let mut v: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect();
+        v.sort();
+        v.iter()
+            .map(|p| {
+                let o = Command::new("python3")
+                    .arg(&script)
+                    .arg(p)
+                    .output()
+                    .unwrap();
+                assert!(
+                    o.status.success(),
+                    "the strict parser refused {}: {}",
+                    p.display(),
+                    String::from_utf8_lossy(&o.stderr)
+                );
+                serde_json::from_slice(&o.stdout).unwrap()
+            })
+            .collect()
+    }
+
     pub fn messages(&self) -> Vec<String> {
         let mut v: Vec<PathBuf> = std::fs::read_dir(self.dir.path())
             .unwrap()
@@ -192,7 +221,9 @@ impl Receiver {
                 let v: serde_json::Value = serde_json::from_str(&g.body).unwrap();
                 let text = v["attachments"][0]["text"].as_str().unwrap_or("");
                 let after = text.split("eventID: ").nth(1).unwrap_or("");
-                after.lines().next().unwrap_or("").to_string()
+                let id = after.lines().next().unwrap_or("");
+                // Values are in inline code: `id`, or `` id `` when it holds a backtick.
+                id.trim_matches('`').trim().to_string()
             })
             .collect()
     }
