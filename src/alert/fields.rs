@@ -221,7 +221,9 @@ impl Fields {
             time_utc: time
                 .map(|t| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string())
                 .unwrap_or_else(|| clean(&alert.event_time)),
+            // The local time, unless the time zone is UTC (it would say the same again).
             time_local: time
+                .filter(|_| tz_name != "UTC")
                 .map(|t| {
                     t.to_zoned(tz.clone())
                         .strftime("%Y-%m-%d %H:%M:%S %Z")

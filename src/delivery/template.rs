@@ -221,7 +221,7 @@ fn html(language: Language) -> String {
 <h1 style="font-size:18px;line-height:1.3;margin:4px 0 10px 0;word-break:break-word;">{{{{ title }}}}</h1>
 <table role="presentation" style="width:100%;border-collapse:collapse;table-layout:fixed;font-size:14px;">
 {rows}</table>
-{{% if console_link %}}<p style="margin:14px 0;"><a href="{{{{ console_link }}}}" style="display:inline-block;background:#0969da;color:#ffffff;padding:10px 14px;border-radius:6px;text-decoration:none;font-weight:bold;">{console}</a></p>{{% endif %}}
+{{% if console_link %}}<p style="margin:14px 0;"><a href="{{{{ console_link | safe }}}}" style="display:inline-block;background:#0969da;color:#ffffff;padding:10px 14px;border-radius:6px;text-decoration:none;font-weight:bold;">{console}</a></p>{{% endif %}}
 {{% if more %}}<p style="margin:12px 0 4px 0;">{summary}</p><ul style="margin:0;padding-left:20px;word-break:break-all;overflow-wrap:anywhere;">{{% for line in held %}}<li>{{{{ line }}}}</li>{{% endfor %}}</ul>{{% endif %}}
 {{% if runbook %}}<h2 style="font-size:15px;margin:16px 0 4px 0;">{runbook}</h2><p style="margin:0;white-space:pre-wrap;word-break:break-word;">{{{{ runbook }}}}</p>{{% endif %}}
 {{% if record_pretty %}}<h2 style="font-size:15px;margin:16px 0 4px 0;">{record}</h2><pre style="margin:0;white-space:pre-wrap;word-break:break-all;overflow-wrap:anywhere;font-size:12px;background:#f6f8fa;padding:8px;">{{{{ record_pretty }}}}</pre>{{% endif %}}

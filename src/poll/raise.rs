@@ -103,8 +103,12 @@ pub(super) fn raise_found(
     found.sort();
     // One event, one message: the rules an event matched are raised together.
     let route = |parts: &[&Alert]| judge.router.route_all(parts);
+    let order = |a: &Alert| judge.eval.rules().position(&a.rule).unwrap_or(usize::MAX);
     for event in by_event(&found.alerts) {
-        let Some((a, sinks)) = state.raise_event(event, &route, now)? else {
+        // The rules in the order they are defined: on equal severity, the first names it.
+        let mut event = event.to_vec();
+        event.sort_by_key(order);
+        let Some((a, sinks)) = state.raise_event(&event, &route, now)? else {
             rep.repeated += 1;
             continue;
         };

@@ -71,6 +71,11 @@ impl RuleSet {
         }
     }
 
+    /// Where a rule is defined among all the rules.
+    pub fn position(&self, name: &str) -> Option<usize> {
+        self.rules.iter().position(|r| r.name == name)
+    }
+
     /// A rule by name.
     pub fn get(&self, name: &str) -> Option<&Rule> {
         self.rules.iter().find(|r| r.name == name)

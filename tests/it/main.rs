@@ -15,6 +15,7 @@ mod faults;
 mod hostile_bucket;
 mod hostile_input;
 mod lookup_events;
+mod messages;
 mod never_blind;
 mod properties;
 mod s3;

@@ -147,6 +147,18 @@ pub struct Received {
     pub at: Instant,
     pub body: String,
     pub status: u16,
+    /// The request's headers, names in lower case.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Received {
+    /// A header's value.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// A local HTTP receiver that answers from a script (then 200), recording every request.
@@ -179,6 +191,16 @@ impl Receiver {
             while let Ok(mut req) = s.recv() {
                 let mut body = String::new();
                 let _ = req.as_reader().read_to_string(&mut body);
+                let headers = req
+                    .headers()
+                    .iter()
+                    .map(|h| {
+                        (
+                            h.field.as_str().as_str().to_lowercase(),
+                            h.value.as_str().to_string(),
+                        )
+                    })
+                    .collect();
                 let (status, after) = script.next().unwrap_or((200, None));
                 // The webhook's own slowness (not a synchronization of the test).
                 std::thread::sleep(delay);
@@ -186,6 +208,7 @@ impl Receiver {
                     at: Instant::now(),
                     body,
                     status,
+                    headers,
                 });
                 g.1.notify_all();
                 let mut resp =
