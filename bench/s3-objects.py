@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import boto3
@@ -45,6 +46,8 @@ def start(cmd, ready):
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in p.stdout:
         if ready(line):
+            # keep draining: a server logging every request blocks once the pipe is full
+            threading.Thread(target=lambda: [None for _ in p.stdout], daemon=True).start()
             return p, line
     raise SystemExit(f"{cmd[0]} did not start")
 
