@@ -1,16 +1,20 @@
 //! Logging set-up: `tracing` to standard error, plain lines without timestamps under systemd
 //! (journald adds its own) and with them on a terminal, or JSON on request; colours only on a
 //! terminal. The level comes from `RUST_LOG`, else the configuration, else the command's
-//! default. Whatever the level, the AWS SDK, the HTTP and TLS stacks log at most at `info`:
-//! their debug and trace output holds request headers, where credentials are (an access key
-//! ID in `Authorization`, a session token in `x-amz-security-token`).
+//! default. Whatever the level, the AWS SDK, the HTTP and TLS stacks log at most warnings:
+//! their debug output holds request headers, where credentials are (an access key ID in
+//! `Authorization`, a session token in `x-amz-security-token`), and their info lines print
+//! the credentials' debug form (access key ID included) each time they are loaded.
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::filter::Directive;
-use tracing_subscriber::EnvFilter;
+use tracing::Level;
+use tracing_subscriber::filter::{filter_fn, FilterExt};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{registry, EnvFilter, Layer};
 
-/// The crates whose debug output can carry a credential: capped at `info`.
+/// The crates whose output can carry a credential: capped at `warn`.
 const CAPPED: &[&str] = &[
     "aws_config",
     "aws_credential_types",
@@ -32,14 +36,16 @@ const CAPPED: &[&str] = &[
     "rustls",
 ];
 
-/// `filter` with every crate of `CAPPED` at `info` or below, whatever it asked for.
-fn capped(mut filter: EnvFilter) -> EnvFilter {
-    for c in CAPPED {
-        if let Ok(d) = format!("{c}=info").parse::<Directive>() {
-            filter = filter.add_directive(d);
-        }
+/// False for an event of a `CAPPED` crate below `warn`, whatever `RUST_LOG` asked for.
+fn allowed(target: &str, level: &Level) -> bool {
+    if *level <= Level::WARN {
+        return true;
     }
-    filter
+    !CAPPED.iter().any(|c| {
+        target
+            .strip_prefix(c)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+    })
 }
 
 /// How log lines are written.
@@ -58,16 +64,32 @@ pub(crate) fn init(format: LogFormat, level: Option<&str>, default: &str) {
         .or_else(|| level.and_then(|l| EnvFilter::try_new(l).ok()))
         .unwrap_or_else(|| EnvFilter::new(default));
     let under_journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(capped(filter))
+    let filter = filter.and(filter_fn(|m| allowed(m.target(), m.level())));
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false);
     let _ = if format == LogFormat::Json {
-        b.json().try_init()
+        registry().with(layer.json().with_filter(filter)).try_init()
     } else if under_journald {
-        b.without_time().try_init()
+        registry()
+            .with(layer.without_time().with_filter(filter))
+            .try_init()
     } else {
-        b.try_init()
+        registry().with(layer.with_filter(filter)).try_init()
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sdk_crates_say_only_warnings() {
+        assert!(!allowed("aws_config::profile", &Level::INFO));
+        assert!(!allowed("aws_config", &Level::DEBUG));
+        assert!(allowed("aws_config", &Level::WARN));
+        assert!(allowed("aws_configurator", &Level::DEBUG));
+        assert!(allowed("trailwatch::poll", &Level::DEBUG));
+    }
 }

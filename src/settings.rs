@@ -67,6 +67,7 @@ impl Settings {
     /// Loads and validates a configuration file.
     pub fn load(path: &Path) -> Result<Settings, SettingsError> {
         let (cfg, src) = Config::load(path)?;
+        crate::secret::credentials_beside(path);
         Self::from_config(cfg, &src, path)
     }
 

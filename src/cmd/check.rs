@@ -223,6 +223,9 @@ pub(super) fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
             return Ok(ExitCode::from(2));
         }
         println!("{}: configuration is valid", s.path.display());
+        if !say_missing_credentials(&s).await {
+            return Ok(ExitCode::from(1));
+        }
         let plan = plan(&s).await;
         say_plan(&s, &plan);
         let mut failed = run_rule_tests(&s);
@@ -236,6 +239,30 @@ pub(super) fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
             ExitCode::SUCCESS
         })
     })
+}
+
+/// Says which AWS sources find no credentials at all, and how to give them; false when one
+/// does not (nothing could be read: the plan would only repeat that failure).
+async fn say_missing_credentials(s: &Settings) -> bool {
+    let mut asked: Vec<&crate::source::aws::AwsAccess> = Vec::new();
+    let mut ok = true;
+    for spec in &s.sources {
+        if matches!(spec.kind, SourceKind::Files { .. }) || asked.contains(&&spec.access) {
+            continue;
+        }
+        asked.push(&spec.access);
+        if let Some(why) = crate::source::aws::no_credentials(&spec.access, "us-east-1").await {
+            ok = false;
+            eprintln!("trailwatch: source '{}': {why}", spec.name);
+        }
+    }
+    if !ok {
+        eprintln!(
+            "trailwatch: check failed: AWS sources need credentials; {}",
+            crate::source::aws::HOW_TO_GIVE_CREDENTIALS
+        );
+    }
+    ok
 }
 
 /// Prints the plan and every warning about it.

@@ -24,6 +24,18 @@ pub(crate) enum SourceType {
     S3,
 }
 
+impl SourceType {
+    /// The name as written in `type = "…"`.
+    fn name(self) -> &'static str {
+        match self {
+            SourceType::LookupEvents => "lookup_events",
+            SourceType::CloudwatchLogs => "cloudwatch_logs",
+            SourceType::Files => "files",
+            SourceType::S3 => "s3",
+        }
+    }
+}
+
 /// `accounts` as written: `"organization"`, or a list of account IDs.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
@@ -170,7 +182,7 @@ impl SourceConfig {
         Entry {
             what: "source",
             name: &self.name,
-            kind: format!("{:?}", self.kind),
+            kind: self.kind.name().to_string(),
         }
     }
 
@@ -501,6 +513,15 @@ impl SourceSpec {
     }
 
     /// Warnings about this source that do not stop it (us-east-1 missing from the regions).
+    /// How often the source's streams are read: a bucket's listing interval, else the poll
+    /// interval (readiness allows twice this).
+    pub(crate) fn cadence(&self) -> Duration {
+        match &self.kind {
+            SourceKind::S3 { list_interval, .. } => *list_interval,
+            _ => self.poll_interval,
+        }
+    }
+
     pub fn warnings(&self) -> Vec<String> {
         match &self.kind {
             SourceKind::LookupEvents { regions: Some(rs) }
@@ -590,7 +611,10 @@ mod tests {
         );
         let e = parse("[[sources]]\nname = \"l\"\ntype = \"lookup_events\"\nlog_group = \"g\"\n")
             .unwrap_err();
-        assert!(e.contains("`log_group` does not apply"), "{e}");
+        assert!(
+            e.contains("`log_group` does not apply to a lookup_events source"),
+            "{e}"
+        );
         let e = parse("[[sources]]\nname = \"l\"\ntype = \"cloudwatch_logs\"\noverlap = \"soon\"\nlog_group = \"g\"\n").unwrap_err();
         assert!(e.contains("overlap: invalid duration 'soon'"), "{e}");
         let e = parse(

@@ -7,7 +7,8 @@ use std::sync::Arc;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
-use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_runtime::env_config::file::{EnvConfigFileKind, EnvConfigFiles};
 use serde::Deserialize;
 
 use super::cached;
@@ -69,10 +70,63 @@ fn loader(
     if let Some(p) = &access.profile {
         l = l.profile_name(p);
     }
+    if let Some(f) = credentials_file() {
+        l = l.profile_files(
+            EnvConfigFiles::builder()
+                .include_default_config_file(true)
+                .with_file(EnvConfigFileKind::Credentials, f)
+                .build(),
+        );
+    }
     if let Some(u) = endpoint {
         l = l.endpoint_url(u);
     }
     l
+}
+
+/// The systemd credential that holds a shared credentials file (`[default]`,
+/// `aws_access_key_id`…) for hosts without an instance role.
+pub const CREDENTIALS_FILE: &str = "aws-credentials";
+
+/// The `aws-credentials` credential when it holds more than comments and
+/// `AWS_SHARED_CREDENTIALS_FILE` does not say otherwise (the unit's default for an absent file
+/// is a comment, so that a host with an instance role needs no file).
+fn credentials_file() -> Option<std::path::PathBuf> {
+    if std::env::var_os("AWS_SHARED_CREDENTIALS_FILE").is_some() {
+        return None;
+    }
+    let p = crate::secret::credential_path(CREDENTIALS_FILE).ok()?;
+    let text = std::fs::read_to_string(&p).ok()?;
+    let said = text
+        .lines()
+        .map(str::trim)
+        .any(|l| !l.is_empty() && !l.starts_with('#') && !l.starts_with(';'));
+    said.then_some(p)
+}
+
+/// How AWS credentials can be given to trailwatch, for an error that found none.
+pub const HOW_TO_GIVE_CREDENTIALS: &str = "give them one of these ways: an EC2 instance role \
+(the usual on a bastion); a shared credentials file as the systemd credential aws-credentials \
+(/etc/trailwatch/credentials/aws-credentials, mode 0600, read as [default]); `profile = \"NAME\"` \
+in the source with AWS_CONFIG_FILE; or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the \
+environment";
+
+/// Why `access`'s own credentials (before any role is assumed) cannot be had, when the
+/// standard chain (or the profile) finds none at all; `None` when it finds some, or cannot
+/// tell in time (a role or a slow instance metadata service is left to the first call).
+pub(crate) async fn no_credentials(access: &AwsAccess, region: &str) -> Option<String> {
+    use aws_credential_types::provider::error::CredentialsError;
+    let clock = Arc::new(Clock::new("check"));
+    let conf = loader(access, region, &clock, None).load().await;
+    let provider = conf.credentials_provider()?;
+    let asked = tokio::time::timeout(defaults::DISCOVERY_TIMEOUT, provider.provide_credentials());
+    match asked.await {
+        Ok(Err(CredentialsError::CredentialsNotLoaded(_))) => Some(match &access.profile {
+            Some(p) => format!("no AWS credentials: profile {p} has none"),
+            None => "no AWS credentials were found".to_string(),
+        }),
+        _ => None,
+    }
 }
 
 /// The credentials of `access`, shared by every client of the process that reaches AWS the

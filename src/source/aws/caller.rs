@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_cloudtrail::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_sdk_cloudtrail::error::{ProvideErrorMetadata, SdkError};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 
 use super::error::{describe, kind_of, ApiError, ApiErrorKind};
@@ -67,7 +67,7 @@ impl Caller {
                 return Err(describe(action, &e));
             }
             let wait = self.backoff.delay(retry);
-            tracing::debug!(action, retry, ?wait, error = %DisplayErrorContext(&e), "retrying");
+            tracing::debug!(action, retry, ?wait, error = %super::error::chain_text(&e), "retrying");
             tokio::time::sleep(wait).await;
             retry += 1;
         }

@@ -2,7 +2,8 @@
 //! what to do (the IAM permission that is missing, expired credentials…); and how a failure
 //! is handled (retried, given up, or taken as "not permitted" by a caller with a fallback).
 
-use aws_sdk_cloudtrail::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
+use aws_credential_types::provider::error::CredentialsError;
+use aws_sdk_cloudtrail::error::{ProvideErrorMetadata, SdkError};
 
 /// The HTTP status of a raw response (implemented for the SDK's response type).
 pub(crate) trait HasStatus {
@@ -132,16 +133,38 @@ pub(super) fn kind_of<E: ProvideErrorMetadata, R: HasStatus>(e: &SdkError<E, R>)
     }
 }
 
-/// True when the SDK could not load any credentials.
+/// True when the SDK could not load any credentials (a `CredentialsError` in the chain).
 fn no_credentials<E, R>(e: &SdkError<E, R>) -> bool {
     let SdkError::DispatchFailure(d) = e else {
         return false;
     };
-    d.as_connector_error().is_some_and(|c| {
-        DisplayErrorContext(c)
-            .to_string()
-            .contains("an error occurred while loading credentials")
-    })
+    let Some(c) = d.as_connector_error() else {
+        return false;
+    };
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(c);
+    while let Some(x) = cur {
+        if x.downcast_ref::<CredentialsError>().is_some() {
+            return true;
+        }
+        cur = x.source();
+    }
+    false
+}
+
+/// An error and its causes in words, each said once ("dispatch failure: io error: connection
+/// refused"), without the debug dump the SDK's `DisplayErrorContext` appends.
+pub(crate) fn chain_text(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(x) = cur {
+        let t = x.to_string();
+        if !t.is_empty() && !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        cur = x.source();
+    }
+    out
 }
 
 /// Why credentials could not be loaded, in AWS's own words: a role refused by STS says which
@@ -192,10 +215,8 @@ pub(super) fn describe<E: ProvideErrorMetadata + std::error::Error + Send + Sync
                 None => format!("HTTP {}: {msg}", se.raw().status_code()),
             }
         }
-        other if no_credentials(other) => {
-            credentials_failure(&DisplayErrorContext(other).to_string())
-        }
-        other => DisplayErrorContext(other).to_string(),
+        other if no_credentials(other) => credentials_failure(&chain_text(other)),
+        other => chain_text(other),
     };
     ApiError::new(action, message, kind_of(e))
 }

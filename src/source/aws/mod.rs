@@ -14,7 +14,9 @@ pub(crate) mod organization;
 pub(crate) mod query;
 pub(crate) mod signed;
 
-pub(crate) use access::{default_region, sdk_config, AwsAccess};
+pub(crate) use access::{
+    default_region, no_credentials, sdk_config, AwsAccess, HOW_TO_GIVE_CREDENTIALS,
+};
 pub(crate) use caller::{ApiStats, Caller};
 pub use clock::Clock;
 pub(crate) use error::{ApiError, ApiErrorKind};
