@@ -50,8 +50,8 @@ pub mod cmd;
 pub(crate) mod daemon;
 /// Tracing set-up.
 pub(crate) mod logging;
-/// Counters and the Prometheus endpoint.
-pub(crate) mod metrics;
+/// Metrics, readiness and the endpoint that serves them.
+pub(crate) mod ops;
 /// `env:`/`file:` secrets that never print.
 pub(crate) mod secret;
 /// sled: watermarks, raised alerts, outbox, dead letters.

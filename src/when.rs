@@ -25,6 +25,15 @@ pub(crate) fn point(s: &str, now: Timestamp) -> Result<Timestamp, String> {
         .map_err(|e| format!("invalid time '{s}': {e}"))
 }
 
+/// "3m 20s ago" (whole seconds), for messages about the past.
+pub(crate) fn ago(now: Timestamp, then: Timestamp) -> String {
+    let secs = now.duration_since(then).as_secs().max(0) as u64;
+    format!(
+        "{} ago",
+        humantime::format_duration(Duration::from_secs(secs))
+    )
+}
+
 /// Milliseconds since the epoch, as stored in state.
 pub(crate) fn millis(t: Timestamp) -> i64 {
     t.as_millisecond()

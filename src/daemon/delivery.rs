@@ -15,7 +15,7 @@ use super::mode::Mode;
 use super::shutdown::Shutdown;
 use crate::alert::Alert;
 use crate::delivery::Deliverer;
-use crate::metrics::Metrics;
+use crate::ops::Metrics;
 use crate::state::State;
 
 /// Drains the outbox until stopped (or, once, after the pollers are done).

@@ -15,6 +15,9 @@ pub(crate) enum DaemonError {
     Sink(#[from] OpenError),
     #[error("cannot listen for signals: {0}")]
     Signals(#[from] std::io::Error),
+    /// The operator endpoint's address cannot be bound (in use, not local).
+    #[error("{0}")]
+    Endpoint(std::io::Error),
     /// `--once`: some streams could not be read (their events are read at the next run).
     #[error("{} could not be read in this run (their events are read at the next run): {}", if .0.len() == 1 { "1 stream".to_string() } else { format!("{} streams", .0.len()) }, .0.join("; "))]
     Failed(Vec<String>),

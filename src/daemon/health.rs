@@ -287,6 +287,76 @@ impl HealthTask {
     }
 }
 
+/// What `/readyz` looks at: every source's streams and their cadence, the sinks and the state.
+pub(super) struct ReadyCheck {
+    pub streams: Streams,
+    pub sinks: Sinks,
+    pub state: Arc<State>,
+    /// Each source's name and how often its streams are polled (listed, for a bucket).
+    pub cadence: Vec<(String, Duration)>,
+    pub started: Timestamp,
+}
+
+impl ReadyCheck {
+    /// Why the daemon is not ready, one reason per line: a stream not polled within twice its
+    /// interval (or a source with nothing polled yet), a sink failing, the state not writable.
+    pub(super) fn reasons(&self, now: Timestamp) -> Vec<String> {
+        let mut out = Vec::new();
+        let streams = self.streams.lock().expect("health lock");
+        for (source, every) in &self.cadence {
+            let limit = *every * 2;
+            let mine: Vec<(&String, &StreamHealth)> = streams
+                .iter()
+                .filter(|(k, _)| k.split('/').next() == Some(source.as_str()))
+                .collect();
+            if mine.is_empty() {
+                let since = when::ago(now, self.started);
+                out.push(format!(
+                    "source '{source}': not polled yet (started {since})"
+                ));
+            }
+            for (key, h) in mine {
+                let last = h.last_ok.unwrap_or(self.started);
+                if now.duration_since(last).unsigned_abs() <= limit {
+                    continue;
+                }
+                let said = match h.last_ok {
+                    Some(t) => format!("last polled {}", when::ago(now, t)),
+                    None => "never polled".to_string(),
+                };
+                let why = h
+                    .last_error
+                    .as_deref()
+                    .unwrap_or("no error: the poll is slow");
+                out.push(format!(
+                    "stream {key}: {said}, more than twice its interval ({}): {why}",
+                    humantime::format_duration(*every)
+                ));
+            }
+        }
+        drop(streams);
+        let sinks = self.sinks.lock().expect("sink health lock");
+        let mut failing: Vec<_> = sinks
+            .iter()
+            .filter_map(|(name, h)| h.failing_since.map(|t| (name, t, h)))
+            .collect();
+        failing.sort_by_key(|(name, ..)| name.as_str());
+        for (name, since, h) in failing {
+            let secs = now.duration_since(since).as_secs().max(0) as u64;
+            out.push(format!(
+                "sink '{name}': failing for {} ({} attempts): {}",
+                humantime::format_duration(Duration::from_secs(secs)),
+                h.failures,
+                h.last_error.as_deref().unwrap_or("unknown error")
+            ));
+        }
+        if let Some(b) = self.state.outage() {
+            out.push(format!("state: cannot be written: {}", b.error));
+        }
+        out
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,5 +404,71 @@ mod tests {
         let n = health_news(&healed, &mut alerted, t("2026-11-22T00:21:00Z"), after);
         assert_eq!(n.iter().map(|x| x.1).collect::<Vec<_>>(), [News::Recovered]);
         assert!(health_news(&healed, &mut alerted, t("2026-11-22T00:22:00Z"), after).is_empty());
+    }
+
+    #[test]
+    fn ready_means_every_stream_polled_lately_no_sink_failing_and_a_writable_state() {
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let check = ReadyCheck {
+            streams: Arc::default(),
+            sinks: Arc::default(),
+            state: Arc::new(State::open(dir.path()).unwrap()),
+            cadence: vec![
+                ("lookup".into(), Duration::from_secs(60)),
+                ("files".into(), Duration::from_secs(10)),
+            ],
+            started: t("2026-11-22T00:00:00Z"),
+        };
+        let now = t("2026-11-22T00:00:30Z");
+        assert_eq!(
+            check.reasons(now),
+            [
+                "source 'lookup': not polled yet (started 30s ago)",
+                "source 'files': not polled yet (started 30s ago)"
+            ]
+        );
+        {
+            let mut s = check.streams.lock().unwrap();
+            let ok = |at: &str| StreamHealth {
+                last_ok: Some(t(at)),
+                ..Default::default()
+            };
+            s.insert("lookup/us-east-1".into(), ok("2026-11-22T00:00:20Z"));
+            s.insert("files".into(), ok("2026-11-22T00:00:25Z"));
+        }
+        assert!(check.reasons(now).is_empty());
+        // Two minutes and one second after its last poll, a 60 s stream is late; so is the
+        // folder, 16 s later than twice its interval.
+        {
+            let mut s = check.streams.lock().unwrap();
+            let e = s.get_mut("lookup/us-east-1").unwrap();
+            e.last_error = Some("cloudtrail:LookupEvents: HTTP 503".into());
+        }
+        let later = t("2026-11-22T00:02:21Z");
+        let r = check.reasons(later);
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert_eq!(
+            r[0],
+            "stream lookup/us-east-1: last polled 2m 1s ago, more than twice its interval (1m): cloudtrail:LookupEvents: HTTP 503"
+        );
+        assert!(
+            r[1].starts_with("stream files: last polled 1m 56s ago"),
+            "{r:?}"
+        );
+        check.sinks.lock().unwrap().insert(
+            "hook".into(),
+            SinkHealth {
+                failures: 3,
+                failing_since: Some(t("2026-11-22T00:02:00Z")),
+                last_error: Some("https://h/*** answered HTTP 500".into()),
+                ..Default::default()
+            },
+        );
+        let r = check.reasons(later);
+        assert_eq!(
+            r.last().unwrap(),
+            "sink 'hook': failing for 21s (3 attempts): https://h/*** answered HTTP 500"
+        );
     }
 }

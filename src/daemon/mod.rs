@@ -31,7 +31,7 @@ pub(crate) use self::mode::Mode;
 use self::shutdown::Trigger;
 use self::start::start;
 use crate::defaults;
-use crate::metrics::Metrics;
+use crate::ops::{Endpoint, Metrics, Readiness};
 use crate::settings::Settings;
 use crate::state::State;
 
@@ -53,7 +53,7 @@ pub(crate) async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<()
     for w in &first.warnings {
         tracing::warn!("{w}");
     }
-    let metrics = serve_metrics(&first, &state);
+    let (metrics, ready) = serve_metrics(&first, &state).await?;
     let mut signals = Signals {
         hup: signal(SignalKind::hangup())?,
         term: signal(SignalKind::terminate())?,
@@ -71,7 +71,7 @@ pub(crate) async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<()
             state.clone(),
             shutdown,
             mode,
-            &metrics,
+            (&metrics, &ready),
             restart.clone(),
         );
         let mut started = match started.await {
@@ -116,20 +116,23 @@ pub(crate) async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<()
     }
 }
 
-/// The metrics, served on `metrics_address` when one is set.
-fn serve_metrics(s: &Settings, state: &Arc<State>) -> Metrics {
-    let metrics = Metrics::default();
+/// The metrics and the readiness check, served on `metrics_address` when one is set (an
+/// address that cannot be bound stops the start: the operator asked for the endpoint).
+async fn serve_metrics(
+    s: &Settings,
+    state: &Arc<State>,
+) -> Result<(Metrics, Readiness), DaemonError> {
+    let metrics = Metrics::new();
+    let ready = Readiness::default();
     let st = state.clone();
     metrics.state_writable(move || st.outage().is_none());
     if let Some(addr) = s.metrics_address {
-        let m = metrics.clone();
-        tokio::spawn(async move {
-            if let Err(e) = m.serve(addr).await {
-                tracing::error!(%addr, "metrics endpoint stopped: {e}");
-            }
-        });
+        let endpoint = Endpoint::bind(addr, metrics.clone(), ready.clone())
+            .await
+            .map_err(DaemonError::Endpoint)?;
+        tokio::spawn(endpoint.serve());
     }
-    metrics
+    Ok((metrics, ready))
 }
 
 /// Lets the stopped tasks finish: a delivery attempt in flight ends (a message a sink took is

@@ -14,7 +14,7 @@ use super::health::Streams;
 use super::mode::Mode;
 use super::own::{Direct, Own};
 use super::shutdown::Shutdown;
-use crate::metrics::Metrics;
+use crate::ops::Metrics;
 use crate::poll::{poll_folder, poll_stream_measured, sweep_stream, Judge, PollError, PollReport};
 use crate::severity::Severity;
 use crate::source::files::Folder;

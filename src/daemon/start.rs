@@ -17,7 +17,7 @@ use super::poller::{FolderPoller, Shared, StreamPoller};
 use super::shutdown::Shutdown;
 use crate::delivery::Deliverer;
 use crate::language::Language;
-use crate::metrics::Metrics;
+use crate::ops::{Metrics, Readiness};
 use crate::poll::Judge;
 use crate::settings::Settings;
 use crate::severity::Severity;
@@ -45,7 +45,7 @@ pub(super) async fn start(
     state: Arc<State>,
     shutdown: Shutdown,
     mode: Mode,
-    metrics: &Metrics,
+    (metrics, ready): (&Metrics, &Readiness),
     restart: Arc<Notify>,
 ) -> Result<Started, DaemonError> {
     let (direct, direct_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -97,7 +97,7 @@ pub(super) async fn start(
         let health = HealthTask {
             state,
             streams: shared.streams.clone(),
-            sinks,
+            sinks: sinks.clone(),
             wake: shared.wake.clone(),
             after: s.health_after,
             heartbeat: s.heartbeat,
@@ -107,11 +107,28 @@ pub(super) async fn start(
             language: s.language,
         };
         tasks.spawn(health.run(shutdown));
+        ready_when_polled(s, &shared, &sinks, ready);
     }
     Ok(Started {
         tasks,
         streams: shared.streams.clone(),
     })
+}
+
+/// Installs this configuration's readiness check: its streams, sinks and state.
+fn ready_when_polled(s: &Settings, shared: &Shared, sinks: &health::Sinks, ready: &Readiness) {
+    let check = health::ReadyCheck {
+        streams: shared.streams.clone(),
+        sinks: sinks.clone(),
+        state: shared.state.clone(),
+        cadence: s
+            .sources
+            .iter()
+            .map(|x| (x.name.clone(), x.cadence()))
+            .collect(),
+        started: jiff::Timestamp::now(),
+    };
+    ready.set(move || check.reasons(jiff::Timestamp::now()));
 }
 
 /// Opens every source and spawns its pollers: one per folder, per stream, per bucket (and its

@@ -1,44 +1,102 @@
-//! Counters and gauges of the daemon, and the optional Prometheus endpoint that serves them
-//! (text exposition format, `GET /metrics`, on the configured address: keep it on loopback).
+//! The daemon's metrics, one method per metric (call sites never spell a name), encoded by
+//! `prometheus-client` in the OpenMetrics text format. Names follow Prometheus's conventions
+//! (`trailwatch_` prefix, base units, `_total` on counters); labels are the same everywhere:
+//! `source` (the configured source), `stream` (a region, log group, account/region or
+//! `queue` within it), `sink`, `kind`.
 
-use std::collections::BTreeMap;
-use std::fmt::Write as _;
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-
-/// One metric family: help text, type, and a value per label set.
-#[derive(Debug, Default)]
-struct Family {
-    help: &'static str,
-    kind: &'static str,
-    values: BTreeMap<String, f64>,
-}
-
-/// One histogram: cumulative bucket counts, sum and count, per label set.
-#[derive(Debug, Default)]
-struct Histogram {
-    help: &'static str,
-    bounds: &'static [f64],
-    series: BTreeMap<String, (Vec<u64>, f64, u64)>,
-}
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
 
 /// Upper bounds (seconds) of the lateness histogram: 1, 5, 10, 15, 20, 30 minutes, 1, 3, 6 h.
-const LATENESS_BUCKETS: &[f64] = &[
+const LATENESS_BUCKETS: [f64; 9] = [
     60.0, 300.0, 600.0, 900.0, 1200.0, 1800.0, 3600.0, 10800.0, 21600.0,
 ];
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SourceLabels {
+    source: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StreamLabels {
+    source: String,
+    stream: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SinkLabels {
+    sink: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KindLabels {
+    source: String,
+    kind: String,
+}
+
+type GaugeF = Gauge<f64, AtomicU64>;
+
+fn source(s: &str) -> SourceLabels {
+    SourceLabels {
+        source: s.to_string(),
+    }
+}
+
+/// `source/stream` (the daemon's key for a stream) as labels.
+fn stream(key: &str) -> StreamLabels {
+    let (source, stream) = key.split_once('/').unwrap_or((key, ""));
+    StreamLabels {
+        source: source.to_string(),
+        stream: stream.to_string(),
+    }
+}
+
+/// Every metric family.
+#[derive(Default)]
+struct Families {
+    records_read: Family<StreamLabels, Counter>,
+    alerts_raised: Family<StreamLabels, Counter>,
+    last_poll: Family<StreamLabels, GaugeF>,
+    polls_failed: Family<StreamLabels, Counter>,
+    watermark_lag: Family<StreamLabels, GaugeF>,
+    api_calls: Family<SourceLabels, Counter>,
+    api_throttled: Family<SourceLabels, Counter>,
+    objects_doubted: Family<SourceLabels, Counter>,
+    objects_set_aside: Family<SourceLabels, Counter>,
+    late_events: Family<SourceLabels, Counter>,
+    undeliverable: Family<SourceLabels, Counter>,
+    records_noted: Family<KindLabels, Counter>,
+    lateness_max: Family<SourceLabels, GaugeF>,
+    clock_skew: Family<SourceLabels, GaugeF>,
+    messages_sent: Family<SinkLabels, Counter>,
+    delivery_failures: Family<SinkLabels, Counter>,
+    outbox: Gauge,
+    dead_letters: Gauge,
+    state_writable: Gauge,
+}
+
 /// A gauge read when the metrics are served.
-type Live = (&'static str, &'static str, Box<dyn Fn() -> f64 + Send>);
+type Live = Box<dyn Fn() -> bool + Send>;
 
 /// The daemon's metrics.
-#[derive(Default, Clone)]
+#[derive(Clone)]
 pub(crate) struct Metrics {
-    families: Arc<Mutex<BTreeMap<&'static str, Family>>>,
-    histograms: Arc<Mutex<BTreeMap<&'static str, Histogram>>>,
-    live: Arc<Mutex<Vec<Live>>>,
+    f: Arc<Families>,
+    lateness: Family<SourceLabels, Histogram>,
+    registry: Arc<Registry>,
+    /// The last totals seen of counters kept elsewhere (API calls, sink counts), to add only
+    /// what is new; a total that went down (a reload made new counters) starts again.
+    mirrored: Arc<Mutex<HashMap<(&'static str, String), u64>>>,
+    writable: Arc<Mutex<Option<Live>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -47,327 +105,286 @@ impl std::fmt::Debug for Metrics {
     }
 }
 
-fn labels(pairs: &[(&str, &str)]) -> String {
-    if pairs.is_empty() {
-        return String::new();
+impl Default for Metrics {
+    fn default() -> Metrics {
+        Metrics::new()
     }
-    let inner: Vec<String> = pairs
-        .iter()
-        .map(|(k, v)| {
-            let v = v
-                .replace('\\', "\\\\")
-                .replace('"', "\\\"")
-                .replace('\n', "\\n");
-            format!("{k}=\"{v}\"")
-        })
-        .collect();
-    format!("{{{}}}", inner.join(","))
 }
 
 impl Metrics {
-    fn with(
-        &self,
-        name: &'static str,
-        help: &'static str,
-        kind: &'static str,
-        l: &[(&str, &str)],
-        f: impl FnOnce(&mut f64),
-    ) {
-        let mut fams = self.families.lock().expect("metrics lock");
-        let fam = fams.entry(name).or_insert_with(|| Family {
-            help,
-            kind,
-            values: BTreeMap::new(),
+    /// The content type of `render`'s text.
+    pub(crate) const CONTENT_TYPE: &'static str =
+        "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+    pub(crate) fn new() -> Metrics {
+        let f = Arc::new(Families::default());
+        let lateness = Family::<SourceLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(LATENESS_BUCKETS)
         });
-        f(fam.values.entry(labels(l)).or_insert(0.0));
-    }
-
-    fn add(&self, name: &'static str, help: &'static str, l: &[(&str, &str)], v: f64) {
-        self.with(name, help, "counter", l, |x| *x += v);
-    }
-
-    fn set(
-        &self,
-        name: &'static str,
-        help: &'static str,
-        kind: &'static str,
-        l: &[(&str, &str)],
-        v: f64,
-    ) {
-        self.with(name, help, kind, l, |x| *x = v);
+        let mut r = Registry::with_prefix("trailwatch");
+        r.register(
+            "build",
+            "The running version",
+            Info::new(vec![("version", env!("CARGO_PKG_VERSION"))]),
+        );
+        register_streams(&mut r, &f);
+        register_sources(&mut r, &f, &lateness);
+        register_delivery(&mut r, &f);
+        Metrics {
+            f,
+            lateness,
+            registry: Arc::new(r),
+            mirrored: Arc::default(),
+            writable: Arc::default(),
+        }
     }
 
     /// A stream's poll read `records` and raised `raised` alerts, at `at`.
-    pub(crate) fn poll_succeeded(
-        &self,
-        stream: &str,
-        records: u64,
-        raised: u64,
-        at: jiff::Timestamp,
-    ) {
-        let l = [("stream", stream)];
-        self.add(
-            "trailwatch_records_read_total",
-            "CloudTrail records read.",
-            &l,
-            records as f64,
-        );
-        self.add(
-            "trailwatch_alerts_raised_total",
-            "Alerts put into the outbox.",
-            &l,
-            raised as f64,
-        );
-        self.set(
-            "trailwatch_last_poll_success_timestamp_seconds",
-            "Time of the last successful poll.",
-            "gauge",
-            &l,
-            at.as_second() as f64,
-        );
+    pub(crate) fn poll_succeeded(&self, key: &str, records: u64, raised: u64, at: jiff::Timestamp) {
+        let l = stream(key);
+        self.f.records_read.get_or_create(&l).inc_by(records);
+        self.f.alerts_raised.get_or_create(&l).inc_by(raised);
+        self.f
+            .last_poll
+            .get_or_create(&l)
+            .set(at.as_millisecond() as f64 / 1000.0);
     }
 
     /// A stream's poll failed.
-    pub(crate) fn poll_failed(&self, stream: &str) {
-        self.add(
-            "trailwatch_poll_failures_total",
-            "Polls that failed.",
-            &[("stream", stream)],
-            1.0,
-        );
+    pub(crate) fn poll_failed(&self, key: &str) {
+        self.f.polls_failed.get_or_create(&stream(key)).inc();
+    }
+
+    /// How far a stream's watermark is behind now.
+    pub(crate) fn watermark_lag(&self, key: &str, seconds: f64) {
+        self.f
+            .watermark_lag
+            .get_or_create(&stream(key))
+            .set(seconds);
     }
 
     /// A source's AWS API calls so far (retries included) and how many were throttled.
-    pub(crate) fn api_calls(&self, source: &str, calls: u64, throttled: u64) {
-        let l = [("source", source)];
-        self.set(
-            "trailwatch_api_calls_total",
-            "AWS API calls made (retries included).",
-            "counter",
-            &l,
-            calls as f64,
-        );
-        self.set(
-            "trailwatch_api_throttled_total",
-            "AWS API calls throttled.",
-            "counter",
-            &l,
-            throttled as f64,
+    pub(crate) fn api_calls(&self, src: &str, calls: u64, throttled: u64) {
+        let l = source(src);
+        self.mirror("api_calls", src, calls, self.f.api_calls.get_or_create(&l));
+        self.mirror(
+            "api_throttled",
+            src,
+            throttled,
+            self.f.api_throttled.get_or_create(&l),
         );
     }
 
     /// An S3 object whose name's time is not trusted (read, but no watermark moved for it).
-    pub(crate) fn object_doubted(&self, source: &str) {
-        self.add(
-            "trailwatch_objects_suspicious_total",
-            "S3 objects named with a time outside their folder's day or in the future.",
-            &[("source", source)],
-            1.0,
-        );
+    pub(crate) fn object_doubted(&self, src: &str) {
+        self.f.objects_doubted.get_or_create(&source(src)).inc();
     }
 
     /// An S3 object that could not be read, set aside to be tried again.
-    pub(crate) fn object_set_aside(&self, source: &str) {
-        self.add(
-            "trailwatch_objects_set_aside_total",
-            "S3 objects that could not be read and were set aside.",
-            &[("source", source)],
-            1.0,
-        );
+    pub(crate) fn object_set_aside(&self, src: &str) {
+        self.f.objects_set_aside.get_or_create(&source(src)).inc();
     }
 
-    /// How far a stream's watermark is behind now.
-    pub(crate) fn watermark_lag(&self, stream: &str, seconds: f64) {
-        self.set(
-            "trailwatch_watermark_lag_seconds",
-            "How far each stream's watermark is behind now.",
-            "gauge",
-            &[("stream", stream)],
-            seconds,
-        );
+    /// How late the events of a source's alerts were first seen (first seen minus
+    /// eventTime), and the largest so far.
+    pub(crate) fn lateness(&self, src: &str, seconds: f64) {
+        let l = source(src);
+        self.lateness.get_or_create(&l).observe(seconds);
+        let max = self.f.lateness_max.get_or_create(&l);
+        if seconds > max.get() {
+            max.set(seconds);
+        }
     }
 
-    /// A sink's messages delivered and failed attempts so far.
+    /// An event of a source arrived later than `overlap`.
+    pub(crate) fn late_event(&self, src: &str) {
+        self.f.late_events.get_or_create(&source(src)).inc();
+    }
+
+    /// Records of a source that could not be read as they were, by what was done.
+    pub(crate) fn records_noted(&self, src: &str, kind: &str, n: u64) {
+        let l = KindLabels {
+            source: src.to_string(),
+            kind: kind.to_string(),
+        };
+        self.f.records_noted.get_or_create(&l).inc_by(n);
+    }
+
+    /// Alerts raised that no sink takes (each also logged as an error).
+    pub(crate) fn undeliverable(&self, src: &str, n: u64) {
+        self.f.undeliverable.get_or_create(&source(src)).inc_by(n);
+    }
+
+    /// AWS's clock minus the host's, as a source's answers tell it.
+    pub(crate) fn clock_skew(&self, src: &str, seconds: f64) {
+        self.f.clock_skew.get_or_create(&source(src)).set(seconds);
+    }
+
+    /// A sink's messages delivered and failed delivery attempts, as totals so far.
     pub(crate) fn sink_counts(&self, sink: &str, sent: u64, failed: u64) {
-        let l = [("sink", sink)];
-        self.set(
-            "trailwatch_alerts_sent_total",
-            "Messages delivered per sink.",
-            "counter",
-            &l,
-            sent as f64,
-        );
-        self.set(
-            "trailwatch_alerts_failed_total",
-            "Delivery attempts that failed per sink.",
-            "counter",
-            &l,
-            failed as f64,
+        let l = SinkLabels {
+            sink: sink.to_string(),
+        };
+        self.mirror("sent", sink, sent, self.f.messages_sent.get_or_create(&l));
+        self.mirror(
+            "failed",
+            sink,
+            failed,
+            self.f.delivery_failures.get_or_create(&l),
         );
     }
 
     /// The outbox's depth and the dead letters' count.
     pub(crate) fn queues(&self, outbox: usize, dead: usize) {
-        self.set(
-            "trailwatch_outbox_depth",
-            "Alerts waiting for delivery.",
-            "gauge",
-            &[],
-            outbox as f64,
-        );
-        self.set(
-            "trailwatch_dead_letters",
-            "Alerts given up on.",
-            "gauge",
-            &[],
-            dead as f64,
-        );
-    }
-
-    /// How late the events of a source's alerts were first seen (first seen minus
-    /// eventTime), and the largest so far.
-    pub(crate) fn lateness(&self, source: &str, seconds: f64) {
-        let l = labels(&[("source", source)]);
-        {
-            let mut hs = self.histograms.lock().expect("metrics lock");
-            let h = hs
-                .entry("trailwatch_event_lateness_seconds")
-                .or_insert_with(|| Histogram {
-                    help: "First seen minus eventTime of the events alerted on.",
-                    bounds: LATENESS_BUCKETS,
-                    series: BTreeMap::new(),
-                });
-            let n = h.bounds.len();
-            let (counts, sum, count) = h.series.entry(l).or_insert((vec![0; n], 0.0, 0));
-            for (c, b) in counts.iter_mut().zip(LATENESS_BUCKETS) {
-                if seconds <= *b {
-                    *c += 1;
-                }
-            }
-            *sum += seconds;
-            *count += 1;
-        }
-        self.with(
-            "trailwatch_event_lateness_max_seconds",
-            "The latest an event alerted on was first seen after its eventTime.",
-            "gauge",
-            &[("source", source)],
-            |x| *x = x.max(seconds),
-        );
-    }
-
-    /// An event of a source arrived later than `overlap`.
-    pub(crate) fn late_event(&self, source: &str) {
-        self.add(
-            "trailwatch_late_events_total",
-            "Events first seen later than overlap after their eventTime.",
-            &[("source", source)],
-            1.0,
-        );
-    }
-
-    /// Records of a source that could not be read as they were, by what was done.
-    pub(crate) fn records_noted(&self, source: &str, kind: &str, n: u64) {
-        self.add(
-            "trailwatch_records_not_read_as_they_were_total",
-            "Records skipped, repaired, alerted as possible matches or without an eventID, and parts of inputs not read.",
-            &[("source", source), ("kind", kind)],
-            n as f64,
-        );
-    }
-
-    /// Alerts raised that no sink takes (each also logged as an error).
-    pub(crate) fn undeliverable(&self, source: &str, n: u64) {
-        self.add(
-            "trailwatch_alerts_undeliverable_total",
-            "Alerts raised with no sink to go to (logged as errors).",
-            &[("source", source)],
-            n as f64,
-        );
+        self.f.outbox.set(outbox as i64);
+        self.f.dead_letters.set(dead as i64);
     }
 
     /// Whether the state database can be written (0 while a full disk or a damaged database
     /// stops it), read when the metrics are served.
     pub(crate) fn state_writable(&self, writable: impl Fn() -> bool + Send + 'static) {
-        self.live.lock().expect("metrics lock").push((
-            "trailwatch_state_writable",
-            "1 when the state database can be written, 0 while writes fail (and for 10 s after they work again).",
-            Box::new(move || if writable() { 1.0 } else { 0.0 }),
-        ));
+        *self.writable.lock().expect("metrics lock") = Some(Box::new(writable));
     }
 
-    /// AWS's clock minus the host's, as a source's answers tell it.
-    pub(crate) fn clock_skew(&self, source: &str, seconds: f64) {
-        self.set(
-            "trailwatch_clock_skew_seconds",
-            "AWS's clock minus the host's (from the Date of AWS's answers).",
-            "gauge",
-            &[("source", source)],
-            seconds,
-        );
+    /// Adds to `counter` what `total` (a count kept elsewhere) grew by since last seen.
+    fn mirror(
+        &self,
+        what: &'static str,
+        key: &str,
+        total: u64,
+        counter: impl std::ops::Deref<Target = Counter>,
+    ) {
+        let mut seen = self.mirrored.lock().expect("metrics lock");
+        let last = seen.entry((what, key.to_string())).or_insert(0);
+        let grew = if total >= *last { total - *last } else { total };
+        *last = total;
+        counter.inc_by(grew);
     }
 
-    /// The exposition text.
+    /// The exposition text (OpenMetrics, ending in `# EOF`).
     pub(crate) fn render(&self) -> String {
-        let fams = self.families.lock().expect("metrics lock");
+        if let Some(w) = self.writable.lock().expect("metrics lock").as_ref() {
+            self.f.state_writable.set(i64::from(w()));
+        }
         let mut out = String::new();
-        for (name, f) in fams.iter() {
-            let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} {}", f.help, f.kind);
-            for (l, v) in &f.values {
-                let _ = writeln!(out, "{name}{l} {v}");
-            }
-        }
-        for (name, help, read) in self.live.lock().expect("metrics lock").iter() {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {}",
-                read()
-            );
-        }
-        for (name, h) in self.histograms.lock().expect("metrics lock").iter() {
-            let _ = writeln!(out, "# HELP {name} {}\n# TYPE {name} histogram", h.help);
-            for (l, (counts, sum, count)) in &h.series {
-                // `{source="x"}` → `source="x",` to put beside `le`.
-                let inner = l.trim_start_matches('{').trim_end_matches('}');
-                let sep = if inner.is_empty() { "" } else { "," };
-                for (c, b) in counts.iter().zip(h.bounds) {
-                    let _ = writeln!(out, "{name}_bucket{{{inner}{sep}le=\"{b}\"}} {c}");
-                }
-                let _ = writeln!(out, "{name}_bucket{{{inner}{sep}le=\"+Inf\"}} {count}");
-                let _ = writeln!(out, "{name}_sum{l} {sum}");
-                let _ = writeln!(out, "{name}_count{l} {count}");
-            }
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!("metrics could not be encoded: {e}");
         }
         out
     }
+}
 
-    /// Serves `GET /metrics` until the task is dropped.
-    pub(crate) async fn serve(self, addr: SocketAddr) -> std::io::Result<()> {
-        let listener = TcpListener::bind(addr).await?;
-        tracing::info!(%addr, "metrics at http://{addr}/metrics");
-        loop {
-            let (mut sock, _) = listener.accept().await?;
-            let m = self.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 1024];
-                let n =
-                    tokio::time::timeout(std::time::Duration::from_secs(5), sock.read(&mut buf))
-                        .await
-                        .ok()
-                        .and_then(Result::ok)
-                        .unwrap_or(0);
-                let req = String::from_utf8_lossy(&buf[..n]);
-                let resp = if req.starts_with("GET /metrics ") || req.starts_with("GET / ") {
-                    let body = m.render();
-                    format!("HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len())
-                } else {
-                    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-                        .to_string()
-                };
-                let _ = sock.write_all(resp.as_bytes()).await;
-            });
-        }
-    }
+/// The metrics of each stream's polls.
+fn register_streams(r: &mut Registry, f: &Families) {
+    r.register(
+        "records_read",
+        "CloudTrail records read",
+        f.records_read.clone(),
+    );
+    r.register(
+        "alerts_raised",
+        "Alerts put into the outbox",
+        f.alerts_raised.clone(),
+    );
+    r.register_with_unit(
+        "last_poll_success_timestamp",
+        "Time of the last successful poll (Unix time)",
+        Unit::Seconds,
+        f.last_poll.clone(),
+    );
+    r.register("polls_failed", "Polls that failed", f.polls_failed.clone());
+    r.register_with_unit(
+        "watermark_lag",
+        "How far each stream's watermark is behind now",
+        Unit::Seconds,
+        f.watermark_lag.clone(),
+    );
+}
+
+/// The metrics of each source: API calls, objects, lateness, records not read as they were.
+fn register_sources(r: &mut Registry, f: &Families, lateness: &Family<SourceLabels, Histogram>) {
+    r.register(
+        "api_calls",
+        "AWS API calls made (retries included)",
+        f.api_calls.clone(),
+    );
+    r.register(
+        "api_throttled",
+        "AWS API calls throttled",
+        f.api_throttled.clone(),
+    );
+    r.register(
+        "objects_suspicious",
+        "S3 objects named with a time outside their folder's day or in the future",
+        f.objects_doubted.clone(),
+    );
+    r.register(
+        "objects_set_aside",
+        "S3 objects that could not be read and were set aside",
+        f.objects_set_aside.clone(),
+    );
+    r.register_with_unit(
+        "event_lateness",
+        "First seen minus eventTime of the events alerted on",
+        Unit::Seconds,
+        lateness.clone(),
+    );
+    r.register_with_unit(
+        "event_lateness_max",
+        "The latest an event alerted on was first seen after its eventTime",
+        Unit::Seconds,
+        f.lateness_max.clone(),
+    );
+    r.register(
+        "late_events",
+        "Events first seen later than overlap after their eventTime",
+        f.late_events.clone(),
+    );
+    r.register(
+        "records_not_read_as_they_were",
+        "Records skipped, repaired, alerted as possible matches or without an eventID, and parts of inputs not read",
+        f.records_noted.clone(),
+    );
+    r.register(
+        "alerts_undeliverable",
+        "Alerts raised with no sink to go to (logged as errors)",
+        f.undeliverable.clone(),
+    );
+    r.register_with_unit(
+        "clock_skew",
+        "AWS's clock minus the host's (from the Date of AWS's answers)",
+        Unit::Seconds,
+        f.clock_skew.clone(),
+    );
+}
+
+/// The metrics of delivery and of the state.
+fn register_delivery(r: &mut Registry, f: &Families) {
+    r.register(
+        "messages_sent",
+        "Messages a sink accepted (one message may carry several alerts)",
+        f.messages_sent.clone(),
+    );
+    r.register(
+        "delivery_failures",
+        "Delivery attempts a sink refused or did not answer (each is retried until max_delivery_age)",
+        f.delivery_failures.clone(),
+    );
+    r.register(
+        "outbox_depth",
+        "Alerts waiting for delivery",
+        f.outbox.clone(),
+    );
+    r.register(
+        "dead_letters",
+        "Alerts given up on (max_delivery_age passed, or refused for good)",
+        f.dead_letters.clone(),
+    );
+    r.register(
+        "state_writable",
+        "1 when the state database can be written, 0 while writes fail (and for 10 s after they work again)",
+        f.state_writable.clone(),
+    );
 }
 
 #[cfg(test)]
@@ -375,31 +392,37 @@ mod tests {
     use super::*;
 
     #[test]
-    fn renders_the_exposition_format_with_escaped_labels() {
+    fn renders_openmetrics_with_one_label_scheme() {
         let m = Metrics::default();
         let at = jiff::Timestamp::UNIX_EPOCH;
-        m.poll_succeeded("a\"b", 2, 0, at);
-        m.poll_succeeded("a\"b", 3, 1, at);
+        m.poll_succeeded("lookup/us-east-1", 2, 0, at);
+        m.poll_succeeded("lookup/us-east-1", 3, 1, at);
+        m.poll_succeeded("a\"b/x", 1, 0, at);
         m.queues(4, 0);
         m.lateness("lookup", 420.0);
         m.lateness("lookup", 2700.0);
+        m.sink_counts("dooray", 2, 1);
+        m.sink_counts("dooray", 5, 1);
+        // A reload starts the delivery counts again: the counter keeps counting up.
+        m.sink_counts("dooray", 1, 0);
+        m.state_writable(|| true);
         let t = m.render();
-        assert!(
-            t.contains(
-                "trailwatch_event_lateness_seconds_bucket{source=\"lookup\",le=\"600\"} 1\n"
-            ) && t.contains(
-                "trailwatch_event_lateness_seconds_bucket{source=\"lookup\",le=\"3600\"} 2\n"
-            ) && t.contains("trailwatch_event_lateness_seconds_count{source=\"lookup\"} 2\n")
-                && t.contains("trailwatch_event_lateness_max_seconds{source=\"lookup\"} 2700\n"),
-            "{t}"
-        );
-        assert!(
-            t.contains("# TYPE trailwatch_outbox_depth gauge\ntrailwatch_outbox_depth 4\n"),
-            "{t}"
-        );
-        assert!(
-            t.contains("trailwatch_records_read_total{stream=\"a\\\"b\"} 5\n"),
-            "{t}"
-        );
+        for want in [
+            "trailwatch_build_info{version=\"",
+            "trailwatch_records_read_total{source=\"lookup\",stream=\"us-east-1\"} 5\n",
+            "trailwatch_records_read_total{source=\"a\\\"b\",stream=\"x\"} 1\n",
+            "trailwatch_event_lateness_seconds_bucket{le=\"600.0\",source=\"lookup\"} 1\n",
+            "trailwatch_event_lateness_seconds_bucket{le=\"3600.0\",source=\"lookup\"} 2\n",
+            "trailwatch_event_lateness_seconds_count{source=\"lookup\"} 2\n",
+            "trailwatch_event_lateness_max_seconds{source=\"lookup\"} 2700.0\n",
+            "# TYPE trailwatch_outbox_depth gauge\ntrailwatch_outbox_depth 4\n",
+            "trailwatch_messages_sent_total{sink=\"dooray\"} 6\n",
+            "trailwatch_delivery_failures_total{sink=\"dooray\"} 1\n",
+            "trailwatch_state_writable 1\n",
+            "# EOF\n",
+        ] {
+            assert!(t.contains(want), "{want} not in:\n{t}");
+        }
+        assert!(!t.contains("alerts_failed"), "{t}");
     }
 }

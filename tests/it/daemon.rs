@@ -105,7 +105,8 @@ fn a_second_process_on_the_same_state_is_refused_and_sighup_rejects_a_broken_con
         "{metrics}"
     );
     assert!(
-        metrics.contains("trailwatch_watermark_lag_seconds{stream=\"lookup/us-east-1\"}"),
+        metrics
+            .contains("trailwatch_watermark_lag_seconds{source=\"lookup\",stream=\"us-east-1\"}"),
         "{metrics}"
     );
     let o = bin()
@@ -155,14 +156,7 @@ fn a_second_process_on_the_same_state_is_refused_and_sighup_rejects_a_broken_con
 }
 
 fn get(port: u16, path: &str) -> String {
-    use std::io::{Read, Write};
-    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
-        return String::new();
-    };
-    let _ = write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
+    crate::support::http_get(port, path)
 }
 
 #[test]

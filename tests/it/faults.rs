@@ -211,12 +211,7 @@ fn a_full_disk_is_said_recovered_from_and_sends_nothing_twice() {
 }
 
 fn get(port: u16) -> String {
-    use std::io::{Read, Write};
-    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let _ = write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    out
+    crate::support::http_get(port, "/metrics")
 }
 
 #[test]

@@ -492,10 +492,10 @@ mod daemon {
         assert!(
             metrics.contains("trailwatch_late_events_total{source=\"lookup\"} 1\n")
                 && metrics.contains(
-                    "trailwatch_event_lateness_seconds_bucket{source=\"lookup\",le=\"1200\"} 0\n"
+                    "trailwatch_event_lateness_seconds_bucket{le=\"1200.0\",source=\"lookup\"} 0\n"
                 )
                 && metrics.contains(
-                    "trailwatch_event_lateness_seconds_bucket{source=\"lookup\",le=\"3600\"} 1\n"
+                    "trailwatch_event_lateness_seconds_bucket{le=\"3600.0\",source=\"lookup\"} 1\n"
                 ),
             "{metrics}"
         );
@@ -516,11 +516,6 @@ mod daemon {
     }
 
     fn get(port: u16) -> String {
-        use std::io::{Read, Write};
-        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        let _ = write!(s, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
-        let mut out = String::new();
-        let _ = s.read_to_string(&mut out);
-        out
+        crate::support::http_get(port, "/metrics")
     }
 }
