@@ -18,6 +18,14 @@ fn main() -> ExitCode {
     const SIG_IGN: usize = 1;
     unsafe { signal(SIGXFSZ, SIG_IGN) };
     let cli = Cli::parse();
+    // `trailwatch state show | head`: a reader that stops early ends a command quietly, as it
+    // ends `cat`, instead of a panic on the next print. The daemon keeps Rust's default (the
+    // signal ignored): a console sink whose reader went away is an error it reports.
+    if !cli.command.is_daemon() {
+        const SIGPIPE: i32 = 13;
+        const SIG_DFL: usize = 0;
+        unsafe { signal(SIGPIPE, SIG_DFL) };
+    }
     match cmd::run(cli) {
         Ok(code) => code,
         Err(e) => {

@@ -4,6 +4,7 @@
 mod backfill;
 mod check;
 mod common;
+mod generate;
 mod notify;
 mod pattern;
 mod rules;
@@ -13,7 +14,7 @@ mod state;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 pub use self::common::CmdError;
 
@@ -46,7 +47,7 @@ pub enum Command {
     /// Exit status: 0 when the scan ran (with or without matches), 1 when an input could not be
     /// read, 2 for invalid rules or usage.
     #[command(
-        after_help = "Examples:\n  trailwatch scan ./cloudtrail/\n  trailwatch scan --rules cis --rules my-rules.toml trail.jsonl.gz\n  aws s3 cp s3://bucket/AWSLogs/.../file.json.gz - | trailwatch scan --filter '{ $.errorCode = \"AccessDenied*\" }'"
+        after_help = "Examples:\n  trailwatch scan ./cloudtrail/\n  trailwatch scan --rules cis,threats --rules my-rules.toml trail.jsonl.gz\n  aws s3 cp s3://bucket/AWSLogs/.../file.json.gz - \\\n    | trailwatch scan --filter '{ $.errorCode = \"AccessDenied*\" }'"
     )]
     Scan(scan::ScanArgs),
     /// Work with single patterns.
@@ -68,7 +69,7 @@ pub enum Command {
     ///
     /// Watermarks do not move. Without --notify nothing is written: the daemon may be running.
     #[command(
-        after_help = "Examples:\n  trailwatch backfill --since 7d\n  trailwatch backfill --since 2026-11-20T00:00:00Z --until 2026-11-21T00:00:00Z --source lookup --output table\n  trailwatch backfill --since 24h --notify"
+        after_help = "Examples:\n  trailwatch backfill --since 7d\n  trailwatch backfill --since 2026-11-20T00:00:00Z --until 2026-11-21T00:00:00Z \\\n    --source lookup --output table\n  trailwatch backfill --since 24h --notify"
     )]
     Backfill(backfill::BackfillArgs),
     /// Validate the configuration, run the rules' tests and print the plan; --probe also tests
@@ -82,6 +83,21 @@ pub enum Command {
     State(state::StateCommand),
     /// Send a labelled test alert through every sink (or one) and report what happened.
     NotifyTest(notify::NotifyArgs),
+    /// Print a shell completion script (the packages install them).
+    #[command(
+        after_help = "Examples:\n  trailwatch completions bash > /etc/bash_completion.d/trailwatch\n  trailwatch completions zsh > \"${fpath[1]}/_trailwatch\"\n  trailwatch completions fish > ~/.config/fish/completions/trailwatch.fish"
+    )]
+    Completions(generate::CompletionsArgs),
+    /// Write the manual pages (roff), for the packages.
+    #[command(hide = true)]
+    Man(generate::ManArgs),
+}
+
+impl Command {
+    /// True for the commands that run until stopped (a broken pipe must not kill them).
+    pub fn is_daemon(&self) -> bool {
+        matches!(self, Command::Run(_))
+    }
 }
 
 /// Runs the parsed command.
@@ -95,5 +111,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CmdError> {
         Command::Check(a) => check::run(a),
         Command::State(c) => state::run(c),
         Command::NotifyTest(a) => notify::run(a),
+        Command::Completions(a) => generate::completions(a, Cli::command()),
+        Command::Man(a) => generate::man(a, Cli::command()),
     }
 }

@@ -10,14 +10,18 @@ use clap::{ArgGroup, Args, Subcommand};
 use super::common::CmdError;
 use crate::pattern::event::EventPattern;
 use crate::pattern::filter::FilterPattern;
+use crate::record::Record;
 
 #[derive(Debug, Subcommand)]
 pub enum PatternCommand {
     /// Test one pattern against one event and print `match` or `no match`.
     ///
     /// With --filter, the file's content is the log message (one trailing newline dropped), as
-    /// CloudWatch Logs would see it. With --event-pattern, the file holds the event itself, as
-    /// given to EventBridge's TestEventPattern: it is not wrapped in an envelope.
+    /// CloudWatch Logs would see it. With --event-pattern, a CloudTrail record is tested inside
+    /// the EventBridge envelope EventBridge would put it in (`source` aws.SERVICE,
+    /// `detail-type` "AWS API Call via CloudTrail"…, `detail` the record), as `scan` and the
+    /// rules do, and the output says so; an EventBridge event (with `detail-type` and
+    /// `detail`) is tested as it is, as TestEventPattern does; --raw tests any JSON as it is.
     ///
     /// Exit status: 0 on match, 1 on no match, 2 when the pattern is invalid or the event
     /// cannot be read (the reason goes to stderr).
@@ -33,9 +37,19 @@ pub struct TestArgs {
     /// An EventBridge event pattern (JSON).
     #[arg(long, value_name = "JSON")]
     pub event_pattern: Option<String>,
+    /// With --event-pattern: test the JSON exactly as given, never wrapped in an envelope.
+    #[arg(long, requires = "event_pattern")]
+    pub raw: bool,
     /// The event or log message; `-` reads stdin.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
+}
+
+/// True when `v` is a CloudTrail record rather than an EventBridge event: the record's own
+/// members, no envelope.
+fn is_cloudtrail_record(v: &serde_json::Value) -> bool {
+    let has = |k: &str| v.get(k).is_some();
+    !(has("detail-type") && has("detail")) && has("eventSource") && has("eventName")
 }
 
 fn read(path: &PathBuf) -> Result<String, CmdError> {
@@ -76,7 +90,23 @@ pub(super) fn run(c: PatternCommand) -> Result<ExitCode, CmdError> {
                 a.file.display()
             )));
         }
-        p.is_match(&event)
+        if !a.raw && is_cloudtrail_record(&event) {
+            let record = Record::parse(std::borrow::Cow::Owned(text))
+                .map_err(|e| CmdError::usage(anyhow::anyhow!("{}: {e}", a.file.display())))?;
+            let source = record.envelope_member("source");
+            let detail_type = record.envelope_member("detail-type");
+            let said = |v: Option<std::borrow::Cow<'_, serde_json::Value>>| {
+                v.map_or("(none)".to_string(), |v| v.to_string())
+            };
+            eprintln!(
+                "note: a CloudTrail record: tested inside the EventBridge envelope, as scan and the rules do (source {}, detail-type {}, detail = the record; --raw tests it as given)",
+                said(source),
+                said(detail_type)
+            );
+            p.is_match_with(&|k| record.envelope_member(k))
+        } else {
+            p.is_match(&event)
+        }
     };
     println!("{}", if matched { "match" } else { "no match" });
     Ok(if matched {

@@ -2,7 +2,7 @@
 //! ATT&CK techniques they cover); `trailwatch rules test`: the rules' own tests.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
@@ -14,7 +14,12 @@ use crate::rules::{attack, testing, RuleSet};
 
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
-    /// List the rules that would run: name, severity, language, state, title and pattern.
+    /// List the rules that would run: name, severity, language, state, origin, title and
+    /// pattern; with --config, the rules that configuration runs (its packs, its own rules and
+    /// overrides, with its [vars] filled in).
+    #[command(
+        after_help = "Examples:\n  trailwatch rules list --config /etc/trailwatch/config.toml\n  trailwatch rules list --rules default,cis,threats --coverage\n  trailwatch rules list --rules threats --json | jq -r .name"
+    )]
     List(ListArgs),
     /// Run the rules' tests ([[rules.tests]]: records each rule must match, or must not) and
     /// exit 1 on any failure, naming the rule and the test. Without --config or --rules, the
@@ -24,6 +29,9 @@ pub enum RulesCommand {
 
 #[derive(Debug, Args)]
 pub struct ListArgs {
+    /// The rules this configuration runs (its rule_packs, [vars] and [[rules]]).
+    #[arg(long, short = 'c', value_name = "PATH", conflicts_with_all = ["rules", "filters", "event_patterns"])]
+    pub config: Option<PathBuf>,
     #[command(flatten)]
     pub rules: RuleArgs,
     /// One JSON object per rule instead of a table.
@@ -50,11 +58,10 @@ pub struct TestArgs {
 /// The rules a `rules test` checks: a configuration's, the packs and files given, or every
 /// built-in pack.
 fn test_set(a: &TestArgs) -> Result<RuleSet, CmdError> {
-    let mut set = RuleSet::default();
-    if let Some(p) = &a.config {
-        let (cfg, src) = Config::load(p).map_err(CmdError::usage)?;
-        set.add_config(&cfg, &src).map_err(CmdError::usage)?;
-    }
+    let mut set = match &a.config {
+        Some(p) => config_set(p)?,
+        None => RuleSet::default(),
+    };
     for spec in &a.rules {
         set.add_spec(spec).map_err(CmdError::usage)?;
     }
@@ -63,6 +70,14 @@ fn test_set(a: &TestArgs) -> Result<RuleSet, CmdError> {
             set.add_spec(name).map_err(CmdError::usage)?;
         }
     }
+    Ok(set)
+}
+
+/// The rules of a configuration file, as `run` compiles them.
+fn config_set(path: &std::path::Path) -> Result<RuleSet, CmdError> {
+    let mut set = RuleSet::default();
+    let (cfg, src) = Config::load(path).map_err(CmdError::usage)?;
+    set.add_config(&cfg, &src).map_err(CmdError::usage)?;
     Ok(set)
 }
 
@@ -142,7 +157,10 @@ pub(super) fn run(c: RulesCommand) -> Result<ExitCode, CmdError> {
         RulesCommand::List(a) => a,
         RulesCommand::Test(t) => return test(&t),
     };
-    let set = a.rules.load()?;
+    let set = match &a.config {
+        Some(p) => config_set(p)?,
+        None => a.rules.load()?,
+    };
     if a.coverage {
         print!("{}", coverage(&set));
         return Ok(ExitCode::SUCCESS);
@@ -165,33 +183,61 @@ pub(super) fn run(c: RulesCommand) -> Result<ExitCode, CmdError> {
             out.push('\n');
         }
     } else {
-        let w = set
-            .all()
-            .iter()
-            .map(|r| r.name.len())
-            .max()
-            .unwrap_or(4)
-            .max(4);
-        out.push_str(&format!(
-            "{:w$}  {:8}  {:13}  {:8}  TITLE\n",
-            "NAME", "SEVERITY", "LANGUAGE", "STATE"
-        ));
-        for r in set.all() {
-            let state = if r.enabled { "enabled" } else { "disabled" };
-            out.push_str(&format!(
-                "{:w$}  {:8}  {:13}  {:8}  {}\n",
-                r.name,
-                r.severity.to_string(),
-                r.pattern.language(),
-                state,
-                r.title
-            ));
-            out.push_str(&format!("{:w$}  {}\n", "", r.pattern.as_str()));
-            for x in &r.exclude {
-                out.push_str(&format!("{:w$}  except {}\n", "", x.as_str()));
-            }
-        }
+        out = table(&set);
     }
     print!("{out}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The rules as a table: name, severity, language, state, origin, title; then the pattern, its
+/// exclusions, its threshold and why it can never match, indented below.
+fn table(set: &RuleSet) -> String {
+    let mut out = String::new();
+    let w = set
+        .all()
+        .iter()
+        .map(|r| r.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    out.push_str(&format!(
+        "{:w$}  {:8}  {:13}  {:8}  {:16}  TITLE\n",
+        "NAME", "SEVERITY", "LANGUAGE", "STATE", "ORIGIN"
+    ));
+    for r in set.all() {
+        let state = match (r.enabled, &r.inert) {
+            (false, _) => "disabled",
+            (true, Some(_)) => "inert",
+            (true, None) => "enabled",
+        };
+        let origin = Path::new(&r.origin)
+            .file_name()
+            .map_or(r.origin.clone(), |f| f.to_string_lossy().into_owned());
+        out.push_str(&format!(
+            "{:w$}  {:8}  {:13}  {:8}  {:16}  {}\n",
+            r.name,
+            r.severity.to_string(),
+            r.pattern.language(),
+            state,
+            origin,
+            r.title
+        ));
+        out.push_str(&format!("{:w$}  {}\n", "", r.pattern.as_str()));
+        for x in &r.exclude {
+            out.push_str(&format!("{:w$}  except {}\n", "", x.as_str()));
+        }
+        if let Some(t) = &r.threshold {
+            out.push_str(&format!(
+                "{:w$}  raised at {} matches within {} (by {})\n",
+                "",
+                t.count,
+                humantime::format_duration(t.period),
+                t.group_by.join(", ")
+            ));
+        }
+        if let Some(why) = &r.inert {
+            out.push_str(&format!("{:w$}  can never match: {why}\n", ""));
+        }
+    }
+    out
 }

@@ -17,5 +17,7 @@ mod hostile_input;
 mod lookup_events;
 mod messages;
 mod never_blind;
+mod operator;
+mod package;
 mod properties;
 mod s3;

@@ -32,16 +32,19 @@ pub fn corpus() -> PathBuf {
 /// 2026-11-22T00:00:00Z, in ms: the time of the tests' records.
 pub const T0: i64 = 1_795_305_600_000;
 
+/// The binary under test: this build's, or TRAILWATCH_TEST_BIN's (an older build, to show that
+/// a test fails without its fix).
+pub fn exe() -> String {
+    std::env::var("TRAILWATCH_TEST_BIN")
+        .ok()
+        .filter(|b| !b.is_empty())
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_trailwatch").to_string())
+}
+
 /// The trailwatch binary, logging at info, with no configuration from the environment and AWS
 /// credentials that reach nothing real (no profile, no instance metadata).
 pub fn bin() -> Command {
-    // TRAILWATCH_TEST_BIN runs the tests against another build (an older one, to show that a
-    // test fails without its fix).
-    let exe = std::env::var("TRAILWATCH_TEST_BIN")
-        .ok()
-        .filter(|b| !b.is_empty())
-        .unwrap_or_else(|| env!("CARGO_BIN_EXE_trailwatch").to_string());
-    let mut c = Command::new(exe);
+    let mut c = Command::new(exe());
     c.env("RUST_LOG", "info")
         .env_remove("TRAILWATCH_CONFIG")
         .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
@@ -121,7 +124,7 @@ pub fn text(o: &Output) -> String {
 
 /// Runs trailwatch with arguments and optional stdin.
 pub fn run(args: &[&str], stdin: Option<&[u8]>) -> Output {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_trailwatch"));
+    let mut c = Command::new(exe());
     c.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
     c.stdin(if stdin.is_some() {
         Stdio::piped()
@@ -247,4 +250,26 @@ pub fn eventually(mut cond: impl FnMut() -> bool, deadline: std::time::Duration)
         }
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
+}
+
+/// The whole HTTP answer (status line, headers, body) to `GET path` on a local port; empty
+/// when nothing listens. The connection is closed after the answer.
+pub fn http_get(port: u16, path: &str) -> String {
+    http_request(port, "GET", path)
+}
+
+/// The whole HTTP answer to `METHOD path` on a local port; empty when nothing listens.
+pub fn http_request(port: u16, method: &str, path: &str) -> String {
+    use std::io::{Read, Write};
+    let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) else {
+        return String::new();
+    };
+    let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+    let _ = write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    );
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    out
 }
