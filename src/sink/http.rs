@@ -127,7 +127,7 @@ impl Http {
                     "request failed"
                 };
                 return Outcome::Retry {
-                    reason: self.scrub(&format!("{what}: {}", e.without_url())),
+                    reason: self.scrub(&format!("{what}: {}", causes(e.without_url()))),
                     after: None,
                 };
             }
@@ -158,9 +158,25 @@ impl Http {
                 r.status().canonical_reason().unwrap_or("error")
             )),
             Ok(r) => Ok(format!("{shown} answered HTTP {}", r.status().as_u16())),
-            Err(e) => Err(self.scrub(&format!("{shown} unreachable: {}", e.without_url()))),
+            Err(e) => Err(self.scrub(&format!("{shown} unreachable: {}", causes(e.without_url())))),
         }
     }
+}
+
+/// A request error and its causes ("error sending request: client error (Connect): dns
+/// error: …"): the top line alone does not say what to fix.
+fn causes(e: reqwest::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = std::error::Error::source(&e);
+    while let Some(x) = cur {
+        let t = x.to_string();
+        if !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        cur = x.source();
+    }
+    out
 }
 
 #[cfg(test)]
