@@ -20,6 +20,8 @@ pub mod poll;
 pub mod source;
 
 // What is judged.
+/// Conditions on a record's paths: exceptions and silences.
+pub(crate) mod conditions;
 /// The two pattern languages, pure functions over JSON.
 pub mod pattern;
 /// A CloudTrail record and its EventBridge envelope.
@@ -46,6 +48,8 @@ pub(crate) mod sink;
 pub(crate) mod backoff;
 /// One file per command.
 pub mod cmd;
+/// The control socket: commands reach the running daemon's state.
+pub(crate) mod control;
 /// `run`: tasks, signals, reload, health.
 pub(crate) mod daemon;
 /// Tracing set-up.

@@ -50,8 +50,9 @@ pub struct Config {
     pub health_after: Option<String>,
     /// Local time of day (HH:MM, in `timezone`) for a daily "still alive" message; off when absent.
     pub heartbeat: Option<String>,
-    /// Built-in packs to load; absent means `["default"]`, so that no configuration watches nothing.
-    pub rule_packs: Option<Vec<Spanned<String>>>,
+    /// Built-in packs to load: names, or `{ name = "threats", mode = "shadow" }`; absent means
+    /// `["default"]`, so that no configuration watches nothing.
+    pub rule_packs: Option<Vec<Spanned<toml::Value>>>,
     /// Variables the rules' patterns use (`${name}`): a string or a list of strings each.
     #[serde(default)]
     pub vars: Option<Spanned<toml::Table>>,
@@ -59,7 +60,61 @@ pub struct Config {
     pub rules: Vec<RuleConfig>,
 }
 
+/// One entry of `rule_packs`: a pack's name, and the mode of all its rules when given.
+#[derive(Debug, Clone)]
+pub struct PackRef {
+    pub name: Spanned<String>,
+    /// `live` or `shadow`, as written.
+    pub mode: Option<String>,
+}
+
 impl Config {
+    /// The packs to load: `rule_packs` as written (`"cis"` or `{ name = "cis", mode = "shadow" }`),
+    /// `["default"]` when absent.
+    pub fn packs(&self, src: &SourceText) -> Result<Vec<PackRef>, ConfigError> {
+        let Some(list) = &self.rule_packs else {
+            return Ok(vec![PackRef {
+                name: Spanned::new(0..0, "default".to_string()),
+                mode: None,
+            }]);
+        };
+        list.iter()
+            .map(|p| {
+                let at = p.span();
+                let bad = || {
+                    src.error_at(
+                        at.start,
+                        "a rule_packs entry is a pack name or { name = \"…\", mode = \"shadow\" }",
+                    )
+                };
+                match p.get_ref() {
+                    toml::Value::String(s) => Ok(PackRef {
+                        name: Spanned::new(at, s.clone()),
+                        mode: None,
+                    }),
+                    toml::Value::Table(t) => {
+                        if let Some(k) = t.keys().find(|k| *k != "name" && *k != "mode") {
+                            return Err(src.error_at(
+                                at.start,
+                                format!("unknown key `{k}` in a rule_packs entry (it takes name and mode)"),
+                            ));
+                        }
+                        let name = t.get("name").and_then(|n| n.as_str()).ok_or_else(bad)?;
+                        let mode = match t.get("mode") {
+                            None => None,
+                            Some(m) => Some(m.as_str().ok_or_else(bad)?.to_string()),
+                        };
+                        Ok(PackRef {
+                            name: Spanned::new(at, name.to_string()),
+                            mode,
+                        })
+                    }
+                    _ => Err(bad()),
+                }
+            })
+            .collect()
+    }
+
     /// Reads and parses a configuration file.
     pub fn load(path: &Path) -> Result<(Config, SourceText), FileError> {
         let text = std::fs::read_to_string(path).map_err(|error| FileError::Read {
@@ -95,13 +150,9 @@ impl Config {
                     .as_array()
                     .map(|a| {
                         a.iter()
-                            .map(|x| {
-                                x.as_str()
-                                    .map(|s| Spanned::new(start..start, s.to_string()))
-                            })
-                            .collect::<Option<Vec<_>>>()
+                            .map(|x| Spanned::new(start..start, x.clone()))
+                            .collect::<Vec<_>>()
                     })
-                    .and_then(|x| x)
                     .ok_or_else(|| {
                         src.error_at(start, "rule_packs must be a list of pack names")
                     })?;

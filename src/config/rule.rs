@@ -48,6 +48,43 @@ pub struct RuleConfig {
     /// Records the rule must match, or must not.
     #[serde(default)]
     pub tests: Vec<TestConfig>,
+    /// `live` (the default) or `shadow`: judged and recorded, never delivered.
+    pub mode: Option<Spanned<String>>,
+    /// Records the rule does not alert on, each until a date and for a reason.
+    #[serde(default)]
+    pub exceptions: Vec<Spanned<ExceptionConfig>>,
+}
+
+/// One entry of a rule's `exceptions`: `{ match = { "userIdentity.arn" = "…" }, until =
+/// "2027-03-31", reason = "…" }`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct ExceptionConfig {
+    /// Record paths and the values they must have (`*` matches anything; `${vars}` allowed;
+    /// a list: any of them). All must hold.
+    #[serde(rename = "match")]
+    pub when: std::collections::BTreeMap<String, OneOrMany>,
+    /// The day (in UTC) or time the exception ends.
+    pub until: String,
+    /// Why it exists: shown by `check` and `rules list`.
+    pub reason: String,
+}
+
+/// A string, or a list of strings.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    pub fn values(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(s) => vec![s.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
 }
 
 /// One `[[rules.tests]]` entry: a record (JSON text, a table, or a file) and whether the rule

@@ -9,6 +9,7 @@ pub(crate) mod evaluate;
 pub(crate) mod packs;
 pub(crate) mod prefilter;
 pub(crate) mod pushdown;
+pub(crate) mod quiet;
 mod rule;
 mod set;
 pub(crate) mod testing;

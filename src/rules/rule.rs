@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::quiet::{Exception, Mode};
 use crate::alert::{Alert, Event, Kind, RuleFacts};
 use crate::language::Language;
 use crate::pattern::event::EventPattern;
@@ -123,6 +124,10 @@ pub struct Rule {
     pub tests: Vec<RuleTest>,
     /// Why it can never match (its pattern uses an empty list variable), if it cannot.
     pub inert: Option<String>,
+    /// Live (delivered) or shadow (recorded only).
+    pub mode: Mode,
+    /// Records it does not alert on, until a date.
+    pub exceptions: Vec<Exception>,
 }
 
 /// Alert when `count` matches happen within `period` for one key (the values at `group_by`).
@@ -175,6 +180,8 @@ impl Rule {
             threshold: None,
             tests: Vec::new(),
             inert: None,
+            mode: Mode::Live,
+            exceptions: Vec::new(),
             name,
         }
     }

@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::packs::{names as pack_names, pack};
+use super::quiet::{valid_path, Condition, Conditions, Exception, Mode};
 use super::rule::{RuleTest, Threshold};
-use super::vars::{expand_event, expand_filter, Expanded, Var, Vars};
+use super::vars::{expand_event, expand_filter, expand_values, Expanded, Var, Vars};
 use super::{Prefilter, Rule, RulePattern};
 use crate::config::{
     Config, ConfigError, FileError, RuleConfig, SourceText, TestConfig, TestRecord,
@@ -39,6 +40,8 @@ struct Raw {
     origin: String,
     /// The folder of the file it came from (test records' paths are relative to it).
     dir: Option<PathBuf>,
+    /// The mode its pack was loaded in (`rule_packs = [{ name = "…", mode = "shadow" }]`).
+    pack_mode: Option<Mode>,
 }
 
 /// The rules that will run, in definition order.
@@ -69,6 +72,15 @@ impl RuleSet {
             Some(existing) => *existing = rule,
             None => self.rules.push(rule),
         }
+    }
+
+    /// The mode a pack gives a rule that does not say its own: a rule two packs share is live
+    /// when a live pack loaded it first (a shadow pack tries its own rules, not those running).
+    fn pack_mode(&self, raw: &Raw, name: &str) -> Option<Mode> {
+        let live_before = self
+            .get(name)
+            .is_some_and(|r| r.mode == Mode::Live && r.origin != raw.origin);
+        raw.pack_mode.filter(|_| !live_before)
     }
 
     /// Where a rule is defined among all the rules.
@@ -124,6 +136,11 @@ impl RuleSet {
     /// Loads `default`, `cis`, `threats`, or a TOML file (with `rule_packs`, `[vars]` and
     /// `[[rules]]`).
     pub fn add_spec(&mut self, spec: &str) -> Result<(), RulesError> {
+        self.add_spec_in(spec, None)
+    }
+
+    /// `add_spec`, a pack's rules in `mode` when given.
+    fn add_spec_in(&mut self, spec: &str, mode: Option<Mode>) -> Result<(), RulesError> {
         if let Some(text) = pack(spec) {
             let src = Arc::new(SourceText {
                 name: format!("(built-in pack {spec})"),
@@ -134,6 +151,9 @@ impl RuleSet {
                 self.pack_vars.entry(k).or_insert(v);
             }
             self.push_raw(&cfg.rules, &src, spec, None);
+            for r in self.raw.iter_mut().filter(|r| r.origin == spec) {
+                r.pack_mode = mode;
+            }
             return self.rebuild();
         }
         let path = Path::new(spec);
@@ -147,21 +167,28 @@ impl RuleSet {
     /// Adds the packs a configuration names (`["default"]` when it names none), its variables
     /// and its rules.
     pub fn add_config(&mut self, cfg: &Config, src: &SourceText) -> Result<(), RulesError> {
-        let default = [toml::Spanned::new(0..0, "default".to_string())];
-        for p in cfg.rule_packs.as_deref().unwrap_or(&default) {
-            if pack(p.get_ref()).is_none() {
+        for p in cfg.packs(src)? {
+            let name = p.name.get_ref();
+            if pack(name).is_none() {
                 return Err(src
                     .error_at(
-                        p.span().start,
+                        p.name.span().start,
                         format!(
-                            "unknown rule pack '{}' (built-in packs: {})",
-                            p.get_ref(),
+                            "unknown rule pack '{name}' (built-in packs: {})",
                             pack_names()
                         ),
                     )
                     .into());
             }
-            self.add_spec(p.get_ref())?;
+            let mode = p
+                .mode
+                .as_deref()
+                .map(Mode::parse)
+                .transpose()
+                .map_err(|e| {
+                    src.error_at(p.name.span().start, format!("rule pack '{name}': {e}"))
+                })?;
+            self.add_spec_in(name, mode)?;
         }
         let src = Arc::new(src.clone());
         self.vars.extend(read_vars(cfg, &src)?);
@@ -184,6 +211,7 @@ impl RuleSet {
                 src: src.clone(),
                 origin: origin.to_string(),
                 dir: dir.clone(),
+                pack_mode: None,
             });
         }
     }
@@ -201,6 +229,40 @@ impl RuleSet {
         Ok(())
     }
 
+    /// An entry with a name and no pattern changes a rule defined before it (a pack's):
+    /// `enabled`, `mode`, `exceptions` (added to its own), `sinks`.
+    fn change_earlier(
+        &mut self,
+        rc: &RuleConfig,
+        src: &SourceText,
+        name: &str,
+        mode: Option<Mode>,
+        exceptions: Vec<Exception>,
+    ) -> Result<(), ConfigError> {
+        let at_name = |m: String| src.error_at(rc.name.span().start, m);
+        let Some(r) = self.rules.iter_mut().find(|r| r.name == name) else {
+            return Err(at_name(format!(
+                "rule '{name}' needs a filter or an event_pattern (or the name of a rule defined before it, to change)"
+            )));
+        };
+        if let Some(key) = not_an_override(rc) {
+            return Err(at_name(format!(
+                "rule '{name}' changes a rule defined before it, which takes only enabled, mode, exceptions and sinks, not `{key}` (to redefine it, give its pattern)"
+            )));
+        }
+        if let Some(e) = rc.enabled {
+            r.enabled = e;
+        }
+        if let Some(m) = mode {
+            r.mode = m;
+        }
+        r.exceptions.extend(exceptions);
+        if let Some(k) = &rc.sinks {
+            r.sinks = Some(k.clone());
+        }
+        Ok(())
+    }
+
     fn add_rule_config(&mut self, raw: &Raw, vars: &Vars) -> Result<(), ConfigError> {
         let (rc, src) = (&raw.rc, &*raw.src);
         let name = rc.name.get_ref().trim().to_string();
@@ -210,17 +272,10 @@ impl RuleSet {
                 "a rule name must be non-empty and contain no spaces".into(),
             ));
         }
+        let mode = compile_mode(rc, src, &name)?;
+        let exceptions = compile_exceptions(rc, src, &name, vars)?;
         let Some((pattern, inert)) = compile_pattern(rc, src, &name, vars)? else {
-            // `name` + `enabled = false` turns off a rule defined earlier (a pack's).
-            if rc.enabled == Some(false) {
-                if let Some(r) = self.rules.iter_mut().find(|r| r.name == name) {
-                    r.enabled = false;
-                    return Ok(());
-                }
-            }
-            return Err(at_name(format!(
-                "rule '{name}' needs a filter or an event_pattern"
-            )));
+            return self.change_earlier(rc, src, &name, mode, exceptions);
         };
         let exclude = compile_excludes(rc, src, &name, vars)?;
         let group_window: Option<Duration> = rc
@@ -263,6 +318,10 @@ impl RuleSet {
             threshold,
             tests,
             inert: inert.or_else(|| needs_unset(rc, vars)),
+            mode: mode
+                .or_else(|| self.pack_mode(raw, &name))
+                .unwrap_or_default(),
+            exceptions,
             ..Rule::new(name, pattern)
         });
         Ok(())
@@ -344,6 +403,97 @@ fn compile_excludes(
         }
     }
     Ok(exclude)
+}
+
+/// A rule's `mode`, when written.
+fn compile_mode(
+    rc: &RuleConfig,
+    src: &SourceText,
+    name: &str,
+) -> Result<Option<Mode>, ConfigError> {
+    rc.mode
+        .as_ref()
+        .map(|m| {
+            Mode::parse(m.get_ref())
+                .map_err(|e| src.error_at(m.span().start, format!("rule '{name}': {e}")))
+        })
+        .transpose()
+}
+
+/// A rule's `exceptions`: each with its conditions (variables put in), its end and its reason.
+fn compile_exceptions(
+    rc: &RuleConfig,
+    src: &SourceText,
+    name: &str,
+    vars: &Vars,
+) -> Result<Vec<Exception>, ConfigError> {
+    let mut out = Vec::new();
+    for x in &rc.exceptions {
+        let at = |m: String| src.error_at(x.span().start, format!("rule '{name}', exception: {m}"));
+        let e = x.get_ref();
+        if e.reason.trim().is_empty() {
+            return Err(at(
+                "`reason` may not be empty: say why the records are expected".into(),
+            ));
+        }
+        if e.when.is_empty() {
+            return Err(at("`match` needs at least one record path".into()));
+        }
+        let mut conditions = Vec::new();
+        for (path, values) in &e.when {
+            if !valid_path(path) {
+                return Err(at(format!(
+                    "`{path}` is not a record path (such as userIdentity.arn)"
+                )));
+            }
+            let mut any = Vec::new();
+            for v in values.values() {
+                any.extend(expand_values(&v, vars).map_err(&at)?);
+            }
+            conditions.push(Condition {
+                path: path.clone(),
+                any,
+            });
+        }
+        out.push(Exception {
+            when: Conditions(conditions),
+            until: until(&e.until).map_err(at)?,
+            reason: e.reason.clone(),
+        });
+    }
+    Ok(out)
+}
+
+/// An exception's end: a day (`2027-03-31`, the end of that day in UTC) or a time.
+fn until(s: &str) -> Result<jiff::Timestamp, String> {
+    if let Ok(t) = s.parse::<jiff::Timestamp>() {
+        return Ok(t);
+    }
+    let day: jiff::civil::Date = s.parse().map_err(|_| {
+        format!("until '{s}' is neither a day (2027-03-31) nor a time (2027-03-31T18:00:00Z)")
+    })?;
+    day.tomorrow()
+        .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC))
+        .map(|z| z.timestamp())
+        .map_err(|e| format!("until '{s}': {e}"))
+}
+
+/// The first key of an entry that only names an earlier rule which such an entry cannot change.
+fn not_an_override(rc: &RuleConfig) -> Option<&'static str> {
+    [
+        (rc.title.is_some(), "title"),
+        (rc.severity.is_some(), "severity"),
+        (rc.subject.is_some(), "subject"),
+        (!rc.exclude.is_empty(), "exclude"),
+        (rc.threshold.is_some(), "threshold"),
+        (rc.group_window.is_some(), "group_window"),
+        (rc.template.is_some(), "template"),
+        (rc.subject_template.is_some(), "subject_template"),
+        (rc.runbook.is_some(), "runbook"),
+        (!rc.tests.is_empty(), "tests"),
+    ]
+    .into_iter()
+    .find_map(|(present, key)| present.then_some(key))
 }
 
 /// The first of a rule's `needs_vars` that is not set, said as why the rule stays quiet.
@@ -465,6 +615,52 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("built-in packs: default, cis"));
+    }
+
+    /// The rules of a configuration's text, or its error.
+    fn of(text: &str) -> Result<RuleSet, String> {
+        let src = SourceText {
+            name: "x.toml".into(),
+            text: text.into(),
+        };
+        let cfg = Config::parse(&src).map_err(|e| e.to_string())?;
+        let mut set = RuleSet::default();
+        set.add_config(&cfg, &src).map_err(|e| e.to_string())?;
+        Ok(set)
+    }
+
+    #[test]
+    fn overrides_change_modes_and_exceptions_of_pack_rules() {
+        let set = of("rule_packs = [\"default\", { name = \"cis\", mode = \"shadow\" }]\n[[rules]]\nname = \"iam-user-lifecycle\"\nmode = \"shadow\"\nexceptions = [{ match = { \"userIdentity.arn\" = \"arn:aws:iam::1:role/ci\" }, until = \"2027-03-31\", reason = \"CI\" }]\n").unwrap();
+        let mode = |n: &str| set.get(n).unwrap().mode;
+        assert_eq!(mode("iam-user-lifecycle"), Mode::Shadow);
+        assert_eq!(
+            mode("root-usage"),
+            Mode::Live,
+            "default's copy of it is loaded first"
+        );
+        assert_eq!(mode("unauthorized-api-calls"), Mode::Shadow);
+        let x = &set.get("iam-user-lifecycle").unwrap().exceptions[0];
+        assert_eq!(
+            x.until,
+            "2027-04-01T00:00:00Z".parse().unwrap(),
+            "the whole day"
+        );
+        for (text, want) in [
+            ("[[rules]]\nname = \"root-usage\"\nseverity = \"low\"\n", "takes only enabled, mode, exceptions and sinks, not `severity`"),
+            ("[[rules]]\nname = \"nope\"\nmode = \"shadow\"\n", "needs a filter or an event_pattern"),
+            ("[[rules]]\nname = \"root-usage\"\nmode = \"quiet\"\n", "mode 'quiet' is neither live nor shadow"),
+            ("[[rules]]\nname = \"root-usage\"\nexceptions = [{ match = { a = \"1\" }, until = \"2027-03-31\", reason = \" \" }]\n", "`reason` may not be empty"),
+            ("[[rules]]\nname = \"root-usage\"\nexceptions = [{ match = { a = \"1\" }, until = \"soon\", reason = \"r\" }]\n", "until 'soon' is neither a day"),
+            ("[[rules]]\nname = \"root-usage\"\nexceptions = [{ match = { a = \"${nope}\" }, until = \"2027-03-31\", reason = \"r\" }]\n", "unknown variable `${nope}`"),
+            ("[[rules]]\nname = \"root-usage\"\nexceptions = [{ match = { a = \"1\" }, reason = \"r\" }]\n", "missing field `until`"),
+            ("rule_packs = [{ name = \"cis\", mode = \"off\" }]\n", "rule pack 'cis': mode 'off'"),
+            ("rule_packs = [{ pack = \"cis\" }]\n", "unknown key `pack` in a rule_packs entry"),
+        ] {
+            let e = of(text).unwrap_err();
+            assert!(e.contains(want), "{text}: {e}");
+            assert!(e.starts_with("x.toml:"), "located: {e}");
+        }
     }
 
     #[test]

@@ -110,6 +110,25 @@ fn lookup<'v>(src: &str, vars: &'v Vars) -> Result<Vec<(String, &'v Var)>, Strin
     Ok(out)
 }
 
+/// The values a plain text stands for: each variable put in its place, a list variable giving
+/// one value per item (several lists: every combination). An empty list gives no value.
+pub(crate) fn expand_values(src: &str, vars: &Vars) -> Result<Vec<String>, String> {
+    let mut out = vec![src.to_string()];
+    for (name, var) in lookup(src, vars)? {
+        let token = format!("${{{name}}}");
+        let values: Vec<&String> = match var {
+            Var::Text(t) => vec![t],
+            Var::List(l) => l.iter().collect(),
+        };
+        let token = &token;
+        out = out
+            .iter()
+            .flat_map(|o| values.iter().map(move |v| o.replace(token, v)))
+            .collect();
+    }
+    Ok(out)
+}
+
 /// Puts variables into an EventBridge pattern's text.
 pub(crate) fn expand_event(src: &str, vars: &Vars) -> Result<Expanded, String> {
     let mut out = src.to_string();
@@ -404,5 +423,19 @@ mod tests {
         let arr = toml::Value::Array(vec![toml::Value::String("a".into())]);
         assert_eq!(Var::from_toml(&arr).unwrap(), Var::List(vec!["a".into()]));
         assert!(Var::from_toml(&toml::Value::Integer(1)).is_err());
+    }
+
+    #[test]
+    fn plain_values_expand_to_one_per_item() {
+        let mut v = Vars::new();
+        v.insert("acct".into(), Var::List(vec!["1".into(), "2".into()]));
+        v.insert("role".into(), Var::Text("ci".into()));
+        v.insert("none".into(), Var::List(vec![]));
+        assert_eq!(
+            expand_values("arn:aws:iam::${acct}:role/${role}", &v).unwrap(),
+            ["arn:aws:iam::1:role/ci", "arn:aws:iam::2:role/ci"]
+        );
+        assert!(expand_values("${none}", &v).unwrap().is_empty());
+        assert!(expand_values("${nope}", &v).is_err());
     }
 }
