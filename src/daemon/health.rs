@@ -119,6 +119,7 @@ impl HealthTask {
         loop {
             let now = Timestamp::now();
             self.recover_state(&mut outage);
+            crate::control::end_silences(&self.state, now);
             let mut raised = self.announce(&mut alerted, now);
             if let Some(at) = self.heartbeat {
                 let (due, next) = heartbeat_due(last_beat, &now.to_zoned(self.tz.clone()), at);

@@ -30,10 +30,20 @@ pub(crate) use self::error::DaemonError;
 pub(crate) use self::mode::Mode;
 use self::shutdown::Trigger;
 use self::start::start;
+use crate::control::Control;
 use crate::defaults;
 use crate::ops::{Endpoint, Metrics, Readiness};
 use crate::settings::Settings;
 use crate::state::State;
+
+/// A task stopped when the daemon returns (its socket is removed as it stops).
+struct Aborted(tokio::task::JoinHandle<()>);
+
+impl Drop for Aborted {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// The signals the daemon answers.
 struct Signals {
@@ -54,6 +64,9 @@ pub(crate) async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<()
         tracing::warn!("{w}");
     }
     let (metrics, ready) = serve_metrics(&first, &state).await?;
+    // Commands (silence, alerts) reach the state through this socket while the daemon runs.
+    let control = Control::bind(&first.state_dir, state.clone()).map_err(DaemonError::Endpoint)?;
+    let _control = Aborted(tokio::spawn(control.serve()));
     let mut signals = Signals {
         hup: signal(SignalKind::hangup())?,
         term: signal(SignalKind::terminate())?,

@@ -46,6 +46,9 @@ impl Shared {
         for (kind, n) in &rep.note_counts {
             self.metrics.records_noted(source, kind.label(), *n);
         }
+        for ((rule, why), n) in &rep.quieted {
+            self.metrics.quieted(rule, why, *n);
+        }
         self.tell_objects(source, rep);
     }
 

@@ -38,6 +38,11 @@ struct SinkLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RuleLabels {
+    rule: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct KindLabels {
     source: String,
     kind: String,
@@ -77,6 +82,9 @@ struct Families {
     records_noted: Family<KindLabels, Counter>,
     lateness_max: Family<SourceLabels, GaugeF>,
     clock_skew: Family<SourceLabels, GaugeF>,
+    silenced: Family<RuleLabels, Counter>,
+    excepted: Family<RuleLabels, Counter>,
+    shadow: Family<RuleLabels, Counter>,
     messages_sent: Family<SinkLabels, Counter>,
     delivery_failures: Family<SinkLabels, Counter>,
     outbox: Gauge,
@@ -213,6 +221,20 @@ impl Metrics {
     /// Alerts raised that no sink takes (each also logged as an error).
     pub(crate) fn undeliverable(&self, src: &str, n: u64) {
         self.f.undeliverable.get_or_create(&source(src)).inc_by(n);
+    }
+
+    /// Matches of `rule` recorded but kept from delivery: `why` is silenced, excepted or
+    /// shadow.
+    pub(crate) fn quieted(&self, rule: &str, why: &str, n: u64) {
+        let l = RuleLabels {
+            rule: rule.to_string(),
+        };
+        let family = match why {
+            "silenced" => &self.f.silenced,
+            "excepted" => &self.f.excepted,
+            _ => &self.f.shadow,
+        };
+        family.get_or_create(&l).inc_by(n);
     }
 
     /// AWS's clock minus the host's, as a source's answers tell it.
@@ -369,6 +391,21 @@ fn register_delivery(r: &mut Registry, f: &Families) {
         "delivery_failures",
         "Delivery attempts a sink refused or did not answer (each is retried until max_delivery_age)",
         f.delivery_failures.clone(),
+    );
+    r.register(
+        "alerts_silenced",
+        "Matches a silence kept from delivery (recorded in the alert history)",
+        f.silenced.clone(),
+    );
+    r.register(
+        "alerts_excepted",
+        "Matches an exception of their rule kept from delivery (recorded in the alert history)",
+        f.excepted.clone(),
+    );
+    r.register(
+        "alerts_shadow",
+        "Matches of rules in shadow mode (recorded in the alert history, never delivered)",
+        f.shadow.clone(),
     );
     r.register(
         "outbox_depth",

@@ -10,8 +10,9 @@ use super::report::PollReport;
 use crate::alert::{Alert, Kind};
 use crate::delivery::router::Router;
 use crate::rules::evaluate::Evaluator;
+use crate::rules::quiet::{glob, Mode};
 use crate::rules::threshold::{self, Tallies};
-use crate::state::{State, StateError, Tally};
+use crate::state::{Silence, State, StateError, Status, Tally};
 use crate::text::truncate;
 use crate::when;
 
@@ -22,6 +23,33 @@ pub struct Judge {
 }
 
 impl Judge {
+    /// Why an alert is recorded but not delivered, if it is: an exception of its rule in
+    /// force, a silence in force, or its rule in shadow mode (in that order). trailwatch's own
+    /// alerts are never quieted.
+    pub(crate) fn quiet(&self, a: &Alert, silences: &[Silence], now: Timestamp) -> Option<Status> {
+        if matches!(a.kind, Kind::Own { .. }) {
+            return None;
+        }
+        let rule = self.eval.rules().get(&a.rule)?;
+        let covering = silences.iter().any(|s| glob(&s.rule, &a.rule));
+        if !rule.exceptions.is_empty() || covering {
+            let record: serde_json::Value =
+                serde_json::from_str(&a.record).unwrap_or(serde_json::Value::Null);
+            if let Some(x) = rule.exceptions.iter().find(|x| x.applies(&record, now)) {
+                return Some(Status::Excepted {
+                    reason: x.reason.clone(),
+                });
+            }
+            if let Some(s) = silences.iter().find(|s| s.covers(&a.rule, &record, now)) {
+                return Some(Status::Silenced {
+                    silence: s.id,
+                    reason: s.reason.clone(),
+                });
+            }
+        }
+        (rule.mode == Mode::Shadow).then_some(Status::Shadow)
+    }
+
     /// Rules whose alerts all go to `sinks` (tests, tools).
     pub fn every_sink(eval: Evaluator, sinks: &[&str]) -> Judge {
         let sinks = sinks
@@ -104,12 +132,25 @@ pub(super) fn raise_found(
     // One event, one message: the rules an event matched are raised together.
     let route = |parts: &[&Alert]| judge.router.route_all(parts);
     let order = |a: &Alert| judge.eval.rules().position(&a.rule).unwrap_or(usize::MAX);
+    // Read at every raise: a silence added while the daemon runs counts from the next poll.
+    let silences = state.active_silences(now)?;
     for event in by_event(&found.alerts) {
         // The rules in the order they are defined: on equal severity, the first names it.
         let mut event = event.to_vec();
         event.sort_by_key(order);
-        let Some((a, sinks)) = state.raise_event(&event, &route, now)? else {
+        let quiet: Vec<Option<Status>> = event
+            .iter()
+            .map(|a| judge.quiet(a, &silences, now))
+            .collect();
+        let Some(raised) = state.raise_event(&event, &quiet, &route, now)? else {
             rep.repeated += 1;
+            continue;
+        };
+        for (a, why) in &raised.quiet {
+            *rep.quieted.entry((a.rule.clone(), why.word())).or_default() += 1;
+            tracing::info!(rule = %a.rule, event_id = %a.event_id, event_time = %a.event_time, "alert not delivered ({}): {}", why.word(), quiet_reason(why));
+        }
+        let Some((a, sinks)) = raised.live else {
             continue;
         };
         rep.raised += 1;
@@ -131,6 +172,16 @@ pub(super) fn raise_found(
     Ok(())
 }
 
+/// Why an alert was kept from delivery, in words.
+fn quiet_reason(s: &Status) -> String {
+    match s {
+        Status::Silenced { silence, reason } => format!("silence {silence}: {reason}"),
+        Status::Excepted { reason } => format!("an exception of its rule: {reason}"),
+        Status::Shadow => "its rule runs in shadow mode".into(),
+        other => other.word().into(),
+    }
+}
+
 /// Sorted alerts cut into events: the plain matches of one event together (one message for
 /// every rule it matched), every other alert (a count, a possible match) alone.
 fn by_event(alerts: &[Alert]) -> Vec<&[Alert]> {
@@ -149,7 +200,7 @@ fn by_event(alerts: &[Alert]) -> Vec<&[Alert]> {
     out
 }
 
-/// Forgets raised alerts too old to be read again.
+/// Forgets raised alerts too old to be read again, and the history as old.
 pub(crate) fn expire(
     state: &State,
     now: Timestamp,
@@ -160,7 +211,9 @@ pub(crate) fn expire(
         .checked_sub(when::signed(crate::rules::Threshold::MAX_PERIOD))
         .unwrap_or(now);
     state.expire_tallies(counts)?;
-    state.expire_raised(now.checked_sub(when::signed(retention)).unwrap_or(now))
+    let before = now.checked_sub(when::signed(retention)).unwrap_or(now);
+    state.expire_history(before)?;
+    state.expire_raised(before)
 }
 
 #[cfg(test)]

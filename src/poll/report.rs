@@ -55,6 +55,9 @@ pub struct PollReport {
     pub late: Vec<Late>,
     /// Alerts raised that no sink takes (logged as errors).
     pub undeliverable: u64,
+    /// Matches recorded but kept from delivery, by rule and why (`silenced`, `excepted`,
+    /// `shadow`).
+    pub quieted: std::collections::BTreeMap<(String, &'static str), u64>,
     /// Objects whose name's time is not trusted: (object, why).
     pub suspicious: Vec<(String, String)>,
     /// Objects set aside in this poll because they could not be read: (object, error).
@@ -71,6 +74,9 @@ impl PollReport {
         self.repeated += o.repeated;
         self.malformed += o.malformed;
         self.undeliverable += o.undeliverable;
+        for (k, v) in o.quieted {
+            *self.quieted.entry(k).or_default() += v;
+        }
         for (k, v) in o.note_counts {
             *self.note_counts.entry(k).or_default() += v;
         }

@@ -1,7 +1,8 @@
 //! The state database (sled), the only module that touches it: per-stream watermarks (and
 //! since when each stream has been polled), the set of alerts already raised (event ID + rule),
 //! the outbox of alerts waiting for delivery (in eventTime order, whatever order they were
-//! read in), the dead letters, what a `files` or `s3` source has read, and threshold counts.
+//! read in), the dead letters, what a `files` or `s3` source has read, threshold counts, the
+//! alert history (90 days of what became of every alert) and the silences in force.
 //! One file per fact, each adding its methods to the one `State` (`open`), which goes through
 //! the database (`store`) with keys built in `keys`.
 //!
@@ -14,10 +15,12 @@
 mod aside;
 mod error;
 mod files;
+mod history;
 mod keys;
 mod objects;
 mod open;
 mod outbox;
+mod silences;
 mod store;
 mod tallies;
 mod watermarks;
@@ -25,10 +28,12 @@ mod watermarks;
 pub(crate) use self::aside::SetAside;
 pub(crate) use self::error::StateError;
 pub(crate) use self::files::{FileMark, Stamp};
+pub(crate) use self::history::{HistoryEntry, Status};
 pub(crate) use self::keys::EntryId;
 pub(crate) use self::objects::ObjectMark;
 pub use self::open::State;
 pub(crate) use self::outbox::OutboxEntry;
+pub(crate) use self::silences::Silence;
 pub(crate) use self::tallies::Tally;
 
 #[cfg(test)]
@@ -92,6 +97,46 @@ mod tests {
         let day = jiff::SignedDuration::from_hours(24);
         assert_eq!(s.expire_raised(now - day).unwrap(), 0);
         assert_eq!(s.expire_raised(now + day).unwrap(), 2);
+    }
+
+    #[test]
+    fn an_event_raised_with_quiet_parts_queues_the_live_ones_and_keeps_every_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = State::open(dir.path()).unwrap();
+        let now = Timestamp::now();
+        let parts = [
+            alert("e1", "live"),
+            alert("e1", "trial"),
+            alert("e1", "quiet"),
+        ];
+        let quiet = [
+            None,
+            Some(Status::Shadow),
+            Some(Status::Silenced {
+                silence: 4,
+                reason: "CI".into(),
+            }),
+        ];
+        let sinks = |_: &[&Alert]| vec!["hook".to_string()];
+        let r = s.raise_event(&parts, &quiet, &sinks, now).unwrap().unwrap();
+        assert_eq!(r.live.as_ref().unwrap().0.rule, "live");
+        assert_eq!(r.quiet.len(), 2);
+        assert_eq!(s.outbox_len(), 1, "only the live rule is queued");
+        let h = s.history(Timestamp::UNIX_EPOCH).unwrap();
+        let words: Vec<&str> = h.iter().map(|e| e.status.word()).collect();
+        assert_eq!(words, ["queued", "shadow", "silenced"]);
+        // Raised once: read again, nothing new.
+        assert!(s
+            .raise_event(&parts, &quiet, &sinks, now)
+            .unwrap()
+            .is_none());
+        // Delivered: the history says to which sink and when.
+        let (id, mut e) = s.outbox().unwrap().remove(0);
+        e.pending.clear();
+        s.update_outbox(id, &e).unwrap();
+        let live = s.history_entry(h[0].id).unwrap().unwrap();
+        assert_eq!(live.status, Status::Delivered);
+        assert_eq!(live.delivered[0].0, "hook");
     }
 
     #[test]

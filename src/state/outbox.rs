@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError};
 use sled::Transactional;
 
+use super::history::{delivered_now, value_of, HistoryEntry, Status};
 use super::keys::{entry_id, entry_key, i64_of, id_bytes, EntryId};
 use super::{State, StateError};
 use crate::alert::Alert;
@@ -32,6 +33,36 @@ pub struct OutboxEntry {
     /// The last delivery error, for `state show` and dead letters.
     #[serde(default)]
     pub last_error: Option<String>,
+    /// Its alert in the history (entries queued before the history existed have none).
+    #[serde(default)]
+    pub history: Option<u64>,
+}
+
+impl OutboxEntry {
+    /// A new entry for `sinks`, its alert `history` in the history.
+    fn new(alert: Alert, sinks: Vec<String>, now_ms: i64, history: u64) -> OutboxEntry {
+        OutboxEntry {
+            alert,
+            pending: sinks,
+            queued_ms: now_ms,
+            first_attempt_ms: None,
+            attempts: 0,
+            last_error: None,
+            history: Some(history),
+        }
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("an outbox entry serializes")
+    }
+}
+
+/// What one raise recorded: the alert to deliver, if any rule of the event is live, and the
+/// matches kept from delivery on purpose (silenced, excepted, shadow), with why.
+#[derive(Debug)]
+pub struct Raised {
+    pub live: Option<(Alert, Vec<String>)>,
+    pub quiet: Vec<(Alert, Status)>,
 }
 
 fn storage(e: TransactionError<()>) -> sled::Error {
@@ -45,20 +76,27 @@ impl State {
     /// Records `alert` as raised and queues it for `sinks`, in one transaction. Returns false
     /// (and queues nothing) when it was raised before. Not durable until `flush`.
     pub fn raise(&self, alert: &Alert, sinks: Vec<String>, now: Timestamp) -> Result<bool> {
-        let raised = self.raise_event(std::slice::from_ref(alert), &|_| sinks.clone(), now)?;
+        let raised = self.raise_event(
+            std::slice::from_ref(alert),
+            &[None],
+            &|_| sinks.clone(),
+            now,
+        )?;
         Ok(raised.is_some())
     }
 
-    /// Records the alerts of one event (one per rule it matched) as raised, and queues the
-    /// ones new to the state as one alert (`Alert::merge`) for the sinks `sinks_of` gives them,
-    /// in one transaction. Returns that alert and its sinks (`None`: all were raised before).
-    /// Not durable until `flush`.
+    /// Records the alerts of one event (one per rule it matched) as raised, in one
+    /// transaction: those new to the state and not kept quiet (`quiet[i]` is `None`) are
+    /// queued as one alert (`Alert::merge`) for the sinks `sinks_of` gives them; the others
+    /// are kept in the history with their status (silenced, excepted, shadow). Returns what
+    /// was recorded (`None`: all were raised before). Not durable until `flush`.
     pub fn raise_event(
         &self,
         parts: &[Alert],
+        quiet: &[Option<Status>],
         sinks_of: &dyn Fn(&[&Alert]) -> Vec<String>,
         now: Timestamp,
-    ) -> Result<Option<(Alert, Vec<String>)>> {
+    ) -> Result<Option<Raised>> {
         let Some(first) = parts.first() else {
             return Ok(None);
         };
@@ -68,39 +106,60 @@ impl State {
             .map_or_else(|_| when::millis(now), when::millis);
         // Remembered from when it was raised (not from its eventTime: an old event read from a
         // file or a backfill must not be raised again the day after).
-        let raised_ms = when::millis(now).to_be_bytes();
+        let now_ms = when::millis(now);
+        let raised_ms = now_ms.to_be_bytes();
         self.with(|s| {
-            let key = entry_key(event_ms, s.db.generate_id()?);
-            (&s.raised, &s.outbox)
-                .transaction(|(raised, outbox)| {
-                    let mut new = Vec::new();
-                    for p in parts {
+            let ids: Vec<u64> = (0..=parts.len())
+                .map(|_| s.db.generate_id())
+                .collect::<std::result::Result<_, _>>()?;
+            let key = entry_key(event_ms, ids[0]);
+            (&s.raised, &s.outbox, &s.history)
+                .transaction(|(raised, outbox, history)| {
+                    let (mut live, mut kept) = (Vec::new(), Vec::new());
+                    for (i, p) in parts.iter().enumerate() {
                         let keys = p.dedupe_keys();
-                        if raised.get(&keys[0])?.is_none() {
-                            for k in &keys {
-                                raised.insert(k.as_slice(), &raised_ms)?;
-                            }
-                            new.push(p);
+                        if raised.get(&keys[0])?.is_some() {
+                            continue;
+                        }
+                        for k in &keys {
+                            raised.insert(k.as_slice(), &raised_ms)?;
+                        }
+                        match quiet.get(i).cloned().flatten() {
+                            None => live.push(p),
+                            Some(st) => kept.push((i, p, st)),
                         }
                     }
-                    if new.is_empty() {
+                    if live.is_empty() && kept.is_empty() {
                         return Ok(None);
                     }
-                    let alert = Alert::merge(&new);
-                    let sinks = sinks_of(&new);
-                    if !sinks.is_empty() {
-                        let entry = OutboxEntry {
-                            alert: alert.clone(),
-                            pending: sinks.clone(),
-                            queued_ms: when::millis(now),
-                            first_attempt_ms: None,
-                            attempts: 0,
-                            last_error: None,
+                    let mut out = Raised {
+                        live: None,
+                        quiet: Vec::new(),
+                    };
+                    let remember = |id: u64, alert: &Alert, status: Status, sinks: Vec<String>| {
+                        let e = HistoryEntry::new(id, alert.clone(), now_ms, status, sinks);
+                        history.insert(&id.to_be_bytes(), value_of(&e))
+                    };
+                    if !live.is_empty() {
+                        let alert = Alert::merge(&live);
+                        let sinks = sinks_of(&live);
+                        let status = match sinks.is_empty() {
+                            true => Status::Nowhere,
+                            false => Status::Queued,
                         };
-                        let bytes = serde_json::to_vec(&entry).expect("an outbox entry serializes");
-                        outbox.insert(&key, bytes)?;
+                        remember(ids[0], &alert, status, sinks.clone())?;
+                        if !sinks.is_empty() {
+                            let entry =
+                                OutboxEntry::new(alert.clone(), sinks.clone(), now_ms, ids[0]);
+                            outbox.insert(&key, entry.to_bytes())?;
+                        }
+                        out.live = Some((alert, sinks));
                     }
-                    Ok::<_, ConflictableTransactionError<()>>(Some((alert, sinks)))
+                    for (i, p, st) in kept {
+                        remember(ids[i + 1], p, st.clone(), sinks_of(&[p]))?;
+                        out.quiet.push((p.clone(), st));
+                    }
+                    Ok::<_, ConflictableTransactionError<()>>(Some(out))
                 })
                 .map_err(storage)
         })
@@ -165,6 +224,15 @@ impl State {
     /// no sink is pending. Durable on return.
     pub fn update_outbox(&self, id: EntryId, entry: &OutboxEntry) -> Result<()> {
         let k = id_bytes(id);
+        if let Some(h) = entry.history {
+            let now = when::millis(Timestamp::now());
+            self.touch_history(h, |e| {
+                delivered_now(e, &entry.pending, now);
+                if entry.last_error.is_some() {
+                    e.last_error.clone_from(&entry.last_error);
+                }
+            })?;
+        }
         self.with(|s| {
             if entry.pending.is_empty() {
                 s.outbox.remove(k)?;
@@ -178,6 +246,12 @@ impl State {
 
     /// Moves an outbox entry to the dead letters. Durable on return.
     pub fn bury(&self, id: EntryId, entry: &OutboxEntry) -> Result<()> {
+        if let Some(h) = entry.history {
+            self.touch_history(h, |e| {
+                e.status = Status::Dead;
+                e.last_error.clone_from(&entry.last_error);
+            })?;
+        }
         let v = serde_json::to_vec(entry).expect("an outbox entry serializes");
         let k = id_bytes(id);
         self.with(|s| {
@@ -196,6 +270,13 @@ impl State {
     /// Adds a copy of an alert to the dead letters (a sink refused it for good), leaving the
     /// outbox entry to the other sinks. Durable on return.
     pub fn dead_letter(&self, entry: &OutboxEntry) -> Result<()> {
+        if let Some(h) = entry.history {
+            self.touch_history(h, |e| {
+                e.refused.extend(entry.pending.iter().cloned());
+                e.status = Status::Dead;
+                e.last_error.clone_from(&entry.last_error);
+            })?;
+        }
         let v = serde_json::to_vec(entry).expect("an outbox entry serializes");
         self.with(|s| {
             let dk = entry_key(when::millis(Timestamp::now()), s.db.generate_id()?);
@@ -216,6 +297,12 @@ impl State {
             e.first_attempt_ms = None;
             e.attempts = 0;
             e.queued_ms = when::millis(Timestamp::now());
+            if let Some(h) = e.history {
+                self.touch_history(h, |x| {
+                    x.status = Status::Queued;
+                    x.refused.retain(|r| !e.pending.contains(r));
+                })?;
+            }
             let v = serde_json::to_vec(&e).expect("an outbox entry serializes");
             let event_ms = e
                 .alert

@@ -52,6 +52,10 @@ pub(super) struct Store {
     pub tallies: sled::Tree,
     /// S3 objects that could not be read, set aside to be tried again.
     pub aside: sled::Tree,
+    /// Every alert raised, 90 days, with what became of it.
+    pub history: sled::Tree,
+    /// Silences added at run time.
+    pub silences: sled::Tree,
     meta: sled::Tree,
     populated: AtomicBool,
     /// Blob files already made durable.
@@ -99,6 +103,8 @@ impl Store {
             objects: tree("objects")?,
             tallies: tree("tallies")?,
             aside: tree("aside")?,
+            history: tree("history")?,
+            silences: tree("silences")?,
             meta: tree("meta")?,
             db,
             path,
@@ -117,6 +123,8 @@ impl Store {
         Ok(store)
     }
 
+    /// True when it holds nothing whose loss would send alerts again (silences do not count:
+    /// removing the last one leaves a state that held nothing of that kind).
     fn is_empty(&self) -> bool {
         [
             &self.watermarks,
@@ -126,6 +134,7 @@ impl Store {
             &self.files,
             &self.objects,
             &self.aside,
+            &self.history,
         ]
         .iter()
         .all(|t| t.is_empty())
