@@ -84,12 +84,12 @@ fn table_row(out: &mut Vec<u8>, a: &Alert) {
     );
 }
 
-/// The window of a backfill, from the arguments.
-fn window(a: &BackfillArgs) -> Result<(Timestamp, Timestamp), CmdError> {
+/// The window of `--since` and `--until` (default: now).
+pub(super) fn window(since: &str, until: Option<&str>) -> Result<(Timestamp, Timestamp), CmdError> {
     let now = Timestamp::now();
     let since =
-        when::point(&a.since, now).map_err(|e| CmdError::usage(anyhow::anyhow!("--since: {e}")))?;
-    let until = match &a.until {
+        when::point(since, now).map_err(|e| CmdError::usage(anyhow::anyhow!("--since: {e}")))?;
+    let until = match until {
         Some(u) => {
             when::point(u, now).map_err(|e| CmdError::usage(anyhow::anyhow!("--until: {e}")))?
         }
@@ -139,6 +139,8 @@ struct Backfill<'a> {
     /// S3 files read, their stored bytes, bytes of JSON, and seconds spent.
     objects: (u64, u64, u64, f64),
     out: std::io::StdoutLock<'static>,
+    /// For `rules replay`: matches kept here instead of printed.
+    collected: Option<Vec<Alert>>,
 }
 
 impl Backfill<'_> {
@@ -163,6 +165,10 @@ impl Backfill<'_> {
         let mut buf = Vec::new();
         for al in &found.alerts {
             if !self.seen.insert(al.dedupe_key()) {
+                continue;
+            }
+            if let Some(c) = &mut self.collected {
+                c.push(al.clone());
                 continue;
             }
             match self.output {
@@ -431,6 +437,37 @@ impl Backfill<'_> {
     }
 }
 
+/// The matches of `s`'s rules over a past window of its sources (all, or `sources`), as a
+/// backfill finds them (thresholds counted, each event and rule once), kept instead of
+/// printed; nothing is written. For `rules replay`.
+pub(super) fn collect(
+    s: &Settings,
+    (since, until): (Timestamp, Timestamp),
+    sources: &[String],
+) -> Result<(Vec<Alert>, PollReport), CmdError> {
+    let chosen = chosen(s, sources)?;
+    let mut b = Backfill {
+        s,
+        output: Output::Json,
+        since,
+        until,
+        now: Timestamp::now(),
+        judge: Arc::new(Judge {
+            eval: s.evaluator(),
+            router: s.router(),
+        }),
+        state: None,
+        seen: HashSet::new(),
+        objects: (0, 0, 0, 0.0),
+        tallies: InMemory::default(),
+        total: PollReport::default(),
+        out: std::io::stdout().lock(),
+        collected: Some(Vec::new()),
+    };
+    super::common::runtime()?.block_on(b.read(&chosen))?;
+    Ok((b.collected.unwrap_or_default(), b.total))
+}
+
 /// S3 days listed at once, and files read at once.
 const LIST_AT_ONCE: usize = 8;
 const READ_AT_ONCE: usize = 8;
@@ -466,7 +503,7 @@ fn progress(units: u64) -> ProgressBar {
 pub(super) fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
     let s = a.config.load()?;
     crate::logging::init(s.log_format, s.log_level.as_deref(), "warn");
-    let (since, until) = window(&a)?;
+    let (since, until) = window(&a.since, a.until.as_deref())?;
     let chosen = chosen(&s, &a.sources)?;
     let state = if a.notify {
         Some(State::open(&s.state_dir).map_err(CmdError::failure)?)
@@ -489,6 +526,7 @@ pub(super) fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
         tallies: InMemory::default(),
         total: PollReport::default(),
         out: std::io::stdout().lock(),
+        collected: None,
     };
     if matches!(a.output, Output::Table) {
         let _ = writeln!(

@@ -282,7 +282,38 @@ fn say_plan(s: &Settings, plan: &Plan) {
             println!("warning: rule '{}' can never match: {why}", r.name);
         }
     }
+    say_quiet(s, jiff::Timestamp::now());
     say_set_aside(s);
+}
+
+/// Shadow rules, and every exception: in force until when, or ended (no longer applied).
+fn say_quiet(s: &Settings, now: jiff::Timestamp) {
+    for r in s.rules.enabled() {
+        if r.mode == crate::rules::quiet::Mode::Shadow {
+            println!(
+                "rule '{}' runs in shadow mode: its alerts are recorded (alerts list), not delivered",
+                r.name
+            );
+        }
+        for x in &r.exceptions {
+            let day = x.until.strftime("%Y-%m-%d %H:%M UTC");
+            if x.active(now) {
+                println!(
+                    "exception of rule '{}' until {day} ({}): {}",
+                    r.name,
+                    x.when.describe(),
+                    x.reason
+                );
+            } else {
+                println!(
+                    "warning: the exception of rule '{}' ({}) ended {day} and no longer applies: {} — remove it or give it a new end",
+                    r.name,
+                    x.when.describe(),
+                    x.reason
+                );
+            }
+        }
+    }
 }
 
 /// The S3 objects the state holds set aside because they could not be read.

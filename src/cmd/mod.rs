@@ -1,15 +1,19 @@
 //! The commands and their arguments. Each command lives in its own file; this one holds the
 //! clap definitions and the error type that carries an exit code.
 
+mod alerts;
 mod backfill;
 mod check;
 mod common;
 mod generate;
+mod noise;
 mod notify;
 mod pattern;
+mod replay;
 mod rules;
 mod run;
 mod scan;
+mod silence;
 mod state;
 
 use std::process::ExitCode;
@@ -83,6 +87,18 @@ pub enum Command {
     State(state::StateCommand),
     /// Send a labelled test alert through every sink (or one) and report what happened.
     NotifyTest(notify::NotifyArgs),
+    /// Quiet a rule's alerts on some records for a while, without a reload.
+    #[command(subcommand)]
+    Silence(silence::SilenceCommand),
+    /// The alert history: every alert of the last 90 days and what became of it.
+    #[command(subcommand)]
+    Alerts(alerts::AlertsCommand),
+    /// The noise of a week (or any window): alerts per rule and per principal, delivered,
+    /// silenced, excepted, shadow.
+    #[command(
+        after_help = "Examples:\n  trailwatch report --since 7d\n  trailwatch report --since 30d --json"
+    )]
+    Report(alerts::ReportArgs),
     /// Print a shell completion script (the packages install them).
     #[command(
         after_help = "Examples:\n  trailwatch completions bash > /etc/bash_completion.d/trailwatch\n  trailwatch completions zsh > \"${fpath[1]}/_trailwatch\"\n  trailwatch completions fish > ~/.config/fish/completions/trailwatch.fish"
@@ -111,6 +127,9 @@ pub fn run(cli: Cli) -> Result<ExitCode, CmdError> {
         Command::Check(a) => check::run(a),
         Command::State(c) => state::run(c),
         Command::NotifyTest(a) => notify::run(a),
+        Command::Silence(c) => silence::run(c),
+        Command::Alerts(c) => alerts::run(c),
+        Command::Report(a) => alerts::report(a),
         Command::Completions(a) => generate::completions(a, Cli::command()),
         Command::Man(a) => generate::man(a, Cli::command()),
     }

@@ -25,6 +25,14 @@ pub enum RulesCommand {
     /// exit 1 on any failure, naming the rule and the test. Without --config or --rules, the
     /// tests of every built-in pack run.
     Test(TestArgs),
+    /// Replay a past window of the configured sources through the rules (the configuration's,
+    /// or --rules to try), with exceptions, silences and shadow modes; print per rule what
+    /// would have alerted, what the exceptions removed, the top principals and addresses and
+    /// the busiest day. Nothing is sent or written.
+    #[command(
+        after_help = "Examples:\n  trailwatch rules replay --since 30d\n  trailwatch rules replay --rules threats --since 14d --source org-trail\n  trailwatch rules replay --since 2026-11-01T00:00:00Z --until 2026-11-08T00:00:00Z --json"
+    )]
+    Replay(super::replay::ReplayArgs),
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +164,7 @@ pub(super) fn run(c: RulesCommand) -> Result<ExitCode, CmdError> {
     let a = match c {
         RulesCommand::List(a) => a,
         RulesCommand::Test(t) => return test(&t),
+        RulesCommand::Replay(r) => return super::replay::run(r),
     };
     let set = match &a.config {
         Some(p) => config_set(p)?,
@@ -177,7 +186,10 @@ pub(super) fn run(c: RulesCommand) -> Result<ExitCode, CmdError> {
                 "threshold": r.threshold.as_ref().map(|t| serde_json::json!({
                     "count": t.count, "period": humantime::format_duration(t.period).to_string(), "group_by": t.group_by,
                 })),
-                "tests": r.tests.len(), "inert": r.inert,
+                "tests": r.tests.len(), "inert": r.inert, "mode": r.mode.name(),
+                "exceptions": r.exceptions.iter().map(|x| serde_json::json!({
+                    "match": x.when.describe(), "until": x.until.to_string(), "reason": x.reason,
+                })).collect::<Vec<_>>(),
             });
             out.push_str(&v.to_string());
             out.push('\n');
@@ -205,10 +217,11 @@ fn table(set: &RuleSet) -> String {
         "NAME", "SEVERITY", "LANGUAGE", "STATE", "ORIGIN"
     ));
     for r in set.all() {
-        let state = match (r.enabled, &r.inert) {
-            (false, _) => "disabled",
-            (true, Some(_)) => "inert",
-            (true, None) => "enabled",
+        let state = match (r.enabled, &r.inert, r.mode) {
+            (false, _, _) => "disabled",
+            (true, Some(_), _) => "inert",
+            (true, None, crate::rules::quiet::Mode::Shadow) => "shadow",
+            (true, None, _) => "enabled",
         };
         let origin = Path::new(&r.origin)
             .file_name()
@@ -237,6 +250,15 @@ fn table(set: &RuleSet) -> String {
         }
         if let Some(why) = &r.inert {
             out.push_str(&format!("{:w$}  can never match: {why}\n", ""));
+        }
+        for x in &r.exceptions {
+            out.push_str(&format!(
+                "{:w$}  exception until {}: {} ({})\n",
+                "",
+                x.until.strftime("%Y-%m-%d"),
+                x.when.describe(),
+                x.reason
+            ));
         }
     }
     out

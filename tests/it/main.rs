@@ -20,4 +20,5 @@ mod never_blind;
 mod operator;
 mod package;
 mod properties;
+mod quiet;
 mod s3;

@@ -1,0 +1,274 @@
+//! `trailwatch alerts list|show` and `trailwatch report`: the alert history (90 days of every
+//! alert raised, delivered or not, and what became of it), read through the daemon's control
+//! socket while it runs, from the state otherwise.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use clap::{Args, Subcommand};
+use jiff::Timestamp;
+
+use super::common::{CmdError, ConfigArg};
+use super::noise::{top, Noise};
+use crate::control::{ask, Answer, Request};
+use crate::rules::quiet::glob;
+use crate::state::{HistoryEntry, Status};
+use crate::text::{truncate, visible};
+use crate::when;
+
+#[derive(Debug, Subcommand)]
+pub enum AlertsCommand {
+    /// The alerts raised in a window, oldest first: id, when, what became of them (delivered,
+    /// queued, silenced, excepted, shadow, dead, nowhere), rule, event, principal.
+    #[command(
+        after_help = "Examples:\n  trailwatch alerts list --since 24h\n  trailwatch alerts list --rule 'iam-*' --status silenced --json"
+    )]
+    List(ListArgs),
+    /// One alert: its rules, what became of it at each sink and when, and its record.
+    Show(ShowArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// Start of the window: a duration back from now (7d) or a time (kept 90 days).
+    #[arg(long, default_value = "7d", value_name = "WHEN")]
+    pub since: String,
+    /// Only the alerts of this rule (or glob of rules).
+    #[arg(long, value_name = "NAME")]
+    pub rule: Option<String>,
+    /// Only the alerts that ended so: delivered, queued, silenced, excepted, shadow, dead,
+    /// nowhere.
+    #[arg(long)]
+    pub status: Option<String>,
+    /// One JSON object per alert (the record included).
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The alert's id (`alerts list` shows it).
+    pub id: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub config: ConfigArg,
+    /// The window: a duration back from now (7d) or a time.
+    #[arg(long, default_value = "7d", value_name = "WHEN")]
+    pub since: String,
+    /// One JSON object per rule.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The history since `since`.
+fn history(config: &ConfigArg, since: &str) -> Result<(Vec<HistoryEntry>, Timestamp), CmdError> {
+    let s = config.load()?;
+    let from = when::point(since, Timestamp::now())
+        .map_err(|e| CmdError::usage(anyhow::anyhow!("--since: {e}")))?;
+    let req = Request::History {
+        since_ms: when::millis(from),
+    };
+    match ask(&s.state_dir, &req).map_err(CmdError::failure)? {
+        Answer::History { alerts } => Ok((alerts, from)),
+        other => Err(CmdError::failure(anyhow::anyhow!(
+            "unexpected answer: {other:?}"
+        ))),
+    }
+}
+
+/// A record's member as text, for a table cell.
+fn member(record: &serde_json::Value, path: &[&str]) -> String {
+    path.iter()
+        .try_fold(record, |v, k| v.get(k))
+        .and_then(|v| v.as_str())
+        .unwrap_or("-")
+        .to_string()
+}
+
+pub(super) fn run(c: AlertsCommand) -> Result<ExitCode, CmdError> {
+    match c {
+        AlertsCommand::List(a) => list(a),
+        AlertsCommand::Show(a) => show(a),
+    }
+}
+
+fn list(a: ListArgs) -> Result<ExitCode, CmdError> {
+    let (all, _) = history(&a.config, &a.since)?;
+    let mut out = std::io::stdout().lock();
+    let chosen = all.iter().filter(|e| {
+        a.rule
+            .as_ref()
+            .is_none_or(|r| e.alert.rules().any(|x| glob(r, x)))
+            && a.status.as_ref().is_none_or(|s| e.status.word() == s)
+    });
+    if a.json {
+        for e in chosen {
+            let mut v = serde_json::to_value(e).unwrap_or_default();
+            v["raised"] = e.raised().to_string().into();
+            v["status"] = e.status.word().into();
+            match &e.status {
+                Status::Silenced { silence, reason } => {
+                    v["silence"] = (*silence).into();
+                    v["reason"] = reason.clone().into();
+                }
+                Status::Excepted { reason } => v["reason"] = reason.clone().into(),
+                _ => {}
+            }
+            let _ = writeln!(out, "{v}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let _ = writeln!(
+        out,
+        "{:<8} {:<17} {:<10} {:<9} {:<28} {:<24} {:<40} REGION",
+        "ID", "RAISED (UTC)", "STATUS", "SEVERITY", "RULE", "EVENT", "PRINCIPAL"
+    );
+    for e in chosen {
+        let r: serde_json::Value = serde_json::from_str(&e.alert.record).unwrap_or_default();
+        let cell = |s: &str, w: usize| truncate(&visible(s), w);
+        let _ = writeln!(
+            out,
+            "{:<8} {:<17} {:<10} {:<9} {:<28} {:<24} {:<40} {}",
+            e.id,
+            e.raised().strftime("%Y-%m-%d %H:%M").to_string(),
+            e.status.word(),
+            e.alert.severity.to_string(),
+            cell(&e.alert.rule, 27),
+            cell(&member(&r, &["eventName"]), 23),
+            cell(&crate::alert::principal_of(&r), 39),
+            cell(&member(&r, &["awsRegion"]), 16)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn show(a: ShowArgs) -> Result<ExitCode, CmdError> {
+    let s = a.config.load()?;
+    let e =
+        match ask(&s.state_dir, &Request::HistoryEntry { id: a.id }).map_err(CmdError::failure)? {
+            Answer::HistoryEntry { alert: Some(e) } => e,
+            Answer::HistoryEntry { alert: None } => {
+                return Err(CmdError::usage(anyhow::anyhow!(
+            "no alert {} in the history (it keeps 90 days; `trailwatch alerts list` shows them)",
+            a.id
+        )))
+            }
+            other => {
+                return Err(CmdError::failure(anyhow::anyhow!(
+                    "unexpected answer: {other:?}"
+                )))
+            }
+        };
+    print!("{}", describe(&e));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One alert of the history, in words.
+fn describe(e: &HistoryEntry) -> String {
+    let a = &e.alert;
+    let v = visible;
+    let mut out = format!(
+        "alert {}: {}\nrule: {} ({}, {})\n",
+        e.id,
+        match &e.status {
+            Status::Silenced { silence, reason } =>
+                format!("silenced by silence {silence}: {}", v(reason)),
+            Status::Excepted { reason } => format!("excepted by its rule: {}", v(reason)),
+            Status::Shadow => "shadow (its rule runs in shadow mode)".into(),
+            other => other.word().to_string(),
+        },
+        v(&a.rule),
+        v(&a.title),
+        a.severity
+    );
+    for x in &a.also {
+        out.push_str(&format!(
+            "also matched: {} ({}, {})\n",
+            v(&x.rule),
+            v(&x.title),
+            x.severity
+        ));
+    }
+    out.push_str(&format!(
+        "event: {} at {} (read by {})\nraised: {}\n",
+        v(&a.event_id),
+        v(&a.event_time),
+        v(&a.source),
+        e.raised()
+    ));
+    for sink in &e.sinks {
+        let what = if let Some((_, at)) = e.delivered.iter().find(|(s, _)| s == sink) {
+            format!("delivered at {}", when::from_millis(*at))
+        } else if e.refused.contains(sink) {
+            "refused for good (in the dead letters)".to_string()
+        } else if e.status.is_quiet() {
+            "not sent".to_string()
+        } else {
+            "not yet".to_string()
+        };
+        out.push_str(&format!("sink {sink}: {what}\n"));
+    }
+    if e.sinks.is_empty() {
+        out.push_str("sinks: none takes it\n");
+    }
+    if let Some(err) = &e.last_error {
+        out.push_str(&format!("last error: {}\n", v(err)));
+    }
+    let pretty = serde_json::from_str::<serde_json::Value>(&a.record)
+        .ok()
+        .and_then(|r| serde_json::to_string_pretty(&r).ok())
+        .unwrap_or_else(|| a.record.clone());
+    out.push_str(&format!("record:\n{}\n", v(&pretty)));
+    out
+}
+
+/// `trailwatch report`: the week's noise, per rule and per principal.
+pub(super) fn report(a: ReportArgs) -> Result<ExitCode, CmdError> {
+    let (all, from) = history(&a.config, &a.since)?;
+    let mut noise = Noise::default();
+    let mut who = std::collections::BTreeMap::<String, u64>::new();
+    for e in &all {
+        noise.add(&e.alert, e.status.word());
+        let r: serde_json::Value = serde_json::from_str(&e.alert.record).unwrap_or_default();
+        let p = crate::alert::principal_of(&r);
+        if !p.is_empty() {
+            *who.entry(p).or_default() += 1;
+        }
+    }
+    if a.json {
+        print!("{}", noise.json());
+        return Ok(ExitCode::SUCCESS);
+    }
+    let n = |s: &str| noise.with_status(s);
+    println!(
+        "alerts raised since {}: {} ({} delivered, {} queued, {} silenced, {} excepted, {} shadow, {} dead, {} with nowhere to go)\n",
+        from.strftime("%Y-%m-%d %H:%M UTC"),
+        noise.total(),
+        n("delivered"),
+        n("queued"),
+        n("silenced"),
+        n("excepted"),
+        n("shadow"),
+        n("dead"),
+        n("nowhere")
+    );
+    if noise.total() == 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
+    print!(
+        "{}",
+        noise.table(&["delivered", "silenced", "excepted", "shadow", "dead"])
+    );
+    println!(
+        "\nthe principals that set off the most alerts: {}",
+        top(&who, 10)
+    );
+    Ok(ExitCode::SUCCESS)
+}
