@@ -142,10 +142,19 @@ fn coverage(set: &RuleSet) -> String {
             by.entry(t.as_str()).or_default().push(&r.name);
         }
     }
+    let sigma = set
+        .enabled()
+        .filter(|r| r.pattern.sigma().is_some())
+        .count();
     let mut out = format!(
-        "{} ATT&CK techniques covered by {} enabled rules:\n",
+        "{} ATT&CK techniques covered by {} enabled rules{}:\n",
         by.len(),
-        set.enabled().count()
+        set.enabled().count(),
+        if sigma > 0 {
+            format!(" ({sigma} written in Sigma)")
+        } else {
+            String::new()
+        }
     );
     for (t, rules) in &by {
         out.push_str(&format!(

@@ -10,6 +10,8 @@ use crate::severity::Severity;
 #[derive(Debug, Deserialize, Clone)]
 #[serde(deny_unknown_fields)]
 pub struct RuleConfig {
+    /// Required, but for a Sigma entry (its file's name, or each file's of a folder).
+    #[serde(default = "unnamed")]
     pub name: Spanned<String>,
     pub title: Option<String>,
     /// The title in Korean messages (`title` otherwise).
@@ -23,6 +25,8 @@ pub struct RuleConfig {
     pub filter: Option<Spanned<String>>,
     /// An EventBridge event pattern, as JSON text.
     pub event_pattern: Option<Spanned<String>>,
+    /// A Sigma rule file (`.yml`), or a folder of them (each a rule), relative to this file.
+    pub sigma: Option<Spanned<String>>,
     #[serde(default)]
     pub exclude: Vec<Spanned<String>>,
     pub enabled: Option<bool>,
@@ -85,6 +89,10 @@ impl OneOrMany {
             OneOrMany::Many(v) => v.clone(),
         }
     }
+}
+
+fn unnamed() -> Spanned<String> {
+    Spanned::new(0..0, String::new())
 }
 
 /// One `[[rules.tests]]` entry: a record (JSON text, a table, or a file) and whether the rule

@@ -12,6 +12,8 @@ pub enum Encoding {
     Raw,
     /// Occurs inside a JSON string: a `\uXXXX` (or `\/`) escape may hide it.
     JsonString,
+    /// Occurs inside a JSON string in any ASCII letter case (Sigma's values): an ASCII text.
+    JsonStringFolded,
 }
 
 /// One literal that may witness a clause.
@@ -113,6 +115,12 @@ fn usable(text: &str, encoding: &Encoding) -> bool {
             Encoding::JsonString => !text
                 .chars()
                 .any(|c| c == '"' || c == '\\' || c.is_control()),
+            Encoding::JsonStringFolded => {
+                text.is_ascii()
+                    && !text
+                        .chars()
+                        .any(|c| c == '"' || c == '\\' || c.is_control())
+            }
         }
 }
 

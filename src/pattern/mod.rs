@@ -1,6 +1,8 @@
-//! The pattern engines: pure, synchronous functions over JSON, with no AWS or async inside, so
+//! The pattern engines (CloudWatch Logs filter patterns, EventBridge event patterns, Sigma
+//! rules): pure, synchronous functions over JSON, with no AWS or async inside, so
 //! any tool can reuse them. Compile a pattern once, evaluate it many times.
 
 pub mod event;
 pub mod filter;
 pub mod literals;
+pub mod sigma;

@@ -43,6 +43,9 @@ impl Prefilter {
         let mut slash = false;
         let mut finder_lits: Vec<String> = Vec::new();
         let mut exhaustive = false;
+        // Case-folded literals (Sigma's) make the automata ignore ASCII case for every literal:
+        // more candidates, never fewer, so still sound.
+        let mut folded = false;
         for r in reqs {
             if r.is_none() {
                 rules.push(None);
@@ -50,10 +53,14 @@ impl Prefilter {
                 continue;
             }
             for l in r.clauses.iter().flatten() {
-                if l.encoding == Encoding::JsonString {
+                if matches!(
+                    l.encoding,
+                    Encoding::JsonString | Encoding::JsonStringFolded
+                ) {
                     json_literals = true;
                     slash |= l.text.contains('/');
                 }
+                folded |= l.encoding == Encoding::JsonStringFolded;
             }
             let clauses = r
                 .clauses
@@ -77,6 +84,7 @@ impl Prefilter {
         let build = |lits: &[String], kind: MatchKind| {
             AhoCorasickBuilder::new()
                 .match_kind(kind)
+                .ascii_case_insensitive(folded)
                 .build(lits)
                 .expect("literal automaton builds")
         };

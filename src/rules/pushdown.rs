@@ -102,6 +102,7 @@ fn pinned(rule: &Rule, path: &[&str]) -> Option<Vec<String>> {
             full.extend_from_slice(path);
             e.pinned_strings(&full)
         }
+        RulePattern::Sigma(s, _) => s.pinned_strings(path),
     }
 }
 
@@ -210,7 +211,7 @@ fn rule_condition(rule: &Rule) -> Result<String, String> {
             "rule '{}' is not a JSON filter pattern and cannot be joined with the others",
             rule.name
         )),
-        RulePattern::Event(_) => {
+        RulePattern::Event(_) | RulePattern::Sigma(..) => {
             let mut parts = Vec::new();
             for path in TRANSLATED {
                 let Some(values) = pinned(rule, path) else {

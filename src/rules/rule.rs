@@ -1,6 +1,7 @@
-//! A rule: a named pattern (CloudWatch filter or EventBridge event pattern) with a title,
+//! A rule: a named pattern (CloudWatch filter, EventBridge event pattern or Sigma rule) with a title,
 //! severity and message subject, optional exclusions, and the sinks its alerts go to.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::quiet::{Exception, Mode};
@@ -9,14 +10,17 @@ use crate::language::Language;
 use crate::pattern::event::EventPattern;
 use crate::pattern::filter::FilterPattern;
 use crate::pattern::literals::Requirement;
+use crate::pattern::sigma::SigmaRule;
 use crate::record::Record;
 use crate::severity::Severity;
 
-/// A rule's pattern, in either language.
+/// A rule's pattern, in one of the three languages.
 #[derive(Debug, Clone)]
 pub enum RulePattern {
     Filter(FilterPattern),
     Event(EventPattern),
+    /// A Sigma rule, and the file it came from.
+    Sigma(Arc<SigmaRule>, String),
 }
 
 impl RulePattern {
@@ -59,6 +63,15 @@ impl RulePattern {
                 Some(ev) => e.is_match(ev),
                 None => e.is_match_with(&|k| r.envelope_member(k)),
             },
+            RulePattern::Sigma(s, _) => s.is_match(&r.value),
+        }
+    }
+
+    /// The Sigma rule, for a rule written in Sigma.
+    pub fn sigma(&self) -> Option<&SigmaRule> {
+        match self {
+            RulePattern::Sigma(s, _) => Some(s),
+            _ => None,
         }
     }
 
@@ -66,6 +79,7 @@ impl RulePattern {
         match self {
             RulePattern::Filter(f) => f.requirement(),
             RulePattern::Event(e) => e.requirement(),
+            RulePattern::Sigma(s, _) => s.requirement(),
         }
     }
 
@@ -74,6 +88,7 @@ impl RulePattern {
         match self {
             RulePattern::Filter(_) => "filter",
             RulePattern::Event(_) => "event_pattern",
+            RulePattern::Sigma(..) => "sigma",
         }
     }
 
@@ -81,6 +96,7 @@ impl RulePattern {
         match self {
             RulePattern::Filter(f) => f.as_str(),
             RulePattern::Event(e) => e.as_str(),
+            RulePattern::Sigma(_, file) => file,
         }
     }
 }

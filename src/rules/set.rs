@@ -13,6 +13,7 @@ use super::{Prefilter, Rule, RulePattern};
 use crate::config::{
     Config, ConfigError, FileError, RuleConfig, SourceText, TestConfig, TestRecord,
 };
+use crate::pattern::sigma::SigmaRule;
 use crate::record::Record;
 use crate::severity::Severity;
 use crate::when;
@@ -150,7 +151,7 @@ impl RuleSet {
             for (k, v) in read_vars(&cfg, &src)? {
                 self.pack_vars.entry(k).or_insert(v);
             }
-            self.push_raw(&cfg.rules, &src, spec, None);
+            self.push_raw(&cfg.rules, &src, spec, None)?;
             for r in self.raw.iter_mut().filter(|r| r.origin == spec) {
                 r.pack_mode = mode;
             }
@@ -159,6 +160,17 @@ impl RuleSet {
         let path = Path::new(spec);
         if !path.exists() {
             return Err(RulesError::Unknown { spec: spec.into() });
+        }
+        if path.is_dir() || is_sigma_file(path) {
+            // Sigma rules as they are: one entry naming the file or folder.
+            let full = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+            let quoted = serde_json::to_string(&full.display().to_string()).expect("a path quotes");
+            let src = SourceText {
+                name: format!("(--rules {spec})"),
+                text: format!("rule_packs = []\n[[rules]]\nsigma = {quoted}\n"),
+            };
+            let cfg = Config::parse(&src)?;
+            return self.add_config(&cfg, &src);
         }
         let (cfg, src) = Config::load(path)?;
         self.add_config(&cfg, &src)
@@ -194,7 +206,7 @@ impl RuleSet {
         self.vars.extend(read_vars(cfg, &src)?);
         let dir = Path::new(&src.name).parent().map(Path::to_path_buf);
         let origin = src.name.clone();
-        self.push_raw(&cfg.rules, &src, &origin, dir);
+        self.push_raw(&cfg.rules, &src, &origin, dir)?;
         self.rebuild()
     }
 
@@ -204,16 +216,19 @@ impl RuleSet {
         src: &Arc<SourceText>,
         origin: &str,
         dir: Option<PathBuf>,
-    ) {
+    ) -> Result<(), ConfigError> {
         for rc in rules {
-            self.raw.push(Raw {
-                rc: rc.clone(),
-                src: src.clone(),
-                origin: origin.to_string(),
-                dir: dir.clone(),
-                pack_mode: None,
-            });
+            for rc in sigma_entries(rc, src, dir.as_deref())? {
+                self.raw.push(Raw {
+                    rc,
+                    src: src.clone(),
+                    origin: origin.to_string(),
+                    dir: dir.clone(),
+                    pack_mode: None,
+                });
+            }
         }
+        Ok(())
     }
 
     /// Compiles every rule again, in definition order, with the variables in force.
@@ -292,7 +307,7 @@ impl RuleSet {
             .map(|t| test_of(t, raw.dir.as_deref()))
             .collect();
         let inert = inert.map(|v| format!("the list variable `${{{v}}}` is empty"));
-        let title = rc.title.clone().unwrap_or_else(|| name.clone());
+        let (title, severity, tags, runbook) = described(rc, &pattern, &name);
         self.add(Rule {
             subject: rc.subject.clone().unwrap_or_else(|| title.clone()),
             subject_en: rc.subject_en.clone(),
@@ -303,16 +318,19 @@ impl RuleSet {
                 .or_else(|| rc.subject.is_none().then(|| rc.title_ko.clone()).flatten()),
             title,
             title_ko: rc.title_ko.clone(),
-            severity: rc.severity.unwrap_or(Severity::Medium),
+            severity,
             exclude,
             enabled: rc.enabled.unwrap_or(true),
             sinks: rc.sinks.clone(),
             group_window,
             subject_template: rc.subject_template.clone(),
             template: rc.template.clone(),
-            origin: raw.origin.clone(),
-            tags: rc.tags.clone().unwrap_or_default(),
-            runbook: rc.runbook.clone(),
+            origin: match &pattern {
+                RulePattern::Sigma(_, file) => file.clone(),
+                _ => raw.origin.clone(),
+            },
+            tags,
+            runbook,
             runbook_ko: rc.runbook_ko.clone(),
             does_not_cover: rc.does_not_cover.clone(),
             threshold,
@@ -360,6 +378,19 @@ fn compile_pattern(
     let at = |x: &toml::Spanned<String>, m: String| {
         src.error_at(x.span().start, format!("rule '{name}': {m}"))
     };
+    if let Some(file) = &rc.sigma {
+        if rc.filter.is_some() || rc.event_pattern.is_some() {
+            return Err(at(file, "a Sigma rule has its own detection: give sigma alone, without filter or event_pattern".into()));
+        }
+        let text = std::fs::read_to_string(file.get_ref())
+            .map_err(|e| at(file, format!("cannot read {}: {e}", file.get_ref())))?;
+        let rule =
+            SigmaRule::parse(&text).map_err(|e| at(file, format!("{}: {e}", file.get_ref())))?;
+        return Ok(Some((
+            RulePattern::Sigma(Arc::new(rule), file.get_ref().clone()),
+            None,
+        )));
+    }
     let compiled = match (&rc.filter, &rc.event_pattern) {
         (Some(_), Some(e)) => {
             return Err(src.error_at(
@@ -403,6 +434,110 @@ fn compile_excludes(
         }
     }
     Ok(exclude)
+}
+
+/// True for a `.yml` or `.yaml` file.
+fn is_sigma_file(p: &Path) -> bool {
+    p.is_file()
+        && p.extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("yml") || e.eq_ignore_ascii_case("yaml"))
+}
+
+/// An entry as one or more: a `sigma` folder gives one entry per rule file in it (sorted, each
+/// named by its file), a `sigma` file one entry (named by the file unless it has a name); paths
+/// relative to the file the entry is in. Anything else is itself.
+fn sigma_entries(
+    rc: &RuleConfig,
+    src: &SourceText,
+    dir: Option<&Path>,
+) -> Result<Vec<RuleConfig>, ConfigError> {
+    let Some(s) = &rc.sigma else {
+        return Ok(vec![rc.clone()]);
+    };
+    let at = |m: String| src.error_at(s.span().start, m);
+    let path = match dir {
+        Some(d) if Path::new(s.get_ref()).is_relative() => d.join(s.get_ref()),
+        _ => PathBuf::from(s.get_ref()),
+    };
+    let files: Vec<PathBuf> = if path.is_dir() {
+        let mut f: Vec<PathBuf> = walkdir::WalkDir::new(&path)
+            .into_iter()
+            .filter_map(Result::ok)
+            .map(walkdir::DirEntry::into_path)
+            .filter(|p| is_sigma_file(p))
+            .collect();
+        f.sort();
+        if f.is_empty() {
+            return Err(at(format!("sigma: {} holds no .yml rule", path.display())));
+        }
+        f
+    } else if path.is_file() {
+        vec![path.clone()]
+    } else {
+        return Err(at(format!(
+            "sigma: {} is neither a rule file nor a folder",
+            path.display()
+        )));
+    };
+    let many = files.len() > 1 || path.is_dir();
+    Ok(files
+        .into_iter()
+        .map(|f| {
+            let mut one = rc.clone();
+            if many || one.name.get_ref().trim().is_empty() {
+                let stem = f
+                    .file_stem()
+                    .map_or_else(String::new, |x| x.to_string_lossy().into_owned());
+                one.name = toml::Spanned::new(s.span(), stem);
+            }
+            one.sigma = Some(toml::Spanned::new(s.span(), f.display().to_string()));
+            one
+        })
+        .collect())
+}
+
+/// What a rule says of itself: its entry's title, severity, tags and runbook, else a Sigma
+/// rule's (`level` as severity, informational as info; the ATT&CK tags; the description and
+/// false positives as the runbook).
+fn described(
+    rc: &RuleConfig,
+    pattern: &RulePattern,
+    name: &str,
+) -> (String, Severity, Vec<String>, Option<String>) {
+    let sigma = pattern.sigma();
+    let title = rc
+        .title
+        .clone()
+        .or_else(|| sigma.map(|s| s.title.clone()))
+        .unwrap_or_else(|| name.to_string());
+    let level = sigma
+        .and_then(|s| s.level.as_deref())
+        .and_then(|l| match l {
+            "informational" => Some(Severity::Info),
+            "low" => Some(Severity::Low),
+            "medium" => Some(Severity::Medium),
+            "high" => Some(Severity::High),
+            "critical" => Some(Severity::Critical),
+            _ => None,
+        });
+    let severity = rc.severity.or(level).unwrap_or(Severity::Medium);
+    let tags = rc
+        .tags
+        .clone()
+        .or_else(|| sigma.map(SigmaRule::techniques))
+        .unwrap_or_default();
+    let runbook = rc.runbook.clone().or_else(|| {
+        let s = sigma?;
+        let mut t = s.description.clone().unwrap_or_default();
+        if !s.falsepositives.is_empty() {
+            t.push_str(&format!(
+                " False positives: {}.",
+                s.falsepositives.join("; ")
+            ));
+        }
+        (!t.trim().is_empty()).then(|| t.trim().to_string())
+    });
+    (title, severity, tags, runbook)
 }
 
 /// A rule's `mode`, when written.

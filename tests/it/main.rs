@@ -22,3 +22,4 @@ mod package;
 mod properties;
 mod quiet;
 mod s3;
+mod sigma;

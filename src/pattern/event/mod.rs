@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use crate::pattern::literals::Requirement;
+pub use cidr::Cidr;
 pub use matcher::Matcher;
 
 /// The largest `EventPattern` the EventBridge API accepts.
