@@ -42,7 +42,7 @@ Two corpora, scanned with the pack's defaults (empty `[vars]`):
 
 **invictus-aws-dataset** (2,900 real records of a Stratus Red Team attack simulation, one
 account, 2023-07-10): `trailwatch scan --rules threats ../shared/corpus/invictus-aws-dataset`
-raises **27 alerts**, every one an attack step of the simulation:
+raises **37 alerts**, every one an attack step of the simulation:
 
 | rule | alerts | why it fires |
 | --- | --- | --- |
@@ -52,7 +52,7 @@ raises **27 alerts**, every one an attack step of the simulation:
 | `log-group-deleted` | 1 | `DeleteLogGroup` of `/stratus-red-team/vpc-flow-logs` |
 | `s3-short-expiration` | 1 | a 1-day expiration rule `nuke-cloudtrail-logs` on the trail bucket |
 | `left-organization` | 1 | `LeaveOrganization`, denied: the attempt is reported |
-| `security-group-open-to-world` | 1 | 443 opened to `0.0.0.0/0` |
+| `security-group-open-to-world` | 2 | 443 opened to `0.0.0.0/0`, and port 22 opened to a `/0` written with host bits |
 | `ami-shared`, `ebs-snapshot-shared`, `rds-snapshot-shared` | 3 | images and snapshots shared with outside accounts |
 | `access-key-for-another-user` | 2 | keys created for backdoor users |
 | `login-profile-for-another-user` | 2 | console passwords created for other users |
@@ -63,21 +63,33 @@ raises **27 alerts**, every one an attack step of the simulation:
 | `lambda-made-public` | 1 | `AddPermission` with principal `*` |
 | `secrets-read-in-bulk` | 2 | 40 `GetSecretValue` by one user in minutes (threshold 20 in 10 min, twice) |
 | `parameters-read-in-bulk` | 1 | 40 `GetParameter` with decryption (threshold 20) |
+| `parameters-read-in-batches` | 1 | decrypted `GetParameters` batches (threshold 3 in 10 min) |
+| `ec2-user-data-read` | 4 | `DescribeInstanceAttribute userData` that succeeded |
+| `roles-anywhere-trust-anchor` | 2 | `CreateTrustAnchor` and `CreateProfile` of IAM Roles Anywhere |
+| `backups-destroyed` | 2 | RDS and backup deletions of the simulation's clean-up |
 
 With `own_accounts = ["123837392027"]` (the simulation's account) it raises 28: the backdoor
 bucket policy granting account 193672423079 (`s3-bucket-shared-with-another-account`) joins.
-Attack steps of the simulation it does not raise, and why: 30 `GetPasswordData` and 15
-`DescribeInstanceAttribute userData`, all denied (`ec2-password-data-read` counts successful
-reads only; user-data reads are not a rule); one `SendCommand` to one instance (below the fleet
-threshold); `CreateTrustAnchor` of IAM Roles Anywhere (not a rule yet); `StopLogging` attempts on
-trails that did not exist. `default,cis,threats` together raise 220 alerts on it, 193 of them
-from `default` and `cis` (the CIS filters report every IAM, network and bucket-policy change).
+Attack steps of the simulation it does not raise, and why: 30 `GetPasswordData` and the
+user-data reads that were denied (the rules count successful reads only); one `SendCommand` to
+one instance named by its ID (not a fleet); `StopLogging` attempts on trails that did not
+exist. `default,cis,threats` together raise 230 alerts on it, 193 of them from `default` and
+`cis` (the CIS filters report every IAM, network and bucket-policy change).
 
 **panther-cloudtrail-samples** (430 records written as tests of Panther's rules; 196 are an
 alert for the rule they test, 234 a near miss for it):
 `jq -c .record ../shared/corpus/panther-cloudtrail-samples/samples.jsonl | trailwatch scan --rules threats`
-raises **58 alerts**: 41 on records Panther's rule also alerts on, and 17 on near misses of
-another rule's logic. Those 17, and why they stay:
+raises **96 alerts**: 76 on records Panther's rule also alerts on, and 20 on near misses of
+another rule's logic. The rules added for the second round of detections raise 38 of them:
+35 on records Panther alerts on too (database and backup deletion, RDS made public or
+unlocked, S3 logging and MFA delete turned off, traffic mirroring, batch secret reads, instance
+access, export tasks, LLMjacking, SSE-C encryption, alarms deleted), and 3 near misses kept on
+purpose: two resource policies open to `*` but restricted by a Condition (conditions are not
+evaluated: the alert says to read it) and one `BatchGetSecretValue` whose filters Panther judges
+narrow enough (every batch read is reported). Three near misses those rules first raised were
+fixed, each now a test: `GetSigninToken` by the IAM Identity Center portal, user data read by a
+service on the caller's behalf, a `PutBucketLogging` without a logging status. The 17 older ones,
+and why they stay:
 
 - the event is what the threats rule is about, the near miss is about something else (8):
   `DeleteBucketEncryption` ×2 (near misses of Panther's MFA-delete and versioning rules),

@@ -3,17 +3,23 @@
 
 /// (technique ID, name), as ATT&CK (Enterprise, Cloud) names them.
 pub(crate) const TECHNIQUES: &[(&str, &str)] = &[
+    ("T1021.004", "Remote Services: SSH"),
     ("T1037", "Boot or Logon Initialization Scripts"),
+    ("T1040", "Network Sniffing"),
+    ("T1059", "Command and Scripting Interpreter"),
     ("T1078", "Valid Accounts"),
     ("T1078.004", "Valid Accounts: Cloud Accounts"),
+    ("T1087.004", "Account Discovery: Cloud Account"),
     ("T1098", "Account Manipulation"),
     (
         "T1098.001",
         "Account Manipulation: Additional Cloud Credentials",
     ),
     ("T1098.003", "Account Manipulation: Additional Cloud Roles"),
+    ("T1098.004", "Account Manipulation: SSH Authorized Keys"),
     ("T1110", "Brute Force"),
     ("T1136.003", "Create Account: Cloud Account"),
+    ("T1190", "Exploit Public-Facing Application"),
     (
         "T1484.002",
         "Domain or Tenant Policy Modification: Trust Modification",
@@ -21,10 +27,16 @@ pub(crate) const TECHNIQUES: &[(&str, &str)] = &[
     ("T1485", "Data Destruction"),
     ("T1486", "Data Encrypted for Impact"),
     ("T1490", "Inhibit System Recovery"),
+    ("T1496", "Resource Hijacking"),
     ("T1525", "Implant Internal Image"),
     ("T1530", "Data from Cloud Storage"),
+    ("T1531", "Account Access Removal"),
     ("T1535", "Unused/Unsupported Cloud Regions"),
     ("T1537", "Transfer Data to Cloud Account"),
+    (
+        "T1550.001",
+        "Use Alternate Authentication Material: Application Access Token",
+    ),
     ("T1552", "Unsecured Credentials"),
     (
         "T1552.005",
@@ -44,6 +56,8 @@ pub(crate) const TECHNIQUES: &[(&str, &str)] = &[
         "Impair Defenses: Disable or Modify Cloud Firewall",
     ),
     ("T1562.008", "Impair Defenses: Disable or Modify Cloud Logs"),
+    ("T1578", "Modify Cloud Compute Infrastructure"),
+    ("T1584.001", "Compromise Infrastructure: Domains"),
     ("T1648", "Serverless Execution"),
     ("T1651", "Cloud Administration Command"),
     ("T1666", "Modify Cloud Resource Hierarchy"),

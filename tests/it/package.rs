@@ -74,7 +74,7 @@ fn the_shipped_configuration_passes_check_with_systemds_credentials() {
     assert!(
         out.contains("configuration is valid")
             && out.contains("sink 'dooray': dooray webhook http://127.0.0.1:")
-            && out.contains("rule tests: 7 of 7 passed"),
+            && out.contains("rule tests: 8 of 8 passed"),
         "{out}"
     );
     assert!(!text(&o).contains("SECRET-TOKEN"), "{}", text(&o));
