@@ -69,6 +69,10 @@ row "trailwatch scan --rules cis, $cores threads" "$(best $tw scan --rules cis "
 t_jqa=$(best jq -c -f "$data/all-packs.jq" "$big"); row "jq, default+cis+threats selection" "$t_jqa"
 row "trailwatch scan --rules default,cis,threats, 1 thread" "$(best $tw scan -j1 --rules default,cis,threats "$big")" "$t_jqa"
 row "trailwatch scan --rules default,cis,threats, $cores threads" "$(best $tw scan --rules default,cis,threats "$big")" "$t_jqa"
+# The three packs and Sigma rules (tests/sigma), against the same jq baseline (jq does less).
+all_sigma=default,cis,threats,tests/sigma
+row "trailwatch scan --rules default,cis,threats,tests/sigma, 1 thread" "$(best $tw scan -j1 --rules $all_sigma "$big")" "$t_jqa"
+row "trailwatch scan --rules default,cis,threats,tests/sigma, $cores threads" "$(best $tw scan --rules $all_sigma "$big")" "$t_jqa"
 row "trailwatch scan, default, no prefilter, $cores threads" "$(best $tw scan --no-prefilter "$big")" "$t_jq"
 echo
 echo "Gzipped input ($copies files of $(stat -c %s "$data/once.jsonl.gz") bytes, same records):"
