@@ -1,7 +1,7 @@
 //! The coverage watch: what a source reads can change while it runs. Every hour, each source
 //! that fans out over an organization's accounts lists them again (a new account, or one whose
-//! role became assumable, must be read); every few hours, each `lookup_events` account learns
-//! its regions and aliases again (a region enabled since the start is an attacker's favourite
+//! role became assumable, must be read); every few hours (every hour while they could not be
+//! learned), each `lookup_events` account learns its identity, regions and aliases again (a region enabled since the start is an attacker's favourite
 //! place to work). A change restarts the daemon's tasks with the new plan, as on SIGHUP.
 
 use std::collections::BTreeMap;
@@ -57,7 +57,14 @@ impl CoverageWatch {
             let mut changed = self.unreachable > 0;
             for w in &self.sources {
                 changed |= self.accounts_changed(w).await;
-                if tick.is_multiple_of(coverage_every) {
+                // What could not be learned (the account, its alias, its regions) is asked
+                // again every hour until it is.
+                let failing = w.coverage.iter().any(|c| {
+                    c.account.is_none()
+                        || c.aliases_unknown()
+                        || matches!(c.origin, RegionOrigin::Fallback(_))
+                });
+                if failing || tick.is_multiple_of(coverage_every) {
                     changed |= self.coverage_changed(w).await;
                 }
             }

@@ -64,13 +64,28 @@ impl Coverage {
         home: &str,
     ) -> Coverage {
         let endpoint = spec.access.endpoint_url.as_deref();
-        // The three questions are independent: asked at once.
-        let (account, listed, enabled) = tokio::join!(
-            account::account_id(conf, clock, spec.access.sts_endpoint()),
-            account::aliases(conf, clock, endpoint),
-            account::enabled_regions(conf, clock, endpoint, home),
-        );
-        let account = account.ok();
+        // The three questions are independent: asked at once. Signed with a host clock that is
+        // off, they are refused; the answers' Date corrects the clock, and they are asked again.
+        let ask = || async {
+            tokio::join!(
+                account::account_id(conf, clock, spec.access.sts_endpoint()),
+                account::aliases(conf, clock, endpoint),
+                account::enabled_regions(conf, clock, endpoint, home),
+            )
+        };
+        let (mut account, mut listed, mut enabled) = ask().await;
+        let skewed = |e: &crate::source::aws::ApiError| e.is_clock();
+        let refused_for_time = account.as_ref().err().is_some_and(skewed)
+            || listed.as_ref().err().is_some_and(skewed)
+            || enabled
+                .as_ref()
+                .err()
+                .is_some_and(|es| es.iter().any(skewed));
+        if refused_for_time && clock.skew().is_some() {
+            (account, listed, enabled) = ask().await;
+        }
+        // Known by any means: AWS's answer, else the role read through names the account.
+        let account = account.ok().or_else(|| role_account(&spec.access));
         let aliases = learn_aliases(listed, account.as_deref(), table);
         let configured = match &spec.kind {
             SourceKind::LookupEvents { regions } => regions.clone(),
@@ -178,6 +193,14 @@ impl Coverage {
 }
 
 /// The aliases from `iam:ListAccountAliases` (`listed`) and `[account_aliases]` together.
+/// The account a source reads through its role (`arn:aws:iam::ACCOUNT:role/…`), if it has one.
+fn role_account(access: &crate::source::aws::AwsAccess) -> Option<String> {
+    let arn = access.member_role.as_ref().or(access.role_arn.as_ref())?;
+    let account = arn.split(':').nth(4)?;
+    (account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| account.to_string())
+}
+
 fn learn_aliases(
     listed: Result<Vec<String>, ApiError>,
     account: Option<&str>,

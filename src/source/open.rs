@@ -12,7 +12,7 @@ use aws_config::SdkConfig;
 
 use super::aws::{self, organization, ApiError, ApiStats, Caller, Clock};
 use super::config::{Accounts, Fanout, SourceKind, SourceSpec};
-use super::coverage::Coverage;
+use super::coverage::{Aliases, Coverage};
 use super::s3::{Bucket, Queue, Trail};
 use super::stream::{Reader, Stream};
 use super::{cloudwatch_logs, lookup_events};
@@ -155,6 +155,13 @@ async fn open_account(
             if let Some(a) = account {
                 c.source = format!("{}/{a}", spec.name);
                 c.account.get_or_insert_with(|| a.to_string());
+                // The fan-out knows the account: its alias in [account_aliases] counts.
+                if let (Aliases::Unknown { .. }, Some(alias)) = (&c.aliases, aliases.get(a)) {
+                    c.aliases = Aliases::Known {
+                        aliases: vec![alias.clone()],
+                        from: "[account_aliases]".into(),
+                    };
+                }
             }
             let coverage = Arc::new(c);
             let mut streams = Vec::new();

@@ -164,6 +164,49 @@ async fn root_in_an_aliased_account_is_looked_up_under_its_alias() {
 }
 
 #[tokio::test]
+async fn a_host_clock_15_minutes_ahead_still_learns_the_account_and_finds_root_under_its_alias() {
+    // The first calls are signed with the host's clock, which AWS refuses; once the answers'
+    // Date has told AWS's time, the discovery is asked again and succeeds: the alias comes
+    // from iam:ListAccountAliases, or from [account_aliases] once the account is known.
+    let ev = record("root-skewed", "StopLogging", T0 + MIN, true).aliased("acme-prod");
+    for (iam_allowed, table) in [(true, None), (false, Some("acme-prod"))] {
+        let fake = FakeCloudTrail::start(vec![ev.clone()]);
+        fake.set_account(FakeAccount {
+            alias: Some("acme-prod".into()),
+            allow_aliases: iam_allowed,
+            ..FakeAccount::default()
+        });
+        fake.set_behaviour(Behaviour {
+            check_signature_time: true,
+            ..Behaviour::default()
+        });
+        fake.set_now(T0 + 5 * MIN);
+        let clock = Arc::new(Clock::new("lookup"));
+        clock.set_host(at(T0 + 5 * MIN + 15 * MIN));
+        let mut aliases = BTreeMap::new();
+        if let Some(t) = table {
+            aliases.insert("111122223333".to_string(), t.to_string());
+        }
+        let o = open_source_on(&spec(&fake, "regions = [\"us-east-1\"]"), &aliases, clock)
+            .await
+            .unwrap();
+        let c = o.coverage.first().unwrap();
+        assert_eq!(
+            c.account.as_deref(),
+            Some("111122223333"),
+            "the identity is learned"
+        );
+        match &c.aliases {
+            Aliases::Known { aliases, .. } => assert_eq!(aliases, &["acme-prod"]),
+            other => panic!("IAM allowed {iam_allowed}: {other:?}"),
+        }
+        let (_d, state) = fresh_state();
+        poll_all(&o, &eval(), &state, T0 + 5 * MIN).await;
+        assert_eq!(outbox_ids(&state), ["root-skewed"]);
+    }
+}
+
+#[tokio::test]
 async fn an_unknown_alias_still_catches_root_sign_ins_and_says_what_it_can_miss() {
     let login = record("root-login", "ConsoleLogin", T0 + MIN, true).aliased("acme-prod");
     let call = record("root-call", "StopLogging", T0 + 2 * MIN, true).aliased("acme-prod");

@@ -62,6 +62,9 @@ fn loader(
         .region(Region::new(region.to_string()))
         .time_source(SharedClock(clock.clone()))
         .retry_config(RetryConfig::disabled())
+        // The SDK's own clock-skew correction would add its skew to the one `clock` already
+        // corrects (requests signed 30 minutes off when the host is 15 minutes off).
+        .disable_clock_skew_correction(true)
         .timeout_config(
             TimeoutConfig::builder()
                 .operation_attempt_timeout(defaults::AWS_CALL_TIMEOUT)

@@ -116,6 +116,21 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// True when AWS refused the request for its signing time (a host clock off by more than
+    /// five minutes): asked again once the clock is corrected, it can succeed.
+    pub fn is_clock(&self) -> bool {
+        [
+            "Signature expired",
+            "RequestTimeTooSkewed",
+            "Signature not yet current",
+            "RequestExpired",
+        ]
+        .iter()
+        .any(|m| self.message.contains(m))
+    }
+}
+
 /// The kind of an SDK failure.
 pub(super) fn kind_of<E: ProvideErrorMetadata, R: HasStatus>(e: &SdkError<E, R>) -> ApiErrorKind {
     match e {
