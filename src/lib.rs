@@ -56,6 +56,8 @@ pub(crate) mod daemon;
 pub(crate) mod logging;
 /// Metrics, readiness and the endpoint that serves them.
 pub(crate) mod ops;
+/// AWS partitions: endpoints and console hosts by region.
+pub(crate) mod partition;
 /// `env:`/`file:` secrets that never print.
 pub(crate) mod secret;
 /// sled: watermarks, raised alerts, outbox, dead letters.

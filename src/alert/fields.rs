@@ -135,11 +135,18 @@ fn console_link(region: &str, event_id: &str) -> String {
     if region.is_empty() || event_id.is_empty() {
         return String::new();
     }
-    format!(
-        "https://{0}.console.aws.amazon.com/cloudtrailv2/home?region={0}#/events/{1}",
-        url_part(region),
-        url_part(event_id)
-    )
+    let (region, id) = (url_part(region), url_part(event_id));
+    match crate::partition::of(&region) {
+        p if p.name == "aws" => format!(
+            "https://{region}.{}/cloudtrailv2/home?region={region}#/events/{id}",
+            p.console
+        ),
+        // China's and GovCloud's consoles have one host for every region.
+        p => format!(
+            "https://{}/cloudtrailv2/home?region={region}#/events/{id}",
+            p.console
+        ),
+    }
 }
 
 /// The record pretty-printed, cut at `MAX_RECORD` characters.

@@ -117,7 +117,22 @@ struct SourceConfig {
     endpoint_url: Option<String>,
     /// Where STS is asked for roles (default: `endpoint_url` when given, else AWS's).
     sts_endpoint_url: Option<String>,
+    /// One endpoint per service (a VPC interface endpoint serves one): `{ sqs = "…" }`.
+    endpoint_urls: Option<std::collections::BTreeMap<String, String>>,
 }
+
+/// The services `endpoint_urls` may name.
+const ENDPOINT_SERVICES: &[&str] = &[
+    "cloudtrail",
+    "logs",
+    "s3",
+    "sqs",
+    "sts",
+    "iam",
+    "ec2",
+    "account",
+    "organizations",
+];
 
 /// What a source reads.
 #[derive(Debug, Clone, PartialEq)]
@@ -253,6 +268,7 @@ impl SourceConfig {
             (self.role_arn.is_some(), "role_arn"),
             (self.profile.is_some(), "profile"),
             (self.endpoint_url.is_some(), "endpoint_url"),
+            (self.endpoint_urls.is_some(), "endpoint_urls"),
         ])?;
         Ok(SourceKind::Files {
             path: self
@@ -446,6 +462,7 @@ impl SourceConfig {
                 session_name: self.session_name,
                 endpoint_url: self.endpoint_url,
                 sts_endpoint_url: self.sts_endpoint_url,
+                endpoint_urls: self.endpoint_urls.unwrap_or_default(),
                 member_role: None,
             },
             fanout,
@@ -461,6 +478,21 @@ impl SourceSpec {
     /// Checks what the keys' types cannot: bounds, and the sweep against `overlap`.
     fn check(&self) -> Result<(), String> {
         let spec = self;
+        for (service, url) in &spec.access.endpoint_urls {
+            if !ENDPOINT_SERVICES.contains(&service.as_str()) {
+                return Err(format!(
+                    "source '{}', endpoint_urls: `{service}` is not a service trailwatch calls ({})",
+                    spec.name,
+                    ENDPOINT_SERVICES.join(", ")
+                ));
+            }
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(format!(
+                    "source '{}', endpoint_urls.{service}: '{url}' is not a URL",
+                    spec.name
+                ));
+            }
+        }
         if spec.poll_interval.is_zero() || spec.max_window < Duration::from_secs(60) {
             return Err(format!(
                 "source '{}': poll_interval must be positive and max_window at least 1m",
@@ -622,6 +654,37 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("not an AWS region"), "{e}");
+    }
+
+    #[test]
+    fn endpoint_urls_route_each_service() {
+        let s = parse("[[sources]]\nname = \"l\"\ntype = \"lookup_events\"\nendpoint_url = \"http://proxy:1\"\nendpoint_urls = { sqs = \"https://vpce-1.sqs.us-east-1.vpce.amazonaws.com\", sts = \"https://sts.vpce\" }\n").unwrap();
+        assert_eq!(
+            s.access.endpoint("sqs"),
+            Some("https://vpce-1.sqs.us-east-1.vpce.amazonaws.com")
+        );
+        assert_eq!(
+            s.access.endpoint("cloudtrail"),
+            Some("http://proxy:1"),
+            "the one for every service"
+        );
+        assert_eq!(s.access.sts_endpoint(), Some("https://sts.vpce"));
+        for (text, want) in [
+            (
+                "endpoint_urls = { cloudfront = \"https://x\" }",
+                "`cloudfront` is not a service trailwatch calls",
+            ),
+            (
+                "endpoint_urls = { sqs = \"vpce-1\" }",
+                "endpoint_urls.sqs: 'vpce-1' is not a URL",
+            ),
+        ] {
+            let e = parse(&format!(
+                "[[sources]]\nname = \"l\"\ntype = \"lookup_events\"\n{text}\n"
+            ))
+            .unwrap_err();
+            assert!(e.contains(want), "{e}");
+        }
     }
 
     #[test]

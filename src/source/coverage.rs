@@ -63,14 +63,19 @@ impl Coverage {
         table: &BTreeMap<String, String>,
         home: &str,
     ) -> Coverage {
-        let endpoint = spec.access.endpoint_url.as_deref();
+        let a = &spec.access;
         // The three questions are independent: asked at once. Signed with a host clock that is
         // off, they are refused; the answers' Date corrects the clock, and they are asked again.
         let ask = || async {
             tokio::join!(
                 account::account_id(conf, clock, spec.access.sts_endpoint()),
-                account::aliases(conf, clock, endpoint),
-                account::enabled_regions(conf, clock, endpoint, home),
+                account::aliases(conf, clock, a.endpoint("iam"), home),
+                account::enabled_regions(
+                    conf,
+                    clock,
+                    (a.endpoint("account"), a.endpoint("ec2")),
+                    home
+                ),
             )
         };
         let (mut account, mut listed, mut enabled) = ask().await;

@@ -168,7 +168,11 @@ async fn open_account(
             for region in &coverage.regions {
                 let conf = aws::access::sdk_config_with(access, region, &sh.clock, &creds).await;
                 let reader = Reader::Lookup(lookup_events::Region {
-                    client: aws::access::cloudtrail(&conf, &sh.clock),
+                    client: aws::access::cloudtrail(
+                        &conf,
+                        &sh.clock,
+                        access.endpoint("cloudtrail"),
+                    ),
                     caller: sh.caller(),
                     region: region.clone(),
                 });
@@ -189,7 +193,7 @@ async fn open_account(
             };
             let conf = aws::access::sdk_config_with(access, &region, &sh.clock, &creds).await;
             let reader = Reader::Logs(cloudwatch_logs::Group {
-                client: aws::access::cloudwatch_logs(&conf, &sh.clock),
+                client: aws::access::cloudwatch_logs(&conf, &sh.clock, access.endpoint("logs")),
                 caller: sh.caller(),
                 region,
                 log_group: log_group.clone(),
@@ -253,12 +257,13 @@ pub(crate) async fn fanout_accounts(
         Accounts::Own => Ok(Vec::new()),
         Accounts::Organization => {
             let conf = aws::sdk_config(&spec.access, "us-east-1", clock).await;
-            let members = organization::accounts(&conf, clock, spec.access.endpoint_url.as_deref())
-                .await
-                .map_err(|error| SourceError::Accounts {
-                    source_name: spec.name.clone(),
-                    error,
-                })?;
+            let members =
+                organization::accounts(&conf, clock, spec.access.endpoint("organizations"))
+                    .await
+                    .map_err(|error| SourceError::Accounts {
+                        source_name: spec.name.clone(),
+                        error,
+                    })?;
             Ok(members
                 .into_iter()
                 .filter(|m| m.status == "ACTIVE")
@@ -333,7 +338,7 @@ async fn open_s3(sh: &Shared<'_>) -> Result<Opened, SourceError> {
         sh.caller(),
         bucket,
         prefix.clone(),
-        spec.access.endpoint_url.is_some(),
+        spec.access.endpoint("s3"),
     );
     let queue = queue_url.as_ref().map(|q| {
         Queue::new(
@@ -342,7 +347,7 @@ async fn open_s3(sh: &Shared<'_>) -> Result<Opened, SourceError> {
             sh.caller(),
             q,
             &region,
-            spec.access.endpoint_url.clone(),
+            spec.access.endpoint("sqs").map(str::to_string),
         )
     });
     Ok(Opened {

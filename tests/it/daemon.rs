@@ -322,6 +322,49 @@ fn check_probe_names_the_missing_permission_and_reaches_sinks() {
 }
 
 #[test]
+fn per_service_endpoints_reach_each_service_without_a_common_one() {
+    // VPC interface endpoints serve one service each: every call goes where its service's
+    // endpoint says (here the fake for each), none to AWS's public endpoints.
+    let fake = FakeCloudTrail::start(vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("c.toml");
+    let u = &fake.url;
+    std::fs::write(
+        &cfg,
+        format!(
+            "state_dir = \"{}/state\"\n[[sources]]\nname = \"lookup\"\ntype = \"lookup_events\"\nregions = [\"us-east-1\"]\nendpoint_urls = {{ cloudtrail = \"{u}\", sts = \"{u}\", iam = \"{u}\", account = \"{u}\", ec2 = \"{u}\" }}\n\n[[sinks]]\nname = \"out\"\ntype = \"console\"\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let o = bin()
+        .args(["check", "--probe", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        o.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(
+        out.contains("account 111122223333"),
+        "STS through its endpoint: {out}"
+    );
+    assert!(
+        out.contains("probe source 'lookup' (us-east-1): ok"),
+        "CloudTrail through its endpoint: {out}"
+    );
+    let calls = fake.other_calls();
+    assert!(
+        calls.contains(&"iam:ListAccountAliases".to_string())
+            && calls.contains(&"account:ListRegions".to_string()),
+        "IAM and Account through theirs: {calls:?}"
+    );
+}
+
+#[test]
 fn no_credential_reaches_the_log_at_any_level() {
     let fake = FakeCloudTrail::start(vec![]);
     let r = Receiver::start(0, vec![]);

@@ -24,8 +24,12 @@ pub struct AwsAccess {
     pub role_arn: Option<String>,
     pub external_id: Option<String>,
     pub session_name: Option<String>,
-    /// An endpoint override (tests, VPC endpoints).
+    /// An endpoint override for every service (tests, a proxy).
     pub endpoint_url: Option<String>,
+    /// Per-service endpoints (`sqs`, `sts`, `logs`, `cloudtrail`, `s3`, `iam`, `ec2`,
+    /// `account`, `organizations`): a VPC interface endpoint serves one service.
+    #[serde(default)]
+    pub endpoint_urls: std::collections::BTreeMap<String, String>,
     /// Where STS is asked for roles (default: `endpoint_url`, else AWS's): a private
     /// CloudTrail or CloudWatch Logs endpoint does not serve STS.
     pub sts_endpoint_url: Option<String>,
@@ -39,6 +43,15 @@ impl AwsAccess {
     pub fn sts_endpoint(&self) -> Option<&str> {
         self.sts_endpoint_url
             .as_deref()
+            .or_else(|| self.endpoint("sts"))
+    }
+
+    /// Where `service`'s calls go: its own endpoint, else the one for every service, else
+    /// AWS's (`None`).
+    pub fn endpoint(&self, service: &str) -> Option<&str> {
+        self.endpoint_urls
+            .get(service)
+            .map(String::as_str)
             .or(self.endpoint_url.as_deref())
     }
 
@@ -213,22 +226,31 @@ pub(crate) async fn default_region(access: &AwsAccess) -> Option<String> {
 }
 
 /// A CloudTrail client that reads every answer's `Date` into `clock`.
-pub(crate) fn cloudtrail(conf: &SdkConfig, clock: &Arc<Clock>) -> aws_sdk_cloudtrail::Client {
-    let c = aws_sdk_cloudtrail::config::Builder::from(conf)
-        .interceptor(DateHeader(clock.clone()))
-        .build();
-    aws_sdk_cloudtrail::Client::from_conf(c)
+pub(crate) fn cloudtrail(
+    conf: &SdkConfig,
+    clock: &Arc<Clock>,
+    endpoint: Option<&str>,
+) -> aws_sdk_cloudtrail::Client {
+    let mut b =
+        aws_sdk_cloudtrail::config::Builder::from(conf).interceptor(DateHeader(clock.clone()));
+    if let Some(u) = endpoint {
+        b = b.endpoint_url(u);
+    }
+    aws_sdk_cloudtrail::Client::from_conf(b.build())
 }
 
 /// A CloudWatch Logs client that reads every answer's `Date` into `clock`.
 pub(crate) fn cloudwatch_logs(
     conf: &SdkConfig,
     clock: &Arc<Clock>,
+    endpoint: Option<&str>,
 ) -> aws_sdk_cloudwatchlogs::Client {
-    let c = aws_sdk_cloudwatchlogs::config::Builder::from(conf)
-        .interceptor(DateHeader(clock.clone()))
-        .build();
-    aws_sdk_cloudwatchlogs::Client::from_conf(c)
+    let mut b =
+        aws_sdk_cloudwatchlogs::config::Builder::from(conf).interceptor(DateHeader(clock.clone()));
+    if let Some(u) = endpoint {
+        b = b.endpoint_url(u);
+    }
+    aws_sdk_cloudwatchlogs::Client::from_conf(b.build())
 }
 
 /// An STS client that reads every answer's `Date` into `clock`, at `endpoint` when given.
@@ -246,10 +268,19 @@ pub(crate) fn sts(
 }
 
 /// An Account client (global, signed for us-east-1).
-pub(crate) fn account(conf: &SdkConfig, clock: &Arc<Clock>) -> aws_sdk_account::Client {
-    let c = aws_sdk_account::config::Builder::from(conf)
-        .region(Region::new("us-east-1"))
-        .interceptor(DateHeader(clock.clone()))
-        .build();
-    aws_sdk_account::Client::from_conf(c)
+pub(crate) fn account(
+    conf: &SdkConfig,
+    clock: &Arc<Clock>,
+    endpoint: Option<&str>,
+) -> aws_sdk_account::Client {
+    let mut b = aws_sdk_account::config::Builder::from(conf)
+        // Global: signed for its partition's home region.
+        .region(Region::new(
+            crate::partition::of(conf.region().map_or("us-east-1", |r| r.as_ref())).iam_region,
+        ))
+        .interceptor(DateHeader(clock.clone()));
+    if let Some(u) = endpoint {
+        b = b.endpoint_url(u);
+    }
+    aws_sdk_account::Client::from_conf(b.build())
 }

@@ -67,12 +67,14 @@ pub(crate) async fn aliases(
     conf: &SdkConfig,
     clock: &Clock,
     endpoint_url: Option<&str>,
+    home: &str,
 ) -> Result<Vec<String>, ApiError> {
+    // IAM is global: `home` only says which partition's IAM.
     let xml = query::call(
         conf,
         clock,
         query::IAM,
-        "us-east-1",
+        home,
         endpoint_url,
         "ListAccountAliases",
         &[],
@@ -85,11 +87,11 @@ pub(crate) async fn aliases(
 pub(crate) async fn enabled_regions(
     conf: &SdkConfig,
     clock: &Arc<Clock>,
-    endpoint_url: Option<&str>,
+    (account_endpoint, endpoint_url): (Option<&str>, Option<&str>),
     home: &str,
 ) -> Result<(Vec<String>, &'static str), Vec<ApiError>> {
     let mut errors = Vec::new();
-    match list_regions(conf, clock).await {
+    match list_regions(conf, clock, account_endpoint).await {
         Ok(rs) if !rs.is_empty() => return Ok((rs, "account:ListRegions")),
         Ok(_) => {}
         Err(e) => errors.push(e),
@@ -102,8 +104,12 @@ pub(crate) async fn enabled_regions(
     Err(errors)
 }
 
-async fn list_regions(conf: &SdkConfig, clock: &Arc<Clock>) -> Result<Vec<String>, ApiError> {
-    let client = access::account(conf, clock);
+async fn list_regions(
+    conf: &SdkConfig,
+    clock: &Arc<Clock>,
+    endpoint: Option<&str>,
+) -> Result<Vec<String>, ApiError> {
+    let client = access::account(conf, clock, endpoint);
     let c = caller();
     let mut token: Option<String> = None;
     let mut out = Vec::new();

@@ -11,6 +11,7 @@ use super::clock::Clock;
 use super::error::{ApiError, ApiErrorKind};
 use super::signed;
 use crate::defaults;
+use crate::partition;
 
 /// A JSON-protocol service.
 #[derive(Debug, Clone, Copy)]
@@ -39,12 +40,19 @@ pub(crate) const ORGANIZATIONS: Service = Service {
     global: true,
 };
 
-/// Where to send it: an override (tests, private endpoints), else AWS's public endpoint.
-fn endpoint(service: Service, region: &str, endpoint_url: Option<&str>) -> String {
+/// Where to send it, and the region it is signed for: an override (tests, private endpoints),
+/// else the endpoint of the region's partition (global services at the partition's own).
+fn endpoint(service: Service, region: &str, endpoint_url: Option<&str>) -> (String, String) {
+    let p = partition::of(region);
+    let (url, signed_for) = if service.global {
+        let (u, r) = p.global(service.name);
+        (u, r.to_string())
+    } else {
+        (p.regional(service.name, region), region.to_string())
+    };
     match endpoint_url {
-        Some(u) => format!("{}/", u.trim_end_matches('/')),
-        None if service.global => format!("https://{}.us-east-1.amazonaws.com/", service.name),
-        None => format!("https://{}.{region}.amazonaws.com/", service.name),
+        Some(u) => (format!("{}/", u.trim_end_matches('/')), signed_for),
+        None => (url, signed_for),
     }
 }
 
@@ -73,10 +81,10 @@ pub(crate) async fn send(
     call: &Call<'_>,
 ) -> Result<Value, ApiError> {
     let s = call.service;
-    let url = endpoint(s, call.region, call.endpoint_url);
+    let (url, signed_for) = endpoint(s, call.region, call.endpoint_url);
     let req = signed::Request {
         service: s.name,
-        region: if s.global { "us-east-1" } else { call.region },
+        region: &signed_for,
         url: &url,
         content_type: if s.version == "1.0" {
             "application/x-amz-json-1.0"
@@ -149,15 +157,15 @@ mod tests {
             serde_json::from_str(r#"{"__type":"AccessDeniedException","Message":"no"}"#).unwrap();
         assert_eq!(error_of(&v), ("AccessDeniedException".into(), "no".into()));
         assert_eq!(
-            endpoint(ORGANIZATIONS, "eu-west-1", None),
+            endpoint(ORGANIZATIONS, "eu-west-1", None).0,
             "https://organizations.us-east-1.amazonaws.com/"
         );
         assert_eq!(
-            endpoint(SQS, "eu-west-1", None),
+            endpoint(SQS, "eu-west-1", None).0,
             "https://sqs.eu-west-1.amazonaws.com/"
         );
         assert_eq!(
-            endpoint(SQS, "eu-west-1", Some("http://127.0.0.1:5000")),
+            endpoint(SQS, "eu-west-1", Some("http://127.0.0.1:5000")).0,
             "http://127.0.0.1:5000/"
         );
     }

@@ -28,6 +28,11 @@ pub(crate) async fn accounts(
     clock: &Arc<Clock>,
     endpoint_url: Option<&str>,
 ) -> Result<Vec<Member>, ApiError> {
+    // Organizations is global: the SDK configuration's region says which partition's.
+    let home = conf
+        .region()
+        .map_or("us-east-1", |r| r.as_ref())
+        .to_string();
     let caller = Caller::new(
         1.0,
         Backoff {
@@ -46,7 +51,7 @@ pub(crate) async fn accounts(
         }
         let call = Call {
             service: json::ORGANIZATIONS,
-            region: "us-east-1",
+            region: &home,
             endpoint_url,
             action: "ListAccounts",
             body,

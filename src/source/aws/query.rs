@@ -10,6 +10,7 @@ use super::clock::Clock;
 use super::error::{ApiError, ApiErrorKind};
 use super::signed;
 use crate::defaults;
+use crate::partition;
 
 /// A query-protocol service.
 #[derive(Debug, Clone, Copy)]
@@ -33,12 +34,19 @@ pub(crate) const EC2: Service = Service {
     global: false,
 };
 
-/// Where to send it: an override (tests, private endpoints), else AWS's public endpoint.
-fn endpoint(service: Service, region: &str, endpoint_url: Option<&str>) -> String {
+/// Where to send it, and the region it is signed for: an override (tests, private endpoints),
+/// else the endpoint of the region's partition (global services at the partition's own).
+fn endpoint(service: Service, region: &str, endpoint_url: Option<&str>) -> (String, String) {
+    let p = partition::of(region);
+    let (url, signed_for) = if service.global {
+        let (u, r) = p.global(service.name);
+        (u, r.to_string())
+    } else {
+        (p.regional(service.name, region), region.to_string())
+    };
     match endpoint_url {
-        Some(u) => format!("{}/", u.trim_end_matches('/')),
-        None if service.global => format!("https://{}.amazonaws.com/", service.name),
-        None => format!("https://{}.{region}.amazonaws.com/", service.name),
+        Some(u) => (format!("{}/", u.trim_end_matches('/')), signed_for),
+        None => (url, signed_for),
     }
 }
 
@@ -116,14 +124,14 @@ async fn once(
     action: &str,
     params: &[(&str, &str)],
 ) -> Result<String, signed::Failure> {
-    let url = endpoint(service, region, endpoint_url);
+    let (url, signed_for) = endpoint(service, region, endpoint_url);
     let mut body = format!("Action={}&Version={}", form(action), service.version);
     for (k, v) in params {
         body.push_str(&format!("&{}={}", form(k), form(v)));
     }
     let req = signed::Request {
         service: service.name,
-        region: if service.global { "us-east-1" } else { region },
+        region: &signed_for,
         url: &url,
         content_type: "application/x-www-form-urlencoded; charset=utf-8",
         headers: Vec::new(),
@@ -156,17 +164,29 @@ mod tests {
         assert_eq!(tag_values(x, "member"), ["acme-prod", "a&b"]);
         assert!(tag_values(x, "nope").is_empty());
         assert_eq!(
-            endpoint(IAM, "eu-west-1", None),
+            endpoint(IAM, "eu-west-1", None).0,
             "https://iam.amazonaws.com/"
         );
         assert_eq!(
-            endpoint(EC2, "eu-west-1", None),
+            endpoint(EC2, "eu-west-1", None).0,
             "https://ec2.eu-west-1.amazonaws.com/"
         );
         assert_eq!(
-            endpoint(EC2, "eu-west-1", Some("http://127.0.0.1:9/")),
+            endpoint(EC2, "eu-west-1", Some("http://127.0.0.1:9/")).0,
             "http://127.0.0.1:9/"
         );
         assert_eq!(form("a b/c"), "a%20b%2Fc");
+        assert_eq!(
+            endpoint(IAM, "cn-north-1", None),
+            (
+                "https://iam.cn-north-1.amazonaws.com.cn/".to_string(),
+                "cn-north-1".to_string()
+            ),
+            "China's IAM, signed for its region"
+        );
+        assert_eq!(
+            endpoint(EC2, "us-gov-west-1", Some("http://127.0.0.1:9")).1,
+            "us-gov-west-1"
+        );
     }
 }

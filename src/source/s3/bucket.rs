@@ -42,20 +42,23 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    /// A client for `name` in `conf`'s region; path-style addressing when an endpoint is given
-    /// (a test server or a private endpoint does not resolve bucket host names).
+    /// A client for `name` in `conf`'s region, at `endpoint` when given, with path-style
+    /// addressing then (a test server or a private endpoint does not resolve bucket host names).
     pub fn new(
         conf: &SdkConfig,
         clock: &Arc<Clock>,
         caller: Caller,
         name: &str,
         base: String,
-        path_style: bool,
+        endpoint: Option<&str>,
     ) -> Bucket {
-        let c = aws_sdk_s3::config::Builder::from(conf)
-            .force_path_style(path_style)
-            .interceptor(DateHeader(clock.clone()))
-            .build();
+        let mut b = aws_sdk_s3::config::Builder::from(conf)
+            .force_path_style(endpoint.is_some())
+            .interceptor(DateHeader(clock.clone()));
+        if let Some(u) = endpoint {
+            b = b.endpoint_url(u);
+        }
+        let c = b.build();
         Bucket {
             client: aws_sdk_s3::Client::from_conf(c),
             caller,
