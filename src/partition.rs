@@ -73,6 +73,28 @@ impl Partition {
     }
 }
 
+/// Where a call to `service` goes, and the region it is signed for: `endpoint_url` when given
+/// (tests, private endpoints), else the region's partition's endpoint (a global service's at
+/// the partition's own, signed for its region).
+pub fn endpoint(
+    service: &str,
+    global: bool,
+    region: &str,
+    endpoint_url: Option<&str>,
+) -> (String, String) {
+    let p = of(region);
+    let (url, signed_for) = if global {
+        let (u, r) = p.global(service);
+        (u, r.to_string())
+    } else {
+        (p.regional(service, region), region.to_string())
+    };
+    match endpoint_url {
+        Some(u) => (format!("{}/", u.trim_end_matches('/')), signed_for),
+        None => (url, signed_for),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use serde_json::json;
 use super::http::{self, Http};
 use super::kind::{Attempt, Kind, Opening, Outcome, Problem, Transport};
 use super::message::{Format, Message};
-use crate::secret::{redact_url, SecretRef};
+use crate::secret::SecretRef;
 use crate::severity::Severity;
 use crate::text::truncate;
 
@@ -38,10 +38,7 @@ impl Kind for DoorayConfig {
     }
 
     fn describe(&self) -> String {
-        match self.url.resolve() {
-            Ok(u) => format!("dooray webhook {}", redact_url(u.expose())),
-            Err(e) => format!("dooray webhook (url from {}: {e})", self.url.origin()),
-        }
+        http::describe_url("dooray webhook", &self.url)
     }
 
     fn secrets(&self) -> Vec<&SecretRef> {
@@ -53,11 +50,10 @@ impl Kind for DoorayConfig {
     }
 
     fn open(&self, o: &Opening) -> Result<Box<dyn Transport>, Problem> {
-        let timeout = o.timeout;
-        let secret = self.url.resolve()?;
+        let (url, http) = http::webhook(&self.url, o.timeout)?;
         Ok(Box::new(Dooray {
-            url: http::url(&secret)?,
-            http: Http::new(timeout, &[&secret])?,
+            url,
+            http,
             bot_name: self.bot_name.clone(),
             bot_icon: self.bot_icon.clone(),
         }))

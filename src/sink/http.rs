@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::kind::{Outcome, Problem};
-use crate::secret::{redact_url, Secret};
+use crate::secret::{redact_url, Secret, SecretRef};
 use crate::text::{truncate, visible};
 
 /// The most of a receiver's answer a reason quotes.
@@ -17,6 +17,20 @@ const QUOTED: usize = 200;
 pub(crate) struct Http {
     client: reqwest::Client,
     secrets: Vec<String>,
+}
+
+/// "LABEL https://host/***" for `check` and logs, or where the URL could not be read.
+pub(crate) fn describe_url(label: &str, url: &SecretRef) -> String {
+    match url.resolve() {
+        Ok(u) => format!("{label} {}", redact_url(u.expose())),
+        Err(e) => format!("{label} (url from {}: {e})", url.origin()),
+    }
+}
+
+/// A webhook whose URL is its only secret: the URL, and a client that scrubs it from reasons.
+pub(crate) fn webhook(url: &SecretRef, timeout: Duration) -> Result<(reqwest::Url, Http), Problem> {
+    let secret = url.resolve()?;
+    Ok((self::url(&secret)?, Http::new(timeout, &[&secret])?))
 }
 
 /// A parsed, checked webhook URL.

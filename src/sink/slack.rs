@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::http::{self, Http};
 use super::kind::{Attempt, Kind, Opening, Outcome, Problem, Transport};
 use super::message::Message;
-use crate::secret::{redact_url, SecretRef};
+use crate::secret::SecretRef;
 use crate::text::truncate;
 
 /// Slack's limits: header text, section text, a field, fields per section, a button's text.
@@ -34,10 +34,7 @@ impl Kind for SlackConfig {
     }
 
     fn describe(&self) -> String {
-        match self.url.resolve() {
-            Ok(u) => format!("slack webhook {}", redact_url(u.expose())),
-            Err(e) => format!("slack webhook (url from {}: {e})", self.url.origin()),
-        }
+        http::describe_url("slack webhook", &self.url)
     }
 
     fn secrets(&self) -> Vec<&SecretRef> {
@@ -49,12 +46,8 @@ impl Kind for SlackConfig {
     }
 
     fn open(&self, o: &Opening) -> Result<Box<dyn Transport>, Problem> {
-        let timeout = o.timeout;
-        let secret = self.url.resolve()?;
-        Ok(Box::new(Slack {
-            url: http::url(&secret)?,
-            http: Http::new(timeout, &[&secret])?,
-        }))
+        let (url, http) = http::webhook(&self.url, o.timeout)?;
+        Ok(Box::new(Slack { url, http }))
     }
 }
 

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use super::http::{self, Http};
 use super::kind::{Attempt, Kind, Opening, Outcome, Problem, Transport};
 use super::message::Message;
-use crate::secret::{redact_url, SecretRef};
+use crate::secret::SecretRef;
 use crate::severity::Severity;
 use crate::text::truncate;
 
@@ -32,10 +32,7 @@ impl Kind for TeamsConfig {
     }
 
     fn describe(&self) -> String {
-        match self.url.resolve() {
-            Ok(u) => format!("teams workflow webhook {}", redact_url(u.expose())),
-            Err(e) => format!("teams webhook (url from {}: {e})", self.url.origin()),
-        }
+        http::describe_url("teams workflow webhook", &self.url)
     }
 
     fn secrets(&self) -> Vec<&SecretRef> {
@@ -47,12 +44,8 @@ impl Kind for TeamsConfig {
     }
 
     fn open(&self, o: &Opening) -> Result<Box<dyn Transport>, Problem> {
-        let timeout = o.timeout;
-        let secret = self.url.resolve()?;
-        Ok(Box::new(Teams {
-            url: http::url(&secret)?,
-            http: Http::new(timeout, &[&secret])?,
-        }))
+        let (url, http) = http::webhook(&self.url, o.timeout)?;
+        Ok(Box::new(Teams { url, http }))
     }
 }
 

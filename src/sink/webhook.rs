@@ -15,7 +15,7 @@ use sha2::Sha256;
 use super::http::{self, Http};
 use super::kind::{Attempt, Kind, Opening, Outcome, Problem, Transport};
 use super::message::{Format, Message};
-use crate::secret::{redact_url, Secret, SecretRef};
+use crate::secret::{Secret, SecretRef};
 
 /// The schema of the JSON document, named in every body.
 pub const SCHEMA: &str = "trailwatch.alert/v1";
@@ -65,10 +65,7 @@ impl Kind for WebhookConfig {
         } else {
             ""
         };
-        match self.url.resolve() {
-            Ok(u) => format!("webhook {}{signed}", redact_url(u.expose())),
-            Err(e) => format!("webhook (url from {}: {e})", self.url.origin()),
-        }
+        format!("{}{signed}", http::describe_url("webhook", &self.url))
     }
 
     fn secrets(&self) -> Vec<&SecretRef> {

@@ -5,27 +5,25 @@ use serde_json::json;
 
 use super::*;
 
-/// A rule with this detection (YAML), on AWS CloudTrail.
-fn rule(detection: &str) -> SigmaRule {
-    let yaml = format!(
+/// A rule's YAML with this detection, on AWS CloudTrail.
+fn yaml(detection: &str) -> String {
+    format!(
         "title: t\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n{}",
         detection
             .lines()
             .map(|l| format!("  {l}\n"))
             .collect::<String>()
-    );
-    SigmaRule::parse(&yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
+    )
 }
 
+fn rule(detection: &str) -> SigmaRule {
+    let y = yaml(detection);
+    SigmaRule::parse(&y).unwrap_or_else(|e| panic!("{e}\n{y}"))
+}
+
+/// Why the rule with this detection is refused.
 fn refused(detection: &str) -> String {
-    let yaml = format!(
-        "title: t\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n{}",
-        detection
-            .lines()
-            .map(|l| format!("  {l}\n"))
-            .collect::<String>()
-    );
-    SigmaRule::parse(&yaml).unwrap_err().0
+    SigmaRule::parse(&yaml(detection)).unwrap_err().0
 }
 
 #[test]

@@ -40,20 +40,9 @@ pub(crate) const ORGANIZATIONS: Service = Service {
     global: true,
 };
 
-/// Where to send it, and the region it is signed for: an override (tests, private endpoints),
-/// else the endpoint of the region's partition (global services at the partition's own).
+/// Where to send it, and the region it is signed for (see `partition::endpoint`).
 fn endpoint(service: Service, region: &str, endpoint_url: Option<&str>) -> (String, String) {
-    let p = partition::of(region);
-    let (url, signed_for) = if service.global {
-        let (u, r) = p.global(service.name);
-        (u, r.to_string())
-    } else {
-        (p.regional(service.name, region), region.to_string())
-    };
-    match endpoint_url {
-        Some(u) => (format!("{}/", u.trim_end_matches('/')), signed_for),
-        None => (url, signed_for),
-    }
+    partition::endpoint(service.name, service.global, region, endpoint_url)
 }
 
 /// One call: where, what, and how long the answer may take.
