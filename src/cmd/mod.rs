@@ -24,8 +24,9 @@ pub use self::common::CmdError;
 
 /// Watches AWS CloudTrail for dangerous activity and alerts people within minutes.
 ///
-/// Rules are written in the two languages AWS users already know: CloudWatch Logs filter
-/// patterns and EventBridge event patterns, pasted unchanged, with AWS's semantics.
+/// Rules are written in the languages their users already know: CloudWatch Logs filter
+/// patterns and EventBridge event patterns, with AWS's semantics, and Sigma rules, all pasted
+/// unchanged.
 #[derive(Debug, Parser)]
 #[command(
     name = "trailwatch",

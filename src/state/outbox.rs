@@ -109,8 +109,9 @@ impl State {
         let now_ms = when::millis(now);
         let raised_ms = now_ms.to_be_bytes();
         self.with(|s| {
+            // History ids start at 1: people type them (`alerts show 1`).
             let ids: Vec<u64> = (0..=parts.len())
-                .map(|_| s.db.generate_id())
+                .map(|_| s.db.generate_id().map(|i| i + 1))
                 .collect::<std::result::Result<_, _>>()?;
             let key = entry_key(event_ms, ids[0]);
             (&s.raised, &s.outbox, &s.history)
