@@ -2,6 +2,8 @@
 //! `1 of` / `any of` / `all of` / `N of` a pattern of identifiers (`selection*`) or `them` (every
 //! identifier not starting with `_`). Precedence, loosest first: or, and, not, x of, brackets.
 
+use super::value::Wild;
+
 /// A parsed condition.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Expr {
@@ -165,7 +167,7 @@ impl Parser<'_> {
         } else {
             self.names
                 .iter()
-                .filter(|n| crate::conditions::glob(&target, n))
+                .filter(|n| Wild::parse(&target, true).matches(n))
                 .cloned()
                 .collect()
         };
