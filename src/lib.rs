@@ -62,6 +62,8 @@ pub(crate) mod partition;
 pub(crate) mod secret;
 /// sled: watermarks, raised alerts, outbox, dead letters.
 pub mod state;
+// Several instances sharing one state (DynamoDB), one working at a time.
+pub(crate) mod shared;
 /// Attacker-controlled text made safe to show.
 pub(crate) mod text;
 /// Durations and points in time as users write them.

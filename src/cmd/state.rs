@@ -1,5 +1,6 @@
 //! `trailwatch state show` and `trailwatch state reset`: look into and rewind the state
-//! database (the daemon must not be running on it: sled allows one process).
+//! database (the daemon must not be running on it: sled allows one process); `state init` and
+//! `state migrate`: set up a state several instances share (DynamoDB).
 
 use std::process::ExitCode;
 
@@ -32,6 +33,25 @@ pub enum StateCommand {
         #[arg(long)]
         yes: bool,
     },
+    /// Create the DynamoDB table of `[state] backend = "dynamodb"` (on-demand capacity; keys
+    /// t: string, k: binary), and wait until it can be used. Nothing happens if it exists.
+    Init {
+        #[command(flatten)]
+        config: ConfigArg,
+    },
+    /// Copy this host's state (sled, in state_dir) into the empty DynamoDB table of `[state]`,
+    /// so that instances continue where it stopped: nothing read or sent again. Stop the daemon
+    /// first; afterwards state_dir is the table's local cache.
+    Migrate {
+        #[command(flatten)]
+        config: ConfigArg,
+        /// The backend the state is in now: sled.
+        #[arg(long, value_name = "BACKEND", value_parser = ["sled"])]
+        from: String,
+        /// The backend it goes to: dynamodb (the `[state]` table of the configuration).
+        #[arg(long, value_name = "BACKEND", value_parser = ["dynamodb"])]
+        to: String,
+    },
     /// Forget watermarks and read files, so the next run reads again from `overlap` before now
     /// (or re-reads a files folder). Alerts already raised stay remembered and are not sent again.
     Reset {
@@ -55,7 +75,51 @@ pub(super) fn run(c: StateCommand) -> Result<ExitCode, CmdError> {
             yes,
         } => reset(&config, source, yes),
         StateCommand::Redrive { config, sink, yes } => redrive(&config, sink, yes),
+        StateCommand::Init { config } => init(&config),
+        StateCommand::Migrate { config, .. } => migrate(&config),
     }
+}
+
+/// The shared state the configuration names, or why there is none.
+fn shared_of(
+    s: &crate::settings::Settings,
+) -> Result<crate::shared::config::SharedState, CmdError> {
+    s.shared.clone().ok_or_else(|| {
+        CmdError::usage(anyhow::anyhow!(
+            "{} keeps its state in {} (sled): add [state] backend = \"dynamodb\", region = \"…\" (and table = \"…\", default trailwatch) for a state several instances share",
+            s.path.display(),
+            s.state_dir.display()
+        ))
+    })
+}
+
+fn init(config: &ConfigArg) -> Result<ExitCode, CmdError> {
+    let s = config.load()?;
+    let cfg = shared_of(&s)?;
+    let (created, what) = crate::shared::setup::init(&cfg).map_err(CmdError::failure)?;
+    match created {
+        true => println!(
+            "created {what}; instances of {} can start",
+            s.path.display()
+        ),
+        false => println!("{what} exists already: nothing changed"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn migrate(config: &ConfigArg) -> Result<ExitCode, CmdError> {
+    let s = config.load()?;
+    let cfg = shared_of(&s)?;
+    let m =
+        crate::shared::setup::migrate(&cfg, &s.state_dir, &s.path).map_err(CmdError::failure)?;
+    println!(
+        "copied {} entries from {} into {}; {} is now its local cache, and instances continue from the table",
+        m.items,
+        s.state_dir.display(),
+        m.table,
+        s.state_dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 fn redrive(config: &ConfigArg, sink: Option<String>, yes: bool) -> Result<ExitCode, CmdError> {

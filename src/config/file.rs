@@ -29,6 +29,9 @@ pub enum FileError {
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub state_dir: Option<PathBuf>,
+    /// Where the state is kept: sled in `state_dir` (the default), or a DynamoDB table several
+    /// instances share.
+    pub state: Option<StateTable>,
     pub language: Option<String>,
     pub timezone: Option<String>,
     pub group_window: Option<String>,
@@ -58,6 +61,21 @@ pub struct Config {
     pub vars: Option<Spanned<toml::Table>>,
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
+}
+
+/// `[state]`: the state's backend, as written.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct StateTable {
+    /// `sled` (one host, the default) or `dynamodb` (several instances share `table`).
+    pub backend: Option<String>,
+    pub table: Option<String>,
+    pub region: Option<String>,
+    pub endpoint_url: Option<String>,
+    /// This instance's name (default: the host name).
+    pub instance: Option<String>,
+    /// How long an instance that stopped answering keeps the work (default 30s).
+    pub lease: Option<String>,
 }
 
 /// One entry of `rule_packs`: a pack's name, and the mode of all its rules when given.

@@ -1,5 +1,6 @@
 //! Why the daemon could not run, or what `--once` could not read.
 
+use crate::shared::instance::SharedError;
 use crate::sink::OpenError;
 use crate::source::SourceError;
 use crate::state::StateError;
@@ -18,6 +19,12 @@ pub(crate) enum DaemonError {
     /// The operator endpoint's address cannot be bound (in use, not local).
     #[error("{0}")]
     Endpoint(std::io::Error),
+    /// The shared state cannot be reached.
+    #[error(transparent)]
+    Shared(#[from] SharedError),
+    /// Another instance took the shared state over: this one stops (and, restarted, stands by).
+    #[error("instance {instance} lost its lease on the shared state ({why}); it stops, and stands by when started again")]
+    LeaseLost { instance: String, why: String },
     /// `--once`: some streams could not be read (their events are read at the next run).
     #[error("{} could not be read in this run (their events are read at the next run): {}", if .0.len() == 1 { "1 stream".to_string() } else { format!("{} streams", .0.len()) }, .0.join("; "))]
     Failed(Vec<String>),

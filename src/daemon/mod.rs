@@ -12,6 +12,7 @@ mod coverage;
 mod delivery;
 mod error;
 mod health;
+mod instance;
 mod mode;
 mod own;
 mod poller;
@@ -34,6 +35,7 @@ use crate::control::Control;
 use crate::defaults;
 use crate::ops::{Endpoint, Metrics, Readiness};
 use crate::settings::Settings;
+use crate::shared;
 use crate::state::State;
 
 /// A task stopped when the daemon returns (its socket is removed as it stops).
@@ -57,20 +59,49 @@ enum Ending {
     Stop,
 }
 
-/// Runs until stopped (or once). Returns after a clean stop.
+/// Runs until stopped (or once). Returns after a clean stop. With a shared state, waits for
+/// the lease first (a standby), and stops when it is lost.
 pub(crate) async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<(), DaemonError> {
-    let state = Arc::new(State::open(&first.state_dir)?);
-    for w in &first.warnings {
-        tracing::warn!("{w}");
-    }
-    let (metrics, ready) = serve_metrics(&first, &state).await?;
-    // Commands (silence, alerts) reach the state through this socket while the daemon runs.
-    let control = Control::bind(&first.state_dir, state.clone()).map_err(DaemonError::Endpoint)?;
-    let _control = Aborted(tokio::spawn(control.serve()));
     let mut signals = Signals {
         hup: signal(SignalKind::hangup())?,
         term: signal(SignalKind::terminate())?,
     };
+    for w in &first.warnings {
+        tracing::warn!("{w}");
+    }
+    let Some(cfg) = first.shared.clone() else {
+        let state = Arc::new(State::open(&first.state_dir)?);
+        return serve(path, first, mode, state, signals).await;
+    };
+    let state = Arc::new(State::open_cache(&first.state_dir)?);
+    let taken = tokio::select! {
+        t = shared::instance::take_over(&cfg, &path, &state) => t?,
+        _ = signals.term.recv() => return Ok(()),
+        _ = tokio::signal::ctrl_c() => return Ok(()),
+    };
+    instance::took_over(&first, &state, &taken);
+    let served = tokio::select! {
+        r = serve(path, first, mode, state, signals) => r,
+        why = taken.lost() => Err(DaemonError::LeaseLost { instance: cfg.instance.clone(), why }),
+    };
+    if served.is_ok() {
+        taken.release().await;
+    }
+    served
+}
+
+/// Runs one configuration after another (reloads) on `state` until stopped.
+async fn serve(
+    path: PathBuf,
+    first: Settings,
+    mode: Mode,
+    state: Arc<State>,
+    mut signals: Signals,
+) -> Result<(), DaemonError> {
+    let (metrics, ready) = serve_metrics(&first, &state).await?;
+    // Commands (silence, alerts) reach the state through this socket while the daemon runs.
+    let control = Control::bind(&first.state_dir, state.clone()).map_err(DaemonError::Endpoint)?;
+    let _control = Aborted(tokio::spawn(control.serve()));
     let mut settings = first;
     let mut notified_ready = false;
     // The configuration that ran before a reload, to go back to if the new one cannot start
@@ -110,8 +141,11 @@ pub(crate) async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<()
                 "trailwatch running"
             );
         }
-        let (tasks, dir) = (&mut started.tasks, &settings.state_dir);
-        let ending = wait(&path, &mut signals, tasks, mode, &restart, dir).await;
+        let (tasks, place) = (
+            &mut started.tasks,
+            (settings.state_dir.as_path(), &settings.shared),
+        );
+        let ending = wait(&path, &mut signals, tasks, mode, &restart, place).await;
         trigger.fire();
         if matches!(ending, Ending::Stop) {
             let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Stopping]);
@@ -185,7 +219,7 @@ async fn wait(
     tasks: &mut JoinSet<()>,
     mode: Mode,
     restart: &Notify,
-    state_dir: &std::path::Path,
+    (state_dir, shared): (&std::path::Path, &Option<shared::config::SharedState>),
 ) -> Ending {
     let mut usec = 0u64;
     let mut watchdog = sd_notify::watchdog_enabled(false, &mut usec)
@@ -199,6 +233,9 @@ async fn wait(
                         state_dir.display(),
                         new.state_dir.display()
                     ),
+                    Ok(new) if new.shared != *shared => tracing::error!(
+                        "new configuration rejected, the running one stays: [state] changed, which a reload cannot do (the state is open, the lease held); restart trailwatch to use the new one"
+                    ),
                     Ok(new) => {
                         tracing::info!("configuration reloaded from {}", path.display());
                         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Reloading]);
@@ -209,8 +246,8 @@ async fn wait(
             }
             _ = restart.notified() => {
                 match Settings::load(path) {
-                    Ok(new) if new.state_dir == *state_dir => return Ending::Reload(Box::new(new)),
-                    Ok(_) => tracing::error!("cannot restart with the new coverage: state_dir changed in the configuration file; restart trailwatch"),
+                    Ok(new) if new.state_dir == *state_dir && new.shared == *shared => return Ending::Reload(Box::new(new)),
+                    Ok(_) => tracing::error!("cannot restart with the new coverage: state_dir or [state] changed in the configuration file; restart trailwatch"),
                     Err(e) => tracing::error!("cannot restart with the new coverage: the configuration no longer loads: {e}"),
                 }
             }

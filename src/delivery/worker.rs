@@ -161,7 +161,8 @@ impl Deliverer {
         let held = self.grouping.held_ids();
         let mut storm = Storm::default();
         for (id, mut e) in state.outbox()? {
-            if stop() {
+            // A shared state another instance may have taken over: it sends, not this one.
+            if stop() || !state.held() {
                 break;
             }
             // Age counts from the first attempt: alerts queued while the host was down are
@@ -188,8 +189,10 @@ impl Deliverer {
                 self.sent_unrecorded.retain(|(i, _)| *i != id);
             }
         }
-        self.summaries(state, now, &mut p).await?;
-        self.storms(state, storm, now, &mut p).await?;
+        if state.held() {
+            self.summaries(state, now, &mut p).await?;
+            self.storms(state, storm, now, &mut p).await?;
+        }
         let retries = self.health.values().filter_map(|h| h.blocked_until);
         p.next_due = retries
             .filter(|t| *t > now)

@@ -4,6 +4,10 @@ use std::path::PathBuf;
 
 use jiff::Timestamp;
 
+/// The file that marks a state folder as the cache of a shared table: opened as a state of
+/// its own, it would show (and act on) what may be older than the table.
+pub(super) const CACHE_MARK: &str = "shared-cache";
+
 /// Errors of the state database, with the directory named and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
@@ -15,6 +19,8 @@ pub enum StateError {
     Emptied(PathBuf),
     #[error("the state database in {} cannot be written: {error} (a full disk?); it is opened again once writes work", dir.display())]
     Write { dir: PathBuf, error: String },
+    #[error("{} is the local cache of a state shared by several instances ([state] backend = \"dynamodb\"): commands reach that state through the running daemon that holds the lease, on its host. To use this folder as a state of its own again (its content may be older than the table's), remove {}", .0.display(), .0.join(CACHE_MARK).display())]
+    SharedCache(PathBuf),
     #[error("state database: a stored entry is unreadable: {0}")]
     Corrupt(String),
 }

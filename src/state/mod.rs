@@ -4,7 +4,8 @@
 //! read in), the dead letters, what a `files` or `s3` source has read, threshold counts, the
 //! alert history (90 days of what became of every alert) and the silences in force.
 //! One file per fact, each adding its methods to the one `State` (`open`), which goes through
-//! the database (`store`) with keys built in `keys`.
+//! the database (`store`, its trees `tree`) with keys built in `keys`; `replica` copies what
+//! each flush made durable to a table several instances share.
 //!
 //! The invariant that makes delivery exactly-once: an alert enters the outbox in the same
 //! transaction that records it as raised, and a watermark only moves after the alerts before it
@@ -20,9 +21,11 @@ mod keys;
 mod objects;
 mod open;
 mod outbox;
+mod replica;
 mod silences;
 mod store;
 mod tallies;
+mod tree;
 mod watermarks;
 
 pub(crate) use self::aside::SetAside;
@@ -33,6 +36,7 @@ pub(crate) use self::keys::EntryId;
 pub(crate) use self::objects::ObjectMark;
 pub use self::open::State;
 pub(crate) use self::outbox::OutboxEntry;
+pub use self::replica::{Mirror, Write, TREES};
 pub(crate) use self::silences::Silence;
 pub(crate) use self::tallies::Tally;
 

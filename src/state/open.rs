@@ -3,11 +3,12 @@
 //! it is broken, and `recover` reopens it (its data intact) once writes work again.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use jiff::Timestamp;
 
 use super::error::{Broken, StateError};
+use super::replica::{Mirror, Replica, Write};
 use super::store::Store;
 
 /// How long writes must keep working after the state was opened again before an outage is
@@ -24,6 +25,10 @@ pub struct State {
     broken: Mutex<Option<Broken>>,
     /// The last outage, and when the state was opened again after it.
     last_outage: Mutex<Option<(Broken, Timestamp)>>,
+    /// The copy elsewhere, if any (kept across reopenings).
+    replica: Arc<Replica>,
+    /// A cache of a shared table: filled from it, so found emptied is no loss.
+    cache: bool,
 }
 
 pub(super) type Result<T> = std::result::Result<T, StateError>;
@@ -32,12 +37,46 @@ impl State {
     /// Opens (creating if needed) the database in `dir`. Refuses when another process has it,
     /// and a database that was emptied.
     pub fn open(dir: &Path) -> Result<State> {
+        State::open_as(dir, false)
+    }
+
+    /// Opens the database in `dir` as the cache of a shared table (`shared/`): an emptied one
+    /// is taken as it is, since `load` fills it.
+    pub fn open_cache(dir: &Path) -> Result<State> {
+        State::open_as(dir, true)
+    }
+
+    fn open_as(dir: &Path, cache: bool) -> Result<State> {
+        let replica = Arc::new(Replica::default());
         Ok(State {
-            store: RwLock::new(Some(Store::open(dir)?)),
+            store: RwLock::new(Some(Store::open(dir, replica.clone(), cache)?)),
             dir: dir.to_path_buf(),
             broken: Mutex::new(None),
             last_outage: Mutex::new(None),
+            replica,
+            cache,
         })
+    }
+
+    /// From now on, every flush also writes what changed to `m`.
+    pub fn attach(&self, m: Arc<dyn Mirror>) {
+        self.replica.attach(m);
+    }
+
+    /// Whether this process may act on the state: always, unless its copy says another
+    /// instance may have taken it over.
+    pub fn held(&self) -> bool {
+        self.replica.mirror().is_none_or(|m| m.held())
+    }
+
+    /// Replaces the state with `items` (what a shared table holds). Returns how many.
+    pub fn load(&self, items: &[Write]) -> Result<usize> {
+        self.with(|s| s.replace_all(items))
+    }
+
+    /// Every key and value, tree by tree (for a copy elsewhere).
+    pub fn dump(&self) -> Result<Vec<Write>> {
+        self.with(|s| s.dump())
     }
 
     /// Runs `f` on the database; a failure marks the state broken.
@@ -105,7 +144,7 @@ impl State {
     pub fn recover(&self) -> Result<()> {
         let mut g = self.store.write().expect("state lock");
         *g = None;
-        let store = Store::open(&self.dir)?;
+        let store = Store::open(&self.dir, self.replica.clone(), self.cache)?;
         store
             .meta_touch()
             .map_err(|e| self.write_error(e.to_string()))?;

@@ -111,10 +111,10 @@ impl State {
         self.with(|s| {
             // History ids start at 1: people type them (`alerts show 1`).
             let ids: Vec<u64> = (0..=parts.len())
-                .map(|_| s.db.generate_id().map(|i| i + 1))
+                .map(|_| s.new_id().map(|i| i + 1))
                 .collect::<std::result::Result<_, _>>()?;
             let key = entry_key(event_ms, ids[0]);
-            (&s.raised, &s.outbox, &s.history)
+            (&s.raised.inner, &s.outbox.inner, &s.history.inner)
                 .transaction(|(raised, outbox, history)| {
                     let (mut live, mut kept) = (Vec::new(), Vec::new());
                     for (i, p) in parts.iter().enumerate() {
@@ -124,6 +124,7 @@ impl State {
                         }
                         for k in &keys {
                             raised.insert(k.as_slice(), &raised_ms)?;
+                            s.raised.mark(k);
                         }
                         match quiet.get(i).cloned().flatten() {
                             None => live.push(p),
@@ -139,6 +140,7 @@ impl State {
                     };
                     let remember = |id: u64, alert: &Alert, status: Status, sinks: Vec<String>| {
                         let e = HistoryEntry::new(id, alert.clone(), now_ms, status, sinks);
+                        s.history.mark(&id.to_be_bytes());
                         history.insert(&id.to_be_bytes(), value_of(&e))
                     };
                     if !live.is_empty() {
@@ -153,6 +155,7 @@ impl State {
                             let entry =
                                 OutboxEntry::new(alert.clone(), sinks.clone(), now_ms, ids[0]);
                             outbox.insert(&key, entry.to_bytes())?;
+                            s.outbox.mark(&key);
                         }
                         out.live = Some((alert, sinks));
                     }
@@ -207,7 +210,7 @@ impl State {
 
     fn entries(
         &self,
-        tree: impl Fn(&super::store::Store) -> &sled::Tree,
+        tree: impl Fn(&super::store::Store) -> &super::tree::Tree,
     ) -> Result<Vec<(EntryId, OutboxEntry)>> {
         let raw: Vec<(sled::IVec, sled::IVec)> =
             self.with(|s| tree(s).iter().collect::<std::result::Result<_, _>>())?;
@@ -256,8 +259,10 @@ impl State {
         let v = serde_json::to_vec(entry).expect("an outbox entry serializes");
         let k = id_bytes(id);
         self.with(|s| {
-            let dk = entry_key(when::millis(Timestamp::now()), s.db.generate_id()?);
-            (&s.outbox, &s.dead)
+            let dk = entry_key(when::millis(Timestamp::now()), s.new_id()?);
+            s.outbox.mark(&k);
+            s.dead.mark(&dk);
+            (&s.outbox.inner, &s.dead.inner)
                 .transaction(|(outbox, dead)| {
                     outbox.remove(k.as_slice())?;
                     dead.insert(&dk, v.as_slice())?;
@@ -280,7 +285,7 @@ impl State {
         }
         let v = serde_json::to_vec(entry).expect("an outbox entry serializes");
         self.with(|s| {
-            let dk = entry_key(when::millis(Timestamp::now()), s.db.generate_id()?);
+            let dk = entry_key(when::millis(Timestamp::now()), s.new_id()?);
             s.dead.insert(dk, v)?;
             s.flush()
         })
@@ -312,8 +317,10 @@ impl State {
                 .map_or_else(|_| e.queued_ms, when::millis);
             let dk = id_bytes(id);
             self.with(|s| {
-                let key = entry_key(event_ms, s.db.generate_id()?);
-                (&s.outbox, &s.dead)
+                let key = entry_key(event_ms, s.new_id()?);
+                s.outbox.mark(&key);
+                s.dead.mark(&dk);
+                (&s.outbox.inner, &s.dead.inner)
                     .transaction(|(outbox, dead)| {
                         dead.remove(dk.as_slice())?;
                         outbox.insert(&key, v.as_slice())?;

@@ -40,7 +40,7 @@ impl State {
     pub fn add_silence(&self, mut s: Silence) -> Result<Silence> {
         self.with(|st| {
             // Ids start at 1: people type them.
-            s.id = st.db.generate_id()? + 1;
+            s.id = st.new_id()? + 1;
             let v = serde_json::to_vec(&s).expect("a silence serializes");
             st.silences.insert(s.id.to_be_bytes(), v)?;
             st.flush()?;

@@ -8,19 +8,23 @@
 //!
 //! A manifest beside the database (`trailwatch-state.json`) records that it once held data: a
 //! database that opens empty (its snapshot or log deleted) is refused rather than taken as a
-//! fresh start, which would send every alert again.
+//! fresh start, which would send every alert again. A database that is a cache of a shared
+//! table (`shared/`) is opened without that check: it is filled from the table at each start.
 
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
+use super::error::CACHE_MARK;
 use super::keys::i64_of;
+use super::replica::{Replica, Write, TREES};
+use super::tree::Tree;
 use super::StateError;
 use crate::when;
 
@@ -39,24 +43,27 @@ pub(super) struct Store {
     /// The database's own folder (`state_dir/db`).
     path: PathBuf,
     dir: PathBuf,
-    pub watermarks: sled::Tree,
+    pub watermarks: Tree,
     /// Since when each stream has been polled (the late sweep never reads before it).
-    pub covered: sled::Tree,
-    pub raised: sled::Tree,
-    pub outbox: sled::Tree,
-    pub dead: sled::Tree,
-    pub files: sled::Tree,
+    pub covered: Tree,
+    pub raised: Tree,
+    pub outbox: Tree,
+    pub dead: Tree,
+    pub files: Tree,
     /// S3 objects read, per source and stream.
-    pub objects: sled::Tree,
+    pub objects: Tree,
     /// Threshold rules' counts, per rule and key.
-    pub tallies: sled::Tree,
+    pub tallies: Tree,
     /// S3 objects that could not be read, set aside to be tried again.
-    pub aside: sled::Tree,
+    pub aside: Tree,
     /// Every alert raised, 90 days, with what became of it.
-    pub history: sled::Tree,
+    pub history: Tree,
     /// Silences added at run time.
-    pub silences: sled::Tree,
+    pub silences: Tree,
     meta: sled::Tree,
+    /// Added to sled's ids: above every id of a state loaded from a shared table.
+    id_offset: std::sync::atomic::AtomicU64,
+    pub replica: Arc<Replica>,
     populated: AtomicBool,
     /// Blob files already made durable.
     synced_blobs: Mutex<HashSet<OsString>>,
@@ -79,20 +86,41 @@ fn open_error(dir: &Path, e: &sled::Error) -> StateError {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database in `dir`.
-    pub(super) fn open(dir: &Path) -> Result<Store, StateError> {
+    /// Opens (creating if needed) the database in `dir`; `cache`: it is filled from a shared
+    /// table, so one found emptied is no loss.
+    pub(super) fn open(
+        dir: &Path,
+        replica: Arc<Replica>,
+        cache: bool,
+    ) -> Result<Store, StateError> {
         let io = |e: std::io::Error| StateError::Open {
             dir: dir.to_path_buf(),
             error: e.to_string(),
         };
         std::fs::create_dir_all(dir).map_err(io)?;
+        let mark = dir.join(CACHE_MARK);
+        if cache {
+            std::fs::write(
+                &mark,
+                "filled from a shared table at each start: see `trailwatch state --help`\n",
+            )
+            .map_err(io)?;
+        } else if mark.exists() {
+            return Err(StateError::SharedCache(dir.to_path_buf()));
+        }
         let path = dir.join("db");
         let db = sled::Config::new()
             .path(&path)
             .mode(sled::Mode::LowSpace)
             .open()
             .map_err(|e| open_error(dir, &e))?;
-        let tree = |n: &str| db.open_tree(n).map_err(|e| open_error(dir, &e));
+        let raw = |n: &str| db.open_tree(n).map_err(|e| open_error(dir, &e));
+        let tree = |n: &'static str| Ok::<_, StateError>(Tree::new(raw(n)?, n, replica.clone()));
+        let meta = raw("meta")?;
+        let id_offset = meta
+            .get("id_offset")
+            .map_err(|e| open_error(dir, &e))?
+            .map_or(0, |v| i64_of(&v) as u64);
         let store = Store {
             watermarks: tree("watermarks")?,
             covered: tree("covered")?,
@@ -105,7 +133,9 @@ impl Store {
             aside: tree("aside")?,
             history: tree("history")?,
             silences: tree("silences")?,
-            meta: tree("meta")?,
+            meta,
+            id_offset: std::sync::atomic::AtomicU64::new(id_offset),
+            replica,
             db,
             path,
             dir: dir.to_path_buf(),
@@ -115,7 +145,7 @@ impl Store {
         };
         let manifest = std::fs::read(dir.join(MANIFEST)).ok();
         let empty = store.is_empty();
-        if manifest.is_some() && empty {
+        if manifest.is_some() && empty && !cache {
             return Err(StateError::Emptied(dir.to_path_buf()));
         }
         store.populated.store(manifest.is_some(), Ordering::SeqCst);
@@ -158,8 +188,94 @@ impl Store {
         Ok(())
     }
 
-    /// Makes everything written so far durable, even on power loss.
+    /// A new id (history entries, outbox keys, silences), never one a loaded state used.
+    pub(super) fn new_id(&self) -> Result<u64, sled::Error> {
+        Ok(self.db.generate_id()? + self.id_offset.load(Ordering::SeqCst))
+    }
+
+    /// The tree named `name` (one of `replica::TREES`).
+    fn tree(&self, name: &str) -> Option<&Tree> {
+        [
+            &self.outbox,
+            &self.dead,
+            &self.history,
+            &self.tallies,
+            &self.files,
+            &self.objects,
+            &self.aside,
+            &self.silences,
+            &self.raised,
+            &self.covered,
+            &self.watermarks,
+        ]
+        .into_iter()
+        .find(|t| t.name == name)
+    }
+
+    /// Every key of every copied tree, in `TREES` order.
+    pub(super) fn dump(&self) -> Result<Vec<Write>, sled::Error> {
+        let mut out = Vec::new();
+        for name in TREES {
+            let t = self.tree(name).expect("every copied tree is open");
+            for kv in t.iter() {
+                let (k, v) = kv?;
+                out.push(Write {
+                    tree: name,
+                    key: k.to_vec(),
+                    value: Some(v.to_vec()),
+                });
+            }
+        }
+        Ok(out)
+    }
+
+    /// Replaces every copied tree's content with `items` (a shared table's), and sets new ids
+    /// above every id they use. Durable on return (the copy is not told: it is where they came
+    /// from).
+    pub(super) fn replace_all(&self, items: &[Write]) -> Result<usize, sled::Error> {
+        for name in TREES {
+            self.tree(name)
+                .expect("every copied tree is open")
+                .inner
+                .clear()?;
+        }
+        let mut n = 0;
+        let mut top = 0u64;
+        for w in items {
+            let (Some(t), Some(v)) = (self.tree(w.tree), &w.value) else {
+                continue;
+            };
+            t.inner.insert(&w.key, v.as_slice())?;
+            n += 1;
+            if matches!(w.tree, "outbox" | "dead" | "history" | "silences") && w.key.len() >= 8 {
+                let low: [u8; 8] = w.key[w.key.len() - 8..].try_into().expect("8 bytes");
+                top = top.max(u64::from_be_bytes(low));
+            }
+        }
+        let offset = (top + 1).saturating_sub(self.db.generate_id()?);
+        let offset = offset.max(self.id_offset.load(Ordering::SeqCst));
+        self.meta
+            .insert("id_offset", &(offset as i64).to_be_bytes())?;
+        self.id_offset.store(offset, Ordering::SeqCst);
+        self.local_flush()?;
+        Ok(n)
+    }
+
+    /// Makes everything written so far durable, even on power loss, and in the shared table
+    /// when the state is copied there.
     pub(super) fn flush(&self) -> Result<(), sled::Error> {
+        self.local_flush()?;
+        self.replica
+            .push(|tree, key| {
+                let t = self.tree(tree).expect("noted keys are of copied trees");
+                t.get(key)
+                    .map(|v| v.map(|v| v.to_vec()))
+                    .map_err(|e| e.to_string())
+            })
+            .map_err(|e| sled::Error::Io(std::io::Error::other(e)))
+    }
+
+    fn local_flush(&self) -> Result<(), sled::Error> {
         self.db.flush()?;
         File::open(self.path.join("db"))?.sync_all()?;
         let blobs = self.path.join("blobs");

@@ -14,6 +14,7 @@ mod detections;
 mod faults;
 mod hostile_bucket;
 mod hostile_input;
+mod instances;
 mod lookup_events;
 mod messages;
 mod never_blind;

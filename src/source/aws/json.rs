@@ -1,4 +1,4 @@
-//! One call of AWS's JSON protocol (SQS, Organizations): a POST of a JSON body with the action
+//! One call of AWS's JSON protocol (SQS, Organizations, DynamoDB): a POST of a JSON body with the action
 //! in `X-Amz-Target`, signed by `signed`, and its JSON answer. Errors carry their code in
 //! `__type` (`com.amazonaws.sqs#QueueDoesNotExist`) and a `message`.
 
@@ -40,6 +40,13 @@ pub(crate) const ORGANIZATIONS: Service = Service {
     global: true,
 };
 
+pub(crate) const DYNAMODB: Service = Service {
+    name: "dynamodb",
+    target: "DynamoDB_20120810",
+    version: "1.0",
+    global: false,
+};
+
 /// Where to send it, and the region it is signed for (see `partition::endpoint`).
 fn endpoint(service: Service, region: &str, endpoint_url: Option<&str>) -> (String, String) {
     partition::endpoint(service.name, service.global, region, endpoint_url)
@@ -69,6 +76,17 @@ pub(crate) async fn send(
     clock: &Clock,
     call: &Call<'_>,
 ) -> Result<Value, ApiError> {
+    let client = signed::client().map_err(|(kind, m)| ApiError::new(&call.what(), m, kind))?;
+    send_via(client, conf, clock, call).await
+}
+
+/// `send` through `client` (see `signed::send_via`).
+pub(crate) async fn send_via(
+    client: &reqwest::Client,
+    conf: &SdkConfig,
+    clock: &Clock,
+    call: &Call<'_>,
+) -> Result<Value, ApiError> {
     let s = call.service;
     let (url, signed_for) = endpoint(s, call.region, call.endpoint_url);
     let req = signed::Request {
@@ -84,7 +102,7 @@ pub(crate) async fn send(
         body: call.body.to_string().into_bytes(),
         timeout: call.timeout.max(defaults::AWS_CALL_TIMEOUT),
     };
-    let (status, text) = signed::send(conf, clock, req)
+    let (status, text) = signed::send_via(client, conf, clock, req)
         .await
         .map_err(|(kind, m)| ApiError::new(&call.what(), m, kind))?;
     let v: Value = if text.trim().is_empty() {

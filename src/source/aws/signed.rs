@@ -34,7 +34,8 @@ pub(crate) struct Request<'a> {
 /// A failure: its kind (whether a retry may help) and what happened.
 pub(crate) type Failure = (ApiErrorKind, String);
 
-fn client() -> Result<&'static reqwest::Client, Failure> {
+/// The process's HTTP client for AWS calls.
+pub(crate) fn client() -> Result<&'static reqwest::Client, Failure> {
     static CLIENT: OnceLock<reqwest::Client> = OnceLock::new();
     if let Some(c) = CLIENT.get() {
         return Ok(c);
@@ -48,6 +49,17 @@ fn client() -> Result<&'static reqwest::Client, Failure> {
 
 /// Signs and sends `req`; returns the status and the body.
 pub(crate) async fn send(
+    conf: &SdkConfig,
+    clock: &Clock,
+    req: Request<'_>,
+) -> Result<(u16, String), Failure> {
+    send_via(client()?, conf, clock, req).await
+}
+
+/// `send` through `client` (a runtime of its own needs a client of its own: a pooled
+/// connection lives on the runtime that opened it).
+pub(crate) async fn send_via(
+    client: &reqwest::Client,
     conf: &SdkConfig,
     clock: &Clock,
     req: Request<'_>,
@@ -82,7 +94,7 @@ pub(crate) async fn send(
     let (instructions, _) = sign(signable, &params)
         .map_err(|e| other(format!("cannot sign the request: {e}")))?
         .into_parts();
-    let mut r = client()?.post(req.url).timeout(req.timeout);
+    let mut r = client.post(req.url).timeout(req.timeout);
     for (k, v) in &headers {
         r = r.header(*k, *v);
     }

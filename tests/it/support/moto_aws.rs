@@ -73,6 +73,8 @@ pub async fn json_call(url: &str, target: &str, version: &str, body: Value) -> V
     // moto routes a request by the service in its credential scope.
     let service = if target.starts_with("AmazonSQS") {
         "sqs"
+    } else if target.starts_with("DynamoDB") {
+        "dynamodb"
     } else {
         "organizations"
     };

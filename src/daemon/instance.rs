@@ -1,0 +1,34 @@
+//! What the daemon says when its instance takes a shared state over: an alert of trailwatch
+//! itself when it takes over from another instance (the one before stopped renewing: it died,
+//! hung or was cut off), so that people learn a host failed even though nothing was missed.
+
+use crate::settings::Settings;
+use crate::severity::Severity;
+use crate::shared::instance::Instance;
+use crate::state::State;
+
+use super::own::Own;
+
+/// Alerts, once per takeover, that this instance took over from another.
+pub(super) fn took_over(s: &Settings, state: &State, taken: &Instance) {
+    let Some(previous) = &taken.previous else {
+        return;
+    };
+    let me = &taken.table.cfg.instance;
+    let lang = s.language;
+    let alert = Own {
+        rule: "trailwatch-takeover",
+        title: lang.pick(
+            format!("trailwatch: instance {me} took over from {previous}"),
+            format!("trailwatch: 인스턴스 {me} 가 {previous} 의 작업을 이어받음"),
+        ),
+        severity: Severity::High,
+        detail: lang.pick(
+            format!("instance {previous} stopped renewing its lease on {} (it died, hung or lost its network); instance {me} continues from the shared state ({} entries). Check {previous}'s host.", taken.table.describe(), taken.loaded),
+            format!("인스턴스 {previous} 가 {} 의 임대를 갱신하지 않았습니다(종료, 멈춤, 네트워크 단절). 인스턴스 {me} 가 공유 상태({} 항목)에서 이어갑니다. {previous} 호스트를 확인하세요.", taken.table.describe(), taken.loaded),
+        ),
+        key: Some(taken.lease.fence().epoch),
+    };
+    let (direct, _) = tokio::sync::mpsc::unbounded_channel();
+    alert.raise(state, s.router().all().to_vec(), &direct);
+}

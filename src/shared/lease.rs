@@ -1,0 +1,191 @@
+//! The lease that makes one instance of a configuration the one that works: it polls, raises
+//! and delivers; the others wait (standbys) and take over when it stops renewing.
+//!
+//! As AWS's DynamoDB lock client does it: the holder changes the item's `rvn` every third of a
+//! lease; a standby that sees the same `rvn` for a whole lease, measured on its own monotonic
+//! clock, claims the item on condition that `rvn` is still what it saw. No two hosts' clocks
+//! are compared. The holder stops sending once two thirds of a lease pass without a renewal,
+//! before any standby can claim it; every write it makes carries its `epoch` (`Fence`), so
+//! that a holder paused past its lease cannot write over its successor.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
+
+use super::table::{Fence, LeaseItem, Table};
+use crate::source::aws::ApiError;
+
+static SEQUENCE: AtomicU64 = AtomicU64::new(0);
+
+/// A value no other renewal or claim uses.
+fn unique(instance: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let n = SEQUENCE.fetch_add(1, Ordering::Relaxed);
+    format!("{instance}-{}-{nanos}-{n}", std::process::id())
+}
+
+/// The lease this instance holds.
+pub struct Lease {
+    table: Arc<Table>,
+    item: Mutex<LeaseItem>,
+    renewed: Mutex<Instant>,
+    period: Duration,
+    lost: AtomicBool,
+    /// Why it was lost.
+    why: Mutex<String>,
+    pub lost_now: Notify,
+}
+
+/// What waiting for the lease gave.
+pub struct Taken {
+    pub lease: Arc<Lease>,
+    /// The instance that held it before, when another did.
+    pub previous: Option<String>,
+}
+
+/// Waits until this instance holds the lease (claiming it at once when no one holds it, or
+/// when this instance's name held it before).
+pub async fn take(table: Arc<Table>) -> Result<Taken, ApiError> {
+    let me = table.cfg.instance.clone();
+    let period = table.cfg.lease;
+    let mut seen: Option<(LeaseItem, Instant)> = None;
+    let mut said_standby = String::new();
+    loop {
+        let now = table.lease().await?;
+        let mine = LeaseItem {
+            owner: me.clone(),
+            epoch: unique(&me),
+            rvn: unique(&me),
+        };
+        let claim = match &now {
+            None => Some(None),
+            Some(it) if it.owner == me => Some(Some(it)),
+            Some(it) => match &seen {
+                Some((s, at)) if s.rvn == it.rvn && at.elapsed() >= period => Some(Some(it)),
+                Some((s, _)) if s.rvn == it.rvn => None,
+                _ => {
+                    seen = Some((it.clone(), Instant::now()));
+                    None
+                }
+            },
+        };
+        if let Some(seen_item) = claim {
+            if table.claim(&mine, seen_item).await? {
+                let previous = now.map(|i| i.owner).filter(|o| *o != me);
+                let lease = Arc::new(Lease {
+                    table: table.clone(),
+                    item: Mutex::new(mine),
+                    renewed: Mutex::new(Instant::now()),
+                    period,
+                    lost: AtomicBool::new(false),
+                    why: Mutex::new(String::new()),
+                    lost_now: Notify::new(),
+                });
+                return Ok(Taken { lease, previous });
+            }
+            seen = None;
+            continue;
+        }
+        if let Some(it) = &now {
+            if said_standby != it.owner {
+                tracing::info!(
+                    "standby: instance {} holds {}; instance {me} takes over if it stops renewing for {}s",
+                    it.owner,
+                    table.describe(),
+                    period.as_secs()
+                );
+                said_standby.clone_from(&it.owner);
+            }
+        }
+        tokio::time::sleep(period / 4).await;
+    }
+}
+
+impl Lease {
+    /// What every write carries.
+    pub fn fence(&self) -> Fence {
+        let it = self.item.lock().expect("lease lock");
+        Fence {
+            owner: it.owner.clone(),
+            epoch: it.epoch.clone(),
+        }
+    }
+
+    /// Whether this instance may act: renewed within two thirds of a lease, and not lost.
+    pub fn held(&self) -> bool {
+        !self.lost.load(Ordering::SeqCst)
+            && self.renewed.lock().expect("lease lock").elapsed() < self.period * 2 / 3
+    }
+
+    /// Marks the lease lost (once), saying why.
+    pub fn lose(&self, why: String) {
+        if !self.lost.swap(true, Ordering::SeqCst) {
+            *self.why.lock().expect("lease lock") = why;
+            self.lost_now.notify_waiters();
+            self.lost_now.notify_one();
+        }
+    }
+
+    pub fn is_lost(&self) -> bool {
+        self.lost.load(Ordering::SeqCst)
+    }
+
+    /// Why it was lost.
+    pub fn why(&self) -> String {
+        self.why.lock().expect("lease lock").clone()
+    }
+
+    /// Renews every third of a lease until lost. Errors that pass are retried; a lease not
+    /// renewed for a whole lease is lost (a standby may have claimed it).
+    pub async fn keep(self: Arc<Self>) {
+        let me = self.item.lock().expect("lease lock").owner.clone();
+        loop {
+            tokio::time::sleep(self.period / 3).await;
+            if self.is_lost() {
+                return;
+            }
+            let held = self.item.lock().expect("lease lock").clone();
+            let rvn = unique(&me);
+            match self.table.renew(&held, &rvn).await {
+                Ok(true) => {
+                    self.item.lock().expect("lease lock").rvn = rvn;
+                    *self.renewed.lock().expect("lease lock") = Instant::now();
+                }
+                Ok(false) => {
+                    let by = match self.table.lease().await {
+                        Ok(Some(i)) => format!("instance {} holds it now", i.owner),
+                        _ => "another instance took it, or it was removed".into(),
+                    };
+                    return self.lose(by);
+                }
+                Err(e) => {
+                    let since = self.renewed.lock().expect("lease lock").elapsed();
+                    tracing::warn!(
+                        "instance {me} cannot renew its lease on {}: {e}",
+                        self.table.describe()
+                    );
+                    if since >= self.period {
+                        return self.lose(format!("not renewed for {}s: {e}", since.as_secs()));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Gives the lease up, so that a standby takes over at once.
+    pub async fn release(&self) {
+        let held = self.item.lock().expect("lease lock").clone();
+        self.lost.store(true, Ordering::SeqCst);
+        match self.table.release(&held).await {
+            Ok(_) => {}
+            Err(e) => tracing::warn!(
+                "could not give up the lease on {} ({e}): a standby takes over when it ends",
+                self.table.describe()
+            ),
+        }
+    }
+}

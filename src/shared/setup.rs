@@ -1,0 +1,77 @@
+//! Setting a shared state up: `trailwatch state init` creates the table, `trailwatch state
+//! migrate` copies a one-host (sled) state into it, so that instances continue where the one
+//! host stopped: nothing read again, nothing sent again.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use super::config::SharedState;
+use super::instance::SharedError;
+use super::mirror::wait;
+use super::table::Table;
+use crate::state::State;
+
+fn connect(cfg: &SharedState) -> Result<Arc<Table>, SharedError> {
+    let c = cfg.clone();
+    wait(async move { Table::connect(&c).await.map(Arc::new) })
+        .map_err(|e| SharedError::Table(e.to_string()))
+}
+
+/// Creates the table (on-demand capacity) and waits until it can be used. False: it existed.
+pub fn init(cfg: &SharedState) -> Result<(bool, String), SharedError> {
+    let t = connect(cfg)?;
+    let what = t.describe();
+    let created =
+        wait(async move { t.create().await }).map_err(|e| SharedError::Table(e.to_string()))?;
+    Ok((created, what))
+}
+
+/// What a migration copied.
+pub struct Migrated {
+    pub items: usize,
+    pub table: String,
+}
+
+/// Copies the sled state in `state_dir` into the table, which must exist and hold no state
+/// yet (a state copied over another would mix two histories). The daemon must not run on
+/// `state_dir`; afterwards `state_dir` is the cache of the table.
+pub fn migrate(
+    cfg: &SharedState,
+    state_dir: &Path,
+    config: &Path,
+) -> Result<Migrated, SharedError> {
+    let t = connect(cfg)?;
+    let table = t.describe();
+    let t1 = t.clone();
+    let (exists, holds) = wait(async move {
+        let exists = t1.exists().await?;
+        let holds = if exists {
+            t1.holds_state().await?
+        } else {
+            false
+        };
+        Ok::<_, crate::source::aws::ApiError>((exists, holds))
+    })
+    .map_err(|e| SharedError::Table(e.to_string()))?;
+    if !exists {
+        return Err(SharedError::NoTable {
+            table,
+            config: config.display().to_string(),
+        });
+    }
+    if holds {
+        return Err(SharedError::Table(format!(
+            "{table} already holds a state: a migration copies into an empty table only (instances already use this one, or an earlier migration finished)"
+        )));
+    }
+    let items = {
+        let st = State::open(state_dir)?;
+        st.dump()?
+    };
+    let n = items.len();
+    wait(async move { t.write(&items, None).await })
+        .map_err(|e| SharedError::Table(e.to_string()))?;
+    // From now on this folder is the table's cache: commands go through the daemon.
+    drop(State::open_cache(state_dir)?);
+    Ok(Migrated { items: n, table })
+}

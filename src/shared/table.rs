@@ -1,0 +1,365 @@
+//! The DynamoDB table several instances share, spoken to in AWS's JSON protocol (signed here,
+//! as SQS is: the SDK crate would add a million lines for nine calls).
+//!
+//! One item per state key: `t` (the tree: `outbox`, `raised`…, string) and `k` (the key,
+//! binary) make the primary key, `v` the value (binary). Binary sort keys order as sled's keys
+//! do (bytewise), so a tree is read back in order with one Query. The lease is the item
+//! `t = "lease"`, `k = "instance"` (see `lease`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{json, Value};
+
+use super::config::SharedState;
+use crate::backoff::Backoff;
+use crate::source::aws::clock::Clock;
+use crate::source::aws::json::{self, Call};
+use crate::source::aws::{sdk_config, ApiError, ApiErrorKind, ApiStats, AwsAccess, Caller};
+use crate::state::{Write, TREES};
+
+/// The most items one TransactWriteItems takes (one of them the lease check).
+const PER_TRANSACTION: usize = 100;
+/// What one transaction may carry (DynamoDB's limit is 4 MB).
+const TRANSACTION_BYTES: usize = 3_500_000;
+/// An item's largest size (DynamoDB's limit is 400 KB, names included).
+const ITEM_BYTES: usize = 399_000;
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(b)
+}
+
+/// The lease an instance holds when it writes: every write is refused once another holds it.
+#[derive(Debug, Clone)]
+pub struct Fence {
+    pub owner: String,
+    pub epoch: String,
+}
+
+/// A write that failed.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// Another instance holds the lease: this one must stop.
+    #[error("another instance took the lease over")]
+    Fenced,
+    #[error("{0}")]
+    Api(#[from] ApiError),
+    #[error("{0}")]
+    TooLarge(String),
+}
+
+/// The lease item, as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseItem {
+    pub owner: String,
+    pub epoch: String,
+    /// Changed at every renewal: a standby takes the lease over when it stays the same for a
+    /// whole lease (measured on the standby's own clock: no host clocks compared).
+    pub rvn: String,
+}
+
+/// The shared table.
+pub struct Table {
+    pub cfg: SharedState,
+    client: reqwest::Client,
+    conf: aws_config::SdkConfig,
+    clock: Arc<Clock>,
+    caller: Caller,
+    /// DynamoDB calls made, retries included.
+    pub calls: Arc<ApiStats>,
+    /// Items written.
+    pub written: AtomicU64,
+}
+
+impl Table {
+    /// A client for `cfg`'s table, with the standard credential chain.
+    pub async fn connect(cfg: &SharedState) -> Result<Table, ApiError> {
+        let clock = Arc::new(Clock::new("state"));
+        let access = AwsAccess {
+            endpoint_url: cfg.endpoint_url.clone(),
+            ..AwsAccess::default()
+        };
+        let conf = sdk_config(&access, &cfg.region, &clock).await;
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| {
+                ApiError::new("dynamodb", format!("HTTP client: {e}"), ApiErrorKind::Other)
+            })?;
+        let calls = Arc::new(ApiStats::default());
+        let backoff = Backoff {
+            initial: Duration::from_millis(100),
+            max_delay: Duration::from_secs(2),
+            attempts: 5,
+        };
+        Ok(Table {
+            cfg: cfg.clone(),
+            client,
+            conf,
+            clock,
+            caller: Caller::new(1000.0, backoff, calls.clone()),
+            calls,
+            written: AtomicU64::new(0),
+        })
+    }
+
+    /// The table's name and region, as messages say it.
+    pub fn describe(&self) -> String {
+        format!("DynamoDB table {} in {}", self.cfg.table, self.cfg.region)
+    }
+
+    async fn call(&self, action: &str, body: Value) -> Result<Value, ApiError> {
+        let call = Call {
+            service: json::DYNAMODB,
+            region: &self.cfg.region,
+            endpoint_url: self.cfg.endpoint_url.as_deref(),
+            action,
+            body,
+            timeout: Duration::from_secs(10),
+        };
+        self.caller
+            .call_signed(|| json::send_via(&self.client, &self.conf, &self.clock, &call))
+            .await
+    }
+
+    /// Whether the table exists.
+    pub async fn exists(&self) -> Result<bool, ApiError> {
+        match self
+            .call("DescribeTable", json!({"TableName": self.cfg.table}))
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(e) if e.message.contains("ResourceNotFoundException") => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates the table (on-demand capacity) and waits until it can be used. False: it was
+    /// there already.
+    pub async fn create(&self) -> Result<bool, ApiError> {
+        let body = json!({
+            "TableName": self.cfg.table,
+            "BillingMode": "PAY_PER_REQUEST",
+            "AttributeDefinitions": [
+                {"AttributeName": "t", "AttributeType": "S"},
+                {"AttributeName": "k", "AttributeType": "B"}
+            ],
+            "KeySchema": [
+                {"AttributeName": "t", "KeyType": "HASH"},
+                {"AttributeName": "k", "KeyType": "RANGE"}
+            ]
+        });
+        let created = match self.call("CreateTable", body).await {
+            Ok(_) => true,
+            Err(e) if e.message.contains("ResourceInUseException") => false,
+            Err(e) => return Err(e),
+        };
+        for _ in 0..120 {
+            let v = self
+                .call("DescribeTable", json!({"TableName": self.cfg.table}))
+                .await?;
+            if v["Table"]["TableStatus"] == "ACTIVE" {
+                return Ok(created);
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        Err(ApiError::new(
+            "dynamodb:DescribeTable",
+            format!("{} did not become ACTIVE within 2 minutes", self.cfg.table),
+            ApiErrorKind::Transient,
+        ))
+    }
+
+    /// Every key of every tree, tree by tree in order (consistent reads).
+    pub async fn load(&self) -> Result<Vec<Write>, ApiError> {
+        let mut out = Vec::new();
+        for tree in TREES {
+            let mut start: Option<Value> = None;
+            loop {
+                let mut body = json!({
+                    "TableName": self.cfg.table,
+                    "KeyConditionExpression": "t = :t",
+                    "ExpressionAttributeValues": {":t": {"S": tree}},
+                    "ConsistentRead": true
+                });
+                if let Some(s) = start.take() {
+                    body["ExclusiveStartKey"] = s;
+                }
+                let v = self.call("Query", body).await?;
+                for item in v["Items"].as_array().into_iter().flatten() {
+                    let bytes = |a: &str| {
+                        let text = item[a]["B"].as_str().unwrap_or("");
+                        base64::engine::general_purpose::STANDARD.decode(text)
+                    };
+                    let (Ok(key), Ok(value)) = (bytes("k"), bytes("v")) else {
+                        return Err(ApiError::new(
+                            "dynamodb:Query",
+                            format!("an item of {tree} in {} is not trailwatch's (k and v must be binary)", self.cfg.table),
+                            ApiErrorKind::Other,
+                        ));
+                    };
+                    out.push(Write {
+                        tree,
+                        key,
+                        value: Some(value),
+                    });
+                }
+                match v.get("LastEvaluatedKey") {
+                    Some(k) if !k.is_null() => start = Some(k.clone()),
+                    _ => break,
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether the table holds any state (the lease aside).
+    pub async fn holds_state(&self) -> Result<bool, ApiError> {
+        for tree in TREES {
+            let body = json!({
+                "TableName": self.cfg.table,
+                "KeyConditionExpression": "t = :t",
+                "ExpressionAttributeValues": {":t": {"S": tree}},
+                "Limit": 1
+            });
+            let v = self.call("Query", body).await?;
+            if v["Items"].as_array().is_some_and(|a| !a.is_empty()) {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Writes `writes` in order, in transactions of up to 99 items; with `fence`, each
+    /// transaction also checks that the lease is still `fence`'s, and none is written if not.
+    pub async fn write(&self, writes: &[Write], fence: Option<&Fence>) -> Result<(), WriteError> {
+        let room = PER_TRANSACTION - usize::from(fence.is_some());
+        let mut batch: Vec<Value> = Vec::new();
+        let mut bytes = 0;
+        for w in writes {
+            let key = json!({"t": {"S": w.tree}, "k": {"B": b64(&w.key)}});
+            let item = match &w.value {
+                Some(v) => {
+                    let size = w.key.len() + v.len() + 16;
+                    if size > ITEM_BYTES {
+                        return Err(WriteError::TooLarge(format!(
+                            "a {} entry of {size} bytes is larger than a DynamoDB item can be (400 KB)",
+                            w.tree
+                        )));
+                    }
+                    bytes += size;
+                    json!({"Put": {"TableName": self.cfg.table, "Item": {
+                        "t": {"S": w.tree}, "k": {"B": b64(&w.key)}, "v": {"B": b64(v)}}}})
+                }
+                None => json!({"Delete": {"TableName": self.cfg.table, "Key": key}}),
+            };
+            if batch.len() == room || bytes > TRANSACTION_BYTES {
+                self.transact(std::mem::take(&mut batch), fence).await?;
+                bytes = w.key.len() + w.value.as_ref().map_or(0, Vec::len);
+            }
+            batch.push(item);
+        }
+        if !batch.is_empty() {
+            self.transact(batch, fence).await?;
+        }
+        Ok(())
+    }
+
+    async fn transact(
+        &self,
+        mut items: Vec<Value>,
+        fence: Option<&Fence>,
+    ) -> Result<(), WriteError> {
+        let n = items.len() as u64;
+        if let Some(f) = fence {
+            items.push(json!({"ConditionCheck": {
+                "TableName": self.cfg.table,
+                "Key": lease_key(),
+                "ConditionExpression": "#o = :o AND epoch = :e",
+                "ExpressionAttributeNames": {"#o": "owner"},
+                "ExpressionAttributeValues": {":o": {"S": f.owner}, ":e": {"S": f.epoch}}
+            }}));
+        }
+        let body = json!({"TransactItems": items});
+        match self.call("TransactWriteItems", body).await {
+            Ok(_) => {
+                self.written.fetch_add(n, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) if e.message.contains("ConditionalCheckFailed") => Err(WriteError::Fenced),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The lease item, if any.
+    pub async fn lease(&self) -> Result<Option<LeaseItem>, ApiError> {
+        let body = json!({"TableName": self.cfg.table, "Key": lease_key(), "ConsistentRead": true});
+        let v = self.call("GetItem", body).await?;
+        let item = &v["Item"];
+        if item.is_null() {
+            return Ok(None);
+        }
+        let s = |a: &str| item[a]["S"].as_str().unwrap_or("").to_string();
+        Ok(Some(LeaseItem {
+            owner: s("owner"),
+            epoch: s("epoch"),
+            rvn: s("rvn"),
+        }))
+    }
+
+    /// Writes the lease as `new` if it is still as `seen` (`None`: absent). False: it changed.
+    pub async fn claim(&self, new: &LeaseItem, seen: Option<&LeaseItem>) -> Result<bool, ApiError> {
+        let mut body = json!({"TableName": self.cfg.table, "Item": {
+            "t": {"S": "lease"}, "k": {"B": b64(b"instance")},
+            "owner": {"S": new.owner}, "epoch": {"S": new.epoch}, "rvn": {"S": new.rvn}
+        }});
+        match seen {
+            None => body["ConditionExpression"] = json!("attribute_not_exists(t)"),
+            Some(s) => {
+                body["ConditionExpression"] = json!("rvn = :r");
+                body["ExpressionAttributeValues"] = json!({":r": {"S": s.rvn}});
+            }
+        }
+        conditional(self.call("PutItem", body).await)
+    }
+
+    /// Renews `held` with a new rvn. False: another instance took it.
+    pub async fn renew(&self, held: &LeaseItem, rvn: &str) -> Result<bool, ApiError> {
+        let body = json!({
+            "TableName": self.cfg.table,
+            "Key": lease_key(),
+            "UpdateExpression": "SET rvn = :n",
+            "ConditionExpression": "#o = :o AND epoch = :e",
+            "ExpressionAttributeNames": {"#o": "owner"},
+            "ExpressionAttributeValues": {":n": {"S": rvn}, ":o": {"S": held.owner}, ":e": {"S": held.epoch}}
+        });
+        conditional(self.call("UpdateItem", body).await)
+    }
+
+    /// Gives the lease up (a clean stop): a standby takes over at once.
+    pub async fn release(&self, held: &LeaseItem) -> Result<bool, ApiError> {
+        let body = json!({
+            "TableName": self.cfg.table,
+            "Key": lease_key(),
+            "ConditionExpression": "#o = :o AND epoch = :e",
+            "ExpressionAttributeNames": {"#o": "owner"},
+            "ExpressionAttributeValues": {":o": {"S": held.owner}, ":e": {"S": held.epoch}}
+        });
+        conditional(self.call("DeleteItem", body).await)
+    }
+}
+
+fn lease_key() -> Value {
+    json!({"t": {"S": "lease"}, "k": {"B": b64(b"instance")}})
+}
+
+/// A conditional write's answer: done, or refused by its condition.
+fn conditional(r: Result<Value, ApiError>) -> Result<bool, ApiError> {
+    match r {
+        Ok(_) => Ok(true),
+        Err(e) if e.message.contains("ConditionalCheckFailed") => Ok(false),
+        Err(e) => Err(e),
+    }
+}

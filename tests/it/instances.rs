@@ -1,0 +1,242 @@
+//! Several instances of one configuration sharing their state in DynamoDB (a real moto
+//! server), reading the wire-level fake CloudTrail: one works while the other stands by; a
+//! SIGKILL of the working one is taken over within the lease and a poll, with every alert
+//! delivered once and a takeover alert; a one-host state migrated into the table continues
+//! without repeats; the local cache refuses to be used as a state of its own.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::support::fake_cloudtrail::{record, FakeCloudTrail, FakeEvent};
+use crate::support::moto_aws::json_call;
+use crate::support::servers::{moto, Receiver};
+use crate::support::{bin, eventually, signal, spawn_run, text};
+
+const LEASE_S: u64 = 3;
+
+fn config(dir: &Path, name: &str, fake: &str, hook: &str, state: &str) -> PathBuf {
+    let p = dir.join(format!("{name}.toml"));
+    std::fs::write(
+        &p,
+        format!(
+            "state_dir = \"{}/{name}-state\"\ngroup_window = \"0s\"\n{state}\n[[sources]]\nname = \"lookup\"\ntype = \"lookup_events\"\nregions = [\"us-east-1\"]\nendpoint_url = \"{fake}\"\nmax_calls_per_second = 100\noverlap = \"60m\"\nmax_window = \"60m\"\npoll_interval = \"1s\"\n\n[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nmax_per_second = 0\nstorm_after = 0\nurl = \"{hook}\"\nretry_initial = \"50ms\"\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    p
+}
+
+fn shared(moto: &str, instance: &str) -> String {
+    format!("[state]\nbackend = \"dynamodb\"\ntable = \"tw-shared\"\nregion = \"us-east-1\"\nendpoint_url = \"{moto}\"\ninstance = \"{instance}\"\nlease = \"{LEASE_S}s\"\n")
+}
+
+fn events(from: usize, n: usize) -> Vec<FakeEvent> {
+    let now = jiff::Timestamp::now().as_millisecond();
+    (from..from + n)
+        .map(|i| {
+            record(
+                &format!("cu-{i:03}"),
+                "CreateUser",
+                now - 20 * 60_000 + i as i64 * 1_000,
+                false,
+            )
+        })
+        .collect()
+}
+
+/// How many items of `tree` the shared table holds.
+fn items(moto: &str, tree: &str) -> u64 {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let v = rt.block_on(json_call(
+        moto,
+        "DynamoDB_20120810.Query",
+        "1.0",
+        json!({"TableName": "tw-shared", "KeyConditionExpression": "t = :t",
+               "ExpressionAttributeValues": {":t": {"S": tree}}, "Select": "COUNT"}),
+    ));
+    v["Count"].as_u64().unwrap()
+}
+
+fn init(cfg: &Path) {
+    let o = bin()
+        .args(["state", "init", "--config"])
+        .arg(cfg)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("created DynamoDB table tw-shared in us-east-1"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn a_standby_takes_over_a_killed_instance_within_the_lease_and_nothing_is_sent_twice() {
+    let (_moto, murl) = moto();
+    let fake = FakeCloudTrail::start(events(0, 20));
+    let r = Receiver::start(0, vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let a = config(dir.path(), "a", &fake.url, &r.url, &shared(&murl, "a"));
+    let b = config(dir.path(), "b", &fake.url, &r.url, &shared(&murl, "b"));
+    init(&a);
+    let (mut pa, mut la) = spawn_run(&a);
+    la.until(
+        "instance a holds DynamoDB table tw-shared",
+        Duration::from_secs(30),
+    );
+    assert!(
+        eventually(|| r.event_ids().len() >= 20, Duration::from_secs(60)),
+        "a delivers: {:?}",
+        r.event_ids()
+    );
+    let (mut pb, mut lb) = spawn_run(&b);
+    lb.until(
+        "standby: instance a holds DynamoDB table tw-shared",
+        Duration::from_secs(30),
+    );
+    // What a delivered is recorded in the table before it is killed (a message sent and not
+    // yet recorded is the documented at-least-once window).
+    assert!(
+        eventually(|| items(&murl, "outbox") == 0, Duration::from_secs(30)),
+        "a's outbox drained into the table"
+    );
+    assert!(
+        items(&murl, "raised") >= 20,
+        "raised marks are in the table"
+    );
+    for e in events(20, 10) {
+        fake.add(e);
+    }
+    let killed = Instant::now();
+    signal(&pa.0, 9);
+    pa.0.wait().unwrap();
+    let took = lb.until(
+        "instance b holds DynamoDB table tw-shared",
+        Duration::from_secs(30),
+    );
+    assert!(took.contains("taken over from instance a"), "{took}");
+    let after = killed.elapsed();
+    assert!(
+        after < Duration::from_secs(3 * LEASE_S + 5),
+        "taken over after {after:?} (lease {LEASE_S}s)"
+    );
+    assert!(
+        eventually(|| r.event_ids().len() >= 30, Duration::from_secs(60)),
+        "b delivers the new events: {:?}",
+        r.event_ids()
+    );
+    let mut ids = r.event_ids();
+    ids.retain(|i| i.starts_with("cu-"));
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!((n, ids.len()), (30, 30), "every alert once: {ids:?}");
+    let bodies: Vec<String> = r.received().iter().map(|g| g.body.clone()).collect();
+    let takeovers: Vec<&String> = bodies
+        .iter()
+        .filter(|b| b.contains("`trailwatch-takeover`"))
+        .collect();
+    assert_eq!(
+        takeovers.len(),
+        1,
+        "one takeover alert among {} messages",
+        bodies.len()
+    );
+    assert!(
+        takeovers[0].contains("인스턴스 b 가 a 의 작업을 이어받음"),
+        "{}",
+        takeovers[0]
+    );
+    // The standby's folder is a cache: commands do not take it for a state of its own.
+    let o = bin()
+        .args(["state", "show", "--config"])
+        .arg(&b)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("is the local cache of a state shared by several instances"),
+        "{}",
+        text(&o)
+    );
+    signal(&pb.0, 15);
+    assert!(pb.0.wait().unwrap().success(), "a clean stop");
+    let rest = lb.rest();
+    let gave_up = rest
+        .lines()
+        .find(|l| l.contains("instance b gave up DynamoDB table tw-shared"));
+    assert!(gave_up.is_some(), "{rest}");
+    // The figures docs/instances.md quotes (cargo test --test it instances -- --nocapture).
+    eprintln!("takeover after {after:?}; {}", gave_up.unwrap_or_default());
+}
+
+#[test]
+fn a_one_host_state_migrated_into_the_table_continues_without_repeats() {
+    let (_moto, murl) = moto();
+    let fake = FakeCloudTrail::start(events(0, 5));
+    let r = Receiver::start(0, vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let one = config(dir.path(), "one", &fake.url, &r.url, "");
+    let o = bin()
+        .args(["run", "--once", "--config"])
+        .arg(&one)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(r.event_ids().len(), 5);
+    // The same host, now one instance of a shared state.
+    let two = config(dir.path(), "one", &fake.url, &r.url, &shared(&murl, "one"));
+    let o = bin()
+        .args([
+            "state", "migrate", "--from", "sled", "--to", "dynamodb", "--config",
+        ])
+        .arg(&two)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "no table yet");
+    assert!(
+        text(&o).contains("trailwatch state init --config"),
+        "{}",
+        text(&o)
+    );
+    init(&two);
+    let o = bin()
+        .args([
+            "state", "migrate", "--from", "sled", "--to", "dynamodb", "--config",
+        ])
+        .arg(&two)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("copied"), "{}", text(&o));
+    assert!(items(&murl, "raised") >= 5 && items(&murl, "watermarks") == 1);
+    let o = bin()
+        .args([
+            "state", "migrate", "--from", "sled", "--to", "dynamodb", "--config",
+        ])
+        .arg(&two)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("already holds a state"), "{}", text(&o));
+    // Its cache emptied, the instance still knows everything from the table.
+    std::fs::remove_dir_all(dir.path().join("one-state").join("db")).unwrap();
+    for e in events(5, 2) {
+        fake.add(e);
+    }
+    let o = bin()
+        .args(["run", "--once", "--config"])
+        .arg(&two)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let mut ids = r.event_ids();
+    assert_eq!(ids.len(), 7, "the two new events only: {ids:?}");
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 7);
+}
