@@ -240,3 +240,62 @@ fn a_one_host_state_migrated_into_the_table_continues_without_repeats() {
     ids.dedup();
     assert_eq!(ids.len(), 7);
 }
+
+#[test]
+fn a_paused_instance_is_fenced_out_sends_nothing_and_stops_when_it_wakes() {
+    let (_moto, murl) = moto();
+    let fake = FakeCloudTrail::start(events(0, 5));
+    let r = Receiver::start(0, vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let a = config(dir.path(), "a", &fake.url, &r.url, &shared(&murl, "a"));
+    let b = config(dir.path(), "b", &fake.url, &r.url, &shared(&murl, "b"));
+    init(&a);
+    let (mut pa, mut la) = spawn_run(&a);
+    la.until(
+        "instance a holds DynamoDB table tw-shared",
+        Duration::from_secs(30),
+    );
+    assert!(eventually(
+        || r.event_ids().len() >= 5,
+        Duration::from_secs(60)
+    ));
+    assert!(eventually(
+        || items(&murl, "outbox") == 0,
+        Duration::from_secs(30)
+    ));
+    let (mut pb, mut lb) = spawn_run(&b);
+    lb.until("standby: instance a holds", Duration::from_secs(30));
+    // A frozen VM: a holds its lease but renews nothing.
+    signal(&pa.0, 19);
+    lb.until(
+        "instance b holds DynamoDB table tw-shared",
+        Duration::from_secs(30),
+    );
+    for e in events(5, 3) {
+        fake.add(e);
+    }
+    assert!(
+        eventually(|| r.event_ids().len() >= 9, Duration::from_secs(60)),
+        "b delivers the new events and its takeover alert"
+    );
+    signal(&pa.0, 18);
+    let status = pa.0.wait().unwrap();
+    assert!(!status.success(), "a stops with an error once it wakes");
+    let said = la.rest();
+    assert!(
+        said.contains("instance a lost its lease on the shared state"),
+        "{said}"
+    );
+    let mut ids = r.event_ids();
+    ids.retain(|i| i.starts_with("cu-"));
+    let n = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        (n, ids.len()),
+        (8, 8),
+        "the woken instance sent nothing again: {ids:?}"
+    );
+    signal(&pb.0, 15);
+    pb.0.wait().unwrap();
+}
