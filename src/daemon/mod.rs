@@ -71,19 +71,41 @@ pub(crate) async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<()
     }
     let Some(cfg) = first.shared.clone() else {
         let state = Arc::new(State::open(&first.state_dir)?);
-        return serve(path, first, mode, state, signals).await;
+        let (metrics, ready) = serve_metrics(&first, &state).await?;
+        metrics.lease_held(true);
+        return serve(path, first, mode, state, signals, (metrics, ready)).await;
     };
     let state = Arc::new(State::open_cache(&first.state_dir)?);
+    own::name_instance(&cfg.instance);
+    // A standby answers /healthz and /metrics, and says on /readyz whom it waits for.
+    let (metrics, ready) = serve_metrics(&first, &state).await?;
+    let r = ready.clone();
+    let (me, table) = (cfg.instance.clone(), cfg.table.clone());
+    r.set({
+        let (me, table) = (me.clone(), table.clone());
+        move || {
+            vec![format!(
+                "standby: instance {me} waits for the lease on table {table}"
+            )]
+        }
+    });
+    let standby = Arc::new(move |holder: &str| {
+        let why = format!("standby: instance {holder} holds the lease on table {table}; instance {me} takes over if it stops renewing");
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Status(&why)]);
+        r.set(move || vec![why.clone()]);
+    });
     let taken = tokio::select! {
-        t = shared::instance::take_over(&cfg, &path, &state) => t?,
+        t = shared::instance::take_over(standby, &cfg, &path, &state) => t?,
         _ = signals.term.recv() => return Ok(()),
         _ = tokio::signal::ctrl_c() => return Ok(()),
     };
+    metrics.lease_held(true);
     instance::took_over(&first, &state, &taken);
     let served = tokio::select! {
-        r = serve(path, first, mode, state, signals) => r,
+        r = serve(path, first, mode, state, signals, (metrics.clone(), ready)) => r,
         why = taken.lost() => Err(DaemonError::LeaseLost { instance: cfg.instance.clone(), why }),
     };
+    metrics.lease_held(false);
     if served.is_ok() {
         taken.release().await;
     }
@@ -97,8 +119,8 @@ async fn serve(
     mode: Mode,
     state: Arc<State>,
     mut signals: Signals,
+    (metrics, ready): (Metrics, Readiness),
 ) -> Result<(), DaemonError> {
-    let (metrics, ready) = serve_metrics(&first, &state).await?;
     // Commands (silence, alerts) reach the state through this socket while the daemon runs.
     let control = Control::bind(&first.state_dir, state.clone()).map_err(DaemonError::Endpoint)?;
     let _control = Aborted(tokio::spawn(control.serve()));

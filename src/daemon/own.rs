@@ -23,6 +23,15 @@ pub(super) struct Own<'a> {
 
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
+/// With a shared state, this instance's name: every alert of trailwatch itself names it (which
+/// host's stream or sink fails matters when several run).
+static INSTANCE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Names this instance in its own alerts from now on.
+pub(super) fn name_instance(name: &str) {
+    let _ = INSTANCE.set(name.to_string());
+}
+
 /// Where alerts of trailwatch itself go when the state cannot be written: straight to the
 /// delivery task, which sends them without the outbox.
 pub(super) type Direct = tokio::sync::mpsc::UnboundedSender<(Alert, Vec<String>)>;
@@ -57,7 +66,10 @@ impl Own<'_> {
             facts,
             event,
             Kind::Own {
-                detail: self.detail,
+                detail: match INSTANCE.get() {
+                    Some(i) => format!("{} (instance {i})", self.detail),
+                    None => self.detail,
+                },
             },
         )
     }

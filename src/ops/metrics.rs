@@ -90,6 +90,7 @@ struct Families {
     outbox: Gauge,
     dead_letters: Gauge,
     state_writable: Gauge,
+    lease_held: Gauge,
 }
 
 /// A gauge read when the metrics are served.
@@ -268,6 +269,11 @@ impl Metrics {
         *self.writable.lock().expect("metrics lock") = Some(Box::new(writable));
     }
 
+    /// Whether this instance holds a shared state's lease.
+    pub(crate) fn lease_held(&self, held: bool) {
+        self.f.lease_held.set(i64::from(held));
+    }
+
     /// Adds to `counter` what `total` (a count kept elsewhere) grew by since last seen.
     fn mirror(
         &self,
@@ -421,6 +427,11 @@ fn register_delivery(r: &mut Registry, f: &Families) {
         "state_writable",
         "1 when the state database can be written, 0 while writes fail (and for 10 s after they work again)",
         f.state_writable.clone(),
+    );
+    r.register(
+        "lease_held",
+        "1 while this instance works (always, with a state of its own), 0 while it stands by for a shared state's lease",
+        f.lease_held.clone(),
     );
 }
 

@@ -35,6 +35,7 @@ pub struct Instance {
 /// Waits for the lease (as a standby while another instance holds it), then fills `state` from
 /// the table and copies every flush to it.
 pub async fn take_over(
+    standby: Arc<dyn Fn(&str) + Send + Sync>,
     cfg: &SharedState,
     config: &std::path::Path,
     state: &State,
@@ -63,7 +64,7 @@ pub async fn take_over(
     let t = table.clone();
     let taken = runtime()
         .spawn(async move {
-            let taken = lease::take(t.clone()).await?;
+            let taken = lease::take(t.clone(), &*standby).await?;
             let items = t.load().await?;
             Ok::<_, crate::source::aws::ApiError>((taken, items))
         })

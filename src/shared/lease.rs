@@ -48,14 +48,32 @@ pub struct Taken {
 }
 
 /// Waits until this instance holds the lease (claiming it at once when no one holds it, or
-/// when this instance's name held it before).
-pub async fn take(table: Arc<Table>) -> Result<Taken, ApiError> {
+/// when this instance's name held it before); `standby` is told which instance holds it
+/// meanwhile. A table that cannot be read at the first try is an error; later, while standing
+/// by, failures are logged and tried again.
+pub async fn take(
+    table: Arc<Table>,
+    standby: &(dyn Fn(&str) + Send + Sync),
+) -> Result<Taken, ApiError> {
     let me = table.cfg.instance.clone();
     let period = table.cfg.lease;
     let mut seen: Option<(LeaseItem, Instant)> = None;
     let mut said_standby = String::new();
+    let mut reached = false;
     loop {
-        let now = table.lease().await?;
+        let now = match table.lease().await {
+            Ok(now) => now,
+            Err(e) if reached => {
+                tracing::warn!(
+                    "standby: instance {me} cannot read the lease on {}: {e}; trying again",
+                    table.describe()
+                );
+                tokio::time::sleep(period / 4).await;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        reached = true;
         let mine = LeaseItem {
             owner: me.clone(),
             epoch: unique(&me),
@@ -74,7 +92,18 @@ pub async fn take(table: Arc<Table>) -> Result<Taken, ApiError> {
             },
         };
         if let Some(seen_item) = claim {
-            if table.claim(&mine, seen_item).await? {
+            let claimed = match table.claim(&mine, seen_item).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(
+                        "instance {me} cannot claim the lease on {}: {e}; trying again",
+                        table.describe()
+                    );
+                    tokio::time::sleep(period / 4).await;
+                    false
+                }
+            };
+            if claimed {
                 let previous = now.map(|i| i.owner).filter(|o| *o != me);
                 let lease = Arc::new(Lease {
                     table: table.clone(),
@@ -99,6 +128,7 @@ pub async fn take(table: Arc<Table>) -> Result<Taken, ApiError> {
                     period.as_secs()
                 );
                 said_standby.clone_from(&it.owner);
+                standby(&it.owner);
             }
         }
         tokio::time::sleep(period / 4).await;

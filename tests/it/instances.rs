@@ -11,8 +11,8 @@ use serde_json::json;
 
 use crate::support::fake_cloudtrail::{record, FakeCloudTrail, FakeEvent};
 use crate::support::moto_aws::json_call;
-use crate::support::servers::{moto, Receiver};
-use crate::support::{bin, eventually, signal, spawn_run, text};
+use crate::support::servers::{free_port, moto, Receiver};
+use crate::support::{bin, eventually, http_get, signal, spawn_run, text};
 
 const LEASE_S: u64 = 3;
 
@@ -81,7 +81,12 @@ fn a_standby_takes_over_a_killed_instance_within_the_lease_and_nothing_is_sent_t
     let r = Receiver::start(0, vec![]);
     let dir = tempfile::tempdir().unwrap();
     let a = config(dir.path(), "a", &fake.url, &r.url, &shared(&murl, "a"));
-    let b = config(dir.path(), "b", &fake.url, &r.url, &shared(&murl, "b"));
+    let port = free_port();
+    let b_state = format!(
+        "metrics_address = \"127.0.0.1:{port}\"\n{}",
+        shared(&murl, "b")
+    );
+    let b = config(dir.path(), "b", &fake.url, &r.url, &b_state);
     init(&a);
     let (mut pa, mut la) = spawn_run(&a);
     la.until(
@@ -98,6 +103,15 @@ fn a_standby_takes_over_a_killed_instance_within_the_lease_and_nothing_is_sent_t
         "standby: instance a holds DynamoDB table tw-shared",
         Duration::from_secs(30),
     );
+    // A standby is alive, not ready, and says whom it waits for.
+    assert!(http_get(port, "/healthz").starts_with("HTTP/1.1 200"));
+    let ready = http_get(port, "/readyz");
+    assert!(ready.starts_with("HTTP/1.1 503"), "{ready}");
+    assert!(
+        ready.contains("standby: instance a holds the lease on table tw-shared"),
+        "{ready}"
+    );
+    assert!(http_get(port, "/metrics").contains("trailwatch_lease_held 0"));
     // What a delivered is recorded in the table before it is killed (a message sent and not
     // yet recorded is the documented at-least-once window).
     assert!(
@@ -125,7 +139,7 @@ fn a_standby_takes_over_a_killed_instance_within_the_lease_and_nothing_is_sent_t
         "taken over after {after:?} (lease {LEASE_S}s)"
     );
     assert!(
-        eventually(|| r.event_ids().len() >= 30, Duration::from_secs(60)),
+        eventually(|| r.received().len() >= 31, Duration::from_secs(60)),
         "b delivers the new events: {:?}",
         r.event_ids()
     );
@@ -145,6 +159,11 @@ fn a_standby_takes_over_a_killed_instance_within_the_lease_and_nothing_is_sent_t
         1,
         "one takeover alert among {} messages",
         bodies.len()
+    );
+    assert!(http_get(port, "/metrics").contains("trailwatch_lease_held 1"));
+    assert!(
+        takeovers[0].contains("(instance b)"),
+        "its own alerts name the instance"
     );
     assert!(
         takeovers[0].contains("인스턴스 b 가 a 의 작업을 이어받음"),
