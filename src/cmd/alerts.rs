@@ -8,9 +8,9 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use jiff::Timestamp;
 
-use super::common::{CmdError, ConfigArg};
+use super::common::{ask_state, CmdError, ConfigArg};
 use super::noise::{top, Noise};
-use crate::control::{ask, Answer, Request};
+use crate::control::{Answer, Request};
 use crate::rules::quiet::glob;
 use crate::state::{HistoryEntry, Status};
 use crate::text::{truncate, visible};
@@ -75,7 +75,7 @@ fn history(config: &ConfigArg, since: &str) -> Result<(Vec<HistoryEntry>, Timest
     let req = Request::History {
         since_ms: when::millis(from),
     };
-    match ask(&s.state_dir, &req).map_err(CmdError::failure)? {
+    match ask_state(&s, &req).map_err(CmdError::failure)? {
         Answer::History { alerts } => Ok((alerts, from)),
         other => Err(CmdError::failure(anyhow::anyhow!(
             "unexpected answer: {other:?}"
@@ -151,21 +151,20 @@ fn list(a: ListArgs) -> Result<ExitCode, CmdError> {
 
 fn show(a: ShowArgs) -> Result<ExitCode, CmdError> {
     let s = a.config.load()?;
-    let e =
-        match ask(&s.state_dir, &Request::HistoryEntry { id: a.id }).map_err(CmdError::failure)? {
-            Answer::HistoryEntry { alert: Some(e) } => e,
-            Answer::HistoryEntry { alert: None } => {
-                return Err(CmdError::usage(anyhow::anyhow!(
+    let e = match ask_state(&s, &Request::HistoryEntry { id: a.id }).map_err(CmdError::failure)? {
+        Answer::HistoryEntry { alert: Some(e) } => e,
+        Answer::HistoryEntry { alert: None } => {
+            return Err(CmdError::usage(anyhow::anyhow!(
             "no alert {} in the history (it keeps 90 days; `trailwatch alerts list` shows them)",
             a.id
         )))
-            }
-            other => {
-                return Err(CmdError::failure(anyhow::anyhow!(
-                    "unexpected answer: {other:?}"
-                )))
-            }
-        };
+        }
+        other => {
+            return Err(CmdError::failure(anyhow::anyhow!(
+                "unexpected answer: {other:?}"
+            )))
+        }
+    };
     print!("{}", describe(&e));
     Ok(ExitCode::SUCCESS)
 }

@@ -318,7 +318,8 @@ fn say_quiet(s: &Settings, now: jiff::Timestamp) {
 
 /// The S3 objects the state holds set aside because they could not be read.
 fn say_set_aside(s: &Settings) {
-    if !s.state_dir.join("db").exists() {
+    // A shared state's folder is a cache; `state show` reads the table.
+    if s.shared.is_some() || !s.state_dir.join("db").exists() {
         return;
     }
     match crate::state::State::open(&s.state_dir) {

@@ -73,6 +73,18 @@ pub(super) fn runnable_problems(s: &crate::settings::Settings, skip_external: bo
     if let Err(e) = crate::settings::usable_dir(&s.state_dir) {
         out.push(format!("state_dir {}: {e}", s.state_dir.display()));
     }
+    if let Some(cfg) = &s.shared {
+        match crate::shared::setup::exists(cfg) {
+            Ok(true) => {}
+            Ok(false) => out.push(format!(
+                "[state]: DynamoDB table {} does not exist in {}: create it with `trailwatch state init --config {}`",
+                cfg.table,
+                cfg.region,
+                s.path.display()
+            )),
+            Err(e) => out.push(format!("[state]: {e}")),
+        }
+    }
     out
 }
 
@@ -126,4 +138,35 @@ impl RuleArgs {
         }
         Ok(set)
     }
+}
+
+/// Asks the state a command reads or changes (silences, the history): the daemon on this
+/// host, or the state itself when none runs. A shared state (`[state] backend = "dynamodb"`)
+/// is read from the table from any host; a change goes through the daemon that holds the
+/// lease, on its host (named when refused).
+pub(super) fn ask_state(
+    s: &crate::settings::Settings,
+    req: &crate::control::Request,
+) -> Result<crate::control::Answer, crate::control::ControlError> {
+    use crate::control::{ask, daemon_answers, ControlError};
+    let Some(cfg) = &s.shared else {
+        return ask(&s.state_dir, req);
+    };
+    if daemon_answers(&s.state_dir) {
+        return ask(&s.state_dir, req);
+    }
+    let refused = |e: crate::shared::instance::SharedError| ControlError::Refused(e.to_string());
+    if req.writes() {
+        let holder = crate::shared::setup::holder(cfg).map_err(refused)?;
+        let on = match holder {
+            Some(h) => format!("instance {h} holds it"),
+            None => "no instance holds it now".into(),
+        };
+        return Err(ControlError::Refused(format!(
+            "the state is shared (DynamoDB table {}) and {on}: a change goes through the daemon that holds the lease; run this command on that instance's host",
+            cfg.table
+        )));
+    }
+    let snap = crate::shared::setup::snapshot(cfg).map_err(refused)?;
+    ask(&snap.dir, req)
 }

@@ -8,10 +8,10 @@ use std::process::ExitCode;
 use clap::Args;
 use jiff::Timestamp;
 
-use super::common::{CmdError, ConfigArg};
+use super::common::{ask_state, CmdError, ConfigArg};
 use super::noise::Noise;
 use crate::config::Config;
-use crate::control::{ask, Answer, Request};
+use crate::control::{Answer, Request};
 use crate::poll::Judge;
 use crate::rules::RuleSet;
 use crate::settings::Settings;
@@ -54,7 +54,7 @@ fn rules_to_try(s: &Settings, specs: &[String]) -> Result<RuleSet, CmdError> {
 
 /// The silences in force now (none when the state cannot be asked: said).
 fn silences(s: &Settings, now: Timestamp) -> Vec<Silence> {
-    match ask(&s.state_dir, &Request::Silences) {
+    match ask_state(&s, &Request::Silences) {
         Ok(Answer::Silences { silences }) => {
             silences.into_iter().filter(|x| x.until() > now).collect()
         }

@@ -8,8 +8,8 @@ use std::process::ExitCode;
 use clap::{Args, Subcommand};
 use jiff::Timestamp;
 
-use super::common::{CmdError, ConfigArg};
-use crate::control::{ask, Answer, Request};
+use super::common::{ask_state, CmdError, ConfigArg};
+use crate::control::{Answer, Request};
 use crate::rules::quiet::{glob, Conditions};
 use crate::settings::Settings;
 use crate::state::Silence;
@@ -146,7 +146,7 @@ fn add(a: AddArgs) -> Result<ExitCode, CmdError> {
         .map(|r| r.name.as_str())
         .filter(|n| glob(&silence.rule, n))
         .collect();
-    match ask(&s.state_dir, &Request::AddSilence { silence }).map_err(CmdError::failure)? {
+    match ask_state(&s, &Request::AddSilence { silence }).map_err(CmdError::failure)? {
         Answer::Silence { silence } => {
             println!("{}", silence.id);
             eprintln!(
@@ -169,7 +169,7 @@ fn add(a: AddArgs) -> Result<ExitCode, CmdError> {
 fn list(a: ListArgs) -> Result<ExitCode, CmdError> {
     let s = a.config.load()?;
     let Answer::Silences { silences } =
-        ask(&s.state_dir, &Request::Silences).map_err(CmdError::failure)?
+        ask_state(&s, &Request::Silences).map_err(CmdError::failure)?
     else {
         return Err(CmdError::failure(anyhow::anyhow!("unexpected answer")));
     };
@@ -215,7 +215,7 @@ fn list(a: ListArgs) -> Result<ExitCode, CmdError> {
 
 fn remove(a: RemoveArgs) -> Result<ExitCode, CmdError> {
     let s = a.config.load()?;
-    match ask(&s.state_dir, &Request::RemoveSilence { id: a.id }).map_err(CmdError::failure)? {
+    match ask_state(&s, &Request::RemoveSilence { id: a.id }).map_err(CmdError::failure)? {
         Answer::Removed { silence: Some(x) } => {
             eprintln!("silence {} removed (rule {}, {})", x.id, x.rule, x.reason);
             Ok(ExitCode::SUCCESS)

@@ -122,8 +122,20 @@ fn migrate(config: &ConfigArg) -> Result<ExitCode, CmdError> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Refuses a change the shared state cannot take from a command yet.
+fn not_shared(s: &crate::settings::Settings, what: &str) -> Result<(), CmdError> {
+    match &s.shared {
+        Some(cfg) => Err(CmdError::usage(anyhow::anyhow!(
+            "state {what} works on a state of one host; this configuration's state is shared (DynamoDB table {}), which `state {what}` cannot change yet",
+            cfg.table
+        ))),
+        None => Ok(()),
+    }
+}
+
 fn redrive(config: &ConfigArg, sink: Option<String>, yes: bool) -> Result<ExitCode, CmdError> {
     let s = config.load()?;
+    not_shared(&s, "redrive")?;
     if let Some(n) = &sink {
         if !s.sinks.iter().any(|k| &k.name == n) {
             return Err(CmdError::usage(anyhow::anyhow!("no sink named '{n}'")));
@@ -148,7 +160,17 @@ fn redrive(config: &ConfigArg, sink: Option<String>, yes: bool) -> Result<ExitCo
 
 fn show(config: &ConfigArg, json: bool) -> Result<ExitCode, CmdError> {
     let s = config.load()?;
-    let st = State::open(&s.state_dir).map_err(CmdError::failure)?;
+    // A shared state is read from its table, from any host.
+    let snap = match &s.shared {
+        Some(cfg) => Some(crate::shared::setup::snapshot(cfg).map_err(CmdError::failure)?),
+        None => None,
+    };
+    let dir = snap.as_ref().map_or(s.state_dir.clone(), |x| x.dir.clone());
+    let where_ = match &s.shared {
+        Some(cfg) => format!("DynamoDB table {} in {} (read now)", cfg.table, cfg.region),
+        None => s.state_dir.display().to_string(),
+    };
+    let st = State::open(&dir).map_err(CmdError::failure)?;
     let marks = st.watermarks().map_err(CmdError::failure)?;
     let dead = st.dead_letters().map_err(CmdError::failure)?;
     let aside = st.all_aside().map_err(CmdError::failure)?;
@@ -156,6 +178,7 @@ fn show(config: &ConfigArg, json: bool) -> Result<ExitCode, CmdError> {
     if json {
         let v = serde_json::json!({
             "state_dir": s.state_dir,
+            "state": where_,
             "watermarks": marks,
             "set_aside": aside,
             "raised": st.raised_len(),
@@ -166,7 +189,7 @@ fn show(config: &ConfigArg, json: bool) -> Result<ExitCode, CmdError> {
         println!("{v:#}");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("state: {}", s.state_dir.display());
+    println!("state: {where_}");
     if marks.is_empty() {
         println!("watermarks: none yet (the first poll reads `overlap` behind now)");
     }
@@ -212,6 +235,7 @@ fn show(config: &ConfigArg, json: bool) -> Result<ExitCode, CmdError> {
 
 fn reset(config: &ConfigArg, source: Option<String>, yes: bool) -> Result<ExitCode, CmdError> {
     let s = config.load()?;
+    not_shared(&s, "reset")?;
     if let Some(n) = &source {
         if !s.sources.iter().any(|x| &x.name == n) {
             return Err(CmdError::usage(anyhow::anyhow!("no source named '{n}'")));

@@ -42,6 +42,11 @@ pub(crate) fn ask(state_dir: &Path, req: &Request) -> Result<Answer, ControlErro
     }
 }
 
+/// Whether a daemon answers on `state_dir`'s socket.
+pub(crate) fn daemon_answers(state_dir: &Path) -> bool {
+    UnixStream::connect(state_dir.join(SOCKET)).is_ok()
+}
+
 /// One request and its answer over the socket.
 fn exchange(mut s: UnixStream, req: &Request) -> std::io::Result<Answer> {
     s.set_read_timeout(Some(Duration::from_secs(30)))?;

@@ -7,6 +7,6 @@ mod ask;
 mod request;
 mod serve;
 
-pub(crate) use self::ask::ask;
+pub(crate) use self::ask::{ask, daemon_answers, ControlError};
 pub(crate) use self::request::{end_silences, Answer, Request};
 pub(crate) use self::serve::Control;

@@ -75,3 +75,47 @@ pub fn migrate(
     drop(State::open_cache(state_dir)?);
     Ok(Migrated { items: n, table })
 }
+
+/// A copy of the shared state in a folder of its own, for commands that read it from any host
+/// (removed when dropped).
+pub struct Snapshot {
+    pub dir: std::path::PathBuf,
+}
+
+impl Drop for Snapshot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Reads the whole table into a new folder (consistent reads).
+pub fn snapshot(cfg: &SharedState) -> Result<Snapshot, SharedError> {
+    let t = connect(cfg)?;
+    let items =
+        wait(async move { t.load().await }).map_err(|e| SharedError::Table(e.to_string()))?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let snap = Snapshot {
+        dir: std::env::temp_dir().join(format!(
+            "trailwatch-snapshot-{}-{nanos}",
+            std::process::id()
+        )),
+    };
+    State::open(&snap.dir)?.load(&items)?;
+    Ok(snap)
+}
+
+/// The instance that holds the lease now, if any.
+pub fn holder(cfg: &SharedState) -> Result<Option<String>, SharedError> {
+    let t = connect(cfg)?;
+    wait(async move { t.lease().await })
+        .map(|l| l.map(|l| l.owner))
+        .map_err(|e| SharedError::Table(e.to_string()))
+}
+
+/// Whether the table exists (`check` says so before `run` would stop on it).
+pub fn exists(cfg: &SharedState) -> Result<bool, SharedError> {
+    let t = connect(cfg)?;
+    wait(async move { t.exists().await }).map_err(|e| SharedError::Table(e.to_string()))
+}

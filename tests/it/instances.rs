@@ -170,10 +170,45 @@ fn a_standby_takes_over_a_killed_instance_within_the_lease_and_nothing_is_sent_t
         "{}",
         takeovers[0]
     );
-    // The standby's folder is a cache: commands do not take it for a state of its own.
+    // Commands read the shared state from the table, from any host (a's daemon is gone)...
     let o = bin()
         .args(["state", "show", "--config"])
-        .arg(&b)
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("state: DynamoDB table tw-shared in us-east-1 (read now)"),
+        "{}",
+        text(&o)
+    );
+    let o = bin()
+        .args(["alerts", "list", "--json", "--config"])
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("cu-029"), "the history holds b's alerts");
+    // ...and a change goes to the instance that holds the lease, named.
+    let o = bin()
+        .args([
+            "silence",
+            "add",
+            "--rule",
+            "iam-user-lifecycle",
+            "--for",
+            "1h",
+        ])
+        .args(["--reason", "test", "--config"])
+        .arg(&a)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("instance b holds it"), "{}", text(&o));
+    // The local folder is a cache: a command that would take it for a state of its own refuses.
+    let o = bin()
+        .args(["backfill", "--since", "1h", "--notify", "--config"])
+        .arg(&a)
         .output()
         .unwrap();
     assert!(!o.status.success());
@@ -219,6 +254,17 @@ fn a_one_host_state_migrated_into_the_table_continues_without_repeats() {
     assert!(!o.status.success(), "no table yet");
     assert!(
         text(&o).contains("trailwatch state init --config"),
+        "{}",
+        text(&o)
+    );
+    let o = bin()
+        .args(["check", "--config"])
+        .arg(&two)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "check finds the missing table");
+    assert!(
+        text(&o).contains("DynamoDB table tw-shared does not exist in us-east-1"),
         "{}",
         text(&o)
     );
