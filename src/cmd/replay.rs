@@ -54,7 +54,7 @@ fn rules_to_try(s: &Settings, specs: &[String]) -> Result<RuleSet, CmdError> {
 
 /// The silences in force now (none when the state cannot be asked: said).
 fn silences(s: &Settings, now: Timestamp) -> Vec<Silence> {
-    match ask_state(&s, &Request::Silences) {
+    match ask_state(s, &Request::Silences) {
         Ok(Answer::Silences { silences }) => {
             silences.into_iter().filter(|x| x.until() > now).collect()
         }
