@@ -1,0 +1,124 @@
+#!/usr/bin/env python3
+"""What a shared state (DynamoDB) costs against the one-host state (sled), side by side in one
+run: `trailwatch run --once` over the same files, once with sled alone and once with
+`[state] backend = "dynamodb"` on moto (each run from a fresh state and a fresh table).
+
+The folder holds F delivery files of 50 records each, half of them CreateUser (an alert each,
+through the default pack) and half noise. Reported: the median of 3 runs per side, the ratio,
+and the DynamoDB calls and items written per alert (from the instance's own count, logged when
+it gives the lease up). moto answers on loopback in about a millisecond; DynamoDB in the same
+region takes a few: the calls per alert are the figure that carries over.
+
+Run: cargo build --release && target/test-venv/bin/python3 bench/shared-state.py target/release/trailwatch [F]
+(the test venv has moto: scripts/test makes it)
+"""
+import json
+import os
+import pathlib
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+TW = pathlib.Path(sys.argv[1]).resolve()
+F = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+PER_FILE = 50
+ACCOUNT, REGION = "111122223333", "us-east-1"
+ENV = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY="secret",
+           AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE="/nonexistent",
+           AWS_SHARED_CREDENTIALS_FILE="/nonexistent", RUST_LOG="info")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_moto():
+    port = free_port()
+    p = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in p.stdout:
+        if "Running on" in line:
+            threading.Thread(target=lambda: [None for _ in p.stdout], daemon=True).start()
+            return p, f"http://127.0.0.1:{port}"
+    raise SystemExit("moto did not start")
+
+
+def fill(trail):
+    trail.mkdir()
+    now = time.time()
+    alerts = 0
+    for f in range(F):
+        recs = []
+        for i in range(PER_FILE):
+            n = f * PER_FILE + i
+            t = time.gmtime(now - 3600 + n)
+            rec = {"eventVersion": "1.08", "eventID": f"ev-{n:06d}", "awsRegion": REGION,
+                   "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", t), "recipientAccountId": ACCOUNT,
+                   "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/admin",
+                                    "accountId": ACCOUNT, "userName": "admin"},
+                   "sourceIPAddress": "203.0.113.7", "userAgent": "aws-cli/2", "eventType": "AwsApiCall"}
+            if i % 2 == 0:
+                rec.update(eventName="CreateUser", eventSource="iam.amazonaws.com",
+                           requestParameters={"userName": f"u{n}"})
+                alerts += 1
+            else:
+                rec.update(eventName="DescribeInstances", eventSource="ec2.amazonaws.com")
+            recs.append(rec)
+        (trail / f"f{f:04d}.json").write_text(json.dumps({"Records": recs}))
+    return alerts
+
+
+def run(d, trail, moto_url, table):
+    state = ""
+    if table:
+        state = (f'[state]\nbackend = "dynamodb"\ntable = "{table}"\nregion = "{REGION}"\n'
+                 f'endpoint_url = "{moto_url}"\ninstance = "bench"\n')
+    cfg = pathlib.Path(d) / f"{table or 'sled'}.toml"
+    cfg.write_text(f'state_dir = "{d}/{table or "sled"}-state"\ngroup_window = "0s"\n{state}'
+                   f'[[sources]]\nname = "files"\ntype = "files"\npath = "{trail}"\n'
+                   f'[[sinks]]\nname = "out"\ntype = "console"\n')
+    if table:
+        subprocess.run([str(TW), "state", "init", "--config", str(cfg)], env=ENV, check=True,
+                       capture_output=True)
+    t = time.perf_counter()
+    r = subprocess.run([str(TW), "run", "--once", "--config", str(cfg)], env=ENV,
+                       capture_output=True, text=True)
+    took = time.perf_counter() - t
+    assert r.returncode == 0, r.stderr[-2000:]
+    calls = re.search(r"\((\d+) DynamoDB calls, (\d+) items written\)", r.stderr)
+    return took, calls and (int(calls.group(1)), int(calls.group(2)))
+
+
+def main():
+    moto, moto_url = start_moto()
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            trail = pathlib.Path(d) / "trail"
+            alerts = fill(trail)
+            sled, shared, counts = [], [], []
+            for i in range(3):
+                os.makedirs(f"{d}/s{i}")
+                sled.append(run(f"{d}/s{i}", trail, moto_url, None)[0])
+                os.makedirs(f"{d}/d{i}")
+                took, c = run(f"{d}/d{i}", trail, moto_url, f"bench-{i}")
+                shared.append(took)
+                counts.append(c)
+            s, h = statistics.median(sled), statistics.median(shared)
+            calls, items = counts[-1]
+            print(f"{F * PER_FILE} records in {F} files, {alerts} alerts; run --once, median of 3")
+            print(f"  sled (one host)      {s:6.2f} s   {alerts / s:7.0f} alerts/s")
+            print(f"  dynamodb on moto     {h:6.2f} s   {alerts / h:7.0f} alerts/s   ({h / s:.1f}x the time)")
+            print(f"  DynamoDB calls per alert {calls / alerts:.2f}, items written per alert {items / alerts:.2f}")
+    finally:
+        moto.kill()
+
+
+if __name__ == "__main__":
+    main()
