@@ -6,12 +6,16 @@ run: `trailwatch run --once` over the same files, once with sled alone and once 
 The folder holds F delivery files of 50 records each, half of them CreateUser (an alert each,
 through the default pack) and half noise. Reported: the median of 3 runs per side, the ratio,
 and the DynamoDB calls and items written per alert (from the instance's own count, logged when
-it gives the lease up). moto answers on loopback in about a millisecond; DynamoDB in the same
-region takes a few: the calls per alert are the figure that carries over.
+it gives the lease up). Two DynamoDBs: moto (real semantics, but its TransactWriteItems copies
+the whole table for every item it carries, so its answers slow down as the table grows: its
+time measures moto), and a stub on loopback that answers every call at once (no semantics: the
+time trailwatch itself adds around each call). DynamoDB in the same region answers a
+TransactWriteItems in a few milliseconds: the calls per alert are the figure that carries over.
 
 Run: cargo build --release && target/test-venv/bin/python3 bench/shared-state.py target/release/trailwatch [F]
 (the test venv has moto: scripts/test makes it)
 """
+import http.server
 import json
 import os
 import pathlib
@@ -48,6 +52,31 @@ def start_moto():
             threading.Thread(target=lambda: [None for _ in p.stdout], daemon=True).start()
             return p, f"http://127.0.0.1:{port}"
     raise SystemExit("moto did not start")
+
+
+class Stub(http.server.BaseHTTPRequestHandler):
+    """Answers every DynamoDB call at once: no lease held, no item stored, every write done."""
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        action = self.headers.get("x-amz-target", "").split(".")[-1]
+        body = {"DescribeTable": {"Table": {"TableStatus": "ACTIVE"}},
+                "Query": {"Items": [], "Count": 0},
+                "CreateTable": {"TableDescription": {"TableStatus": "ACTIVE"}}}.get(action, {})
+        out = json.dumps(body).encode()
+        # One write: headers and body in separate segments meet delayed ACKs (40 ms each).
+        self.wfile.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.0\r\n"
+                         + f"content-length: {len(out)}\r\n\r\n".encode() + out)
+
+    def log_message(self, *a):
+        pass
+
+
+def start_stub():
+    s = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stub)
+    threading.Thread(target=s.serve_forever, daemon=True).start()
+    return s, f"http://127.0.0.1:{s.server_address[1]}"
 
 
 def fill(trail):
@@ -98,26 +127,30 @@ def run(d, trail, moto_url, table):
 
 def main():
     moto, moto_url = start_moto()
+    stub, stub_url = start_stub()
     try:
         with tempfile.TemporaryDirectory() as d:
             trail = pathlib.Path(d) / "trail"
             alerts = fill(trail)
-            sled, shared, counts = [], [], []
+            times = {"sled": [], "stub": [], "moto": []}
+            counts = None
             for i in range(3):
-                os.makedirs(f"{d}/s{i}")
-                sled.append(run(f"{d}/s{i}", trail, moto_url, None)[0])
-                os.makedirs(f"{d}/d{i}")
-                took, c = run(f"{d}/d{i}", trail, moto_url, f"bench-{i}")
-                shared.append(took)
-                counts.append(c)
-            s, h = statistics.median(sled), statistics.median(shared)
-            calls, items = counts[-1]
+                for side, url in (("sled", None), ("stub", stub_url), ("moto", moto_url)):
+                    os.makedirs(f"{d}/{side}{i}")
+                    took, c = run(f"{d}/{side}{i}", trail, url or moto_url, None if side == "sled" else f"bench-{i}")
+                    times[side].append(took)
+                    if side == "moto":
+                        counts = c
+            s, st, m = (statistics.median(times[k]) for k in ("sled", "stub", "moto"))
+            calls, items = counts
             print(f"{F * PER_FILE} records in {F} files, {alerts} alerts; run --once, median of 3")
-            print(f"  sled (one host)      {s:6.2f} s   {alerts / s:7.0f} alerts/s")
-            print(f"  dynamodb on moto     {h:6.2f} s   {alerts / h:7.0f} alerts/s   ({h / s:.1f}x the time)")
+            print(f"  sled (one host)          {s:6.2f} s  {alerts / s:6.0f} alerts/s")
+            print(f"  dynamodb, stub           {st:6.2f} s  {alerts / st:6.0f} alerts/s  ({st / s:.1f}x sled's time)")
+            print(f"  dynamodb, moto           {m:6.2f} s  {alerts / m:6.0f} alerts/s  ({m / s:.1f}x sled's time)")
             print(f"  DynamoDB calls per alert {calls / alerts:.2f}, items written per alert {items / alerts:.2f}")
     finally:
         moto.kill()
+        stub.shutdown()
 
 
 if __name__ == "__main__":

@@ -106,7 +106,8 @@ pub(crate) async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<()
         why = taken.lost() => Err(DaemonError::LeaseLost { instance: cfg.instance.clone(), why }),
     };
     metrics.lease_held(false);
-    if served.is_ok() {
+    // Stopped (or failed) while holding it: a standby takes over at once, not after a lease.
+    if !matches!(served, Err(DaemonError::LeaseLost { .. })) {
         taken.release().await;
     }
     served
