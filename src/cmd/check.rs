@@ -319,7 +319,22 @@ fn say_quiet(s: &Settings, now: jiff::Timestamp) {
 /// The S3 objects the state holds set aside because they could not be read.
 fn say_set_aside(s: &Settings) {
     // A shared state's folder is a cache; `state show` reads the table.
-    if s.shared.is_some() || !s.state_dir.join("db").exists() {
+    if let Some(cfg) = &s.shared {
+        let holder = match crate::shared::setup::holder(cfg) {
+            Ok(Some(h)) => format!("instance {h} holds the lease"),
+            Ok(None) => "no instance holds the lease now".into(),
+            Err(e) => format!("the lease cannot be read: {e}"),
+        };
+        println!(
+            "state: shared in DynamoDB table {} in {} as instance {} (lease {}s); {holder}",
+            cfg.table,
+            cfg.region,
+            cfg.instance,
+            cfg.lease.as_secs()
+        );
+        return;
+    }
+    if !s.state_dir.join("db").exists() {
         return;
     }
     match crate::state::State::open(&s.state_dir) {

@@ -122,6 +122,9 @@ fn a_standby_takes_over_a_killed_instance_within_the_lease_and_nothing_is_sent_t
         items(&murl, "raised") >= 20,
         "raised marks are in the table"
     );
+    // While a renews, the standby waits (a standby that took over early would have fenced a).
+    assert!(!la.rest_now().contains("lost its lease"));
+    assert!(!lb.rest_now().contains("instance b holds"));
     for e in events(20, 10) {
         fake.add(e);
     }
@@ -269,6 +272,17 @@ fn a_one_host_state_migrated_into_the_table_continues_without_repeats() {
         text(&o)
     );
     init(&two);
+    let o = bin()
+        .args(["check", "--config"])
+        .arg(&two)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("state: shared in DynamoDB table tw-shared in us-east-1 as instance one (lease 3s); no instance holds the lease now"),
+        "{}",
+        text(&o)
+    );
     let o = bin()
         .args([
             "state", "migrate", "--from", "sled", "--to", "dynamodb", "--config",
