@@ -79,19 +79,7 @@ pub async fn take(
             epoch: unique(&me),
             rvn: unique(&me),
         };
-        let claim = match &now {
-            None => Some(None),
-            Some(it) if it.owner == me => Some(Some(it)),
-            Some(it) => match &seen {
-                Some((s, at)) if s.rvn == it.rvn && at.elapsed() >= period => Some(Some(it)),
-                Some((s, _)) if s.rvn == it.rvn => None,
-                _ => {
-                    seen = Some((it.clone(), Instant::now()));
-                    None
-                }
-            },
-        };
-        if let Some(seen_item) = claim {
+        if let Some(seen_item) = may_claim(now.as_ref(), &mut seen, &me, period) {
             let claimed = match table.claim(&mine, seen_item).await {
                 Ok(c) => c,
                 Err(e) => {
@@ -132,6 +120,30 @@ pub async fn take(
             }
         }
         tokio::time::sleep(period / 4).await;
+    }
+}
+
+/// Whether to claim the lease now, and on what condition (`Some(None)`: it is absent;
+/// `Some(Some(item))`: it is still `item`): when no one holds it, when this instance's name
+/// holds it (a restart), or when its holder left it unchanged for a whole lease, as `seen`
+/// (what this standby saw first, and when) remembers.
+fn may_claim<'a>(
+    now: Option<&'a LeaseItem>,
+    seen: &mut Option<(LeaseItem, Instant)>,
+    me: &str,
+    period: Duration,
+) -> Option<Option<&'a LeaseItem>> {
+    match now {
+        None => Some(None),
+        Some(it) if it.owner == me => Some(Some(it)),
+        Some(it) => match seen {
+            Some((s, at)) if s.rvn == it.rvn && at.elapsed() >= period => Some(Some(it)),
+            Some((s, _)) if s.rvn == it.rvn => None,
+            _ => {
+                *seen = Some((it.clone(), Instant::now()));
+                None
+            }
+        },
     }
 }
 
@@ -217,5 +229,58 @@ impl Lease {
                 self.table.describe()
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(owner: &str, rvn: &str) -> LeaseItem {
+        LeaseItem {
+            owner: owner.into(),
+            epoch: "e".into(),
+            rvn: rvn.into(),
+        }
+    }
+
+    #[test]
+    fn a_standby_claims_only_a_lease_left_unchanged_for_a_whole_period() {
+        let p = Duration::from_secs(30);
+        let mut seen = None;
+        assert_eq!(
+            may_claim(None, &mut seen, "b", p),
+            Some(None),
+            "absent: at once"
+        );
+        let mine = item("b", "1");
+        assert_eq!(
+            may_claim(Some(&mine), &mut seen, "b", p),
+            Some(Some(&mine)),
+            "its own name: a restart"
+        );
+        let a1 = item("a", "1");
+        assert_eq!(
+            may_claim(Some(&a1), &mut seen, "b", p),
+            None,
+            "first seen: wait"
+        );
+        assert_eq!(
+            may_claim(Some(&a1), &mut seen, "b", p),
+            None,
+            "unchanged, but not for a lease yet"
+        );
+        let a2 = item("a", "2");
+        assert_eq!(
+            may_claim(Some(&a2), &mut seen, "b", p),
+            None,
+            "renewed: wait again"
+        );
+        seen.as_mut().unwrap().1 = Instant::now() - p;
+        assert_eq!(
+            may_claim(Some(&a2), &mut seen, "b", p),
+            Some(Some(&a2)),
+            "unchanged for a lease"
+        );
     }
 }
