@@ -94,11 +94,27 @@ pub(crate) async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<()
         let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Status(&why)]);
         r.set(move || vec![why.clone()]);
     });
+    // systemd hears that a standby started (Type=notify would time it out otherwise), and its
+    // watchdog pings while it waits.
+    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
+    let pings = Aborted(tokio::spawn(watchdog_pings()));
+    // Once, it does not stand by: another instance at work holds the state.
+    if mode == Mode::Once {
+        if let Ok(Some(h)) = shared::setup::holder(&cfg) {
+            if h != cfg.instance {
+                return Err(DaemonError::Shared(shared::instance::SharedError::Table(format!(
+                    "instance {h} holds the lease on table {}: `run --once` does not wait for it (stop that instance, or run without --once to stand by)",
+                    cfg.table
+                ))));
+            }
+        }
+    }
     let taken = tokio::select! {
         t = shared::instance::take_over(standby, &cfg, &path, &state) => t?,
         _ = signals.term.recv() => return Ok(()),
         _ = tokio::signal::ctrl_c() => return Ok(()),
     };
+    drop(pings);
     metrics.lease_held(true);
     instance::took_over(&first, &state, &taken);
     let served = tokio::select! {
@@ -111,6 +127,19 @@ pub(crate) async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<()
         taken.release().await;
     }
     served
+}
+
+/// Pings systemd's watchdog, when it has one, at half its period.
+async fn watchdog_pings() {
+    let mut usec = 0u64;
+    if !sd_notify::watchdog_enabled(false, &mut usec) {
+        return;
+    }
+    let mut every = tokio::time::interval(Duration::from_micros(usec / 2));
+    loop {
+        every.tick().await;
+        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
+    }
 }
 
 /// Runs one configuration after another (reloads) on `state` until stopped.

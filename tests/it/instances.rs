@@ -5,6 +5,7 @@
 //! without repeats; the local cache refuses to be used as a state of its own.
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
@@ -517,4 +518,88 @@ fn ids_of(r: &Receiver) -> Vec<String> {
         .collect();
     ids.sort();
     ids
+}
+
+#[test]
+fn a_standby_is_started_and_alive_for_systemd_and_run_once_does_not_wait_for_the_lease() {
+    use std::os::unix::net::UnixDatagram;
+    let (_moto, murl) = moto();
+    let fake = FakeCloudTrail::start(events(0, 1));
+    let r = Receiver::start(0, vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let a = config(dir.path(), "a", &fake.url, &r.url, &shared(&murl, "a"));
+    let b = config(dir.path(), "b", &fake.url, &r.url, &shared(&murl, "b"));
+    init(&a);
+    let (mut pa, mut la) = spawn_run(&a);
+    la.until(
+        "instance a holds DynamoDB table tw-shared",
+        Duration::from_secs(30),
+    );
+    // b under a systemd that wants READY within its start timeout and a ping every second.
+    let sock_path = dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    // systemd names the main process in WATCHDOG_PID: the shell's pid, which exec keeps.
+    let mut sh = Command::new("sh");
+    sh.arg("-c")
+        .arg("WATCHDOG_PID=$$ exec \"$0\" run --config \"$1\"")
+        .arg(crate::support::exe())
+        .arg(&b);
+    for (k, v) in bin().get_envs() {
+        match v {
+            Some(v) => sh.env(k, v),
+            None => sh.env_remove(k),
+        };
+    }
+    let mut pb = crate::support::servers::Proc(
+        sh.env("NOTIFY_SOCKET", &sock_path)
+            .env("WATCHDOG_USEC", "1000000")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut said = Vec::new();
+    let mut buf = [0u8; 512];
+    while said
+        .iter()
+        .filter(|m: &&String| m.contains("WATCHDOG=1"))
+        .count()
+        < 3
+    {
+        let n = sock
+            .recv(&mut buf)
+            .expect("the standby keeps talking to systemd");
+        said.push(String::from_utf8_lossy(&buf[..n]).to_string());
+    }
+    assert!(said.iter().any(|m| m.contains("READY=1")), "{said:?}");
+    assert!(
+        said.iter()
+            .any(|m| m.contains("STATUS=standby: instance a holds the lease")),
+        "{said:?}"
+    );
+    assert!(
+        !la.rest_now().contains("lost its lease"),
+        "b stood by all along"
+    );
+    // A one-shot run does not wait behind the instance at work.
+    let c = config(dir.path(), "c", &fake.url, &r.url, &shared(&murl, "c"));
+    let o = bin()
+        .args(["run", "--once", "--config"])
+        .arg(&c)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains(
+            "instance a holds the lease on table tw-shared: `run --once` does not wait for it"
+        ),
+        "{}",
+        text(&o)
+    );
+    signal(&pb.0, 15);
+    assert!(pb.0.wait().unwrap().success());
+    signal(&pa.0, 15);
+    assert!(pa.0.wait().unwrap().success());
 }
