@@ -5,9 +5,16 @@
 //! binary) make the primary key, `v` the value (binary). Binary sort keys order as sled's keys
 //! do (bytewise), so a tree is read back in order with one Query. The lease is the item
 //! `t = "lease"`, `k = "instance"` (see `lease`).
+//!
+//! An item holds 400 KB, a record up to 2 MB (`format::stream` reduces longer ones): a value
+//! that does not fit is compressed (`z`), and one that still does not fit is cut in parts, the
+//! first in the item (with `parts`), the others under `t = "<tree>+"`, `k = key + part number`,
+//! all in the transaction of the key. A crafted record must not stop the copy.
 
+use std::collections::HashMap;
+use std::io::{Read, Write as _};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -24,8 +31,10 @@ use crate::state::{Write, TREES};
 const PER_TRANSACTION: usize = 100;
 /// What one transaction may carry (DynamoDB's limit is 4 MB).
 const TRANSACTION_BYTES: usize = 3_500_000;
-/// An item's largest size (DynamoDB's limit is 400 KB, names included).
+/// The largest value kept as it is in one item (DynamoDB's limit is 400 KB, names included).
 const ITEM_BYTES: usize = 399_000;
+/// The size of each part of a value cut in parts.
+const PART_BYTES: usize = 350_000;
 
 fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
@@ -46,8 +55,6 @@ pub enum WriteError {
     Fenced,
     #[error("{0}")]
     Api(#[from] ApiError),
-    #[error("{0}")]
-    TooLarge(String),
 }
 
 /// The lease item, as read.
@@ -71,6 +78,8 @@ pub struct Table {
     pub calls: Arc<ApiStats>,
     /// Items written.
     pub written: AtomicU64,
+    /// The keys whose values are cut in parts, and in how many (to remove the parts).
+    parted: Mutex<HashMap<(&'static str, Vec<u8>), usize>>,
 }
 
 impl Table {
@@ -102,6 +111,7 @@ impl Table {
             caller: Caller::new(1000.0, backoff, calls.clone()),
             calls,
             written: AtomicU64::new(0),
+            parted: Mutex::default(),
         })
     }
 
@@ -172,47 +182,101 @@ impl Table {
         ))
     }
 
-    /// Every key of every tree, tree by tree in order (consistent reads).
+    /// Every key of every tree, tree by tree in order (consistent reads), values put back
+    /// together from their parts.
     pub async fn load(&self) -> Result<Vec<Write>, ApiError> {
         let mut out = Vec::new();
+        let mut parted = HashMap::new();
         for tree in TREES {
-            let mut start: Option<Value> = None;
-            loop {
-                let mut body = json!({
-                    "TableName": self.cfg.table,
-                    "KeyConditionExpression": "t = :t",
-                    "ExpressionAttributeValues": {":t": {"S": tree}},
-                    "ConsistentRead": true
-                });
-                if let Some(s) = start.take() {
-                    body["ExclusiveStartKey"] = s;
-                }
-                let v = self.call("Query", body).await?;
-                for item in v["Items"].as_array().into_iter().flatten() {
-                    let bytes = |a: &str| {
-                        let text = item[a]["B"].as_str().unwrap_or("");
-                        base64::engine::general_purpose::STANDARD.decode(text)
-                    };
-                    let (Ok(key), Ok(value)) = (bytes("k"), bytes("v")) else {
-                        return Err(ApiError::new(
-                            "dynamodb:Query",
-                            format!("an item of {tree} in {} is not trailwatch's (k and v must be binary)", self.cfg.table),
-                            ApiErrorKind::Other,
-                        ));
-                    };
-                    out.push(Write {
-                        tree,
-                        key,
-                        value: Some(value),
-                    });
-                }
-                match v.get("LastEvaluatedKey") {
-                    Some(k) if !k.is_null() => start = Some(k.clone()),
-                    _ => break,
+            let mut parts: HashMap<Vec<u8>, Vec<u8>> = HashMap::new();
+            for item in self.query_all(&format!("{tree}+")).await? {
+                let (k, z) = (binary(&item, "k"), binary(&item, "z"));
+                if let (Some(k), Some(z)) = (k, z) {
+                    parts.insert(k, z);
                 }
             }
+            for item in self.query_all(tree).await? {
+                let key = binary(&item, "k").ok_or_else(|| self.foreign(tree))?;
+                let n = item["parts"]["N"]
+                    .as_str()
+                    .and_then(|n| n.parse::<usize>().ok());
+                let value = match (binary(&item, "v"), binary(&item, "z")) {
+                    (Some(v), _) => v,
+                    (None, Some(mut z)) => {
+                        for i in 1..n.unwrap_or(1) {
+                            let part = parts.get(&part_key(&key, i)).ok_or_else(|| {
+                                ApiError::new(
+                                    "dynamodb:Query",
+                                    format!(
+                                        "part {i} of a {tree} entry is missing from {}",
+                                        self.cfg.table
+                                    ),
+                                    ApiErrorKind::Other,
+                                )
+                            })?;
+                            z.extend_from_slice(part);
+                        }
+                        inflate(&z).map_err(|e| {
+                            ApiError::new(
+                                "dynamodb:Query",
+                                format!(
+                                    "a {tree} entry in {} cannot be decompressed: {e}",
+                                    self.cfg.table
+                                ),
+                                ApiErrorKind::Other,
+                            )
+                        })?
+                    }
+                    _ => return Err(self.foreign(tree)),
+                };
+                if let Some(n) = n.filter(|n| *n > 1) {
+                    parted.insert((tree, key.clone()), n);
+                }
+                out.push(Write {
+                    tree,
+                    key,
+                    value: Some(value),
+                });
+            }
         }
+        *self.parted.lock().expect("parts lock") = parted;
         Ok(out)
+    }
+
+    fn foreign(&self, tree: &str) -> ApiError {
+        ApiError::new(
+            "dynamodb:Query",
+            format!(
+                "an item of {tree} in {} is not trailwatch's (k and v must be binary)",
+                self.cfg.table
+            ),
+            ApiErrorKind::Other,
+        )
+    }
+
+    /// Every item of one partition.
+    async fn query_all(&self, t: &str) -> Result<Vec<Value>, ApiError> {
+        let mut out = Vec::new();
+        let mut start: Option<Value> = None;
+        loop {
+            let mut body = json!({
+                "TableName": self.cfg.table,
+                "KeyConditionExpression": "t = :t",
+                "ExpressionAttributeValues": {":t": {"S": t}},
+                "ConsistentRead": true
+            });
+            if let Some(s) = start.take() {
+                body["ExclusiveStartKey"] = s;
+            }
+            let mut v = self.call("Query", body).await?;
+            if let Some(items) = v["Items"].as_array_mut() {
+                out.append(items);
+            }
+            match v.get("LastEvaluatedKey") {
+                Some(k) if !k.is_null() => start = Some(k.clone()),
+                _ => return Ok(out),
+            }
+        }
     }
 
     /// Whether the table holds any state (the lease aside).
@@ -232,39 +296,77 @@ impl Table {
         Ok(false)
     }
 
-    /// Writes `writes` in order, in transactions of up to 99 items; with `fence`, each
-    /// transaction also checks that the lease is still `fence`'s, and none is written if not.
+    /// Writes `writes` in order, in transactions of up to 99 items (the items of one key in
+    /// one transaction); with `fence`, each transaction also checks that the lease is still
+    /// `fence`'s, and none is written if not.
     pub async fn write(&self, writes: &[Write], fence: Option<&Fence>) -> Result<(), WriteError> {
         let room = PER_TRANSACTION - usize::from(fence.is_some());
         let mut batch: Vec<Value> = Vec::new();
         let mut bytes = 0;
         for w in writes {
-            let key = json!({"t": {"S": w.tree}, "k": {"B": b64(&w.key)}});
-            let item = match &w.value {
-                Some(v) => {
-                    let size = w.key.len() + v.len() + 16;
-                    if size > ITEM_BYTES {
-                        return Err(WriteError::TooLarge(format!(
-                            "a {} entry of {size} bytes is larger than a DynamoDB item can be (400 KB)",
-                            w.tree
-                        )));
-                    }
-                    bytes += size;
-                    json!({"Put": {"TableName": self.cfg.table, "Item": {
-                        "t": {"S": w.tree}, "k": {"B": b64(&w.key)}, "v": {"B": b64(v)}}}})
-                }
-                None => json!({"Delete": {"TableName": self.cfg.table, "Key": key}}),
-            };
-            if batch.len() == room || bytes > TRANSACTION_BYTES {
+            let (items, size) = self.items_of(w);
+            if !batch.is_empty()
+                && (batch.len() + items.len() > room || bytes + size > TRANSACTION_BYTES)
+            {
                 self.transact(std::mem::take(&mut batch), fence).await?;
-                bytes = w.key.len() + w.value.as_ref().map_or(0, Vec::len);
+                bytes = 0;
             }
-            batch.push(item);
+            bytes += size;
+            batch.extend(items);
         }
         if !batch.is_empty() {
             self.transact(batch, fence).await?;
         }
         Ok(())
+    }
+
+    /// The items that write `w` (and remove the parts its old value had), and their size.
+    fn items_of(&self, w: &Write) -> (Vec<Value>, usize) {
+        let table = &self.cfg.table;
+        let key_of = |t: &str, k: &[u8]| json!({"t": {"S": t}, "k": {"B": b64(k)}});
+        let mut parted = self.parted.lock().expect("parts lock");
+        let old = parted.remove(&(w.tree, w.key.clone())).unwrap_or(0);
+        let mut items = Vec::new();
+        let mut size = w.key.len() + 16;
+        let mut parts = 0;
+        match &w.value {
+            None => {
+                items.push(json!({"Delete": {"TableName": table, "Key": key_of(w.tree, &w.key)}}))
+            }
+            Some(v) if w.key.len() + v.len() + 16 <= ITEM_BYTES => {
+                size += v.len();
+                items.push(json!({"Put": {"TableName": table, "Item": {
+                    "t": {"S": w.tree}, "k": {"B": b64(&w.key)}, "v": {"B": b64(v)}}}}));
+            }
+            Some(v) => {
+                let z = deflate(v);
+                size += z.len();
+                let chunks: Vec<&[u8]> = if z.len() + w.key.len() + 32 <= ITEM_BYTES {
+                    vec![&z[..]]
+                } else {
+                    z.chunks(PART_BYTES).collect()
+                };
+                parts = chunks.len();
+                let mut first = json!({"t": {"S": w.tree}, "k": {"B": b64(&w.key)}, "z": {"B": b64(chunks[0])}});
+                if parts > 1 {
+                    first["parts"] = json!({"N": parts.to_string()});
+                    parted.insert((w.tree, w.key.clone()), parts);
+                }
+                items.push(json!({"Put": {"TableName": table, "Item": first}}));
+                let tree = format!("{}+", w.tree);
+                for (i, c) in chunks.iter().enumerate().skip(1) {
+                    items.push(json!({"Put": {"TableName": table, "Item": {
+                        "t": {"S": tree}, "k": {"B": b64(&part_key(&w.key, i))}, "z": {"B": b64(c)}}}}));
+                }
+            }
+        }
+        let tree = format!("{}+", w.tree);
+        for i in parts.max(1)..old {
+            items.push(
+                json!({"Delete": {"TableName": table, "Key": key_of(&tree, &part_key(&w.key, i))}}),
+            );
+        }
+        (items, size)
     }
 
     async fn transact(
@@ -349,6 +451,31 @@ impl Table {
         });
         conditional(self.call("DeleteItem", body).await)
     }
+}
+
+/// The key of part `i` of the value of `key`.
+fn part_key(key: &[u8], i: usize) -> Vec<u8> {
+    let mut k = key.to_vec();
+    k.extend_from_slice(&(i as u16).to_be_bytes());
+    k
+}
+
+/// A binary attribute of an item.
+fn binary(item: &Value, a: &str) -> Option<Vec<u8>> {
+    let text = item[a]["B"].as_str()?;
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
+}
+
+fn deflate(v: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(v).expect("writing to memory");
+    e.finish().expect("writing to memory")
+}
+
+fn inflate(z: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut out = Vec::new();
+    flate2::read::ZlibDecoder::new(z).read_to_end(&mut out)?;
+    Ok(out)
 }
 
 fn lease_key() -> Value {

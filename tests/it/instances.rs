@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::support::fake_cloudtrail::{record, FakeCloudTrail, FakeEvent};
 use crate::support::moto_aws::json_call;
 use crate::support::servers::{free_port, moto, Receiver};
-use crate::support::{bin, eventually, http_get, signal, spawn_run, text};
+use crate::support::{bin, eventually, files_config, http_get, signal, spawn_run, text};
 
 const LEASE_S: u64 = 3;
 
@@ -61,12 +61,13 @@ fn items(moto: &str, tree: &str) -> u64 {
     v["Count"].as_u64().unwrap()
 }
 
+/// `trailwatch ARGS --config CFG`, run to its end.
+fn tw(args: &[&str], cfg: &Path) -> std::process::Output {
+    bin().args(args).arg("--config").arg(cfg).output().unwrap()
+}
+
 fn init(cfg: &Path) {
-    let o = bin()
-        .args(["state", "init", "--config"])
-        .arg(cfg)
-        .output()
-        .unwrap();
+    let o = tw(&["state", "init"], cfg);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         text(&o).contains("created DynamoDB table tw-shared in us-east-1"),
@@ -175,46 +176,30 @@ fn a_standby_takes_over_a_killed_instance_within_the_lease_and_nothing_is_sent_t
         takeovers[0]
     );
     // Commands read the shared state from the table, from any host (a's daemon is gone)...
-    let o = bin()
-        .args(["state", "show", "--config"])
-        .arg(&a)
-        .output()
-        .unwrap();
+    let o = tw(&["state", "show"], &a);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         text(&o).contains("state: DynamoDB table tw-shared in us-east-1 (read now)"),
         "{}",
         text(&o)
     );
-    let o = bin()
-        .args(["alerts", "list", "--json", "--config"])
-        .arg(&a)
-        .output()
-        .unwrap();
+    let o = tw(&["alerts", "list", "--json"], &a);
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("cu-029"), "the history holds b's alerts");
     // ...and a change goes to the instance that holds the lease, named.
-    let o = bin()
-        .args([
-            "silence",
-            "add",
-            "--rule",
-            "iam-user-lifecycle",
-            "--for",
-            "1h",
-        ])
-        .args(["--reason", "test", "--config"])
-        .arg(&a)
-        .output()
-        .unwrap();
+    let silence = [
+        "silence",
+        "add",
+        "--rule",
+        "iam-user-lifecycle",
+        "--for",
+        "1h",
+    ];
+    let o = tw(&[&silence[..], &["--reason", "test"]].concat(), &a);
     assert!(!o.status.success());
     assert!(text(&o).contains("instance b holds it"), "{}", text(&o));
     // The local folder is a cache: a command that would take it for a state of its own refuses.
-    let o = bin()
-        .args(["backfill", "--since", "1h", "--notify", "--config"])
-        .arg(&a)
-        .output()
-        .unwrap();
+    let o = tw(&["backfill", "--since", "1h", "--notify"], &a);
     assert!(!o.status.success());
     assert!(
         text(&o).contains("is the local cache of a state shared by several instances"),
@@ -239,33 +224,22 @@ fn a_one_host_state_migrated_into_the_table_continues_without_repeats() {
     let r = Receiver::start(0, vec![]);
     let dir = tempfile::tempdir().unwrap();
     let one = config(dir.path(), "one", &fake.url, &r.url, "");
-    let o = bin()
-        .args(["run", "--once", "--config"])
-        .arg(&one)
-        .output()
-        .unwrap();
+    let o = tw(&["run", "--once"], &one);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(r.event_ids().len(), 5);
     // The same host, now one instance of a shared state.
     let two = config(dir.path(), "one", &fake.url, &r.url, &shared(&murl, "one"));
-    let o = bin()
-        .args([
-            "state", "migrate", "--from", "sled", "--to", "dynamodb", "--config",
-        ])
-        .arg(&two)
-        .output()
-        .unwrap();
+    let o = tw(
+        &["state", "migrate", "--from", "sled", "--to", "dynamodb"],
+        &two,
+    );
     assert!(!o.status.success(), "no table yet");
     assert!(
         text(&o).contains("trailwatch state init --config"),
         "{}",
         text(&o)
     );
-    let o = bin()
-        .args(["check", "--config"])
-        .arg(&two)
-        .output()
-        .unwrap();
+    let o = tw(&["check"], &two);
     assert!(!o.status.success(), "check finds the missing table");
     assert!(
         text(&o).contains("DynamoDB table tw-shared does not exist in us-east-1"),
@@ -273,34 +247,24 @@ fn a_one_host_state_migrated_into_the_table_continues_without_repeats() {
         text(&o)
     );
     init(&two);
-    let o = bin()
-        .args(["check", "--config"])
-        .arg(&two)
-        .output()
-        .unwrap();
+    let o = tw(&["check"], &two);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
         text(&o).contains("state: shared in DynamoDB table tw-shared in us-east-1 as instance one (lease 3s); no instance holds the lease now"),
         "{}",
         text(&o)
     );
-    let o = bin()
-        .args([
-            "state", "migrate", "--from", "sled", "--to", "dynamodb", "--config",
-        ])
-        .arg(&two)
-        .output()
-        .unwrap();
+    let o = tw(
+        &["state", "migrate", "--from", "sled", "--to", "dynamodb"],
+        &two,
+    );
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("copied"), "{}", text(&o));
     assert!(items(&murl, "raised") >= 5 && items(&murl, "watermarks") == 1);
-    let o = bin()
-        .args([
-            "state", "migrate", "--from", "sled", "--to", "dynamodb", "--config",
-        ])
-        .arg(&two)
-        .output()
-        .unwrap();
+    let o = tw(
+        &["state", "migrate", "--from", "sled", "--to", "dynamodb"],
+        &two,
+    );
     assert!(!o.status.success());
     assert!(text(&o).contains("already holds a state"), "{}", text(&o));
     // Its cache emptied, the instance still knows everything from the table.
@@ -308,11 +272,7 @@ fn a_one_host_state_migrated_into_the_table_continues_without_repeats() {
     for e in events(5, 2) {
         fake.add(e);
     }
-    let o = bin()
-        .args(["run", "--once", "--config"])
-        .arg(&two)
-        .output()
-        .unwrap();
+    let o = tw(&["run", "--once"], &two);
     assert!(o.status.success(), "{}", text(&o));
     let mut ids = r.event_ids();
     assert_eq!(ids.len(), 7, "the two new events only: {ids:?}");
@@ -586,11 +546,7 @@ fn a_standby_is_started_and_alive_for_systemd_and_run_once_does_not_wait_for_the
     );
     // A one-shot run does not wait behind the instance at work.
     let c = config(dir.path(), "c", &fake.url, &r.url, &shared(&murl, "c"));
-    let o = bin()
-        .args(["run", "--once", "--config"])
-        .arg(&c)
-        .output()
-        .unwrap();
+    let o = tw(&["run", "--once"], &c);
     assert!(!o.status.success());
     assert!(
         text(&o).contains(
@@ -603,4 +559,47 @@ fn a_standby_is_started_and_alive_for_systemd_and_run_once_does_not_wait_for_the
     assert!(pb.0.wait().unwrap().success());
     signal(&pa.0, 15);
     assert!(pa.0.wait().unwrap().success());
+}
+
+#[test]
+fn a_record_larger_than_a_dynamodb_item_is_copied_whole_and_read_back() {
+    let (_moto, murl) = moto();
+    let r = Receiver::start(0, vec![]);
+    // 900 KB that does not compress much: a DynamoDB item holds 400 KB.
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let noise: String = (0..900_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            char::from(b'a' + (x % 26) as u8)
+        })
+        .collect();
+    let now = jiff::Timestamp::now();
+    let rec = json!({"eventVersion": "1.08", "eventID": "huge-1", "eventName": "CreateUser",
+        "eventSource": "iam.amazonaws.com", "awsRegion": "us-east-1", "eventType": "AwsApiCall",
+        "eventTime": now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(), "recipientAccountId": "111122223333",
+        "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/admin", "userName": "admin"},
+        "requestParameters": {"userName": "u", "tags": [{"key": "k", "value": noise.clone()}]}});
+    let sink = format!("[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nmax_per_second = 0\nstorm_after = 0\nurl = \"{}\"\n", r.url);
+    let top = format!("group_window = \"0s\"\n{}", shared(&murl, "one"));
+    let (_dir, cfg) = files_config(&[rec.to_string()], &top, &sink);
+    init(&cfg);
+    let o = tw(&["run", "--once"], &cfg);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(r.event_ids(), ["huge-1"]);
+    // It went in parts; the delivered outbox entry's parts went with it.
+    assert!(items(&murl, "history+") >= 1, "the history entry in parts");
+    assert_eq!(
+        items(&murl, "outbox+"),
+        0,
+        "no part left of the delivered entry"
+    );
+    // Read back from the table (another host would see the same): the record whole.
+    let o = tw(&["alerts", "list", "--json"], &cfg);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&noise),
+        "the record is whole"
+    );
 }
