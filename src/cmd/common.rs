@@ -142,8 +142,8 @@ impl RuleArgs {
 
 /// Asks the state a command reads or changes (silences, the history): the daemon on this
 /// host, or the state itself when none runs. A shared state (`[state] backend = "dynamodb"`)
-/// is read from the table from any host; a change goes through the daemon that holds the
-/// lease, on its host (named when refused).
+/// is read from the table from any host; a change is asked of the instance that holds the
+/// lease, through the table.
 pub(super) fn ask_state(
     s: &crate::settings::Settings,
     req: &crate::control::Request,
@@ -157,15 +157,25 @@ pub(super) fn ask_state(
     }
     let refused = |e: crate::shared::instance::SharedError| ControlError::Refused(e.to_string());
     if req.writes() {
-        let holder = crate::shared::setup::holder(cfg).map_err(refused)?;
-        let on = match holder {
-            Some(h) => format!("instance {h} holds it"),
-            None => "no instance holds it now".into(),
+        // The instance that holds the lease makes the change, asked through the table.
+        if crate::shared::setup::holder(cfg)
+            .map_err(refused)?
+            .is_none()
+        {
+            return Err(ControlError::Refused(format!(
+                "the state is shared (DynamoDB table {}) and no instance holds it now: a change is made by the instance that works; start one",
+                cfg.table
+            )));
+        }
+        let asked = serde_json::to_value(req).expect("a request serializes");
+        let a = crate::shared::mailbox::ask(cfg, asked).map_err(refused)?;
+        return match serde_json::from_value(a) {
+            Ok(crate::control::Answer::Error { error }) => Err(ControlError::Refused(error)),
+            Ok(a) => Ok(a),
+            Err(e) => Err(ControlError::Refused(format!(
+                "the holder's answer is not understood: {e}"
+            ))),
         };
-        return Err(ControlError::Refused(format!(
-            "the state is shared (DynamoDB table {}) and {on}: a change goes through the daemon that holds the lease; run this command on that instance's host",
-            cfg.table
-        )));
     }
     let snap = crate::shared::setup::snapshot(cfg).map_err(refused)?;
     ask(&snap.dir, req)

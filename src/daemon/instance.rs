@@ -1,10 +1,17 @@
-//! What the daemon says when its instance takes a shared state over: an alert of trailwatch
+//! What the daemon does as the instance that holds a shared state: an alert of trailwatch
 //! itself when it takes over from another instance (the one before stopped renewing: it died,
-//! hung or was cut off), so that people learn a host failed even though nothing was missed.
+//! hung or was cut off), so that people learn a host failed even though nothing was missed;
+//! and the answers to commands run on other hosts (`shared::mailbox`), read every second.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::control::{answer, Request};
 use crate::settings::Settings;
 use crate::severity::Severity;
 use crate::shared::instance::Instance;
+use crate::shared::mailbox;
+use crate::shared::mirror::runtime;
 use crate::state::State;
 
 use super::own::Own;
@@ -31,4 +38,40 @@ pub(super) fn took_over(s: &Settings, state: &State, taken: &Instance) {
     };
     let (direct, _) = tokio::sync::mpsc::unbounded_channel();
     alert.raise(state, s.router().all().to_vec(), &direct);
+}
+
+/// Answers the requests other hosts leave in the table, every second, until dropped.
+pub(super) async fn answer_mail(taken: Arc<crate::shared::table::Table>, state: Arc<State>) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        every.tick().await;
+        let t = taken.clone();
+        let mail = runtime()
+            .spawn(async move { mailbox::take(&t).await })
+            .await;
+        let mail = match mail {
+            Ok(Ok(m)) => m,
+            Ok(Err(e)) => {
+                tracing::warn!("requests from other hosts cannot be read: {e}");
+                continue;
+            }
+            Err(_) => continue,
+        };
+        for (id, req) in mail {
+            let a = match serde_json::from_value::<Request>(req) {
+                Ok(r) => answer(&state, r),
+                Err(e) => crate::control::Answer::Error {
+                    error: format!("not a request trailwatch knows: {e}"),
+                },
+            };
+            let v = serde_json::to_value(&a).expect("an answer serializes");
+            let t = taken.clone();
+            let sent = runtime()
+                .spawn(async move { mailbox::reply(&t, &id, &v).await })
+                .await;
+            if let Ok(Err(e)) = sent {
+                tracing::warn!("an answer to another host cannot be written: {e}");
+            }
+        }
+    }
 }

@@ -2,11 +2,12 @@
 //! (`table`), one instance working at a time by a lease with fencing (`lease`), the others
 //! standing by to take over; the working instance's local state a cache of the table, every
 //! flush copied to it (`mirror`); what an instance does to take over (`instance`); `[state]`
-//! validated (`config`); creating the table and moving a one-host state into it (`setup`).
+//! validated (`config`); commands from other hosts asking the holder (`mailbox`); creating the table and moving a one-host state into it (`setup`).
 
 pub mod config;
 pub mod instance;
 pub mod lease;
+pub mod mailbox;
 pub mod mirror;
 pub mod setup;
 pub mod table;

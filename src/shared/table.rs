@@ -120,7 +120,7 @@ impl Table {
         format!("DynamoDB table {} in {}", self.cfg.table, self.cfg.region)
     }
 
-    async fn call(&self, action: &str, body: Value) -> Result<Value, ApiError> {
+    pub(super) async fn call(&self, action: &str, body: Value) -> Result<Value, ApiError> {
         let call = Call {
             service: json::DYNAMODB,
             region: &self.cfg.region,
