@@ -135,11 +135,13 @@ fn not_shared(s: &crate::settings::Settings, what: &str) -> Result<(), CmdError>
 
 fn redrive(config: &ConfigArg, sink: Option<String>, yes: bool) -> Result<ExitCode, CmdError> {
     let s = config.load()?;
-    not_shared(&s, "redrive")?;
     if let Some(n) = &sink {
         if !s.sinks.iter().any(|k| &k.name == n) {
             return Err(CmdError::usage(anyhow::anyhow!("no sink named '{n}'")));
         }
+    }
+    if s.shared.is_some() {
+        return redrive_shared(&s, sink, yes);
     }
     let st = State::open(&s.state_dir).map_err(CmdError::failure)?;
     let waiting = st
@@ -156,6 +158,30 @@ fn redrive(config: &ConfigArg, sink: Option<String>, yes: bool) -> Result<ExitCo
     let n = st.redrive(sink.as_deref()).map_err(CmdError::failure)?;
     println!("redrive: {n} dead letters back in the outbox; the next `run` sends them");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Redrive on a shared state: made by the instance that holds the lease, asked from any host.
+fn redrive_shared(
+    s: &crate::settings::Settings,
+    sink: Option<String>,
+    yes: bool,
+) -> Result<ExitCode, CmdError> {
+    if !yes {
+        return Err(CmdError::usage(anyhow::anyhow!(
+            "this puts the dead letters{} back in the outbox of the shared state (the instance that holds the lease sends them): add --yes to confirm",
+            sink.as_deref().map(|k| format!(" of sink '{k}'")).unwrap_or_default()
+        )));
+    }
+    let req = crate::control::Request::Redrive { sink };
+    match super::common::ask_state(s, &req).map_err(CmdError::failure)? {
+        crate::control::Answer::Redriven { count } => {
+            println!("redrive: {count} dead letters back in the outbox; the instance that holds the lease sends them");
+            Ok(ExitCode::SUCCESS)
+        }
+        _ => Err(CmdError::failure(anyhow::anyhow!(
+            "an unexpected answer to redrive"
+        ))),
+    }
 }
 
 fn show(config: &ConfigArg, json: bool) -> Result<ExitCode, CmdError> {

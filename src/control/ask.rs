@@ -87,6 +87,7 @@ fn answer_empty(req: &Request) -> Answer {
         Request::History { .. } => Answer::History { alerts: vec![] },
         Request::HistoryEntry { .. } => Answer::HistoryEntry { alert: None },
         Request::RemoveSilence { .. } => Answer::Removed { silence: None },
+        Request::Redrive { .. } => Answer::Redriven { count: 0 },
         Request::AddSilence { .. } => Answer::Error {
             error: "no state".into(),
         },

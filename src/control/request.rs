@@ -28,6 +28,10 @@ pub(crate) enum Request {
     HistoryEntry {
         id: u64,
     },
+    /// Dead letters (of one sink, or all) back in the outbox.
+    Redrive {
+        sink: Option<String>,
+    },
 }
 
 impl Request {
@@ -35,7 +39,7 @@ impl Request {
     pub(crate) fn writes(&self) -> bool {
         matches!(
             self,
-            Request::AddSilence { .. } | Request::RemoveSilence { .. }
+            Request::AddSilence { .. } | Request::RemoveSilence { .. } | Request::Redrive { .. }
         )
     }
 }
@@ -49,6 +53,7 @@ pub(crate) enum Answer {
     Removed { silence: Option<Silence> },
     History { alerts: Vec<HistoryEntry> },
     HistoryEntry { alert: Option<Box<HistoryEntry>> },
+    Redriven { count: usize },
     Error { error: String },
 }
 
@@ -88,6 +93,10 @@ pub(crate) fn answer(state: &State, req: Request) -> Answer {
             .map(|alerts| Answer::History { alerts }),
         Request::HistoryEntry { id } => state.history_entry(id).map(|alert| Answer::HistoryEntry {
             alert: alert.map(Box::new),
+        }),
+        Request::Redrive { sink } => state.redrive(sink.as_deref()).map(|count| {
+            tracing::info!("redrive: {count} dead letters back in the outbox");
+            Answer::Redriven { count }
         }),
     };
     out.unwrap_or_else(|e| Answer::Error {
