@@ -12,9 +12,14 @@ time measures moto), and a stub on loopback that answers every call at once (no 
 time trailwatch itself adds around each call). DynamoDB in the same region answers a
 TransactWriteItems in a few milliseconds: the calls per alert are the figure that carries over.
 
-Run: cargo build --release && target/test-venv/bin/python3 bench/shared-state.py target/release/trailwatch [F]
+Then the same for the `s3` source: B objects of one record each (a CreateUser) in a bucket on
+moto, read by `run --once` from a fresh state, with sled and with the stub DynamoDB: objects per
+second. Standbys add nothing to it: one instance works at a time.
+
+Run: cargo build --release && target/test-venv/bin/python3 bench/shared-state.py target/release/trailwatch [F] [B]
 (the test venv has moto: scripts/test makes it)
 """
+import gzip
 import http.server
 import json
 import os
@@ -30,6 +35,7 @@ import time
 
 TW = pathlib.Path(sys.argv[1]).resolve()
 F = int(sys.argv[2]) if len(sys.argv) > 2 else 20
+B = int(sys.argv[3]) if len(sys.argv) > 3 else 300
 PER_FILE = 50
 ACCOUNT, REGION = "111122223333", "us-east-1"
 ENV = dict(os.environ, AWS_ACCESS_KEY_ID="AKIDEXAMPLE", AWS_SECRET_ACCESS_KEY="secret",
@@ -125,6 +131,60 @@ def run(d, trail, moto_url, table):
     return took, calls and (int(calls.group(1)), int(calls.group(2)))
 
 
+def fill_bucket(moto_url):
+    import boto3
+    from botocore.config import Config
+    s3 = boto3.client("s3", endpoint_url=moto_url, region_name=REGION,
+                      aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret",
+                      config=Config(s3={"addressing_style": "path"}))
+    s3.create_bucket(Bucket="bench-shared")
+    now = time.time()
+    for i in range(B):
+        t = time.gmtime(now - 900 + 900 * i / B)
+        day, stamp = time.strftime("%Y/%m/%d", t), time.strftime("%Y%m%dT%H%MZ", t)
+        key = f"AWSLogs/{ACCOUNT}/CloudTrail/{REGION}/{day}/{ACCOUNT}_CloudTrail_{REGION}_{stamp}_{i:05d}.json.gz"
+        rec = {"eventVersion": "1.08", "eventID": f"obj-{i:05d}", "eventName": "CreateUser",
+               "eventSource": "iam.amazonaws.com", "awsRegion": REGION, "eventType": "AwsApiCall",
+               "eventTime": time.strftime("%Y-%m-%dT%H:%M:%SZ", t), "recipientAccountId": ACCOUNT,
+               "userIdentity": {"type": "IAMUser", "arn": f"arn:aws:iam::{ACCOUNT}:user/admin"},
+               "requestParameters": {"userName": f"u{i}"}}
+        s3.put_object(Bucket="bench-shared", Key=key,
+                      Body=gzip.compress(json.dumps({"Records": [rec]}).encode()))
+
+
+def read_bucket(d, moto_url, stub_url):
+    state = ""
+    if stub_url:
+        state = (f'[state]\nbackend = "dynamodb"\ntable = "bench"\nregion = "{REGION}"\n'
+                 f'endpoint_url = "{stub_url}"\ninstance = "bench"\n')
+    cfg = pathlib.Path(d) / "c.toml"
+    cfg.write_text(f'state_dir = "{d}/state"\ngroup_window = "0s"\n{state}'
+                   f'[[sources]]\nname = "trail"\ntype = "s3"\nbucket = "bench-shared"\n'
+                   f'region = "{REGION}"\nendpoint_url = "{moto_url}"\n'
+                   f'[[sinks]]\nname = "out"\ntype = "console"\n')
+    t = time.perf_counter()
+    r = subprocess.run([str(TW), "run", "--once", "--config", str(cfg)], env=ENV,
+                       capture_output=True, text=True)
+    took = time.perf_counter() - t
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.count("obj-") >= B, "every object alerted"
+    return took
+
+
+def objects(moto_url, stub_url):
+    fill_bucket(moto_url)
+    times = {"sled": [], "stub": []}
+    with tempfile.TemporaryDirectory() as d:
+        for i in range(3):
+            for side, url in (("sled", None), ("stub", stub_url)):
+                os.makedirs(f"{d}/{side}{i}")
+                times[side].append(read_bucket(f"{d}/{side}{i}", moto_url, url))
+    s, st = statistics.median(times["sled"]), statistics.median(times["stub"])
+    print(f"{B} S3 objects of one record (an alert each) on moto; run --once, median of 3")
+    print(f"  sled (one host)          {s:6.2f} s  {B / s:6.0f} objects/s")
+    print(f"  dynamodb, stub           {st:6.2f} s  {B / st:6.0f} objects/s  ({st / s:.1f}x sled's time)")
+
+
 def main():
     moto, moto_url = start_moto()
     stub, stub_url = start_stub()
@@ -148,6 +208,7 @@ def main():
             print(f"  dynamodb, stub           {st:6.2f} s  {alerts / st:6.0f} alerts/s  ({st / s:.1f}x sled's time)")
             print(f"  dynamodb, moto           {m:6.2f} s  {alerts / m:6.0f} alerts/s  ({m / s:.1f}x sled's time)")
             print(f"  DynamoDB calls per alert {calls / alerts:.2f}, items written per alert {items / alerts:.2f}")
+        objects(moto_url, stub_url)
     finally:
         moto.kill()
         stub.shutdown()

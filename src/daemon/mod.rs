@@ -117,10 +117,13 @@ pub(crate) async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<()
     drop(pings);
     metrics.lease_held(true);
     instance::took_over(&first, &state, &taken);
-    let _mail = Aborted(tokio::spawn(instance::answer_mail(
-        taken.table.clone(),
-        state.clone(),
-    )));
+    // Other hosts' requests are answered by a daemon, not by a run --once.
+    let _mail = (mode == Mode::Forever).then(|| {
+        Aborted(tokio::spawn(instance::answer_mail(
+            taken.table.clone(),
+            state.clone(),
+        )))
+    });
     let served = tokio::select! {
         r = serve(path, first, mode, state, signals, (metrics.clone(), ready)) => r,
         why = taken.lost() => Err(DaemonError::LeaseLost { instance: cfg.instance.clone(), why }),
