@@ -354,6 +354,11 @@ impl ReadyCheck {
         if let Some(b) = self.state.outage() {
             out.push(format!("state: cannot be written: {}", b.error));
         }
+        if !self.state.held() {
+            out.push(
+                "state: this instance's lease on the shared state is not renewed: it sends nothing until it is, or stops when another instance takes over".into(),
+            );
+        }
         out
     }
 }
@@ -470,6 +475,24 @@ mod tests {
         assert_eq!(
             r.last().unwrap(),
             "sink 'hook': failing for 21s (3 attempts): https://h/*** answered HTTP 500"
+        );
+        // A shared state whose lease is not renewed: not ready.
+        struct Unrenewed;
+        impl crate::state::Mirror for Unrenewed {
+            fn push(&self, _: &[crate::state::Write]) -> Result<(), String> {
+                Ok(())
+            }
+            fn held(&self) -> bool {
+                false
+            }
+        }
+        check.state.attach(Arc::new(Unrenewed));
+        let r = check.reasons(later);
+        assert!(
+            r.last()
+                .unwrap()
+                .starts_with("state: this instance's lease on the shared state is not renewed"),
+            "{r:?}"
         );
     }
 }
