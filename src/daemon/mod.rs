@@ -116,6 +116,11 @@ pub(crate) async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<()
     };
     drop(pings);
     metrics.lease_held(true);
+    let t = taken.table.clone();
+    metrics.state_table(move || {
+        use std::sync::atomic::Ordering::Relaxed;
+        (t.calls.calls.load(Relaxed), t.written.load(Relaxed))
+    });
     instance::took_over(&first, &state, &taken);
     // Other hosts' requests are answered by a daemon, not by a run --once.
     let _mail = (mode == Mode::Forever).then(|| {

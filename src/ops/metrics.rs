@@ -91,10 +91,14 @@ struct Families {
     dead_letters: Gauge,
     state_writable: Gauge,
     lease_held: Gauge,
+    table_calls: Counter,
+    table_items: Counter,
 }
 
 /// A gauge read when the metrics are served.
 type Live = Box<dyn Fn() -> bool + Send>;
+/// Totals read when the metrics are served.
+type Totals = Box<dyn Fn() -> (u64, u64) + Send>;
 
 /// The daemon's metrics.
 #[derive(Clone)]
@@ -106,6 +110,7 @@ pub(crate) struct Metrics {
     /// what is new; a total that went down (a reload made new counters) starts again.
     mirrored: Arc<Mutex<HashMap<(&'static str, String), u64>>>,
     writable: Arc<Mutex<Option<Live>>>,
+    table: Arc<Mutex<Option<Totals>>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -145,6 +150,7 @@ impl Metrics {
             registry: Arc::new(r),
             mirrored: Arc::default(),
             writable: Arc::default(),
+            table: Arc::default(),
         }
     }
 
@@ -269,6 +275,12 @@ impl Metrics {
         *self.writable.lock().expect("metrics lock") = Some(Box::new(writable));
     }
 
+    /// A shared state's DynamoDB calls and items written (totals kept by the table client),
+    /// read when the metrics are served.
+    pub(crate) fn state_table(&self, totals: impl Fn() -> (u64, u64) + Send + 'static) {
+        *self.table.lock().expect("metrics lock") = Some(Box::new(totals));
+    }
+
     /// Whether this instance holds a shared state's lease.
     pub(crate) fn lease_held(&self, held: bool) {
         self.f.lease_held.set(i64::from(held));
@@ -293,6 +305,16 @@ impl Metrics {
     pub(crate) fn render(&self) -> String {
         if let Some(w) = self.writable.lock().expect("metrics lock").as_ref() {
             self.f.state_writable.set(i64::from(w()));
+        }
+        let totals = self
+            .table
+            .lock()
+            .expect("metrics lock")
+            .as_ref()
+            .map(|t| t());
+        if let Some((calls, items)) = totals {
+            self.mirror("table_calls", "", calls, &self.f.table_calls);
+            self.mirror("table_items", "", items, &self.f.table_items);
         }
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
@@ -427,6 +449,16 @@ fn register_delivery(r: &mut Registry, f: &Families) {
         "state_writable",
         "1 when the state database can be written, 0 while writes fail (and for 10 s after they work again)",
         f.state_writable.clone(),
+    );
+    r.register(
+        "state_table_calls",
+        "DynamoDB calls made for a shared state (retries included)",
+        f.table_calls.clone(),
+    );
+    r.register(
+        "state_table_items_written",
+        "items written to a shared state's DynamoDB table",
+        f.table_items.clone(),
     );
     r.register(
         "lease_held",

@@ -165,7 +165,16 @@ fn a_standby_takes_over_a_killed_instance_within_the_lease_and_nothing_is_sent_t
         "one takeover alert among {} messages",
         bodies.len()
     );
-    assert!(http_get(port, "/metrics").contains("trailwatch_lease_held 1"));
+    let metrics = http_get(port, "/metrics");
+    assert!(metrics.contains("trailwatch_lease_held 1"));
+    let calls = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("trailwatch_state_table_calls_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok());
+    assert!(
+        calls.is_some_and(|c| c > 0.0),
+        "the table's calls are counted: {metrics}"
+    );
     assert!(
         takeovers[0].contains("(instance b)"),
         "its own alerts name the instance"
