@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::config::SharedState;
 use super::lease::{self, Lease};
-use super::mirror::{runtime, TableMirror};
+use super::mirror::{on_runtime, runtime, TableMirror};
 use super::table::Table;
 use crate::state::{State, StateError};
 
@@ -16,6 +16,10 @@ use crate::state::{State, StateError};
 pub enum SharedError {
     #[error("{0}")]
     Table(String),
+    #[error(transparent)]
+    Api(#[from] crate::source::aws::ApiError),
+    #[error(transparent)]
+    Write(#[from] super::table::WriteError),
     #[error("{table} does not exist: create it with `trailwatch state init --config {config}`")]
     NoTable { table: String, config: String },
     #[error("the local cache of the shared state cannot be written: {0}")]
@@ -41,37 +45,21 @@ pub async fn take_over(
     state: &State,
 ) -> Result<Instance, SharedError> {
     let c = cfg.clone();
-    let table = runtime()
-        .spawn(async move { Table::connect(&c).await.map(Arc::new) })
-        .await
-        .expect("the shared runtime runs")
-        .map_err(|e| SharedError::Table(e.to_string()))?;
+    let table = Arc::new(on_runtime(async move { Table::connect(&c).await }).await?);
     let t = table.clone();
-    let exists = runtime()
-        .spawn(async move { t.exists().await })
-        .await
-        .expect("the shared runtime runs");
-    match exists {
-        Ok(true) => {}
-        Ok(false) => {
-            return Err(SharedError::NoTable {
-                table: table.describe(),
-                config: config.display().to_string(),
-            })
-        }
-        Err(e) => return Err(SharedError::Table(e.to_string())),
+    if !on_runtime(async move { t.exists().await }).await? {
+        return Err(SharedError::NoTable {
+            table: table.describe(),
+            config: config.display().to_string(),
+        });
     }
     let t = table.clone();
-    let taken = runtime()
-        .spawn(async move {
-            let taken = lease::take(t.clone(), &*standby).await?;
-            let items = t.load().await?;
-            Ok::<_, crate::source::aws::ApiError>((taken, items))
-        })
-        .await
-        .expect("the shared runtime runs")
-        .map_err(|e| SharedError::Table(e.to_string()))?;
-    let (taken, items) = taken;
+    let (taken, items) = on_runtime(async move {
+        let taken = lease::take(t.clone(), &*standby).await?;
+        let items = t.load().await?;
+        Ok::<_, crate::source::aws::ApiError>((taken, items))
+    })
+    .await?;
     let loaded = state.load(&items)?;
     state.attach(Arc::new(TableMirror {
         table: table.clone(),
@@ -111,7 +99,7 @@ impl Instance {
     /// Gives the lease up (a clean stop) and says what the table was asked.
     pub async fn release(&self) {
         let l = self.lease.clone();
-        let _ = runtime().spawn(async move { l.release().await }).await;
+        on_runtime(async move { l.release().await }).await;
         tracing::info!(
             "instance {} gave up {} ({} DynamoDB calls, {} items written)",
             self.table.cfg.instance,

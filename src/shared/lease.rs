@@ -19,8 +19,9 @@ use crate::source::aws::ApiError;
 
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
-/// A value no other renewal or claim uses.
-fn unique(instance: &str) -> String {
+/// A value no other renewal, claim, request or folder uses: `instance`, this process, the time
+/// and a sequence number.
+pub(super) fn unique(instance: &str) -> String {
     let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());

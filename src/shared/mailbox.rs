@@ -6,23 +6,18 @@
 
 use std::time::{Duration, Instant};
 
-use base64::Engine;
 use serde_json::{json, Value};
 
 use super::config::SharedState;
 use super::instance::SharedError;
 use super::mirror::wait;
-use super::table::Table;
+use super::table::{binary, key, Table};
 use crate::source::aws::ApiError;
 
 const MAIL: &str = "mail";
 const ANSWER: &str = "mail-answer";
 /// How long a command waits for the holder's answer.
 const PATIENCE: Duration = Duration::from_secs(30);
-
-fn key(t: &str, id: &[u8]) -> Value {
-    json!({"t": {"S": t}, "k": {"B": base64::engine::general_purpose::STANDARD.encode(id)}})
-}
 
 fn put(table: &Table, t: &str, id: &[u8], v: &Value) -> Value {
     let mut item = key(t, id);
@@ -32,19 +27,9 @@ fn put(table: &Table, t: &str, id: &[u8], v: &Value) -> Value {
 
 /// The requests waiting, each taken out of the table (answered once).
 pub async fn take(table: &Table) -> Result<Vec<(Vec<u8>, Value)>, ApiError> {
-    let body = json!({
-        "TableName": table.cfg.table,
-        "KeyConditionExpression": "t = :t",
-        "ExpressionAttributeValues": {":t": {"S": MAIL}},
-        "ConsistentRead": true
-    });
-    let v = table.call("Query", body).await?;
     let mut out = Vec::new();
-    for item in v["Items"].as_array().into_iter().flatten() {
-        let id = item["k"]["B"]
-            .as_str()
-            .and_then(|k| base64::engine::general_purpose::STANDARD.decode(k).ok())
-            .unwrap_or_default();
+    for item in table.query_all(MAIL).await? {
+        let id = binary(&item, "k").unwrap_or_default();
         let del = json!({"TableName": table.cfg.table, "Key": key(MAIL, &id)});
         table.call("DeleteItem", del).await?;
         let req = item["v"]["S"]
@@ -68,10 +53,7 @@ pub fn ask(cfg: &SharedState, request: Value) -> Result<Value, SharedError> {
     let c = cfg.clone();
     let asked = wait(async move {
         let table = Table::connect(&c).await?;
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos());
-        let id = format!("{}-{}-{nanos}", c.instance, std::process::id()).into_bytes();
+        let id = super::lease::unique(&c.instance).into_bytes();
         table
             .call("PutItem", put(&table, MAIL, &id, &request))
             .await?;
@@ -98,6 +80,6 @@ pub fn ask(cfg: &SharedState, request: Value) -> Result<Value, SharedError> {
             cfg.table,
             PATIENCE.as_secs()
         ))),
-        Err(e) => Err(SharedError::Table(e.to_string())),
+        Err(e) => Err(e.into()),
     }
 }

@@ -22,6 +22,14 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
     })
 }
 
+/// Runs `fut` on the shared runtime and awaits it from another runtime.
+pub async fn on_runtime<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> T {
+    runtime()
+        .spawn(fut)
+        .await
+        .expect("a task of the shared runtime does not panic")
+}
+
 /// Runs `fut` on the shared runtime and waits for it, from async code or not.
 pub fn wait<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> T {
     let (tx, rx) = std::sync::mpsc::channel();

@@ -13,16 +13,14 @@ use crate::state::State;
 
 fn connect(cfg: &SharedState) -> Result<Arc<Table>, SharedError> {
     let c = cfg.clone();
-    wait(async move { Table::connect(&c).await.map(Arc::new) })
-        .map_err(|e| SharedError::Table(e.to_string()))
+    Ok(Arc::new(wait(async move { Table::connect(&c).await })?))
 }
 
 /// Creates the table (on-demand capacity) and waits until it can be used. False: it existed.
 pub fn init(cfg: &SharedState) -> Result<(bool, String), SharedError> {
     let t = connect(cfg)?;
     let what = t.describe();
-    let created =
-        wait(async move { t.create().await }).map_err(|e| SharedError::Table(e.to_string()))?;
+    let created = wait(async move { t.create().await })?;
     Ok((created, what))
 }
 
@@ -51,8 +49,7 @@ pub fn migrate(
             false
         };
         Ok::<_, crate::source::aws::ApiError>((exists, holds))
-    })
-    .map_err(|e| SharedError::Table(e.to_string()))?;
+    })?;
     if !exists {
         return Err(SharedError::NoTable {
             table,
@@ -69,8 +66,7 @@ pub fn migrate(
         st.dump()?
     };
     let n = items.len();
-    wait(async move { t.write(&items, None).await })
-        .map_err(|e| SharedError::Table(e.to_string()))?;
+    wait(async move { t.write(&items, None).await })?;
     // From now on this folder is the table's cache: commands go through the daemon.
     drop(State::open_cache(state_dir)?);
     Ok(Migrated { items: n, table })
@@ -88,20 +84,19 @@ impl Drop for Snapshot {
     }
 }
 
-/// Reads the whole table into a new folder (consistent reads).
+/// Reads the whole table into a new folder (consistent reads). The folder is created new and
+/// readable by this user only: it holds the alert history, records included, on a host other
+/// users may share.
 pub fn snapshot(cfg: &SharedState) -> Result<Snapshot, SharedError> {
+    use std::os::unix::fs::DirBuilderExt;
     let t = connect(cfg)?;
-    let items =
-        wait(async move { t.load().await }).map_err(|e| SharedError::Table(e.to_string()))?;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    let snap = Snapshot {
-        dir: std::env::temp_dir().join(format!(
-            "trailwatch-snapshot-{}-{nanos}",
-            std::process::id()
-        )),
-    };
+    let items = wait(async move { t.load().await })?;
+    let dir = std::env::temp_dir().join(super::lease::unique("trailwatch-snapshot"));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .map_err(|e| SharedError::Table(format!("cannot make {}: {e}", dir.display())))?;
+    let snap = Snapshot { dir };
     State::open(&snap.dir)?.load(&items)?;
     Ok(snap)
 }
@@ -109,13 +104,11 @@ pub fn snapshot(cfg: &SharedState) -> Result<Snapshot, SharedError> {
 /// The instance that holds the lease now, if any.
 pub fn holder(cfg: &SharedState) -> Result<Option<String>, SharedError> {
     let t = connect(cfg)?;
-    wait(async move { t.lease().await })
-        .map(|l| l.map(|l| l.owner))
-        .map_err(|e| SharedError::Table(e.to_string()))
+    Ok(wait(async move { t.lease().await })?.map(|l| l.owner))
 }
 
 /// Whether the table exists (`check` says so before `run` would stop on it).
 pub fn exists(cfg: &SharedState) -> Result<bool, SharedError> {
     let t = connect(cfg)?;
-    wait(async move { t.exists().await }).map_err(|e| SharedError::Table(e.to_string()))
+    Ok(wait(async move { t.exists().await })?)
 }

@@ -40,6 +40,11 @@ fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
+/// The primary key of item `k` of partition `t`.
+pub(super) fn key(t: &str, k: &[u8]) -> Value {
+    json!({"t": {"S": t}, "k": {"B": b64(k)}})
+}
+
 /// The lease an instance holds when it writes: every write is refused once another holds it.
 #[derive(Debug, Clone)]
 pub struct Fence {
@@ -254,17 +259,22 @@ impl Table {
         )
     }
 
+    /// A Query of partition `t`.
+    fn query(&self, t: &str) -> Value {
+        json!({
+            "TableName": self.cfg.table,
+            "KeyConditionExpression": "t = :t",
+            "ExpressionAttributeValues": {":t": {"S": t}},
+            "ConsistentRead": true
+        })
+    }
+
     /// Every item of one partition.
-    async fn query_all(&self, t: &str) -> Result<Vec<Value>, ApiError> {
+    pub(super) async fn query_all(&self, t: &str) -> Result<Vec<Value>, ApiError> {
         let mut out = Vec::new();
         let mut start: Option<Value> = None;
         loop {
-            let mut body = json!({
-                "TableName": self.cfg.table,
-                "KeyConditionExpression": "t = :t",
-                "ExpressionAttributeValues": {":t": {"S": t}},
-                "ConsistentRead": true
-            });
+            let mut body = self.query(t);
             if let Some(s) = start.take() {
                 body["ExclusiveStartKey"] = s;
             }
@@ -282,12 +292,8 @@ impl Table {
     /// Whether the table holds any state (the lease aside).
     pub async fn holds_state(&self) -> Result<bool, ApiError> {
         for tree in TREES {
-            let body = json!({
-                "TableName": self.cfg.table,
-                "KeyConditionExpression": "t = :t",
-                "ExpressionAttributeValues": {":t": {"S": tree}},
-                "Limit": 1
-            });
+            let mut body = self.query(tree);
+            body["Limit"] = json!(1);
             let v = self.call("Query", body).await?;
             if v["Items"].as_array().is_some_and(|a| !a.is_empty()) {
                 return Ok(true);
@@ -302,37 +308,56 @@ impl Table {
     pub async fn write(&self, writes: &[Write], fence: Option<&Fence>) -> Result<(), WriteError> {
         let room = PER_TRANSACTION - usize::from(fence.is_some());
         let mut batch: Vec<Value> = Vec::new();
+        let mut parts: Vec<(&Write, usize)> = Vec::new();
         let mut bytes = 0;
         for w in writes {
-            let (items, size) = self.items_of(w);
+            let (items, size, n) = self.items_of(w);
             if !batch.is_empty()
                 && (batch.len() + items.len() > room || bytes + size > TRANSACTION_BYTES)
             {
                 self.transact(std::mem::take(&mut batch), fence).await?;
+                self.note_parts(std::mem::take(&mut parts));
                 bytes = 0;
             }
             bytes += size;
             batch.extend(items);
+            parts.push((w, n));
         }
         if !batch.is_empty() {
             self.transact(batch, fence).await?;
+            self.note_parts(parts);
         }
         Ok(())
     }
 
-    /// The items that write `w` (and remove the parts its old value had), and their size.
-    fn items_of(&self, w: &Write) -> (Vec<Value>, usize) {
-        let table = &self.cfg.table;
-        let key_of = |t: &str, k: &[u8]| json!({"t": {"S": t}, "k": {"B": b64(k)}});
+    /// Remembers, once they are written, which keys' values are in parts (a write that failed
+    /// leaves the old parts known, to be removed by the write that succeeds).
+    fn note_parts(&self, written: Vec<(&Write, usize)>) {
         let mut parted = self.parted.lock().expect("parts lock");
-        let old = parted.remove(&(w.tree, w.key.clone())).unwrap_or(0);
+        for (w, n) in written {
+            match n {
+                0 | 1 => parted.remove(&(w.tree, w.key.clone())),
+                n => parted.insert((w.tree, w.key.clone()), n),
+            };
+        }
+    }
+
+    /// The items that write `w` (and remove the parts its old value had), their size, and in
+    /// how many parts the value goes (0: as it is).
+    fn items_of(&self, w: &Write) -> (Vec<Value>, usize, usize) {
+        let table = &self.cfg.table;
+        let old = self
+            .parted
+            .lock()
+            .expect("parts lock")
+            .get(&(w.tree, w.key.clone()))
+            .copied()
+            .unwrap_or(0);
         let mut items = Vec::new();
         let mut size = w.key.len() + 16;
         let mut parts = 0;
         match &w.value {
-            None => {
-                items.push(json!({"Delete": {"TableName": table, "Key": key_of(w.tree, &w.key)}}))
-            }
+            None => items.push(json!({"Delete": {"TableName": table, "Key": key(w.tree, &w.key)}})),
             Some(v) if w.key.len() + v.len() + 16 <= ITEM_BYTES => {
                 size += v.len();
                 items.push(json!({"Put": {"TableName": table, "Item": {
@@ -350,7 +375,6 @@ impl Table {
                 let mut first = json!({"t": {"S": w.tree}, "k": {"B": b64(&w.key)}, "z": {"B": b64(chunks[0])}});
                 if parts > 1 {
                     first["parts"] = json!({"N": parts.to_string()});
-                    parted.insert((w.tree, w.key.clone()), parts);
                 }
                 items.push(json!({"Put": {"TableName": table, "Item": first}}));
                 let tree = format!("{}+", w.tree);
@@ -363,10 +387,10 @@ impl Table {
         let tree = format!("{}+", w.tree);
         for i in parts.max(1)..old {
             items.push(
-                json!({"Delete": {"TableName": table, "Key": key_of(&tree, &part_key(&w.key, i))}}),
+                json!({"Delete": {"TableName": table, "Key": key(&tree, &part_key(&w.key, i))}}),
             );
         }
-        (items, size)
+        (items, size, parts)
     }
 
     async fn transact(
@@ -461,7 +485,7 @@ fn part_key(key: &[u8], i: usize) -> Vec<u8> {
 }
 
 /// A binary attribute of an item.
-fn binary(item: &Value, a: &str) -> Option<Vec<u8>> {
+pub(super) fn binary(item: &Value, a: &str) -> Option<Vec<u8>> {
     let text = item[a]["B"].as_str()?;
     base64::engine::general_purpose::STANDARD.decode(text).ok()
 }
@@ -479,7 +503,7 @@ fn inflate(z: &[u8]) -> std::io::Result<Vec<u8>> {
 }
 
 fn lease_key() -> Value {
-    json!({"t": {"S": "lease"}, "k": {"B": b64(b"instance")}})
+    key("lease", b"instance")
 }
 
 /// A conditional write's answer: done, or refused by its condition.
