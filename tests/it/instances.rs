@@ -76,25 +76,63 @@ fn init(cfg: &Path) {
     );
 }
 
-#[test]
-fn a_standby_takes_over_a_killed_instance_within_the_lease_and_nothing_is_sent_twice() {
-    let (_moto, murl) = moto();
-    let fake = FakeCloudTrail::start(events(0, 20));
+/// Two instances, a and b, of one configuration reading the fake CloudTrail (which holds
+/// `n` events) into one receiver, the table made, and a running and holding the lease.
+struct Pair {
+    _moto: crate::support::servers::Proc,
+    murl: String,
+    fake: FakeCloudTrail,
+    r: Receiver,
+    dir: tempfile::TempDir,
+    a: PathBuf,
+    b: PathBuf,
+    pa: crate::support::servers::Proc,
+    la: crate::support::Logs,
+}
+
+/// `b_top`: top-level keys for b's configuration only.
+fn pair(n: usize, b_top: &str) -> Pair {
+    let (moto, murl) = moto();
+    let fake = FakeCloudTrail::start(events(0, n));
     let r = Receiver::start(0, vec![]);
     let dir = tempfile::tempdir().unwrap();
     let a = config(dir.path(), "a", &fake.url, &r.url, &shared(&murl, "a"));
-    let port = free_port();
-    let b_state = format!(
-        "metrics_address = \"127.0.0.1:{port}\"\n{}",
-        shared(&murl, "b")
-    );
+    let b_state = format!("{b_top}{}", shared(&murl, "b"));
     let b = config(dir.path(), "b", &fake.url, &r.url, &b_state);
     init(&a);
-    let (mut pa, mut la) = spawn_run(&a);
+    let (pa, mut la) = spawn_run(&a);
     la.until(
         "instance a holds DynamoDB table tw-shared",
         Duration::from_secs(30),
     );
+    Pair {
+        _moto: moto,
+        murl,
+        fake,
+        r,
+        dir,
+        a,
+        b,
+        pa,
+        la,
+    }
+}
+
+#[test]
+fn a_standby_takes_over_a_killed_instance_within_the_lease_and_nothing_is_sent_twice() {
+    let port = free_port();
+    let top = format!("metrics_address = \"127.0.0.1:{port}\"\n");
+    let Pair {
+        _moto: _m,
+        murl,
+        fake,
+        r,
+        dir: _dir,
+        a,
+        b,
+        mut pa,
+        mut la,
+    } = pair(20, &top);
     assert!(
         eventually(|| r.event_ids().len() >= 20, Duration::from_secs(60)),
         "a delivers: {:?}",
@@ -308,18 +346,17 @@ fn a_one_host_state_migrated_into_the_table_continues_without_repeats() {
 
 #[test]
 fn a_paused_instance_is_fenced_out_sends_nothing_and_stops_when_it_wakes() {
-    let (_moto, murl) = moto();
-    let fake = FakeCloudTrail::start(events(0, 5));
-    let r = Receiver::start(0, vec![]);
-    let dir = tempfile::tempdir().unwrap();
-    let a = config(dir.path(), "a", &fake.url, &r.url, &shared(&murl, "a"));
-    let b = config(dir.path(), "b", &fake.url, &r.url, &shared(&murl, "b"));
-    init(&a);
-    let (mut pa, mut la) = spawn_run(&a);
-    la.until(
-        "instance a holds DynamoDB table tw-shared",
-        Duration::from_secs(30),
-    );
+    let Pair {
+        _moto: _m,
+        murl,
+        fake,
+        r,
+        dir: _dir,
+        a: _,
+        b,
+        mut pa,
+        mut la,
+    } = pair(5, "");
     assert!(eventually(
         || r.event_ids().len() >= 5,
         Duration::from_secs(60)
@@ -509,18 +546,17 @@ fn ids_of(r: &Receiver) -> Vec<String> {
 #[test]
 fn a_standby_is_started_and_alive_for_systemd_and_run_once_does_not_wait_for_the_lease() {
     use std::os::unix::net::UnixDatagram;
-    let (_moto, murl) = moto();
-    let fake = FakeCloudTrail::start(events(0, 1));
-    let r = Receiver::start(0, vec![]);
-    let dir = tempfile::tempdir().unwrap();
-    let a = config(dir.path(), "a", &fake.url, &r.url, &shared(&murl, "a"));
-    let b = config(dir.path(), "b", &fake.url, &r.url, &shared(&murl, "b"));
-    init(&a);
-    let (mut pa, mut la) = spawn_run(&a);
-    la.until(
-        "instance a holds DynamoDB table tw-shared",
-        Duration::from_secs(30),
-    );
+    let Pair {
+        _moto: _m,
+        murl,
+        fake,
+        r,
+        dir,
+        a: _,
+        b,
+        mut pa,
+        mut la,
+    } = pair(1, "");
     // b under a systemd that wants READY within its start timeout and a ping every second.
     let sock_path = dir.path().join("notify.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();

@@ -133,21 +133,32 @@ async fn without_discovery_the_default_regions_still_see_eu_west_1_and_say_so() 
     assert_eq!(poll_all(&o, &eval(), &state, T0 + 5 * MIN).await, 1);
 }
 
+/// The fake holding `ev` in account 111122223333, aliased acme-prod (which IAM tells only when
+/// `iam_allowed`), and `[account_aliases]` naming it as `table` says.
+fn aliased_account(
+    ev: &FakeEvent,
+    iam_allowed: bool,
+    table: Option<&str>,
+) -> (FakeCloudTrail, BTreeMap<String, String>) {
+    let fake = FakeCloudTrail::start(vec![ev.clone()]);
+    fake.set_account(FakeAccount {
+        alias: Some("acme-prod".into()),
+        allow_aliases: iam_allowed,
+        ..FakeAccount::default()
+    });
+    let aliases = table
+        .map(|t| ("111122223333".to_string(), t.to_string()))
+        .into_iter()
+        .collect();
+    (fake, aliases)
+}
+
 #[tokio::test]
 async fn root_in_an_aliased_account_is_looked_up_under_its_alias() {
     // Root's API call in an account whose alias is acme-prod: its user name is the alias.
     let ev = record("root-alias", "StopLogging", T0 + MIN, true).aliased("acme-prod");
     for (iam_allowed, table) in [(true, None), (false, Some("acme-prod"))] {
-        let fake = FakeCloudTrail::start(vec![ev.clone()]);
-        fake.set_account(FakeAccount {
-            alias: Some("acme-prod".into()),
-            allow_aliases: iam_allowed,
-            ..FakeAccount::default()
-        });
-        let mut aliases = BTreeMap::new();
-        if let Some(t) = table {
-            aliases.insert("111122223333".to_string(), t.to_string());
-        }
+        let (fake, aliases) = aliased_account(&ev, iam_allowed, table);
         let o = open_source(&spec(&fake, "regions = [\"us-east-1\"]"), &aliases)
             .await
             .unwrap();
@@ -170,12 +181,7 @@ async fn a_host_clock_15_minutes_ahead_still_learns_the_account_and_finds_root_u
     // from iam:ListAccountAliases, or from [account_aliases] once the account is known.
     let ev = record("root-skewed", "StopLogging", T0 + MIN, true).aliased("acme-prod");
     for (iam_allowed, table) in [(true, None), (false, Some("acme-prod"))] {
-        let fake = FakeCloudTrail::start(vec![ev.clone()]);
-        fake.set_account(FakeAccount {
-            alias: Some("acme-prod".into()),
-            allow_aliases: iam_allowed,
-            ..FakeAccount::default()
-        });
+        let (fake, aliases) = aliased_account(&ev, iam_allowed, table);
         fake.set_behaviour(Behaviour {
             check_signature_time: true,
             ..Behaviour::default()
@@ -183,10 +189,6 @@ async fn a_host_clock_15_minutes_ahead_still_learns_the_account_and_finds_root_u
         fake.set_now(T0 + 5 * MIN);
         let clock = Arc::new(Clock::new("lookup"));
         clock.set_host(at(T0 + 5 * MIN + 15 * MIN));
-        let mut aliases = BTreeMap::new();
-        if let Some(t) = table {
-            aliases.insert("111122223333".to_string(), t.to_string());
-        }
         let o = open_source_on(&spec(&fake, "regions = [\"us-east-1\"]"), &aliases, clock)
             .await
             .unwrap();
