@@ -225,18 +225,26 @@ pub(crate) async fn default_region(access: &AwsAccess) -> Option<String> {
     chain.build().region().await.map(|r| r.to_string())
 }
 
+/// A client of SDK crate `$sdk` from config builder `$b`, reading every answer's `Date` into
+/// `$clock`, at `$endpoint` when given (the crates share no trait for this).
+macro_rules! dated_client {
+    ($sdk:ident, $b:expr, $clock:expr, $endpoint:expr) => {{
+        let mut b = $b.interceptor(DateHeader($clock.clone()));
+        if let Some(u) = $endpoint {
+            b = b.endpoint_url(u);
+        }
+        $sdk::Client::from_conf(b.build())
+    }};
+}
+
 /// A CloudTrail client that reads every answer's `Date` into `clock`.
 pub(crate) fn cloudtrail(
     conf: &SdkConfig,
     clock: &Arc<Clock>,
     endpoint: Option<&str>,
 ) -> aws_sdk_cloudtrail::Client {
-    let mut b =
-        aws_sdk_cloudtrail::config::Builder::from(conf).interceptor(DateHeader(clock.clone()));
-    if let Some(u) = endpoint {
-        b = b.endpoint_url(u);
-    }
-    aws_sdk_cloudtrail::Client::from_conf(b.build())
+    let b = aws_sdk_cloudtrail::config::Builder::from(conf);
+    dated_client!(aws_sdk_cloudtrail, b, clock, endpoint)
 }
 
 /// A CloudWatch Logs client that reads every answer's `Date` into `clock`.
@@ -245,12 +253,8 @@ pub(crate) fn cloudwatch_logs(
     clock: &Arc<Clock>,
     endpoint: Option<&str>,
 ) -> aws_sdk_cloudwatchlogs::Client {
-    let mut b =
-        aws_sdk_cloudwatchlogs::config::Builder::from(conf).interceptor(DateHeader(clock.clone()));
-    if let Some(u) = endpoint {
-        b = b.endpoint_url(u);
-    }
-    aws_sdk_cloudwatchlogs::Client::from_conf(b.build())
+    let b = aws_sdk_cloudwatchlogs::config::Builder::from(conf);
+    dated_client!(aws_sdk_cloudwatchlogs, b, clock, endpoint)
 }
 
 /// An STS client that reads every answer's `Date` into `clock`, at `endpoint` when given.
@@ -259,28 +263,21 @@ pub(crate) fn sts(
     clock: &Arc<Clock>,
     endpoint: Option<&str>,
 ) -> aws_sdk_sts::Client {
-    let mut b = aws_sdk_sts::config::Builder::from(conf).interceptor(DateHeader(clock.clone()));
-    if let Some(u) = endpoint {
-        b = b.endpoint_url(u);
-    }
-    let c = b.build();
-    aws_sdk_sts::Client::from_conf(c)
+    dated_client!(
+        aws_sdk_sts,
+        aws_sdk_sts::config::Builder::from(conf),
+        clock,
+        endpoint
+    )
 }
 
-/// An Account client (global, signed for us-east-1).
+/// An Account client (global: signed for its partition's home region).
 pub(crate) fn account(
     conf: &SdkConfig,
     clock: &Arc<Clock>,
     endpoint: Option<&str>,
 ) -> aws_sdk_account::Client {
-    let mut b = aws_sdk_account::config::Builder::from(conf)
-        // Global: signed for its partition's home region.
-        .region(Region::new(
-            crate::partition::of(conf.region().map_or("us-east-1", |r| r.as_ref())).iam_region,
-        ))
-        .interceptor(DateHeader(clock.clone()));
-    if let Some(u) = endpoint {
-        b = b.endpoint_url(u);
-    }
-    aws_sdk_account::Client::from_conf(b.build())
+    let home = crate::partition::of(conf.region().map_or("us-east-1", |r| r.as_ref())).iam_region;
+    let b = aws_sdk_account::config::Builder::from(conf).region(Region::new(home));
+    dated_client!(aws_sdk_account, b, clock, endpoint)
 }
