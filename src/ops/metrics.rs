@@ -77,6 +77,7 @@ struct Families {
     api_throttled: Family<SourceLabels, Counter>,
     objects_doubted: Family<SourceLabels, Counter>,
     objects_set_aside: Family<SourceLabels, Counter>,
+    objects_handed: Family<SourceLabels, Counter>,
     late_events: Family<SourceLabels, Counter>,
     undeliverable: Family<SourceLabels, Counter>,
     records_noted: Family<KindLabels, Counter>,
@@ -198,6 +199,12 @@ impl Metrics {
     /// An S3 object that could not be read, set aside to be tried again.
     pub(crate) fn object_set_aside(&self, src: &str) {
         self.f.objects_set_aside.get_or_create(&source(src)).inc();
+    }
+
+    /// S3 objects this standby read from the queue and handed to the instance that holds the
+    /// lease (counted once it answered that they are durable).
+    pub(crate) fn objects_handed(&self, src: &str, n: u64) {
+        self.f.objects_handed.get_or_create(&source(src)).inc_by(n);
     }
 
     /// How late the events of a source's alerts were first seen (first seen minus
@@ -372,6 +379,11 @@ fn register_sources(r: &mut Registry, f: &Families, lateness: &Family<SourceLabe
         "objects_set_aside",
         "S3 objects that could not be read and were set aside",
         f.objects_set_aside.clone(),
+    );
+    r.register(
+        "objects_handed",
+        "S3 objects a standby read from the queue and handed to the instance that holds the lease",
+        f.objects_handed.clone(),
     );
     r.register_with_unit(
         "event_lateness",

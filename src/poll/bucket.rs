@@ -12,7 +12,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
 use tokio_util::io::SyncIoBridge;
@@ -21,6 +21,7 @@ use super::found::{Found, NoteKind};
 use super::raise::Judge;
 use super::reading::{ends_input, read_input, Input};
 use super::report::{PollError, PollReport};
+use crate::alert::Alert;
 use crate::format::stream::{self, Item, Problem};
 use crate::source::aws::ApiErrorKind;
 use crate::source::s3::{layout, KeyKind, Place, Trail};
@@ -49,6 +50,17 @@ enum Ending {
     Stopped,
 }
 
+/// What reading an object came to.
+pub(super) enum Fetched {
+    /// Told to stop before its end.
+    Stopped,
+    /// Read (to its end, or to a problem reading again cannot cure).
+    Done {
+        etag: String,
+        problem: Option<String>,
+    },
+}
+
 /// How many objects of one place are read at once (their order is kept for the watermark).
 const AT_ONCE: usize = 8;
 
@@ -64,7 +76,7 @@ pub(crate) struct Key {
 
 impl Key {
     /// The time its read mark keeps: its name's, unless that cannot be trusted.
-    fn mark_time(&self, now: Timestamp) -> Timestamp {
+    pub(super) fn mark_time(&self, now: Timestamp) -> Timestamp {
         if self.doubt.is_some() {
             self.time.min(now)
         } else {
@@ -190,27 +202,11 @@ impl Reader {
         now: Timestamp,
         rep: &mut PollReport,
     ) -> Result<bool, PollError> {
-        let obj = self.trail.bucket.open(key).await?;
-        let body = SyncIoBridge::new(obj.body.into_async_read());
-        let me = self.clone();
-        let name = format!("s3://{}/{key}", self.trail.bucket.name);
-        let (read, r) = tokio::task::spawn_blocking(move || {
-            let mut r = PollReport::default();
-            let read = me.parse(body, &name, now, &mut r);
-            (read, r)
-        })
-        .await
-        .expect("reading an object does not panic");
-        rep.absorb(r);
-        match read? {
-            Ending::Stopped => Ok(false),
-            Ending::Broken(e) => Err(PollError::Object(format!(
-                "s3://{}/{key}: the download broke off: {e} (read again at the next poll)",
-                self.trail.bucket.name
-            ))),
-            Ending::Done { problem } => {
+        match self.fetch(key, now, None, rep).await? {
+            Fetched::Stopped => Ok(false),
+            Fetched::Done { etag, problem } => {
                 let mark = ObjectMark {
-                    etag: obj.etag,
+                    etag,
                     time_ms: when::millis(time),
                     problem,
                 };
@@ -223,12 +219,44 @@ impl Reader {
         }
     }
 
+    /// Downloads and reads one object: its alerts raised (or put in `collect`, as found).
+    pub(super) async fn fetch(
+        &self,
+        key: &str,
+        now: Timestamp,
+        collect: Option<Arc<Mutex<Vec<Alert>>>>,
+        rep: &mut PollReport,
+    ) -> Result<Fetched, PollError> {
+        let obj = self.trail.bucket.open(key).await?;
+        let etag = obj.etag;
+        let body = SyncIoBridge::new(obj.body.into_async_read());
+        let me = self.clone();
+        let name = format!("s3://{}/{key}", self.trail.bucket.name);
+        let (read, r) = tokio::task::spawn_blocking(move || {
+            let mut r = PollReport::default();
+            let read = me.parse(body, &name, now, collect.as_deref(), &mut r);
+            (read, r)
+        })
+        .await
+        .expect("reading an object does not panic");
+        rep.absorb(r);
+        match read? {
+            Ending::Stopped => Ok(Fetched::Stopped),
+            Ending::Broken(e) => Err(PollError::Object(format!(
+                "s3://{}/{key}: the download broke off: {e} (read again at the next poll)",
+                self.trail.bucket.name
+            ))),
+            Ending::Done { problem } => Ok(Fetched::Done { etag, problem }),
+        }
+    }
+
     /// Parses a body (gzip or not) on a blocking thread.
     fn parse(
         &self,
         body: impl std::io::Read,
         name: &str,
         now: Timestamp,
+        collect: Option<&Mutex<Vec<Alert>>>,
         rep: &mut PollReport,
     ) -> Result<Ending, PollError> {
         let input = Input {
@@ -236,6 +264,7 @@ impl Reader {
             name,
             judge: &self.judge,
             state: &self.state,
+            collect,
             now,
             stop: &self.stop,
             again: "it is not read again (objects do not change)",

@@ -71,6 +71,7 @@ fn read_file(
         name: &name,
         judge,
         state,
+        collect: None,
         now,
         stop,
         again: "it is read again if it changes",

@@ -4,6 +4,7 @@
 //! - `window`: AWS streams read in windows behind a watermark (lookup_events, cloudwatch_logs),
 //!   and their late sweep;
 //! - `files`: a folder, one file at a time; `bucket`: an S3 bucket's accounts and regions;
+//!   `handed`: its objects read by a standby and taken in by the instance that holds the lease;
 //! - `reading`: one input read record by record, raising as it goes;
 //! - `found`: judging records and noting what could not be read as it was;
 //! - `raise`: thresholds, routes and the outbox; `report`: what a poll did.
@@ -11,6 +12,7 @@
 pub(crate) mod bucket;
 mod files;
 mod found;
+pub(crate) mod handed;
 mod raise;
 mod reading;
 mod report;

@@ -3,12 +3,14 @@
 //! no alert back and memory stays bounded), and every problem is noted with the input's name.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
 
 use jiff::Timestamp;
 
 use super::found::{Found, NoteKind};
 use super::raise::{raise_all, Judge};
 use super::report::{PollError, PollReport};
+use crate::alert::Alert;
 use crate::format::stream::{Item, Problem, Witness};
 use crate::state::{State, StateError};
 
@@ -22,6 +24,9 @@ pub(super) struct Input<'a> {
     pub name: &'a str,
     pub judge: &'a Judge,
     pub state: &'a State,
+    /// Where the alerts found go instead of being raised into `state`, as found (before
+    /// thresholds): a standby reading for the instance that holds the lease.
+    pub collect: Option<&'a Mutex<Vec<Alert>>>,
     pub now: Timestamp,
     /// Set to stop between two records (a shutdown).
     pub stop: &'a AtomicBool,
@@ -62,7 +67,7 @@ pub(super) fn read_input<T>(
                     rep.records += found.records;
                     found.records = 0;
                     notes.absorb(&mut found);
-                    if let Err(e) = raise_all(i.judge, i.state, &mut found, i.now, rep) {
+                    if let Err(e) = raise(i, &mut found, rep) {
                         failed = Some(e);
                         return false;
                     }
@@ -91,7 +96,20 @@ pub(super) fn read_input<T>(
     };
     rep.records += found.records;
     notes.absorb(&mut found);
-    raise_all(i.judge, i.state, &mut found, i.now, rep)?;
+    raise(i, &mut found, rep)?;
     rep.tell(i.source, notes);
     Ok(Some(end))
+}
+
+/// Raises what was found into the state, or hands it to `collect`.
+fn raise(i: &Input<'_>, found: &mut Found, rep: &mut PollReport) -> Result<(), StateError> {
+    match i.collect {
+        Some(c) => {
+            c.lock()
+                .expect("the collected alerts")
+                .append(&mut found.alerts);
+            Ok(())
+        }
+        None => raise_all(i.judge, i.state, found, i.now, rep),
+    }
 }

@@ -2,9 +2,10 @@
 //! (`table`), one instance working at a time by a lease with fencing (`lease`), the others
 //! standing by to take over; the working instance's local state a cache of the table, every
 //! flush copied to it (`mirror`); what an instance does to take over (`instance`); `[state]`
-//! validated (`config`); commands from other hosts asking the holder (`mailbox`); creating the table and moving a one-host state into it (`setup`).
+//! validated (`config`); commands from other hosts asking the holder (`mailbox`); standbys reading the S3 queue and handing what they found to the holder (`handover`); creating the table and moving a one-host state into it (`setup`).
 
 pub mod config;
+pub mod handover;
 pub mod instance;
 pub mod lease;
 pub mod mailbox;

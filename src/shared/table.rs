@@ -36,7 +36,7 @@ const ITEM_BYTES: usize = 399_000;
 /// The size of each part of a value cut in parts.
 const PART_BYTES: usize = 350_000;
 
-fn b64(b: &[u8]) -> String {
+pub(super) fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(b)
 }
 
@@ -490,13 +490,13 @@ pub(super) fn binary(item: &Value, a: &str) -> Option<Vec<u8>> {
     base64::engine::general_purpose::STANDARD.decode(text).ok()
 }
 
-fn deflate(v: &[u8]) -> Vec<u8> {
+pub(super) fn deflate(v: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::fast());
     e.write_all(v).expect("writing to memory");
     e.finish().expect("writing to memory")
 }
 
-fn inflate(z: &[u8]) -> std::io::Result<Vec<u8>> {
+pub(super) fn inflate(z: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut out = Vec::new();
     flate2::read::ZlibDecoder::new(z).read_to_end(&mut out)?;
     Ok(out)
