@@ -15,7 +15,11 @@ use super::mode::Mode;
 use super::poller::Shared;
 use super::shutdown::Shutdown;
 use crate::poll::bucket::{gone, Reader};
+use crate::poll::handed::{ObjectRead, TakenIn};
 use crate::poll::{PollError, PollReport};
+use crate::shared::handover::{self, Handed};
+use crate::shared::mirror::on_runtime;
+use crate::shared::table::Table;
 use crate::source::s3::queue::{self, Message};
 use crate::source::s3::Queue;
 use crate::when;
@@ -98,6 +102,10 @@ impl BucketPoller {
     }
 }
 
+/// Receives running at once per queue, in the holder and in each standby (each takes up to 10
+/// messages and reads their objects in turn; a standby then waits for the holder's answer).
+pub(super) const READERS: usize = 4;
+
 /// A message whose objects could not be read comes back after this long.
 const RETRY_SOON: Duration = Duration::from_secs(60);
 
@@ -123,11 +131,30 @@ async fn release(q: &Queue, messages: &[Message], after: Duration, source: &str)
     }
 }
 
+/// Deletes messages dealt with, saying any that cannot be.
+async fn delete(q: &Queue, messages: &[Message], source: &str) {
+    for m in messages {
+        if let Err(e) = q.delete(m).await {
+            tracing::warn!(
+                source,
+                "cannot delete message {} (it will come again, and be dropped as read): {e}",
+                m.id
+            );
+        }
+    }
+}
+
 /// Reads the bucket's notifications as they arrive.
 pub(super) struct QueuePoller {
     pub reader: Reader,
     pub shared: Shared,
+    /// A standby's: the shared table it hands what it reads to (the holder raises it, and
+    /// the messages are deleted once it answered).
+    pub hand_to: Option<Arc<Table>>,
 }
+
+/// The messages of one receive read by a standby, each with the objects it announced.
+type Batch = Vec<(Message, Vec<ObjectRead>)>;
 
 impl QueuePoller {
     pub(super) async fn run(self, mut shutdown: Shutdown) {
@@ -161,22 +188,23 @@ impl QueuePoller {
             }
             let mut rep = PollReport::default();
             let mut failed = None;
+            let mut batch = Batch::new();
             for (i, m) in messages.iter().enumerate() {
+                let mut objects = Vec::new();
                 let done = tokio::select! {
-                    d = self.handle(m, &mut rep) => d,
+                    d = self.handle(m, &mut rep, self.hand_to.is_some().then_some(&mut objects)) => d,
                     _ = keep_hidden(q, &messages[i..]) => unreachable!("keeps hiding until dropped"),
                     _ = shutdown.recv() => Ok(false),
                 };
                 match done {
-                    Ok(true) => {
-                        if let Err(e) = q.delete(m).await {
-                            tracing::warn!(source = %r.spec.name, "cannot delete message {} (it will come again, and be dropped as read): {e}", m.id);
-                        }
-                    }
+                    Ok(true) if self.hand_to.is_some() => batch.push((m.clone(), objects)),
+                    Ok(true) => delete(q, std::slice::from_ref(m), &r.spec.name).await,
                     Ok(false) => {
                         // Stopped: the messages not dealt with are handed back at once, not
                         // left in flight for the visibility timeout.
                         r.stop.store(true, Ordering::Relaxed);
+                        let read: Vec<Message> = batch.into_iter().map(|(m, _)| m).collect();
+                        release(q, &read, Duration::ZERO, &r.spec.name).await;
                         release(q, &messages[i..], Duration::ZERO, &r.spec.name).await;
                         return;
                     }
@@ -186,6 +214,9 @@ impl QueuePoller {
                         failed = Some(e);
                     }
                 }
+            }
+            if let Some(table) = &self.hand_to {
+                self.hand(q, table, batch, &mut shutdown).await;
             }
             let res = match failed {
                 Some(e) => Err(e),
@@ -201,7 +232,13 @@ impl QueuePoller {
     /// Reads the objects one message names; `Ok(true)` when it can be deleted, `Ok(false)`
     /// when stopped. A failure leaves it in the queue (it comes back, and the listing catches
     /// the object anyway); every error names the message and the object.
-    async fn handle(&self, m: &Message, rep: &mut PollReport) -> Result<bool, PollError> {
+    /// A standby puts what it read in `objects` instead of raising it.
+    async fn handle(
+        &self,
+        m: &Message,
+        rep: &mut PollReport,
+        mut objects: Option<&mut Vec<ObjectRead>>,
+    ) -> Result<bool, PollError> {
         let r = &self.reader;
         let created = match queue::created(&m.body) {
             Ok(c) => c,
@@ -230,7 +267,15 @@ impl QueuePoller {
             } else {
                 k.time
             };
-            match r.read_object(&stream, &c.key, time, now, rep).await {
+            let read = match objects.as_deref_mut() {
+                Some(o) => r
+                    .read_for_holder(&c.key, now, rep)
+                    .await
+                    .map(|x| x.map(|x| o.push(x)).is_some()),
+                None => r.read_object(&stream, &c.key, time, now, rep).await,
+            };
+            match read {
+                Ok(true) if objects.is_some() => continue,
                 Ok(true) => r.state.flush()?,
                 Ok(false) => return Ok(false),
                 Err(e) if gone(&e) && self.confirmed_gone(&c.key).await? => {
@@ -249,6 +294,73 @@ impl QueuePoller {
             }
         }
         Ok(true)
+    }
+
+    /// Hands what a standby read to the holder, and deletes the messages once it answered
+    /// that their objects are durable; otherwise they go back to the queue. A batch too large
+    /// for one item is handed in halves; one message's objects alone too large are left to
+    /// the holder (its own queue reads, its listing).
+    /// Stopped meanwhile (this instance takes over), the messages go back to the queue at once
+    /// (the batch left in the table is taken in by the holder).
+    async fn hand(&self, q: &Queue, table: &Arc<Table>, batch: Batch, shutdown: &mut Shutdown) {
+        let source = &self.reader.spec.name;
+        let mut todo = vec![batch];
+        while let Some(part) = todo.pop() {
+            let ms: Vec<Message> = part.iter().map(|(m, _)| m.clone()).collect();
+            let objects: Vec<&ObjectRead> = part.iter().flat_map(|(_, o)| o).collect();
+            if objects.is_empty() {
+                delete(q, &ms, source).await;
+                continue;
+            }
+            let body = serde_json::to_vec(&objects).expect("objects serialize");
+            let (t, src) = (table.clone(), source.clone());
+            let handed = tokio::select! {
+                h = on_runtime(async move {
+                    let me = t.cfg.instance.clone();
+                    handover::hand(&t, &me, &src, &body).await
+                }) => h,
+                _ = keep_hidden(q, &ms) => unreachable!("keeps hiding until dropped"),
+                _ = shutdown.recv() => {
+                    let all: Vec<Message> = todo.into_iter().flatten().map(|(m, _)| m).collect();
+                    release(q, &ms, Duration::ZERO, source).await;
+                    release(q, &all, Duration::ZERO, source).await;
+                    return;
+                }
+            };
+            match handed {
+                Ok(Handed::Answered(a)) => match serde_json::from_value::<TakenIn>(a.clone()) {
+                    Ok(t) => {
+                        tracing::debug!(source = %source, taken = t.taken, already = t.already, "objects handed to the instance that holds the lease");
+                        self.shared
+                            .metrics
+                            .objects_handed(source, objects.len() as u64);
+                        delete(q, &ms, source).await;
+                    }
+                    Err(_) => {
+                        tracing::warn!(source = %source, "the instance that holds the lease could not take in {} objects ({a}): their messages go back to the queue", objects.len());
+                        release(q, &ms, RETRY_SOON, source).await;
+                    }
+                },
+                Ok(Handed::Unanswered) => {
+                    tracing::warn!(source = %source, "no instance took in {} objects read here within 30s (does one hold the lease?): their messages go back to the queue", objects.len());
+                    release(q, &ms, Duration::ZERO, source).await;
+                }
+                Ok(Handed::TooLarge(_)) if part.len() > 1 => {
+                    let mut part = part;
+                    let rest = part.split_off(part.len() / 2);
+                    todo.push(part);
+                    todo.push(rest);
+                }
+                Ok(Handed::TooLarge(size)) => {
+                    tracing::warn!(source = %source, "message {}: its objects' alerts weigh {size} bytes compressed, more than a table item holds: left to the instance that holds the lease (back in the queue in a minute; its listing reads them too)", ms[0].id);
+                    release(q, &ms, RETRY_SOON, source).await;
+                }
+                Err(e) => {
+                    tracing::warn!(source = %source, "{} objects read here cannot be handed to the instance that holds the lease: {e}; their messages go back to the queue", objects.len());
+                    release(q, &ms, RETRY_SOON, source).await;
+                }
+            }
+        }
     }
 
     /// True when a listing confirms that `key` is not in the bucket.

@@ -6,6 +6,10 @@
 //! SIGTERM/SIGINT stop everything cleanly (work in flight finishes or stays in the outbox;
 //! state is flushed), SIGHUP reloads the configuration (a broken one is rejected and the old
 //! one keeps running), and systemd hears READY, RELOADING, STOPPING and watchdog pings.
+//!
+//! With a shared state it first stands by for the lease (reading the S3 queues for the
+//! instance that holds it: `standby`), then works as the holder (taking in what standbys read:
+//! `intake`), and stops when the lease is lost.
 
 mod bucket;
 mod coverage;
@@ -13,22 +17,26 @@ mod delivery;
 mod error;
 mod health;
 mod instance;
+mod intake;
 mod mode;
 mod own;
 mod poller;
+mod process;
 mod shutdown;
+mod standby;
 mod start;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::signal::unix::{signal, Signal, SignalKind};
+use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 pub(crate) use self::error::DaemonError;
 pub(crate) use self::mode::Mode;
+use self::process::{Aborted, Signals};
 use self::shutdown::Trigger;
 use self::start::start;
 use crate::control::Control;
@@ -37,21 +45,6 @@ use crate::ops::{Endpoint, Metrics, Readiness};
 use crate::settings::Settings;
 use crate::shared;
 use crate::state::State;
-
-/// A task stopped when the daemon returns (its socket is removed as it stops).
-struct Aborted(tokio::task::JoinHandle<()>);
-
-impl Drop for Aborted {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// The signals the daemon answers.
-struct Signals {
-    hup: Signal,
-    term: Signal,
-}
 
 /// What ended one configuration's run.
 enum Ending {
@@ -73,48 +66,23 @@ pub(crate) async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<()
         let state = Arc::new(State::open(&first.state_dir)?);
         let (metrics, ready) = serve_metrics(&first, &state).await?;
         metrics.lease_held(true);
-        return serve(path, first, mode, state, signals, (metrics, ready)).await;
+        return serve(path, first, mode, state, signals, (metrics, ready), None).await;
     };
     let state = Arc::new(State::open_cache(&first.state_dir)?);
     own::name_instance(&cfg.instance);
     // A standby answers /healthz and /metrics, and says on /readyz whom it waits for.
     let (metrics, ready) = serve_metrics(&first, &state).await?;
-    let r = ready.clone();
-    let (me, table) = (cfg.instance.clone(), cfg.table.clone());
-    r.set({
-        let (me, table) = (me.clone(), table.clone());
-        move || {
-            vec![format!(
-                "standby: instance {me} waits for the lease on table {table}"
-            )]
-        }
-    });
-    let standby = Arc::new(move |holder: &str| {
-        let why = format!("standby: instance {holder} holds the lease on table {table}; instance {me} takes over if it stops renewing");
-        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Status(&why)]);
-        r.set(move || vec![why.clone()]);
-    });
-    // systemd hears that a standby started (Type=notify would time it out otherwise), and its
-    // watchdog pings while it waits.
-    let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Ready]);
-    let pings = Aborted(tokio::spawn(watchdog_pings()));
-    // Once, it does not stand by: another instance at work holds the state.
-    if mode == Mode::Once {
-        if let Ok(Some(h)) = shared::setup::holder(&cfg) {
-            if h != cfg.instance {
-                return Err(DaemonError::Shared(shared::instance::SharedError::Table(format!(
-                    "instance {h} holds the lease on table {}: `run --once` does not wait for it (stop that instance, or run without --once to stand by)",
-                    cfg.table
-                ))));
-            }
-        }
-    }
-    let taken = tokio::select! {
-        t = shared::instance::take_over(standby, &cfg, &path, &state) => t?,
-        _ = signals.term.recv() => return Ok(()),
-        _ = tokio::signal::ctrl_c() => return Ok(()),
+    let here = standby::Here {
+        settings: &first,
+        path: &path,
+        state: &state,
+        metrics: &metrics,
+        ready: &ready,
+        mode,
     };
-    drop(pings);
+    let Some(taken) = standby::wait_for_lease(here, &cfg, &mut signals).await? else {
+        return Ok(());
+    };
     metrics.lease_held(true);
     let t = taken.table.clone();
     metrics.state_table(move || {
@@ -130,7 +98,7 @@ pub(crate) async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<()
         )))
     });
     let served = tokio::select! {
-        r = serve(path, first, mode, state, signals, (metrics.clone(), ready)) => r,
+        r = serve(path, first, mode, state, signals, (metrics.clone(), ready), Some(taken.table.clone())) => r,
         why = taken.lost() => Err(DaemonError::LeaseLost { instance: cfg.instance.clone(), why }),
     };
     metrics.lease_held(false);
@@ -141,19 +109,6 @@ pub(crate) async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<()
     served
 }
 
-/// Pings systemd's watchdog, when it has one, at half its period.
-async fn watchdog_pings() {
-    let mut usec = 0u64;
-    if !sd_notify::watchdog_enabled(false, &mut usec) {
-        return;
-    }
-    let mut every = tokio::time::interval(Duration::from_micros(usec / 2));
-    loop {
-        every.tick().await;
-        let _ = sd_notify::notify(false, &[sd_notify::NotifyState::Watchdog]);
-    }
-}
-
 /// Runs one configuration after another (reloads) on `state` until stopped.
 async fn serve(
     path: PathBuf,
@@ -162,6 +117,7 @@ async fn serve(
     state: Arc<State>,
     mut signals: Signals,
     (metrics, ready): (Metrics, Readiness),
+    table: Option<Arc<shared::table::Table>>,
 ) -> Result<(), DaemonError> {
     // Commands (silence, alerts) reach the state through this socket while the daemon runs.
     let control = Control::bind(&first.state_dir, state.clone()).map_err(DaemonError::Endpoint)?;
@@ -181,6 +137,7 @@ async fn serve(
             mode,
             (&metrics, &ready),
             restart.clone(),
+            table.clone(),
         );
         let mut started = match started.await {
             Ok(t) => t,

@@ -34,6 +34,8 @@ pub(super) struct Shared {
     /// Where alerts of trailwatch itself go while the state cannot be written.
     pub direct: Direct,
     pub language: crate::language::Language,
+    /// The shared table, when the state is one (standbys hand their reading to it).
+    pub table: Option<Arc<crate::shared::table::Table>>,
 }
 
 impl Shared {

@@ -6,11 +6,12 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use super::bucket::{BucketPoller, QueuePoller};
+use super::bucket::{BucketPoller, QueuePoller, READERS};
 use super::coverage::{CoverageWatch, Watched};
 use super::delivery::DeliveryTask;
 use super::error::DaemonError;
 use super::health::{self, HealthTask};
+use super::intake::Intake;
 use super::mode::Mode;
 use super::own::{Direct, Own};
 use super::poller::{FolderPoller, Shared, StreamPoller};
@@ -21,6 +22,7 @@ use crate::ops::{Metrics, Readiness};
 use crate::poll::Judge;
 use crate::settings::Settings;
 use crate::severity::Severity;
+use crate::shared::table::Table;
 use crate::source::coverage::{Aliases, Coverage};
 use crate::source::files::Folder;
 use crate::source::{open_source, Opened, SourceKind, SourceSpec};
@@ -47,6 +49,7 @@ pub(super) async fn start(
     mode: Mode,
     (metrics, ready): (&Metrics, &Readiness),
     restart: Arc<Notify>,
+    table: Option<Arc<Table>>,
 ) -> Result<Started, DaemonError> {
     let (direct, direct_rx) = tokio::sync::mpsc::unbounded_channel();
     let shared = Shared {
@@ -61,6 +64,7 @@ pub(super) async fn start(
         wake: Arc::new(Notify::new()),
         mode,
         language: s.language,
+        table,
     };
     let mut pollers = spawn_pollers(s, &shared, &shutdown).await?;
     let sinks: health::Sinks = Arc::default();
@@ -183,11 +187,23 @@ fn spawn_streams(
             stop: Arc::default(),
         };
         if trail.queue.is_some() {
-            let q = QueuePoller {
-                reader: reader.clone(),
-                shared: shared.clone(),
-            };
-            set.spawn(q.run(shutdown.clone()));
+            for _ in 0..READERS {
+                let q = QueuePoller {
+                    reader: reader.clone(),
+                    shared: shared.clone(),
+                    hand_to: None,
+                };
+                set.spawn(q.run(shutdown.clone()));
+            }
+            // What the standbys read from the queue is taken in here.
+            if let (Some(table), Mode::Forever) = (&shared.table, shared.mode) {
+                let i = Intake {
+                    reader: reader.clone(),
+                    shared: shared.clone(),
+                    table: table.clone(),
+                };
+                set.spawn(i.run(shutdown.clone()));
+            }
         }
         let b = BucketPoller {
             reader,

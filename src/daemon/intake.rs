@@ -1,0 +1,105 @@
+//! The holder's side of a shared queue: what the standbys read from an `s3` source's queue and
+//! left in the table (`shared::handover`) is taken in every quarter of a second while they
+//! hand work (every 2 s after a minute without any: a Query each time), as if this
+//! instance had read it (`poll::handed`), made durable, and answered; only then do the
+//! standbys delete their messages. A failure is answered too (the messages go back to the
+//! queue) and said once while it lasts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use super::poller::Shared;
+use super::shutdown::Shutdown;
+use crate::poll::bucket::Reader;
+use crate::poll::handed::ObjectRead;
+use crate::poll::PollReport;
+use crate::shared::handover;
+use crate::shared::mirror::on_runtime;
+use crate::shared::table::Table;
+
+/// How often the table is looked at for handed work while standbys hand it…
+const BUSY: Duration = Duration::from_millis(250);
+/// …and after `QUIET` without any.
+const IDLE: Duration = Duration::from_secs(2);
+const QUIET: Duration = Duration::from_secs(60);
+
+/// Takes in one source's objects read by the standbys.
+pub(super) struct Intake {
+    pub reader: Reader,
+    pub shared: Shared,
+    pub table: Arc<Table>,
+}
+
+impl Intake {
+    pub(super) async fn run(self, mut shutdown: Shutdown) {
+        let source = self.reader.spec.name.clone();
+        let mut failing = false;
+        let mut last = std::time::Instant::now() - QUIET;
+        loop {
+            let every = if last.elapsed() < QUIET { BUSY } else { IDLE };
+            if shutdown.sleep(every).await {
+                return;
+            }
+            let (t, s) = (self.table.clone(), source.clone());
+            let batches = match on_runtime(async move { handover::take(&t, &s).await }).await {
+                Ok(b) => {
+                    if failing {
+                        tracing::info!(source = %source, "what standbys read can be taken in again");
+                    }
+                    failing = false;
+                    b
+                }
+                Err(e) => {
+                    if !failing {
+                        tracing::error!(source = %source, "what standbys read from the queue cannot be taken from the table: {e} (they give their messages back; this instance reads the queue too)");
+                    }
+                    failing = true;
+                    continue;
+                }
+            };
+            if !batches.is_empty() {
+                last = std::time::Instant::now();
+            }
+            for (id, batch) in batches {
+                let answer = self.take_in(&batch);
+                let t = self.table.clone();
+                let sent = on_runtime(async move { handover::reply(&t, &id, &answer).await }).await;
+                if let Err(e) = sent {
+                    tracing::warn!(source = %source, "the answer to a standby cannot be written (its messages come back, and their objects are found read): {e}");
+                }
+            }
+        }
+    }
+
+    /// Takes one batch in; the answer the standby reads.
+    fn take_in(&self, batch: &[u8]) -> Value {
+        let (r, sh) = (&self.reader, &self.shared);
+        let objects: Vec<ObjectRead> = match serde_json::from_slice(batch) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::warn!(source = %r.spec.name, "a standby handed what is not a batch of objects ({e}): refused");
+                return json!({"error": format!("not a batch of objects: {e}")});
+            }
+        };
+        let mut rep = PollReport::default();
+        let res = r.take_in(objects, r.trail.clock.now(), &mut rep);
+        let key = format!("{}/queue", r.spec.name);
+        match res {
+            Ok(t) => {
+                if rep.raised > 0 {
+                    sh.wake.notify_one();
+                }
+                sh.metrics
+                    .poll_succeeded(&key, rep.records, rep.raised, jiff::Timestamp::now());
+                sh.note_counts(&r.spec.name, &rep);
+                serde_json::to_value(t).expect("a count serializes")
+            }
+            Err(e) => {
+                tracing::error!(source = %r.spec.name, "objects a standby read cannot be taken in: {e} (its messages go back to the queue)");
+                json!({"error": e.to_string()})
+            }
+        }
+    }
+}
