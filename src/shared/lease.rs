@@ -110,6 +110,8 @@ pub async fn take(
         }
         if let Some(it) = &now {
             if said_standby != it.owner {
+                // Readiness and status first: whoever reads the log may ask at once.
+                standby(&it.owner);
                 tracing::info!(
                     "standby: instance {} holds {}; instance {me} takes over if it stops renewing for {}s",
                     it.owner,
@@ -117,7 +119,6 @@ pub async fn take(
                     period.as_secs()
                 );
                 said_standby.clone_from(&it.owner);
-                standby(&it.owner);
             }
         }
         tokio::time::sleep(period / 4).await;
