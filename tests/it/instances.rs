@@ -403,12 +403,12 @@ fn a_paused_instance_is_fenced_out_sends_nothing_and_stops_when_it_wakes() {
 }
 
 /// An `s3` source reading a bucket its queue announces, with a shared state.
-fn s3_config(dir: &Path, name: &str, moto: &str, queue: &str, hook: &str) -> PathBuf {
+fn s3_config(dir: &Path, name: &str, moto: &str, queue: &str, hook: &str, port: u16) -> PathBuf {
     let p = dir.join(format!("{name}.toml"));
     std::fs::write(
         &p,
         format!(
-            "state_dir = \"{}/{name}-state\"\ngroup_window = \"0s\"\nlanguage = \"en\"\n{}\n[[sources]]\nname = \"trail\"\ntype = \"s3\"\nbucket = \"trail-bucket\"\nregion = \"us-east-1\"\nendpoint_url = \"{moto}\"\nqueue_url = \"{queue}\"\nlist_interval = \"1h\"\n\n[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nmax_per_second = 0\nstorm_after = 0\nurl = \"{hook}\"\nretry_initial = \"50ms\"\n",
+            "metrics_address = \"127.0.0.1:{port}\"\nstate_dir = \"{}/{name}-state\"\ngroup_window = \"0s\"\nlanguage = \"en\"\n{}\n[[sources]]\nname = \"trail\"\ntype = \"s3\"\nbucket = \"trail-bucket\"\nregion = \"us-east-1\"\nendpoint_url = \"{moto}\"\nqueue_url = \"{queue}\"\nlist_interval = \"1h\"\n\n[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nmax_per_second = 0\nstorm_after = 0\nurl = \"{hook}\"\nretry_initial = \"50ms\"\n",
             dir.display(),
             shared(moto, name)
         ),
@@ -437,9 +437,11 @@ fn three_instances_on_a_notified_bucket_lose_nothing_when_the_working_one_is_kil
     });
     let r = Receiver::start(0, vec![]);
     let dir = tempfile::tempdir().unwrap();
+    let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
     let cfgs: Vec<PathBuf> = ["a", "b", "c"]
         .iter()
-        .map(|n| s3_config(dir.path(), n, &murl, &queue, &r.url))
+        .zip(&ports)
+        .map(|(n, p)| s3_config(dir.path(), n, &murl, &queue, &r.url, *p))
         .collect();
     init(&cfgs[0]);
     let mut runs: Vec<_> = cfgs.iter().map(|c| spawn_run(c)).collect();
@@ -476,11 +478,29 @@ fn three_instances_on_a_notified_bucket_lose_nothing_when_the_working_one_is_kil
         let (k, body) = object(i);
         rt.block_on(put(&s3, "trail-bucket", &k, body));
     }
+    // The standbys share the reading: objects they read reach the holder, which raises them.
+    let handed = |i: usize| {
+        let m = http_get(ports[i], "/metrics");
+        m.lines()
+            .filter(|l| l.starts_with("trailwatch_objects_handed_total{"))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum::<u64>()
+    };
     // The working instance dies in the middle of the work.
     assert!(eventually(
         || r.event_ids().len() >= 10,
         Duration::from_secs(60)
     ));
+    let by_standbys = || (0..3).filter(|i| *i != first).map(handed).sum::<u64>();
+    assert!(
+        eventually(|| by_standbys() > 0, Duration::from_secs(30)),
+        "the standbys read none of the objects"
+    );
+    eprintln!(
+        "objects read by the standbys before the kill: {}",
+        by_standbys()
+    );
+    assert_eq!(handed(first), 0, "the holder hands nothing");
     signal(&runs[first].0 .0, 9);
     runs[first].0 .0.wait().unwrap();
     for i in 30..60 {
@@ -663,4 +683,106 @@ fn a_record_larger_than_a_dynamodb_item_is_copied_whole_and_read_back() {
         String::from_utf8_lossy(&o.stdout).contains(&noise),
         "the record is whole"
     );
+}
+
+#[test]
+fn a_standby_killed_while_it_holds_messages_loses_nothing_and_its_messages_come_back() {
+    use crate::support::moto_aws::{self, gz, in_flight, put, waiting};
+    use trailwatch::source::s3::layout::{key_for, Place};
+    crate::support::fake_cloudtrail::test_aws_env();
+    let (_moto, murl) = moto();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (s3, queue) = rt.block_on(async {
+        let s3 = moto_aws::s3(&moto_aws::conf(&murl, "us-east-1").await);
+        s3.create_bucket()
+            .bucket("trail-bucket")
+            .send()
+            .await
+            .unwrap();
+        let (q, arn) = moto_aws::queue(&murl, "trail-events").await;
+        moto_aws::notify(&s3, "trail-bucket", &arn).await;
+        (s3, q)
+    });
+    let r = Receiver::start(0, vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    // A lease long enough that the standby does not take over while the holder is paused.
+    let cfgs: Vec<PathBuf> = ["a", "b"]
+        .iter()
+        .map(|n| {
+            let p = s3_config(dir.path(), n, &murl, &queue, &r.url, free_port());
+            let text = std::fs::read_to_string(&p).unwrap();
+            std::fs::write(
+                &p,
+                text.replace(&format!("lease = \"{LEASE_S}s\""), "lease = \"120s\""),
+            )
+            .unwrap();
+            p
+        })
+        .collect();
+    init(&cfgs[0]);
+    let (mut a, mut la) = spawn_run(&cfgs[0]);
+    la.until("instance a holds DynamoDB table", Duration::from_secs(30));
+    let (mut b, mut lb) = spawn_run(&cfgs[1]);
+    lb.until("shares the reading of the queue", Duration::from_secs(60));
+    // The holder is paused: the standby alone receives, reads, and waits for an answer.
+    signal(&a.0, 19);
+    let place = Place {
+        org: None,
+        account: "111122223333".into(),
+        region: "us-east-1".into(),
+    };
+    for i in 0..12 {
+        let rec = crate::support::fake_cloudtrail::record(
+            &format!("obj-{i:02}"),
+            "CreateUser",
+            jiff::Timestamp::now().as_millisecond(),
+            false,
+        )
+        .record;
+        let key = key_for("", &place, jiff::Timestamp::now(), &format!("o{i:02}"));
+        rt.block_on(put(
+            &s3,
+            "trail-bucket",
+            &key,
+            gz(format!("{{\"Records\":[{rec}]}}").as_bytes()),
+        ));
+    }
+    assert!(
+        eventually(
+            || rt.block_on(async {
+                // None visible, every one received (the holder may have left S3's test
+                // event in the queue when it was paused: 13).
+                let (all, held) = (waiting(&murl, &queue).await, in_flight(&murl, &queue).await);
+                all == held && held >= 12
+            }),
+            Duration::from_secs(30)
+        ),
+        "the standby holds every message"
+    );
+    // It dies holding them; the holder wakes.
+    signal(&b.0, 9);
+    b.0.wait().unwrap();
+    signal(&a.0, 18);
+    let all = |r: &Receiver| ids_of(r).len() >= 12;
+    assert!(
+        r.wait_for(all, Duration::from_secs(90)),
+        "every object's alert: {:?}",
+        ids_of(&r)
+    );
+    // The messages the dead standby held come back within their visibility timeout and are
+    // found read: the queue empties.
+    assert!(
+        eventually(
+            || rt.block_on(async { waiting(&murl, &queue).await == 0 }),
+            Duration::from_secs(60)
+        ),
+        "the dead standby's messages come back and are dealt with"
+    );
+    let ids = ids_of(&r);
+    let mut once = ids.clone();
+    once.dedup();
+    assert_eq!(ids, once, "nothing twice");
+    signal(&a.0, 15);
+    assert!(a.0.wait().unwrap().success());
+    drop(la.rest());
 }
