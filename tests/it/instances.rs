@@ -786,3 +786,62 @@ fn a_standby_killed_while_it_holds_messages_loses_nothing_and_its_messages_come_
     assert!(a.0.wait().unwrap().success());
     drop(la.rest());
 }
+
+#[test]
+fn an_instance_starting_alone_on_a_waiting_queue_reads_it_at_once() {
+    use crate::support::moto_aws::{self, gz, put};
+    use trailwatch::source::s3::layout::{key_for, Place};
+    crate::support::fake_cloudtrail::test_aws_env();
+    let (_moto, murl) = moto();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (s3, queue) = rt.block_on(async {
+        let s3 = moto_aws::s3(&moto_aws::conf(&murl, "us-east-1").await);
+        s3.create_bucket()
+            .bucket("trail-bucket")
+            .send()
+            .await
+            .unwrap();
+        let (q, arn) = moto_aws::queue(&murl, "trail-events").await;
+        moto_aws::notify(&s3, "trail-bucket", &arn).await;
+        (s3, q)
+    });
+    let place = Place {
+        org: None,
+        account: "111122223333".into(),
+        region: "us-east-1".into(),
+    };
+    // Announced before any instance runs.
+    for i in 0..20 {
+        let rec = crate::support::fake_cloudtrail::record(
+            &format!("obj-{i:02}"),
+            "CreateUser",
+            jiff::Timestamp::now().as_millisecond(),
+            false,
+        )
+        .record;
+        let key = key_for("", &place, jiff::Timestamp::now(), &format!("o{i:02}"));
+        rt.block_on(put(
+            &s3,
+            "trail-bucket",
+            &key,
+            gz(format!("{{\"Records\":[{rec}]}}").as_bytes()),
+        ));
+    }
+    let r = Receiver::start(0, vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = s3_config(dir.path(), "a", &murl, &queue, &r.url, free_port());
+    init(&cfg);
+    let (mut a, mut la) = spawn_run(&cfg);
+    la.until("instance a holds DynamoDB table", Duration::from_secs(30));
+    // An instance starts as a standby for a moment: messages it took then and dropped when
+    // it took the lease would stay hidden for the 30 s visibility timeout.
+    let all = |r: &Receiver| ids_of(r).len() >= 20;
+    assert!(
+        r.wait_for(all, Duration::from_secs(20)),
+        "every waiting message read at once: {:?}",
+        ids_of(&r)
+    );
+    assert!(!la.rest_now().contains("shares the reading"));
+    signal(&a.0, 15);
+    assert!(a.0.wait().unwrap().success());
+}
