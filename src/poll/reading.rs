@@ -17,6 +17,11 @@ use crate::state::{State, StateError};
 /// Records are raised as an input is read, this many at a time.
 const RAISE_EVERY: u64 = 10_000;
 
+/// The most matches one input may hand to another instance (`Input::collect`): an object
+/// with more is left to the instance that holds the lease, which raises as it reads (a crafted
+/// object of millions of matches would otherwise be held in memory and never fit the table).
+pub(super) const HAND_MOST: usize = 1_000;
+
 /// An input to read, and where its alerts go.
 pub(super) struct Input<'a> {
     pub source: &'a str,
@@ -55,6 +60,7 @@ pub(super) fn read_input<T>(
     let mut found = Found::default();
     let mut notes = Found::default();
     let mut failed: Option<StateError> = None;
+    let mut too_many = false;
     let mut since_raise = 0;
     let mut witness = i.judge.eval.witness();
     let mut on = |item: Item| {
@@ -72,6 +78,12 @@ pub(super) fn read_input<T>(
                         return false;
                     }
                     found.alerts.clear();
+                    if i.collect
+                        .is_some_and(|c| c.lock().expect("collected").len() > HAND_MOST)
+                    {
+                        too_many = true;
+                        return false;
+                    }
                 }
             }
             Item::Problem(p) if ends_input(&p) => {
@@ -86,6 +98,9 @@ pub(super) fn read_input<T>(
     if let Some(e) = failed {
         return Err(e.into());
     }
+    if too_many {
+        return Err(too_many_to_hand(i));
+    }
     let end = match end {
         Ok(end) => end,
         Err(e) => {
@@ -97,8 +112,21 @@ pub(super) fn read_input<T>(
     rep.records += found.records;
     notes.absorb(&mut found);
     raise(i, &mut found, rep)?;
+    if i.collect
+        .is_some_and(|c| c.lock().expect("collected").len() > HAND_MOST)
+    {
+        return Err(too_many_to_hand(i));
+    }
     rep.tell(i.source, notes);
     Ok(Some(end))
+}
+
+/// The error of an input with more matches than may be handed to another instance.
+fn too_many_to_hand(i: &Input<'_>) -> PollError {
+    PollError::Object(format!(
+        "{}: more than {HAND_MOST} matches, too many to hand to the instance that holds the lease: left to it (it reads the object itself)",
+        i.name
+    ))
 }
 
 /// Raises what was found into the state, or hands it to `collect`.
@@ -111,5 +139,76 @@ fn raise(i: &Input<'_>, found: &mut Found, rep: &mut PollReport) -> Result<(), S
             Ok(())
         }
         None => raise_all(i.judge, i.state, found, i.now, rep),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::stream::{Piece, Place};
+    use crate::rules::evaluate::Evaluator;
+    use crate::rules::RuleSet;
+
+    fn create_user(n: usize) -> Item {
+        Item::Piece(Piece {
+            text: format!(
+                r#"{{"eventVersion":"1.08","eventID":"e{n}","eventName":"CreateUser","eventSource":"iam.amazonaws.com","awsRegion":"us-east-1","eventType":"AwsApiCall","recipientAccountId":"111122223333","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/a"}},"requestParameters":{{"userName":"u{n}"}}}}"#
+            ),
+            place: Place {
+                line: 1,
+                index: Some(n),
+            },
+            element: true,
+            notes: Vec::new(),
+            witnessed: None,
+        })
+    }
+
+    /// Reads `n` matching records for another instance: what was collected, or the error (and
+    /// how many records were offered before the reading stopped).
+    fn collect(n: usize) -> Result<usize, (PollError, usize)> {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(dir.path()).unwrap();
+        let mut rules = RuleSet::default();
+        rules.add_spec("default").unwrap();
+        let judge = super::super::Judge::every_sink(Evaluator::new(rules), &["out"]);
+        let collected = Mutex::new(Vec::new());
+        let stop = AtomicBool::new(false);
+        let i = Input {
+            source: "s",
+            name: "s3://b/k",
+            judge: &judge,
+            state: &state,
+            collect: Some(&collected),
+            now: jiff::Timestamp::now(),
+            stop: &stop,
+            again: "",
+        };
+        let mut rep = PollReport::default();
+        let mut offered = 0;
+        read_input(&i, &mut rep, |_, on| {
+            for k in 0..n {
+                offered += 1;
+                if !on(create_user(k)) {
+                    break;
+                }
+            }
+            Ok(())
+        })
+        .map_err(|e| (e, offered))?;
+        assert_eq!(rep.raised, 0, "nothing raised into the state");
+        let got = collected.lock().unwrap().len();
+        Ok(got)
+    }
+
+    #[test]
+    fn matches_are_collected_up_to_what_may_be_handed_and_not_beyond() {
+        assert_eq!(collect(HAND_MOST).unwrap(), HAND_MOST);
+        let (e, _) = collect(HAND_MOST + 1).unwrap_err();
+        assert!(e.to_string().contains("s3://b/k: more than"), "{e}");
+        // A larger input stops at the first raise boundary, not at its end.
+        let (e, offered) = collect(3 * RAISE_EVERY as usize).unwrap_err();
+        assert!(e.to_string().contains("too many to hand"), "{e}");
+        assert_eq!(offered, RAISE_EVERY as usize);
     }
 }
