@@ -747,17 +747,25 @@ fn a_standby_killed_while_it_holds_messages_loses_nothing_and_its_messages_come_
             gz(format!("{{\"Records\":[{rec}]}}").as_bytes()),
         ));
     }
+    let last = std::cell::Cell::new((0, 0));
     assert!(
         eventually(
             || rt.block_on(async {
                 // None visible, every one received (the holder may have left S3's test
                 // event in the queue when it was paused: 13).
                 let (all, held) = (waiting(&murl, &queue).await, in_flight(&murl, &queue).await);
+                last.set((all, held));
                 all == held && held >= 12
             }),
-            Duration::from_secs(30)
+            // A receive returns with the first message that comes, and a standby's read then
+            // waits up to 30 s for the paused holder's answer: the last messages may wait
+            // for a free receive that long (and those the paused holder's receives took come
+            // back after 30 s, to the standby).
+            Duration::from_secs(90)
         ),
-        "the standby holds every message"
+        "the standby holds every message: (waiting, in flight) = {:?}\n{}",
+        last.get(),
+        lb.rest_now()
     );
     // It dies holding them; the holder wakes.
     signal(&b.0, 9);
