@@ -20,6 +20,8 @@ DynamoDB calls per alert: every instance's own count (the holder's when it gives
 each standby's when it stops), lease renewals and idle Queries over the run included. SQS calls
 per alert: ReceiveMessage, DeleteMessage and ChangeMessageVisibility, as the fake counts them.
 
+BENCH_SQS=moto uses moto's SQS instead of the fake (the SQS calls then read 0).
+
 Run: cargo build --release && target/test-venv/bin/python3 bench/instances.py target/release/trailwatch [B] [D]
 """
 import base64
@@ -331,6 +333,8 @@ def main():
     dyn, dyn_url = serve(Dynamo)
     hook, hook_url = serve(Hook)
     queues, sqs_url = serve(Sqs)
+    if os.environ.get("BENCH_SQS") == "moto":
+        sqs_url = moto_url  # moto's SQS instead of the fake (its calls are not counted)
     gate, line = start([sys.executable, str(ROOT / "tests/it/support/s3_gate.py"), moto_url, str(D)], "READY")
     gate_url = f"http://127.0.0.1:{line.split()[1]}"
     try:

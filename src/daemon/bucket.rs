@@ -197,8 +197,7 @@ impl QueuePoller {
                     _ = shutdown.recv() => Ok(false),
                 };
                 match done {
-                    Ok(true) if self.hand_to.is_some() => batch.push((m.clone(), objects)),
-                    Ok(true) => delete(q, std::slice::from_ref(m), &r.spec.name).await,
+                    Ok(true) => batch.push((m.clone(), objects)),
                     Ok(false) => {
                         // Stopped: the messages not dealt with are handed back at once, not
                         // left in flight for the visibility timeout.
@@ -215,8 +214,13 @@ impl QueuePoller {
                     }
                 }
             }
-            if let Some(table) = &self.hand_to {
-                self.hand(q, table, batch, &mut shutdown).await;
+            match &self.hand_to {
+                Some(table) => self.hand(q, table, batch, &mut shutdown).await,
+                None => {
+                    if let Err(e) = self.settle(q, batch).await {
+                        failed = Some(e);
+                    }
+                }
             }
             let res = match failed {
                 Some(e) => Err(e),
@@ -276,7 +280,8 @@ impl QueuePoller {
             };
             match read {
                 Ok(true) if objects.is_some() => continue,
-                Ok(true) => r.state.flush()?,
+                // Made durable with the other messages of its receive (`settle`).
+                Ok(true) => {}
                 Ok(false) => return Ok(false),
                 Err(e) if gone(&e) && self.confirmed_gone(&c.key).await? => {
                     tracing::warn!(source = %r.spec.name, key = %c.key, "message {} announces {obj}, which is gone (NoSuchKey, and not listed): the message is deleted", m.id);
@@ -294,6 +299,27 @@ impl QueuePoller {
             }
         }
         Ok(true)
+    }
+
+    /// The holder's: the marks of the objects its messages announced are made durable in one
+    /// flush (their alerts were, as they were raised), then the messages are deleted; a flush
+    /// that fails leaves them to come back (their objects are read again, and found raised).
+    async fn settle(&self, q: &Queue, batch: Batch) -> Result<(), PollError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let source = &self.reader.spec.name;
+        let ms: Vec<Message> = batch.into_iter().map(|(m, _)| m).collect();
+        match self.reader.state.flush() {
+            Ok(()) => {
+                delete(q, &ms, source).await;
+                Ok(())
+            }
+            Err(e) => {
+                release(q, &ms, RETRY_SOON, source).await;
+                Err(e.into())
+            }
+        }
     }
 
     /// Hands what a standby read to the holder, and deletes the messages once it answered
