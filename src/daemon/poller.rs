@@ -39,6 +39,31 @@ pub(super) struct Shared {
 }
 
 impl Shared {
+    /// What the pollers of configuration `s` share; alerts of trailwatch itself that cannot
+    /// wait for the state go to `direct`.
+    pub(super) fn new(
+        s: &crate::settings::Settings,
+        state: Arc<State>,
+        metrics: Metrics,
+        mode: Mode,
+        (direct, table): (Direct, Option<Arc<crate::shared::table::Table>>),
+    ) -> Shared {
+        Shared {
+            direct,
+            state,
+            judge: Arc::new(Judge {
+                eval: s.evaluator(),
+                router: s.router(),
+            }),
+            streams: Arc::default(),
+            metrics,
+            wake: Arc::new(Notify::new()),
+            mode,
+            language: s.language,
+            table,
+        }
+    }
+
     /// Counts the records a poll could not read as they were, by kind, and the alerts with
     /// nowhere to go.
     pub(super) fn note_counts(&self, source: &str, rep: &PollReport) {

@@ -22,7 +22,6 @@ use super::process::{watchdog_pings, Aborted, Signals};
 use super::shutdown::{Shutdown, Trigger};
 use crate::ops::{Metrics, Readiness};
 use crate::poll::bucket::Reader;
-use crate::poll::Judge;
 use crate::settings::Settings;
 use crate::shared::config::SharedState;
 use crate::shared::instance::{take_over, Instance, SharedError};
@@ -164,20 +163,13 @@ async fn start_reading(
         }
     };
     let (direct, _) = tokio::sync::mpsc::unbounded_channel();
-    let shared = Shared {
-        direct,
-        state: state.clone(),
-        judge: Arc::new(Judge {
-            eval: s.evaluator(),
-            router: s.router(),
-        }),
-        streams: Arc::default(),
+    let shared = Shared::new(
+        s,
+        state.clone(),
         metrics,
-        wake: Arc::default(),
-        mode: Mode::Forever,
-        language: s.language,
-        table: Some(table.clone()),
-    };
+        Mode::Forever,
+        (direct, Some(table.clone())),
+    );
     let mut set = JoinSet::new();
     for spec in queues {
         let trail = match open_source(spec, &s.account_aliases).await {

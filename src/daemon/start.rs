@@ -19,7 +19,6 @@ use super::shutdown::Shutdown;
 use crate::delivery::Deliverer;
 use crate::language::Language;
 use crate::ops::{Metrics, Readiness};
-use crate::poll::Judge;
 use crate::settings::Settings;
 use crate::severity::Severity;
 use crate::shared::table::Table;
@@ -52,20 +51,7 @@ pub(super) async fn start(
     table: Option<Arc<Table>>,
 ) -> Result<Started, DaemonError> {
     let (direct, direct_rx) = tokio::sync::mpsc::unbounded_channel();
-    let shared = Shared {
-        direct,
-        state: state.clone(),
-        judge: Arc::new(Judge {
-            eval: s.evaluator(),
-            router: s.router(),
-        }),
-        streams: Arc::default(),
-        metrics: metrics.clone(),
-        wake: Arc::new(Notify::new()),
-        mode,
-        language: s.language,
-        table,
-    };
+    let shared = Shared::new(s, state.clone(), metrics.clone(), mode, (direct, table));
     let mut pollers = spawn_pollers(s, &shared, &shutdown).await?;
     let sinks: health::Sinks = Arc::default();
     let mut tasks = JoinSet::new();
