@@ -402,6 +402,58 @@ fn a_paused_instance_is_fenced_out_sends_nothing_and_stops_when_it_wakes() {
     pb.0.wait().unwrap();
 }
 
+/// A bucket on moto whose new objects are announced on an SQS queue.
+struct NotifiedBucket {
+    rt: tokio::runtime::Runtime,
+    s3: aws_sdk_s3::Client,
+    queue: String,
+}
+
+impl NotifiedBucket {
+    fn new(moto: &str) -> NotifiedBucket {
+        use crate::support::moto_aws;
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let (s3, queue) = rt.block_on(async {
+            let s3 = moto_aws::s3(&moto_aws::conf(moto, "us-east-1").await);
+            s3.create_bucket()
+                .bucket("trail-bucket")
+                .send()
+                .await
+                .unwrap();
+            let (q, arn) = moto_aws::queue(moto, "trail-events").await;
+            moto_aws::notify(&s3, "trail-bucket", &arn).await;
+            (s3, q)
+        });
+        NotifiedBucket { rt, s3, queue }
+    }
+
+    /// Puts object `i`: one CreateUser record whose eventID is `obj-<i>` (an alert).
+    fn put(&self, i: usize) {
+        use trailwatch::source::s3::layout::{key_for, Place};
+        let place = Place {
+            org: None,
+            account: "111122223333".into(),
+            region: "us-east-1".into(),
+        };
+        let now = jiff::Timestamp::now();
+        let rec = crate::support::fake_cloudtrail::record(
+            &format!("obj-{i:02}"),
+            "CreateUser",
+            now.as_millisecond(),
+            false,
+        )
+        .record;
+        let key = key_for("", &place, now, &format!("o{i:02}"));
+        let body = crate::support::moto_aws::gz(format!("{{\"Records\":[{rec}]}}").as_bytes());
+        self.rt.block_on(crate::support::moto_aws::put(
+            &self.s3,
+            "trail-bucket",
+            &key,
+            body,
+        ));
+    }
+}
+
 /// An `s3` source reading a bucket its queue announces, with a shared state.
 fn s3_config(dir: &Path, name: &str, moto: &str, queue: &str, hook: &str, port: u16) -> PathBuf {
     let p = dir.join(format!("{name}.toml"));
@@ -419,22 +471,10 @@ fn s3_config(dir: &Path, name: &str, moto: &str, queue: &str, hook: &str, port: 
 
 #[test]
 fn three_instances_on_a_notified_bucket_lose_nothing_when_the_working_one_is_killed() {
-    use crate::support::moto_aws::{self, gz, put};
-    use trailwatch::source::s3::layout::{key_for, Place};
     crate::support::fake_cloudtrail::test_aws_env();
     let (_moto, murl) = moto();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (s3, queue) = rt.block_on(async {
-        let s3 = moto_aws::s3(&moto_aws::conf(&murl, "us-east-1").await);
-        s3.create_bucket()
-            .bucket("trail-bucket")
-            .send()
-            .await
-            .unwrap();
-        let (q, arn) = moto_aws::queue(&murl, "trail-events").await;
-        moto_aws::notify(&s3, "trail-bucket", &arn).await;
-        (s3, q)
-    });
+    let bucket = NotifiedBucket::new(&murl);
+    let queue = bucket.queue.clone();
     let r = Receiver::start(0, vec![]);
     let dir = tempfile::tempdir().unwrap();
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
@@ -458,25 +498,8 @@ fn three_instances_on_a_notified_bucket_lose_nothing_when_the_working_one_is_kil
         "an instance takes the lease"
     );
     let first = holds(&mut runs).unwrap();
-    let place = Place {
-        org: None,
-        account: "111122223333".into(),
-        region: "us-east-1".into(),
-    };
-    let object = |i: usize| {
-        let rec = crate::support::fake_cloudtrail::record(
-            &format!("obj-{i:02}"),
-            "CreateUser",
-            jiff::Timestamp::now().as_millisecond(),
-            false,
-        )
-        .record;
-        let key = key_for("", &place, jiff::Timestamp::now(), &format!("o{i:02}"));
-        (key, gz(format!("{{\"Records\":[{rec}]}}").as_bytes()))
-    };
     for i in 0..30 {
-        let (k, body) = object(i);
-        rt.block_on(put(&s3, "trail-bucket", &k, body));
+        bucket.put(i);
     }
     // The standbys share the reading: objects they read reach the holder, which raises them.
     let handed = |i: usize| {
@@ -504,8 +527,7 @@ fn three_instances_on_a_notified_bucket_lose_nothing_when_the_working_one_is_kil
     signal(&runs[first].0 .0, 9);
     runs[first].0 .0.wait().unwrap();
     for i in 30..60 {
-        let (k, body) = object(i);
-        rt.block_on(put(&s3, "trail-bucket", &k, body));
+        bucket.put(i);
     }
     let all = |r: &Receiver| {
         let mut ids = ids_of(r);
@@ -687,22 +709,11 @@ fn a_record_larger_than_a_dynamodb_item_is_copied_whole_and_read_back() {
 
 #[test]
 fn a_standby_killed_while_it_holds_messages_loses_nothing_and_its_messages_come_back() {
-    use crate::support::moto_aws::{self, gz, in_flight, put, waiting};
-    use trailwatch::source::s3::layout::{key_for, Place};
+    use crate::support::moto_aws::{in_flight, waiting};
     crate::support::fake_cloudtrail::test_aws_env();
     let (_moto, murl) = moto();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (s3, queue) = rt.block_on(async {
-        let s3 = moto_aws::s3(&moto_aws::conf(&murl, "us-east-1").await);
-        s3.create_bucket()
-            .bucket("trail-bucket")
-            .send()
-            .await
-            .unwrap();
-        let (q, arn) = moto_aws::queue(&murl, "trail-events").await;
-        moto_aws::notify(&s3, "trail-bucket", &arn).await;
-        (s3, q)
-    });
+    let bucket = NotifiedBucket::new(&murl);
+    let queue = bucket.queue.clone();
     let r = Receiver::start(0, vec![]);
     let dir = tempfile::tempdir().unwrap();
     // A lease long enough that the standby does not take over while the holder is paused.
@@ -726,31 +737,13 @@ fn a_standby_killed_while_it_holds_messages_loses_nothing_and_its_messages_come_
     lb.until("shares the reading of the queue", Duration::from_secs(60));
     // The holder is paused: the standby alone receives, reads, and waits for an answer.
     signal(&a.0, 19);
-    let place = Place {
-        org: None,
-        account: "111122223333".into(),
-        region: "us-east-1".into(),
-    };
     for i in 0..12 {
-        let rec = crate::support::fake_cloudtrail::record(
-            &format!("obj-{i:02}"),
-            "CreateUser",
-            jiff::Timestamp::now().as_millisecond(),
-            false,
-        )
-        .record;
-        let key = key_for("", &place, jiff::Timestamp::now(), &format!("o{i:02}"));
-        rt.block_on(put(
-            &s3,
-            "trail-bucket",
-            &key,
-            gz(format!("{{\"Records\":[{rec}]}}").as_bytes()),
-        ));
+        bucket.put(i);
     }
     let last = std::cell::Cell::new((0, 0));
     assert!(
         eventually(
-            || rt.block_on(async {
+            || bucket.rt.block_on(async {
                 // None visible, every one received (the holder may have left S3's test
                 // event in the queue when it was paused: 13).
                 let (all, held) = (waiting(&murl, &queue).await, in_flight(&murl, &queue).await);
@@ -781,7 +774,9 @@ fn a_standby_killed_while_it_holds_messages_loses_nothing_and_its_messages_come_
     // found read: the queue empties.
     assert!(
         eventually(
-            || rt.block_on(async { waiting(&murl, &queue).await == 0 }),
+            || bucket
+                .rt
+                .block_on(async { waiting(&murl, &queue).await == 0 }),
             Duration::from_secs(60)
         ),
         "the dead standby's messages come back and are dealt with"
@@ -797,43 +792,13 @@ fn a_standby_killed_while_it_holds_messages_loses_nothing_and_its_messages_come_
 
 #[test]
 fn an_instance_starting_alone_on_a_waiting_queue_reads_it_at_once() {
-    use crate::support::moto_aws::{self, gz, put};
-    use trailwatch::source::s3::layout::{key_for, Place};
     crate::support::fake_cloudtrail::test_aws_env();
     let (_moto, murl) = moto();
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    let (s3, queue) = rt.block_on(async {
-        let s3 = moto_aws::s3(&moto_aws::conf(&murl, "us-east-1").await);
-        s3.create_bucket()
-            .bucket("trail-bucket")
-            .send()
-            .await
-            .unwrap();
-        let (q, arn) = moto_aws::queue(&murl, "trail-events").await;
-        moto_aws::notify(&s3, "trail-bucket", &arn).await;
-        (s3, q)
-    });
-    let place = Place {
-        org: None,
-        account: "111122223333".into(),
-        region: "us-east-1".into(),
-    };
+    let bucket = NotifiedBucket::new(&murl);
+    let queue = bucket.queue.clone();
     // Announced before any instance runs.
     for i in 0..20 {
-        let rec = crate::support::fake_cloudtrail::record(
-            &format!("obj-{i:02}"),
-            "CreateUser",
-            jiff::Timestamp::now().as_millisecond(),
-            false,
-        )
-        .record;
-        let key = key_for("", &place, jiff::Timestamp::now(), &format!("o{i:02}"));
-        rt.block_on(put(
-            &s3,
-            "trail-bucket",
-            &key,
-            gz(format!("{{\"Records\":[{rec}]}}").as_bytes()),
-        ));
+        bucket.put(i);
     }
     let r = Receiver::start(0, vec![]);
     let dir = tempfile::tempdir().unwrap();
