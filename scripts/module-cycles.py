@@ -2,7 +2,8 @@
 """Lists import cycles between the crate's modules, and between its top-level folders, or says
 there are none (exit 1 when there is one).
 
-A module is a file of src/ (`a/b.rs` and `a/b/mod.rs` are `a::b`; test modules are left out).
+A module is a file of src/ (`a/b.rs` and `a/b/mod.rs` are `a::b`; test modules are left out,
+and every item marked `#[cfg(test)]` alone: the code after it is read).
 Module A depends on module B when A's code (tests excluded) names an item defined in B: through
 a `use` tree (brace groups expanded, `self`/`super`/`crate` resolved from A's own place) or a
 path written in the code. Re-exports are followed to the module that defines the item, so
@@ -18,12 +19,7 @@ Run: python3 scripts/module-cycles.py [--src DIR] [--verbose]
 import pathlib, re, sys, tempfile
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
-from rust_source import strip  # noqa: E402
-
-
-def without_tests(code):
-    """The code before its `#[cfg(test)]` items (test modules sit at the end of a file)."""
-    return code.split("#[cfg(test)]")[0]
+from rust_source import strip, without_test_items  # noqa: E402
 
 
 def split_top(s):
@@ -107,7 +103,7 @@ def modules(src):
 class Crate:
     def __init__(self, src):
         self.mods = modules(src)
-        self.code = {m: without_tests(strip(p.read_text())) for m, p in self.mods.items()}
+        self.code = {m: without_test_items(strip(p.read_text())) for m, p in self.mods.items()}
         self.is_dir = {m: p.name in ("mod.rs", "lib.rs") for m, p in self.mods.items()}
         # Names each module brings into scope with `use` (re-exports included).
         self.imports, self.globs = {}, {}
@@ -298,6 +294,12 @@ CASES = {
         "s.rs": "pub fn s() {}\n#[cfg(test)]\nmod tests { use crate::t::T; }\n",
         "t.rs": "use crate::s::s;\npub struct T;\n",
     }, "no import cycle"),
+    # A `#[cfg(test)]` field hides that field only: the import below it makes a cycle.
+    "below-test-field": ({
+        "lib.rs": "pub mod u;\npub mod v;\n",
+        "u.rs": "pub struct U {\n    #[cfg(test)]\n    pub probe: u8,\n}\nuse crate::v::V;\npub fn u(_: V) {}\n",
+        "v.rs": "use crate::u::U;\npub struct V(U);\n",
+    }, "module cycle: u ↔ v"),
 }
 
 

@@ -9,6 +9,9 @@ import re
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from rust_source import strip, without_test_items  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 
 # What an engine may not name: crates of AWS and async, I/O, the rest of trailwatch.
@@ -22,13 +25,13 @@ FORBIDDEN = [
 
 
 def violations(text, name):
+    """Every line of `text` that names what an engine may not. Comments and strings are not
+    code; an item marked `#[cfg(test)]` (tests may read files) is skipped alone, wherever it
+    stands, and the code after it is read."""
     out = []
-    in_tests = False
-    for n, line in enumerate(text.splitlines(), 1):
-        if line.startswith("#[cfg(test)]"):
-            in_tests = True  # tests may read files; the engine may not
-        code = line.split("//", 1)[0]
-        if in_tests or not code.strip():
+    code_lines = without_test_items(strip(text)).splitlines()
+    for n, (line, code) in enumerate(zip(text.splitlines(), code_lines), 1):
+        if not code.strip():
             continue
         for pattern, what in FORBIDDEN:
             if pattern.search(code):
@@ -37,12 +40,16 @@ def violations(text, name):
 
 
 def self_test():
-    bad = "use crate::pattern::literals::Encoding;\nuse tokio::sync::Mutex;\nfn f() { std::fs::read(\"x\"); }\nuse crate::rules::Rule;\n// crate::state is fine in a comment\n#[cfg(test)]\nmod tests { fn t() { std::fs::read(\"y\"); } }\n"
+    bad = ("use crate::pattern::literals::Encoding;\nuse tokio::sync::Mutex;\nfn f() { std::fs::read(\"x\"); }\n"
+           "use crate::rules::Rule;\n// crate::state is fine in a comment\nconst S: &str = \"std::fs in a string\";\n"
+           "struct P {\n    #[cfg(test)]\n    probe: std::fs::File,\n}\nuse crate::state::State;\n"
+           "#[cfg(test)]\nmod tests { fn t() { std::fs::read(\"y\"); } }\n")
     found = violations(bad, "planted.rs")
-    assert len(found) == 3, found
+    assert len(found) == 4, found
     assert any("tokio" in f for f in found) and any("I/O" in f for f in found)
-    assert any("outside src/pattern" in f for f in found)
-    print("self-test: the planted tokio, std::fs and crate::rules lines are found; the comment and the test are not")
+    assert any("outside src/pattern" in f and "rules" in f for f in found)
+    assert any("crate::state::State" in f for f in found), "the line below a test field is read"
+    print("self-test: the planted tokio, std::fs, crate::rules and (below a #[cfg(test)] field) crate::state lines are found; the comment, the string, the test field and the test module are not")
 
 
 def main():
