@@ -16,13 +16,14 @@ pub(crate) mod settings;
 pub mod format;
 /// One stream's poll: read, judge, raise, move the watermark.
 pub mod poll;
-/// lookup_events, cloudwatch_logs, files: streams read in windows.
+/// lookup_events, cloudwatch_logs, s3, files: where records are read from.
 pub mod source;
 
 // What is judged.
 /// Conditions on a record's paths: exceptions and silences.
 pub(crate) mod conditions;
-/// The two pattern languages, pure functions over JSON.
+/// The three pattern languages (CloudWatch Logs filters, EventBridge patterns, Sigma), pure
+/// functions over JSON.
 pub mod pattern;
 /// A CloudTrail record and its EventBridge envelope.
 pub(crate) mod record;
@@ -40,7 +41,7 @@ pub(crate) mod delivery;
 pub mod language;
 /// Info … critical.
 pub mod severity;
-/// Dooray, email, console: transports only.
+/// Dooray, Slack, Teams, PagerDuty, webhooks, email, console: transports only.
 pub(crate) mod sink;
 
 // Beside the path.
@@ -52,8 +53,12 @@ pub mod cmd;
 pub(crate) mod control;
 /// `run`: tasks, signals, reload, health.
 pub(crate) mod daemon;
+/// Several instances sharing one state (a DynamoDB table), one working at a time.
+pub(crate) mod instances;
 /// Tracing set-up.
 pub(crate) mod logging;
+/// The names trailwatch gives what it makes: its own alerts, the ids it makes up.
+pub(crate) mod names;
 /// Metrics, readiness and the endpoint that serves them.
 pub(crate) mod ops;
 /// AWS partitions: endpoints and console hosts by region.
@@ -62,8 +67,6 @@ pub(crate) mod partition;
 pub(crate) mod secret;
 /// sled: watermarks, raised alerts, outbox, dead letters.
 pub mod state;
-// Several instances sharing one state (DynamoDB), one working at a time.
-pub(crate) mod shared;
 /// Attacker-controlled text made safe to show.
 pub(crate) mod text;
 /// Durations and points in time as users write them.

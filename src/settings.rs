@@ -43,7 +43,7 @@ pub struct Settings {
     pub path: PathBuf,
     pub state_dir: PathBuf,
     /// `[state] backend = "dynamodb"`: the table instances share (`None`: sled alone).
-    pub shared: Option<crate::shared::config::SharedState>,
+    pub instances: Option<crate::instances::config::InstancesConfig>,
     pub language: Language,
     pub timezone: TimeZone,
     pub timezone_name: String,
@@ -109,11 +109,11 @@ impl Settings {
                 Ok(d)
             }
         };
-        let shared = crate::shared::config::parse(cfg.state.as_ref())
+        let instances = crate::instances::config::parse(cfg.state.as_ref())
             .map_err(|(key, m)| src.error_at_key(key, format!("[state] {m}")))?;
         Ok(Settings {
             path: path.to_path_buf(),
-            shared,
+            instances,
             state_dir: cfg
                 .state_dir
                 .clone()

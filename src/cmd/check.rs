@@ -319,8 +319,8 @@ fn say_quiet(s: &Settings, now: jiff::Timestamp) {
 /// The S3 objects the state holds set aside because they could not be read.
 fn say_set_aside(s: &Settings) {
     // A shared state's folder is a cache; `state show` reads the table.
-    if let Some(cfg) = &s.shared {
-        let holder = match crate::shared::setup::holder(cfg) {
+    if let Some(cfg) = &s.instances {
+        let holder = match crate::instances::setup::holder(cfg) {
             Ok(Some(h)) => format!("instance {h} holds the lease"),
             Ok(None) => "no instance holds the lease now".into(),
             Err(e) => format!("the lease cannot be read: {e}"),

@@ -73,8 +73,8 @@ pub(super) fn runnable_problems(s: &crate::settings::Settings, skip_external: bo
     if let Err(e) = crate::settings::usable_dir(&s.state_dir) {
         out.push(format!("state_dir {}: {e}", s.state_dir.display()));
     }
-    if let Some(cfg) = &s.shared {
-        match crate::shared::setup::exists(cfg) {
+    if let Some(cfg) = &s.instances {
+        match crate::instances::setup::exists(cfg) {
             Ok(true) => {}
             Ok(false) => out.push(format!(
                 "[state]: DynamoDB table {} does not exist in {}: create it with `trailwatch state init --config {}`",
@@ -149,16 +149,17 @@ pub(super) fn ask_state(
     req: &crate::control::Request,
 ) -> Result<crate::control::Answer, crate::control::ControlError> {
     use crate::control::{ask, daemon_answers, ControlError};
-    let Some(cfg) = &s.shared else {
+    let Some(cfg) = &s.instances else {
         return ask(&s.state_dir, req);
     };
     if daemon_answers(&s.state_dir) {
         return ask(&s.state_dir, req);
     }
-    let refused = |e: crate::shared::instance::SharedError| ControlError::Refused(e.to_string());
+    let refused =
+        |e: crate::instances::instance::InstancesError| ControlError::Refused(e.to_string());
     if req.writes() {
         // The instance that holds the lease makes the change, asked through the table.
-        if crate::shared::setup::holder(cfg)
+        if crate::instances::setup::holder(cfg)
             .map_err(refused)?
             .is_none()
         {
@@ -168,7 +169,7 @@ pub(super) fn ask_state(
             )));
         }
         let asked = serde_json::to_value(req).expect("a request serializes");
-        let a = crate::shared::mailbox::ask(cfg, asked).map_err(refused)?;
+        let a = crate::instances::mailbox::ask(cfg, asked).map_err(refused)?;
         return match serde_json::from_value(a) {
             Ok(crate::control::Answer::Error { error }) => Err(ControlError::Refused(error)),
             Ok(a) => Ok(a),
@@ -177,6 +178,6 @@ pub(super) fn ask_state(
             ))),
         };
     }
-    let snap = crate::shared::setup::snapshot(cfg).map_err(refused)?;
+    let snap = crate::instances::setup::snapshot(cfg).map_err(refused)?;
     ask(&snap.dir, req)
 }

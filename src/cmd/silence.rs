@@ -10,6 +10,7 @@ use jiff::Timestamp;
 
 use super::common::{ask_state, CmdError, ConfigArg};
 use crate::control::{Answer, Request};
+use crate::names::OwnAlert;
 use crate::rules::quiet::{glob, Conditions};
 use crate::settings::Settings;
 use crate::state::Silence;
@@ -18,19 +19,6 @@ use crate::when;
 
 /// The longest a silence may last: it must end, and a month is long.
 const LONGEST: std::time::Duration = std::time::Duration::from_secs(30 * 86400);
-
-/// The names of trailwatch's own alerts: never silenced (a health or coverage alert is how
-/// trailwatch says it went blind).
-const OWN: &[&str] = &[
-    "trailwatch-health",
-    "trailwatch-recovery",
-    "trailwatch-heartbeat",
-    "trailwatch-coverage",
-    "trailwatch-late-event",
-    "trailwatch-storm",
-    "trailwatch-suspicious-object",
-    "trailwatch-unreadable-object",
-];
 
 #[derive(Debug, Subcommand)]
 pub enum SilenceCommand {
@@ -98,8 +86,10 @@ pub(super) fn run(c: SilenceCommand) -> Result<ExitCode, CmdError> {
 fn silence_of(a: &AddArgs, s: &Settings, now: Timestamp) -> Result<Silence, CmdError> {
     let usage = |m: String| CmdError::usage(anyhow::anyhow!(m));
     let covered = s.rules.all().iter().any(|r| glob(&a.rule, &r.name));
-    let own = OWN.iter().any(|o| glob(&a.rule, o));
-    if a.rule.starts_with("trailwatch") || (own && !covered) {
+    // Never trailwatch's own alerts (a health or coverage alert is how it says it went blind);
+    // a glob that names rules of the configuration too (`*`) never quiets them (`poll::raise`).
+    let own = OwnAlert::ALL.iter().any(|o| glob(&a.rule, o.name()));
+    if OwnAlert::is_own(&a.rule) || (own && !covered) {
         return Err(usage(format!(
             "--rule '{}': trailwatch's own alerts (health, coverage, late events, unreadable objects) cannot be silenced: they are how trailwatch says it cannot see",
             a.rule

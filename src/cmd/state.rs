@@ -83,8 +83,8 @@ pub(super) fn run(c: StateCommand) -> Result<ExitCode, CmdError> {
 /// The shared state the configuration names, or why there is none.
 fn shared_of(
     s: &crate::settings::Settings,
-) -> Result<crate::shared::config::SharedState, CmdError> {
-    s.shared.clone().ok_or_else(|| {
+) -> Result<crate::instances::config::InstancesConfig, CmdError> {
+    s.instances.clone().ok_or_else(|| {
         CmdError::usage(anyhow::anyhow!(
             "{} keeps its state in {} (sled): add [state] backend = \"dynamodb\", region = \"…\" (and table = \"…\", default trailwatch) for a state several instances share",
             s.path.display(),
@@ -96,7 +96,7 @@ fn shared_of(
 fn init(config: &ConfigArg) -> Result<ExitCode, CmdError> {
     let s = config.load()?;
     let cfg = shared_of(&s)?;
-    let (created, what) = crate::shared::setup::init(&cfg).map_err(CmdError::failure)?;
+    let (created, what) = crate::instances::setup::init(&cfg).map_err(CmdError::failure)?;
     match created {
         true => println!(
             "created {what}; instances of {} can start",
@@ -111,7 +111,7 @@ fn migrate(config: &ConfigArg) -> Result<ExitCode, CmdError> {
     let s = config.load()?;
     let cfg = shared_of(&s)?;
     let m =
-        crate::shared::setup::migrate(&cfg, &s.state_dir, &s.path).map_err(CmdError::failure)?;
+        crate::instances::setup::migrate(&cfg, &s.state_dir, &s.path).map_err(CmdError::failure)?;
     println!(
         "copied {} entries from {} into {}; {} is now its local cache, and instances continue from the table",
         m.items,
@@ -124,7 +124,7 @@ fn migrate(config: &ConfigArg) -> Result<ExitCode, CmdError> {
 
 /// Refuses a change the shared state cannot take from a command yet.
 fn not_shared(s: &crate::settings::Settings, what: &str) -> Result<(), CmdError> {
-    match &s.shared {
+    match &s.instances {
         Some(cfg) => Err(CmdError::usage(anyhow::anyhow!(
             "state {what} works on a state of one host; this configuration's state is shared (DynamoDB table {}), which `state {what}` cannot change yet",
             cfg.table
@@ -140,7 +140,7 @@ fn redrive(config: &ConfigArg, sink: Option<String>, yes: bool) -> Result<ExitCo
             return Err(CmdError::usage(anyhow::anyhow!("no sink named '{n}'")));
         }
     }
-    if s.shared.is_some() {
+    if s.instances.is_some() {
         return redrive_shared(&s, sink, yes);
     }
     let st = State::open(&s.state_dir).map_err(CmdError::failure)?;
@@ -187,12 +187,12 @@ fn redrive_shared(
 fn show(config: &ConfigArg, json: bool) -> Result<ExitCode, CmdError> {
     let s = config.load()?;
     // A shared state is read from its table, from any host.
-    let snap = match &s.shared {
-        Some(cfg) => Some(crate::shared::setup::snapshot(cfg).map_err(CmdError::failure)?),
+    let snap = match &s.instances {
+        Some(cfg) => Some(crate::instances::setup::snapshot(cfg).map_err(CmdError::failure)?),
         None => None,
     };
     let dir = snap.as_ref().map_or(s.state_dir.clone(), |x| x.dir.clone());
-    let where_ = match &s.shared {
+    let where_ = match &s.instances {
         Some(cfg) => format!("DynamoDB table {} in {} (read now)", cfg.table, cfg.region),
         None => s.state_dir.display().to_string(),
     };

@@ -12,14 +12,13 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use super::mode::Mode;
-use super::poller::Shared;
+use super::poller::Context;
 use super::shutdown::Shutdown;
+use crate::instances::handover::{self, Handed};
+use crate::instances::table::Table;
 use crate::poll::bucket::{gone, Reader};
 use crate::poll::handed::{ObjectRead, TakenIn};
 use crate::poll::{PollError, PollReport};
-use crate::shared::handover::{self, Handed};
-use crate::shared::mirror::on_runtime;
-use crate::shared::table::Table;
 use crate::source::s3::queue::{self, Message};
 use crate::source::s3::Queue;
 use crate::when;
@@ -30,12 +29,12 @@ const AT_ONCE: usize = 8;
 /// Lists the bucket on the source's schedule and polls every account and region in it.
 pub(super) struct BucketPoller {
     pub reader: Reader,
-    pub shared: Shared,
+    pub cx: Context,
 }
 
 impl BucketPoller {
     pub(super) async fn run(self, mut shutdown: Shutdown) {
-        let (r, sh) = (&self.reader, &self.shared);
+        let (r, sh) = (&self.reader, &self.cx);
         let spec = &r.spec;
         let every = match &spec.kind {
             crate::source::SourceKind::S3 { list_interval, .. } => *list_interval,
@@ -67,7 +66,7 @@ impl BucketPoller {
 
     /// One round: the places found, then each polled (`AT_ONCE` at a time).
     async fn round(&self) {
-        let (r, sh) = (&self.reader, &self.shared);
+        let (r, sh) = (&self.reader, &self.cx);
         let spec = &r.spec;
         let now = r.trail.clock.now();
         // Places found later are read from the source's first round on.
@@ -147,7 +146,7 @@ async fn delete(q: &Queue, messages: &[Message], source: &str) {
 /// Reads the bucket's notifications as they arrive.
 pub(super) struct QueuePoller {
     pub reader: Reader,
-    pub shared: Shared,
+    pub cx: Context,
     /// A standby's: the shared table it hands what it reads to (the holder raises it, and
     /// the messages are deleted once it answered).
     pub hand_to: Option<Arc<Table>>,
@@ -158,7 +157,7 @@ type Batch = Vec<(Message, Vec<ObjectRead>)>;
 
 impl QueuePoller {
     pub(super) async fn run(self, mut shutdown: Shutdown) {
-        let (r, sh) = (&self.reader, &self.shared);
+        let (r, sh) = (&self.reader, &self.cx);
         let Some(q) = r.trail.queue.as_ref() else {
             return;
         };
@@ -339,12 +338,8 @@ impl QueuePoller {
                 continue;
             }
             let body = serde_json::to_vec(&objects).expect("objects serialize");
-            let (t, src) = (table.clone(), source.clone());
             let handed = tokio::select! {
-                h = on_runtime(async move {
-                    let me = t.cfg.instance.clone();
-                    handover::hand(&t, &me, &src, &body).await
-                }) => h,
+                h = handover::hand(table, source, &body) => h,
                 _ = keep_hidden(q, &ms) => unreachable!("keeps hiding until dropped"),
                 _ = shutdown.recv() => {
                     let all: Vec<Message> = todo.into_iter().flatten().map(|(m, _)| m).collect();
@@ -357,9 +352,7 @@ impl QueuePoller {
                 Ok(Handed::Answered(a)) => match serde_json::from_value::<TakenIn>(a.clone()) {
                     Ok(t) => {
                         tracing::debug!(source = %source, taken = t.taken, already = t.already, "objects handed to the instance that holds the lease");
-                        self.shared
-                            .metrics
-                            .objects_handed(source, objects.len() as u64);
+                        self.cx.metrics.objects_handed(source, objects.len() as u64);
                         delete(q, &ms, source).await;
                     }
                     Err(_) => {

@@ -1,6 +1,6 @@
 //! Why the daemon could not run, or what `--once` could not read.
 
-use crate::shared::instance::SharedError;
+use crate::instances::instance::InstancesError;
 use crate::sink::OpenError;
 use crate::source::SourceError;
 use crate::state::StateError;
@@ -21,7 +21,7 @@ pub(crate) enum DaemonError {
     Endpoint(std::io::Error),
     /// The shared state cannot be reached.
     #[error(transparent)]
-    Shared(#[from] SharedError),
+    Instances(#[from] InstancesError),
     /// Another instance took the shared state over: this one stops (and, restarted, stands by).
     #[error("instance {instance} lost its lease on the shared state ({why}); it stops, and stands by when started again")]
     LeaseLost { instance: String, why: String },

@@ -15,6 +15,7 @@ use super::shutdown::Shutdown;
 use crate::defaults;
 use crate::delivery::SinkHealth;
 use crate::language::Language;
+use crate::names::OwnAlert;
 use crate::poll::expire;
 use crate::severity::Severity;
 use crate::state::State;
@@ -231,7 +232,7 @@ impl HealthTask {
                 .collect();
             match news {
                 News::Failing => Own {
-                    rule: "trailwatch-health",
+                    rule: OwnAlert::Health,
                     title: self.language.pick(
                         format!("trailwatch: {} failing", c.what),
                         format!("trailwatch: {} 장애", c.what),
@@ -249,7 +250,7 @@ impl HealthTask {
                 }
                 .raise(&self.state, to, &self.direct),
                 News::Recovered => Own {
-                    rule: "trailwatch-recovery",
+                    rule: OwnAlert::Recovery,
                     title: self.language.pick(
                         format!("trailwatch: {} recovered", c.what),
                         format!("trailwatch: {} 복구됨", c.what),
@@ -269,7 +270,7 @@ impl HealthTask {
 
     fn beat(&self) {
         Own {
-            rule: "trailwatch-heartbeat",
+            rule: OwnAlert::Heartbeat,
             title: self.language.pick(
                 "trailwatch is alive".into(),
                 "trailwatch 정상 작동 중".into(),

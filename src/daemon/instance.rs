@@ -1,17 +1,17 @@
 //! What the daemon does as the instance that holds a shared state: an alert of trailwatch
 //! itself when it takes over from another instance (the one before stopped renewing: it died,
 //! hung or was cut off), so that people learn a host failed even though nothing was missed;
-//! and the answers to commands run on other hosts (`shared::mailbox`), read every second.
+//! and the answers to commands run on other hosts (`instances::mailbox`), read every second.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::control::{answer, Request};
+use crate::instances::instance::Instance;
+use crate::instances::mailbox;
+use crate::names::OwnAlert;
 use crate::settings::Settings;
 use crate::severity::Severity;
-use crate::shared::instance::Instance;
-use crate::shared::mailbox;
-use crate::shared::mirror::runtime;
 use crate::state::State;
 
 use super::own::Own;
@@ -24,7 +24,7 @@ pub(super) fn took_over(s: &Settings, state: &State, taken: &Instance) {
     let me = &taken.table.cfg.instance;
     let lang = s.language;
     let alert = Own {
-        rule: "trailwatch-takeover",
+        rule: OwnAlert::Takeover,
         title: lang.pick(
             format!("trailwatch: instance {me} took over from {previous}"),
             format!("trailwatch: 인스턴스 {me} 가 {previous} 의 작업을 이어받음"),
@@ -41,21 +41,16 @@ pub(super) fn took_over(s: &Settings, state: &State, taken: &Instance) {
 }
 
 /// Answers the requests other hosts leave in the table, every second, until dropped.
-pub(super) async fn answer_mail(taken: Arc<crate::shared::table::Table>, state: Arc<State>) {
+pub(super) async fn answer_mail(taken: Arc<crate::instances::table::Table>, state: Arc<State>) {
     let mut every = tokio::time::interval(Duration::from_secs(1));
     loop {
         every.tick().await;
-        let t = taken.clone();
-        let mail = runtime()
-            .spawn(async move { mailbox::take(&t).await })
-            .await;
-        let mail = match mail {
-            Ok(Ok(m)) => m,
-            Ok(Err(e)) => {
+        let mail = match mailbox::take(&taken).await {
+            Ok(m) => m,
+            Err(e) => {
                 tracing::warn!("requests from other hosts cannot be read: {e}");
                 continue;
             }
-            Err(_) => continue,
         };
         for (id, req) in mail {
             let a = match serde_json::from_value::<Request>(req) {
@@ -65,11 +60,7 @@ pub(super) async fn answer_mail(taken: Arc<crate::shared::table::Table>, state: 
                 },
             };
             let v = serde_json::to_value(&a).expect("an answer serializes");
-            let t = taken.clone();
-            let sent = runtime()
-                .spawn(async move { mailbox::reply(&t, &id, &v).await })
-                .await;
-            if let Ok(Err(e)) = sent {
+            if let Err(e) = mailbox::reply(&taken, &id, &v).await {
                 tracing::warn!("an answer to another host cannot be written: {e}");
             }
         }

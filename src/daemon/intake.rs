@@ -1,5 +1,5 @@
 //! The holder's side of a shared queue: what the standbys read from an `s3` source's queue and
-//! left in the table (`shared::handover`) is taken in every quarter of a second while they
+//! left in the table (`instances::handover`) is taken in every quarter of a second while they
 //! hand work (every 2 s after a minute without any: a Query each time), as if this
 //! instance had read it (`poll::handed`), made durable, and answered; only then do the
 //! standbys delete their messages. A failure is answered too (the messages go back to the
@@ -10,14 +10,13 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use super::poller::Shared;
+use super::poller::Context;
 use super::shutdown::Shutdown;
+use crate::instances::handover;
+use crate::instances::table::Table;
 use crate::poll::bucket::Reader;
 use crate::poll::handed::ObjectRead;
 use crate::poll::PollReport;
-use crate::shared::handover;
-use crate::shared::mirror::on_runtime;
-use crate::shared::table::Table;
 
 /// How often the table is looked at for handed work while standbys hand it…
 const BUSY: Duration = Duration::from_millis(250);
@@ -28,7 +27,7 @@ const QUIET: Duration = Duration::from_secs(60);
 /// Takes in one source's objects read by the standbys.
 pub(super) struct Intake {
     pub reader: Reader,
-    pub shared: Shared,
+    pub cx: Context,
     pub table: Arc<Table>,
 }
 
@@ -42,8 +41,7 @@ impl Intake {
             if shutdown.sleep(every).await {
                 return;
             }
-            let (t, s) = (self.table.clone(), source.clone());
-            let batches = match on_runtime(async move { handover::take(&t, &s).await }).await {
+            let batches = match handover::take(&self.table, &source).await {
                 Ok(b) => {
                     if failing {
                         tracing::info!(source = %source, "what standbys read can be taken in again");
@@ -64,9 +62,7 @@ impl Intake {
             }
             for (id, batch) in batches {
                 let answer = self.take_in(&batch);
-                let t = self.table.clone();
-                let sent = on_runtime(async move { handover::reply(&t, &id, &answer).await }).await;
-                if let Err(e) = sent {
+                if let Err(e) = handover::reply(&self.table, &source, &id, &answer).await {
                     tracing::warn!(source = %source, "the answer to a standby cannot be written (its messages come back, and their objects are found read): {e}");
                 }
             }
@@ -75,7 +71,7 @@ impl Intake {
 
     /// Takes one batch in; the answer the standby reads.
     fn take_in(&self, batch: &[u8]) -> Value {
-        let (r, sh) = (&self.reader, &self.shared);
+        let (r, sh) = (&self.reader, &self.cx);
         let objects: Vec<ObjectRead> = match serde_json::from_slice(batch) {
             Ok(o) => o,
             Err(e) => {

@@ -41,9 +41,9 @@ use self::shutdown::Trigger;
 use self::start::start;
 use crate::control::Control;
 use crate::defaults;
+use crate::instances;
 use crate::ops::{Endpoint, Metrics, Readiness};
 use crate::settings::Settings;
-use crate::shared;
 use crate::state::State;
 
 /// What ended one configuration's run.
@@ -62,7 +62,7 @@ pub(crate) async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<()
     for w in &first.warnings {
         tracing::warn!("{w}");
     }
-    let Some(cfg) = first.shared.clone() else {
+    let Some(cfg) = first.instances.clone() else {
         let state = Arc::new(State::open(&first.state_dir)?);
         let (metrics, ready) = serve_metrics(&first, &state).await?;
         metrics.lease_held(true);
@@ -117,7 +117,7 @@ async fn serve(
     state: Arc<State>,
     mut signals: Signals,
     (metrics, ready): (Metrics, Readiness),
-    table: Option<Arc<shared::table::Table>>,
+    table: Option<Arc<instances::table::Table>>,
 ) -> Result<(), DaemonError> {
     // Commands (silence, alerts) reach the state through this socket while the daemon runs.
     let control = Control::bind(&first.state_dir, state.clone()).map_err(DaemonError::Endpoint)?;
@@ -164,7 +164,7 @@ async fn serve(
         }
         let (tasks, place) = (
             &mut started.tasks,
-            (settings.state_dir.as_path(), &settings.shared),
+            (settings.state_dir.as_path(), &settings.instances),
         );
         let ending = wait(&path, &mut signals, tasks, mode, &restart, place).await;
         trigger.fire();
@@ -240,7 +240,10 @@ async fn wait(
     tasks: &mut JoinSet<()>,
     mode: Mode,
     restart: &Notify,
-    (state_dir, shared): (&std::path::Path, &Option<shared::config::SharedState>),
+    (state_dir, instances): (
+        &std::path::Path,
+        &Option<instances::config::InstancesConfig>,
+    ),
 ) -> Ending {
     let mut usec = 0u64;
     let mut watchdog = sd_notify::watchdog_enabled(false, &mut usec)
@@ -254,7 +257,7 @@ async fn wait(
                         state_dir.display(),
                         new.state_dir.display()
                     ),
-                    Ok(new) if new.shared != *shared => tracing::error!(
+                    Ok(new) if new.instances != *instances => tracing::error!(
                         "new configuration rejected, the running one stays: [state] changed, which a reload cannot do (the state is open, the lease held); restart trailwatch to use the new one"
                     ),
                     Ok(new) => {
@@ -267,7 +270,7 @@ async fn wait(
             }
             _ = restart.notified() => {
                 match Settings::load(path) {
-                    Ok(new) if new.state_dir == *state_dir && new.shared == *shared => return Ending::Reload(Box::new(new)),
+                    Ok(new) if new.state_dir == *state_dir && new.instances == *instances => return Ending::Reload(Box::new(new)),
                     Ok(_) => tracing::error!("cannot restart with the new coverage: state_dir or [state] changed in the configuration file; restart trailwatch"),
                     Err(e) => tracing::error!("cannot restart with the new coverage: the configuration no longer loads: {e}"),
                 }

@@ -7,13 +7,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use jiff::Timestamp;
 
 use crate::alert::{Alert, Event, Kind, RuleFacts};
+use crate::names::OwnAlert;
 use crate::severity::Severity;
 use crate::state::State;
 
 /// One alert of trailwatch itself.
-pub(super) struct Own<'a> {
-    /// Its rule: `trailwatch-health`, `trailwatch-late-event`…
-    pub rule: &'a str,
+pub(super) struct Own {
+    /// Which of trailwatch's own alerts it is.
+    pub rule: OwnAlert,
     pub title: String,
     pub severity: Severity,
     pub detail: String,
@@ -36,21 +37,20 @@ pub(super) fn name_instance(name: &str) {
 /// delivery task, which sends them without the outbox.
 pub(super) type Direct = tokio::sync::mpsc::UnboundedSender<(Alert, Vec<String>)>;
 
-impl Own<'_> {
+impl Own {
     /// The alert.
     fn alert(self) -> Alert {
         let now = Timestamp::now();
         let id = match self.key {
-            Some(k) => format!("trailwatch-{}-{k}", self.rule),
-            None => format!(
-                "trailwatch-{}-{}-{}",
-                self.rule,
+            Some(k) => self.rule.id(&k),
+            None => self.rule.id(&format!(
+                "{}-{}",
                 now.as_millisecond(),
                 SEQUENCE.fetch_add(1, Ordering::Relaxed)
-            ),
+            )),
         };
         let facts = RuleFacts {
-            name: self.rule,
+            name: self.rule.name(),
             title: &self.title,
             subject: &self.title,
             severity: self.severity,
@@ -77,7 +77,7 @@ impl Own<'_> {
     /// Queues it for `sinks`; true when it is new. When the state cannot be written, it goes
     /// to `direct` instead (sent once, without the outbox).
     pub(super) fn raise(self, state: &State, sinks: Vec<String>, direct: &Direct) -> bool {
-        let rule = self.rule.to_string();
+        let rule = self.rule;
         let alert = self.alert();
         let raised = state
             .raise(&alert, sinks.clone(), Timestamp::now())
@@ -102,9 +102,9 @@ impl Own<'_> {
 mod tests {
     use super::*;
 
-    fn health(title: &str) -> Own<'static> {
+    fn health(title: &str) -> Own {
         Own {
-            rule: "trailwatch-health",
+            rule: OwnAlert::Health,
             title: title.into(),
             severity: Severity::High,
             detail: "d".into(),

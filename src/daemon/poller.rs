@@ -14,6 +14,7 @@ use super::health::Streams;
 use super::mode::Mode;
 use super::own::{Direct, Own};
 use super::shutdown::Shutdown;
+use crate::names::OwnAlert;
 use crate::ops::Metrics;
 use crate::poll::{poll_folder, poll_stream_measured, sweep_stream, Judge, PollError, PollReport};
 use crate::severity::Severity;
@@ -24,7 +25,7 @@ use crate::when;
 
 /// What every poller shares.
 #[derive(Clone)]
-pub(super) struct Shared {
+pub(super) struct Context {
     pub state: Arc<State>,
     pub judge: Arc<Judge>,
     pub streams: Streams,
@@ -35,10 +36,10 @@ pub(super) struct Shared {
     pub direct: Direct,
     pub language: crate::language::Language,
     /// The shared table, when the state is one (standbys hand their reading to it).
-    pub table: Option<Arc<crate::shared::table::Table>>,
+    pub table: Option<Arc<crate::instances::table::Table>>,
 }
 
-impl Shared {
+impl Context {
     /// What the pollers of configuration `s` share; alerts of trailwatch itself that cannot
     /// wait for the state go to `direct`.
     pub(super) fn new(
@@ -46,9 +47,9 @@ impl Shared {
         state: Arc<State>,
         metrics: Metrics,
         mode: Mode,
-        (direct, table): (Direct, Option<Arc<crate::shared::table::Table>>),
-    ) -> Shared {
-        Shared {
+        (direct, table): (Direct, Option<Arc<crate::instances::table::Table>>),
+    ) -> Context {
+        Context {
             direct,
             state,
             judge: Arc::new(Judge {
@@ -87,7 +88,7 @@ impl Shared {
         for (obj, why) in &rep.suspicious {
             self.metrics.object_doubted(source);
             Own {
-                rule: "trailwatch-suspicious-object",
+                rule: OwnAlert::SuspiciousObject,
                 title: lang.pick(
                     format!("trailwatch: an object of source {source} is named suspiciously"),
                     format!("trailwatch: 소스 {source} 의 객체 이름이 의심스러움"),
@@ -104,7 +105,7 @@ impl Shared {
         for (obj, err) in &rep.set_aside {
             self.metrics.object_set_aside(source);
             Own {
-                rule: "trailwatch-unreadable-object",
+                rule: OwnAlert::UnreadableObject,
                 title: lang.pick(
                     format!("trailwatch: source {source} cannot read an object"),
                     format!("trailwatch: 소스 {source} 가 객체를 읽을 수 없음"),
@@ -159,14 +160,14 @@ impl Shared {
 /// Polls one stream of an AWS source, and sweeps it for late events.
 pub(super) struct StreamPoller {
     pub stream: Stream,
-    pub shared: Shared,
+    pub cx: Context,
     /// Every sink: where alerts of trailwatch itself go.
     pub all_sinks: Vec<String>,
 }
 
 impl StreamPoller {
     pub(super) async fn run(self, mut shutdown: Shutdown) {
-        let (stream, sh) = (&self.stream, &self.shared);
+        let (stream, sh) = (&self.stream, &self.cx);
         let spec = &stream.source;
         let key = format!("{}/{}", spec.name, stream.name);
         let mut next_sweep = Timestamp::now() + when::signed(spec.late_sweep_interval);
@@ -205,7 +206,7 @@ impl StreamPoller {
         match r {
             Ok(rep) => {
                 if rep.raised > 0 {
-                    self.shared.wake.notify_one();
+                    self.cx.wake.notify_one();
                 }
                 tracing::debug!(
                     stream = key,
@@ -221,7 +222,7 @@ impl StreamPoller {
 
     /// Lateness metrics, and a warning and an alert for every event later than `overlap`.
     fn lateness(&self, rep: &PollReport) {
-        let (sh, spec) = (&self.shared, &self.stream.source);
+        let (sh, spec) = (&self.cx, &self.stream.source);
         for l in &rep.lateness {
             sh.metrics.lateness(&spec.name, *l);
         }
@@ -240,7 +241,7 @@ impl StreamPoller {
                 humantime::format_duration(spec.overlap)
             );
             Own {
-                rule: "trailwatch-late-event",
+                rule: OwnAlert::LateEvent,
                 title: sh.language.pick(
                     format!("trailwatch: an event arrived {after} late"),
                     format!("trailwatch: 이벤트가 {after} 늦게 도착"),
@@ -267,7 +268,7 @@ impl StreamPoller {
 
     /// API calls, watermark lag and clock skew.
     fn publish(&self, key: &str) {
-        let (stream, sh) = (&self.stream, &self.shared);
+        let (stream, sh) = (&self.stream, &self.cx);
         sh.metrics.api_calls(
             &stream.source.name,
             stream.stats.calls.load(Relaxed),
@@ -288,7 +289,7 @@ impl StreamPoller {
 pub(super) struct FolderPoller {
     pub spec: Arc<SourceSpec>,
     pub folder: Folder,
-    pub shared: Shared,
+    pub cx: Context,
 }
 
 impl FolderPoller {
@@ -298,13 +299,13 @@ impl FolderPoller {
         let FolderPoller {
             spec,
             mut folder,
-            shared,
+            cx,
         } = self;
         let stop = Arc::new(AtomicBool::new(false));
         // `--once` looks again, briefly, at files that were still changing.
         let mut once_tries = 20;
         loop {
-            let (sp, sh, st) = (spec.clone(), shared.clone(), stop.clone());
+            let (sp, sh, st) = (spec.clone(), cx.clone(), stop.clone());
             let mut job = tokio::task::spawn_blocking(move || {
                 let r = poll_folder(
                     &sp,
@@ -324,16 +325,16 @@ impl FolderPoller {
                 }
             };
             folder = f;
-            shared.record(&spec.name, &r);
+            cx.record(&spec.name, &r);
             if let Ok(rep) = &r {
-                shared.note_counts(&spec.name, rep);
+                cx.note_counts(&spec.name, rep);
             }
             if shutdown.is_shutdown() {
                 return;
             }
             // Files that were still changing are looked at again soon.
             let again = Duration::from_millis(300).min(spec.poll_interval);
-            let wait = match shared.mode {
+            let wait = match cx.mode {
                 Mode::Once if folder.deferred > 0 && once_tries > 0 => {
                     once_tries -= 1;
                     again

@@ -1,6 +1,6 @@
 //! What a standby does while it waits for the lease: it shares the reading of every `s3`
 //! source's queue with the instance that holds the lease (SQS gives each notification to one
-//! of them), and hands what it reads to the holder through the table (`shared::handover`),
+//! of them), and hands what it reads to the holder through the table (`instances::handover`),
 //! which raises it: the standby never writes the state. Streams, listings, thresholds and
 //! delivery stay with the holder. It starts once another instance is seen holding the lease
 //! (not while an instance that will take it at once is starting), and stops when this one
@@ -17,16 +17,15 @@ use tokio::task::JoinSet;
 use super::bucket::{QueuePoller, READERS};
 use super::error::DaemonError;
 use super::mode::Mode;
-use super::poller::Shared;
+use super::poller::Context;
 use super::process::{watchdog_pings, Aborted, Signals};
 use super::shutdown::{Shutdown, Trigger};
+use crate::instances::config::InstancesConfig;
+use crate::instances::instance::{take_over, Instance, InstancesError};
+use crate::instances::table::Table;
 use crate::ops::{Metrics, Readiness};
 use crate::poll::bucket::Reader;
 use crate::settings::Settings;
-use crate::shared::config::SharedState;
-use crate::shared::instance::{take_over, Instance, SharedError};
-use crate::shared::mirror::on_runtime;
-use crate::shared::table::Table;
 use crate::source::{open_source, SourceKind};
 use crate::state::State;
 
@@ -45,7 +44,7 @@ pub(super) struct Here<'a> {
 /// the queues for the holder once one is seen.
 pub(super) async fn wait_for_lease(
     h: Here<'_>,
-    cfg: &SharedState,
+    cfg: &InstancesConfig,
     signals: &mut Signals,
 ) -> Result<Option<Instance>, DaemonError> {
     let r = h.ready.clone();
@@ -73,9 +72,9 @@ pub(super) async fn wait_for_lease(
     let pings = Aborted(tokio::spawn(watchdog_pings()));
     // Once, it does not stand by: another instance at work holds the state.
     if h.mode == Mode::Once {
-        if let Ok(Some(h)) = crate::shared::setup::holder(cfg) {
+        if let Ok(Some(h)) = crate::instances::setup::holder(cfg) {
             if h != cfg.instance {
-                return Err(DaemonError::Shared(SharedError::Table(format!(
+                return Err(DaemonError::Instances(InstancesError::Table(format!(
                     "instance {h} holds the lease on table {}: `run --once` does not wait for it (stop that instance, or run without --once to stand by)",
                     cfg.table
                 ))));
@@ -152,18 +151,18 @@ async fn start_reading(
             )
         })
         .collect();
-    let (Some(cfg), false) = (s.shared.clone(), queues.is_empty()) else {
+    let (Some(cfg), false) = (s.instances.clone(), queues.is_empty()) else {
         return None;
     };
-    let table = match on_runtime(async move { Table::connect(&cfg).await }).await {
-        Ok(t) => Arc::new(t),
+    let table = match Table::connect(&cfg).await {
+        Ok(t) => t,
         Err(e) => {
             tracing::warn!("this standby does not share the reading of the queues: the table cannot be reached: {e}");
             return None;
         }
     };
     let (direct, _) = tokio::sync::mpsc::unbounded_channel();
-    let shared = Shared::new(
+    let cx = Context::new(
         s,
         state.clone(),
         metrics,
@@ -183,7 +182,7 @@ async fn start_reading(
         let reader = Reader {
             spec: spec.clone(),
             trail,
-            judge: shared.judge.clone(),
+            judge: cx.judge.clone(),
             state: state.clone(),
             stop: Arc::default(),
         };
@@ -191,7 +190,7 @@ async fn start_reading(
         for _ in 0..READERS {
             let q = QueuePoller {
                 reader: reader.clone(),
-                shared: shared.clone(),
+                cx: cx.clone(),
                 hand_to: Some(table.clone()),
             };
             set.spawn(q.run(shutdown.clone()));

@@ -14,14 +14,15 @@ use super::health::{self, HealthTask};
 use super::intake::Intake;
 use super::mode::Mode;
 use super::own::{Direct, Own};
-use super::poller::{FolderPoller, Shared, StreamPoller};
+use super::poller::{Context, FolderPoller, StreamPoller};
 use super::shutdown::Shutdown;
 use crate::delivery::Deliverer;
+use crate::instances::table::Table;
 use crate::language::Language;
+use crate::names::OwnAlert;
 use crate::ops::{Metrics, Readiness};
 use crate::settings::Settings;
 use crate::severity::Severity;
-use crate::shared::table::Table;
 use crate::source::coverage::{Aliases, Coverage};
 use crate::source::files::Folder;
 use crate::source::{open_source, Opened, SourceKind, SourceSpec};
@@ -51,8 +52,8 @@ pub(super) async fn start(
     table: Option<Arc<Table>>,
 ) -> Result<Started, DaemonError> {
     let (direct, direct_rx) = tokio::sync::mpsc::unbounded_channel();
-    let shared = Shared::new(s, state.clone(), metrics.clone(), mode, (direct, table));
-    let mut pollers = spawn_pollers(s, &shared, &shutdown).await?;
+    let cx = Context::new(s, state.clone(), metrics.clone(), mode, (direct, table));
+    let mut pollers = spawn_pollers(s, &cx, &shutdown).await?;
     let sinks: health::Sinks = Arc::default();
     let mut tasks = JoinSet::new();
     // In --once mode delivery starts when the sources are done; otherwise at once, and the
@@ -68,7 +69,7 @@ pub(super) async fn start(
     let delivery = DeliveryTask {
         deliverer: Deliverer::open(s.delivery_plan())?,
         state: state.clone(),
-        wake: shared.wake.clone(),
+        wake: cx.wake.clone(),
         sinks: sinks.clone(),
         metrics: metrics.clone(),
         mode,
@@ -86,31 +87,31 @@ pub(super) async fn start(
         tasks.spawn(watch.run(shutdown.clone()));
         let health = HealthTask {
             state,
-            streams: shared.streams.clone(),
+            streams: cx.streams.clone(),
             sinks: sinks.clone(),
-            wake: shared.wake.clone(),
+            wake: cx.wake.clone(),
             after: s.health_after,
             heartbeat: s.heartbeat,
             tz: s.timezone.clone(),
-            all_sinks: shared.judge.router.all().to_vec(),
-            direct: shared.direct.clone(),
+            all_sinks: cx.judge.router.all().to_vec(),
+            direct: cx.direct.clone(),
             language: s.language,
         };
         tasks.spawn(health.run(shutdown));
-        ready_when_polled(s, &shared, &sinks, ready);
+        ready_when_polled(s, &cx, &sinks, ready);
     }
     Ok(Started {
         tasks,
-        streams: shared.streams.clone(),
+        streams: cx.streams.clone(),
     })
 }
 
 /// Installs this configuration's readiness check: its streams, sinks and state.
-fn ready_when_polled(s: &Settings, shared: &Shared, sinks: &health::Sinks, ready: &Readiness) {
+fn ready_when_polled(s: &Settings, cx: &Context, sinks: &health::Sinks, ready: &Readiness) {
     let check = health::ReadyCheck {
-        streams: shared.streams.clone(),
+        streams: cx.streams.clone(),
         sinks: sinks.clone(),
-        state: shared.state.clone(),
+        state: cx.state.clone(),
         cadence: s
             .sources
             .iter()
@@ -125,10 +126,10 @@ fn ready_when_polled(s: &Settings, shared: &Shared, sinks: &health::Sinks, ready
 /// queue). What a source cannot cover is said and alerted.
 async fn spawn_pollers(
     s: &Settings,
-    shared: &Shared,
+    cx: &Context,
     shutdown: &Shutdown,
 ) -> Result<Pollers, DaemonError> {
-    let all_sinks = shared.judge.router.all().to_vec();
+    let all_sinks = cx.judge.router.all().to_vec();
     let mut p = Pollers {
         set: JoinSet::new(),
         watched: Vec::new(),
@@ -139,19 +140,19 @@ async fn spawn_pollers(
             let f = FolderPoller {
                 spec: spec.clone(),
                 folder: Folder::new(path.clone(), spec.limits),
-                shared: shared.clone(),
+                cx: cx.clone(),
             };
             p.set.spawn(f.run(shutdown.clone()));
             continue;
         }
         let opened = open_source(spec, &s.account_aliases).await?;
         for c in &opened.coverage {
-            tell_coverage(&shared.state, c, &all_sinks, &shared.direct, s.language);
+            tell_coverage(&cx.state, c, &all_sinks, &cx.direct, s.language);
         }
-        tell_unreachable(spec, &opened, shared, &all_sinks);
+        tell_unreachable(spec, &opened, cx, &all_sinks);
         p.watched.push(Watched::of(spec, &opened));
         p.unreachable += opened.unreachable.len();
-        spawn_streams(spec, opened, shared, shutdown, &mut p.set);
+        spawn_streams(spec, opened, cx, shutdown, &mut p.set);
     }
     Ok(p)
 }
@@ -160,7 +161,7 @@ async fn spawn_pollers(
 fn spawn_streams(
     spec: &Arc<SourceSpec>,
     opened: Opened,
-    shared: &Shared,
+    cx: &Context,
     shutdown: &Shutdown,
     set: &mut JoinSet<()>,
 ) {
@@ -168,24 +169,24 @@ fn spawn_streams(
         let reader = crate::poll::bucket::Reader {
             spec: spec.clone(),
             trail: trail.clone(),
-            judge: shared.judge.clone(),
-            state: shared.state.clone(),
+            judge: cx.judge.clone(),
+            state: cx.state.clone(),
             stop: Arc::default(),
         };
         if trail.queue.is_some() {
             for _ in 0..READERS {
                 let q = QueuePoller {
                     reader: reader.clone(),
-                    shared: shared.clone(),
+                    cx: cx.clone(),
                     hand_to: None,
                 };
                 set.spawn(q.run(shutdown.clone()));
             }
             // What the standbys read from the queue is taken in here.
-            if let (Some(table), Mode::Forever) = (&shared.table, shared.mode) {
+            if let (Some(table), Mode::Forever) = (&cx.table, cx.mode) {
                 let i = Intake {
                     reader: reader.clone(),
-                    shared: shared.clone(),
+                    cx: cx.clone(),
                     table: table.clone(),
                 };
                 set.spawn(i.run(shutdown.clone()));
@@ -193,15 +194,15 @@ fn spawn_streams(
         }
         let b = BucketPoller {
             reader,
-            shared: shared.clone(),
+            cx: cx.clone(),
         };
         set.spawn(b.run(shutdown.clone()));
     }
     for stream in opened.streams {
         let p = StreamPoller {
             stream,
-            shared: shared.clone(),
-            all_sinks: shared.judge.router.all().to_vec(),
+            cx: cx.clone(),
+            all_sinks: cx.judge.router.all().to_vec(),
         };
         set.spawn(p.run(shutdown.clone()));
     }
@@ -215,7 +216,7 @@ fn tell_coverage(state: &State, c: &Coverage, sinks: &[String], direct: &Direct,
     }
     if let Aliases::Unknown { why } = &c.aliases {
         Own {
-            rule: "trailwatch-coverage",
+            rule: OwnAlert::Coverage,
             title: lang.pick(
                 format!("trailwatch: source {} may miss root activity", c.source),
                 format!("trailwatch: 소스 {} 가 root 활동을 놓칠 수 있음", c.source),
@@ -240,12 +241,12 @@ fn tell_coverage(state: &State, c: &Coverage, sinks: &[String], direct: &Direct,
 
 /// Accounts of a fan-out that cannot be read are an error in the log and an alert, once per
 /// account and source (until a restart finds them readable).
-fn tell_unreachable(spec: &SourceSpec, opened: &Opened, shared: &Shared, sinks: &[String]) {
-    let (state, direct, lang) = (&shared.state, &shared.direct, shared.language);
+fn tell_unreachable(spec: &SourceSpec, opened: &Opened, cx: &Context, sinks: &[String]) {
+    let (state, direct, lang) = (&cx.state, &cx.direct, cx.language);
     for u in &opened.unreachable {
         tracing::error!(source = %spec.name, account = %u.account, "account {} is NOT watched: {}", u.account, u.why);
         Own {
-            rule: "trailwatch-coverage",
+            rule: OwnAlert::Coverage,
             title: lang.pick(
                 format!("trailwatch: source {} cannot read account {}", spec.name, u.account),
                 format!("trailwatch: 소스 {} 가 계정 {} 를 읽을 수 없음", spec.name, u.account),

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 
+use crate::names::OwnAlert;
 use crate::state::EntryId;
 use crate::when;
 
@@ -60,7 +61,7 @@ impl Grouping {
     /// A rule's window (zero: no grouping). Alerts of trailwatch itself (health, late
     /// events…) are never held behind one another.
     pub fn window(&self, rule: &str) -> Duration {
-        if rule.starts_with("trailwatch-") {
+        if OwnAlert::is_own(rule) {
             return Duration::ZERO;
         }
         *self.windows.get(rule).unwrap_or(&self.default)
@@ -143,10 +144,11 @@ mod tests {
 
     #[test]
     fn alerts_of_trailwatch_itself_are_never_grouped() {
-        let windows = HashMap::from([("trailwatch-health".to_string(), Duration::from_secs(60))]);
+        let windows =
+            HashMap::from([(OwnAlert::Health.name().to_string(), Duration::from_secs(60))]);
         let g = Grouping::new(windows, Duration::from_secs(300));
-        assert_eq!(g.window("trailwatch-health"), Duration::ZERO);
-        assert_eq!(g.window("trailwatch-late-event"), Duration::ZERO);
+        assert_eq!(g.window(OwnAlert::Health.name()), Duration::ZERO);
+        assert_eq!(g.window(OwnAlert::LateEvent.name()), Duration::ZERO);
         assert_eq!(g.window("root-usage"), Duration::from_secs(300));
     }
 }

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use crate::alert::{Alert, Event, Kind, RuleFacts};
 use crate::language::Language;
+use crate::names::OwnAlert;
 use crate::severity::Severity;
 use crate::state::{EntryId, OutboxEntry};
 
@@ -83,13 +84,13 @@ pub(crate) fn storm_alert(entries: &[&OutboxEntry], sent: usize, lang: Language)
         .unwrap_or(Severity::Medium);
     let now = jiff::Timestamp::now();
     let facts = RuleFacts {
-        name: "trailwatch-storm",
+        name: OwnAlert::Storm.name(),
         title: &title,
         subject: &title,
         severity,
     };
     let event = Event {
-        id: format!("trailwatch-storm-{}", now.as_millisecond()),
+        id: OwnAlert::Storm.id(&now.as_millisecond().to_string()),
         time: now.strftime("%Y-%m-%dT%H:%M:%SZ").to_string(),
         source: "trailwatch".into(),
         record: String::new(),

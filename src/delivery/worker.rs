@@ -16,6 +16,7 @@ use super::render::Renderer;
 use super::storm::{storm_alert, Storm};
 use crate::alert::fields::Fields;
 use crate::alert::{Alert, Event, Kind, RuleFacts};
+use crate::names::OwnAlert;
 use crate::severity::Severity;
 use crate::sink::{Message, OpenError, Outcome, Sink, SinkSpec};
 use crate::state::{EntryId, OutboxEntry, State, StateError};
@@ -226,7 +227,7 @@ impl Deliverer {
             return Step::Wait;
         }
         let limit = self.sink(sink).map_or(0, |(spec, _)| spec.storm_after);
-        if storm.full(sink, limit) && !e.alert.rule.starts_with("trailwatch-") {
+        if storm.full(sink, limit) && !OwnAlert::is_own(&e.alert.rule) {
             return Step::Storm;
         }
         let key = (
@@ -472,11 +473,7 @@ const MAX_HELD_LINES: usize = 20;
 /// What identifies the message of an alert (a summary of `more` held ones): the same at
 /// every attempt, different for every alert and summary.
 fn message_id(a: &Alert, more: u64) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in a.event_id.bytes().chain([0]).chain(a.rule.bytes()) {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
+    let h = crate::names::stable_hash(a.event_id.bytes().chain([0]).chain(a.rule.bytes()));
     if more > 0 {
         format!("{h:016x}.more{more}")
     } else {

@@ -88,12 +88,12 @@ impl Key {
 /// True for an error that reading the object again soon cannot cure (it is refused), so that
 /// it is set aside rather than holding its stream back.
 fn refused(e: &PollError) -> bool {
-    matches!(e, PollError::Api(a) if a.kind == ApiErrorKind::Denied || (a.kind == ApiErrorKind::Other && !a.message.contains("NoSuchKey")))
+    matches!(e, PollError::Api(a) if a.kind == ApiErrorKind::Denied || (a.kind == ApiErrorKind::Other && !a.is("NoSuchKey")))
 }
 
 /// True when an object is not there (deleted since it was listed or announced).
 pub(crate) fn gone(e: &PollError) -> bool {
-    matches!(e, PollError::Api(a) if a.message.contains("NoSuchKey"))
+    matches!(e, PollError::Api(a) if a.is("NoSuchKey"))
 }
 
 impl Reader {

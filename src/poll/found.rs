@@ -5,6 +5,7 @@
 use crate::alert::{principal_of, Alert, Event, Kind};
 use crate::format::stream::Piece;
 use crate::format::RawRecord;
+use crate::names::derived_event_id;
 use crate::rules::evaluate::{Evaluator, Screen, Verdict};
 use crate::rules::{threshold, Rule};
 use crate::source::files::records_of;
@@ -64,16 +65,6 @@ pub struct Found {
     pub counts: std::collections::BTreeMap<NoteKind, u64>,
     /// Candidate flags, reused from record to record.
     cands: Vec<bool>,
-}
-
-/// An ID for an event that has none usable: FNV-1a of its text (stable across runs).
-fn derived_id(text: &str) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    format!("trailwatch-noid-{h:016x}")
 }
 
 /// The eventID written in a record's text, found without parsing it.
@@ -136,7 +127,7 @@ impl Found {
         place: &str,
         why: &str,
     ) {
-        let id = literal_event_id(text).unwrap_or_else(|| derived_id(text));
+        let id = literal_event_id(text).unwrap_or_else(|| derived_event_id(text));
         let names: Vec<&str> = might.iter().map(|r| r.name.as_str()).collect();
         self.note(
             NoteKind::Unreadable,
@@ -231,7 +222,7 @@ impl Found {
                     other => {
                         let id = match other {
                             Some(n @ serde_json::Value::Number(_)) => n.to_string(),
-                            _ => derived_id(text),
+                            _ => derived_event_id(text),
                         };
                         self.note(
                             NoteKind::NoEventId,

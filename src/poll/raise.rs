@@ -9,6 +9,7 @@ use super::found::Found;
 use super::report::PollReport;
 use crate::alert::{Alert, Kind};
 use crate::delivery::router::Router;
+use crate::names::OwnAlert;
 use crate::rules::evaluate::Evaluator;
 use crate::rules::quiet::{glob, Mode};
 use crate::rules::threshold::{self, Tallies};
@@ -27,7 +28,7 @@ impl Judge {
     /// force, a silence in force, or its rule in shadow mode (in that order). trailwatch's own
     /// alerts are never quieted.
     pub(crate) fn quiet(&self, a: &Alert, silences: &[Silence], now: Timestamp) -> Option<Status> {
-        if matches!(a.kind, Kind::Own { .. }) {
+        if OwnAlert::is_own(&a.rule) {
             return None;
         }
         let rule = self.eval.rules().get(&a.rule)?;

@@ -13,6 +13,7 @@ use super::{Prefilter, Rule, RulePattern};
 use crate::config::{
     Config, ConfigError, FileError, RuleConfig, SourceText, TestConfig, TestRecord,
 };
+use crate::names::OwnAlert;
 use crate::pattern::sigma::SigmaRule;
 use crate::record::Record;
 use crate::severity::Severity;
@@ -286,6 +287,12 @@ impl RuleSet {
             return Err(at_name(
                 "a rule name must be non-empty and contain no spaces".into(),
             ));
+        }
+        if OwnAlert::is_own(&name) {
+            return Err(at_name(format!(
+                "rule '{name}': names beginning '{}' are trailwatch's own alerts (never silenced, grouped or summed up): choose another name",
+                crate::names::PREFIX
+            )));
         }
         let mode = compile_mode(rc, src, &name)?;
         let exceptions = compile_exceptions(rc, src, &name, vars)?;
@@ -643,10 +650,10 @@ fn needs_unset(rc: &RuleConfig, vars: &Vars) -> Option<String> {
     })
 }
 
-/// A pattern that matches nothing (a rule whose own pattern needs an empty list).
+/// A pattern that matches nothing (a rule whose own pattern needs an empty list): it only
+/// fills the place, since an inert rule never matches (`Rule::is_match`).
 fn never() -> RulePattern {
-    RulePattern::filter(r#"{ $.trailwatch_inert = "trailwatch-never-matches" }"#)
-        .expect("a valid filter pattern")
+    RulePattern::filter(r#"{ $.trailwatch_inert = "never" }"#).expect("a valid filter pattern")
 }
 
 /// A file's `[vars]`.
@@ -796,6 +803,12 @@ mod tests {
             assert!(e.contains(want), "{text}: {e}");
             assert!(e.starts_with("x.toml:"), "located: {e}");
         }
+        let own = format!(
+            "[[rules]]\nname = \"{}\"\nfilter = '{{ $.a = 1 }}'\n",
+            OwnAlert::Health
+        );
+        let e = of(&own).unwrap_err();
+        assert!(e.contains("are trailwatch's own alerts"), "{e}");
     }
 
     #[test]

@@ -118,7 +118,7 @@ impl PagerDuty {
         let mut e = json!({
             "routing_key": self.key.expose(),
             "event_action": "trigger",
-            "dedup_key": truncate(&format!("trailwatch-{}", m.id), 250),
+            "dedup_key": truncate(&crate::names::dedup_key(&m.id), 250),
             "payload": payload,
             "client": "trailwatch",
         });

@@ -382,7 +382,7 @@ impl SourceConfig {
                 }))
             }
             (Some(_), Some(role)) => Err(format!(
-                "source '{name}': role_name '{role}' must be a role's name (such as trailwatch-reader), not an ARN or path"
+                "source '{name}': role_name '{role}' must be a role's name (such as audit-reader), not an ARN or path"
             )),
             (Some(_), None) => Err(format!(
                 "source '{name}': `accounts` needs `role_name`, the role trailwatch assumes in each account"
@@ -723,16 +723,16 @@ mod tests {
             let e = parse(&format!("[[sources]]\nname = \"t\"\n{text}")).unwrap_err();
             assert!(e.contains(want), "{text}: {e}");
         }
-        let f = parse("[[sources]]\nname = \"o\"\ntype = \"lookup_events\"\naccounts = \"organization\"\nrole_name = \"trailwatch-reader\"\nexternal_id = \"x\"\nsts_endpoint_url = \"https://sts.example\"\n").unwrap();
+        let f = parse("[[sources]]\nname = \"o\"\ntype = \"lookup_events\"\naccounts = \"organization\"\nrole_name = \"audit-reader\"\nexternal_id = \"x\"\nsts_endpoint_url = \"https://sts.example\"\n").unwrap();
         assert_eq!(
             f.fanout.as_ref().map(|f| &f.accounts),
             Some(&Accounts::Organization)
         );
         assert_eq!(f.access.sts_endpoint(), Some("https://sts.example"));
-        let a = f.access.for_account("111122223333", "trailwatch-reader");
+        let a = f.access.for_account("111122223333", "audit-reader");
         assert_eq!(
             a.member_role.as_deref(),
-            Some("arn:aws:iam::111122223333:role/trailwatch-reader")
+            Some("arn:aws:iam::111122223333:role/audit-reader")
         );
     }
 }

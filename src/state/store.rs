@@ -29,7 +29,7 @@ use super::StateError;
 use crate::when;
 
 /// The file beside the database that says it once held data.
-pub(super) const MANIFEST: &str = "trailwatch-state.json";
+pub(super) use crate::names::MANIFEST;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct Manifest {

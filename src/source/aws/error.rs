@@ -76,6 +76,11 @@ pub struct ApiError {
     /// The error code and message, or the transport failure, with advice.
     pub message: String,
     pub kind: ApiErrorKind,
+    /// AWS's error code (`NoSuchKey`, `ConditionalCheckFailedException`…), when the answer
+    /// had one: what callers match on, never the message.
+    pub code: Option<Box<str>>,
+    /// A cancelled transaction's reasons, one code per item (`None`, `ConditionalCheckFailed`).
+    pub reasons: Box<[String]>,
 }
 
 impl ApiError {
@@ -112,7 +117,28 @@ impl ApiError {
             action: action.to_string(),
             message: format!("{message}{hint}"),
             kind,
+            code: None,
+            reasons: Box::default(),
         }
+    }
+
+    /// The same error, with AWS's error code (empty: none).
+    pub(crate) fn coded(mut self, code: &str) -> ApiError {
+        self.code = (!code.is_empty()).then(|| code.into());
+        self
+    }
+
+    /// True when AWS answered with error code `code`.
+    pub fn is(&self, code: &str) -> bool {
+        self.code.as_deref() == Some(code)
+    }
+
+    /// True when a conditional write was refused by its condition: a `PutItem`/`UpdateItem`/
+    /// `DeleteItem` whose condition failed, or a transaction cancelled for one.
+    pub fn is_condition_failed(&self) -> bool {
+        self.is("ConditionalCheckFailedException")
+            || (self.is("TransactionCanceledException")
+                && self.reasons.iter().any(|r| r == "ConditionalCheckFailed"))
     }
 }
 
@@ -222,6 +248,10 @@ pub(super) fn describe<E: ProvideErrorMetadata + std::error::Error + Send + Sync
     action: &str,
     e: &SdkError<E, aws_sdk_cloudtrail::config::http::HttpResponse>,
 ) -> ApiError {
+    let code = match e {
+        SdkError::ServiceError(se) => se.err().code().unwrap_or(""),
+        _ => "",
+    };
     let message = match e {
         SdkError::ServiceError(se) => {
             let msg = se.err().message().unwrap_or("");
@@ -233,5 +263,5 @@ pub(super) fn describe<E: ProvideErrorMetadata + std::error::Error + Send + Sync
         other if no_credentials(other) => credentials_failure(&chain_text(other)),
         other => chain_text(other),
     };
-    ApiError::new(action, message, kind_of(e))
+    ApiError::new(action, message, kind_of(e)).coded(code)
 }

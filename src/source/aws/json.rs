@@ -127,11 +127,24 @@ pub(crate) async fn send_via(
     }
     let (code, message) = error_of(&v);
     let kind = ApiErrorKind::of_message(&code, status, &message);
-    Err(ApiError::new(
+    let mut e = ApiError::new(
         &call.what(),
         format!("{code}: {message} (HTTP {status})"),
         kind,
-    ))
+    )
+    .coded(&code);
+    e.reasons = reasons_of(&v);
+    Err(e)
+}
+
+/// The reasons of a cancelled transaction (DynamoDB's `CancellationReasons`), one per item.
+fn reasons_of(v: &Value) -> Box<[String]> {
+    v["CancellationReasons"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|r| r["Code"].as_str().unwrap_or("None").to_string())
+        .collect()
 }
 
 /// The code and message of a JSON error answer.
@@ -163,6 +176,23 @@ mod tests {
         let v: Value =
             serde_json::from_str(r#"{"__type":"AccessDeniedException","Message":"no"}"#).unwrap();
         assert_eq!(error_of(&v), ("AccessDeniedException".into(), "no".into()));
+        let v: Value = serde_json::from_str(r#"{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","CancellationReasons":[{"Code":"None"},{"Code":"ConditionalCheckFailed","Message":"m"}],"Message":"Transaction cancelled"}"#).unwrap();
+        assert_eq!(&*reasons_of(&v), ["None", "ConditionalCheckFailed"]);
+        let e = ApiError::new(
+            "dynamodb:TransactWriteItems",
+            "m".into(),
+            ApiErrorKind::Other,
+        )
+        .coded(&error_of(&v).0);
+        assert!(
+            !e.is_condition_failed(),
+            "no reasons: not known to be a condition"
+        );
+        let e = ApiError {
+            reasons: reasons_of(&v),
+            ..e
+        };
+        assert!(e.is_condition_failed());
         assert_eq!(
             endpoint(ORGANIZATIONS, "eu-west-1", None).0,
             "https://organizations.us-east-1.amazonaws.com/"

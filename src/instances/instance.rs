@@ -5,15 +5,15 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use super::config::SharedState;
+use super::config::InstancesConfig;
 use super::lease::{self, Lease};
-use super::mirror::{on_runtime, runtime, TableMirror};
+use super::mirror::TableMirror;
 use super::table::Table;
 use crate::state::{State, StateError};
 
 /// Why this instance cannot work on the shared state.
 #[derive(Debug, thiserror::Error)]
-pub enum SharedError {
+pub enum InstancesError {
     #[error("{0}")]
     Table(String),
     #[error(transparent)]
@@ -40,32 +40,25 @@ pub struct Instance {
 /// the table and copies every flush to it.
 pub async fn take_over(
     standby: Arc<dyn Fn(&str) + Send + Sync>,
-    cfg: &SharedState,
+    cfg: &InstancesConfig,
     config: &std::path::Path,
     state: &State,
-) -> Result<Instance, SharedError> {
-    let c = cfg.clone();
-    let table = Arc::new(on_runtime(async move { Table::connect(&c).await }).await?);
-    let t = table.clone();
-    if !on_runtime(async move { t.exists().await }).await? {
-        return Err(SharedError::NoTable {
+) -> Result<Instance, InstancesError> {
+    let table = Table::connect(cfg).await?;
+    if !table.exists().await? {
+        return Err(InstancesError::NoTable {
             table: table.describe(),
             config: config.display().to_string(),
         });
     }
-    let t = table.clone();
-    let (taken, items) = on_runtime(async move {
-        let taken = lease::take(t.clone(), &*standby).await?;
-        let items = t.load().await?;
-        Ok::<_, crate::source::aws::ApiError>((taken, items))
-    })
-    .await?;
+    let taken = lease::take(table.clone(), &*standby).await?;
+    let items = table.load().await?;
     let loaded = state.load(&items)?;
     state.attach(Arc::new(TableMirror {
         table: table.clone(),
         lease: taken.lease.clone(),
     }));
-    runtime().spawn(taken.lease.clone().keep());
+    Table::spawn(taken.lease.clone().keep());
     tracing::info!(
         "instance {} holds {} ({loaded} entries loaded{})",
         cfg.instance,
@@ -98,8 +91,7 @@ impl Instance {
 
     /// Gives the lease up (a clean stop) and says what the table was asked.
     pub async fn release(&self) {
-        let l = self.lease.clone();
-        on_runtime(async move { l.release().await }).await;
+        self.lease.release().await;
         tracing::info!(
             "instance {} gave up {} ({} DynamoDB calls, {} items written)",
             self.table.cfg.instance,

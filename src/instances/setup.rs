@@ -5,22 +5,21 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use super::config::SharedState;
-use super::instance::SharedError;
-use super::mirror::wait;
+use super::config::InstancesConfig;
+use super::instance::InstancesError;
 use super::table::Table;
 use crate::state::State;
 
-fn connect(cfg: &SharedState) -> Result<Arc<Table>, SharedError> {
+fn connect(cfg: &InstancesConfig) -> Result<Arc<Table>, InstancesError> {
     let c = cfg.clone();
-    Ok(Arc::new(wait(async move { Table::connect(&c).await })?))
+    Ok(Table::wait(async move { Table::connect(&c).await })?)
 }
 
 /// Creates the table (on-demand capacity) and waits until it can be used. False: it existed.
-pub fn init(cfg: &SharedState) -> Result<(bool, String), SharedError> {
+pub fn init(cfg: &InstancesConfig) -> Result<(bool, String), InstancesError> {
     let t = connect(cfg)?;
     let what = t.describe();
-    let created = wait(async move { t.create().await })?;
+    let created = Table::wait(async move { t.create().await })?;
     Ok((created, what))
 }
 
@@ -34,14 +33,14 @@ pub struct Migrated {
 /// yet (a state copied over another would mix two histories). The daemon must not run on
 /// `state_dir`; afterwards `state_dir` is the cache of the table.
 pub fn migrate(
-    cfg: &SharedState,
+    cfg: &InstancesConfig,
     state_dir: &Path,
     config: &Path,
-) -> Result<Migrated, SharedError> {
+) -> Result<Migrated, InstancesError> {
     let t = connect(cfg)?;
     let table = t.describe();
     let t1 = t.clone();
-    let (exists, holds) = wait(async move {
+    let (exists, holds) = Table::wait(async move {
         let exists = t1.exists().await?;
         let holds = if exists {
             t1.holds_state().await?
@@ -51,13 +50,13 @@ pub fn migrate(
         Ok::<_, crate::source::aws::ApiError>((exists, holds))
     })?;
     if !exists {
-        return Err(SharedError::NoTable {
+        return Err(InstancesError::NoTable {
             table,
             config: config.display().to_string(),
         });
     }
     if holds {
-        return Err(SharedError::Table(format!(
+        return Err(InstancesError::Table(format!(
             "{table} already holds a state: a migration copies into an empty table only (instances already use this one, or an earlier migration finished)"
         )));
     }
@@ -66,7 +65,7 @@ pub fn migrate(
         st.dump()?
     };
     let n = items.len();
-    wait(async move { t.write(&items, None).await })?;
+    Table::wait(async move { t.write(&items, None).await })?;
     // From now on this folder is the table's cache: commands go through the daemon.
     drop(State::open_cache(state_dir)?);
     Ok(Migrated { items: n, table })
@@ -87,28 +86,28 @@ impl Drop for Snapshot {
 /// Reads the whole table into a new folder (consistent reads). The folder is created new and
 /// readable by this user only: it holds the alert history, records included, on a host other
 /// users may share.
-pub fn snapshot(cfg: &SharedState) -> Result<Snapshot, SharedError> {
+pub fn snapshot(cfg: &InstancesConfig) -> Result<Snapshot, InstancesError> {
     use std::os::unix::fs::DirBuilderExt;
     let t = connect(cfg)?;
-    let items = wait(async move { t.load().await })?;
-    let dir = std::env::temp_dir().join(super::lease::unique("trailwatch-snapshot"));
+    let items = Table::wait(async move { t.load().await })?;
+    let dir = std::env::temp_dir().join(super::lease::unique(crate::names::SNAPSHOT));
     std::fs::DirBuilder::new()
         .mode(0o700)
         .create(&dir)
-        .map_err(|e| SharedError::Table(format!("cannot make {}: {e}", dir.display())))?;
+        .map_err(|e| InstancesError::Table(format!("cannot make {}: {e}", dir.display())))?;
     let snap = Snapshot { dir };
     State::open(&snap.dir)?.load(&items)?;
     Ok(snap)
 }
 
 /// The instance that holds the lease now, if any.
-pub fn holder(cfg: &SharedState) -> Result<Option<String>, SharedError> {
+pub fn holder(cfg: &InstancesConfig) -> Result<Option<String>, InstancesError> {
     let t = connect(cfg)?;
-    Ok(wait(async move { t.lease().await })?.map(|l| l.owner))
+    Ok(Table::wait(async move { t.lease().await })?.map(|l| l.owner))
 }
 
 /// Whether the table exists (`check` says so before `run` would stop on it).
-pub fn exists(cfg: &SharedState) -> Result<bool, SharedError> {
+pub fn exists(cfg: &InstancesConfig) -> Result<bool, InstancesError> {
     let t = connect(cfg)?;
-    Ok(wait(async move { t.exists().await })?)
+    Ok(Table::wait(async move { t.exists().await })?)
 }

@@ -13,7 +13,7 @@ const LEASE: Duration = Duration::from_secs(30);
 
 /// A shared state, validated.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SharedState {
+pub struct InstancesConfig {
     pub table: String,
     pub region: String,
     pub endpoint_url: Option<String>,
@@ -24,7 +24,7 @@ pub struct SharedState {
 
 /// The shared state `[state]` asks for (`None`: sled, one host), or what is wrong with it as
 /// (key, message).
-pub fn parse(t: Option<&StateTable>) -> Result<Option<SharedState>, (&'static str, String)> {
+pub fn parse(t: Option<&StateTable>) -> Result<Option<InstancesConfig>, (&'static str, String)> {
     let Some(t) = t else { return Ok(None) };
     match t.backend.as_deref().unwrap_or("sled") {
         "sled" => {
@@ -78,7 +78,7 @@ pub fn parse(t: Option<&StateTable>) -> Result<Option<SharedState>, (&'static st
             "the host name cannot be read: give instance = \"…\"".to_string(),
         ))?,
     };
-    Ok(Some(SharedState {
+    Ok(Some(InstancesConfig {
         table,
         region,
         endpoint_url: t.endpoint_url.clone().filter(|u| !u.is_empty()),

@@ -14,8 +14,90 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
 
-use super::table::{Fence, LeaseItem, Table};
+use serde_json::{json, Value};
+
+use super::table::{conditional, Fence, Table};
 use crate::source::aws::ApiError;
+
+/// The lease's item: `t = "lease"`, `k = "instance"`.
+const PARTITION: &str = "lease";
+const KEY: &[u8] = b"instance";
+
+/// The lease item's primary key.
+pub(super) fn key() -> Value {
+    super::table::key(PARTITION, KEY)
+}
+
+/// The lease item, as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaseItem {
+    pub owner: String,
+    pub epoch: String,
+    /// Changed at every renewal: a standby takes the lease over when it stays the same for a
+    /// whole lease (measured on the standby's own clock: no host clocks compared).
+    pub rvn: String,
+}
+
+impl LeaseItem {
+    /// What a write by this holder must carry.
+    fn fence(&self) -> Fence {
+        Fence {
+            owner: self.owner.clone(),
+            epoch: self.epoch.clone(),
+        }
+    }
+}
+
+impl Table {
+    /// The lease item, if any.
+    pub async fn lease(&self) -> Result<Option<LeaseItem>, ApiError> {
+        let Some(item) = self.get(PARTITION, KEY).await? else {
+            return Ok(None);
+        };
+        let s = |a: &str| item[a]["S"].as_str().unwrap_or("").to_string();
+        Ok(Some(LeaseItem {
+            owner: s("owner"),
+            epoch: s("epoch"),
+            rvn: s("rvn"),
+        }))
+    }
+
+    /// Writes the lease as `new` if it is still as `seen` (`None`: absent). False: it changed.
+    async fn claim(&self, new: &LeaseItem, seen: Option<&LeaseItem>) -> Result<bool, ApiError> {
+        let mut item = key();
+        item["owner"] = json!({"S": new.owner});
+        item["epoch"] = json!({"S": new.epoch});
+        item["rvn"] = json!({"S": new.rvn});
+        let mut body = json!({"TableName": self.cfg.table, "Item": item});
+        match seen {
+            None => body["ConditionExpression"] = json!("attribute_not_exists(t)"),
+            Some(s) => {
+                body["ConditionExpression"] = json!("rvn = :r");
+                body["ExpressionAttributeValues"] = json!({":r": {"S": s.rvn}});
+            }
+        }
+        conditional(self.call("PutItem", body).await)
+    }
+
+    /// Renews `held` with a new rvn. False: another instance took it.
+    async fn renew(&self, held: &LeaseItem, rvn: &str) -> Result<bool, ApiError> {
+        let body = held.fence().guard(json!({
+            "TableName": self.cfg.table,
+            "Key": key(),
+            "UpdateExpression": "SET rvn = :n",
+            "ExpressionAttributeValues": {":n": {"S": rvn}}
+        }));
+        conditional(self.call("UpdateItem", body).await)
+    }
+
+    /// Gives the lease up (a clean stop): a standby takes over at once.
+    async fn give_up(&self, held: &LeaseItem) -> Result<bool, ApiError> {
+        let body = held
+            .fence()
+            .guard(json!({"TableName": self.cfg.table, "Key": key()}));
+        conditional(self.call("DeleteItem", body).await)
+    }
+}
 
 static SEQUENCE: AtomicU64 = AtomicU64::new(0);
 
@@ -152,11 +234,7 @@ fn may_claim<'a>(
 impl Lease {
     /// What every write carries.
     pub fn fence(&self) -> Fence {
-        let it = self.item.lock().expect("lease lock");
-        Fence {
-            owner: it.owner.clone(),
-            epoch: it.epoch.clone(),
-        }
+        self.item.lock().expect("lease lock").fence()
     }
 
     /// Whether this instance may act: renewed within two thirds of a lease, and not lost.
@@ -224,7 +302,7 @@ impl Lease {
     pub async fn release(&self) {
         let held = self.item.lock().expect("lease lock").clone();
         self.lost.store(true, Ordering::SeqCst);
-        match self.table.release(&held).await {
+        match self.table.give_up(&held).await {
             Ok(_) => {}
             Err(e) => tracing::warn!(
                 "could not give up the lease on {} ({e}): a standby takes over when it ends",
