@@ -402,6 +402,43 @@ pub fn write_match(out: &mut Vec<u8>, rule: &Rule, r: &Record<'_>, loc: &str) {
     write_line(out, rule, Some(r), loc, &Kind::Match, None);
 }
 
+/// The header of the aligned table `write_row` writes.
+pub(crate) const ROW_HEADER: &str = "EVENT TIME           RULE                     SEVERITY  EVENT                  PRINCIPAL                                        SOURCE IP        EVENT ID";
+
+/// Writes one alert as a row of an aligned table for reading (`backfill --output table`):
+/// every value from the record made visible and cut to its column.
+pub(crate) fn write_row(out: &mut Vec<u8>, a: &Alert) {
+    let r = Record::parse(a.record.as_str().into()).ok();
+    let get = |p: &[&str]| {
+        r.as_ref()
+            .and_then(|r| r.str_at(p))
+            .unwrap_or("-")
+            .to_string()
+    };
+    let cell = |s: &str, w: usize| {
+        format!(
+            "{:<w$}",
+            crate::text::truncate(&crate::text::visible(s), w.saturating_sub(1))
+        )
+    };
+    let (event, arn, ip) = (
+        &["eventName"][..],
+        &["userIdentity", "arn"][..],
+        &["sourceIPAddress"][..],
+    );
+    let _ = writeln!(
+        out,
+        "{} {} {} {} {} {} {}",
+        cell(&a.event_time, 21),
+        cell(&a.rule, 24),
+        cell(&a.severity.to_string(), 9),
+        cell(&get(event), 22),
+        cell(&get(arn), 48),
+        cell(&get(ip), 16),
+        crate::text::visible(&a.event_id)
+    );
+}
+
 /// Writes one alert as a JSON line: a match, a threshold reached (its count from the alert,
 /// never from the record), or a possible match (its record could not be read whole: named by
 /// the ID the alert carries).

@@ -4,6 +4,8 @@
 use clap::Args;
 
 use crate::rules::{RulePattern, RuleSet};
+use crate::when;
+use jiff::Timestamp;
 
 /// An error and the exit code it maps to.
 #[derive(Debug)]
@@ -19,6 +21,13 @@ impl std::fmt::Display for CmdError {
         } else {
             write!(f, "{}", self.error)
         }
+    }
+}
+
+/// A poll's failure in a command (a backfill's read): exit 1.
+impl From<crate::poll::PollError> for CmdError {
+    fn from(e: crate::poll::PollError) -> Self {
+        CmdError::failure(e)
     }
 }
 
@@ -180,4 +189,20 @@ pub(super) fn ask_state(
     }
     let snap = crate::instances::setup::snapshot(cfg).map_err(refused)?;
     ask(&snap.dir, req)
+}
+
+/// The window of `--since` and `--until` (default: now).
+pub(super) fn window(since: &str, until: Option<&str>) -> Result<(Timestamp, Timestamp), CmdError> {
+    let now = Timestamp::now();
+    let at = |flag: &str, w: &str| {
+        when::point(w, now).map_err(|e| CmdError::usage(anyhow::anyhow!("{flag}: {e}")))
+    };
+    let since = at("--since", since)?;
+    let until = until.map_or(Ok(now), |u| at("--until", u))?;
+    if since >= until {
+        return Err(CmdError::usage(anyhow::anyhow!(
+            "--since ({since}) must be before --until ({until})"
+        )));
+    }
+    Ok((since, until))
 }

@@ -9,6 +9,7 @@ mod generate;
 mod noise;
 mod notify;
 mod pattern;
+mod progress;
 mod replay;
 mod rules;
 mod run;

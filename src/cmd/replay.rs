@@ -72,7 +72,7 @@ pub(super) fn run(a: ReplayArgs) -> Result<ExitCode, CmdError> {
     if !a.rules.is_empty() {
         s.rules = rules_to_try(&s, &a.rules)?;
     }
-    let window = super::backfill::window(&a.since, a.until.as_deref())?;
+    let window = super::common::window(&a.since, a.until.as_deref())?;
     let (alerts, read) = super::backfill::collect(&s, window, &a.sources)?;
     let now = Timestamp::now();
     let silences = silences(&s, now);

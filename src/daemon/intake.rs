@@ -1,7 +1,7 @@
 //! The holder's side of a shared queue: what the standbys read from an `s3` source's queue and
 //! left in the table (`instances::handover`) is taken in every quarter of a second while they
 //! hand work (every 2 s after a minute without any: a Query each time), as if this
-//! instance had read it (`poll::handed`), made durable, and answered; only then do the
+//! instance had read it (`poll::s3`), made durable, and answered; only then do the
 //! standbys delete their messages. A failure is answered too (the messages go back to the
 //! queue) and said once while it lasts.
 
@@ -14,8 +14,7 @@ use super::poller::Context;
 use super::shutdown::Shutdown;
 use crate::instances::handover;
 use crate::instances::table::Table;
-use crate::poll::bucket::Reader;
-use crate::poll::handed::ObjectRead;
+use crate::poll::s3::Reader;
 use crate::poll::PollReport;
 
 /// How often the table is looked at for handed work while standbys hand it…
@@ -71,25 +70,18 @@ impl Intake {
 
     /// Takes one batch in; the answer the standby reads.
     fn take_in(&self, batch: &[u8]) -> Value {
-        let (r, sh) = (&self.reader, &self.cx);
-        let objects: Vec<ObjectRead> = match serde_json::from_slice(batch) {
-            Ok(o) => o,
-            Err(e) => {
-                tracing::warn!(source = %r.spec.name, "a standby handed what is not a batch of objects ({e}): refused");
-                return json!({"error": format!("not a batch of objects: {e}")});
-            }
-        };
+        let (r, cx) = (&self.reader, &self.cx);
         let mut rep = PollReport::default();
-        let res = r.take_in(objects, r.trail.clock.now(), &mut rep);
+        let res = r.take_in(batch, r.trail.clock.now(), &mut rep);
         let key = format!("{}/queue", r.spec.name);
         match res {
             Ok(t) => {
                 if rep.raised > 0 {
-                    sh.wake.notify_one();
+                    cx.wake.notify_one();
                 }
-                sh.metrics
+                cx.metrics
                     .poll_succeeded(&key, rep.records, rep.raised, jiff::Timestamp::now());
-                sh.note_counts(&r.spec.name, &rep);
+                cx.note_counts(&r.spec.name, &rep);
                 serde_json::to_value(t).expect("a count serializes")
             }
             Err(e) => {

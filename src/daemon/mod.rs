@@ -22,6 +22,7 @@ mod mode;
 mod own;
 mod poller;
 mod process;
+mod queue;
 mod shutdown;
 mod standby;
 mod start;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use super::bucket::{BucketPoller, QueuePoller, READERS};
+use super::bucket::BucketPoller;
 use super::coverage::{CoverageWatch, Watched};
 use super::delivery::DeliveryTask;
 use super::error::DaemonError;
@@ -15,6 +15,7 @@ use super::intake::Intake;
 use super::mode::Mode;
 use super::own::{Direct, Own};
 use super::poller::{Context, FolderPoller, StreamPoller};
+use super::queue::{QueuePoller, READERS};
 use super::shutdown::Shutdown;
 use crate::delivery::Deliverer;
 use crate::instances::table::Table;
@@ -166,7 +167,7 @@ fn spawn_streams(
     set: &mut JoinSet<()>,
 ) {
     if let Some(trail) = &opened.trail {
-        let reader = crate::poll::bucket::Reader {
+        let reader = crate::poll::s3::Reader {
             spec: spec.clone(),
             trail: trail.clone(),
             judge: cx.judge.clone(),

@@ -2,9 +2,79 @@
 //! CloudTrail writes `.json.gz`, detected by its magic bytes).
 
 use std::fs::File;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::ops::Deref;
 use std::path::{Path, PathBuf};
+
+use flate2::read::MultiGzDecoder;
+
+/// The bytes every gzip stream starts with.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// True when `head`, the first bytes of an input, start a gzip stream (how gzip is told: by
+/// its bytes, never by a name).
+pub(crate) fn is_gzip(head: &[u8]) -> bool {
+    head.starts_with(&GZIP_MAGIC)
+}
+
+/// The buffer of a stream read record by record.
+const BUFFER: usize = 64 << 10;
+
+/// An input's bytes as the stream reader takes them: inflated when they are gzip (every
+/// member, as `cat a.gz b.gz` makes), as they are otherwise; never held whole.
+pub(crate) enum Body<R: BufRead> {
+    Plain(R),
+    Gzip(Box<BufReader<MultiGzDecoder<R>>>),
+}
+
+impl<R: BufRead> Body<R> {
+    /// Tells by `r`'s first bytes (an error: they cannot be read).
+    pub(crate) fn of(mut r: R) -> std::io::Result<Body<R>> {
+        Ok(if is_gzip(r.fill_buf()?) {
+            Body::gzip(r)
+        } else {
+            Body::Plain(r)
+        })
+    }
+
+    /// `r`'s bytes inflated (the caller knows them to be gzip).
+    pub(crate) fn gzip(r: R) -> Body<R> {
+        Body::Gzip(Box::new(BufReader::with_capacity(
+            BUFFER,
+            MultiGzDecoder::new(r),
+        )))
+    }
+}
+
+impl<R: BufRead> Read for Body<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Body::Plain(r) => r.read(buf),
+            Body::Gzip(r) => r.read(buf),
+        }
+    }
+}
+
+impl<R: BufRead> BufRead for Body<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        match self {
+            Body::Plain(r) => r.fill_buf(),
+            Body::Gzip(r) => r.fill_buf(),
+        }
+    }
+
+    fn consume(&mut self, n: usize) {
+        match self {
+            Body::Plain(r) => r.consume(n),
+            Body::Gzip(r) => r.consume(n),
+        }
+    }
+}
+
+/// A body read from `r` (an S3 object's), buffered, inflated when it is gzip.
+pub(crate) fn body_of<R: Read>(r: R) -> std::io::Result<Body<BufReader<R>>> {
+    Body::of(BufReader::with_capacity(BUFFER, r))
+}
 
 /// The bytes of one input, mapped or read.
 pub enum Data {
@@ -90,9 +160,9 @@ pub(crate) fn load_limited(path: &Path, max: u64) -> Result<(Input, Option<Strin
             Data::Owned(v)
         }
     };
-    if data.starts_with(&[0x1f, 0x8b]) {
+    if is_gzip(&data) {
         let mut out = Vec::with_capacity(data.len().saturating_mul(8).min(1 << 30));
-        let read = flate2::read::MultiGzDecoder::new(&data[..])
+        let read = MultiGzDecoder::new(&data[..])
             .take(max.saturating_add(1))
             .read_to_end(&mut out);
         let problem = match read {

@@ -7,7 +7,7 @@ pub(crate) mod layout;
 pub(crate) mod shape;
 pub(crate) mod stream;
 
-pub(crate) use file::{expand, load_limited};
+pub(crate) use file::{body_of, expand, is_gzip, load_limited, Body};
 pub use file::{Data, Input};
 pub(crate) use layout::{for_each_value, layout, Layout, Value};
 pub(crate) use shape::{odd_container, records, RawRecord};

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use jiff::Timestamp;
 
 use super::raise::Judge;
-use super::reading::{read_input, Input};
+use super::reading::{read_input, Disposal, Input};
 use super::report::{PollError, PollReport};
 use crate::source::files::{Folder, Kind, ReadEnd, Ready};
 use crate::source::SourceSpec;
@@ -70,12 +70,12 @@ fn read_file(
         source: &spec.name,
         name: &name,
         judge,
-        state,
-        collect: None,
+        state: Some(state),
+        disposal: Disposal::Raise,
         now,
         stop,
         again: "it is read again if it changes",
     };
-    let end = read_input(&input, rep, |w, on| folder.read(r, Some(w), on))?;
-    Ok(end.filter(|e| !e.stopped))
+    let read = read_input(&input, rep, |w, on| folder.read(r, Some(w), on))?;
+    Ok(read.map(|r| r.end).filter(|e| !e.stopped))
 }

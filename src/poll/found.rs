@@ -77,6 +77,14 @@ fn literal_event_id(text: &str) -> Option<String> {
 }
 
 impl Found {
+    /// What found `alerts` (read by another: a standby's objects, a past read's).
+    pub(crate) fn of_alerts(alerts: Vec<Alert>) -> Found {
+        Found {
+            alerts,
+            ..Found::default()
+        }
+    }
+
     /// Notes something about a record at `place`.
     pub fn note(&mut self, kind: NoteKind, place: &str, what: String) {
         *self.counts.entry(kind).or_default() += 1;

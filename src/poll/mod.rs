@@ -3,19 +3,20 @@
 //! serve the daemon, `backfill` (a fixed past window) and every kind of source:
 //! - `window`: AWS streams read in windows behind a watermark (lookup_events, cloudwatch_logs),
 //!   and their late sweep;
-//! - `files`: a folder, one file at a time; `bucket`: an S3 bucket's accounts and regions;
-//!   `handed`: its objects read by a standby and taken in by the instance that holds the lease;
-//! - `reading`: one input read record by record, raising as it goes;
+//! - `files`: a folder, one file at a time; `s3`: an S3 bucket's objects, listed by account and
+//!   region or announced on a queue, read here or by a standby for the instance that holds the
+//!   lease;
+//! - `reading`: one input read record by record, its matches raised as it goes or kept;
 //! - `found`: judging records and noting what could not be read as it was;
 //! - `raise`: thresholds, routes and the outbox; `report`: what a poll did.
 
-pub(crate) mod bucket;
 mod files;
 mod found;
-pub(crate) mod handed;
+pub(crate) mod past;
 mod raise;
 mod reading;
 mod report;
+pub(crate) mod s3;
 mod window;
 
 pub use self::files::poll_folder;

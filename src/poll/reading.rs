@@ -1,9 +1,10 @@
 //! One input (a file of a folder, an S3 object) read record by record: each piece is judged,
-//! alerts are raised every `RAISE_EVERY` records (durable as they go, so a huge input holds
-//! no alert back and memory stays bounded), and every problem is noted with the input's name.
+//! and what matches is disposed of as the reader decided (`Disposal`): raised every
+//! `RAISE_EVERY` records (durable as they go, so a huge input holds no alert back and memory
+//! stays bounded), or kept as found for whoever reads on another's behalf. Every problem is
+//! noted with the input's name.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
 
 use jiff::Timestamp;
 
@@ -12,15 +13,27 @@ use super::raise::{raise_all, Judge};
 use super::report::{PollError, PollReport};
 use crate::alert::Alert;
 use crate::format::stream::{Item, Problem, Witness};
-use crate::state::{State, StateError};
+use crate::state::State;
 
 /// Records are raised as an input is read, this many at a time.
 const RAISE_EVERY: u64 = 10_000;
 
-/// The most matches one input may hand to another instance (`Input::collect`): an object
-/// with more is left to the instance that holds the lease, which raises as it reads (a crafted
-/// object of millions of matches would otherwise be held in memory and never fit the table).
+/// The most matches one input may hand to another instance: an object with more is left to
+/// the instance that holds the lease, which raises as it reads (a crafted object of millions
+/// of matches would otherwise be held in memory and never fit the table).
 pub(super) const HAND_MOST: usize = 1_000;
+
+/// What becomes of the matches an input holds, decided once by whoever reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Disposal {
+    /// Raised into the state as they are found (the instance that holds the lease; one host).
+    Raise,
+    /// Kept as found (before thresholds) and returned, at most `HAND_MOST`: a standby reads
+    /// for the instance that holds the lease, which raises them.
+    Hand,
+    /// Kept as found and returned, all of them; nothing is written (backfill, replay).
+    Keep,
+}
 
 /// An input to read, and where its alerts go.
 pub(super) struct Input<'a> {
@@ -28,16 +41,22 @@ pub(super) struct Input<'a> {
     /// The file's path, or `s3://bucket/key`.
     pub name: &'a str,
     pub judge: &'a Judge,
-    pub state: &'a State,
-    /// Where the alerts found go instead of being raised into `state`, as found (before
-    /// thresholds): a standby reading for the instance that holds the lease.
-    pub collect: Option<&'a Mutex<Vec<Alert>>>,
+    /// Where `Disposal::Raise` raises (unused otherwise).
+    pub state: Option<&'a State>,
+    pub disposal: Disposal,
     pub now: Timestamp,
     /// Set to stop between two records (a shutdown).
     pub stop: &'a AtomicBool,
     /// What happens to an input that could not be read to its end ("it is read again if it
     /// changes").
     pub again: &'a str,
+}
+
+/// What reading an input gave: what the reader returned, and the matches kept (none when
+/// they were raised).
+pub(super) struct Read<T> {
+    pub end: T,
+    pub kept: Vec<Alert>,
 }
 
 /// True for a problem that leaves the rest of an input unread.
@@ -50,17 +69,17 @@ pub(super) fn ends_input(p: &Problem) -> bool {
 }
 
 /// Reads `i` with `read`, which runs the stream reader with the witness and the handler it is
-/// given. Returns what `read` returned, or `None` when the input could not be opened (`read`'s
-/// error: noted, and looked at again next time).
+/// given. Returns what `read` returned with the matches kept, or `None` when the input could
+/// not be opened (`read`'s error: noted, and looked at again next time).
 pub(super) fn read_input<T>(
     i: &Input<'_>,
     rep: &mut PollReport,
     read: impl FnOnce(&mut dyn Witness, &mut dyn FnMut(Item) -> bool) -> Result<T, String>,
-) -> Result<Option<T>, PollError> {
+) -> Result<Option<Read<T>>, PollError> {
     let mut found = Found::default();
     let mut notes = Found::default();
-    let mut failed: Option<StateError> = None;
-    let mut too_many = false;
+    let mut kept = Vec::new();
+    let mut failed: Option<PollError> = None;
     let mut since_raise = 0;
     let mut witness = i.judge.eval.witness();
     let mut on = |item: Item| {
@@ -73,15 +92,8 @@ pub(super) fn read_input<T>(
                     rep.records += found.records;
                     found.records = 0;
                     notes.absorb(&mut found);
-                    if let Err(e) = raise(i, &mut found, rep) {
+                    if let Err(e) = dispose(i, &mut found, &mut kept, rep) {
                         failed = Some(e);
-                        return false;
-                    }
-                    found.alerts.clear();
-                    if i.collect
-                        .is_some_and(|c| c.lock().expect("collected").len() > HAND_MOST)
-                    {
-                        too_many = true;
                         return false;
                     }
                 }
@@ -96,10 +108,7 @@ pub(super) fn read_input<T>(
     };
     let end = read(&mut witness, &mut on);
     if let Some(e) = failed {
-        return Err(e.into());
-    }
-    if too_many {
-        return Err(too_many_to_hand(i));
+        return Err(e);
     }
     let end = match end {
         Ok(end) => end,
@@ -111,35 +120,35 @@ pub(super) fn read_input<T>(
     };
     rep.records += found.records;
     notes.absorb(&mut found);
-    raise(i, &mut found, rep)?;
-    if i.collect
-        .is_some_and(|c| c.lock().expect("collected").len() > HAND_MOST)
-    {
-        return Err(too_many_to_hand(i));
-    }
+    dispose(i, &mut found, &mut kept, rep)?;
     rep.tell(i.source, notes);
-    Ok(Some(end))
+    Ok(Some(Read { end, kept }))
 }
 
-/// The error of an input with more matches than may be handed to another instance.
-fn too_many_to_hand(i: &Input<'_>) -> PollError {
-    PollError::Object(format!(
-        "{}: more than {HAND_MOST} matches, too many to hand to the instance that holds the lease: left to it (it reads the object itself)",
-        i.name
-    ))
-}
-
-/// Raises what was found into the state, or hands it to `collect`.
-fn raise(i: &Input<'_>, found: &mut Found, rep: &mut PollReport) -> Result<(), StateError> {
-    match i.collect {
-        Some(c) => {
-            c.lock()
-                .expect("the collected alerts")
-                .append(&mut found.alerts);
-            Ok(())
+/// Raises what was found into the state, or keeps it, as `i.disposal` says.
+fn dispose(
+    i: &Input<'_>,
+    found: &mut Found,
+    kept: &mut Vec<Alert>,
+    rep: &mut PollReport,
+) -> Result<(), PollError> {
+    match i.disposal {
+        Disposal::Raise => {
+            let state = i
+                .state
+                .expect("an input read to be raised is read with a state");
+            raise_all(i.judge, state, found, i.now, rep)?;
+            found.alerts.clear();
         }
-        None => raise_all(i.judge, i.state, found, i.now, rep),
+        Disposal::Hand | Disposal::Keep => kept.append(&mut found.alerts),
     }
+    if i.disposal == Disposal::Hand && kept.len() > HAND_MOST {
+        return Err(PollError::Object(format!(
+            "{}: more than {HAND_MOST} matches, too many to hand to the instance that holds the lease: left to it (it reads the object itself)",
+            i.name
+        )));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -172,21 +181,20 @@ mod tests {
         let mut rules = RuleSet::default();
         rules.add_spec("default").unwrap();
         let judge = super::super::Judge::every_sink(Evaluator::new(rules), &["out"]);
-        let collected = Mutex::new(Vec::new());
         let stop = AtomicBool::new(false);
         let i = Input {
             source: "s",
             name: "s3://b/k",
             judge: &judge,
-            state: &state,
-            collect: Some(&collected),
+            state: Some(&state),
+            disposal: Disposal::Hand,
             now: jiff::Timestamp::now(),
             stop: &stop,
             again: "",
         };
         let mut rep = PollReport::default();
         let mut offered = 0;
-        read_input(&i, &mut rep, |_, on| {
+        let read = read_input(&i, &mut rep, |_, on| {
             for k in 0..n {
                 offered += 1;
                 if !on(create_user(k)) {
@@ -197,8 +205,7 @@ mod tests {
         })
         .map_err(|e| (e, offered))?;
         assert_eq!(rep.raised, 0, "nothing raised into the state");
-        let got = collected.lock().unwrap().len();
-        Ok(got)
+        Ok(read.expect("read").kept.len())
     }
 
     #[test]

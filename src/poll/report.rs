@@ -17,6 +17,8 @@ pub enum PollError {
     State(#[from] StateError),
     #[error(transparent)]
     Folder(#[from] FolderError),
+    #[error(transparent)]
+    Source(#[from] crate::source::SourceError),
     /// An object could not be read to its end (it is read again).
     #[error("{0}")]
     Object(String),

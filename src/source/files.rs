@@ -192,8 +192,8 @@ impl Folder {
         let name = r.path.display().to_string();
         let mut f = File::open(&r.path).map_err(|e| format!("{name}: {e}"))?;
         let mut magic = [0u8; 2];
-        let gz =
-            f.read(&mut magic).map_err(|e| format!("{name}: {e}"))? == 2 && magic == [0x1f, 0x8b];
+        let gz = f.read(&mut magic).map_err(|e| format!("{name}: {e}"))? == 2
+            && crate::format::is_gzip(&magic);
         let end = match r.kind {
             // Only complete lines: a line being written is read when it is (a file that stopped
             // changing is read to its end, newline or not).
@@ -228,9 +228,8 @@ impl Folder {
             lines: (r.kind == Kind::Lines).then_some(true),
         };
         let (read, lines) = if gz {
-            let gz = flate2::read::MultiGzDecoder::new(BufReader::new(f));
             stream::read_witnessed(
-                BufReader::with_capacity(64 << 10, gz),
+                crate::format::Body::gzip(BufReader::new(f)),
                 &self.limits,
                 opts,
                 witness.take(),

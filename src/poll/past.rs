@@ -1,0 +1,289 @@
+//! A fixed past window read from the chosen sources (`backfill`, `rules replay`), with the
+//! daemon's own readers and without moving any watermark: the AWS streams window by window,
+//! the folders file by file, the buckets object by object (listed day by day, read several at
+//! once, handed on in key order: `poll::s3`). What matched, with an eventTime inside the
+//! window, is handed to the caller as it is read, in order; nothing is raised here.
+
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+use jiff::Timestamp;
+
+use super::found::{Found, NoteKind};
+use super::raise::Judge;
+use super::reading::Disposal;
+use super::report::{PollError, PollReport};
+use super::s3::{in_order, keys_between, Fetch, Fetched};
+use super::window::read_window;
+use crate::defaults;
+use crate::format::stream::Item;
+use crate::rules::RuleSet;
+use crate::source::files::{self, Folder};
+use crate::source::s3::Trail;
+use crate::source::{open_source, Query, SourceKind, SourceSpec, Window};
+use crate::when;
+
+/// S3 days listed at once, and objects read at once.
+const LIST_AT_ONCE: usize = 8;
+const READ_AT_ONCE: usize = 8;
+
+/// The S3 objects a past read read.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Objects {
+    pub files: u64,
+    /// Bytes as stored (gzip), and of JSON once inflated.
+    pub stored: u64,
+    pub json: u64,
+    pub seconds: f64,
+}
+
+impl std::fmt::Display for Objects {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let (stored, json) = (self.stored as f64 / 1e6, self.json as f64 / 1e6);
+        let secs = self.seconds.max(1e-9);
+        write!(
+            f,
+            "read {} S3 files ({stored:.1} MB stored, {json:.1} MB of JSON) in {:.1} s: {:.0} files/s, {:.1} MB/s of JSON",
+            self.files,
+            self.seconds,
+            self.files as f64 / secs,
+            json / secs
+        )
+    }
+}
+
+/// What a past read tells as it goes (a progress bar, or nothing).
+pub(crate) trait Progress {
+    /// `windows` windows of AWS streams and folders to read.
+    fn windows(&self, windows: u64);
+    /// One of them read; `total` so far.
+    fn window_read(&self, total: &PollReport);
+    /// `files` objects of a bucket, `bytes` stored, to read.
+    fn objects(&self, files: u64, bytes: u64);
+    /// One of them read; the objects and records so far.
+    fn object_read(&self, objects: &Objects, records: u64);
+    /// A phase is over.
+    fn done(&self);
+}
+
+/// One read of a past window.
+pub(crate) struct Past<'a> {
+    pub rules: &'a RuleSet,
+    pub aliases: &'a std::collections::BTreeMap<String, String>,
+    pub judge: Arc<Judge>,
+    pub since: Timestamp,
+    pub until: Timestamp,
+    /// What was read.
+    pub total: PollReport,
+    pub objects: Objects,
+}
+
+/// Where a past read hands what it found.
+pub(crate) type Emit<'e, E> = dyn FnMut(Found) -> Result<(), E> + 'e;
+
+impl Past<'_> {
+    /// Keeps what matched with an eventTime inside the window, and hands it on.
+    fn emit<E>(&self, mut found: Found, emit: &mut Emit<'_, E>) -> Result<(), E> {
+        let (since, until) = (self.since, self.until);
+        found.alerts.retain(|al| {
+            al.event_time
+                .parse::<Timestamp>()
+                .map_or(true, |t| t >= since && t <= until)
+        });
+        emit(found)
+    }
+
+    /// The span a source reads for the window. A CloudWatch Logs event's timestamp is its
+    /// delivery time, at or after its eventTime: the read goes on past `until` (for events
+    /// delivered after the window's end) and starts a little before `since` (for clocks that
+    /// disagree); the eventTime filter then keeps exactly the window.
+    fn span(&self, spec: &SourceSpec) -> (Timestamp, Timestamp) {
+        match spec.kind {
+            SourceKind::CloudwatchLogs { .. } => {
+                let slack = when::signed(std::time::Duration::from_secs(300));
+                (
+                    self.since.checked_sub(slack).unwrap_or(self.since),
+                    self.delivered_by(),
+                )
+            }
+            _ => (self.since, self.until),
+        }
+    }
+
+    /// The latest a record of the window can have been delivered (not after now).
+    fn delivered_by(&self) -> Timestamp {
+        let margin = when::signed(defaults::LOGS_DELIVERY_MARGIN);
+        self.until
+            .checked_add(margin)
+            .unwrap_or(self.until)
+            .min(Timestamp::now())
+    }
+
+    /// Reads every window of every stream of the AWS sources, then every file of the folders,
+    /// then every object of the buckets, handing what matched to `emit` as it goes.
+    pub(crate) async fn read<E: From<PollError>>(
+        &mut self,
+        chosen: &[Arc<SourceSpec>],
+        progress: &dyn Progress,
+        emit: &mut Emit<'_, E>,
+    ) -> Result<(), E> {
+        let mut plan = Vec::new();
+        let mut folders = Vec::new();
+        let mut trails = Vec::new();
+        for spec in chosen {
+            if let SourceKind::Files { path } = &spec.kind {
+                folders.push((spec.clone(), path.clone()));
+                continue;
+            }
+            let opened = open_source(spec, self.aliases)
+                .await
+                .map_err(PollError::from)?;
+            for u in &opened.unreachable {
+                tracing::error!(
+                    "source '{}': account {} is NOT read: {}",
+                    spec.name,
+                    u.account,
+                    u.why
+                );
+            }
+            for w in opened.coverage.iter().flat_map(|c| c.warnings()) {
+                tracing::warn!("{w}");
+            }
+            if let Some(t) = opened.trail {
+                trails.push((spec.clone(), t));
+            }
+            for st in opened.streams {
+                let queries = st.queries(self.rules);
+                // Pushdown reads are small: one sweep of the whole window. Full reads go an
+                // hour at a time, so progress shows and memory stays bounded.
+                let max = if queries == [Query::All] {
+                    spec.max_window
+                } else {
+                    std::time::Duration::from_secs(90 * 86400)
+                };
+                let (since, until) = self.span(spec);
+                plan.push((st, queries, Window::split(since, until, max)));
+            }
+        }
+        let units = plan.iter().map(|p| p.2.len()).sum::<usize>() + folders.len();
+        progress.windows(units as u64);
+        for (st, queries, windows) in &plan {
+            for w in windows {
+                let found = read_window(st, w, queries, &self.judge.eval, &mut self.total).await?;
+                self.emit(found, emit)?;
+                progress.window_read(&self.total);
+            }
+        }
+        for (spec, path) in folders {
+            self.read_folder(&spec, path, emit)?;
+            progress.window_read(&self.total);
+        }
+        progress.done();
+        for (spec, trail) in trails {
+            self.read_trail(&spec, &trail, progress, emit).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads every file of a folder, whole.
+    fn read_folder<E: From<PollError>>(
+        &mut self,
+        spec: &SourceSpec,
+        path: std::path::PathBuf,
+        emit: &mut Emit<'_, E>,
+    ) -> Result<(), E> {
+        let folder = Folder::new(path, spec.limits);
+        for f in folder.list().map_err(PollError::from)? {
+            let name = f.display().to_string();
+            let mut found = Found::default();
+            let eval = &self.judge.eval;
+            let mut witness = eval.witness();
+            let read = files::read_whole(&f, &spec.limits, Some(&mut witness), |item| {
+                match item {
+                    Item::Piece(p) => found.check_piece(eval, &p, &spec.name, &name),
+                    Item::Problem(p) => found.note(NoteKind::Unread, &name, p.show(&name)),
+                }
+                true
+            });
+            if let Err(e) = read {
+                found.note(NoteKind::Unread, &name, e);
+            }
+            self.total.records += found.records;
+            let mut notes = Found::default();
+            notes.absorb(&mut found);
+            self.total.tell(&spec.name, notes);
+            self.emit(found, emit)?;
+        }
+        Ok(())
+    }
+
+    /// Reads a bucket's files delivered in the window (and up to a day after it: a file holds
+    /// events from before its delivery), several at once, handing on their matches in key
+    /// order.
+    async fn read_trail<E: From<PollError>>(
+        &mut self,
+        spec: &Arc<SourceSpec>,
+        trail: &Arc<Trail>,
+        progress: &dyn Progress,
+        emit: &mut Emit<'_, E>,
+    ) -> Result<(), E> {
+        let window = (self.since, self.delivered_by());
+        let keys = keys_between(trail, window, LIST_AT_ONCE)
+            .await
+            .map_err(PollError::from)?;
+        tracing::info!(source = %spec.name, "{} files to read", keys.len());
+        progress.objects(keys.len() as u64, keys.iter().map(|k| k.size).sum());
+        let (judge, stop) = (self.judge.clone(), Arc::new(AtomicBool::new(false)));
+        let read = |k: &crate::source::s3::Listed| {
+            let (trail, spec, judge, stop, key) = (
+                trail.clone(),
+                spec.clone(),
+                judge.clone(),
+                stop.clone(),
+                k.key.clone(),
+            );
+            async move {
+                let f = Fetch {
+                    trail: &trail,
+                    source: &spec.name,
+                    limits: spec.limits,
+                    judge: &judge,
+                    state: None,
+                    disposal: Disposal::Keep,
+                    stop: &stop,
+                };
+                let mut r = PollReport::default();
+                let fetched = f.object(&key, Timestamp::now(), &mut r).await;
+                (fetched, r)
+            }
+        };
+        let started = std::time::Instant::now();
+        let mut failed: Option<E> = None;
+        in_order(&keys, READ_AT_ONCE, read, |i, (fetched, r)| {
+            let o = match fetched {
+                Ok(Fetched::Done(o)) => o,
+                Ok(Fetched::Stopped) => return false,
+                Err(e) => {
+                    failed = Some(e.into());
+                    return false;
+                }
+            };
+            self.objects.files += 1;
+            self.objects.stored += keys[i].size;
+            self.objects.json += o.bytes;
+            self.total.absorb(r);
+            progress.object_read(&self.objects, self.total.records);
+            match self.emit(Found::of_alerts(o.alerts), emit) {
+                Ok(()) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
+            }
+        })
+        .await;
+        self.objects.seconds += started.elapsed().as_secs_f64();
+        progress.done();
+        failed.map_or(Ok(()), Err)
+    }
+}
