@@ -20,6 +20,16 @@ pub(crate) const MAX_FIELD: usize = 300;
 /// Longest pretty-printed record carried by an email (mail servers refuse huge messages).
 pub(crate) const MAX_RECORD: usize = 64 * 1024;
 
+/// One fact of a chat message: its label and its value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fact {
+    pub label: &'static str,
+    pub value: String,
+    /// Long text (a sentence, a list, a user agent): shown on a line of its own rather than
+    /// in a grid of short values.
+    pub wide: bool,
+}
+
 /// What a message template sees.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct Fields {
@@ -275,6 +285,53 @@ impl Fields {
         f
     }
 
+    /// The facts every chat message shows (Slack's fields, Teams' fact rows), in the order
+    /// the templates show them, each labelled; a fact with no value is left out. Values are
+    /// text as written (already made visible): each sink escapes them for its format.
+    pub fn facts(&self) -> Vec<Fact> {
+        let joined = |a: &str, sep: &str, b: &str| match (a.is_empty(), b.is_empty()) {
+            (_, true) => a.to_string(),
+            (true, false) => b.to_string(),
+            (false, false) => format!("{a}{sep}{b}"),
+        };
+        let within = |a: &str, b: &str| match b.is_empty() {
+            true => a.to_string(),
+            false => format!("{a} ({b})"),
+        };
+        let all = [
+            ("Detail", self.detail.clone(), true),
+            ("Also matched", self.also.clone(), true),
+            ("Account", within(&self.account, &self.account_alias), false),
+            ("Region", self.region.clone(), false),
+            (
+                "Time",
+                joined(&self.time_utc, " / ", &self.time_local),
+                false,
+            ),
+            ("Event", within(&self.event_name, &self.event_source), false),
+            (
+                "Principal",
+                joined(&self.principal_type, " ", &self.principal_arn),
+                false,
+            ),
+            ("Source IP", self.source_ip.clone(), false),
+            ("User agent", self.user_agent.clone(), true),
+            ("MFA used", self.mfa.clone(), false),
+            (
+                "Error",
+                joined(&self.error_code, " ", &self.error_message),
+                false,
+            ),
+            ("Target", self.target.clone(), false),
+            ("eventID", self.event_id.clone(), false),
+            ("Count", self.threshold.clone(), true),
+        ];
+        all.into_iter()
+            .filter(|(_, v, _)| !v.trim().is_empty())
+            .map(|(label, value, wide)| Fact { label, value, wide })
+            .collect()
+    }
+
     /// One line about this alert in a summary of held alerts.
     pub fn held_line(&self) -> String {
         let what = [self.event_name.as_str(), self.target.as_str()]
@@ -351,6 +408,22 @@ mod tests {
             principal: String::new(),
         };
         Alert::new(rule, event, kind)
+    }
+
+    #[test]
+    fn chat_facts_leave_out_what_is_empty_even_when_composed() {
+        let f = Fields {
+            event_name: "CreateUser".into(),
+            principal_arn: "arn:aws:iam::1:user/a".into(),
+            account: "111122223333".into(),
+            ..Fields::default()
+        };
+        let facts = f.facts();
+        let labels: Vec<_> = facts.iter().map(|x| x.label).collect();
+        // No "()" for an event without a source, no "Error" of a space.
+        assert_eq!(labels, ["Account", "Event", "Principal"]);
+        assert_eq!(facts[1].value, "CreateUser");
+        assert_eq!(facts[2].value, "arn:aws:iam::1:user/a");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Self-monitoring: a stream or sink failing for longer than `health_after` raises a health
 //! alert through the sinks (a failing sink's through the others), and a recovery message when
-//! it heals; an optional daily heartbeat says the daemon is alive; old alert keys expire.
+//! it heals; a state database that cannot be written is opened again and its outage told; an
+//! optional daily heartbeat says the daemon is alive. What `/readyz` checks is here too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,11 +13,9 @@ use tokio::sync::Notify;
 
 use super::own::{Direct, Own};
 use super::shutdown::Shutdown;
-use crate::defaults;
 use crate::delivery::SinkHealth;
 use crate::language::Language;
 use crate::names::OwnAlert;
-use crate::poll::expire;
 use crate::severity::Severity;
 use crate::state::State;
 use crate::when;
@@ -115,12 +114,10 @@ impl HealthTask {
         let every = (self.after / 2).clamp(Duration::from_millis(200), Duration::from_secs(30));
         let mut last_beat: Option<jiff::civil::Date> = None;
         let mut alerted: HashMap<String, bool> = HashMap::new();
-        let mut last_expire: Option<Timestamp> = None;
         let mut outage: Option<Timestamp> = None;
         loop {
             let now = Timestamp::now();
             self.recover_state(&mut outage);
-            crate::control::end_silences(&self.state, now);
             let mut raised = self.announce(&mut alerted, now);
             if let Some(at) = self.heartbeat {
                 let (due, next) = heartbeat_due(last_beat, &now.to_zoned(self.tz.clone()), at);
@@ -132,14 +129,6 @@ impl HealthTask {
             }
             if raised {
                 self.wake.notify_one();
-            }
-            if last_expire
-                .is_none_or(|t| now.duration_since(t) > jiff::SignedDuration::from_hours(1))
-            {
-                if let Err(e) = expire(&self.state, now, defaults::RAISED_RETENTION) {
-                    tracing::warn!("cannot expire old alert keys: {e}");
-                }
-                last_expire = Some(now);
             }
             if shutdown.sleep(every).await {
                 return;

@@ -16,6 +16,7 @@ mod coverage;
 mod delivery;
 mod error;
 mod health;
+mod housekeeping;
 mod instance;
 mod intake;
 mod mode;

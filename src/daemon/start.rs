@@ -11,6 +11,7 @@ use super::coverage::{CoverageWatch, Watched};
 use super::delivery::DeliveryTask;
 use super::error::DaemonError;
 use super::health::{self, HealthTask};
+use super::housekeeping::Housekeeping;
 use super::intake::Intake;
 use super::mode::Mode;
 use super::own::{Direct, Own};
@@ -98,7 +99,11 @@ pub(super) async fn start(
             direct: cx.direct.clone(),
             language: s.language,
         };
-        tasks.spawn(health.run(shutdown));
+        tasks.spawn(health.run(shutdown.clone()));
+        let chores = Housekeeping {
+            state: cx.state.clone(),
+        };
+        tasks.spawn(chores.run(shutdown));
         ready_when_polled(s, &cx, &sinks, ready);
     }
     Ok(Started {

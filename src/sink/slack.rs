@@ -68,34 +68,14 @@ fn plain(s: &str, max: usize) -> Value {
     json!({"type": "plain_text", "text": truncate(s, max.saturating_sub(1)), "emoji": false})
 }
 
-/// The facts as `label: value` fields, in plain text (shown as written).
+/// The short facts as `label: value` fields in plain text (shown as written), in sections of
+/// at most `FIELDS`.
 fn fields(m: &Message<'_>) -> Vec<Value> {
-    let f = m.facts;
-    let account = if f.account_alias.is_empty() {
-        f.account.clone()
-    } else {
-        format!("{} ({})", f.account, f.account_alias)
-    };
-    let pairs = [
-        ("Account", account),
-        ("Region", f.region.clone()),
-        (
-            "Principal",
-            format!("{} {}", f.principal_type, f.principal_arn),
-        ),
-        ("Event", format!("{} ({})", f.event_name, f.event_source)),
-        ("Source IP", f.source_ip.clone()),
-        ("Time", f.time_utc.clone()),
-        ("Target", f.target.clone()),
-        ("MFA used", f.mfa.clone()),
-        ("Error", format!("{} {}", f.error_code, f.error_message)),
-        ("eventID", f.event_id.clone()),
-    ];
-    pairs
+    m.facts
+        .facts()
         .iter()
-        .filter(|(_, v)| !v.trim().is_empty())
-        .take(FIELDS)
-        .map(|(k, v)| plain(&format!("{k}\n{v}"), FIELD))
+        .filter(|f| !f.wide)
+        .map(|f| plain(&format!("{}\n{}", f.label, f.value), FIELD))
         .collect()
 }
 
@@ -105,17 +85,11 @@ impl Slack {
         let f = m.facts;
         let subject = m.subject();
         let mut blocks = vec![json!({"type": "header", "text": plain(&subject, HEADER)})];
-        let mut lines = Vec::new();
-        for (label, v) in [
-            ("Detail", &f.detail),
-            ("Also matched", &f.also),
-            ("Count", &f.threshold),
-            ("User agent", &f.user_agent),
-        ] {
-            if !v.is_empty() {
-                lines.push(format!("{label}: {v}"));
-            }
-        }
+        // The long facts as lines; the short ones as fields below.
+        let mut lines: Vec<String> = (f.facts().into_iter())
+            .filter(|x| x.wide)
+            .map(|x| format!("{}: {}", x.label, x.value))
+            .collect();
         if f.more > 0 {
             lines.push(format!(
                 "{} more alerts of this rule by the same principal since the first:",
@@ -126,8 +100,7 @@ impl Slack {
         if !lines.is_empty() {
             blocks.push(json!({"type": "section", "text": plain(&lines.join("\n"), SECTION)}));
         }
-        let fields = fields(m);
-        if !fields.is_empty() {
+        for fields in fields(m).chunks(FIELDS) {
             blocks.push(json!({"type": "section", "fields": fields}));
         }
         if !f.runbook.is_empty() {

@@ -70,60 +70,78 @@ fn as_written(text: &str, max: usize) -> Value {
     json!({"type": "RichTextBlock", "inlines": [{"type": "TextRun", "text": truncate(text, max)}]})
 }
 
-/// One fact: its label (our own text) beside its value (as written).
-fn fact(label: &str, value: &str) -> Value {
+/// One fact: its label (our own text) beside its value (as written), cut to `max` characters.
+fn fact(label: &str, value: &str, max: usize) -> Value {
     json!({
         "type": "ColumnSet",
         "columns": [
             {"type": "Column", "width": "100px", "items": [
                 {"type": "TextBlock", "text": label, "wrap": true, "isSubtle": true, "size": "Small"}]},
-            {"type": "Column", "width": "stretch", "items": [as_written(value, 1200)]},
+            {"type": "Column", "width": "stretch", "items": [as_written(value, max)]},
         ],
     })
 }
 
-/// The card of a message.
-pub fn card(m: &Message<'_>) -> Value {
+/// How much of a message a card carries: all of it, or less when that weighs too much.
+#[derive(Debug, Clone, Copy)]
+struct Room {
+    /// The most characters of one fact's value.
+    value: usize,
+    /// The held alerts' lines, and the runbook.
+    held: bool,
+    runbook: bool,
+}
+
+impl Room {
+    /// Everything.
+    const ALL: Room = Room {
+        value: 1200,
+        held: true,
+        runbook: true,
+    };
+
+    /// Less than this, if there is less to give: the held lines first, then the runbook, then
+    /// shorter values.
+    fn less(self) -> Option<Room> {
+        match self {
+            Room { held: true, .. } => Some(Room {
+                held: false,
+                ..self
+            }),
+            Room { runbook: true, .. } => Some(Room {
+                runbook: false,
+                ..self
+            }),
+            Room { value, .. } if value > 40 => Some(Room {
+                value: value / 2,
+                ..self
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// The card of a message, carrying what `room` allows.
+fn card(m: &Message<'_>, room: Room) -> Value {
     let f = m.facts;
     let mut body = vec![
         json!({"type": "TextBlock", "text": f.severity.to_uppercase(), "weight": "Bolder",
                "size": "Small", "color": color(m.severity)}),
         as_written(&m.subject(), 300),
     ];
-    let account = if f.account_alias.is_empty() {
-        f.account.clone()
-    } else {
-        format!("{} ({})", f.account, f.account_alias)
-    };
-    for (label, value) in [
-        ("Detail", f.detail.clone()),
-        ("Also matched", f.also.clone()),
-        ("Account", account),
-        ("Region", f.region.clone()),
-        ("Time", f.time_utc.clone()),
-        ("Event", format!("{} ({})", f.event_name, f.event_source)),
-        (
-            "Principal",
-            format!("{} {}", f.principal_type, f.principal_arn),
-        ),
-        ("Source IP", f.source_ip.clone()),
-        ("User agent", f.user_agent.clone()),
-        ("MFA used", f.mfa.clone()),
-        ("Error", format!("{} {}", f.error_code, f.error_message)),
-        ("Target", f.target.clone()),
-        ("Count", f.threshold.clone()),
-        ("eventID", f.event_id.clone()),
-    ] {
-        if !value.trim().is_empty() && value.trim() != "()" {
-            body.push(fact(label, &value));
-        }
-    }
+    body.extend(
+        f.facts()
+            .iter()
+            .map(|x| fact(x.label, &x.value, room.value)),
+    );
     if f.more > 0 {
         body.push(json!({"type": "TextBlock", "wrap": true, "text": format!(
             "{} more alerts of this rule by the same principal since the first:", f.more)}));
-        body.push(as_written(&f.held.join("\n"), 4000));
+        if room.held {
+            body.push(as_written(&f.held.join("\n"), 4000));
+        }
     }
-    if !f.runbook.is_empty() {
+    if !f.runbook.is_empty() && room.runbook {
         body.push(json!({"type": "TextBlock", "text": "Runbook", "weight": "Bolder"}));
         body.push(as_written(&f.runbook, 3000));
     }
@@ -146,18 +164,17 @@ pub fn card(m: &Message<'_>) -> Value {
 }
 
 impl Teams {
-    /// The JSON body for a message, under Teams' size limit (long values cut first).
+    /// The JSON body for a message, measured: under Teams' size limit, what weighs most is
+    /// left out or cut until it fits (the held lines, the runbook, then every long value).
     pub fn payload(&self, m: &Message<'_>) -> Vec<u8> {
-        let body = serde_json::to_vec(&card(m)).expect("a card serializes");
-        if body.len() <= MAX_BYTES {
-            return body;
+        let mut room = Room::ALL;
+        loop {
+            let body = serde_json::to_vec(&card(m, room)).expect("a card serializes");
+            match room.less() {
+                Some(less) if body.len() > MAX_BYTES => room = less,
+                _ => return body,
+            }
         }
-        // Too big (many long values): the card without the runbook and the held lines.
-        let mut c = card(m);
-        if let Some(b) = c["attachments"][0]["content"]["body"].as_array_mut() {
-            b.truncate(16);
-        }
-        serde_json::to_vec(&c).expect("a card serializes")
     }
 }
 
@@ -169,5 +186,80 @@ impl Transport for Teams {
 
     fn probe(&self) -> Attempt<'_, Result<String, String>> {
         Box::pin(self.http.probe(&self.url))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::fields::Fields;
+    use crate::sink::message::{Format, Render};
+
+    struct Subject;
+    impl Render for Subject {
+        fn render(&self, _: Format, _: &Fields) -> String {
+            "subject".into()
+        }
+    }
+
+    fn teams() -> Teams {
+        let url = reqwest::Url::parse("https://example.invalid/hook").unwrap();
+        let http = Http::new(std::time::Duration::from_secs(1), &[]).unwrap();
+        Teams { url, http }
+    }
+
+    fn texts(body: &[u8]) -> String {
+        String::from_utf8(body.to_vec()).unwrap()
+    }
+
+    #[test]
+    fn a_card_that_fits_carries_everything() {
+        let f = Fields {
+            event_id: "e-1".into(),
+            runbook: "Call the on-call.".into(),
+            more: 2,
+            held: vec!["h1".into(), "h2".into()],
+            ..Fields::default()
+        };
+        let m = Message::new(&f, Severity::High, &Subject);
+        let body = texts(&teams().payload(&m));
+        for part in ["e-1", "Call the on-call.", "h1\\nh2"] {
+            assert!(body.contains(part), "{part}: {body}");
+        }
+    }
+
+    #[test]
+    fn a_card_of_long_values_is_cut_until_its_measured_size_fits() {
+        // Every value long, and escaped long in JSON (quotes and control characters).
+        let long = "\"\u{1}x".repeat(5000);
+        let f = Fields {
+            detail: long.clone(),
+            also: long.clone(),
+            account: long.clone(),
+            region: long.clone(),
+            time_utc: long.clone(),
+            event_name: long.clone(),
+            principal_arn: long.clone(),
+            source_ip: long.clone(),
+            user_agent: long.clone(),
+            mfa: long.clone(),
+            error_code: long.clone(),
+            target: long.clone(),
+            event_id: long.clone(),
+            threshold: long.clone(),
+            runbook: long.clone(),
+            more: 500,
+            held: vec![long.clone(); 50],
+            ..Fields::default()
+        };
+        let m = Message::new(&f, Severity::High, &Subject);
+        let body = teams().payload(&m);
+        assert!(body.len() <= MAX_BYTES, "{} bytes", body.len());
+        let card: Value = serde_json::from_slice(&body).unwrap();
+        let shown = card.to_string();
+        assert!(
+            shown.contains("eventID") && shown.contains("Source IP"),
+            "every fact is still named"
+        );
     }
 }

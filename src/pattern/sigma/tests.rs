@@ -4,6 +4,8 @@
 use serde_json::json;
 
 use super::*;
+use crate::pattern::literals::Encoding;
+use search::base64_of;
 
 /// A rule's YAML with this detection, on AWS CloudTrail.
 fn yaml(detection: &str) -> String {
