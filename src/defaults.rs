@@ -47,7 +47,7 @@ pub(crate) const S3_RATE: f64 = 1000.0;
 pub(crate) const S3_LIST_INTERVAL_WITH_QUEUE: Duration = Duration::from_secs(600);
 /// An S3 object that cannot be read is tried again after this long (then twice as long each
 /// time, up to 6 hours), while the files after it are read.
-pub const UNREADABLE_RETRY: Duration = Duration::from_secs(300);
+pub(crate) const UNREADABLE_RETRY: Duration = Duration::from_secs(300);
 /// How often an organization's accounts are listed again.
 pub(crate) const ACCOUNTS_INTERVAL: Duration = Duration::from_secs(3600);
 pub(crate) const FILES_POLL_INTERVAL: Duration = Duration::from_secs(10);
@@ -71,6 +71,6 @@ pub(crate) const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
 pub(crate) const DELIVERY_RETRY_INITIAL: Duration = Duration::from_secs(2);
 pub(crate) const DELIVERY_RETRY_MAX: Duration = Duration::from_secs(300);
 /// In one delivery pass, a sink's alerts past this many are summed up in one message.
-pub const STORM_AFTER: usize = 20;
+pub(crate) const STORM_AFTER: usize = 20;
 /// A clean stop finishes within this long.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);

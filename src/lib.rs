@@ -3,6 +3,8 @@
 //! Data flows one way, source → rules → alert → delivery → sinks, with state beside it. The
 //! groups below follow that path; docs/architecture.md draws it.
 
+#![warn(unreachable_pub)]
+
 // What is configured.
 /// The file as written and where an error is in it.
 pub mod config;

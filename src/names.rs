@@ -9,7 +9,7 @@ pub(crate) const PREFIX: &str = "trailwatch-";
 /// The kinds of trailwatch's own alerts. They are never silenced, grouped or summed up in a
 /// storm: each is how trailwatch says it may not be seeing everything.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OwnAlert {
+pub(crate) enum OwnAlert {
     /// A stream or sink failing.
     Health,
     /// A stream or sink working again.
@@ -32,7 +32,7 @@ pub enum OwnAlert {
 
 impl OwnAlert {
     /// Every kind.
-    pub const ALL: [OwnAlert; 9] = [
+    pub(crate) const ALL: [OwnAlert; 9] = [
         OwnAlert::Health,
         OwnAlert::Recovery,
         OwnAlert::Heartbeat,
@@ -45,7 +45,7 @@ impl OwnAlert {
     ];
 
     /// Its rule name, as alerts, the history and silences show it.
-    pub const fn name(self) -> &'static str {
+    pub(crate) const fn name(self) -> &'static str {
         match self {
             OwnAlert::Health => "trailwatch-health",
             OwnAlert::Recovery => "trailwatch-recovery",
@@ -61,12 +61,12 @@ impl OwnAlert {
 
     /// True for a rule name of trailwatch's own: any in its namespace (a kind of a later
     /// version read back from the state is one too).
-    pub fn is_own(rule: &str) -> bool {
+    pub(crate) fn is_own(rule: &str) -> bool {
         rule.starts_with(PREFIX)
     }
 
     /// The id of one such alert: `key` makes it unique (the same key is alerted once).
-    pub fn id(self, key: &str) -> String {
+    pub(crate) fn id(self, key: &str) -> String {
         format!("{PREFIX}{}-{key}", self.name())
     }
 }

@@ -4,7 +4,7 @@
 
 /// One partition.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Partition {
+pub(crate) struct Partition {
     pub name: &'static str,
     /// The DNS suffix of its endpoints.
     pub suffix: &'static str,
@@ -45,7 +45,7 @@ const GOV: Partition = Partition {
 };
 
 /// The partition a region belongs to.
-pub fn of(region: &str) -> Partition {
+pub(crate) fn of(region: &str) -> Partition {
     if region.starts_with("cn-") {
         CHINA
     } else if region.starts_with("us-gov-") {
@@ -57,12 +57,12 @@ pub fn of(region: &str) -> Partition {
 
 impl Partition {
     /// `https://SERVICE.REGION.SUFFIX/`: a regional endpoint.
-    pub fn regional(&self, service: &str, region: &str) -> String {
+    pub(crate) fn regional(&self, service: &str, region: &str) -> String {
         format!("https://{service}.{region}.{}/", self.suffix)
     }
 
     /// A global service's endpoint and the region it is signed for.
-    pub fn global(&self, service: &str) -> (String, &'static str) {
+    pub(crate) fn global(&self, service: &str) -> (String, &'static str) {
         match service {
             "iam" => (format!("https://{}/", self.iam_host), self.iam_region),
             s => (
@@ -76,7 +76,7 @@ impl Partition {
 /// Where a call to `service` goes, and the region it is signed for: `endpoint_url` when given
 /// (tests, private endpoints), else the region's partition's endpoint (a global service's at
 /// the partition's own, signed for its region).
-pub fn endpoint(
+pub(crate) fn endpoint(
     service: &str,
     global: bool,
     region: &str,

@@ -41,7 +41,7 @@ pub(crate) fn credentials_beside(config: &Path) {
 /// Where the systemd credential `name` is read: `$CREDENTIALS_DIRECTORY/name`, the folder
 /// systemd's `LoadCredential=` fills for the service; outside systemd, the folder
 /// `credentials` beside the configuration file (/etc/trailwatch/credentials for the package's).
-pub fn credential_path(name: &str) -> Result<PathBuf, SecretError> {
+pub(crate) fn credential_path(name: &str) -> Result<PathBuf, SecretError> {
     let bad = |why: &str| SecretError::Credential {
         name: name.to_string(),
         why: why.to_string(),

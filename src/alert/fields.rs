@@ -174,7 +174,7 @@ fn pretty(r: &Value) -> String {
 }
 
 /// A severity's colour: red, orange, amber, blue, grey.
-pub fn color(s: crate::severity::Severity) -> &'static str {
+pub(crate) fn color(s: crate::severity::Severity) -> &'static str {
     use crate::severity::Severity::*;
     match s {
         Critical => "#b3261e",

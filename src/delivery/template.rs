@@ -242,7 +242,7 @@ const HTML_WRAP_TAIL: &str = "</pre><pre style=\"white-space:pre-wrap;word-break
 
 /// Inline code for chat markup: the value exactly as written, fenced with more backticks than
 /// it holds in a row (and padded when it starts or ends with one), as CommonMark reads it.
-pub fn code_span(s: &str) -> String {
+pub(crate) fn code_span(s: &str) -> String {
     if s.is_empty() {
         return String::new();
     }

@@ -950,7 +950,7 @@ pub(crate) struct Start {
 /// Reads records from `input`, handing each piece or problem to `on` as soon as it is read;
 /// `on` returns false to stop (a shutdown). Returns the bytes read.
 #[cfg(test)]
-pub fn read<R: BufRead>(input: R, limits: &Limits, on: impl FnMut(Item) -> bool) -> u64 {
+pub(crate) fn read<R: BufRead>(input: R, limits: &Limits, on: impl FnMut(Item) -> bool) -> u64 {
     let start = Start {
         line: 1,
         lines: None,
@@ -960,7 +960,7 @@ pub fn read<R: BufRead>(input: R, limits: &Limits, on: impl FnMut(Item) -> bool)
 
 /// `read` from a point in an input: returns the bytes read and the line reached.
 #[cfg(test)]
-pub fn read_from<R: BufRead>(
+pub(crate) fn read_from<R: BufRead>(
     input: R,
     limits: &Limits,
     start: Start,

@@ -24,7 +24,9 @@ pub struct InstancesConfig {
 
 /// The shared state `[state]` asks for (`None`: sled, one host), or what is wrong with it as
 /// (key, message).
-pub fn parse(t: Option<&StateTable>) -> Result<Option<InstancesConfig>, (&'static str, String)> {
+pub(crate) fn parse(
+    t: Option<&StateTable>,
+) -> Result<Option<InstancesConfig>, (&'static str, String)> {
     let Some(t) = t else { return Ok(None) };
     match t.backend.as_deref().unwrap_or("sled") {
         "sled" => {

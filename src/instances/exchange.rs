@@ -35,7 +35,7 @@ impl Exchange {
     /// Leaves `body` under a new id made from `me` and waits for its answer: `None` when none
     /// came within `patience` (the request is removed: a holder that takes it later finds
     /// nothing).
-    pub async fn ask(
+    pub(super) async fn ask(
         &self,
         table: &Table,
         me: &str,
@@ -58,7 +58,7 @@ impl Exchange {
     }
 
     /// The requests waiting, each taken out of the table (answered once).
-    pub async fn take(&self, table: &Table) -> Result<Vec<Request>, ApiError> {
+    pub(super) async fn take(&self, table: &Table) -> Result<Vec<Request>, ApiError> {
         let mut out = Vec::new();
         for item in table.query_all(&self.requests).await? {
             let id = binary(&item, "k").unwrap_or_default();
@@ -70,7 +70,12 @@ impl Exchange {
     }
 
     /// Answers request `id`.
-    pub async fn reply(&self, table: &Table, id: &[u8], answer: &[u8]) -> Result<(), ApiError> {
+    pub(super) async fn reply(
+        &self,
+        table: &Table,
+        id: &[u8],
+        answer: &[u8],
+    ) -> Result<(), ApiError> {
         table
             .put(self.answers, id, json!({"v": {"B": b64(answer)}}))
             .await

@@ -30,7 +30,7 @@ fn exchange(source: &str) -> Exchange {
 
 /// What became of a handed batch.
 #[derive(Debug)]
-pub enum Handed {
+pub(crate) enum Handed {
     /// The holder took it in and answered this.
     Answered(Value),
     /// No answer within 30 s (no holder, or a slow one): the caller gives its messages back
@@ -42,7 +42,7 @@ pub enum Handed {
 }
 
 /// Leaves `batch` of `source` for the holder and waits for its answer.
-pub async fn hand(table: &Table, source: &str, batch: &[u8]) -> Result<Handed, ApiError> {
+pub(crate) async fn hand(table: &Table, source: &str, batch: &[u8]) -> Result<Handed, ApiError> {
     let z = deflate(batch);
     if z.len() > MOST {
         return Ok(Handed::TooLarge(z.len()));
@@ -56,7 +56,7 @@ pub async fn hand(table: &Table, source: &str, batch: &[u8]) -> Result<Handed, A
 
 /// The batches waiting for `source` (id, batch), each taken out of the table (taken in once).
 /// A batch that cannot be inflated comes out empty (its standby gets an error for an answer).
-pub async fn take(table: &Table, source: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ApiError> {
+pub(crate) async fn take(table: &Table, source: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, ApiError> {
     let taken = exchange(source).take(table).await?;
     Ok(taken
         .into_iter()
@@ -65,7 +65,12 @@ pub async fn take(table: &Table, source: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>
 }
 
 /// Answers batch `id` of `source`.
-pub async fn reply(table: &Table, source: &str, id: &[u8], answer: &Value) -> Result<(), ApiError> {
+pub(crate) async fn reply(
+    table: &Table,
+    source: &str,
+    id: &[u8],
+    answer: &Value,
+) -> Result<(), ApiError> {
     let a = answer.to_string().into_bytes();
     exchange(source).reply(table, id, &a).await
 }

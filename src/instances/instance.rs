@@ -13,7 +13,7 @@ use crate::state::{State, StateError};
 
 /// Why this instance cannot work on the shared state.
 #[derive(Debug, thiserror::Error)]
-pub enum InstancesError {
+pub(crate) enum InstancesError {
     #[error("{0}")]
     Table(String),
     #[error(transparent)]
@@ -27,7 +27,7 @@ pub enum InstancesError {
 }
 
 /// This instance, holding the lease.
-pub struct Instance {
+pub(crate) struct Instance {
     pub table: Arc<Table>,
     pub lease: Arc<Lease>,
     /// The instance that held the lease before, if another.
@@ -38,7 +38,7 @@ pub struct Instance {
 
 /// Waits for the lease (as a standby while another instance holds it), then fills `state` from
 /// the table and copies every flush to it.
-pub async fn take_over(
+pub(crate) async fn take_over(
     standby: Arc<dyn Fn(&str) + Send + Sync>,
     cfg: &InstancesConfig,
     config: &std::path::Path,
@@ -79,7 +79,7 @@ pub async fn take_over(
 
 impl Instance {
     /// Resolves when the lease is lost, with why.
-    pub async fn lost(&self) -> String {
+    pub(crate) async fn lost(&self) -> String {
         loop {
             let notified = self.lease.lost_now.notified();
             if self.lease.is_lost() {
@@ -90,7 +90,7 @@ impl Instance {
     }
 
     /// Gives the lease up (a clean stop) and says what the table was asked.
-    pub async fn release(&self) {
+    pub(crate) async fn release(&self) {
         self.lease.release().await;
         tracing::info!(
             "instance {} gave up {} ({} DynamoDB calls, {} items written)",

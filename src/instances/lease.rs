@@ -30,7 +30,7 @@ pub(super) fn key() -> Value {
 
 /// The lease item, as read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeaseItem {
+pub(crate) struct LeaseItem {
     pub owner: String,
     pub epoch: String,
     /// Changed at every renewal: a standby takes the lease over when it stays the same for a
@@ -50,7 +50,7 @@ impl LeaseItem {
 
 impl Table {
     /// The lease item, if any.
-    pub async fn lease(&self) -> Result<Option<LeaseItem>, ApiError> {
+    pub(crate) async fn lease(&self) -> Result<Option<LeaseItem>, ApiError> {
         let Some(item) = self.get(PARTITION, KEY).await? else {
             return Ok(None);
         };
@@ -112,7 +112,7 @@ pub(super) fn unique(instance: &str) -> String {
 }
 
 /// The lease this instance holds.
-pub struct Lease {
+pub(crate) struct Lease {
     table: Arc<Table>,
     item: Mutex<LeaseItem>,
     renewed: Mutex<Instant>,
@@ -124,7 +124,7 @@ pub struct Lease {
 }
 
 /// What waiting for the lease gave.
-pub struct Taken {
+pub(crate) struct Taken {
     pub lease: Arc<Lease>,
     /// The instance that held it before, when another did.
     pub previous: Option<String>,
@@ -134,7 +134,7 @@ pub struct Taken {
 /// when this instance's name held it before); `standby` is told which instance holds it
 /// meanwhile. A table that cannot be read at the first try is an error; later, while standing
 /// by, failures are logged and tried again.
-pub async fn take(
+pub(crate) async fn take(
     table: Arc<Table>,
     standby: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<Taken, ApiError> {
@@ -233,18 +233,18 @@ fn may_claim<'a>(
 
 impl Lease {
     /// What every write carries.
-    pub fn fence(&self) -> Fence {
+    pub(crate) fn fence(&self) -> Fence {
         self.item.lock().expect("lease lock").fence()
     }
 
     /// Whether this instance may act: renewed within two thirds of a lease, and not lost.
-    pub fn held(&self) -> bool {
+    pub(crate) fn held(&self) -> bool {
         !self.lost.load(Ordering::SeqCst)
             && self.renewed.lock().expect("lease lock").elapsed() < self.period * 2 / 3
     }
 
     /// Marks the lease lost (once), saying why.
-    pub fn lose(&self, why: String) {
+    pub(crate) fn lose(&self, why: String) {
         if !self.lost.swap(true, Ordering::SeqCst) {
             *self.why.lock().expect("lease lock") = why;
             self.lost_now.notify_waiters();
@@ -252,18 +252,18 @@ impl Lease {
         }
     }
 
-    pub fn is_lost(&self) -> bool {
+    pub(crate) fn is_lost(&self) -> bool {
         self.lost.load(Ordering::SeqCst)
     }
 
     /// Why it was lost.
-    pub fn why(&self) -> String {
+    pub(crate) fn why(&self) -> String {
         self.why.lock().expect("lease lock").clone()
     }
 
     /// Renews every third of a lease until lost. Errors that pass are retried; a lease not
     /// renewed for a whole lease is lost (a standby may have claimed it).
-    pub async fn keep(self: Arc<Self>) {
+    pub(crate) async fn keep(self: Arc<Self>) {
         let me = self.item.lock().expect("lease lock").owner.clone();
         loop {
             tokio::time::sleep(self.period / 3).await;
@@ -299,7 +299,7 @@ impl Lease {
     }
 
     /// Gives the lease up, so that a standby takes over at once.
-    pub async fn release(&self) {
+    pub(crate) async fn release(&self) {
         let held = self.item.lock().expect("lease lock").clone();
         self.lost.store(true, Ordering::SeqCst);
         match self.table.give_up(&held).await {

@@ -29,7 +29,7 @@ fn exchange() -> Exchange {
 
 /// The requests waiting (id, request), each taken out of the table (answered once). One that
 /// is not JSON comes out as `null` (answered with an error).
-pub async fn take(table: &Table) -> Result<Vec<(Vec<u8>, Value)>, ApiError> {
+pub(crate) async fn take(table: &Table) -> Result<Vec<(Vec<u8>, Value)>, ApiError> {
     let taken = exchange().take(table).await?;
     Ok(taken
         .into_iter()
@@ -38,14 +38,14 @@ pub async fn take(table: &Table) -> Result<Vec<(Vec<u8>, Value)>, ApiError> {
 }
 
 /// Leaves the answer to request `id`.
-pub async fn reply(table: &Table, id: &[u8], answer: &Value) -> Result<(), ApiError> {
+pub(crate) async fn reply(table: &Table, id: &[u8], answer: &Value) -> Result<(), ApiError> {
     exchange()
         .reply(table, id, answer.to_string().as_bytes())
         .await
 }
 
 /// Sends `request` to the instance that holds the lease and waits for its answer.
-pub fn ask(cfg: &InstancesConfig, request: Value) -> Result<Value, InstancesError> {
+pub(crate) fn ask(cfg: &InstancesConfig, request: Value) -> Result<Value, InstancesError> {
     let c = cfg.clone();
     let asked = Table::wait(async move {
         let table = Table::connect(&c).await?;

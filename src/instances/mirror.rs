@@ -31,7 +31,7 @@ const ITEM_BYTES: usize = 399_000;
 const PART_BYTES: usize = 350_000;
 
 /// The copy in the table, fenced by this instance's lease.
-pub struct TableMirror {
+pub(crate) struct TableMirror {
     pub table: Arc<Table>,
     pub lease: Arc<Lease>,
 }
@@ -69,7 +69,7 @@ impl Mirror for TableMirror {
 impl Table {
     /// Every key of every tree, tree by tree in order (consistent reads), values put back
     /// together from their parts.
-    pub async fn load(&self) -> Result<Vec<Write>, ApiError> {
+    pub(crate) async fn load(&self) -> Result<Vec<Write>, ApiError> {
         let mut out = Vec::new();
         let mut parted = HashMap::new();
         for tree in TREES {
@@ -140,7 +140,7 @@ impl Table {
     }
 
     /// Whether the table holds any state (the lease aside).
-    pub async fn holds_state(&self) -> Result<bool, ApiError> {
+    pub(crate) async fn holds_state(&self) -> Result<bool, ApiError> {
         for tree in TREES {
             let mut body = self.query(tree);
             body["Limit"] = json!(1);
@@ -155,7 +155,11 @@ impl Table {
     /// Writes `writes` in order, in transactions of up to 99 items (the items of one key in
     /// one transaction); with `fence`, each transaction also checks that the lease is still
     /// `fence`'s, and none is written if not.
-    pub async fn write(&self, writes: &[Write], fence: Option<&Fence>) -> Result<(), WriteError> {
+    pub(crate) async fn write(
+        &self,
+        writes: &[Write],
+        fence: Option<&Fence>,
+    ) -> Result<(), WriteError> {
         let room = PER_TRANSACTION - usize::from(fence.is_some());
         let mut batch: Vec<Value> = Vec::new();
         let mut parts: Vec<(&Write, usize)> = Vec::new();

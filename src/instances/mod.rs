@@ -7,12 +7,12 @@
 //! by standbys handing what they read from the S3 queues to the holder (`handover`); creating
 //! the table and moving a one-host state into it (`setup`).
 
-pub mod config;
+pub(crate) mod config;
 mod exchange;
-pub mod handover;
-pub mod instance;
-pub mod lease;
-pub mod mailbox;
-pub mod mirror;
-pub mod setup;
-pub mod table;
+pub(crate) mod handover;
+pub(crate) mod instance;
+pub(crate) mod lease;
+pub(crate) mod mailbox;
+pub(crate) mod mirror;
+pub(crate) mod setup;
+pub(crate) mod table;

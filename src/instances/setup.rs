@@ -16,7 +16,7 @@ fn connect(cfg: &InstancesConfig) -> Result<Arc<Table>, InstancesError> {
 }
 
 /// Creates the table (on-demand capacity) and waits until it can be used. False: it existed.
-pub fn init(cfg: &InstancesConfig) -> Result<(bool, String), InstancesError> {
+pub(crate) fn init(cfg: &InstancesConfig) -> Result<(bool, String), InstancesError> {
     let t = connect(cfg)?;
     let what = t.describe();
     let created = Table::wait(async move { t.create().await })?;
@@ -24,7 +24,7 @@ pub fn init(cfg: &InstancesConfig) -> Result<(bool, String), InstancesError> {
 }
 
 /// What a migration copied.
-pub struct Migrated {
+pub(crate) struct Migrated {
     pub items: usize,
     pub table: String,
 }
@@ -32,7 +32,7 @@ pub struct Migrated {
 /// Copies the sled state in `state_dir` into the table, which must exist and hold no state
 /// yet (a state copied over another would mix two histories). The daemon must not run on
 /// `state_dir`; afterwards `state_dir` is the cache of the table.
-pub fn migrate(
+pub(crate) fn migrate(
     cfg: &InstancesConfig,
     state_dir: &Path,
     config: &Path,
@@ -73,7 +73,7 @@ pub fn migrate(
 
 /// A copy of the shared state in a folder of its own, for commands that read it from any host
 /// (removed when dropped).
-pub struct Snapshot {
+pub(crate) struct Snapshot {
     pub dir: std::path::PathBuf,
 }
 
@@ -86,7 +86,7 @@ impl Drop for Snapshot {
 /// Reads the whole table into a new folder (consistent reads). The folder is created new and
 /// readable by this user only: it holds the alert history, records included, on a host other
 /// users may share.
-pub fn snapshot(cfg: &InstancesConfig) -> Result<Snapshot, InstancesError> {
+pub(crate) fn snapshot(cfg: &InstancesConfig) -> Result<Snapshot, InstancesError> {
     use std::os::unix::fs::DirBuilderExt;
     let t = connect(cfg)?;
     let items = Table::wait(async move { t.load().await })?;
@@ -101,13 +101,13 @@ pub fn snapshot(cfg: &InstancesConfig) -> Result<Snapshot, InstancesError> {
 }
 
 /// The instance that holds the lease now, if any.
-pub fn holder(cfg: &InstancesConfig) -> Result<Option<String>, InstancesError> {
+pub(crate) fn holder(cfg: &InstancesConfig) -> Result<Option<String>, InstancesError> {
     let t = connect(cfg)?;
     Ok(Table::wait(async move { t.lease().await })?.map(|l| l.owner))
 }
 
 /// Whether the table exists (`check` says so before `run` would stop on it).
-pub fn exists(cfg: &InstancesConfig) -> Result<bool, InstancesError> {
+pub(crate) fn exists(cfg: &InstancesConfig) -> Result<bool, InstancesError> {
     let t = connect(cfg)?;
     Ok(Table::wait(async move { t.exists().await })?)
 }

@@ -55,7 +55,7 @@ pub(super) fn inflate(z: &[u8]) -> std::io::Result<Vec<u8>> {
 
 /// The lease an instance holds when it writes: every write is refused once another holds it.
 #[derive(Debug, Clone)]
-pub struct Fence {
+pub(crate) struct Fence {
     pub owner: String,
     pub epoch: String,
 }
@@ -89,7 +89,7 @@ impl Fence {
 
 /// A write that failed.
 #[derive(Debug, thiserror::Error)]
-pub enum WriteError {
+pub(crate) enum WriteError {
     /// Another instance holds the lease: this one must stop.
     #[error("another instance took the lease over")]
     Fenced,
@@ -121,7 +121,7 @@ struct Link {
 }
 
 /// The shared table.
-pub struct Table {
+pub(crate) struct Table {
     pub cfg: InstancesConfig,
     link: Arc<Link>,
     /// DynamoDB calls made, retries included.
@@ -134,7 +134,7 @@ pub struct Table {
 
 impl Table {
     /// A client for `cfg`'s table, with the standard credential chain.
-    pub async fn connect(cfg: &InstancesConfig) -> Result<Arc<Table>, ApiError> {
+    pub(crate) async fn connect(cfg: &InstancesConfig) -> Result<Arc<Table>, ApiError> {
         let c = cfg.clone();
         Table::run(async move {
             let clock = Arc::new(Clock::new("state"));
@@ -175,7 +175,7 @@ impl Table {
     }
 
     /// Runs `fut` on the table's runtime and awaits it, from any runtime.
-    pub async fn run<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> T {
+    pub(crate) async fn run<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> T {
         runtime()
             .spawn(fut)
             .await
@@ -184,7 +184,7 @@ impl Table {
 
     /// Runs `fut` on the table's runtime and waits for it, from synchronous code (inside a
     /// task of a multi-threaded runtime too).
-    pub fn wait<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> T {
+    pub(crate) fn wait<T: Send + 'static>(fut: impl Future<Output = T> + Send + 'static) -> T {
         let (tx, rx) = std::sync::mpsc::channel();
         runtime().spawn(async move {
             let _ = tx.send(fut.await);
@@ -204,7 +204,7 @@ impl Table {
     }
 
     /// The table's name and region, as messages say it.
-    pub fn describe(&self) -> String {
+    pub(crate) fn describe(&self) -> String {
         format!("DynamoDB table {} in {}", self.cfg.table, self.cfg.region)
     }
 
@@ -228,7 +228,7 @@ impl Table {
     }
 
     /// Whether the table exists.
-    pub async fn exists(&self) -> Result<bool, ApiError> {
+    pub(crate) async fn exists(&self) -> Result<bool, ApiError> {
         match self
             .call("DescribeTable", json!({"TableName": self.cfg.table}))
             .await
@@ -241,7 +241,7 @@ impl Table {
 
     /// Creates the table (on-demand capacity) and waits until it can be used. False: it was
     /// there already.
-    pub async fn create(&self) -> Result<bool, ApiError> {
+    pub(crate) async fn create(&self) -> Result<bool, ApiError> {
         let body = json!({
             "TableName": self.cfg.table,
             "BillingMode": "PAY_PER_REQUEST",

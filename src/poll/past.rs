@@ -29,7 +29,7 @@ const READ_AT_ONCE: usize = 8;
 
 /// The S3 objects a past read read.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Objects {
+pub(crate) struct Objects {
     pub files: u64,
     /// Bytes as stored (gzip), and of JSON once inflated.
     pub stored: u64,

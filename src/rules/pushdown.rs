@@ -31,7 +31,7 @@ pub(crate) struct LookupScope<'a> {
 impl LookupScope<'_> {
     /// A scope for us-east-1 of an account without an alias.
     #[cfg(test)]
-    pub fn plain() -> LookupScope<'static> {
+    pub(crate) fn plain() -> LookupScope<'static> {
         static ROOT: std::sync::LazyLock<Vec<String>> =
             std::sync::LazyLock::new(|| vec!["root".to_string()]);
         LookupScope {

@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use crate::conditions::{glob, valid_path, Condition, Conditions};
+pub(crate) use crate::conditions::{glob, valid_path, Condition, Conditions};
 
 /// An exception of a rule: records it does not alert on, until a date, and why.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -20,10 +20,10 @@ pub(crate) mod http;
 mod kind;
 mod message;
 mod open;
-pub mod pagerduty;
-pub mod slack;
-pub mod teams;
-pub mod webhook;
+pub(crate) mod pagerduty;
+pub(crate) mod slack;
+pub(crate) mod teams;
+pub(crate) mod webhook;
 
 pub(crate) use self::config::SinkSpec;
 pub(crate) use self::kind::{OpenError, Outcome};

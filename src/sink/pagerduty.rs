@@ -69,7 +69,7 @@ impl Kind for PagerDutyConfig {
 }
 
 /// A PagerDuty service integration.
-pub struct PagerDuty {
+pub(crate) struct PagerDuty {
     url: reqwest::Url,
     http: Http,
     key: Secret,
@@ -87,7 +87,7 @@ fn severity(s: Severity) -> &'static str {
 
 impl PagerDuty {
     /// The event for a message.
-    pub fn event(&self, m: &Message<'_>) -> Value {
+    pub(crate) fn event(&self, m: &Message<'_>) -> Value {
         let f = m.facts;
         let mut payload = json!({
             "summary": truncate(&m.subject(), 1000),

@@ -52,13 +52,13 @@ impl Kind for SlackConfig {
 }
 
 /// A Slack webhook.
-pub struct Slack {
+pub(crate) struct Slack {
     url: reqwest::Url,
     http: Http,
 }
 
 /// Text for `mrkdwn`: `&`, `<` and `>` escaped, as Slack asks (a `<` would open a link).
-pub fn escape(s: &str) -> String {
+pub(crate) fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -81,7 +81,7 @@ fn fields(m: &Message<'_>) -> Vec<Value> {
 
 impl Slack {
     /// The JSON body for a message.
-    pub fn payload(&self, m: &Message<'_>) -> Value {
+    pub(crate) fn payload(&self, m: &Message<'_>) -> Value {
         let f = m.facts;
         let subject = m.subject();
         let mut blocks = vec![json!({"type": "header", "text": plain(&subject, HEADER)})];

@@ -16,7 +16,7 @@ use crate::severity::Severity;
 use crate::text::truncate;
 
 /// A Teams message is limited to about 28 KB: the card is kept under this.
-pub const MAX_BYTES: usize = 26 * 1024;
+pub(crate) const MAX_BYTES: usize = 26 * 1024;
 
 /// A `type = "teams"` sink's keys.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -50,7 +50,7 @@ impl Kind for TeamsConfig {
 }
 
 /// A Teams Workflows webhook.
-pub struct Teams {
+pub(crate) struct Teams {
     url: reqwest::Url,
     http: Http,
 }
@@ -166,7 +166,7 @@ fn card(m: &Message<'_>, room: Room) -> Value {
 impl Teams {
     /// The JSON body for a message, measured: under Teams' size limit, what weighs most is
     /// left out or cut until it fits (the held lines, the runbook, then every long value).
-    pub fn payload(&self, m: &Message<'_>) -> Vec<u8> {
+    pub(crate) fn payload(&self, m: &Message<'_>) -> Vec<u8> {
         let mut room = Room::ALL;
         loop {
             let body = serde_json::to_vec(&card(m, room)).expect("a card serializes");

@@ -18,10 +18,10 @@ use super::message::{Format, Message};
 use crate::secret::{Secret, SecretRef};
 
 /// The schema of the JSON document, named in every body.
-pub const SCHEMA: &str = "trailwatch.alert/v1";
+pub(crate) const SCHEMA: &str = "trailwatch.alert/v1";
 
 /// The signature's header.
-pub const SIGNATURE: &str = "X-Trailwatch-Signature";
+pub(crate) const SIGNATURE: &str = "X-Trailwatch-Signature";
 
 /// A `type = "webhook"` sink's keys.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -96,7 +96,7 @@ impl Kind for WebhookConfig {
 }
 
 /// An HTTP endpoint.
-pub struct Webhook {
+pub(crate) struct Webhook {
     url: reqwest::Url,
     http: Http,
     secret: Option<Secret>,
@@ -106,7 +106,7 @@ pub struct Webhook {
 }
 
 /// The versioned JSON document of a message.
-pub fn document(m: &Message<'_>) -> Value {
+pub(crate) fn document(m: &Message<'_>) -> Value {
     let f = m.facts;
     json!({
         "schema": SCHEMA,
@@ -132,7 +132,7 @@ pub fn document(m: &Message<'_>) -> Value {
 }
 
 /// `sha256=<hex HMAC-SHA256(secret, body)>`.
-pub fn signature(secret: &str, body: &[u8]) -> String {
+pub(crate) fn signature(secret: &str, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
@@ -140,7 +140,7 @@ pub fn signature(secret: &str, body: &[u8]) -> String {
 
 impl Webhook {
     /// The body of a message: the JSON document, or the sink's template rendered.
-    pub fn body(&self, m: &Message<'_>) -> Vec<u8> {
+    pub(crate) fn body(&self, m: &Message<'_>) -> Vec<u8> {
         if self.templated {
             m.text(Format::Text).into_bytes()
         } else {

@@ -25,15 +25,15 @@ impl Tree {
     }
 
     /// Notes that `key` changed (a write inside a transaction, on `inner`).
-    pub fn mark(&self, key: &[u8]) {
+    pub(super) fn mark(&self, key: &[u8]) {
         self.replica.mark(self.name, key);
     }
 
-    pub fn get<K: AsRef<[u8]>>(&self, key: K) -> sled::Result<Option<IVec>> {
+    pub(super) fn get<K: AsRef<[u8]>>(&self, key: K) -> sled::Result<Option<IVec>> {
         self.inner.get(key)
     }
 
-    pub fn insert<K: AsRef<[u8]>, V: Into<IVec>>(
+    pub(super) fn insert<K: AsRef<[u8]>, V: Into<IVec>>(
         &self,
         key: K,
         value: V,
@@ -42,12 +42,12 @@ impl Tree {
         self.inner.insert(key, value)
     }
 
-    pub fn remove<K: AsRef<[u8]>>(&self, key: K) -> sled::Result<Option<IVec>> {
+    pub(super) fn remove<K: AsRef<[u8]>>(&self, key: K) -> sled::Result<Option<IVec>> {
         self.mark(key.as_ref());
         self.inner.remove(key)
     }
 
-    pub fn fetch_and_update<K, V, F>(&self, key: K, f: F) -> sled::Result<Option<IVec>>
+    pub(super) fn fetch_and_update<K, V, F>(&self, key: K, f: F) -> sled::Result<Option<IVec>>
     where
         K: AsRef<[u8]>,
         F: FnMut(Option<&[u8]>) -> Option<V>,
@@ -57,7 +57,7 @@ impl Tree {
         self.inner.fetch_and_update(key, f)
     }
 
-    pub fn compare_and_swap<K, OV, NV>(
+    pub(super) fn compare_and_swap<K, OV, NV>(
         &self,
         key: K,
         old: Option<OV>,
@@ -72,19 +72,19 @@ impl Tree {
         self.inner.compare_and_swap(key, old, new)
     }
 
-    pub fn iter(&self) -> sled::Iter {
+    pub(super) fn iter(&self) -> sled::Iter {
         self.inner.iter()
     }
 
-    pub fn scan_prefix<P: AsRef<[u8]>>(&self, prefix: P) -> sled::Iter {
+    pub(super) fn scan_prefix<P: AsRef<[u8]>>(&self, prefix: P) -> sled::Iter {
         self.inner.scan_prefix(prefix)
     }
 
-    pub fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         self.inner.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    pub(super) fn is_empty(&self) -> bool {
         self.inner.is_empty()
     }
 }

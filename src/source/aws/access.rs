@@ -102,7 +102,7 @@ fn loader(
 
 /// The systemd credential that holds a shared credentials file (`[default]`,
 /// `aws_access_key_id`…) for hosts without an instance role.
-pub const CREDENTIALS_FILE: &str = "aws-credentials";
+pub(crate) const CREDENTIALS_FILE: &str = "aws-credentials";
 
 /// The `aws-credentials` credential when it holds more than comments and
 /// `AWS_SHARED_CREDENTIALS_FILE` does not say otherwise (the unit's default for an absent file
@@ -121,7 +121,8 @@ fn credentials_file() -> Option<std::path::PathBuf> {
 }
 
 /// How AWS credentials can be given to trailwatch, for an error that found none.
-pub const HOW_TO_GIVE_CREDENTIALS: &str = "give them one of these ways: an EC2 instance role \
+pub(crate) const HOW_TO_GIVE_CREDENTIALS: &str =
+    "give them one of these ways: an EC2 instance role \
 (the usual on a bastion); a shared credentials file as the systemd credential aws-credentials \
 (/etc/trailwatch/credentials/aws-credentials, mode 0600, read as [default]); `profile = \"NAME\"` \
 in the source with AWS_CONFIG_FILE; or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the \
