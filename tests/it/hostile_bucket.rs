@@ -5,7 +5,7 @@
 //! is deleted, naming key and message; a restart does not leave a notification in flight.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -15,19 +15,10 @@ use trailwatch::source::s3::layout::{key_for, Place};
 use crate::support::fake_cloudtrail::record;
 use crate::support::moto_aws::{self, gz, put};
 use crate::support::servers::{moto, Receiver};
-use crate::support::{signal, spawn_run, text};
+use crate::support::{aws_bin, rt, signal, spawn_run, text};
 
 const BUCKET: &str = "hostile-trail";
 const ACCOUNT: &str = "111122223333";
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Runtime::new().unwrap()
-}
-
-fn bin() -> Command {
-    crate::support::fake_cloudtrail::test_aws_env();
-    crate::support::bin()
-}
 
 fn place() -> Place {
     Place {
@@ -67,7 +58,7 @@ fn config(dir: &Path, s3_url: &str, hook: &str, extra: &str) -> PathBuf {
 }
 
 fn once(cfg: &Path) -> Output {
-    bin()
+    aws_bin()
         .args(["run", "--once", "--config"])
         .arg(cfg)
         .output()
@@ -214,7 +205,7 @@ fn a_set_aside_object_is_listed_by_state_show_and_check() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &gate, &r.url, "");
     assert!(once(&cfg).status.success());
-    let o = bin()
+    let o = aws_bin()
         .args(["state", "show", "--config"])
         .arg(&cfg)
         .output()
@@ -225,7 +216,7 @@ fn a_set_aside_object_is_listed_by_state_show_and_check() {
         "{out}"
     );
     assert!(out.contains("AccessDenied"), "AWS's own cause: {out}");
-    let o = bin()
+    let o = aws_bin()
         .args(["check", "--config"])
         .arg(&cfg)
         .output()

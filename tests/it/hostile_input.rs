@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use crate::support::fake_cloudtrail::record;
+use crate::support::T0;
 use jiff::Timestamp;
 use trailwatch::alert::Kind;
 use trailwatch::config::{Config, SourceText};
@@ -17,8 +18,6 @@ use trailwatch::rules::{Evaluator, RuleSet};
 use trailwatch::source::files::Folder;
 use trailwatch::source::SourceSpec;
 use trailwatch::state::State;
-
-const T0: i64 = 1_795_305_600_000;
 
 struct Setup {
     _dir: tempfile::TempDir,

@@ -50,7 +50,7 @@ fn events(from: usize, n: usize) -> Vec<FakeEvent> {
 
 /// How many items of `tree` the shared table holds.
 fn items(moto: &str, tree: &str) -> u64 {
-    let rt = tokio::runtime::Runtime::new().unwrap();
+    let rt = crate::support::rt();
     let v = rt.block_on(json_call(
         moto,
         "DynamoDB_20120810.Query",
@@ -412,7 +412,7 @@ struct NotifiedBucket {
 impl NotifiedBucket {
     fn new(moto: &str) -> NotifiedBucket {
         use crate::support::moto_aws;
-        let rt = tokio::runtime::Runtime::new().unwrap();
+        let rt = crate::support::rt();
         let (s3, queue) = rt.block_on(async {
             let s3 = moto_aws::s3(&moto_aws::conf(moto, "us-east-1").await);
             s3.create_bucket()

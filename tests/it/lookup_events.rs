@@ -5,18 +5,10 @@
 use std::sync::Arc;
 
 use crate::support::fake_cloudtrail::{record, tally, Behaviour, FakeCloudTrail, FakeEvent};
-use jiff::Timestamp;
+use crate::support::{at, default_judge, fresh_state, outbox_ids, MIN, T0};
 use trailwatch::config::{Config, SourceText};
 use trailwatch::poll::poll_stream;
-use trailwatch::poll::Judge;
-use trailwatch::rules::Evaluator;
-use trailwatch::rules::RuleSet;
 use trailwatch::source::{open_streams, SourceSpec, Stream};
-use trailwatch::state::State;
-
-const MIN: i64 = 60_000;
-/// 2026-11-22T00:00:00Z
-const T0: i64 = 1_795_305_600_000;
 
 fn aws_env() {
     crate::support::fake_cloudtrail::test_aws_env();
@@ -41,32 +33,6 @@ async fn stream(fake: &FakeCloudTrail, extra: &str) -> Stream {
     open_streams(&spec).await.unwrap().pop().unwrap()
 }
 
-/// An empty state database in a temporary folder (kept alive by the returned guard).
-fn fresh_state() -> (tempfile::TempDir, State) {
-    let dir = tempfile::tempdir().unwrap();
-    let state = State::open(dir.path()).unwrap();
-    (dir, state)
-}
-
-fn eval() -> Judge {
-    let mut rules = RuleSet::default();
-    rules.add_spec("default").unwrap();
-    Judge::every_sink(Evaluator::new(rules), &["out"])
-}
-
-fn at(ms: i64) -> Timestamp {
-    Timestamp::from_millisecond(ms).unwrap()
-}
-
-fn outbox_ids(state: &State) -> Vec<String> {
-    state
-        .outbox()
-        .unwrap()
-        .into_iter()
-        .map(|(_, e)| e.alert.event_id)
-        .collect()
-}
-
 fn noise(n: usize, from: i64, step: i64) -> Vec<FakeEvent> {
     (0..n)
         .map(|i| {
@@ -88,7 +54,7 @@ async fn an_event_visible_15_minutes_late_is_alerted_once() {
     let fake = FakeCloudTrail::start(vec![late, on_time]);
     let s = stream(&fake, "pushdown = false").await;
     let (_dir, state) = fresh_state();
-    let e = eval();
+    let e = default_judge();
     let mut raised_at = Vec::new();
     // A poll every minute for 40 minutes; each re-reads 20 minutes behind its watermark.
     for m in 0..=40 {
@@ -116,7 +82,7 @@ async fn an_overlap_full_of_seen_events_alerts_nothing_again() {
     let fake = FakeCloudTrail::start(evs);
     let s = stream(&fake, "").await;
     let (_dir, state) = fresh_state();
-    let e = eval();
+    let e = default_judge();
     let now = T0 + 15 * MIN;
     let first = poll_stream(&s, &e, &state, at(now)).await.unwrap();
     assert_eq!(first.raised, 60);
@@ -143,7 +109,7 @@ async fn thirty_percent_throttled_leaves_no_gap() {
     // Read everything (no pushdown) so the sweep has many pages to lose.
     let s = stream(&fake, "pushdown = false\noverlap = \"40m\"").await;
     let (_dir, state) = fresh_state();
-    let rep = poll_stream(&s, &eval(), &state, at(T0 + 35 * MIN))
+    let rep = poll_stream(&s, &default_judge(), &state, at(T0 + 35 * MIN))
         .await
         .unwrap();
     let throttled = fake
@@ -175,7 +141,7 @@ async fn pushdown_asks_only_for_what_the_rules_pin() {
     let fake = FakeCloudTrail::start(evs);
     let s = stream(&fake, "").await;
     let (_dir, state) = fresh_state();
-    let rep = poll_stream(&s, &eval(), &state, at(T0 + 10 * MIN))
+    let rep = poll_stream(&s, &default_judge(), &state, at(T0 + 10 * MIN))
         .await
         .unwrap();
     assert_eq!(rep.raised, 2);
@@ -199,7 +165,7 @@ async fn a_sweep_pages_to_the_end_with_fixed_times() {
     let fake = FakeCloudTrail::start(evs);
     let s = stream(&fake, "").await;
     let (_dir, state) = fresh_state();
-    let rep = poll_stream(&s, &eval(), &state, at(T0 + 10 * MIN))
+    let rep = poll_stream(&s, &default_judge(), &state, at(T0 + 10 * MIN))
         .await
         .unwrap();
     assert_eq!(rep.raised, 120);
@@ -229,7 +195,7 @@ async fn the_rate_limiter_keeps_within_the_quota() {
     });
     let s = stream(&fake, "pushdown = false\nmax_calls_per_second = 2").await;
     let (_dir, state) = fresh_state();
-    let rep = poll_stream(&s, &eval(), &state, at(T0 + 10 * MIN))
+    let rep = poll_stream(&s, &default_judge(), &state, at(T0 + 10 * MIN))
         .await
         .unwrap();
     assert_eq!(rep.pages, 4);

@@ -9,19 +9,14 @@ use std::sync::Arc;
 use crate::support::fake_cloudtrail::{
     record, tally, Behaviour, FakeAccount, FakeCloudTrail, FakeEvent,
 };
-use jiff::Timestamp;
+use crate::support::{at, default_judge, fresh_state, outbox_ids, MIN, T0};
 use trailwatch::config::{Config, SourceText};
 use trailwatch::poll::Judge;
 use trailwatch::poll::{poll_stream, sweep_stream};
-use trailwatch::rules::{Evaluator, RuleSet};
 use trailwatch::source::aws::Clock;
 use trailwatch::source::coverage::{Aliases, RegionOrigin};
 use trailwatch::source::{open_source, open_source_on, Opened, SourceSpec};
 use trailwatch::state::State;
-
-const MIN: i64 = 60_000;
-/// 2026-11-22T00:00:00Z
-const T0: i64 = 1_795_305_600_000;
 
 fn spec(fake: &FakeCloudTrail, extra: &str) -> Arc<SourceSpec> {
     crate::support::fake_cloudtrail::test_aws_env();
@@ -34,33 +29,6 @@ fn spec(fake: &FakeCloudTrail, extra: &str) -> Arc<SourceSpec> {
     };
     let cfg = Config::parse(&src).unwrap();
     Arc::new(SourceSpec::parse(&cfg.sources[0], &src).unwrap())
-}
-
-fn eval() -> Judge {
-    let mut rules = RuleSet::default();
-    rules.add_spec("default").unwrap();
-    Judge::every_sink(Evaluator::new(rules), &["out"])
-}
-
-fn at(ms: i64) -> Timestamp {
-    Timestamp::from_millisecond(ms).unwrap()
-}
-
-fn fresh_state() -> (tempfile::TempDir, State) {
-    let dir = tempfile::tempdir().unwrap();
-    let state = State::open(dir.path()).unwrap();
-    (dir, state)
-}
-
-fn outbox_ids(state: &State) -> Vec<String> {
-    let mut ids: Vec<String> = state
-        .outbox()
-        .unwrap()
-        .into_iter()
-        .map(|(_, e)| e.alert.event_id)
-        .collect();
-    ids.sort();
-    ids
 }
 
 /// Polls every stream of an opened source once at `now`.
@@ -84,7 +52,10 @@ async fn root_sign_in_in_eu_west_1_with_default_regions_is_alerted() {
     assert_eq!(c.origin, RegionOrigin::Discovered("account:ListRegions"));
     assert_eq!(o.streams.len(), 17, "every enabled region is a stream");
     let (_d, state) = fresh_state();
-    assert_eq!(poll_all(&o, &eval(), &state, T0 + 5 * MIN).await, 1);
+    assert_eq!(
+        poll_all(&o, &default_judge(), &state, T0 + 5 * MIN).await,
+        1
+    );
     assert_eq!(outbox_ids(&state), ["root-eu"]);
     // IAM's events are asked for in us-east-1 only; root everywhere.
     let calls = fake.region_lookups();
@@ -130,7 +101,10 @@ async fn without_discovery_the_default_regions_still_see_eu_west_1_and_say_so() 
         "EC2 is asked when the Account API refuses"
     );
     let (_d, state) = fresh_state();
-    assert_eq!(poll_all(&o, &eval(), &state, T0 + 5 * MIN).await, 1);
+    assert_eq!(
+        poll_all(&o, &default_judge(), &state, T0 + 5 * MIN).await,
+        1
+    );
 }
 
 /// The fake holding `ev` in account 111122223333, aliased acme-prod (which IAM tells only when
@@ -167,7 +141,10 @@ async fn root_in_an_aliased_account_is_looked_up_under_its_alias() {
             a => panic!("{a:?}"),
         }
         let (_d, state) = fresh_state();
-        assert_eq!(poll_all(&o, &eval(), &state, T0 + 5 * MIN).await, 1);
+        assert_eq!(
+            poll_all(&o, &default_judge(), &state, T0 + 5 * MIN).await,
+            1
+        );
         assert_eq!(outbox_ids(&state), ["root-alias"]);
         let t = tally(&fake.lookups());
         assert_eq!(t.get("Username=acme-prod"), Some(&1), "{t:?}");
@@ -203,7 +180,7 @@ async fn a_host_clock_15_minutes_ahead_still_learns_the_account_and_finds_root_u
             other => panic!("IAM allowed {iam_allowed}: {other:?}"),
         }
         let (_d, state) = fresh_state();
-        poll_all(&o, &eval(), &state, T0 + 5 * MIN).await;
+        poll_all(&o, &default_judge(), &state, T0 + 5 * MIN).await;
         assert_eq!(outbox_ids(&state), ["root-skewed"]);
     }
 }
@@ -229,7 +206,7 @@ async fn an_unknown_alias_still_catches_root_sign_ins_and_says_what_it_can_miss(
         "{w}"
     );
     let (_d, state) = fresh_state();
-    poll_all(&o, &eval(), &state, T0 + 5 * MIN).await;
+    poll_all(&o, &default_judge(), &state, T0 + 5 * MIN).await;
     // The sign-in is found by its event source; the API call under the alias is the blind
     // spot the warning names.
     assert_eq!(outbox_ids(&state), ["root-login"]);
@@ -248,7 +225,7 @@ async fn an_event_visible_45_minutes_late_is_alerted_once_by_the_sweep() {
         .pop()
         .unwrap();
     let (_d, state) = fresh_state();
-    let e = eval();
+    let e = default_judge();
     let mut late_reports = Vec::new();
     let mut raised_by = Vec::new();
     // Polls every minute for 80 minutes, a sweep every 10.
@@ -311,7 +288,7 @@ async fn a_host_clock_15_minutes_off_loses_no_event() {
         .pop()
         .unwrap();
         let (_d, state) = fresh_state();
-        let e = eval();
+        let e = default_judge();
         // The daemon polls every minute at its clock's now; the host clock runs `offset` off.
         for m in 0..=70 {
             fake.set_now(T0 + m * MIN);
@@ -347,7 +324,7 @@ async fn a_page_error_mid_window_keeps_what_was_raised() {
         ..Behaviour::default()
     });
     let (_d, state) = fresh_state();
-    let e = eval();
+    let e = default_judge();
     let err = poll_stream(&s, &e, &state, at(T0 + 10 * MIN)).await;
     assert!(err.is_err());
     assert_eq!(

@@ -4,13 +4,12 @@
 //! `cloudwatch_logs` source over an organization's accounts, one of which refuses its role.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::support::fake_cloudtrail::record;
 use crate::support::moto_aws::{self, gz, put};
 use crate::support::servers::{moto, Proc, Receiver};
-use crate::support::{signal, Logs};
+use crate::support::{aws_bin, rt, signal, Logs};
 use jiff::Timestamp;
 use serde_json::json;
 use trailwatch::source::s3::layout::{key_for, Place};
@@ -18,17 +17,6 @@ use trailwatch::source::s3::layout::{key_for, Place};
 const BUCKET: &str = "acme-cloudtrail";
 const ORG: &str = "o-a1b2c3d4e5";
 const ACCOUNTS: [&str; 2] = ["111122223333", "444455556666"];
-
-/// The binary, with this process's AWS variables set the same way (the test's own SDK
-/// clients use them).
-fn bin() -> Command {
-    crate::support::fake_cloudtrail::test_aws_env();
-    crate::support::bin()
-}
-
-fn rt() -> tokio::runtime::Runtime {
-    tokio::runtime::Runtime::new().unwrap()
-}
 
 fn place(account: &str) -> Place {
     Place {
@@ -139,7 +127,7 @@ fn an_organization_trail_gives_each_alert_once() {
     let r = Receiver::start(0, vec![]);
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &url, &r.url, "");
-    let o = bin()
+    let o = aws_bin()
         .args(["run", "--once", "--config"])
         .arg(&cfg)
         .output()
@@ -148,7 +136,7 @@ fn an_organization_trail_gives_each_alert_once() {
     assert!(o.status.success(), "{err}");
     assert_eq!(ids_of(&r, |_| true), corpus_iam_ids(), "{err}");
     // Both accounts were read (the alerts' files alternate between them).
-    let state = bin()
+    let state = aws_bin()
         .args(["state", "show", "--json", "--config"])
         .arg(&cfg)
         .output()
@@ -165,7 +153,7 @@ fn an_organization_trail_gives_each_alert_once() {
         ["111122223333/us-east-1", "444455556666/us-east-1"]
     );
     // A second run reads nothing again and alerts nothing again.
-    let o = bin()
+    let o = aws_bin()
         .args(["run", "--once", "--config"])
         .arg(&cfg)
         .output()
@@ -196,7 +184,7 @@ fn a_file_listed_late_with_an_earlier_name_is_still_read() {
         one_creation("second"),
     ));
     let once = || {
-        bin()
+        aws_bin()
             .args(["run", "--once", "--config"])
             .arg(&cfg)
             .output()
@@ -323,7 +311,7 @@ fn a_restart_in_the_middle_of_an_object_loses_and_repeats_nothing() {
     signal(&d.0, 9);
     d.0.wait().unwrap();
     // It died inside the file: the stream's watermark has not reached it.
-    let show = bin()
+    let show = aws_bin()
         .args(["state", "show", "--json", "--config"])
         .arg(&cfg)
         .output()
@@ -353,7 +341,7 @@ fn backfill_reads_files_older_than_90_days() {
     rt().block_on(fill(&url, |t| t));
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(dir.path(), &url, "http://127.0.0.1:9/services/1/2/x", "");
-    let o = bin()
+    let o = aws_bin()
         .args([
             "backfill",
             "--source",
@@ -377,7 +365,7 @@ fn backfill_reads_files_older_than_90_days() {
     assert_eq!(ids, corpus_iam_ids(), "{err}");
     assert!(err.contains("read 55 S3 files"), "{err}");
     // A window that holds none of them finds none.
-    let o = bin()
+    let o = aws_bin()
         .args([
             "backfill",
             "--since",
@@ -449,7 +437,7 @@ fn an_organization_is_read_account_by_account_and_a_refused_role_is_named() {
     )
     .unwrap();
     // check names the accounts and the one that cannot be read.
-    let o = bin()
+    let o = aws_bin()
         .args(["check", "--config"])
         .arg(&cfg)
         .output()
@@ -472,7 +460,7 @@ fn an_organization_is_read_account_by_account_and_a_refused_role_is_named() {
     let before = rt.block_on(moto_aws::sts_counts(&sts))["AssumeRole"]
         .as_u64()
         .unwrap_or(0);
-    let o = bin()
+    let o = aws_bin()
         .args(["run", "--once", "--config"])
         .arg(&cfg)
         .output()

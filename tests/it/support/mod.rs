@@ -31,6 +31,42 @@ pub fn corpus() -> PathBuf {
 
 /// 2026-11-22T00:00:00Z, in ms: the time of the tests' records.
 pub const T0: i64 = 1_795_305_600_000;
+/// A minute, in ms.
+pub const MIN: i64 = 60_000;
+
+/// `ms` as a time.
+pub fn at(ms: i64) -> jiff::Timestamp {
+    jiff::Timestamp::from_millisecond(ms).unwrap()
+}
+
+/// An empty state database in a temporary folder (kept alive by the returned guard).
+pub fn fresh_state() -> (tempfile::TempDir, trailwatch::state::State) {
+    let dir = tempfile::tempdir().unwrap();
+    let state = trailwatch::state::State::open(dir.path()).unwrap();
+    (dir, state)
+}
+
+/// The eventIDs of the alerts waiting in the outbox, oldest first.
+pub fn outbox_ids(state: &trailwatch::state::State) -> Vec<String> {
+    state
+        .outbox()
+        .unwrap()
+        .into_iter()
+        .map(|(_, e)| e.alert.event_id)
+        .collect()
+}
+
+/// The `default` pack's rules, every alert to one sink (`out`).
+pub fn default_judge() -> trailwatch::poll::Judge {
+    let mut rules = trailwatch::rules::RuleSet::default();
+    rules.add_spec("default").unwrap();
+    trailwatch::poll::Judge::every_sink(trailwatch::rules::Evaluator::new(rules), &["out"])
+}
+
+/// A runtime for a test that drives AWS clients of its own.
+pub fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Runtime::new().unwrap()
+}
 
 /// The binary under test: this build's, or TRAILWATCH_TEST_BIN's (an older build, to show that
 /// a test fails without its fix).
@@ -39,6 +75,13 @@ pub fn exe() -> String {
         .ok()
         .filter(|b| !b.is_empty())
         .unwrap_or_else(|| env!("CARGO_BIN_EXE_trailwatch").to_string())
+}
+
+/// The binary, with this process's AWS variables set the same way as for the test's own SDK
+/// clients (an S3 or SQS test's).
+pub fn aws_bin() -> Command {
+    fake_cloudtrail::test_aws_env();
+    bin()
 }
 
 /// The trailwatch binary, logging at info, with no configuration from the environment and AWS
