@@ -128,6 +128,24 @@ pub async fn send(url: &str, queue_url: &str, body: &str) {
     .await;
 }
 
+/// The bodies of the messages a receive could take now (visible), left visible: a receive
+/// that hides nothing (visibility timeout 0).
+pub async fn visible_bodies(url: &str, queue_url: &str) -> Vec<String> {
+    let v = json_call(
+        url,
+        "AmazonSQS.ReceiveMessage",
+        "1.0",
+        json!({"QueueUrl": queue_url, "MaxNumberOfMessages": 10, "VisibilityTimeout": 0, "WaitTimeSeconds": 0}),
+    )
+    .await;
+    v["Messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["Body"].as_str().map(String::from))
+        .collect()
+}
+
 /// How many messages wait in a queue (visible or being handled).
 pub async fn waiting(url: &str, queue_url: &str) -> u64 {
     let a = json_call(
