@@ -9,7 +9,7 @@ use serde_json::Value as Json;
 
 use super::condition::{self, Expr};
 use super::error::{err, SigmaError};
-use super::search::{search, Search};
+use super::search::{or_all, search, union, Search};
 use crate::pattern::literals::Requirement;
 
 /// A Sigma rule, compiled.
@@ -176,25 +176,6 @@ impl SigmaRule {
             Expr::Of(_, names) => union(names.iter().map(of)),
         }
     }
-}
-
-/// Either of the requirements holds.
-pub(super) fn or_all(mut rs: impl Iterator<Item = Requirement>) -> Requirement {
-    let Some(first) = rs.next() else {
-        return Requirement::none();
-    };
-    rs.fold(first, Requirement::or)
-}
-
-/// All the sets together, when every one is a set.
-pub(super) fn union(sets: impl Iterator<Item = Option<Vec<String>>>) -> Option<Vec<String>> {
-    let mut out = Vec::new();
-    for s in sets {
-        out.extend(s?);
-    }
-    out.sort();
-    out.dedup();
-    Some(out)
 }
 
 /// `logsource` must say AWS CloudTrail.

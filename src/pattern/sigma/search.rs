@@ -6,7 +6,6 @@ use serde_json::Value as Json;
 
 use super::error::{err, SigmaError};
 use super::path::{leaves, present};
-use super::rule::{or_all, union};
 use super::value::{Cmp, Value, Wild};
 use crate::pattern::event::Cidr;
 use crate::pattern::literals::{Encoding, Requirement};
@@ -413,4 +412,23 @@ fn literal_of(w: &Wild) -> Requirement {
         }
         _ => Requirement::none(),
     }
+}
+
+/// Either of the requirements holds.
+pub(super) fn or_all(mut rs: impl Iterator<Item = Requirement>) -> Requirement {
+    let Some(first) = rs.next() else {
+        return Requirement::none();
+    };
+    rs.fold(first, Requirement::or)
+}
+
+/// All the sets together, when every one is a set.
+pub(super) fn union(sets: impl Iterator<Item = Option<Vec<String>>>) -> Option<Vec<String>> {
+    let mut out = Vec::new();
+    for s in sets {
+        out.extend(s?);
+    }
+    out.sort();
+    out.dedup();
+    Some(out)
 }
