@@ -74,3 +74,11 @@ pub(crate) const DELIVERY_RETRY_MAX: Duration = Duration::from_secs(300);
 pub(crate) const STORM_AFTER: usize = 20;
 /// A clean stop finishes within this long.
 pub(crate) const SHUTDOWN_GRACE: Duration = Duration::from_secs(8);
+
+/// How long a first-seen rule remembers a combination after it was last seen.
+pub(crate) const FIRST_SEEN_WINDOW: Duration = Duration::from_secs(30 * 86400);
+/// How long a first-seen rule only learns, from the first record of an account.
+pub(crate) const FIRST_SEEN_LEARN: Duration = Duration::from_secs(7 * 86400);
+
+/// An enrichment database older than this is said to be stale (`check`).
+pub(crate) const ENRICH_STALE: Duration = Duration::from_secs(60 * 86400);

@@ -24,6 +24,8 @@ pub mod source;
 // What is judged.
 /// Conditions on a record's paths: exceptions and silences.
 pub(crate) mod conditions;
+/// The network of a record's source address: what the record cannot say for itself.
+pub mod enrich;
 /// The three pattern languages (CloudWatch Logs filters, EventBridge patterns, Sigma), pure
 /// functions over JSON.
 pub mod pattern;

@@ -16,6 +16,7 @@ use crate::format::{self, Layout, RawRecord};
 use crate::language::Language;
 use crate::record::Record;
 use crate::rules::evaluate::{Evaluator, Screen, Verdict};
+use crate::rules::first_seen::{self, Judging};
 use crate::rules::threshold::{self, InMemory};
 use crate::rules::{Rule, RuleSet};
 
@@ -38,7 +39,8 @@ pub struct Report {
     /// Parts of inputs not read as they were (bad bytes replaced, a gzip cut short or too
     /// long), as `location: reason`: `scan` exits 1.
     pub unread: Vec<String>,
-    /// Matches of threshold rules, with their location: counted once every input is read.
+    /// Matches of threshold and first-seen rules, with their location: judged once every
+    /// input is read.
     pub counted: Vec<(Alert, String)>,
 }
 
@@ -86,6 +88,9 @@ struct MatchLine<'a> {
     /// Why a record that could not be read whole may match (a possible match).
     #[serde(skip_serializing_if = "Option::is_none")]
     possible: Option<&'a str>,
+    /// Why a first-seen rule's match is new.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new: Option<&'a str>,
 }
 
 /// A rule set ready to scan.
@@ -126,8 +131,9 @@ impl Scanner {
         rep
     }
 
-    /// Counts the threshold rules' matches of a whole scan; one line per threshold reached, at
-    /// the match that reached it.
+    /// Judges the first-seen and threshold rules' matches of a whole scan (a history and counts
+    /// of its own, in memory): one line per new combination (after learning) and per
+    /// threshold reached, at the match that made it.
     pub fn thresholds(&self, counted: Vec<(Alert, String)>) -> Vec<u8> {
         let mut out = Vec::new();
         if counted.is_empty() {
@@ -139,7 +145,9 @@ impl Scanner {
             .map(|(a, loc)| ((a.rule.clone(), a.event_id.clone()), loc.clone()))
             .collect();
         let alerts = counted.into_iter().map(|(a, _)| a).collect();
-        let Ok(fired) = threshold::apply(rules, alerts, &mut InMemory::default());
+        let (enricher, history) = (self.eval.enricher(), &mut first_seen::InMemory::default());
+        let Ok(new) = first_seen::apply(rules, alerts, enricher, history, Judging::Alert);
+        let Ok(fired) = threshold::apply(rules, new, &mut InMemory::default());
         for a in fired {
             let Some(rule) = rules.get(&a.rule) else {
                 continue;
@@ -312,8 +320,8 @@ impl Scanner {
             Verdict::Match(m) => {
                 for (i, rule) in m.rules {
                     rep.matches[i] += 1;
-                    if rule.threshold.is_some() {
-                        // Counted once every input is read, in eventTime order.
+                    if rule.threshold.is_some() || rule.first_seen.is_some() {
+                        // Judged once every input is read, in eventTime order.
                         let event = Event {
                             id: m.record.get_str("eventID").unwrap_or("").to_string(),
                             time: m.record.get_str("eventTime").unwrap_or("").to_string(),
@@ -399,7 +407,7 @@ fn odd_lines(buf: &[u8]) -> Vec<(u64, String)> {
 
 /// Writes one match as a JSON line.
 pub fn write_match(out: &mut Vec<u8>, rule: &Rule, r: &Record<'_>, loc: &str) {
-    write_line(out, rule, Some(r), loc, &Kind::Match, None);
+    write_line(out, rule, Some(r), loc, &Kind::Match, (None, None));
 }
 
 /// The header of the aligned table `write_row` writes.
@@ -448,7 +456,8 @@ pub fn write_alert(out: &mut Vec<u8>, rule: &Rule, a: &Alert, loc: &str) {
         Kind::Possible { .. } | Kind::Own { .. } => None,
     };
     let id = rec.is_none().then_some(a.event_id.as_str());
-    write_line(out, rule, rec.as_ref(), loc, &a.kind, id);
+    let new = Some(a.novelty.as_str()).filter(|n| !n.is_empty());
+    write_line(out, rule, rec.as_ref(), loc, &a.kind, (id, new));
 }
 
 fn write_line(
@@ -457,7 +466,7 @@ fn write_line(
     r: Option<&Record<'_>>,
     loc: &str,
     kind: &Kind,
-    id: Option<&str>,
+    (id, new): (Option<&str>, Option<&str>),
 ) {
     let get = |k: &str| r.and_then(|r| r.get_str(k));
     let at = |p: &[&str]| r.and_then(|r| r.str_at(p));
@@ -494,6 +503,7 @@ fn write_line(
             Kind::Possible { why } => Some(why),
             _ => None,
         },
+        new,
     };
     serde_json::to_writer(&mut *out, &line).expect("writing to a Vec cannot fail");
     out.push(b'\n');

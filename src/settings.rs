@@ -63,6 +63,8 @@ pub struct Settings {
     pub templates: Templates,
     /// Non-fatal findings (us-east-1 missing…).
     pub warnings: Vec<String>,
+    /// The networks of source addresses (`[enrich]`'s databases, read at load).
+    pub enricher: Arc<crate::enrich::Enricher>,
 }
 
 impl Settings {
@@ -111,6 +113,7 @@ impl Settings {
         };
         let instances = crate::instances::config::parse(cfg.state.as_ref())
             .map_err(|(key, m)| src.error_at_key(key, format!("[state] {m}")))?;
+        let enricher = Arc::new(open_enricher(&cfg, src, path)?);
         Ok(Settings {
             path: path.to_path_buf(),
             instances,
@@ -144,12 +147,16 @@ impl Settings {
             rules,
             templates,
             warnings,
+            enricher,
         })
     }
 
-    /// The rules, ready to judge records (alerts titled in the configured language).
+    /// The rules, ready to judge records (alerts titled in the configured language, records
+    /// seen with the networks of their addresses).
     pub fn evaluator(&self) -> Evaluator {
-        Evaluator::new(self.rules.clone()).with_language(self.language)
+        Evaluator::new(self.rules.clone())
+            .with_language(self.language)
+            .with_enricher(self.enricher.clone())
     }
 
     /// Where each rule's alerts go: the sinks it names (or all), at or above their floor.
@@ -364,4 +371,20 @@ fn check_log_level(l: &str) -> Result<(), String> {
     }
     tracing_subscriber::EnvFilter::try_new(l).map_err(|e| format!("{} ({e})", bad()))?;
     Ok(())
+}
+
+/// Opens `[enrich]`'s databases; a path is relative to the configuration file's folder.
+fn open_enricher(
+    cfg: &Config,
+    src: &SourceText,
+    path: &Path,
+) -> Result<crate::enrich::Enricher, ConfigError> {
+    let Some(e) = &cfg.enrich else {
+        return Ok(crate::enrich::Enricher::default());
+    };
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let at = |p: &Option<PathBuf>| p.as_ref().map(|p| dir.join(p));
+    let (asn, country) = (at(&e.get_ref().asn_db), at(&e.get_ref().country_db));
+    crate::enrich::Enricher::open(asn.as_deref(), country.as_deref())
+        .map_err(|err| src.error_at(e.span().start, err.to_string()))
 }

@@ -34,6 +34,18 @@ pub(crate) fn ago(now: Timestamp, then: Timestamp) -> String {
     )
 }
 
+/// A span in words, in its largest whole unit: "30 days", "1 hour", "15 minutes", "40 seconds".
+pub(crate) fn span(d: Duration) -> String {
+    let s = d.as_secs();
+    let (n, unit) = match s {
+        86_400.. => (s / 86_400, "day"),
+        3_600.. => (s / 3_600, "hour"),
+        60.. => (s / 60, "minute"),
+        _ => (s, "second"),
+    };
+    format!("{n} {unit}{}", if n == 1 { "" } else { "s" })
+}
+
 /// Milliseconds since the epoch, as stored in state.
 pub(crate) fn millis(t: Timestamp) -> i64 {
     t.as_millisecond()
@@ -71,5 +83,8 @@ mod tests {
             "2026-11-20T00:00:00Z".parse::<Timestamp>().unwrap()
         );
         assert!(point("yesterday", now).unwrap_err().contains("RFC 3339"));
+        assert_eq!(span(Duration::from_secs(30 * 86400)), "30 days");
+        assert_eq!(span(Duration::from_secs(86400 + 7200)), "1 day");
+        assert_eq!(span(Duration::from_secs(59)), "59 seconds");
     }
 }

@@ -69,6 +69,8 @@ pub struct Fields {
     pub threshold: String,
     /// What an alert of trailwatch itself says, or why a record could not be judged whole.
     pub detail: String,
+    /// Why a first-seen rule's alert is new: "first time in 30 days: … on AS64500".
+    pub novelty: String,
     /// What to check and what to do (the rule's runbook).
     pub runbook: String,
     pub test: bool,
@@ -276,6 +278,11 @@ impl Fields {
                 f.detail = visible(detail);
             }
         }
+        // The source address's network, as the databases said it when the alert was raised.
+        if !alert.network.is_empty() && !f.source_ip.is_empty() {
+            f.source_ip = format!("{} ({})", f.source_ip, clean(&alert.network));
+        }
+        f.novelty = visible(&truncate(&alert.novelty, 2 * MAX_FIELD));
         f.principal_name = short_principal(&f.principal_arn);
         f.account_label = if f.account_alias.is_empty() {
             f.account.clone()
@@ -300,6 +307,7 @@ impl Fields {
         };
         let all = [
             ("Detail", self.detail.clone(), true),
+            ("New", self.novelty.clone(), true),
             ("Also matched", self.also.clone(), true),
             ("Account", within(&self.account, &self.account_alias), false),
             ("Region", self.region.clone(), false),

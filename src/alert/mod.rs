@@ -42,6 +42,13 @@ pub struct Alert {
     /// them too, at the highest severity.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub also: Vec<Also>,
+    /// The network of the record's source address in words (`AS64500 Example VPS, NL`), from
+    /// the databases when it was raised; never read from the record.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub network: String,
+    /// Why a first-seen rule's alert is new ("first time in 30 days: … on AS64500").
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub novelty: String,
 }
 
 /// Another rule that matched the same event.
@@ -116,6 +123,8 @@ impl Alert {
             principal: event.principal,
             tally_key: None,
             also: Vec::new(),
+            network: String::new(),
+            novelty: String::new(),
         }
     }
 

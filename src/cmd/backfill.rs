@@ -3,7 +3,6 @@
 //! `--notify` the alerts go through the outbox, deduplicated against every alert already
 //! raised, and are delivered.
 
-use std::collections::HashSet;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -15,9 +14,8 @@ use super::common::{window, CmdError, ConfigArg};
 use super::progress::Bars;
 use crate::alert::Alert;
 use crate::delivery::Deliverer;
-use crate::poll::past::{Objects, Past};
+use crate::poll::past::{learn, Judged, Objects, Past};
 use crate::poll::{raise_all, Found, Judge, PollReport};
-use crate::rules::threshold::{self, InMemory};
 use crate::settings::Settings;
 use crate::source::SourceSpec;
 use crate::state::State;
@@ -53,6 +51,11 @@ pub struct BackfillArgs {
     /// Print each source's read plan on stderr first.
     #[arg(long)]
     pub explain: bool,
+    /// Build first-seen rules' history from the window: their sightings are recorded in the
+    /// state (the daemon must not be running on it) and nothing of theirs is printed or sent,
+    /// so that the daemon starts knowing what is usual (its learning already done).
+    #[arg(long)]
+    pub learn: bool,
 }
 
 /// The sources a backfill reads (`--source`, default: all).
@@ -73,7 +76,7 @@ fn chosen(s: &Settings, names: &[String]) -> Result<Vec<Arc<SourceSpec>>, CmdErr
 
 /// Where a backfill's matches go: the outbox (`--notify`), printed, or kept (`rules replay`).
 enum To {
-    Outbox(Box<State>),
+    Outbox,
     Print(Output),
     Keep(Vec<Alert>),
 }
@@ -83,32 +86,27 @@ struct Matches<'a> {
     s: &'a Settings,
     judge: Arc<Judge>,
     to: To,
-    /// Matches printed or kept so far.
-    seen: HashSet<Vec<u8>>,
-    /// Threshold rules' counts (with `--notify`, the state keeps them).
-    tallies: InMemory,
+    /// The state, with `--notify` or `--learn`.
+    state: Option<State>,
+    /// First-seen rules' sightings go into the state (`--learn`).
+    learn: bool,
+    /// Matches printed or kept, judged as the daemon would.
+    judged: Judged,
     /// What was raised into the outbox.
     raised: PollReport,
 }
 
 impl Matches<'_> {
     fn take(&mut self, mut found: Found) -> Result<(), CmdError> {
-        if let To::Outbox(st) = &mut self.to {
-            let rep = &mut self.raised;
-            let now = Timestamp::now();
+        if let (true, Some(st)) = (self.learn, &self.state) {
+            found.alerts = learn(&self.judge, st, std::mem::take(&mut found.alerts))?;
+        }
+        if let (To::Outbox, Some(st)) = (&self.to, &self.state) {
+            let (rep, now) = (&mut self.raised, Timestamp::now());
             return raise_all(&self.judge, st, &mut found, now, rep).map_err(CmdError::failure);
         }
-        // Threshold rules' matches are counted across the whole backfill.
-        let alerts = std::mem::take(&mut found.alerts);
-        let Ok(alerts) = threshold::apply(&self.s.rules, alerts, &mut self.tallies);
-        found.alerts = alerts;
-        found.sort();
         let mut buf = Vec::new();
-        for al in found
-            .alerts
-            .into_iter()
-            .filter(|a| self.seen.insert(a.dedupe_key()))
-        {
+        for al in self.judged.judge(&self.judge.eval, found) {
             match &mut self.to {
                 To::Keep(kept) => kept.push(al),
                 To::Print(Output::Table) => crate::scan::write_row(&mut buf, &al),
@@ -116,7 +114,7 @@ impl Matches<'_> {
                     let rule = self.s.rules.get(&al.rule).expect("the rule exists");
                     crate::scan::write_alert(&mut buf, rule, &al, &al.source);
                 }
-                To::Outbox(..) => unreachable!("raised above"),
+                To::Outbox => unreachable!("raised above"),
             }
         }
         std::io::stdout()
@@ -131,7 +129,7 @@ async fn read<'s>(
     s: &'s Settings,
     (since, until): (Timestamp, Timestamp),
     chosen: &[Arc<SourceSpec>],
-    to: To,
+    (to, state, learn): (To, Option<State>, bool),
 ) -> Result<(Past<'s>, Matches<'s>), CmdError> {
     let judge = Arc::new(Judge {
         eval: s.evaluator(),
@@ -150,8 +148,9 @@ async fn read<'s>(
         s,
         judge,
         to,
-        seen: HashSet::new(),
-        tallies: InMemory::default(),
+        state,
+        learn,
+        judged: Judged::default(),
         raised: PollReport::default(),
     };
     let bars = Bars::default();
@@ -161,15 +160,22 @@ async fn read<'s>(
 
 /// The matches of `s`'s rules over a past window of its sources (all, or `sources`), as a
 /// backfill finds them (thresholds counted, each event and rule once), kept instead of
-/// printed; nothing is written. For `rules replay`.
+/// printed; nothing is written, but first-seen rules' sightings with `learn`. For `rules
+/// replay`.
 pub(super) fn collect(
     s: &Settings,
     window: (Timestamp, Timestamp),
     sources: &[String],
+    learn: bool,
 ) -> Result<(Vec<Alert>, PollReport), CmdError> {
     let chosen = chosen(s, sources)?;
     let rt = super::common::runtime()?;
-    let (past, m) = rt.block_on(read(s, window, &chosen, To::Keep(Vec::new())))?;
+    let state = match learn {
+        true => Some(State::open(&s.state_dir).map_err(CmdError::failure)?),
+        false => None,
+    };
+    let to = (To::Keep(Vec::new()), state, learn);
+    let (past, m) = rt.block_on(read(s, window, &chosen, to))?;
     let To::Keep(kept) = m.to else {
         unreachable!("kept")
     };
@@ -180,7 +186,8 @@ pub(super) fn collect(
 async fn finish(s: &Settings, past: &Past<'_>, m: &Matches<'_>) -> Result<(), CmdError> {
     let (since, until, t) = (past.since, past.until, &past.total);
     match &m.to {
-        To::Outbox(st) => {
+        To::Outbox => {
+            let st = m.state.as_ref().expect("--notify opens the state");
             let mut d = Deliverer::open(s.delivery_plan()).map_err(CmdError::failure)?;
             d.drain(st).await.map_err(CmdError::failure)?;
             let (left, r) = (st.outbox_len(), &m.raised);
@@ -188,7 +195,7 @@ async fn finish(s: &Settings, past: &Past<'_>, m: &Matches<'_>) -> Result<(), Cm
         }
         _ => eprintln!(
             "backfill: {} matches in {} records ({} API pages) from {since} to {until}",
-            m.seen.len(),
+            m.judged.matches(),
             t.records,
             t.pages
         ),
@@ -204,10 +211,12 @@ pub(super) fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
     crate::logging::init(s.log_format, s.log_level.as_deref(), "warn");
     let window = window(&a.since, a.until.as_deref())?;
     let chosen = chosen(&s, &a.sources)?;
+    let state = match a.notify || a.learn {
+        true => Some(State::open(&s.state_dir).map_err(CmdError::failure)?),
+        false => None,
+    };
     let to = match a.notify {
-        true => To::Outbox(Box::new(
-            State::open(&s.state_dir).map_err(CmdError::failure)?,
-        )),
+        true => To::Outbox,
         false => To::Print(a.output),
     };
     if matches!(a.output, Output::Table) && !a.notify {
@@ -217,7 +226,7 @@ pub(super) fn run(a: BackfillArgs) -> Result<ExitCode, CmdError> {
         if a.explain {
             eprint!("{}", super::check::plan(&s).await.text);
         }
-        let (past, m) = read(&s, window, &chosen, to).await?;
+        let (past, m) = read(&s, window, &chosen, (to, state, a.learn)).await?;
         finish(&s, &past, &m).await
     })?;
     Ok(ExitCode::SUCCESS)

@@ -77,10 +77,41 @@ pub(super) async fn plan(s: &Settings) -> Plan {
         );
     }
     let _ = writeln!(text, "state: {}", s.state_dir.display());
+    describe_enrichment(s, &mut text, &mut warnings);
     Plan {
         sources,
         warnings,
         text,
+    }
+}
+
+/// The databases that name source addresses' networks, and how old each is (a warning past
+/// `defaults::ENRICH_STALE`: networks change hands).
+fn describe_enrichment(s: &Settings, text: &mut String, warnings: &mut Vec<String>) {
+    let now = jiff::Timestamp::now();
+    let mut any = false;
+    for db in s.enricher.databases() {
+        any = true;
+        let age = now.duration_since(db.built());
+        let days = age.as_secs().max(0) / 86400;
+        let _ = writeln!(
+            text,
+            "enrich: {} = {} ({}, built {}, {days} days ago)",
+            db.key(),
+            db.path.display(),
+            db.database_type(),
+            db.built().strftime("%Y-%m-%d")
+        );
+        if age > crate::when::signed(defaults::ENRICH_STALE) {
+            warnings.push(format!(
+                "[enrich] {} = {}: built {days} days ago; networks change hands, refresh it (docs/rules.md says how)",
+                db.key(),
+                db.path.display()
+            ));
+        }
+    }
+    if !any {
+        let _ = writeln!(text, "enrich: no database: source addresses are shown bare, and `enrich.network` is the address's /24 (or /48)");
     }
 }
 

@@ -37,6 +37,10 @@ pub struct ReplayArgs {
     /// One JSON object per rule.
     #[arg(long)]
     pub json: bool,
+    /// Also build first-seen rules' history from the window: their sightings are recorded in
+    /// the state (the daemon must not be running on it), and their matches are not counted.
+    #[arg(long)]
+    pub learn: bool,
 }
 
 /// The configuration's variables with the rules of `specs` instead of its own.
@@ -73,7 +77,7 @@ pub(super) fn run(a: ReplayArgs) -> Result<ExitCode, CmdError> {
         s.rules = rules_to_try(&s, &a.rules)?;
     }
     let window = super::common::window(&a.since, a.until.as_deref())?;
-    let (alerts, read) = super::backfill::collect(&s, window, &a.sources)?;
+    let (alerts, read) = super::backfill::collect(&s, window, &a.sources, a.learn)?;
     let now = Timestamp::now();
     let silences = silences(&s, now);
     let judge = Judge {

@@ -61,6 +61,18 @@ pub struct Config {
     pub vars: Option<Spanned<toml::Table>>,
     #[serde(default)]
     pub rules: Vec<RuleConfig>,
+    /// Networks of source addresses, from MaxMind-format databases.
+    pub enrich: Option<Spanned<EnrichTable>>,
+}
+
+/// `[enrich]`: the databases that say which network an address belongs to, as written.
+#[derive(Debug, Deserialize, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct EnrichTable {
+    /// A MaxMind-format ASN database (GeoLite2-ASN, DB-IP ASN Lite, iptoasn).
+    pub asn_db: Option<PathBuf>,
+    /// A MaxMind-format country database (GeoLite2-Country, DB-IP Country Lite).
+    pub country_db: Option<PathBuf>,
 }
 
 /// `[state]`: the state's backend, as written.

@@ -49,6 +49,9 @@ pub struct RuleConfig {
     pub threshold: Option<u32>,
     pub period: Option<String>,
     pub group_by: Option<Vec<String>>,
+    /// Alert only when the values at `fields` have not been seen together within `window`
+    /// (after learning for `learn` from the first record of an account).
+    pub first_seen: Option<FirstSeenConfig>,
     /// Records the rule must match, or must not.
     #[serde(default)]
     pub tests: Vec<TestConfig>,
@@ -57,6 +60,20 @@ pub struct RuleConfig {
     /// Records the rule does not alert on, each until a date and for a reason.
     #[serde(default)]
     pub exceptions: Vec<Spanned<ExceptionConfig>>,
+}
+
+/// A rule's `first_seen = { fields = ["userIdentity.arn", "enrich.network"], window = "30d",
+/// learn = "7d" }`.
+#[derive(Debug, Deserialize, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct FirstSeenConfig {
+    /// Record paths (`enrich.*` included) whose values together make a combination.
+    pub fields: Vec<String>,
+    /// How long a combination is remembered after it was last seen (default 30d).
+    pub window: Option<String>,
+    /// How long, from the first record the rule judges in an account, it only learns
+    /// (default 7d; "0s": never).
+    pub learn: Option<String>,
 }
 
 /// One entry of a rule's `exceptions`: `{ match = { "userIdentity.arn" = "…" }, until =

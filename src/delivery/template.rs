@@ -29,6 +29,12 @@ const FACTS: &[Fact] = &[
         when: "detail",
     },
     Fact {
+        en: "New",
+        ko: "처음 보는 것",
+        value: "{{ novelty }}",
+        when: "novelty",
+    },
+    Fact {
         en: "Also matched",
         ko: "함께 걸린 규칙",
         value: "{{ also | safe }}",

@@ -2,25 +2,34 @@
 //! daemon's own readers and without moving any watermark: the AWS streams window by window,
 //! the folders file by file, the buckets object by object (listed day by day, read several at
 //! once, handed on in key order: `poll::s3`). What matched, with an eventTime inside the
-//! window, is handed to the caller as it is read, in order; nothing is raised here.
+//! window, is handed to the caller as it is read, in order; nothing is raised here. What the
+//! caller prints is judged as the daemon would (`Judged`), or, with `--learn`, builds the
+//! first-seen rules' history in the state (`learn`).
 
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use jiff::Timestamp;
 
+use std::collections::HashSet;
+
 use super::found::{Found, NoteKind};
-use super::raise::Judge;
+use super::raise::{Judge, StateSightings};
 use super::reading::Disposal;
 use super::report::{PollError, PollReport};
 use super::s3::{in_order, keys_between, Fetch, Fetched};
 use super::window::read_window;
+use crate::alert::Alert;
 use crate::defaults;
 use crate::format::stream::Item;
+use crate::rules::evaluate::Evaluator;
+use crate::rules::first_seen::{self, Judging};
+use crate::rules::threshold;
 use crate::rules::RuleSet;
 use crate::source::files::{self, Folder};
 use crate::source::s3::Trail;
 use crate::source::{open_source, Query, SourceKind, SourceSpec, Window};
+use crate::state::State;
 use crate::when;
 
 /// S3 days listed at once, and objects read at once.
@@ -50,6 +59,53 @@ impl std::fmt::Display for Objects {
             json / secs
         )
     }
+}
+
+/// How a past read's matches are judged when nothing is raised: first-seen rules against a
+/// history of the read's own (learning from its first record of each account), threshold
+/// rules counted across the read, each (event, rule) once.
+#[derive(Default)]
+pub(crate) struct Judged {
+    history: first_seen::InMemory,
+    tallies: threshold::InMemory,
+    seen: HashSet<Vec<u8>>,
+}
+
+impl Judged {
+    /// What `found` adds, oldest first.
+    pub(crate) fn judge(&mut self, eval: &Evaluator, mut found: Found) -> Vec<Alert> {
+        let (rules, enricher) = (eval.rules(), eval.enricher());
+        let alerts = std::mem::take(&mut found.alerts);
+        let Ok(alerts) =
+            first_seen::apply(rules, alerts, enricher, &mut self.history, Judging::Alert);
+        let Ok(alerts) = threshold::apply(rules, alerts, &mut self.tallies);
+        found.alerts = alerts;
+        found.sort();
+        let seen = &mut self.seen;
+        found.alerts.retain(|a| seen.insert(a.dedupe_key()));
+        found.alerts
+    }
+
+    /// The matches judged so far.
+    pub(crate) fn matches(&self) -> usize {
+        self.seen.len()
+    }
+}
+
+/// Records the sightings of first-seen rules' matches in the state and takes those matches out
+/// (`backfill --learn`: a history built from the past, nothing alerted); the other alerts are
+/// returned. Durable when this returns.
+pub(crate) fn learn(
+    judge: &Judge,
+    state: &State,
+    alerts: Vec<Alert>,
+) -> Result<Vec<Alert>, PollError> {
+    let (rules, enricher) = (judge.eval.rules(), judge.eval.enricher());
+    let mut history = StateSightings::new(state);
+    let rest = first_seen::apply(rules, alerts, enricher, &mut history, Judging::LearnOnly)?;
+    history.commit()?;
+    state.flush()?;
+    Ok(rest)
 }
 
 /// What a past read tells as it goes (a progress bar, or nothing).

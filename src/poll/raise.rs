@@ -11,9 +11,10 @@ use crate::alert::{Alert, Kind};
 use crate::delivery::router::Router;
 use crate::names::OwnAlert;
 use crate::rules::evaluate::Evaluator;
+use crate::rules::first_seen::{self, Judging, Sightings};
 use crate::rules::quiet::{glob, Mode};
 use crate::rules::threshold::{self, Tallies};
-use crate::state::{Silence, State, StateError, Status, Tally};
+use crate::state::{Sighting, Silence, State, StateError, Status, Tally};
 use crate::text::truncate;
 use crate::when;
 
@@ -104,6 +105,80 @@ impl Tallies for StateTallies<'_> {
     }
 }
 
+/// First-seen rules' sightings kept in the state. As with the counts, changes wait in memory
+/// until `commit`, once the alerts they go with are raised: a sighting is never saved without
+/// the alert it decided, and every sighting is written before the flush that makes the batch
+/// (and any watermark after it) durable.
+pub(super) struct StateSightings<'a> {
+    state: &'a State,
+    learning: std::collections::HashMap<(String, String), i64>,
+    seen: std::collections::BTreeMap<(String, Vec<String>), Sighting>,
+}
+
+impl<'a> StateSightings<'a> {
+    pub(super) fn new(state: &'a State) -> Self {
+        StateSightings {
+            state,
+            learning: Default::default(),
+            seen: Default::default(),
+        }
+    }
+
+    /// Saves what changed.
+    pub(super) fn commit(self) -> Result<(), StateError> {
+        for ((rule, account), ms) in &self.learning {
+            self.state.set_learning_since(rule, account, *ms)?;
+        }
+        for ((rule, combo), s) in &self.seen {
+            self.state.put_sighting(rule, combo, s)?;
+        }
+        Ok(())
+    }
+}
+
+impl Sightings for StateSightings<'_> {
+    type Error = StateError;
+    fn learning_since(&mut self, rule: &str, account: &str) -> Result<Option<i64>, StateError> {
+        match self.learning.get(&(rule.to_string(), account.to_string())) {
+            Some(ms) => Ok(Some(*ms)),
+            None => self.state.learning_since(rule, account),
+        }
+    }
+    fn set_learning_since(&mut self, rule: &str, account: &str, ms: i64) -> Result<(), StateError> {
+        self.learning
+            .insert((rule.to_string(), account.to_string()), ms);
+        Ok(())
+    }
+    fn get(&mut self, rule: &str, combo: &[String]) -> Result<Option<Sighting>, StateError> {
+        match self.seen.get(&(rule.to_string(), combo.to_vec())) {
+            Some(s) => Ok(Some(s.clone())),
+            None => self.state.sighting(rule, combo),
+        }
+    }
+    fn put(&mut self, rule: &str, combo: &[String], s: &Sighting) -> Result<(), StateError> {
+        self.seen
+            .insert((rule.to_string(), combo.to_vec()), s.clone());
+        Ok(())
+    }
+    fn with_first(
+        &mut self,
+        rule: &str,
+        first: &str,
+    ) -> Result<Vec<(Vec<String>, Sighting)>, StateError> {
+        let mut all: std::collections::BTreeMap<Vec<String>, Sighting> = self
+            .state
+            .sightings_with_first(rule, first)?
+            .into_iter()
+            .collect();
+        for ((r, c), s) in &self.seen {
+            if r == rule && c.first().is_some_and(|f| f == first) {
+                all.insert(c.clone(), s.clone());
+            }
+        }
+        Ok(all.into_iter().collect())
+    }
+}
+
 /// Puts found alerts into the outbox (oldest first), makes them durable, and counts them.
 pub(crate) fn raise_all(
     judge: &Judge,
@@ -124,11 +199,18 @@ pub(super) fn raise_found(
     rep: &mut PollReport,
     on_raised: &mut dyn FnMut(&Alert),
 ) -> Result<(), StateError> {
-    // Threshold rules' matches are counted; what reaches a threshold takes their place. The
-    // counts are saved after the raises, before the flush.
+    // First-seen rules keep only what is new; threshold rules' matches are counted, and what
+    // reaches a threshold takes their place. Sightings and counts are saved after the raises,
+    // before the flush.
+    let (rules, enricher) = (judge.eval.rules(), judge.eval.enricher());
     let alerts = std::mem::take(&mut found.alerts);
+    let mut sightings = StateSightings::new(state);
+    let alerts = first_seen::apply(rules, alerts, enricher, &mut sightings, Judging::Alert)?;
     let mut tallies = StateTallies::new(state);
-    found.alerts = threshold::apply(judge.eval.rules(), alerts, &mut tallies)?;
+    found.alerts = threshold::apply(rules, alerts, &mut tallies)?;
+    for a in &mut found.alerts {
+        a.network = network_of(enricher, &a.record);
+    }
     found.sort();
     // One event, one message: the rules an event matched are raised together.
     let route = |parts: &[&Alert]| judge.router.route_all(parts);
@@ -166,11 +248,21 @@ pub(super) fn raise_found(
         }
         on_raised(&a);
     }
+    sightings.commit()?;
     tallies.commit()?;
     if !found.alerts.is_empty() {
         state.flush()?;
     }
     Ok(())
+}
+
+/// The network of a record's source address in words, as the databases say it now.
+fn network_of(enricher: &crate::enrich::Enricher, record: &str) -> String {
+    let v = crate::record::parse_value(record).unwrap_or_default();
+    match v.get("sourceIPAddress").and_then(serde_json::Value::as_str) {
+        Some(s) => enricher.network(s).describe(),
+        None => String::new(),
+    }
 }
 
 /// Why an alert was kept from delivery, in words.
@@ -212,6 +304,8 @@ pub(crate) fn expire(
         .checked_sub(when::signed(crate::rules::Threshold::MAX_PERIOD))
         .unwrap_or(now);
     state.expire_tallies(counts)?;
+    // First-seen combinations whose window has passed.
+    state.expire_sightings(now)?;
     let before = now.checked_sub(when::signed(retention)).unwrap_or(now);
     state.expire_history(before)?;
     state.expire_raised(before)

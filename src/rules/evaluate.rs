@@ -5,7 +5,10 @@
 
 use std::fmt;
 
+use std::sync::Arc;
+
 use super::{Prefilter, Rule, RuleSet};
+use crate::enrich::Enricher;
 use crate::format::RawRecord;
 use crate::language::Language;
 use crate::record::{self, Record, Repair};
@@ -18,6 +21,9 @@ pub struct Evaluator {
     prefilter: Prefilter,
     /// The language of alerts' titles and subjects.
     language: Language,
+    /// The networks of records' source addresses, put in every record the rules see (in
+    /// place of any `enrich` member the record carried).
+    enricher: Arc<Enricher>,
 }
 
 /// Whether a record's candidate rules still have to be found.
@@ -82,7 +88,19 @@ impl Evaluator {
             enabled,
             rules,
             language: Language::default(),
+            enricher: Arc::default(),
         }
+    }
+
+    /// Records seen with the networks `enricher` knows.
+    pub fn with_enricher(mut self, enricher: Arc<Enricher>) -> Self {
+        self.enricher = enricher;
+        self
+    }
+
+    /// The networks of records' source addresses.
+    pub fn enricher(&self) -> &Enricher {
+        &self.enricher
     }
 
     /// Alerts' titles and subjects in `language`.
@@ -188,6 +206,7 @@ impl Evaluator {
                 Err(e) => return Verdict::Malformed(Malformed::Event(e), might(cands)),
             }
         }
+        self.enricher.apply(&mut rec.value, rec.event.as_mut());
         let rules: Vec<(usize, &Rule)> = self
             .enabled()
             .enumerate()

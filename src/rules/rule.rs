@@ -83,6 +83,16 @@ impl RulePattern {
         }
     }
 
+    /// True when the pattern may read the `enrich` member (which no record's text holds: it
+    /// is put in by the evaluator); said of any pattern whose text names it.
+    pub fn reads_enrich(&self) -> bool {
+        let text = match self {
+            RulePattern::Sigma(s, _) => s.as_str(),
+            other => other.as_str(),
+        };
+        text.contains("enrich")
+    }
+
     /// `filter` or `event_pattern`, as the configuration names the languages.
     pub fn language(&self) -> &'static str {
         match self {
@@ -136,6 +146,8 @@ pub struct Rule {
     pub does_not_cover: Option<String>,
     /// Alert only past a count of matches in a period (`None`: every match).
     pub threshold: Option<Threshold>,
+    /// Alert only on what is new for an account (`None`: every match).
+    pub first_seen: Option<FirstSeen>,
     /// Records it must match, or must not.
     pub tests: Vec<RuleTest>,
     /// Why it can never match (its pattern uses an empty list variable), if it cannot.
@@ -144,6 +156,23 @@ pub struct Rule {
     pub mode: Mode,
     /// Records it does not alert on, until a date.
     pub exceptions: Vec<Exception>,
+}
+
+/// Alert only when the values at `fields` have not been seen together within `window`; during
+/// `learn` from the first record of an account, every sighting is recorded, nothing alerts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstSeen {
+    /// Record paths (`enrich.*` included), as written.
+    pub fields: Vec<String>,
+    pub window: Duration,
+    pub learn: Duration,
+}
+
+impl FirstSeen {
+    /// The longest `window` or `learn` a rule may have.
+    pub const MAX: Duration = Duration::from_secs(400 * 86400);
+    /// The most fields a combination has.
+    pub const MAX_FIELDS: usize = 4;
 }
 
 /// Alert when `count` matches happen within `period` for one key (the values at `group_by`).
@@ -194,6 +223,7 @@ impl Rule {
             runbook_ko: None,
             does_not_cover: None,
             threshold: None,
+            first_seen: None,
             tests: Vec::new(),
             inert: None,
             mode: Mode::Live,
@@ -235,6 +265,16 @@ impl Rule {
             severity: self.severity,
         };
         Alert::new(facts, event, kind)
+    }
+
+    /// What every record this rule matches holds in its text (the prefilter's screen). A rule
+    /// that reads the `enrich` member needs nothing of the text: that member is not in it.
+    pub fn requirement(&self) -> Requirement {
+        if self.pattern.reads_enrich() {
+            Requirement::none()
+        } else {
+            self.pattern.requirement()
+        }
     }
 
     /// True when the pattern matches and no exclusion does.

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::packs::{names as pack_names, pack};
 use super::quiet::{valid_path, Condition, Conditions, Exception, Mode};
-use super::rule::{RuleTest, Threshold};
+use super::rule::{FirstSeen, RuleTest, Threshold};
 use super::vars::{expand_event, expand_filter, expand_values, Expanded, Var, Vars};
 use super::{Prefilter, Rule, RulePattern};
 use crate::config::{
@@ -308,6 +308,8 @@ impl RuleSet {
             })
             .transpose()?;
         let threshold = threshold(rc).map_err(|m| at_name(format!("rule '{name}': {m}")))?;
+        let first_seen =
+            first_seen(rc).map_err(|m| at_name(format!("rule '{name}', first_seen: {m}")))?;
         let tests = rc
             .tests
             .iter()
@@ -341,6 +343,7 @@ impl RuleSet {
             runbook_ko: rc.runbook_ko.clone(),
             does_not_cover: rc.does_not_cover.clone(),
             threshold,
+            first_seen,
             tests,
             inert: inert.or_else(|| needs_unset(rc, vars)),
             mode: mode
@@ -369,7 +372,7 @@ impl RuleSet {
 
     /// The prefilter for the enabled rules, in `enabled()` order.
     pub fn prefilter(&self) -> Prefilter {
-        let reqs: Vec<_> = self.enabled().map(|r| r.pattern.requirement()).collect();
+        let reqs: Vec<_> = self.enabled().map(Rule::requirement).collect();
         Prefilter::new(&reqs)
     }
 }
@@ -628,6 +631,7 @@ fn not_an_override(rc: &RuleConfig) -> Option<&'static str> {
         (rc.subject.is_some(), "subject"),
         (!rc.exclude.is_empty(), "exclude"),
         (rc.threshold.is_some(), "threshold"),
+        (rc.first_seen.is_some(), "first_seen"),
         (rc.group_window.is_some(), "group_window"),
         (rc.template.is_some(), "template"),
         (rc.subject_template.is_some(), "subject_template"),
@@ -701,6 +705,44 @@ fn threshold(rc: &RuleConfig) -> Result<Option<Threshold>, String> {
         count,
         period,
         group_by,
+    }))
+}
+
+/// A rule's `first_seen`: one to four record paths, a window and a learning time (30 and 7
+/// days by default).
+fn first_seen(rc: &RuleConfig) -> Result<Option<FirstSeen>, String> {
+    let Some(f) = &rc.first_seen else {
+        return Ok(None);
+    };
+    if f.fields.is_empty() || f.fields.len() > FirstSeen::MAX_FIELDS {
+        return Err(format!(
+            "fields takes 1 to {} record paths such as \"userIdentity.arn\"",
+            FirstSeen::MAX_FIELDS
+        ));
+    }
+    if let Some(p) = f.fields.iter().find(|p| !crate::conditions::valid_path(p)) {
+        return Err(format!(
+            "'{p}' is not a record path (such as \"enrich.network\")"
+        ));
+    }
+    let dur = |v: &Option<String>, key: &str, d: Duration| -> Result<Duration, String> {
+        let d = match v {
+            Some(s) => when::duration(s).map_err(|e| format!("{key}: {e}"))?,
+            None => d,
+        };
+        if d > FirstSeen::MAX {
+            return Err(format!("{key}: at most 400d"));
+        }
+        Ok(d)
+    };
+    let window = dur(&f.window, "window", crate::defaults::FIRST_SEEN_WINDOW)?;
+    if window.is_zero() {
+        return Err("window must be longer than 0s".into());
+    }
+    Ok(Some(FirstSeen {
+        fields: f.fields.clone(),
+        window,
+        learn: dur(&f.learn, "learn", crate::defaults::FIRST_SEEN_LEARN)?,
     }))
 }
 

@@ -1,8 +1,9 @@
 //! The state database (sled), the only module that touches it: per-stream watermarks (and
 //! since when each stream has been polled), the set of alerts already raised (event ID + rule),
 //! the outbox of alerts waiting for delivery (in eventTime order, whatever order they were
-//! read in), the dead letters, what a `files` or `s3` source has read, threshold counts, the
-//! alert history (90 days of what became of every alert) and the silences in force.
+//! read in), the dead letters, what a `files` or `s3` source has read, threshold counts,
+//! first-seen rules' sightings, the alert history (90 days of what became of every alert) and
+//! the silences in force.
 //! One file per fact, each adding its methods to the one `State` (`open`), which goes through
 //! the database (`store`, its trees `tree`) with keys built in `keys`; `replica` copies what
 //! each flush made durable to a table several instances share.
@@ -22,6 +23,7 @@ mod objects;
 mod open;
 mod outbox;
 mod replica;
+mod sightings;
 mod silences;
 mod store;
 mod tallies;
@@ -37,6 +39,7 @@ pub(crate) use self::objects::ObjectMark;
 pub use self::open::State;
 pub(crate) use self::outbox::OutboxEntry;
 pub use self::replica::{Mirror, Write, TREES};
+pub(crate) use self::sightings::Sighting;
 pub(crate) use self::silences::Silence;
 pub(crate) use self::tallies::Tally;
 

@@ -14,11 +14,12 @@ use std::sync::{Arc, Mutex, RwLock};
 
 /// The trees copied, in the order their keys are written (the meta tree is this database's
 /// own: not copied).
-pub const TREES: [&str; 11] = [
+pub const TREES: [&str; 12] = [
     "outbox",
     "dead",
     "history",
     "tallies",
+    "sightings",
     "files",
     "objects",
     "aside",

@@ -54,6 +54,8 @@ pub(super) struct Store {
     pub objects: Tree,
     /// Threshold rules' counts, per rule and key.
     pub tallies: Tree,
+    /// First-seen rules' history: each combination's sightings, each account's learning.
+    pub sightings: Tree,
     /// S3 objects that could not be read, set aside to be tried again.
     pub aside: Tree,
     /// Every alert raised, 90 days, with what became of it.
@@ -130,6 +132,7 @@ impl Store {
             files: tree("files")?,
             objects: tree("objects")?,
             tallies: tree("tallies")?,
+            sightings: tree("sightings")?,
             aside: tree("aside")?,
             history: tree("history")?,
             silences: tree("silences")?,
@@ -200,6 +203,7 @@ impl Store {
             &self.dead,
             &self.history,
             &self.tallies,
+            &self.sightings,
             &self.files,
             &self.objects,
             &self.aside,

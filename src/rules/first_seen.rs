@@ -1,0 +1,461 @@
+//! First-seen rules: a rule with `first_seen` alerts only on what is new for an account. Among
+//! the records it matches, the values at its `fields` (record paths, `enrich.*` included: the
+//! evaluator's view of the record, never a member the record carries) make a combination; the
+//! rule alerts when that combination has not been seen within `window` (by eventTime), and
+//! every sighting refreshes it. During `learn` from the first record the rule judges in an
+//! account (by eventTime), sightings are recorded and nothing alerts. A missing field is
+//! `(missing)`. The alert says why it is new, and what the same first value (the principal,
+//! usually) was last seen with.
+//!
+//! Pure logic; the store is the caller's (`Sightings`: memory for `scan`, the state for the
+//! daemon, where a sighting is durable with the alerts of its batch).
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::rule::FirstSeen;
+use super::RuleSet;
+use crate::alert::{Alert, Kind};
+use crate::enrich::Enricher;
+use crate::state::Sighting;
+
+/// What a combination with no value at a field holds there.
+pub(crate) const MISSING: &str = "(missing)";
+/// The longest value of one field kept in a combination (a crafted record's long value is cut).
+const MOST_BYTES: usize = 256;
+
+/// Where sightings are kept.
+pub(crate) trait Sightings {
+    type Error;
+    /// Since when rule `rule` judges account `account` (the first record's eventTime).
+    fn learning_since(&mut self, rule: &str, account: &str) -> Result<Option<i64>, Self::Error>;
+    fn set_learning_since(&mut self, rule: &str, account: &str, ms: i64)
+        -> Result<(), Self::Error>;
+    fn get(&mut self, rule: &str, combo: &[String]) -> Result<Option<Sighting>, Self::Error>;
+    fn put(&mut self, rule: &str, combo: &[String], s: &Sighting) -> Result<(), Self::Error>;
+    /// The combinations of `rule` whose first value is `first`, with their sightings.
+    fn with_first(
+        &mut self,
+        rule: &str,
+        first: &str,
+    ) -> Result<Vec<(Vec<String>, Sighting)>, Self::Error>;
+}
+
+/// Sightings in memory (`scan`, `backfill` and `rules replay` without `--learn`).
+#[derive(Debug, Default)]
+pub(crate) struct InMemory {
+    learning: HashMap<(String, String), i64>,
+    seen: BTreeMap<(String, Vec<String>), Sighting>,
+}
+
+impl Sightings for InMemory {
+    type Error = std::convert::Infallible;
+    fn learning_since(&mut self, rule: &str, account: &str) -> Result<Option<i64>, Self::Error> {
+        Ok(self
+            .learning
+            .get(&(rule.to_string(), account.to_string()))
+            .copied())
+    }
+    fn set_learning_since(
+        &mut self,
+        rule: &str,
+        account: &str,
+        ms: i64,
+    ) -> Result<(), Self::Error> {
+        self.learning
+            .insert((rule.to_string(), account.to_string()), ms);
+        Ok(())
+    }
+    fn get(&mut self, rule: &str, combo: &[String]) -> Result<Option<Sighting>, Self::Error> {
+        Ok(self.seen.get(&(rule.to_string(), combo.to_vec())).cloned())
+    }
+    fn put(&mut self, rule: &str, combo: &[String], s: &Sighting) -> Result<(), Self::Error> {
+        self.seen
+            .insert((rule.to_string(), combo.to_vec()), s.clone());
+        Ok(())
+    }
+    fn with_first(
+        &mut self,
+        rule: &str,
+        first: &str,
+    ) -> Result<Vec<(Vec<String>, Sighting)>, Self::Error> {
+        Ok(self
+            .seen
+            .range((rule.to_string(), vec![first.to_string()])..)
+            .take_while(|((r, c), _)| r == rule && c.first().is_some_and(|f| f == first))
+            .map(|((_, c), s)| (c.clone(), s.clone()))
+            .collect())
+    }
+}
+
+/// The text of the value at a dotted path (`(missing)` when absent or null), cut to a bound.
+pub(crate) fn value_at(v: &Value, path: &str) -> String {
+    let mut cur = v;
+    for p in path.split('.') {
+        match cur.get(p) {
+            Some(x) => cur = x,
+            None => return MISSING.into(),
+        }
+    }
+    let text = match cur {
+        Value::String(s) => s.clone(),
+        Value::Null => return MISSING.into(),
+        other => other.to_string(),
+    };
+    crate::text::truncate(&text, MOST_BYTES)
+}
+
+/// The account a record is about.
+fn account_of(v: &Value) -> String {
+    ["recipientAccountId", "userIdentity.accountId"]
+        .iter()
+        .map(|p| value_at(v, p))
+        .find(|a| a != MISSING)
+        .unwrap_or_else(|| MISSING.into())
+}
+
+/// How first-seen rules' matches are taken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Judging {
+    /// New combinations alert (after learning).
+    Alert,
+    /// Every sighting is recorded and nothing alerts (`backfill --learn`).
+    LearnOnly,
+}
+
+/// One match of a first-seen rule, read.
+struct Seen<'a> {
+    rule: &'a str,
+    fs: &'a FirstSeen,
+    ms: i64,
+    account: String,
+    combo: Vec<String>,
+    said: String,
+}
+
+/// Judges the matches of first-seen rules, in eventTime order: each sighting is recorded, and
+/// only the new ones (after learning) stay, saying why they are new; every other alert passes
+/// as it is.
+pub(crate) fn apply<S: Sightings>(
+    rules: &RuleSet,
+    alerts: Vec<Alert>,
+    enricher: &Enricher,
+    store: &mut S,
+    judging: Judging,
+) -> Result<Vec<Alert>, S::Error> {
+    let mut order: Vec<(i64, usize)> = Vec::new();
+    let mut out: Vec<Option<Alert>> = Vec::with_capacity(alerts.len());
+    for (i, a) in alerts.into_iter().enumerate() {
+        let first_seen = rules.get(&a.rule).and_then(|r| r.first_seen.as_ref());
+        if first_seen.is_some() && a.kind == Kind::Match {
+            let ms = a
+                .event_time
+                .parse::<jiff::Timestamp>()
+                .map_or(0, |t| t.as_millisecond());
+            order.push((ms, i));
+        }
+        out.push(Some(a));
+    }
+    order.sort();
+    for (_, i) in order {
+        let a = out[i].as_mut().expect("each alert is taken once");
+        let fs = rules
+            .get(&a.rule)
+            .and_then(|r| r.first_seen.as_ref())
+            .expect("a first-seen rule");
+        let seen = read(a, fs, enricher);
+        match judge(&seen, store)? {
+            Some(why) if judging == Judging::Alert => a.novelty = why,
+            _ => out[i] = None,
+        }
+    }
+    Ok(out.into_iter().flatten().collect())
+}
+
+/// What an alert's record says: its time, account and combination (the evaluator's view:
+/// the `enrich` member computed, never the record's own).
+fn read<'a>(a: &'a Alert, fs: &'a FirstSeen, enricher: &Enricher) -> Seen<'a> {
+    let mut v = crate::record::parse_value(&a.record).unwrap_or(Value::Null);
+    enricher.apply(&mut v, None);
+    let ms = a
+        .event_time
+        .parse::<jiff::Timestamp>()
+        .map_or(0, |t| t.as_millisecond());
+    let said = if fs.fields.iter().any(|f| f.starts_with("enrich.")) {
+        let src = v["sourceIPAddress"].as_str().unwrap_or("");
+        let n = enricher.network(src);
+        [n.network.clone(), n.describe()]
+            .into_iter()
+            .filter(|s| !s.is_empty())
+            .collect::<Vec<_>>()
+            .join(" ")
+    } else {
+        String::new()
+    };
+    Seen {
+        rule: &a.rule,
+        fs,
+        ms,
+        account: account_of(&v),
+        combo: fs.fields.iter().map(|f| value_at(&v, f)).collect(),
+        said,
+    }
+}
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Records one sighting; `Some(why it is new)` when it alerts.
+fn judge<S: Sightings>(s: &Seen<'_>, store: &mut S) -> Result<Option<String>, S::Error> {
+    let (window, learn) = (millis(s.fs.window), millis(s.fs.learn));
+    let since = match store.learning_since(s.rule, &s.account)? {
+        Some(t) if t <= s.ms => t,
+        _ => {
+            store.set_learning_since(s.rule, &s.account, s.ms)?;
+            s.ms
+        }
+    };
+    let before = store.get(s.rule, &s.combo)?;
+    // Seen within the window before this event, or after it (records read out of order).
+    let known = before.as_ref().is_some_and(|b| {
+        b.last_ms.abs_diff(s.ms) < window.unsigned_abs() || (b.first_ms..=b.last_ms).contains(&s.ms)
+    });
+    let (first, last) = match &before {
+        Some(b) => (b.first_ms.min(s.ms), b.last_ms.max(s.ms)),
+        None => (s.ms, s.ms),
+    };
+    let said = if last == s.ms {
+        s.said.clone()
+    } else {
+        before.as_ref().map(|b| b.said.clone()).unwrap_or_default()
+    };
+    let now = Sighting {
+        first_ms: first,
+        last_ms: last,
+        until_ms: last.saturating_add(window),
+        said,
+    };
+    // Before the store changes: what else the first value was last seen with.
+    let other = if known { None } else { latest_other(s, store)? };
+    store.put(s.rule, &s.combo, &now)?;
+    if known || s.ms < since.saturating_add(learn) {
+        return Ok(None);
+    }
+    Ok(Some(why_new(s, other)))
+}
+
+/// The most recent other combination with the same first value, seen before this event.
+fn latest_other<S: Sightings>(
+    s: &Seen<'_>,
+    store: &mut S,
+) -> Result<Option<(Vec<String>, Sighting)>, S::Error> {
+    if s.combo.len() < 2 {
+        return Ok(None);
+    }
+    let all = store.with_first(s.rule, &s.combo[0])?;
+    Ok(all
+        .into_iter()
+        .filter(|(c, b)| *c != s.combo && b.first_ms <= s.ms)
+        .max_by_key(|(_, b)| b.last_ms))
+}
+
+/// "first time in 30 days: arn:…:user/alice on AS64500; last seen with AS64501 Acme Corp 2
+/// days before".
+fn why_new(s: &Seen<'_>, other: Option<(Vec<String>, Sighting)>) -> String {
+    let mut why = format!(
+        "first time in {}: {}",
+        crate::when::span(s.fs.window),
+        s.combo.join(" on ")
+    );
+    if let Some((c, b)) = other {
+        let with = if b.said.is_empty() {
+            c[1..].join(" on ")
+        } else {
+            b.said.clone()
+        };
+        let ago = Duration::from_millis(s.ms.saturating_sub(b.last_ms).max(0) as u64);
+        why.push_str(&format!(
+            "; last seen with {with} {} before",
+            crate::when::span(ago)
+        ));
+    }
+    why
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::alert::{Event, RuleFacts};
+
+    const DAY: i64 = 86_400_000;
+    const T0: i64 = 1_795_305_600_000;
+
+    fn rules() -> RuleSet {
+        let src = crate::config::SourceText {
+            name: "x.toml".into(),
+            text: "rule_packs = []\n[[rules]]\nname = \"new-network\"\nfilter = '{ $.eventName = \"GetSecretValue\" }'\nfirst_seen = { fields = [\"userIdentity.arn\", \"enrich.network\"], window = \"30d\", learn = \"7d\" }\n".into(),
+        };
+        let cfg = crate::config::Config::parse(&src).unwrap();
+        let mut set = RuleSet::default();
+        set.add_config(&cfg, &src).unwrap();
+        set
+    }
+
+    fn alert(id: &str, ms: i64, arn: &str, ip: &str, forged: bool) -> Alert {
+        let time = jiff::Timestamp::from_millisecond(ms).unwrap().to_string();
+        let enrich = if forged {
+            r#","enrich":{"network":"AS1"}"#
+        } else {
+            ""
+        };
+        let record = format!(
+            r#"{{"eventID":"{id}","eventTime":"{time}","eventName":"GetSecretValue","recipientAccountId":"111122223333","sourceIPAddress":"{ip}","userIdentity":{{"arn":"{arn}"}}{enrich}}}"#
+        );
+        let facts = RuleFacts {
+            name: "new-network",
+            title: "t",
+            subject: "s",
+            severity: crate::severity::Severity::High,
+        };
+        let event = Event {
+            id: id.into(),
+            time,
+            source: "x".into(),
+            record,
+            principal: arn.into(),
+        };
+        Alert::new(facts, event, Kind::Match)
+    }
+
+    fn run(store: &mut InMemory, alerts: Vec<Alert>) -> Vec<(String, String)> {
+        let out = apply(
+            &rules(),
+            alerts,
+            &Enricher::default(),
+            store,
+            Judging::Alert,
+        )
+        .unwrap();
+        out.into_iter().map(|a| (a.event_id, a.novelty)).collect()
+    }
+
+    #[test]
+    fn learns_then_alerts_on_what_is_new_and_refreshes_on_each_sighting() {
+        let mut s = InMemory::default();
+        let alice = "arn:aws:iam::111122223333:user/alice";
+        // Learning: the first week records, alerts nothing.
+        let learned = run(
+            &mut s,
+            vec![
+                alert("l1", T0, alice, "198.51.100.7", false),
+                alert("l2", T0 + 6 * DAY, alice, "203.0.113.9", false),
+            ],
+        );
+        assert!(learned.is_empty(), "{learned:?}");
+        // Seen in the learning time: not new.
+        assert!(run(
+            &mut s,
+            vec![alert("k", T0 + 8 * DAY, alice, "198.51.100.99", false)]
+        )
+        .is_empty());
+        // A new network after learning: new, saying what alice was last seen with.
+        let new = run(
+            &mut s,
+            vec![alert("n", T0 + 9 * DAY, alice, "192.0.2.1", false)],
+        );
+        assert_eq!(new.len(), 1);
+        assert!(
+            new[0].1.starts_with(
+                "first time in 30 days: arn:aws:iam::111122223333:user/alice on 192.0.2.0/24"
+            ),
+            "{}",
+            new[0].1
+        );
+        assert!(
+            new[0]
+                .1
+                .contains("last seen with 198.51.100.0/24 1 day before"),
+            "{}",
+            new[0].1
+        );
+        // Refreshed at day 8 and day 37: still known at day 60, 23 days after the last.
+        assert!(run(
+            &mut s,
+            vec![alert("r1", T0 + 37 * DAY, alice, "198.51.100.1", false)]
+        )
+        .is_empty());
+        assert!(run(
+            &mut s,
+            vec![alert("r2", T0 + 60 * DAY, alice, "198.51.100.2", false)]
+        )
+        .is_empty());
+        // 40 days after its last sighting: outside the window, new again.
+        let again = run(
+            &mut s,
+            vec![alert("o", T0 + 100 * DAY, alice, "198.51.100.3", false)],
+        );
+        assert_eq!(again.len(), 1, "{again:?}");
+    }
+
+    #[test]
+    fn a_forged_enrich_member_and_a_missing_field_are_read_as_they_are() {
+        let mut s = InMemory::default();
+        let bob = "arn:aws:iam::111122223333:user/bob";
+        run(&mut s, vec![alert("l", T0, bob, "198.51.100.7", false)]);
+        // The record says its network is AS1; it is judged by its address.
+        let a = run(
+            &mut s,
+            vec![alert("f", T0 + 10 * DAY, bob, "192.0.2.8", true)],
+        );
+        assert!(a[0].1.contains("on 192.0.2.0/24"), "{a:?}");
+        // No principal at all: a combination of its own, not a crash, not skipped.
+        let m = run(
+            &mut s,
+            vec![alert("m", T0 + 11 * DAY, "", "192.0.2.8", false)],
+        );
+        assert_eq!(m.len(), 1);
+        let mut v: Value =
+            serde_json::from_str(&alert("x", 0, "", "1.2.3.4", false).record).unwrap();
+        v["userIdentity"] = Value::Null;
+        assert_eq!(value_at(&v, "userIdentity.arn"), MISSING);
+    }
+
+    #[test]
+    fn learning_is_per_account_and_learn_only_alerts_nothing() {
+        let mut s = InMemory::default();
+        let carol = "arn:aws:iam::111122223333:user/carol";
+        run(&mut s, vec![alert("a", T0, carol, "198.51.100.7", false)]);
+        let mut other = alert(
+            "b",
+            T0 + 20 * DAY,
+            "arn:aws:iam::444455556666:user/dan",
+            "192.0.2.1",
+            false,
+        );
+        other.record = other.record.replace("111122223333", "444455556666");
+        assert!(
+            run(&mut s, vec![other]).is_empty(),
+            "an account joining later learns first"
+        );
+        let out = apply(
+            &rules(),
+            vec![alert("c", T0 + 20 * DAY, carol, "192.0.2.1", false)],
+            &Enricher::default(),
+            &mut s,
+            Judging::LearnOnly,
+        )
+        .unwrap();
+        assert!(out.is_empty());
+        assert!(
+            run(
+                &mut s,
+                vec![alert("d", T0 + 21 * DAY, carol, "192.0.2.9", false)]
+            )
+            .is_empty(),
+            "learned"
+        );
+    }
+}
