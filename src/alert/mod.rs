@@ -38,6 +38,10 @@ pub struct Alert {
     /// record matched; not kept.
     #[serde(skip)]
     pub tally_key: Option<String>,
+    /// A first-seen rule's combination for this record, taken when the record matched (the
+    /// record is not parsed again to judge it); not kept: a standby's alert is read again.
+    #[serde(skip)]
+    pub seen_key: Option<SeenKey>,
     /// The other rules the same event matched (one event, one message): the alert stands for
     /// them too, at the highest severity.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -49,6 +53,15 @@ pub struct Alert {
     /// Why a first-seen rule's alert is new ("first time in 30 days: … on AS64500").
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub novelty: String,
+}
+
+/// What a first-seen rule judges of one record: its account, the values of its fields, and its
+/// source's network in words.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SeenKey {
+    pub account: String,
+    pub combo: Vec<String>,
+    pub said: String,
 }
 
 /// Another rule that matched the same event.
@@ -122,6 +135,7 @@ impl Alert {
             kind,
             principal: event.principal,
             tally_key: None,
+            seen_key: None,
             also: Vec::new(),
             network: String::new(),
             novelty: String::new(),

@@ -195,6 +195,9 @@ pub(super) fn run(c: RulesCommand) -> Result<ExitCode, CmdError> {
                 "threshold": r.threshold.as_ref().map(|t| serde_json::json!({
                     "count": t.count, "period": humantime::format_duration(t.period).to_string(), "group_by": t.group_by,
                 })),
+                "first_seen": r.first_seen.as_ref().map(|f| serde_json::json!({
+                    "fields": f.fields, "window": crate::when::span(f.window), "learn": crate::when::span(f.learn),
+                })),
                 "tests": r.tests.len(), "inert": r.inert, "mode": r.mode.name(),
                 "exceptions": r.exceptions.iter().map(|x| serde_json::json!({
                     "match": x.when.describe(), "until": x.until.to_string(), "reason": x.reason,
@@ -255,6 +258,15 @@ fn table(set: &RuleSet) -> String {
                 t.count,
                 humantime::format_duration(t.period),
                 t.group_by.join(", ")
+            ));
+        }
+        if let Some(f) = &r.first_seen {
+            out.push_str(&format!(
+                "{:w$}  raised when {} is new in {} (learning {} per account)\n",
+                "",
+                f.fields.join(" + "),
+                crate::when::span(f.window),
+                crate::when::span(f.learn)
             ));
         }
         if let Some(why) = &r.inert {

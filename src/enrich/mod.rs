@@ -1,12 +1,14 @@
 //! What a record cannot say for itself about where a call came from: the network of its source
 //! address (its autonomous system, the organisation that holds it, its country) from
 //! MaxMind-format databases the operator installs (`database`), and whether the address is
-//! AWS's own, a private one or an AWS service's name (`network`). The rules see it as the
+//! AWS's own, a private one or an AWS service's name (`network`), and who acted as one name
+//! across sessions (`principal`). The rules see it as the
 //! record's `enrich` member, always computed here, never read from the record: a record that
 //! carries a top-level `enrich` is judged as if it had none (`Enricher::view`).
 
 mod database;
 mod network;
+mod principal;
 
 use std::sync::Arc;
 
@@ -65,12 +67,17 @@ impl Enricher {
         n
     }
 
-    /// The `enrich` member the rules see for `record`: its source address's network.
+    /// The `enrich` member the rules see for `record`: its source address's network, and its
+    /// principal's stable name (`principal`: the role behind a session).
     pub fn view(&self, record: &Value) -> Value {
-        match record.get("sourceIPAddress").and_then(Value::as_str) {
+        let mut v = match record.get("sourceIPAddress").and_then(Value::as_str) {
             Some(s) => self.network(s).to_json(),
             None => Value::Object(Default::default()),
+        };
+        if let (Some(p), Some(o)) = (principal::of(record), v.as_object_mut()) {
+            o.insert("principal".into(), Value::String(p));
         }
+        v
     }
 
     /// Puts the `enrich` member into a parsed record (and the EventBridge event around it),

@@ -7,7 +7,7 @@ use crate::format::stream::Piece;
 use crate::format::RawRecord;
 use crate::names::derived_event_id;
 use crate::rules::evaluate::{Evaluator, Screen, Verdict};
-use crate::rules::{threshold, Rule};
+use crate::rules::{first_seen, threshold, Rule};
 use crate::source::files::records_of;
 
 /// The most notes about records one read keeps (the rest are counted).
@@ -256,6 +256,10 @@ impl Found {
                         .threshold
                         .as_ref()
                         .map(|th| threshold::group_key(th, &m.record.value));
+                    a.seen_key = r
+                        .first_seen
+                        .as_ref()
+                        .map(|fs| first_seen::key_of(fs, &m.record.value, eval.enricher()));
                     self.alerts.push(a);
                 }
             }

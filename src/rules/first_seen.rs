@@ -5,7 +5,8 @@
 //! every sighting refreshes it. During `learn` from the first record the rule judges in an
 //! account (by eventTime), sightings are recorded and nothing alerts. A missing field is
 //! `(missing)`. The alert says why it is new, and what the same first value (the principal,
-//! usually) was last seen with.
+//! usually) was last seen with. A sighting refreshes its combination to the hour (a busy
+//! principal's combination is written once an hour, not at every call).
 //!
 //! Pure logic; the store is the caller's (`Sightings`: memory for `scan`, the state for the
 //! daemon, where a sighting is durable with the alerts of its batch).
@@ -17,12 +18,14 @@ use serde_json::Value;
 
 use super::rule::FirstSeen;
 use super::RuleSet;
-use crate::alert::{Alert, Kind};
+use crate::alert::{Alert, Kind, SeenKey};
 use crate::enrich::Enricher;
 use crate::state::Sighting;
 
 /// What a combination with no value at a field holds there.
 pub(crate) const MISSING: &str = "(missing)";
+/// A combination's last sighting moves only when a sighting is this much later (ms).
+const REFRESH_MS: i64 = 3_600_000;
 /// The longest value of one field kept in a combination (a crafted record's long value is cut).
 const MOST_BYTES: usize = 256;
 
@@ -130,9 +133,7 @@ struct Seen<'a> {
     rule: &'a str,
     fs: &'a FirstSeen,
     ms: i64,
-    account: String,
-    combo: Vec<String>,
-    said: String,
+    key: SeenKey,
 }
 
 /// Judges the matches of first-seen rules, in eventTime order: each sighting is recorded, and
@@ -165,7 +166,24 @@ pub(crate) fn apply<S: Sightings>(
             .get(&a.rule)
             .and_then(|r| r.first_seen.as_ref())
             .expect("a first-seen rule");
-        let seen = read(a, fs, enricher);
+        let ms = a
+            .event_time
+            .parse::<jiff::Timestamp>()
+            .map_or(0, |t| t.as_millisecond());
+        let key = match a.seen_key.take() {
+            Some(k) => k,
+            None => {
+                let mut v = crate::record::parse_value(&a.record).unwrap_or(Value::Null);
+                enricher.apply(&mut v, None);
+                key_of(fs, &v, enricher)
+            }
+        };
+        let seen = Seen {
+            rule: &a.rule,
+            fs,
+            ms,
+            key,
+        };
         match judge(&seen, store)? {
             Some(why) if judging == Judging::Alert => a.novelty = why,
             _ => out[i] = None,
@@ -174,15 +192,9 @@ pub(crate) fn apply<S: Sightings>(
     Ok(out.into_iter().flatten().collect())
 }
 
-/// What an alert's record says: its time, account and combination (the evaluator's view:
-/// the `enrich` member computed, never the record's own).
-fn read<'a>(a: &'a Alert, fs: &'a FirstSeen, enricher: &Enricher) -> Seen<'a> {
-    let mut v = crate::record::parse_value(&a.record).unwrap_or(Value::Null);
-    enricher.apply(&mut v, None);
-    let ms = a
-        .event_time
-        .parse::<jiff::Timestamp>()
-        .map_or(0, |t| t.as_millisecond());
+/// What a first-seen rule judges of a record as the rules see it (`enrich` computed, never
+/// the record's own): its account, its combination, its source's network in words.
+pub(crate) fn key_of(fs: &FirstSeen, v: &Value, enricher: &Enricher) -> SeenKey {
     let said = if fs.fields.iter().any(|f| f.starts_with("enrich.")) {
         let src = v["sourceIPAddress"].as_str().unwrap_or("");
         let n = enricher.network(src);
@@ -194,12 +206,9 @@ fn read<'a>(a: &'a Alert, fs: &'a FirstSeen, enricher: &Enricher) -> Seen<'a> {
     } else {
         String::new()
     };
-    Seen {
-        rule: &a.rule,
-        fs,
-        ms,
-        account: account_of(&v),
-        combo: fs.fields.iter().map(|f| value_at(&v, f)).collect(),
+    SeenKey {
+        account: account_of(v),
+        combo: fs.fields.iter().map(|f| value_at(v, f)).collect(),
         said,
     }
 }
@@ -211,14 +220,14 @@ fn millis(d: Duration) -> i64 {
 /// Records one sighting; `Some(why it is new)` when it alerts.
 fn judge<S: Sightings>(s: &Seen<'_>, store: &mut S) -> Result<Option<String>, S::Error> {
     let (window, learn) = (millis(s.fs.window), millis(s.fs.learn));
-    let since = match store.learning_since(s.rule, &s.account)? {
+    let since = match store.learning_since(s.rule, &s.key.account)? {
         Some(t) if t <= s.ms => t,
         _ => {
-            store.set_learning_since(s.rule, &s.account, s.ms)?;
+            store.set_learning_since(s.rule, &s.key.account, s.ms)?;
             s.ms
         }
     };
-    let before = store.get(s.rule, &s.combo)?;
+    let before = store.get(s.rule, &s.key.combo)?;
     // Seen within the window before this event, or after it (records read out of order).
     let known = before.as_ref().is_some_and(|b| {
         b.last_ms.abs_diff(s.ms) < window.unsigned_abs() || (b.first_ms..=b.last_ms).contains(&s.ms)
@@ -228,7 +237,7 @@ fn judge<S: Sightings>(s: &Seen<'_>, store: &mut S) -> Result<Option<String>, S:
         None => (s.ms, s.ms),
     };
     let said = if last == s.ms {
-        s.said.clone()
+        s.key.said.clone()
     } else {
         before.as_ref().map(|b| b.said.clone()).unwrap_or_default()
     };
@@ -240,7 +249,14 @@ fn judge<S: Sightings>(s: &Seen<'_>, store: &mut S) -> Result<Option<String>, S:
     };
     // Before the store changes: what else the first value was last seen with.
     let other = if known { None } else { latest_other(s, store)? };
-    store.put(s.rule, &s.combo, &now)?;
+    // Within an hour of its last sighting, a sighting changes nothing worth a write (a busy
+    // principal writes its combination once an hour, not at every call).
+    let unchanged = before
+        .as_ref()
+        .is_some_and(|b| b.first_ms <= s.ms && s.ms < b.last_ms.saturating_add(REFRESH_MS));
+    if !unchanged {
+        store.put(s.rule, &s.key.combo, &now)?;
+    }
     if known || s.ms < since.saturating_add(learn) {
         return Ok(None);
     }
@@ -252,13 +268,13 @@ fn latest_other<S: Sightings>(
     s: &Seen<'_>,
     store: &mut S,
 ) -> Result<Option<(Vec<String>, Sighting)>, S::Error> {
-    if s.combo.len() < 2 {
+    if s.key.combo.len() < 2 {
         return Ok(None);
     }
-    let all = store.with_first(s.rule, &s.combo[0])?;
+    let all = store.with_first(s.rule, &s.key.combo[0])?;
     Ok(all
         .into_iter()
-        .filter(|(c, b)| *c != s.combo && b.first_ms <= s.ms)
+        .filter(|(c, b)| *c != s.key.combo && b.first_ms <= s.ms)
         .max_by_key(|(_, b)| b.last_ms))
 }
 
@@ -268,7 +284,7 @@ fn why_new(s: &Seen<'_>, other: Option<(Vec<String>, Sighting)>) -> String {
     let mut why = format!(
         "first time in {}: {}",
         crate::when::span(s.fs.window),
-        s.combo.join(" on ")
+        s.key.combo.join(" on ")
     );
     if let Some((c, b)) = other {
         let with = if b.said.is_empty() {
