@@ -108,6 +108,12 @@ impl Scanner {
         }
     }
 
+    /// Records seen with the networks `enricher` knows (`--asn-db`, `--country-db`).
+    pub fn with_enricher(mut self, enricher: std::sync::Arc<crate::enrich::Enricher>) -> Self {
+        self.eval = self.eval.with_enricher(enricher);
+        self
+    }
+
     /// Scans one whole input.
     pub fn scan(&self, inp: &format::Input) -> Report {
         let buf: &[u8] = &inp.data;

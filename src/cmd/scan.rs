@@ -27,6 +27,13 @@ pub struct ScanArgs {
     /// stops there, with an error and exit status 1).
     #[arg(long, value_name = "BYTES", default_value_t = crate::defaults::MAX_FILE_BYTES)]
     pub max_file_bytes: u64,
+    /// A MaxMind-format ASN database: rules see each record's `enrich.asn`, `enrich.as_org`,
+    /// `enrich.network` (as the daemon does with `[enrich] asn_db`).
+    #[arg(long, value_name = "PATH")]
+    pub asn_db: Option<PathBuf>,
+    /// A MaxMind-format country database: rules see `enrich.country`.
+    #[arg(long, value_name = "PATH")]
+    pub country_db: Option<PathBuf>,
     /// Files or folders to read; `-` or nothing reads stdin.
     #[arg(value_name = "PATH")]
     pub paths: Vec<PathBuf>,
@@ -45,7 +52,9 @@ pub(super) fn run(a: ScanArgs) -> Result<ExitCode, CmdError> {
             .build_global()
             .map_err(CmdError::failure)?;
     }
-    let mut scanner = Scanner::new(&set);
+    let enricher = crate::enrich::Enricher::open(a.asn_db.as_deref(), a.country_db.as_deref())
+        .map_err(CmdError::usage)?;
+    let mut scanner = Scanner::new(&set).with_enricher(std::sync::Arc::new(enricher));
     scanner.use_prefilter = !a.no_prefilter;
     let paths = if a.paths.is_empty() {
         vec![PathBuf::from("-")]

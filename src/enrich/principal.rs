@@ -15,7 +15,9 @@ pub(crate) fn of(record: &Value) -> Option<String> {
         .and_then(Value::as_str)
         .filter(|v| !v.is_empty());
     match s("type").unwrap_or("") {
-        "AssumedRole" | "FederatedUser" => issuer.map(str::to_string).or_else(|| s("arn").map(role_of)),
+        "AssumedRole" | "FederatedUser" => {
+            issuer.map(str::to_string).or_else(|| s("arn").map(role_of))
+        }
         "AWSAccount" => s("accountId").map(|a| format!("account:{a}")),
         "AWSService" => s("invokedBy").map(|v| format!("service:{v}")),
         _ => s("arn").or(s("principalId")).map(str::to_string),
@@ -40,7 +42,10 @@ mod tests {
     #[test]
     fn every_session_of_a_role_is_the_role() {
         let instance = json!({"userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/app-server/i-0123456789abcdef0"}});
-        assert_eq!(of(&instance).as_deref(), Some("arn:aws:iam::111122223333:role/app-server"));
+        assert_eq!(
+            of(&instance).as_deref(),
+            Some("arn:aws:iam::111122223333:role/app-server")
+        );
         let issued = json!({"userIdentity": {"type": "AssumedRole", "arn": "arn:aws:sts::1:assumed-role/Admin/bob",
             "sessionContext": {"sessionIssuer": {"arn": "arn:aws:iam::1:role/Admin"}}}});
         assert_eq!(of(&issued).as_deref(), Some("arn:aws:iam::1:role/Admin"));

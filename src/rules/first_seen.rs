@@ -198,11 +198,9 @@ pub(crate) fn key_of(fs: &FirstSeen, v: &Value, enricher: &Enricher) -> SeenKey 
     let said = if fs.fields.iter().any(|f| f.starts_with("enrich.")) {
         let src = v["sourceIPAddress"].as_str().unwrap_or("");
         let n = enricher.network(src);
-        [n.network.clone(), n.describe()]
-            .into_iter()
-            .filter(|s| !s.is_empty())
-            .collect::<Vec<_>>()
-            .join(" ")
+        Some(n.describe())
+            .filter(|d| !d.is_empty())
+            .unwrap_or(n.network)
     } else {
         String::new()
     };

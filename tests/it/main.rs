@@ -12,6 +12,7 @@ mod daemon;
 mod delivery;
 mod detections;
 mod faults;
+mod first_seen;
 mod hostile_bucket;
 mod hostile_input;
 mod instances;
