@@ -7,6 +7,7 @@ pub(crate) const TECHNIQUES: &[(&str, &str)] = &[
     ("T1037", "Boot or Logon Initialization Scripts"),
     ("T1040", "Network Sniffing"),
     ("T1059", "Command and Scripting Interpreter"),
+    ("T1069.003", "Permission Groups Discovery: Cloud Groups"),
     ("T1078", "Valid Accounts"),
     ("T1078.004", "Valid Accounts: Cloud Accounts"),
     ("T1087.004", "Account Discovery: Cloud Account"),
@@ -20,6 +21,7 @@ pub(crate) const TECHNIQUES: &[(&str, &str)] = &[
     ("T1110", "Brute Force"),
     ("T1136.003", "Create Account: Cloud Account"),
     ("T1190", "Exploit Public-Facing Application"),
+    ("T1199", "Trusted Relationship"),
     (
         "T1484.002",
         "Domain or Tenant Policy Modification: Trust Modification",
@@ -38,6 +40,7 @@ pub(crate) const TECHNIQUES: &[(&str, &str)] = &[
         "Use Alternate Authentication Material: Application Access Token",
     ),
     ("T1552", "Unsecured Credentials"),
+    ("T1552.001", "Unsecured Credentials: Credentials In Files"),
     (
         "T1552.005",
         "Unsecured Credentials: Cloud Instance Metadata API",
@@ -57,6 +60,7 @@ pub(crate) const TECHNIQUES: &[(&str, &str)] = &[
     ),
     ("T1562.008", "Impair Defenses: Disable or Modify Cloud Logs"),
     ("T1578", "Modify Cloud Compute Infrastructure"),
+    ("T1580", "Cloud Infrastructure Discovery"),
     ("T1584.001", "Compromise Infrastructure: Domains"),
     ("T1648", "Serverless Execution"),
     ("T1651", "Cloud Administration Command"),
