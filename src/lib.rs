@@ -59,6 +59,8 @@ pub(crate) mod control;
 pub(crate) mod daemon;
 /// Several instances sharing one state (a DynamoDB table), one working at a time.
 pub(crate) mod instances;
+/// CloudTrail's signed digests: what was delivered, proven.
+pub(crate) mod integrity;
 /// Tracing set-up.
 pub(crate) mod logging;
 /// The names trailwatch gives what it makes: its own alerts, the ids it makes up.

@@ -28,11 +28,13 @@ pub(crate) enum OwnAlert {
     UnreadableObject,
     /// An instance took over the lease from another.
     Takeover,
+    /// The trail's digests show a log file or a digest changed, deleted or planted.
+    Integrity,
 }
 
 impl OwnAlert {
     /// Every kind.
-    pub(crate) const ALL: [OwnAlert; 9] = [
+    pub(crate) const ALL: [OwnAlert; 10] = [
         OwnAlert::Health,
         OwnAlert::Recovery,
         OwnAlert::Heartbeat,
@@ -42,6 +44,7 @@ impl OwnAlert {
         OwnAlert::SuspiciousObject,
         OwnAlert::UnreadableObject,
         OwnAlert::Takeover,
+        OwnAlert::Integrity,
     ];
 
     /// Its rule name, as alerts, the history and silences show it.
@@ -56,6 +59,7 @@ impl OwnAlert {
             OwnAlert::SuspiciousObject => "trailwatch-suspicious-object",
             OwnAlert::UnreadableObject => "trailwatch-unreadable-object",
             OwnAlert::Takeover => "trailwatch-takeover",
+            OwnAlert::Integrity => "trailwatch-integrity",
         }
     }
 

@@ -376,9 +376,20 @@ fn say_set_aside(s: &Settings) {
                     a.source, a.stream, a.key, a.tries, a.since, a.error
                 );
             }
+            let now = jiff::Timestamp::now();
+            for ((source, stream, chain), l) in st.chain_links().unwrap_or_default() {
+                let at = crate::when::from_millis(l.verified_ms);
+                println!(
+                    "digests: source '{source}' {} ({chain}): last verified {} ({}), up to {}",
+                    stream.trim_end_matches("/digests"),
+                    at,
+                    crate::when::ago(now, at),
+                    crate::when::from_millis(l.end_ms)
+                );
+            }
         }
         Err(crate::state::StateError::Locked(_)) => println!(
-            "state: {} is in use by the running daemon (its metrics say whether objects are set aside)",
+            "state: {} is in use by the running daemon (its metrics and /readyz say whether objects are set aside and when digests were verified)",
             s.state_dir.display()
         ),
         Err(e) => println!("warning: {e}"),

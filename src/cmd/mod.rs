@@ -16,6 +16,7 @@ mod run;
 mod scan;
 mod silence;
 mod state;
+mod verify;
 
 use std::process::ExitCode;
 
@@ -78,6 +79,10 @@ pub enum Command {
         after_help = "Examples:\n  trailwatch backfill --since 7d\n  trailwatch backfill --since 2026-11-20T00:00:00Z --until 2026-11-21T00:00:00Z \\\n    --source lookup --output table\n  trailwatch backfill --since 24h --notify"
     )]
     Backfill(backfill::BackfillArgs),
+    /// Check a past window of the trail's bucket by CloudTrail's signed digests: every digest's
+    /// signature and its link to the one before, every log file's hash, and the log files no
+    /// digest lists. One line per finding; exit 1 when anything is found.
+    Verify(verify::VerifyArgs),
     /// Validate the configuration, run the rules' tests and print the plan; --probe also tests
     /// AWS access and sinks.
     ///
@@ -126,6 +131,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CmdError> {
         Command::Rules(c) => rules::run(c),
         Command::Run(a) => run::run(a),
         Command::Backfill(a) => backfill::run(a),
+        Command::Verify(a) => verify::run(a),
         Command::Check(a) => check::run(a),
         Command::State(c) => state::run(c),
         Command::NotifyTest(a) => notify::run(a),

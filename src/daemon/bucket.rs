@@ -87,6 +87,15 @@ impl BucketPoller {
                 if let Ok(rep) = &res {
                     sh.note_counts(&r.spec.name, rep);
                 }
+                // Then what the trail's digests prove of the place (after its files were read).
+                if r.trail.keys.is_some() {
+                    let dkey = format!("{key}/digests");
+                    let res = r.verify_place(&place, r.trail.clock.now()).await;
+                    sh.record(&dkey, &res);
+                    if let Ok(rep) = &res {
+                        sh.note_counts(&r.spec.name, rep);
+                    }
+                }
             });
         }
         while polls.join_next().await.is_some() {}

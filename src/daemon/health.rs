@@ -278,6 +278,10 @@ impl HealthTask {
     }
 }
 
+/// A chain of digests not verified for this long says the trail's proof stopped (CloudTrail
+/// writes a digest every hour, files or not).
+const DIGESTS_DUE: jiff::SignedDuration = jiff::SignedDuration::from_hours(3);
+
 /// What `/readyz` looks at: every source's streams and their cadence, the sinks and the state.
 pub(super) struct ReadyCheck {
     pub streams: Streams,
@@ -289,6 +293,24 @@ pub(super) struct ReadyCheck {
 }
 
 impl ReadyCheck {
+    /// The digest chains last verified more than `DIGESTS_DUE` ago, with when.
+    fn digests_behind(&self, now: Timestamp) -> Vec<String> {
+        let links = self.state.chain_links().unwrap_or_default();
+        links
+            .into_iter()
+            .filter(|(_, l)| now.duration_since(when::from_millis(l.verified_ms)) > DIGESTS_DUE)
+            .map(|((source, stream, chain), l)| {
+                let at = when::from_millis(l.verified_ms);
+                format!(
+                    "source '{source}': the digests of {} ({chain}) were last verified {} (at {at}, up to {}): digests stopped arriving, or cannot be checked",
+                    stream.trim_end_matches("/digests"),
+                    when::ago(now, at),
+                    when::from_millis(l.end_ms)
+                )
+            })
+            .collect()
+    }
+
     /// Why the daemon is not ready, one reason per line: a stream not polled within twice its
     /// interval (or a source with nothing polled yet), a sink failing, the state not writable.
     pub(super) fn reasons(&self, now: Timestamp) -> Vec<String> {
@@ -341,6 +363,7 @@ impl ReadyCheck {
                 h.last_error.as_deref().unwrap_or("unknown error")
             ));
         }
+        out.extend(self.digests_behind(now));
         if let Some(b) = self.state.outage() {
             out.push(format!("state: cannot be written: {}", b.error));
         }

@@ -119,8 +119,37 @@ impl Context {
             }
             .raise(&self.state, sinks.clone(), &self.direct);
         }
-        if !rep.suspicious.is_empty() || !rep.set_aside.is_empty() {
+        self.tell_findings(source, rep);
+        if !rep.suspicious.is_empty() || !rep.set_aside.is_empty() || !rep.findings.is_empty() {
             self.wake.notify_one();
+        }
+    }
+
+    /// What checking the trail's digests did: its counts, and an alert (critical, never
+    /// silenced) once per finding.
+    fn tell_findings(&self, source: &str, rep: &PollReport) {
+        if rep.digests + rep.log_files_checked + rep.log_files_read > 0 {
+            let (d, c, r) = (rep.digests, rep.log_files_checked, rep.log_files_read);
+            self.metrics.digests(source, d, c, r);
+        }
+        let (lang, sinks) = (self.language, self.judge.router.all().to_vec());
+        for f in &rep.findings {
+            self.metrics.integrity_finding(source, f.kind.name());
+            tracing::error!(source, kind = f.kind.name(), key = %f.key, "the trail's digests: {}: {}", f.line(), f.kind.meaning());
+            Own {
+                rule: OwnAlert::Integrity,
+                title: lang.pick(
+                    format!("trailwatch: CloudTrail integrity, {} in {}/{}", f.kind.name(), f.account, f.region),
+                    format!("trailwatch: CloudTrail 무결성, {} ({}/{})", f.kind.name(), f.account, f.region),
+                ),
+                severity: Severity::Critical,
+                detail: lang.pick(
+                    format!("{}: {} ({}). Hour {}. Source {source}. Who can write to the trail bucket? Check its policy and the S3 data events; `trailwatch verify` checks a window again.", f.line(), f.kind.meaning(), f.key, f.hour),
+                    format!("{}: {} ({}). 시간대 {}. 소스 {source}. 트레일 버킷에 누가 쓸 수 있는지, 버킷 정책과 S3 데이터 이벤트를 확인하세요. `trailwatch verify` 로 기간을 다시 점검할 수 있습니다.", f.line(), f.kind.meaning(), f.key, f.hour),
+                ),
+                key: Some(format!("{}:{}", f.kind.name(), f.key)),
+            }
+            .raise(&self.state, sinks.clone(), &self.direct);
         }
     }
 

@@ -4,10 +4,12 @@
 
 pub(crate) mod file;
 pub(crate) mod layout;
+pub(crate) mod proof;
 pub(crate) mod shape;
 pub(crate) mod stream;
 
 pub(crate) use file::{body_of, expand, is_gzip, load_limited, Body};
 pub use file::{Data, Input};
 pub(crate) use layout::{for_each_value, layout, Layout, Value};
+pub(crate) use proof::{Proof, Proving};
 pub(crate) use shape::{odd_container, records, RawRecord};

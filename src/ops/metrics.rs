@@ -78,6 +78,10 @@ struct Families {
     objects_doubted: Family<SourceLabels, Counter>,
     objects_set_aside: Family<SourceLabels, Counter>,
     objects_handed: Family<SourceLabels, Counter>,
+    digests_verified: Family<SourceLabels, Counter>,
+    log_files_checked: Family<SourceLabels, Counter>,
+    log_files_read_for_digests: Family<SourceLabels, Counter>,
+    integrity_findings: Family<KindLabels, Counter>,
     late_events: Family<SourceLabels, Counter>,
     undeliverable: Family<SourceLabels, Counter>,
     records_noted: Family<KindLabels, Counter>,
@@ -205,6 +209,27 @@ impl Metrics {
     /// lease (counted once it answered that they are durable).
     pub(crate) fn objects_handed(&self, src: &str, n: u64) {
         self.f.objects_handed.get_or_create(&source(src)).inc_by(n);
+    }
+
+    /// What checking a trail's digests did: digests verified, log files checked against them,
+    /// and log files read only because a digest listed them.
+    pub(crate) fn digests(&self, src: &str, digests: u64, checked: u64, read: u64) {
+        let l = source(src);
+        self.f.digests_verified.get_or_create(&l).inc_by(digests);
+        self.f.log_files_checked.get_or_create(&l).inc_by(checked);
+        self.f
+            .log_files_read_for_digests
+            .get_or_create(&l)
+            .inc_by(read);
+    }
+
+    /// A finding of the trail's digests, by kind.
+    pub(crate) fn integrity_finding(&self, src: &str, kind: &str) {
+        let l = KindLabels {
+            source: src.to_string(),
+            kind: kind.to_string(),
+        };
+        self.f.integrity_findings.get_or_create(&l).inc();
     }
 
     /// How late the events of a source's alerts were first seen (first seen minus
@@ -384,6 +409,26 @@ fn register_sources(r: &mut Registry, f: &Families, lateness: &Family<SourceLabe
         "objects_handed",
         "S3 objects a standby read from the queue and handed to the instance that holds the lease",
         f.objects_handed.clone(),
+    );
+    r.register(
+        "digests_verified",
+        "The trail's signed digest files verified (signature, chain, the log files they list)",
+        f.digests_verified.clone(),
+    );
+    r.register(
+        "digest_log_files_checked",
+        "Log files whose hash was checked against the digest that lists them",
+        f.log_files_checked.clone(),
+    );
+    r.register(
+        "digest_log_files_read",
+        "Log files read only because a digest listed them (a lost notification, a listing that missed them)",
+        f.log_files_read_for_digests.clone(),
+    );
+    r.register(
+        "integrity_findings",
+        "What checking the trail's digests found, by kind (modified, missing, digest-missing, signature, chain, not-in-digest, gap)",
+        f.integrity_findings.clone(),
     );
     r.register_with_unit(
         "event_lateness",

@@ -64,6 +64,13 @@ pub struct PollReport {
     pub suspicious: Vec<(String, String)>,
     /// Objects set aside in this poll because they could not be read: (object, error).
     pub set_aside: Vec<(String, String)>,
+    /// The trail's digests verified, the log files checked against them, and those read only
+    /// because a digest listed them.
+    pub digests: u64,
+    pub log_files_checked: u64,
+    pub log_files_read: u64,
+    /// What checking the digests found.
+    pub(crate) findings: Vec<crate::integrity::finding::Finding>,
 }
 
 impl PollReport {
@@ -91,6 +98,10 @@ impl PollReport {
         self.late.extend(o.late);
         self.suspicious.extend(o.suspicious);
         self.set_aside.extend(o.set_aside);
+        self.digests += o.digests;
+        self.log_files_checked += o.log_files_checked;
+        self.log_files_read += o.log_files_read;
+        self.findings.extend(o.findings);
     }
 
     /// Logs what a read noted about its records (each with its place) and keeps the counts.

@@ -89,6 +89,8 @@ struct SourceConfig {
     list_interval: Option<String>,
     /// s3: the first wait before an object that could not be read is tried again.
     unreadable_retry: Option<String>,
+    /// s3: check the trail's signed digests as they arrive (default: true).
+    verify_digests: Option<bool>,
     log_group: Option<String>,
     log_stream_prefix: Option<String>,
     /// files: the folder.
@@ -165,6 +167,8 @@ pub enum SourceKind {
         /// The first wait before an object that could not be read is tried again (it doubles,
         /// up to 6 hours).
         unreadable_retry: Duration,
+        /// Whether the trail's digests are verified (when the bucket holds any).
+        verify_digests: bool,
     },
 }
 
@@ -286,6 +290,7 @@ impl SourceConfig {
             (self.queue_url.is_some(), "queue_url"),
             (self.list_interval.is_some(), "list_interval"),
             (self.unreadable_retry.is_some(), "unreadable_retry"),
+            (self.verify_digests.is_some(), "verify_digests"),
         ])
     }
 
@@ -352,6 +357,7 @@ impl SourceConfig {
                 "unreadable_retry",
                 defaults::UNREADABLE_RETRY,
             )?,
+            verify_digests: self.verify_digests.unwrap_or(true),
         })
     }
 

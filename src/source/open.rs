@@ -13,7 +13,7 @@ use aws_config::SdkConfig;
 use super::aws::{self, organization, ApiError, ApiStats, Caller, Clock};
 use super::config::{Accounts, Fanout, SourceKind, SourceSpec};
 use super::coverage::{Aliases, Coverage};
-use super::s3::{Bucket, Queue, Trail};
+use super::s3::{Bucket, Keys, Queue, Trail};
 use super::stream::{Reader, Stream};
 use super::{cloudwatch_logs, lookup_events};
 use crate::backoff::Backoff;
@@ -325,6 +325,7 @@ async fn open_s3(sh: &Shared<'_>) -> Result<Opened, SourceError> {
         accounts,
         regions,
         queue_url,
+        verify_digests,
         ..
     } = &spec.kind
     else {
@@ -354,6 +355,8 @@ async fn open_s3(sh: &Shared<'_>) -> Result<Opened, SourceError> {
         trail: Some(Arc::new(Trail {
             bucket: Arc::new(b),
             queue,
+            keys: verify_digests
+                .then(|| Keys::new(spec.access.clone(), sh.clock.clone(), sh.caller())),
             accounts: accounts.clone(),
             regions: regions.clone(),
             clock: sh.clock.clone(),

@@ -15,6 +15,7 @@
 //! raised again).
 
 mod aside;
+mod digests;
 mod error;
 mod files;
 mod history;
@@ -31,6 +32,7 @@ mod tree;
 mod watermarks;
 
 pub(crate) use self::aside::SetAside;
+pub(crate) use self::digests::Link;
 pub(crate) use self::error::StateError;
 pub(crate) use self::files::{FileMark, Stamp};
 pub(crate) use self::history::{HistoryEntry, Status};

@@ -18,6 +18,13 @@ pub struct ObjectMark {
     pub time_ms: i64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// Its content's hash, when it was read to its end: a digest that lists the object is
+    /// checked against it (never downloaded again for that).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proof: Option<crate::format::Proof>,
+    /// A verified digest listed it, with this hash.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verified: bool,
 }
 
 /// `source` NUL `stream` NUL `key`.
@@ -52,16 +59,44 @@ impl State {
         })
     }
 
+    /// Every object read of a stream, by key.
+    pub(crate) fn objects_of(
+        &self,
+        source: &str,
+        stream: &str,
+    ) -> Result<Vec<(String, ObjectMark)>> {
+        let prefix = object_key(source, stream, "");
+        self.with(|s| {
+            let mut out = Vec::new();
+            for kv in s.objects.scan_prefix(&prefix) {
+                let (k, v) = kv?;
+                if let Ok(m) = serde_json::from_slice::<ObjectMark>(&v) {
+                    out.push((String::from_utf8_lossy(&k[prefix.len()..]).into_owned(), m));
+                }
+            }
+            Ok(out)
+        })
+    }
+
     /// Forgets the objects of a stream delivered before `before` (a listing never reaches
-    /// back to them again); returns how many.
-    pub fn forget_objects(&self, source: &str, stream: &str, before: Timestamp) -> Result<usize> {
+    /// back to them again); returns how many. With `unchecked_until`, an object no digest was
+    /// checked for yet is kept until then (its digest may come later).
+    pub fn forget_objects(
+        &self,
+        source: &str,
+        stream: &str,
+        before: Timestamp,
+        unchecked_until: Option<Timestamp>,
+    ) -> Result<usize> {
         let before = when::millis(before);
+        let unchecked = unchecked_until.map_or(before, when::millis).min(before);
         self.with(|s| {
             let mut n = 0;
             for kv in s.objects.scan_prefix(object_key(source, stream, "")) {
                 let (k, v) = kv?;
-                let old =
-                    serde_json::from_slice::<ObjectMark>(&v).map_or(true, |m| m.time_ms < before);
+                let old = serde_json::from_slice::<ObjectMark>(&v).map_or(true, |m| {
+                    m.time_ms < if m.verified { before } else { unchecked }
+                });
                 if old {
                     s.objects.remove(k)?;
                     n += 1;

@@ -14,12 +14,13 @@ use std::sync::{Arc, Mutex, RwLock};
 
 /// The trees copied, in the order their keys are written (the meta tree is this database's
 /// own: not copied).
-pub const TREES: [&str; 12] = [
+pub const TREES: [&str; 13] = [
     "outbox",
     "dead",
     "history",
     "tallies",
     "sightings",
+    "digests",
     "files",
     "objects",
     "aside",

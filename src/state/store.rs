@@ -56,6 +56,8 @@ pub(super) struct Store {
     pub tallies: Tree,
     /// First-seen rules' history: each combination's sightings, each account's learning.
     pub sightings: Tree,
+    /// The trail's digests verified: each chain's last link.
+    pub digests: Tree,
     /// S3 objects that could not be read, set aside to be tried again.
     pub aside: Tree,
     /// Every alert raised, 90 days, with what became of it.
@@ -133,6 +135,7 @@ impl Store {
             objects: tree("objects")?,
             tallies: tree("tallies")?,
             sightings: tree("sightings")?,
+            digests: tree("digests")?,
             aside: tree("aside")?,
             history: tree("history")?,
             silences: tree("silences")?,
@@ -204,6 +207,7 @@ impl Store {
             &self.history,
             &self.tallies,
             &self.sightings,
+            &self.digests,
             &self.files,
             &self.objects,
             &self.aside,

@@ -11,6 +11,7 @@ mod corpus;
 mod daemon;
 mod delivery;
 mod detections;
+mod digests;
 mod faults;
 mod first_seen;
 mod hostile_bucket;

@@ -133,7 +133,7 @@ impl Reader {
                 Fetched::Stopped => return Ok(Read::Stopped),
                 // Made durable with the other messages of its receive (`make_durable`).
                 Fetched::Done(o) if disposal == Disposal::Raise => {
-                    self.mark_read(&c.key, &k, (o.etag, o.problem), now, rep)?;
+                    self.mark_read(&c.key, &k, o.seen(), now, rep)?;
                 }
                 Fetched::Done(o) => objects.push(o),
             }

@@ -49,9 +49,10 @@ impl Reader {
                 t.already += 1;
                 continue;
             }
+            let seen = o.seen();
             let mut found = Found::of_alerts(o.alerts);
             raise_all(&self.judge, &self.state, &mut found, now, rep)?;
-            self.mark_read(&o.key, &k, (o.etag, o.problem), now, rep)?;
+            self.mark_read(&o.key, &k, seen, now, rep)?;
             t.taken += 1;
         }
         self.state.flush()?;

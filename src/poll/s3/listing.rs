@@ -22,6 +22,9 @@ use crate::when;
 /// How many objects of one place are read at once (their order is kept for the watermark).
 pub(crate) const AT_ONCE: usize = 8;
 
+/// How long a log file's mark waits for a digest to list it.
+const DIGEST_PATIENCE: jiff::SignedDuration = jiff::SignedDuration::from_hours(24);
+
 /// Objects read in a row are made durable together, this many at a time.
 const COMMIT_EVERY: usize = 64;
 
@@ -211,11 +214,11 @@ impl Reader {
             }
         }
         if let Some(w) = state.watermark(&spec.name, &stream)? {
-            state.forget_objects(
-                &spec.name,
-                &stream,
-                w - overlap - jiff::SignedDuration::from_hours(1),
-            )?;
+            let before = w - overlap - jiff::SignedDuration::from_hours(1);
+            // A log file whose digest was not checked yet is kept a day (its digest comes
+            // within the hour, a backfill digest later).
+            let unchecked = self.trail.keys.as_ref().map(|_| before - DIGEST_PATIENCE);
+            state.forget_objects(&spec.name, &stream, before, unchecked)?;
         }
         Ok(rep)
     }

@@ -3,6 +3,7 @@
 //! the reader says (`Disposal`). What each reader (the listing, the queue, a standby, a
 //! backfill) does with the object afterwards is its own.
 
+use std::io::BufReader;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
@@ -16,6 +17,7 @@ use super::super::report::{PollError, PollReport};
 use crate::alert::Alert;
 use crate::format::stream::Limits;
 use crate::format::stream::{self, Item, Problem};
+use crate::format::{Proof, Proving};
 use crate::source::s3::Trail;
 use crate::state::State;
 
@@ -32,6 +34,27 @@ pub(crate) struct ObjectRead {
     /// Bytes of JSON read (inflated).
     #[serde(skip)]
     pub bytes: u64,
+    /// Its content's hash, when it was read to its end (what its digest is checked against).
+    #[serde(default)]
+    pub proof: Option<Proof>,
+}
+
+impl ObjectRead {
+    /// What its read mark keeps of it.
+    pub(crate) fn seen(&self) -> Seen {
+        Seen {
+            etag: self.etag.clone(),
+            problem: self.problem.clone(),
+            proof: self.proof.clone(),
+        }
+    }
+}
+
+/// What is kept of an object read: its ETag, what could not be read of it, its content's hash.
+pub(crate) struct Seen {
+    pub etag: String,
+    pub problem: Option<String>,
+    pub proof: Option<Proof>,
 }
 
 /// What reading an object came to.
@@ -42,6 +65,9 @@ pub(crate) enum Fetched {
     /// Read to its end, or to a problem that reading again cannot cure.
     Done(ObjectRead),
 }
+
+/// The buffer an object is read through.
+const BUFFER: usize = 64 << 10;
 
 /// Everything one read of an object needs.
 pub(crate) struct Fetch<'a> {
@@ -60,6 +86,7 @@ enum Ending {
     Done {
         problem: Option<String>,
         bytes: u64,
+        proof: Option<Proof>,
     },
     /// The connection broke: read again next time.
     Broken(String),
@@ -109,9 +136,14 @@ impl Fetch<'_> {
             Ending::Broken(e) => Err(PollError::Object(format!(
                 "{name}: the download broke off: {e} (read again at the next poll)"
             ))),
-            Ending::Done { problem, bytes } => Ok(Fetched::Done(ObjectRead {
+            Ending::Done {
+                problem,
+                bytes,
+                proof,
+            } => Ok(Fetched::Done(ObjectRead {
                 key: key.to_string(),
                 etag: obj.etag,
+                proof,
                 problem,
                 alerts: read.kept,
                 bytes,
@@ -128,7 +160,9 @@ fn parse(
     w: &mut dyn stream::Witness,
     on: &mut dyn FnMut(Item) -> bool,
 ) -> Result<Ending, String> {
-    let body = crate::format::body_of(body).map_err(|e| format!("{name}: {e}"))?;
+    let proving =
+        Proving::new(BufReader::with_capacity(BUFFER, body)).map_err(|e| format!("{name}: {e}"))?;
+    let mut body = BufReader::with_capacity(BUFFER, proving);
     let mut ended: Option<Problem> = None;
     let mut stopped = false;
     let mut handle = |item: Item| {
@@ -145,7 +179,11 @@ fn parse(
         line: 1,
         lines: None,
     };
-    let (bytes, _) = stream::read_witnessed(body, limits, start, Some(w), &mut handle);
+    let (bytes, _) = stream::read_witnessed(&mut body, limits, start, Some(w), &mut handle);
+    // Read to its end without a problem: what its bytes prove is known.
+    let proof = (ended.is_none() && !stopped)
+        .then(|| body.get_ref().proof())
+        .flatten();
     Ok(match ended {
         _ if stopped => Ending::Stopped,
         Some(Problem::Read {
@@ -155,10 +193,38 @@ fn parse(
         Some(p) => Ending::Done {
             problem: Some(p.show(name)),
             bytes,
+            proof,
         },
         None => Ending::Done {
             problem: None,
             bytes,
+            proof,
         },
     })
+}
+
+/// What object `key`'s bytes prove, read to their end and judged by nothing (a digest's log
+/// file read before without its hash). `None`: it is not there.
+pub(crate) async fn prove(trail: &Trail, key: &str) -> Result<Option<Proof>, PollError> {
+    let obj = match trail.bucket.open(key).await {
+        Ok(o) => o,
+        Err(e) if e.is("NoSuchKey") => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let body = SyncIoBridge::new(obj.body.into_async_read());
+    let name = format!("s3://{}/{key}", trail.bucket.name);
+    tokio::task::spawn_blocking(move || {
+        let mut p = Proving::new(BufReader::with_capacity(BUFFER, body))
+            .map_err(|e| PollError::Object(format!("{name}: {e}")))?;
+        match std::io::copy(&mut p, &mut std::io::sink()) {
+            Ok(_) => Ok(p.proof()),
+            // Bytes after the gzip stream that are not gzip: said as such, with its hash.
+            Err(_) if p.proof().is_some() => Ok(p.proof()),
+            Err(e) => Err(PollError::Object(format!(
+                "{name}: the download broke off: {e}"
+            ))),
+        }
+    })
+    .await
+    .expect("hashing an object does not panic")
 }

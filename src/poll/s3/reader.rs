@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use super::super::raise::Judge;
 use super::super::reading::Disposal;
 use super::super::report::{PollError, PollReport};
-use super::object::{Fetch, Fetched};
+use super::object::{Fetch, Fetched, Seen};
 use crate::source::s3::{layout, KeyKind, Place, Trail};
 use crate::source::SourceSpec;
 use crate::state::{ObjectMark, State};
@@ -83,14 +83,16 @@ impl Reader {
         &self,
         key: &str,
         k: &Key,
-        (etag, problem): (String, Option<String>),
+        seen: Seen,
         now: Timestamp,
         rep: &mut PollReport,
     ) -> Result<(), PollError> {
         let mark = ObjectMark {
-            etag,
+            etag: seen.etag,
             time_ms: when::millis(k.mark_time(now)),
-            problem,
+            problem: seen.problem,
+            proof: seen.proof,
+            verified: false,
         };
         self.state
             .mark_object(&self.spec.name, &k.place.stream(), key, &mark)?;
@@ -140,7 +142,7 @@ impl Reader {
         match self.fetch(key, Disposal::Raise, now, rep).await? {
             Fetched::Stopped => Ok(false),
             Fetched::Done(o) => {
-                self.mark_read(key, k, (o.etag, o.problem), now, rep)?;
+                self.mark_read(key, k, o.seen(), now, rep)?;
                 Ok(true)
             }
         }

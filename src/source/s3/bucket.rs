@@ -30,6 +30,8 @@ pub struct Listing {
 pub struct Object {
     pub body: ByteStream,
     pub etag: String,
+    /// Its user metadata (`x-amz-meta-…`, without the prefix): a digest's signature.
+    pub metadata: std::collections::HashMap<String, String>,
 }
 
 /// The trail's bucket.
@@ -151,6 +153,7 @@ impl Bucket {
             .await?;
         Ok(Object {
             etag: out.e_tag().unwrap_or("").to_string(),
+            metadata: out.metadata().cloned().unwrap_or_default(),
             body: out.body,
         })
     }

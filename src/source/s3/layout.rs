@@ -29,12 +29,36 @@ pub enum KeyKind {
         time: Timestamp,
         folder: Option<Date>,
     },
-    /// A digest (integrity) file.
-    Digest,
+    /// A digest (integrity) file: its place, its chain, the end of the hour it covers (in
+    /// its name), and the date of its folder.
+    Digest {
+        place: Place,
+        chain: Chain,
+        end: Timestamp,
+        folder: Option<Date>,
+    },
     /// A CloudTrail Insights file.
     Insight,
     /// Anything else under the prefix.
     Other,
+}
+
+/// One chain of digests of a place: a trail's hourly digests, or its backfill digests (for
+/// files delivered late), each chained to the one before.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Chain {
+    pub trail: String,
+    /// The trail's home region.
+    pub home: String,
+    pub backfill: bool,
+}
+
+impl Chain {
+    /// Its name beside the place's stream: `trail@home`, `trail@home/backfill`.
+    pub fn name(&self) -> String {
+        let b = if self.backfill { "/backfill" } else { "" };
+        format!("{}@{}{b}", self.trail, self.home)
+    }
 }
 
 /// The key prefix before `AWSLogs/`, as the trail's S3 key prefix is written (`""`, `"a/b"` or
@@ -113,6 +137,16 @@ impl Place {
         format!("{}{}/", self.dir(base), d.strftime("%Y/%m/%d"))
     }
 
+    /// The folder of one day's digests.
+    pub fn digest_day(&self, base: &str, d: Date) -> String {
+        format!(
+            "{}CloudTrail-Digest/{}/{}/",
+            Self::account_dir(base, self.org.as_deref(), &self.account),
+            self.region,
+            d.strftime("%Y/%m/%d")
+        )
+    }
+
     /// A key that sorts just before every file of this place delivered at or after `t` (a
     /// `StartAfter` for the listing of `t`'s day).
     pub fn start_after(&self, base: &str, t: Timestamp) -> String {
@@ -170,8 +204,19 @@ pub fn parse(base: &str, key: &str) -> KeyKind {
     if !is_account(account) {
         return KeyKind::Other;
     }
+    let folder = (|| {
+        let (y, m, d) = (yyyy.parse().ok()?, mm.parse().ok()?, dd.parse().ok()?);
+        (yyyy.len() == 4 && mm.len() == 2 && dd.len() == 2)
+            .then(|| Date::new(y, m, d).ok())
+            .flatten()
+    })();
+    let place = Place {
+        org,
+        account: account.to_string(),
+        region: region.to_string(),
+    };
     match kind {
-        "CloudTrail-Digest" => return KeyKind::Digest,
+        "CloudTrail-Digest" => return digest(place, file, folder),
         "CloudTrail-Insight" => return KeyKind::Insight,
         "CloudTrail" => {}
         _ => return KeyKind::Other,
@@ -184,21 +229,64 @@ pub fn parse(base: &str, key: &str) -> KeyKind {
     else {
         return KeyKind::Other;
     };
-    let folder = (|| {
-        let (y, m, d) = (yyyy.parse().ok()?, mm.parse().ok()?, dd.parse().ok()?);
-        (yyyy.len() == 4 && mm.len() == 2 && dd.len() == 2)
-            .then(|| Date::new(y, m, d).ok())
-            .flatten()
-    })();
     KeyKind::Log {
-        place: Place {
-            org,
-            account: account.to_string(),
-            region: region.to_string(),
-        },
+        place,
         time,
         folder,
     }
+}
+
+/// A digest's file name: `<account>_CloudTrail-Digest_<region>_<trail>_<home>_<YYYYMMDDTHHMMSSZ>
+/// [_backfill].json.gz` (a trail's name may hold underscores: it is what is between).
+fn digest(place: Place, file: &str, folder: Option<Date>) -> KeyKind {
+    let head = format!("{}_CloudTrail-Digest_{}_", place.account, place.region);
+    let parsed = (|| {
+        let rest = file.strip_prefix(&head)?.strip_suffix(".json.gz")?;
+        let (rest, backfill) = match rest.strip_suffix("_backfill") {
+            Some(r) => (r, true),
+            None => (rest, false),
+        };
+        let (rest, stamp) = rest.rsplit_once('_')?;
+        let (trail, home) = rest.rsplit_once('_')?;
+        let end = parse_stamp_seconds(stamp)?;
+        (!trail.is_empty() && !home.is_empty())
+            .then(|| Chain {
+                trail: trail.to_string(),
+                home: home.to_string(),
+                backfill,
+            })
+            .map(|chain| (chain, end))
+    })();
+    match parsed {
+        Some((chain, end)) => KeyKind::Digest {
+            place,
+            chain,
+            end,
+            folder,
+        },
+        None => KeyKind::Other,
+    }
+}
+
+/// `YYYYMMDDTHHMMSSZ`, as in a digest's name.
+fn parse_stamp_seconds(s: &str) -> Option<Timestamp> {
+    let minutes = parse_stamp(&format!("{}Z", s.strip_suffix('Z')?.get(..13)?))?;
+    let secs: i64 = s.get(13..15)?.parse().ok()?;
+    (s.len() == 16).then(|| minutes + jiff::SignedDuration::from_secs(secs))
+}
+
+/// A digest's key (tests lay chains out with it).
+pub fn digest_key_for(base: &str, place: &Place, chain: &Chain, end: Timestamp) -> String {
+    format!(
+        "{}{}_CloudTrail-Digest_{}_{}_{}_{}{}.json.gz",
+        place.digest_day(base, utc_date(end)),
+        place.account,
+        place.region,
+        chain.trail,
+        chain.home,
+        end.strftime("%Y%m%dT%H%M%SZ"),
+        if chain.backfill { "_backfill" } else { "" }
+    )
 }
 
 /// How far after AWS's now a file may be named (its name is the time it was delivered).
@@ -276,8 +364,28 @@ mod tests {
         );
         assert_eq!(
             parse("", "AWSLogs/111122223333/CloudTrail-Digest/us-east-1/2023/07/10/111122223333_CloudTrail-Digest_us-east-1_x_20230710T1145Z.json.gz"),
-            KeyKind::Digest
+            KeyKind::Other
         );
+        // A digest: its chain (a trail name may hold underscores), its end, backfill or not.
+        let end: Timestamp = "2023-07-10T11:45:12Z".parse().unwrap();
+        for (trail, backfill) in [("main", false), ("org_trail_1", true)] {
+            let chain = Chain {
+                trail: trail.into(),
+                home: "eu-west-1".into(),
+                backfill,
+            };
+            let k = digest_key_for("logs/", &place(Some("o-a1b2c3d4e5")), &chain, end);
+            assert_eq!(
+                parse("logs/", &k),
+                KeyKind::Digest {
+                    place: place(Some("o-a1b2c3d4e5")),
+                    chain,
+                    end,
+                    folder: Date::new(2023, 7, 10).ok()
+                },
+                "{k}"
+            );
+        }
         assert_eq!(
             parse(
                 "",

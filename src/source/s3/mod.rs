@@ -6,17 +6,20 @@
 //! notifications bring new objects at once, and the listing still catches anything they miss.
 //!
 //! `layout` knows the key layouts, `bucket` the S3 calls, `queue` the SQS calls and
-//! notifications. Reading an object's records is `poll::bucket`'s.
+//! notifications, `keys` the public keys its digests are signed with. Reading an object's
+//! records, and verifying its digests, is `poll::s3`'s.
 
 mod bucket;
+mod keys;
 pub mod layout;
 pub(crate) mod queue;
 
 use std::sync::Arc;
 
 pub(crate) use bucket::{Bucket, Listed};
-pub(crate) use layout::KeyKind;
+pub use keys::Keys;
 pub use layout::Place;
+pub(crate) use layout::{Chain, KeyKind};
 pub(crate) use queue::Queue;
 
 use super::aws::{ApiError, ApiStats, Clock};
@@ -25,6 +28,8 @@ use super::aws::{ApiError, ApiStats, Clock};
 pub struct Trail {
     pub bucket: Arc<Bucket>,
     pub queue: Option<Queue>,
+    /// The keys its digests are signed with, when they are verified (`verify_digests`).
+    pub keys: Option<Keys>,
     /// Only these accounts and regions (empty: every one found).
     pub accounts: Vec<String>,
     pub regions: Vec<String>,

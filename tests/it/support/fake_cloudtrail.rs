@@ -251,6 +251,8 @@ struct Shared {
     stop: AtomicBool,
     /// Signalled after every CloudTrail call.
     called: (Mutex<()>, Condvar),
+    /// `ListPublicKeys`' answer: (region, key) — the key as CloudTrail lists it.
+    public_keys: Mutex<Vec<(String, Value)>>,
 }
 
 /// A running fake, on a loopback port.
@@ -285,6 +287,7 @@ impl FakeCloudTrail {
             held: (Mutex::new(false), Condvar::new()),
             stop: AtomicBool::new(false),
             called: (Mutex::new(()), Condvar::new()),
+            public_keys: Mutex::new(Vec::new()),
         });
         let sh = shared.clone();
         thread::spawn(move || {
@@ -367,6 +370,32 @@ impl FakeCloudTrail {
         while !*held {
             held = cv.wait(held).unwrap();
         }
+    }
+
+    /// The public keys `ListPublicKeys` lists for `region`: DER (base64), MD5 fingerprint,
+    /// validity (seconds since the epoch).
+    pub fn set_public_keys(&self, region: &str, keys: &[(String, String, i64, i64)]) {
+        let mut all = self.shared.public_keys.lock().unwrap();
+        all.retain(|(r, _)| r != region);
+        for (der, fp, from, to) in keys {
+            let k = json!({"Value": der, "Fingerprint": fp,
+                "ValidityStartTime": *from as f64, "ValidityEndTime": *to as f64});
+            all.push((region.to_string(), k));
+        }
+    }
+
+    /// The `ListPublicKeys` calls made, by region.
+    pub fn public_key_calls(&self) -> Vec<String> {
+        self.shared
+            .other_calls
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|c| {
+                c.strip_prefix("cloudtrail:ListPublicKeys ")
+                    .map(String::from)
+            })
+            .collect()
     }
 
     pub fn release(&self) {
@@ -528,6 +557,9 @@ fn route(sh: &Shared, req: &Request) -> Answer {
         sh.called.1.notify_all();
         return a;
     }
+    if req.target.ends_with(".ListPublicKeys") {
+        return list_public_keys(sh, req);
+    }
     if req.path.starts_with("/listRegions") {
         return account_list_regions(sh, signed_late);
     }
@@ -538,6 +570,33 @@ fn route(sh: &Shared, req: &Request) -> Answer {
         "UnknownOperationException",
         "the fake does not know this call",
     ))
+}
+
+/// The keys of the request's region valid within its StartTime..EndTime, as CloudTrail lists
+/// them (every key when no time is given).
+fn list_public_keys(sh: &Shared, req: &Request) -> Answer {
+    sh.other_calls
+        .lock()
+        .unwrap()
+        .push(format!("cloudtrail:ListPublicKeys {}", req.region));
+    let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
+    let (from, to) = (
+        body["StartTime"].as_f64().unwrap_or(f64::MIN),
+        body["EndTime"].as_f64().unwrap_or(f64::MAX),
+    );
+    let keys: Vec<Value> = sh
+        .public_keys
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(r, k)| {
+            *r == req.region
+                && k["ValidityStartTime"].as_f64().unwrap_or(0.0) <= to
+                && k["ValidityEndTime"].as_f64().unwrap_or(f64::MAX) >= from
+        })
+        .map(|(_, k)| k.clone())
+        .collect();
+    json_answer((200, json!({ "PublicKeyList": keys }).to_string()))
 }
 
 fn query_error(status: u16, code: &str, message: &str) -> Answer {
