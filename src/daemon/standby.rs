@@ -185,6 +185,7 @@ async fn start_reading(
             judge: cx.judge.clone(),
             state: state.clone(),
             stop: Arc::default(),
+            verifying: Arc::default(),
         };
         tracing::info!(source = %spec.name, "standing by, this instance shares the reading of the queue: what it reads is raised by the instance that holds the lease");
         for _ in 0..READERS {

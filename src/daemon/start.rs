@@ -178,6 +178,7 @@ fn spawn_streams(
             judge: cx.judge.clone(),
             state: cx.state.clone(),
             stop: Arc::default(),
+            verifying: Arc::default(),
         };
         if trail.queue.is_some() {
             for _ in 0..READERS {

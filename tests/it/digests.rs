@@ -11,6 +11,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::support::fake_cloudtrail::FakeCloudTrail;
+use crate::support::moto_aws;
 use crate::support::servers::{moto, Proc, Receiver};
 use crate::support::{aws_bin, signal, spawn_run, text};
 
@@ -85,14 +86,19 @@ fn lay(
 }
 
 fn config(dir: &Path, w: &World, bucket: &str, hook: &str) -> PathBuf {
+    config_with(dir, w, bucket, hook, "")
+}
+
+/// `config`, with more lines in the source's table.
+fn config_with(dir: &Path, w: &World, bucket: &str, hook: &str, extra: &str) -> PathBuf {
     let cfg = dir.join(format!("{bucket}.toml"));
     std::fs::write(
         &cfg,
         format!(
-            "state_dir = \"{}/{bucket}-state\"\ngroup_window = \"0s\"\nlanguage = \"en\"\n\n[[sources]]\nname = \"trail\"\ntype = \"s3\"\nbucket = \"{bucket}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nendpoint_urls = {{ cloudtrail = \"{}\" }}\nretry_attempts = 0\n\n[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nmax_per_second = 0\nstorm_after = 0\nurl = \"{hook}\"\n",
+            "state_dir = \"{}/{bucket}-state\"\ngroup_window = \"0s\"\nlanguage = \"en\"\n\n[[sources]]\nname = \"trail\"\ntype = \"s3\"\nbucket = \"{bucket}\"\nregion = \"us-east-1\"\nendpoint_url = \"{}\"\nendpoint_urls = {{ cloudtrail = \"{}\" }}\nretry_attempts = 0\n{extra}\n\n[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nmax_per_second = 0\nstorm_after = 0\nurl = \"{hook}\"\n",
             dir.display(),
             w.murl,
-            w.fake.url
+            w.fake.url,
         ),
     )
     .unwrap();
@@ -327,5 +333,47 @@ fn the_daemon_reads_what_only_a_digest_announced_and_raises_a_finding_once_acros
         )),
         "{}",
         text(&o)
+    );
+}
+
+#[test]
+fn a_new_digest_announced_by_the_queue_is_checked_at_once() {
+    let w = world();
+    let dir = tempfile::tempdir().unwrap();
+    let rt = crate::support::rt();
+    let queue_url = rt.block_on(async {
+        let s3 = moto_aws::s3(&moto_aws::conf(&w.murl, "us-east-1").await);
+        s3.create_bucket().bucket("queued").send().await.unwrap();
+        let (q, arn) = moto_aws::queue(&w.murl, "trail-events").await;
+        moto_aws::notify(&s3, "queued", &arn).await;
+        q
+    });
+    let r = Receiver::start(0, vec![]);
+    // Listing once an hour, and the bucket empty at the first: only the notifications can
+    // bring the log files and the digest in time.
+    let extra = format!("queue_url = \"{queue_url}\"\nlist_interval = \"1h\"");
+    let cfg = config_with(dir.path(), &w, "queued", &r.url, &extra);
+    let (_d, mut logs) = spawn_run(&cfg);
+    logs.until("trailwatch running", Duration::from_secs(30));
+    // An hour delivered now, its digest signed by a key ListPublicKeys does not know.
+    let laid = lay(
+        &w,
+        "queued",
+        hours_ago(1),
+        1,
+        &[(0, false)],
+        json!([{"op": "forge_signature", "hour": 0}]),
+    );
+    let digest = laid["digests"][0].as_str().unwrap().to_string();
+    let caught = |r: &Receiver| {
+        r.received()
+            .iter()
+            .any(|g| g.body.contains("CloudTrail integrity") && g.body.contains(&digest))
+    };
+    assert!(
+        r.wait_for(caught, Duration::from_secs(30)),
+        "{:?}\n{}",
+        r.event_ids(),
+        logs.rest_now()
     );
 }

@@ -1,7 +1,8 @@
 //! Objects announced by the bucket's notifications: what the messages of one receive name is
 //! read, and what it holds disposed of in one place (`Reader::take_messages`): the instance
 //! that holds the lease (or one host) raises it and makes it durable in one flush; a standby
-//! hands it to the holder through the table and waits for its answer. Then each message gets
+//! hands it to the holder through the table and waits for its answer. A new digest of the
+//! trail has the holder check its place's digests at once (`verify`). Then each message gets
 //! its verdict: deleted, or handed back to the queue (at once, or in a minute when it could
 //! not be dealt with; the listing reads its objects meanwhile). Receiving, keeping messages
 //! hidden and carrying out the verdicts is the daemon's queue task.
@@ -108,7 +109,23 @@ impl Reader {
                 continue;
             }
             let now = self.trail.clock.now();
-            // Digests, Insights, other files, accounts and regions not read here.
+            if let Some(place) = self.digest_of(&c.key) {
+                // A new digest: the holder checks its place's digests now (a standby leaves
+                // that to the holder's listing).
+                if disposal == Disposal::Raise {
+                    let checked = self.verify_place(&place, now).await.map_err(|e| {
+                        PollError::Object(format!(
+                            "message {}, {}: checking the digests of {}: {e} (left in the queue: it comes back, and the listing checks them meanwhile)",
+                            m.id,
+                            self.object_name(&c.key),
+                            place.stream()
+                        ))
+                    })?;
+                    rep.absorb(checked);
+                }
+                continue;
+            }
+            // Insights, other files, accounts and regions not read here.
             let Some(k) = self.key_of(&c.key, now) else {
                 continue;
             };

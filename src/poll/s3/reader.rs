@@ -26,6 +26,8 @@ pub(crate) struct Reader {
     pub judge: Arc<Judge>,
     pub state: Arc<State>,
     pub stop: Arc<AtomicBool>,
+    /// One check of a place's digests at a time (the listing and the queue both start them).
+    pub verifying: Arc<super::verify::Turns>,
 }
 
 /// A log file of a place this source reads, as its key names it.
@@ -62,6 +64,19 @@ impl Reader {
                 place,
                 time,
             }),
+            _ => None,
+        }
+    }
+
+    /// The place whose digest `key` is, if it is one of a place this source reads and checks
+    /// the digests of.
+    pub(crate) fn digest_of(&self, key: &str) -> Option<Place> {
+        match layout::parse(&self.trail.bucket.base, key) {
+            KeyKind::Digest { place, .. }
+                if self.trail.keys.is_some() && self.trail.wants(&place) =>
+            {
+                Some(place)
+            }
             _ => None,
         }
     }
