@@ -184,7 +184,7 @@ async fn list_places(spec: &SourceSpec, t: &Trail, text: &mut String, warnings: 
 }
 
 /// Probes what a source needs besides its streams: an organization's accounts and their roles,
-/// an `s3` source's bucket, objects and queue. True when something failed.
+/// an `s3` source's bucket, objects, the keys its digests are checked with, and queue. True when something failed.
 async fn probe_more(spec: &SourceSpec, o: &Opened) -> bool {
     let mut failed = false;
     let mut say = |ok: bool, what: String| {
@@ -226,6 +226,18 @@ async fn probe_more(spec: &SourceSpec, o: &Opened) -> bool {
                 None => say(true, "no file to read yet".into()),
             },
             Err(e) => say(false, e.to_string()),
+        }
+    }
+    if let Some(keys) = &t.keys {
+        // The digests are checked with the keys of each region they are in.
+        let mut regions: Vec<&str> = places.iter().map(|p| p.region.as_str()).collect();
+        regions.sort_unstable();
+        regions.dedup();
+        for region in regions {
+            match keys.probe(region).await {
+                Ok(n) => say(true, format!("cloudtrail:ListPublicKeys in {region} ({n} keys; the trail's digests are checked with them)")),
+                Err(e) => say(false, format!("{e} (the trail's digests cannot be checked without it; `verify_digests = false` turns the check off)")),
+            }
         }
     }
     if let Some(q) = &t.queue {

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::fake_cloudtrail::FakeCloudTrail;
+use crate::support::fake_cloudtrail::{Behaviour, FakeCloudTrail};
 use crate::support::moto_aws;
 use crate::support::servers::{moto, Proc, Receiver};
 use crate::support::{aws_bin, signal, spawn_run, text};
@@ -121,7 +121,8 @@ fn an_intact_chain_across_a_key_rotation_and_a_spki_key_verifies() {
     let dir = tempfile::tempdir().unwrap();
     let start = hours_ago(6);
     lay(&w, "intact", start, 4, &[(0, false), (2, true)], json!([]));
-    let cfg = config(dir.path(), &w, "intact", "http://127.0.0.1:9/unused");
+    let r = Receiver::start(0, vec![]);
+    let cfg = config(dir.path(), &w, "intact", &r.url);
     let o = verify(&cfg, start - 3600, &[]);
     assert!(o.status.success(), "{}", text(&o));
     assert!(
@@ -136,6 +137,34 @@ fn an_intact_chain_across_a_key_rotation_and_a_spki_key_verifies() {
     assert!(
         !w.fake.public_key_calls().is_empty(),
         "the keys were asked for"
+    );
+    // check --probe asks for them too, and says when it may not.
+    let probe = || {
+        aws_bin()
+            .args(["check", "--probe", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    let o = probe();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("probe source 'trail': ok: cloudtrail:ListPublicKeys in us-east-1 ("),
+        "{}",
+        text(&o)
+    );
+    w.fake.set_behaviour(Behaviour {
+        fail_with: Some("AccessDeniedException"),
+        ..Behaviour::default()
+    });
+    let o = probe();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let failed = text(&o);
+    assert!(
+        failed.lines().any(|l| l.starts_with("probe source 'trail': FAILED:")
+            && l.contains("cloudtrail:ListPublicKeys")
+            && l.contains("verify_digests = false")),
+        "{failed}"
     );
 }
 

@@ -59,6 +59,11 @@ impl Keys {
         Ok(find(ks))
     }
 
+    /// `check --probe`'s: how many keys `region` lists for the last hours.
+    pub(crate) async fn probe(&self, region: &str) -> Result<usize, ApiError> {
+        Ok(self.list(region, self.clock.now()).await?.len())
+    }
+
     /// `ListPublicKeys` of `region` around `at`.
     async fn list(&self, region: &str, at: Timestamp) -> Result<Vec<PublicKey>, ApiError> {
         let client = self.client(region).await;

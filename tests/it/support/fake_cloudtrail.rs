@@ -579,6 +579,9 @@ fn list_public_keys(sh: &Shared, req: &Request) -> Answer {
         .lock()
         .unwrap()
         .push(format!("cloudtrail:ListPublicKeys {}", req.region));
+    if let Some(kind) = sh.behaviour.lock().unwrap().fail_with {
+        return json_answer(error(kind, "User: arn:aws:sts::111122223333:assumed-role/bastion/i-1 is not authorized to perform: cloudtrail:ListPublicKeys"));
+    }
     let body: Value = serde_json::from_str(&req.body).unwrap_or(Value::Null);
     let (from, to) = (
         body["StartTime"].as_f64().unwrap_or(f64::MIN),
