@@ -359,6 +359,37 @@ fn say_quiet(s: &Settings, now: jiff::Timestamp) {
     }
 }
 
+/// When each place's digests were last verified, and the `s3` sources that check digests but
+/// verified none yet (is log file validation on?).
+fn say_digests(s: &Settings, links: Vec<(crate::state::ChainId, crate::state::Link)>) {
+    let now = jiff::Timestamp::now();
+    for spec in &s.sources {
+        let verifies = matches!(
+            spec.kind,
+            crate::source::SourceKind::S3 {
+                verify_digests: true,
+                ..
+            }
+        );
+        if verifies && !links.iter().any(|((src, _, _), _)| *src == spec.name) {
+            println!(
+                "digests: source '{}': none verified yet. Is log file validation on for the trail? `aws cloudtrail get-trail --name TRAIL` shows LogFileValidationEnabled; `aws cloudtrail update-trail --name TRAIL --enable-log-file-validation` turns it on (its first digest comes within the hour)",
+                spec.name
+            );
+        }
+    }
+    for ((source, stream, chain), l) in links {
+        let at = crate::when::from_millis(l.verified_ms);
+        println!(
+            "digests: source '{source}' {} ({chain}): last verified {} ({}), up to {}",
+            stream.trim_end_matches("/digests"),
+            at,
+            crate::when::ago(now, at),
+            crate::when::from_millis(l.end_ms)
+        );
+    }
+}
+
 /// The S3 objects the state holds set aside because they could not be read.
 fn say_set_aside(s: &Settings) {
     // A shared state's folder is a cache; `state show` reads the table.
@@ -378,6 +409,7 @@ fn say_set_aside(s: &Settings) {
         return;
     }
     if !s.state_dir.join("db").exists() {
+        say_digests(s, Vec::new());
         return;
     }
     match crate::state::State::open(&s.state_dir) {
@@ -388,17 +420,7 @@ fn say_set_aside(s: &Settings) {
                     a.source, a.stream, a.key, a.tries, a.since, a.error
                 );
             }
-            let now = jiff::Timestamp::now();
-            for ((source, stream, chain), l) in st.chain_links().unwrap_or_default() {
-                let at = crate::when::from_millis(l.verified_ms);
-                println!(
-                    "digests: source '{source}' {} ({chain}): last verified {} ({}), up to {}",
-                    stream.trim_end_matches("/digests"),
-                    at,
-                    crate::when::ago(now, at),
-                    crate::when::from_millis(l.end_ms)
-                );
-            }
+            say_digests(s, st.chain_links().unwrap_or_default());
         }
         Err(crate::state::StateError::Locked(_)) => println!(
             "state: {} is in use by the running daemon (its metrics and /readyz say whether objects are set aside and when digests were verified)",

@@ -32,7 +32,7 @@ mod tree;
 mod watermarks;
 
 pub(crate) use self::aside::SetAside;
-pub(crate) use self::digests::Link;
+pub(crate) use self::digests::{ChainId, Link};
 pub(crate) use self::error::StateError;
 pub(crate) use self::files::{FileMark, Stamp};
 pub(crate) use self::history::{HistoryEntry, Status};
