@@ -1,5 +1,5 @@
-//! Progress bars for long commands (`backfill`, `rules replay`): shown on a terminal, nothing
-//! elsewhere (a log or a pipe gets the summary lines only).
+//! Progress bars for long commands (`backfill`, `rules replay`, `verify`): shown on a
+//! terminal, nothing elsewhere (a log or a pipe gets the summary lines only).
 
 use std::cell::RefCell;
 use std::io::IsTerminal;
@@ -25,6 +25,23 @@ impl Bars {
             b.set_style(ProgressStyle::with_template(template).expect("style"));
             *self.0.borrow_mut() = b;
         }
+    }
+
+    /// A spinner for work whose size is not known ahead, saying `msg` as it goes.
+    pub(super) fn spinner(&self) {
+        if std::io::stderr().is_terminal() {
+            let b = ProgressBar::new_spinner();
+            b.set_style(
+                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {msg}").expect("style"),
+            );
+            b.enable_steady_tick(std::time::Duration::from_millis(200));
+            *self.0.borrow_mut() = b;
+        }
+    }
+
+    /// What the spinner says now.
+    pub(super) fn say(&self, msg: String) {
+        self.0.borrow().set_message(msg);
     }
 }
 

@@ -10,6 +10,7 @@ use clap::Args;
 
 use super::common::{window, CmdError, ConfigArg};
 use crate::backoff::Backoff;
+use crate::poll::past::Progress as _;
 use crate::poll::s3::{audit_place, Audit};
 use crate::source::aws::Caller;
 use crate::source::s3::Keys;
@@ -60,6 +61,8 @@ pub(super) fn run(a: VerifyArgs) -> Result<ExitCode, CmdError> {
     let win = window(&a.since, a.until.as_deref())?;
     let specs = chosen(&a, &s.sources)?;
     let mut audit = Audit::default();
+    let bar = super::progress::Bars::default();
+    bar.spinner();
     super::common::runtime()?.block_on(async {
         for spec in &specs {
             let opened = open_source(spec, &s.account_aliases)
@@ -72,13 +75,24 @@ pub(super) fn run(a: VerifyArgs) -> Result<ExitCode, CmdError> {
             let own = Keys::new(access, clock, caller);
             let keys = trail.keys.as_ref().unwrap_or(&own);
             for place in trail.places().await.map_err(CmdError::failure)? {
-                audit_place((&trail, keys), &place, win, &mut audit)
+                let seen = |a: &Audit| {
+                    bar.say(format!(
+                        "source '{}' {}: {} digests, {} log files verified, {} findings",
+                        spec.name,
+                        place.stream(),
+                        a.digests,
+                        a.log_files,
+                        a.findings.len()
+                    ))
+                };
+                audit_place((&trail, keys), &place, win, &mut audit, &seen)
                     .await
                     .map_err(CmdError::failure)?;
             }
         }
         Ok::<_, CmdError>(())
     })?;
+    bar.done();
     for f in &audit.findings {
         match a.json {
             true => println!(

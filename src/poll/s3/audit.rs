@@ -6,6 +6,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 
+use futures_util::{stream, StreamExt};
 use jiff::{SignedDuration, Timestamp};
 
 use super::super::report::PollError;
@@ -26,12 +27,17 @@ pub(crate) struct Audit {
 /// A digest of the window: its key and the end of its hour.
 type Due = (String, Timestamp);
 
-/// Checks `place`'s digests whose hour ends within `(since, until + 1h]`, in chain order.
+/// Log files downloaded and hashed at once.
+const AT_ONCE: usize = 16;
+
+/// Checks `place`'s digests whose hour ends within `(since, until + 1h]`, in chain order;
+/// `seen` is shown the counts after each digest.
 pub(crate) async fn audit_place(
     (trail, keys): (&Trail, &Keys),
     place: &Place,
     (since, until): (Timestamp, Timestamp),
     out: &mut Audit,
+    seen: &dyn Fn(&Audit),
 ) -> Result<(), PollError> {
     let last_end = until + SignedDuration::from_hours(1);
     let chains = digests_of(trail, place, since, last_end).await?;
@@ -51,6 +57,7 @@ pub(crate) async fn audit_place(
             out.findings
                 .extend(digest::check_link(trail, &c, last.as_ref()).await?);
             check_files(trail, &c, &mut listed, out).await?;
+            seen(out);
             let link = c.link(Timestamp::now());
             if let Some(l) = &link {
                 let (s, e) = (
@@ -131,10 +138,18 @@ async fn check_files(
         .as_ref()
         .map(|f| f.log_files.clone())
         .unwrap_or_default();
-    for lf in files.iter().filter(|lf| lf.s3_bucket == trail.bucket.name) {
+    let ours: Vec<_> = files
+        .iter()
+        .filter(|lf| lf.s3_bucket == trail.bucket.name)
+        .collect();
+    let proofs: Vec<_> = stream::iter(ours.iter().map(|lf| prove(trail, &lf.s3_object)))
+        .buffered(AT_ONCE)
+        .collect()
+        .await;
+    for (lf, proof) in ours.into_iter().zip(proofs) {
         let key = &lf.s3_object;
         listed.insert(key.clone());
-        match prove(trail, key).await? {
+        match proof? {
             None => out.findings.push(c.finding(
                 FindingKind::Missing,
                 key,
