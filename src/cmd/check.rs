@@ -364,14 +364,7 @@ fn say_quiet(s: &Settings, now: jiff::Timestamp) {
 fn say_digests(s: &Settings, links: Vec<(crate::state::ChainId, crate::state::Link)>) {
     let now = jiff::Timestamp::now();
     for spec in &s.sources {
-        let verifies = matches!(
-            spec.kind,
-            crate::source::SourceKind::S3 {
-                verify_digests: true,
-                ..
-            }
-        );
-        if verifies && !links.iter().any(|((src, _, _), _)| *src == spec.name) {
+        if spec.verifies_digests() && !links.iter().any(|((src, _, _), _)| *src == spec.name) {
             println!(
                 "digests: source '{}': none verified yet. Is log file validation on for the trail? `aws cloudtrail get-trail --name TRAIL` shows LogFileValidationEnabled; `aws cloudtrail update-trail --name TRAIL --enable-log-file-validation` turns it on (its first digest comes within the hour)",
                 spec.name

@@ -1,6 +1,6 @@
-//! Self-monitoring: a stream or sink failing for longer than `health_after` raises a health
-//! alert through the sinks (a failing sink's through the others), and a recovery message when
-//! it heals; a state database that cannot be written is opened again and its outage told; an
+//! Self-monitoring: a stream or sink failing for longer than `health_after` (or a place whose
+//! trail digests stopped being verified) raises a health alert through the sinks (a failing
+//! sink's through the others), and a recovery message when it heals; a state database that cannot be written is opened again and its outage told; an
 //! optional daily heartbeat says the daemon is alive. What `/readyz` checks is here too.
 
 use std::collections::HashMap;
@@ -107,6 +107,8 @@ pub(super) struct HealthTask {
     /// Where they go while the state cannot be written.
     pub direct: Direct,
     pub language: Language,
+    /// The sources that check their trail's digests (a place whose digests stop is failing).
+    pub digest_sources: Vec<String>,
 }
 
 impl HealthTask {
@@ -185,6 +187,19 @@ impl HealthTask {
                     sink: Some(k.clone()),
                 }),
         );
+        let now = Timestamp::now();
+        for p in DigestPlace::all(&self.state, &self.digest_sources) {
+            let since = p.overdue_since(now);
+            parts.push(Component {
+                what: self.language.pick(
+                    format!("digests of source {}/{}", p.source, p.place),
+                    format!("소스 {}/{} 의 다이제스트", p.source, p.place),
+                ),
+                failing_since: since,
+                last_error: since.map(|_| p.why(now)),
+                sink: None,
+            });
+        }
         if let Some(b) = self.state.outage() {
             parts.push(Component {
                 what: self
@@ -278,9 +293,72 @@ impl HealthTask {
     }
 }
 
-/// A chain of digests not verified for this long says the trail's proof stopped (CloudTrail
-/// writes a digest every hour, files or not).
+/// A place whose digests were not verified for this long says the trail's proof stopped
+/// (CloudTrail writes a digest every hour, files or not).
 const DIGESTS_DUE: jiff::SignedDuration = jiff::SignedDuration::from_hours(3);
+
+/// The newest digest verified of one place (backfill chains aside: they come only with late
+/// files), for a source that checks digests.
+struct DigestPlace {
+    source: String,
+    /// `account/region`.
+    place: String,
+    chain: String,
+    verified: Timestamp,
+    end: Timestamp,
+}
+
+impl DigestPlace {
+    /// Every place of `sources` with a digest verified, its newest.
+    fn all(state: &State, sources: &[String]) -> Vec<DigestPlace> {
+        let mut newest: HashMap<(String, String), DigestPlace> = HashMap::new();
+        for ((source, stream, chain), l) in state.chain_links().unwrap_or_default() {
+            if chain.ends_with("/backfill") || !sources.contains(&source) {
+                continue;
+            }
+            let place = stream.trim_end_matches("/digests").to_string();
+            let p = DigestPlace {
+                source: source.clone(),
+                place: place.clone(),
+                chain,
+                verified: when::from_millis(l.verified_ms),
+                end: when::from_millis(l.end_ms),
+            };
+            match newest.entry((source, place)) {
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    if p.verified > o.get().verified {
+                        o.insert(p);
+                    }
+                }
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(p);
+                }
+            }
+        }
+        let mut out: Vec<DigestPlace> = newest.into_values().collect();
+        out.sort_by(|a, b| (&a.source, &a.place).cmp(&(&b.source, &b.place)));
+        out
+    }
+
+    /// Since when its digests are overdue, if they are at `now`.
+    fn overdue_since(&self, now: Timestamp) -> Option<Timestamp> {
+        let due = self.verified + DIGESTS_DUE;
+        (now > due).then_some(due)
+    }
+
+    /// What is wrong with it, at `now`.
+    fn why(&self, now: Timestamp) -> String {
+        format!(
+            "source '{}': the digests of {} ({}) were last verified {} (at {}, up to {}): digests stopped arriving (logging stopped, validation turned off, digests deleted), or cannot be checked",
+            self.source,
+            self.place,
+            self.chain,
+            when::ago(now, self.verified),
+            self.verified,
+            self.end
+        )
+    }
+}
 
 /// What `/readyz` looks at: every source's streams and their cadence, the sinks and the state.
 pub(super) struct ReadyCheck {
@@ -289,28 +367,12 @@ pub(super) struct ReadyCheck {
     pub state: Arc<State>,
     /// Each source's name and how often its streams are polled (listed, for a bucket).
     pub cadence: Vec<(String, Duration)>,
+    /// The sources that check their trail's digests.
+    pub digest_sources: Vec<String>,
     pub started: Timestamp,
 }
 
 impl ReadyCheck {
-    /// The digest chains last verified more than `DIGESTS_DUE` ago, with when.
-    fn digests_behind(&self, now: Timestamp) -> Vec<String> {
-        let links = self.state.chain_links().unwrap_or_default();
-        links
-            .into_iter()
-            .filter(|(_, l)| now.duration_since(when::from_millis(l.verified_ms)) > DIGESTS_DUE)
-            .map(|((source, stream, chain), l)| {
-                let at = when::from_millis(l.verified_ms);
-                format!(
-                    "source '{source}': the digests of {} ({chain}) were last verified {} (at {at}, up to {}): digests stopped arriving, or cannot be checked",
-                    stream.trim_end_matches("/digests"),
-                    when::ago(now, at),
-                    when::from_millis(l.end_ms)
-                )
-            })
-            .collect()
-    }
-
     /// Why the daemon is not ready, one reason per line: a stream not polled within twice its
     /// interval (or a source with nothing polled yet), a sink failing, the state not writable.
     pub(super) fn reasons(&self, now: Timestamp) -> Vec<String> {
@@ -363,7 +425,11 @@ impl ReadyCheck {
                 h.last_error.as_deref().unwrap_or("unknown error")
             ));
         }
-        out.extend(self.digests_behind(now));
+        for p in DigestPlace::all(&self.state, &self.digest_sources) {
+            if p.overdue_since(now).is_some() {
+                out.push(p.why(now));
+            }
+        }
         if let Some(b) = self.state.outage() {
             out.push(format!("state: cannot be written: {}", b.error));
         }
@@ -438,6 +504,7 @@ mod tests {
                 ("files".into(), Duration::from_secs(10)),
             ],
             started: t("2026-11-22T00:00:00Z"),
+            digest_sources: Vec::new(),
         };
         let now = t("2026-11-22T00:00:30Z");
         assert_eq!(
@@ -507,5 +574,87 @@ mod tests {
                 .starts_with("state: this instance's lease on the shared state is not renewed"),
             "{r:?}"
         );
+    }
+
+    #[test]
+    fn a_place_whose_digests_stopped_is_not_ready_and_failing() {
+        let t = |s: &str| s.parse::<Timestamp>().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let state = Arc::new(State::open(dir.path()).unwrap());
+        let link = |verified: &str| crate::state::Link {
+            key: "k".into(),
+            start_ms: 0,
+            end_ms: 3_600_000,
+            sha256: String::new(),
+            signature: String::new(),
+            verified_ms: t(verified).as_millisecond(),
+        };
+        let set = |source: &str, place: &str, chain: &str, verified: &str| {
+            state
+                .set_chain_link(source, &format!("{place}/digests"), chain, &link(verified))
+                .unwrap()
+        };
+        // Stopped four hours ago.
+        set(
+            "trail",
+            "111/us-east-1",
+            "main@us-east-1",
+            "2026-11-22T08:00:00Z",
+        );
+        // A backfill chain is quiet most of the time; the trail's own is fresh.
+        set(
+            "trail",
+            "111/eu-west-1",
+            "main@us-east-1/backfill",
+            "2026-11-20T00:00:00Z",
+        );
+        set(
+            "trail",
+            "111/eu-west-1",
+            "main@us-east-1",
+            "2026-11-22T11:30:00Z",
+        );
+        // A trail renamed: the old chain's last digest is old, the new one's fresh.
+        set(
+            "trail",
+            "111/ap-northeast-2",
+            "old@us-east-1",
+            "2026-11-01T00:00:00Z",
+        );
+        set(
+            "trail",
+            "111/ap-northeast-2",
+            "new@us-east-1",
+            "2026-11-22T11:00:00Z",
+        );
+        // A source that no longer checks digests.
+        set(
+            "other",
+            "222/us-east-1",
+            "main@us-east-1",
+            "2026-11-01T00:00:00Z",
+        );
+        let check = ReadyCheck {
+            streams: Arc::default(),
+            sinks: Arc::default(),
+            state: state.clone(),
+            cadence: Vec::new(),
+            started: t("2026-11-22T00:00:00Z"),
+            digest_sources: vec!["trail".into()],
+        };
+        let now = t("2026-11-22T12:00:00Z");
+        let reasons = check.reasons(now);
+        assert_eq!(reasons.len(), 1, "{reasons:?}");
+        assert!(
+            reasons[0].starts_with("source 'trail': the digests of 111/us-east-1 (main@us-east-1) were last verified 4h ago"),
+            "{reasons:?}"
+        );
+        let places = DigestPlace::all(&state, &check.digest_sources);
+        let overdue: Vec<_> = places
+            .iter()
+            .filter_map(|p| p.overdue_since(now).map(|s| (p.place.as_str(), s)))
+            .collect();
+        assert_eq!(overdue, [("111/us-east-1", t("2026-11-22T11:00:00Z"))]);
+        assert_eq!(places.len(), 3, "one per place of the source");
     }
 }

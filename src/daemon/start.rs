@@ -98,6 +98,7 @@ pub(super) async fn start(
             all_sinks: cx.judge.router.all().to_vec(),
             direct: cx.direct.clone(),
             language: s.language,
+            digest_sources: digest_sources(s),
         };
         tasks.spawn(health.run(shutdown.clone()));
         let chores = Housekeeping {
@@ -124,8 +125,18 @@ fn ready_when_polled(s: &Settings, cx: &Context, sinks: &health::Sinks, ready: &
             .map(|x| (x.name.clone(), x.cadence()))
             .collect(),
         started: jiff::Timestamp::now(),
+        digest_sources: digest_sources(s),
     };
     ready.set(move || check.reasons(jiff::Timestamp::now()));
+}
+
+/// The sources that check their trail's digests.
+fn digest_sources(s: &Settings) -> Vec<String> {
+    s.sources
+        .iter()
+        .filter(|x| x.verifies_digests())
+        .map(|x| x.name.clone())
+        .collect()
 }
 
 /// Opens every source and spawns its pollers: one per folder, per stream, per bucket (and its

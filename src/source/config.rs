@@ -560,6 +560,17 @@ impl SourceSpec {
         }
     }
 
+    /// True for an `s3` source that checks the trail's digests.
+    pub(crate) fn verifies_digests(&self) -> bool {
+        matches!(
+            self.kind,
+            SourceKind::S3 {
+                verify_digests: true,
+                ..
+            }
+        )
+    }
+
     pub fn warnings(&self) -> Vec<String> {
         match &self.kind {
             SourceKind::LookupEvents { regions: Some(rs) }

@@ -4,10 +4,12 @@
 //! it read. Nothing in the bucket may blind a stream: a key whose name gives a time outside
 //! its folder's day or in the future is read and said but never moves the watermark.
 
+use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use jiff::Timestamp;
+use tokio::sync::OwnedMutexGuard;
 
 use super::super::raise::Judge;
 use super::super::reading::Disposal;
@@ -27,7 +29,26 @@ pub(crate) struct Reader {
     pub state: Arc<State>,
     pub stop: Arc<AtomicBool>,
     /// One check of a place's digests at a time (the listing and the queue both start them).
-    pub verifying: Arc<super::verify::Turns>,
+    pub verifying: Arc<Turns>,
+}
+
+/// Whose turn it is to check each place's digests: one check at a time per place, whether the
+/// listing or a notification of a new digest started it.
+#[derive(Default)]
+pub(crate) struct Turns(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
+
+impl Turns {
+    /// Waits for the turn of the place whose digests are checked under `stream`.
+    pub(crate) async fn take(&self, stream: &str) -> OwnedMutexGuard<()> {
+        let turn = self
+            .0
+            .lock()
+            .expect("turns lock")
+            .entry(stream.to_string())
+            .or_default()
+            .clone();
+        turn.lock_owned().await
+    }
 }
 
 /// A log file of a place this source reads, as its key names it.

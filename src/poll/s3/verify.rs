@@ -8,11 +8,7 @@
 //! after the digest that should have listed it is said too. Every finding goes in the report
 //! (the daemon raises each once).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
 use jiff::{SignedDuration, Timestamp};
-use tokio::sync::OwnedMutexGuard;
 
 use super::super::report::{PollError, PollReport};
 use super::digest::{self, Checked};
@@ -32,25 +28,6 @@ const LISTED_WITHIN: SignedDuration = SignedDuration::from_hours(2);
 
 /// A digest to check: its key, its chain, the end of its hour.
 type Due = (String, Chain, Timestamp);
-
-/// Whose turn it is to check each place's digests: one check at a time per place, whether the
-/// listing or a notification of a new digest started it.
-#[derive(Default)]
-pub(crate) struct Turns(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
-
-impl Turns {
-    /// Waits for the turn of the place whose digests are checked under `stream`.
-    async fn take(&self, stream: &str) -> OwnedMutexGuard<()> {
-        let turn = self
-            .0
-            .lock()
-            .expect("turns lock")
-            .entry(stream.to_string())
-            .or_default()
-            .clone();
-        turn.lock_owned().await
-    }
-}
 
 impl Reader {
     /// The stream under which a place's digests are checked (its watermark, its marks).
