@@ -50,12 +50,28 @@ fn lay(
     keys: &[(i64, bool)],
     tamper: Value,
 ) -> Value {
-    let spec = json!({
+    lay_in(w, bucket, (start, hours), keys, tamper, json!({}))
+}
+
+/// `lay`, with more of the spec (`region`, `org`) given.
+fn lay_in(
+    w: &World,
+    bucket: &str,
+    (start, hours): (i64, i64),
+    keys: &[(i64, bool)],
+    tamper: Value,
+    more: Value,
+) -> Value {
+    let mut spec = json!({
         "endpoint": w.murl, "bucket": bucket, "account": ACCOUNT, "region": "us-east-1",
         "trail": "main_trail", "home": "us-east-1", "start": start, "hours": hours, "files": 2,
         "keys": keys.iter().map(|(h, spki)| json!({"from_hour": h, "spki": spki})).collect::<Vec<_>>(),
         "tamper": tamper,
     });
+    for (k, v) in more.as_object().unwrap() {
+        spec[k] = v.clone();
+    }
+    let region = spec["region"].as_str().unwrap().to_string();
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/it/support/trail_digests.py"
@@ -81,7 +97,7 @@ fn lay(
             )
         })
         .collect();
-    w.fake.set_public_keys("us-east-1", &keys);
+    w.fake.set_public_keys(&region, &keys);
     laid
 }
 
@@ -173,6 +189,67 @@ fn an_intact_chain_across_a_key_rotation_and_a_spki_key_verifies() {
                 && l.contains("cloudtrail:ListPublicKeys")
                 && l.contains("verify_digests = false")),
         "{failed}"
+    );
+}
+
+#[test]
+fn an_organization_trail_in_two_regions_with_backfill_digests_verifies() {
+    let w = world();
+    let dir = tempfile::tempdir().unwrap();
+    let start = hours_ago(3);
+    let org = |region: &str| json!({"org": "o-a1b2c3d4e5", "region": region});
+    // us-east-1: two hours and two files delivered late (a backfill chain of two digests);
+    // eu-west-1, its own key: two hours.
+    let late = json!([{"op": "backfill", "hour": 0}, {"op": "backfill", "hour": 1}]);
+    let laid = lay_in(&w, "org", (start, 2), &[(0, false)], late, org("us-east-1"));
+    assert!(laid["digests"][2]
+        .as_str()
+        .unwrap()
+        .ends_with("_backfill.json.gz"));
+    assert!(laid["logs"][0]
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("AWSLogs/o-a1b2c3d4e5/{ACCOUNT}/")));
+    lay_in(
+        &w,
+        "org",
+        (start, 2),
+        &[(0, true)],
+        json!([]),
+        org("eu-west-1"),
+    );
+    let cfg = config(dir.path(), &w, "org", "http://127.0.0.1:9/unused");
+    let o = verify(&cfg, start - 3600, &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("6 digests, 10 log files verified, 0 findings"),
+        "{}",
+        text(&o)
+    );
+    let calls = w.fake.public_key_calls();
+    assert!(
+        calls.iter().any(|c| c == "us-east-1") && calls.iter().any(|c| c == "eu-west-1"),
+        "{calls:?}"
+    );
+    // A late file changed after delivery: its backfill digest says so.
+    let laid = lay_in(
+        &w,
+        "org-late",
+        (start, 2),
+        &[(0, false)],
+        json!([{"op": "backfill", "hour": 0}, {"op": "modify_late", "file": 0, "hour": 0}]),
+        org("us-east-1"),
+    );
+    let late = laid["late"][0].as_str().unwrap();
+    let cfg = config(dir.path(), &w, "org-late", "http://127.0.0.1:9/unused");
+    let o = verify(&cfg, start - 3600, &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .any(|l| l.starts_with(&format!("modified {late} "))),
+        "{}",
+        text(&o)
     );
 }
 

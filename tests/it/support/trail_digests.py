@@ -5,11 +5,14 @@ made here by PyPI's cryptography — then tampered with as the test asks. Prints
 ListPublicKeys must answer, and the keys laid out, as JSON.
 
 Usage: python3 trail_digests.py SPEC, SPEC a JSON object:
-  endpoint, bucket, account, region, trail, home: where, and whose
+  endpoint, bucket, account, region, trail, home: where, and whose; org: an organization
+    trail's o-ID (optional: its keys hold AWSLogs/o-ID/ACCOUNT/)
   start: the first hour (seconds since the epoch, on the hour); hours: how many; files: per hour
   keys: [{"from_hour": 0, "spki": false}, ...]  (a rotation: the key of the latest from_hour signs)
   tamper: [{"op": ..., "hour": h, "file": f}, ...]  ops: modify, append, delete_file,
-    delete_digest, plant, forge_signature, alter_digest, bad_chain, gap, move_digest
+    delete_digest, plant, forge_signature, alter_digest, bad_chain, gap, move_digest;
+    backfill (not tampering: a file of hour h delivered late, listed by a backfill digest, a
+    chain of its own), modify_late (that file changed after delivery)
 """
 import base64
 import gzip
@@ -27,6 +30,7 @@ s3 = boto3.client("s3", endpoint_url=spec["endpoint"], region_name="us-east-1",
                   aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="secret")
 B, ACC, REG = spec["bucket"], spec["account"], spec["region"]
 TRAIL, HOME = spec["trail"], spec["home"]
+ROOT = f"AWSLogs/{spec['org']}/{ACC}" if spec.get("org") else f"AWSLogs/{ACC}"
 START, HOURS, FILES = spec["start"], spec["hours"], spec["files"]
 TAMPER = spec.get("tamper", [])
 try:
@@ -86,11 +90,28 @@ def record(eid, t):
 
 
 def log_key(t, unique):
-    return (f"AWSLogs/{ACC}/CloudTrail/{REG}/{day(t)}/{ACC}_CloudTrail_{REG}_{stamp(t)}_{unique}.json.gz")
+    return (f"{ROOT}/CloudTrail/{REG}/{day(t)}/{ACC}_CloudTrail_{REG}_{stamp(t)}_{unique}.json.gz")
 
 
 def put(key, body, meta=None):
     s3.put_object(Bucket=B, Key=key, Body=body, Metadata=meta or {})
+
+
+def digest_key(end, backfill=False):
+    return (f"{ROOT}/CloudTrail-Digest/{REG}/{day(end)}/"
+            f"{ACC}_CloudTrail-Digest_{REG}_{TRAIL}_{HOME}_{stamp(end, True)}"
+            f"{'_backfill' if backfill else ''}.json.gz")
+
+
+def signed(doc, dkey, end, k, previous):
+    """Puts digest `doc` at `dkey`, signed by key `k` after `previous` (key, sha, sig) or
+    none; returns its (key, sha, sig)."""
+    content = json.dumps(doc).encode()
+    sha = hashlib.sha256(content).hexdigest()
+    text = f"{iso(end)}\n{B}/{dkey}\n{sha}\n{previous[2] if previous else 'null'}"
+    sig = sign(k, text)
+    put(dkey, gzip.compress(content), {"signature": sig, "signature-algorithm": "SHA256withRSA"})
+    return (dkey, sha, sig)
 
 
 out = {"logs": [], "digests": [], "keys": []}
@@ -106,8 +127,7 @@ for h in range(HOURS):
         listed.append({"s3Bucket": B, "s3Object": key, "hashValue": hashlib.sha256(content).hexdigest(),
                        "hashAlgorithm": "SHA-256", "newestEventTime": iso(t - 60), "oldestEventTime": iso(t - 60)})
         out["logs"].append(key)
-    dkey = (f"AWSLogs/{ACC}/CloudTrail-Digest/{REG}/{day(end)}/"
-            f"{ACC}_CloudTrail-Digest_{REG}_{TRAIL}_{HOME}_{stamp(end, True)}.json.gz")
+    dkey = digest_key(end)
     k = key_at(h)
     first = prev is None or has("gap", h)
     doc = {"awsAccountId": ACC, "digestStartTime": iso(begin), "digestEndTime": iso(end),
@@ -129,7 +149,36 @@ for h in range(HOURS):
     out["digests"].append(dkey)
     prev = (dkey, sha, sig)
 
+# Files delivered late: each listed by a backfill digest, chained to the backfill digest
+# before it (the first names none).
+out["late"], prev_backfill = [], None
+for t in ops("backfill"):
+    h = t["hour"]
+    tt = START + h * 3600 + 1500
+    key = log_key(tt, "late")
+    content = json.dumps({"Records": [record(f"late-{h}", tt - 60)]}).encode()
+    put(key, gzip.compress(content))
+    out["late"].append(key)
+    end = START + (HOURS - 1) * 3600 + 1800 + 60 * len(out["late"])
+    dkey = digest_key(end, backfill=True)
+    k = key_at(HOURS - 1)
+    doc = {"awsAccountId": ACC, "digestStartTime": iso(START + h * 3600), "digestEndTime": iso(end),
+           "digestS3Bucket": B, "digestS3Object": dkey, "digestPublicKeyFingerprint": k["fingerprint"],
+           "digestSignatureAlgorithm": "SHA256withRSA", "newestEventTime": None, "oldestEventTime": None,
+           "previousDigestS3Bucket": prev_backfill and B,
+           "previousDigestS3Object": prev_backfill and prev_backfill[0],
+           "previousDigestHashValue": prev_backfill and prev_backfill[1],
+           "previousDigestHashAlgorithm": prev_backfill and "SHA-256",
+           "previousDigestSignature": prev_backfill and prev_backfill[2],
+           "logFiles": [{"s3Bucket": B, "s3Object": key, "hashValue": hashlib.sha256(content).hexdigest(),
+                         "hashAlgorithm": "SHA-256", "newestEventTime": iso(tt - 60),
+                         "oldestEventTime": iso(tt - 60)}]}
+    prev_backfill = signed(doc, dkey, end, k["priv"], prev_backfill)
+    out["digests"].append(dkey)
+
 # What happens to the bucket after delivery.
+for t in ops("modify_late"):
+    put(out["late"][t["file"]], gzip.compress(json.dumps({"Records": []}).encode()))
 for t in ops("modify"):
     key = out["logs"][t["hour"] * FILES + t["file"]]
     put(key, gzip.compress(json.dumps({"Records": []}).encode()))
