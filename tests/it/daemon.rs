@@ -130,6 +130,32 @@ fn a_second_process_on_the_same_state_is_refused_and_sighup_rejects_a_broken_con
     signal(&d.0, 1);
     let log = logs.until("new configuration rejected", Duration::from_secs(20));
     assert!(log.contains("unknown field `regoins`"), "{log}");
+    // A Sigma rule 20,000 brackets deep: refused as broken, not a stack overflow.
+    let deep = cfg.with_file_name("deep.yml");
+    std::fs::write(
+        &deep,
+        format!("title: deep\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  s:\n    eventName: X\n  condition: {}s{}\n", "(".repeat(20_000), ")".repeat(20_000)),
+    )
+    .unwrap();
+    std::fs::write(
+        &cfg,
+        format!("{good}\n[[rules]]\nsigma = \"{}\"\n", deep.display()),
+    )
+    .unwrap();
+    let o = bin()
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", crate::support::text(&o));
+    assert!(
+        crate::support::text(&o).contains("nest deeper than 64"),
+        "{}",
+        crate::support::text(&o)
+    );
+    signal(&d.0, 1);
+    let log = logs.until("new configuration rejected", Duration::from_secs(20));
+    assert!(log.contains("nest deeper than 64"), "{log}");
     // One that parses but cannot start (a secret that is not there): the old one keeps running.
     std::fs::write(
         &cfg,

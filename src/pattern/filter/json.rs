@@ -83,6 +83,7 @@ pub(super) fn parse(src: &str) -> Result<Expr, FilterError> {
         c: Cursor::new(src),
         wildcards: 0,
         regexes: 0,
+        depth: 0,
     };
     p.c.skip_ws();
     if !p.c.eat("{") {
@@ -124,6 +125,8 @@ struct Parser<'a> {
     c: Cursor<'a>,
     wildcards: usize,
     regexes: usize,
+    /// Brackets open around the condition being read.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -160,7 +163,15 @@ impl Parser<'_> {
     fn primary(&mut self) -> Result<Expr, FilterError> {
         self.c.skip_ws();
         if self.c.eat("(") {
+            self.depth += 1;
+            if self.depth > super::error::MAX_DEPTH {
+                return Err(self.c.err(format!(
+                    "brackets nest deeper than {}: write the pattern flatter",
+                    super::error::MAX_DEPTH
+                )));
+            }
             let e = self.or()?;
+            self.depth -= 1;
             self.c.skip_ws();
             if !self.c.eat(")") {
                 return Err(self.c.err("missing closing )"));

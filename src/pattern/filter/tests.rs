@@ -319,3 +319,20 @@ fn delimited_details() {
     invalid("[]", "empty");
     invalid("[a b]", "expected , or ]");
 }
+
+#[test]
+fn brackets_nested_past_the_limit_are_refused_and_the_deepest_allowed_fits_half_a_worker_stack() {
+    let nested = |depth: usize| format!("{{ {}$.a = 1{} }}", "(".repeat(depth), ")".repeat(depth));
+    // 1024 characters hold about 500 brackets: refused, not recursed into.
+    invalid(&nested(500), "nest deeper than 100");
+    invalid(&nested(error::MAX_DEPTH + 1), "nest deeper than 100");
+    // The deepest allowed parses and matches on a thread of 1 MiB, half of what tokio gives its threads (a debug build's frames are large).
+    let p = nested(error::MAX_DEPTH);
+    let ok = std::thread::Builder::new()
+        .stack_size(1024 * 1024)
+        .spawn(move || m(&p, r#"{"a": 1}"#) && !m(&p, r#"{"a": 2}"#))
+        .unwrap()
+        .join()
+        .unwrap();
+    assert!(ok);
+}

@@ -4,6 +4,10 @@
 
 use super::value::Wild;
 
+/// How deep brackets and `not`s may nest (the parser recurses; a rule 20,000 brackets deep
+/// must be refused, not overflow the stack).
+pub(super) const MAX_DEPTH: usize = 64;
+
 /// A parsed condition.
 #[derive(Debug, Clone, PartialEq)]
 pub(super) enum Expr {
@@ -55,7 +59,12 @@ pub(super) fn parse(s: &str, names: &[String]) -> Result<Expr, String> {
     if toks.contains(&Tok::Pipe) {
         return Err(format!("condition '{s}': aggregations (`| count() …`) are not supported: put a threshold on the rule entry instead"));
     }
-    let mut p = Parser { toks, at: 0, names };
+    let mut p = Parser {
+        toks,
+        at: 0,
+        names,
+        depth: 0,
+    };
     let e = p.or()?;
     match p.toks.get(p.at) {
         None => Ok(e),
@@ -70,6 +79,8 @@ struct Parser<'a> {
     toks: Vec<Tok>,
     at: usize,
     names: &'a [String],
+    /// Brackets and `not`s open around the word being read.
+    depth: usize,
 }
 
 impl Parser<'_> {
@@ -78,6 +89,18 @@ impl Parser<'_> {
             Some(Tok::Word(w)) => Some(w),
             _ => None,
         }
+    }
+
+    /// One level deeper, refused past `MAX_DEPTH`.
+    fn deeper(&mut self) -> Result<(), String> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(format!(
+                "brackets and `not`s nest deeper than {MAX_DEPTH} (at word {}): write the condition flatter",
+                self.at + 1
+            ));
+        }
+        Ok(())
     }
 
     fn keyword(&self, k: &str) -> bool {
@@ -113,7 +136,10 @@ impl Parser<'_> {
     fn not(&mut self) -> Result<Expr, String> {
         if self.keyword("not") {
             self.at += 1;
-            return Ok(Expr::Not(Box::new(self.not()?)));
+            self.deeper()?;
+            let e = Expr::Not(Box::new(self.not()?));
+            self.depth -= 1;
+            return Ok(e);
         }
         self.primary()
     }
@@ -122,7 +148,9 @@ impl Parser<'_> {
         match self.toks.get(self.at).cloned() {
             Some(Tok::Open) => {
                 self.at += 1;
+                self.deeper()?;
                 let e = self.or()?;
+                self.depth -= 1;
                 if self.toks.get(self.at) != Some(&Tok::Close) {
                     return Err("a `(` without its `)`".into());
                 }
@@ -195,6 +223,24 @@ mod tests {
         ["selection", "selection_b", "filter", "_hidden"]
             .map(String::from)
             .to_vec()
+    }
+
+    #[test]
+    fn a_condition_nested_too_deep_is_refused_not_overflowing() {
+        let nested = |n: usize| format!("{}selection{}", "(".repeat(n), ")".repeat(n));
+        assert_eq!(
+            parse(&nested(MAX_DEPTH), &names()),
+            Ok(Expr::Search("selection".into()))
+        );
+        for n in [MAX_DEPTH + 1, 20_000] {
+            let e = parse(&nested(n), &names()).unwrap_err();
+            assert!(e.contains("nest deeper than 64"), "{e}");
+        }
+        let nots = format!("{}selection", "not ".repeat(20_000));
+        assert!(parse(&nots, &names()).unwrap_err().contains("nest deeper"));
+        // Depth is what is open at once, not how many brackets there are.
+        let wide = vec!["(selection)"; 5_000].join(" or ");
+        assert!(parse(&wide, &names()).is_ok());
     }
 
     #[test]

@@ -8,9 +8,12 @@ use std::collections::BTreeMap;
 use serde_json::Value as Json;
 
 use super::condition::{self, Expr};
-use super::error::{err, SigmaError};
+use super::error::{err, shorten, SigmaError};
 use super::search::{or_all, search, union, Search};
 use crate::pattern::literals::Requirement;
+
+/// The levels the specification names.
+const LEVELS: [&str; 5] = ["informational", "low", "medium", "high", "critical"];
 
 /// A Sigma rule, compiled.
 #[derive(Debug, Clone)]
@@ -31,8 +34,13 @@ pub struct SigmaRule {
 }
 
 impl SigmaRule {
-    /// Reads a rule from its YAML. The errors name what is wrong and where.
+    /// Reads a rule from its YAML. The errors name what is wrong and where (never repeating
+    /// more of the rule than a reader needs).
     pub fn parse(yaml: &str) -> Result<SigmaRule, SigmaError> {
+        Self::read(yaml).map_err(|e| SigmaError(shorten(&e.0)))
+    }
+
+    fn read(yaml: &str) -> Result<SigmaRule, SigmaError> {
         let doc: Json =
             yaml_serde::from_str(yaml).map_err(|e| SigmaError(format!("not a Sigma rule: {e}")))?;
         let Json::Object(top) = &doc else {
@@ -83,11 +91,15 @@ impl SigmaRule {
             }
         };
         let text = |k: &str| top.get(k).and_then(Json::as_str).map(str::to_string);
+        let level = text("level");
+        if let Some(l) = level.as_deref().filter(|l| !LEVELS.contains(l)) {
+            return err(format!("level `{l}`: say {}", LEVELS.join(", ")));
+        }
         Ok(SigmaRule {
             title,
             id: text("id"),
             description: text("description"),
-            level: text("level"),
+            level,
             status: text("status"),
             tags: strings("tags"),
             falsepositives: strings("falsepositives"),

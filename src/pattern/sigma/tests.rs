@@ -280,6 +280,27 @@ fn what_cannot_be_honoured_is_refused() {
         let e = refused(d);
         assert!(e.to_lowercase().contains(&why.to_lowercase()), "{d}: {e}");
     }
+    // A level the specification does not name.
+    let odd = "title: t\nlevel: superduper\nlogsource:\n  product: aws\n  service: cloudtrail\ndetection:\n  s:\n    a: b\n  condition: s\n";
+    let e = SigmaRule::parse(odd).unwrap_err().0;
+    assert!(
+        e.contains("level `superduper`: say informational, low, medium, high, critical"),
+        "{e}"
+    );
+    // Nested too deep, in the condition or in the YAML: refused, the stack intact.
+    let deep = format!(
+        "selection:\n  a: b\ncondition: {}selection{}",
+        "(".repeat(20_000),
+        ")".repeat(20_000)
+    );
+    assert!(refused(&deep).contains("nest deeper than"));
+    let deep_yaml = format!(
+        "selection:\n  a: {}b{}\ncondition: selection",
+        "[".repeat(20_000),
+        "]".repeat(20_000)
+    );
+    let e = refused(&deep_yaml);
+    assert!(e.len() < 500, "{}", e.len());
     let windows = "title: t\nlogsource:\n  product: windows\n  service: security\ndetection:\n  s:\n    a: b\n  condition: s\n";
     assert!(SigmaRule::parse(windows)
         .unwrap_err()
