@@ -34,6 +34,9 @@ pub struct Requirement {
 
 /// Shorter literals occur everywhere and only slow the prefilter down.
 const MIN_LITERAL_LEN: usize = 3;
+/// A longer literal is kept as its first bytes: what contains it contains them (weaker, so
+/// still sound), and an automaton over a 40,000-byte literal takes a minute to build.
+const MAX_LITERAL_LEN: usize = 128;
 
 impl Requirement {
     /// No constraint.
@@ -49,10 +52,11 @@ impl Requirement {
     /// One clause: at least one of the literals occurs. Unusable literals void the clause.
     pub fn any_of(lits: impl IntoIterator<Item = (String, Encoding)>) -> Self {
         let mut clause = Vec::new();
-        for (text, encoding) in lits {
+        for (mut text, encoding) in lits {
             if !usable(&text, &encoding) {
                 return Requirement::none();
             }
+            text.truncate(text.floor_char_boundary(MAX_LITERAL_LEN));
             clause.push(Literal { text, encoding });
         }
         if clause.is_empty() {
@@ -66,26 +70,46 @@ impl Requirement {
     }
 
     /// Both hold.
-    pub fn and(mut self, other: Requirement) -> Self {
-        for c in other.clauses {
-            if !self.clauses.contains(&c) {
-                self.clauses.push(c);
-            }
-        }
-        self
+    pub fn and(self, other: Requirement) -> Self {
+        Self::all([self, other])
     }
 
     /// Either holds: one clause made of each side's best clause.
     pub fn or(self, other: Requirement) -> Self {
-        match (self.best(), other.best()) {
-            (Some(a), Some(b)) => {
-                let mut c: Clause = a.iter().chain(b.iter()).cloned().collect();
-                c.sort();
-                c.dedup();
-                Requirement { clauses: vec![c] }
+        Self::either([self, other])
+    }
+
+    /// Every one holds: their clauses, each once. Linear in their size (a rule may join tens
+    /// of thousands).
+    pub fn all(rs: impl IntoIterator<Item = Requirement>) -> Self {
+        let mut seen = std::collections::HashSet::new();
+        let mut clauses = Vec::new();
+        for r in rs {
+            for c in r.clauses {
+                if seen.insert(c.clone()) {
+                    clauses.push(c);
+                }
             }
-            _ => Requirement::none(),
         }
+        Requirement { clauses }
+    }
+
+    /// At least one holds: one clause made of each one's best clause (nothing required when
+    /// one of them requires nothing, or there are none). Sorted once, whatever their number.
+    pub fn either(rs: impl IntoIterator<Item = Requirement>) -> Self {
+        let mut c: Clause = Vec::new();
+        for r in rs {
+            match r.best() {
+                Some(b) => c.extend(b.iter().cloned()),
+                None => return Requirement::none(),
+            }
+        }
+        if c.is_empty() {
+            return Requirement::none();
+        }
+        c.sort();
+        c.dedup();
+        Requirement { clauses: vec![c] }
     }
 
     /// True when nothing is required.
@@ -147,6 +171,38 @@ mod tests {
         assert!(lit("ab").is_none());
         assert!(lit("a\"bc").is_none());
         assert!(Requirement::literal("ab\"c", Encoding::Raw).clauses.len() == 1);
+    }
+
+    #[test]
+    fn joining_many_at_once_is_the_same_as_one_by_one() {
+        // (bench/sigma-load.py times it: linear in the number of values.)
+        let many: Vec<Requirement> = (0..40_000).map(|i| lit(&format!("value{i:06}"))).collect();
+        let either = Requirement::either(many.clone());
+        let all = Requirement::all(many.clone());
+        assert_eq!(either.clauses.len(), 1);
+        assert_eq!(either.clauses[0].len(), 40_000);
+        assert_eq!(all.clauses.len(), 40_000);
+        let pairwise = many[..50].iter().cloned().reduce(Requirement::or).unwrap();
+        assert_eq!(Requirement::either(many[..50].to_vec()), pairwise);
+        assert!(Requirement::either(vec![lit("Root"), Requirement::none()]).is_none());
+        assert!(Requirement::either(Vec::new()).is_none());
+        assert_eq!(
+            Requirement::all(vec![lit("Root"), lit("Root")])
+                .clauses
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn a_long_literal_is_kept_as_its_first_bytes() {
+        let long = "가".repeat(1000);
+        let r = lit(&long);
+        let kept = &r.clauses[0][0].text;
+        assert!(
+            kept.len() <= MAX_LITERAL_LEN && long.starts_with(kept.as_str()),
+            "{kept}"
+        );
     }
 
     #[test]

@@ -8,6 +8,8 @@
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
 
+use std::collections::HashMap;
+
 use crate::pattern::literals::{Encoding, Requirement};
 
 /// Clauses of one rule, as indexes into the literal table; `None`: every record is a candidate.
@@ -31,12 +33,12 @@ pub struct Prefilter {
 impl Prefilter {
     pub fn new(reqs: &[Requirement]) -> Prefilter {
         let mut table: Vec<String> = Vec::new();
-        let index = |s: &str, table: &mut Vec<String>| match table.iter().position(|t| t == s) {
-            Some(i) => i,
-            None => {
+        let mut at: HashMap<String, usize> = HashMap::new();
+        let mut index = |s: &str, table: &mut Vec<String>| {
+            *at.entry(s.to_string()).or_insert_with(|| {
                 table.push(s.to_string());
                 table.len() - 1
-            }
+            })
         };
         let mut rules = Vec::new();
         let mut json_literals = false;

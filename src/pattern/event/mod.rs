@@ -179,13 +179,11 @@ impl EventPattern {
     /// Literals every matching CloudTrail record contains. Only `detail` (the record itself),
     /// `account` and `region` count: the other envelope members are derived, not in the text.
     pub fn requirement(&self) -> Requirement {
-        let mut r = Requirement::none();
-        for (k, c) in &self.root.fields {
-            if matches!(k.as_str(), "detail" | "account" | "region") {
-                r = r.and(c.requirement());
-            }
-        }
-        r
+        Requirement::all(
+            (self.root.fields.iter())
+                .filter(|(k, _)| matches!(k.as_str(), "detail" | "account" | "region"))
+                .map(|(_, c)| c.requirement()),
+        )
     }
 }
 
@@ -343,16 +341,10 @@ impl Node {
     }
 
     fn requirement(&self) -> Requirement {
-        let mut r = self
-            .fields
-            .iter()
-            .fold(Requirement::none(), |r, (_, c)| r.and(c.requirement()));
-        for alts in &self.ors {
-            let mut it = alts.iter().map(Node::requirement);
-            let first = it.next().unwrap_or_default();
-            r = r.and(it.fold(first, Requirement::or));
-        }
-        r
+        let fields = self.fields.iter().map(|(_, c)| c.requirement());
+        let ors =
+            (self.ors.iter()).map(|alts| Requirement::either(alts.iter().map(Node::requirement)));
+        Requirement::all(fields.chain(ors))
     }
 }
 

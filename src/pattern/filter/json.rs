@@ -378,14 +378,8 @@ pub(super) fn eval(e: &Expr, root: &Value) -> bool {
 /// The literals a matching message must contain.
 pub(super) fn requirement(e: &Expr) -> Requirement {
     match e {
-        Expr::And(v) => v
-            .iter()
-            .fold(Requirement::none(), |r, e| r.and(requirement(e))),
-        Expr::Or(v) => {
-            let mut it = v.iter().map(requirement);
-            let first = it.next().unwrap_or_default();
-            it.fold(first, Requirement::or)
-        }
+        Expr::And(v) => Requirement::all(v.iter().map(requirement)),
+        Expr::Or(v) => Requirement::either(v.iter().map(requirement)),
         Expr::Cond { check, .. } => match check {
             Check::Value(t) => t.requirement(),
             Check::IsNull => Requirement::literal("null", Encoding::Raw),

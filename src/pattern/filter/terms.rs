@@ -77,8 +77,6 @@ impl Terms {
         if self.required.is_empty() && self.excluded.is_empty() {
             return Requirement::any_of(self.optional.iter().map(|t| (t.clone(), Encoding::Raw)));
         }
-        self.required.iter().fold(Requirement::none(), |r, t| {
-            r.and(Requirement::literal(t, Encoding::Raw))
-        })
+        Requirement::all((self.required.iter()).map(|t| Requirement::literal(t, Encoding::Raw)))
     }
 }

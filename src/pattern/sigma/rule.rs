@@ -159,14 +159,10 @@ impl SigmaRule {
         };
         match e {
             Expr::Search(n) => of(n),
-            Expr::And(v) => v
-                .iter()
-                .fold(Requirement::none(), |r, x| r.and(self.need(x))),
+            Expr::And(v) => Requirement::all(v.iter().map(|x| self.need(x))),
             Expr::Or(v) => or_all(v.iter().map(|x| self.need(x))),
             Expr::Not(_) => Requirement::none(),
-            Expr::Of(n, names) if *n == names.len() => {
-                names.iter().fold(Requirement::none(), |r, x| r.and(of(x)))
-            }
+            Expr::Of(n, names) if *n == names.len() => Requirement::all(names.iter().map(of)),
             Expr::Of(_, names) => or_all(names.iter().map(of)),
         }
     }

@@ -286,13 +286,11 @@ impl Search {
 
     pub(super) fn need(&self) -> Requirement {
         match self {
-            Search::Fields(tests) => tests
-                .iter()
-                .fold(Requirement::none(), |r, t| r.and(t.need())),
+            Search::Fields(tests) => Requirement::all(tests.iter().map(|t| t.need())),
             Search::AnyOf(items) => or_all(items.iter().map(Search::need)),
-            Search::Keywords { values, all: true } => values
-                .iter()
-                .fold(Requirement::none(), |r, w| r.and(literal_of(w))),
+            Search::Keywords { values, all: true } => {
+                Requirement::all(values.iter().map(literal_of))
+            }
             Search::Keywords { values, .. } => or_all(values.iter().map(literal_of)),
         }
     }
@@ -347,9 +345,7 @@ impl FieldTest {
                 values,
                 all: true,
                 neq: false,
-            } => values
-                .iter()
-                .fold(Requirement::none(), |r, v| r.and(value_literal(v))),
+            } => Requirement::all(values.iter().map(value_literal)),
             _ => Requirement::none(),
         }
     }
@@ -415,11 +411,8 @@ fn literal_of(w: &Wild) -> Requirement {
 }
 
 /// Either of the requirements holds.
-pub(super) fn or_all(mut rs: impl Iterator<Item = Requirement>) -> Requirement {
-    let Some(first) = rs.next() else {
-        return Requirement::none();
-    };
-    rs.fold(first, Requirement::or)
+pub(super) fn or_all(rs: impl Iterator<Item = Requirement>) -> Requirement {
+    Requirement::either(rs)
 }
 
 /// All the sets together, when every one is a set.
