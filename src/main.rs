@@ -9,6 +9,7 @@ use trailwatch::cmd::{self, Cli};
 
 extern "C" {
     fn signal(sig: i32, handler: usize) -> usize;
+    fn umask(mask: u32) -> u32;
 }
 
 fn main() -> ExitCode {
@@ -17,6 +18,9 @@ fn main() -> ExitCode {
     const SIGXFSZ: i32 = 25;
     const SIG_IGN: usize = 1;
     unsafe { signal(SIGXFSZ, SIG_IGN) };
+    // What trailwatch writes (the state holds whole CloudTrail records, the configuration
+    // may hold secrets) is its user's alone, however it was started: files 0600, folders 0700.
+    unsafe { umask(0o077) };
     let cli = Cli::parse();
     // `trailwatch state show | head`: a reader that stops early ends a command quietly, as it
     // ends `cat`, instead of a panic on the next print. The daemon keeps Rust's default (the

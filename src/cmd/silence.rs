@@ -17,8 +17,7 @@ use crate::state::Silence;
 use crate::text::visible;
 use crate::when;
 
-/// The longest a silence may last: it must end, and a month is long.
-const LONGEST: std::time::Duration = std::time::Duration::from_secs(30 * 86400);
+use crate::state::LONGEST;
 
 #[derive(Debug, Subcommand)]
 pub enum SilenceCommand {

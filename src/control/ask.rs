@@ -24,6 +24,8 @@ pub(crate) enum ControlError {
     State(#[from] StateError),
     #[error("{0}")]
     Refused(String),
+    #[error("the state in {dir} is another user's ({error}): run this command as the user the daemon runs as (root for the service: `sudo trailwatch …`)")]
+    Permission { dir: PathBuf, error: String },
 }
 
 /// Asks the daemon that runs on `state_dir`, or answers on the state itself when none does.
@@ -34,6 +36,12 @@ pub(crate) fn ask(state_dir: &Path, req: &Request) -> Result<Answer, ControlErro
             socket: socket.clone(),
             error: e.to_string(),
         })?,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(ControlError::Permission {
+                dir: state_dir.to_path_buf(),
+                error: format!("{}: {e}", socket.display()),
+            })
+        }
         Err(connect) => locally(state_dir, req, &socket, connect)?,
     };
     match ans {
@@ -66,8 +74,18 @@ fn locally(
     socket: &Path,
     connect: std::io::Error,
 ) -> Result<Answer, ControlError> {
-    if !dir.join("db").exists() && !req.writes() {
-        return Ok(answer_empty(req));
+    // Only a state that is not there holds nothing: one that cannot be looked at is said.
+    match std::fs::metadata(dir.join("db")) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !req.writes() => {
+            return Ok(answer_empty(req));
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            return Err(ControlError::Permission {
+                dir: dir.to_path_buf(),
+                error: e.to_string(),
+            });
+        }
+        _ => {}
     }
     match State::open(dir) {
         Ok(st) => Ok(answer(&st, req.clone())),

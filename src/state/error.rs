@@ -15,6 +15,8 @@ pub enum StateError {
     Locked(PathBuf),
     #[error("cannot open the state database in {}: {error} — it may be damaged: restore {} from a backup, or move it aside to start a new one (a new state reads `overlap` back from now, and every file of a files source again: their alerts are sent again)", dir.display(), dir.display())]
     Open { dir: PathBuf, error: String },
+    #[error("cannot open the state database in {}: permission denied ({error}): it is another user's. Run trailwatch as that user (the service's state is root's: `sudo trailwatch …`). The state is fine as it is: do not move it", dir.display())]
+    Permission { dir: PathBuf, error: String },
     #[error("the state database in {} is empty, but it held data before (its files were deleted or damaged): starting from it would read everything again and send every alert again. Restore {} from a backup, or, to start over on purpose, move the whole folder aside", .0.display(), .0.display())]
     Emptied(PathBuf),
     #[error("the state database in {} cannot be written: {error} (a full disk?); it is opened again once writes work", dir.display())]
@@ -23,6 +25,10 @@ pub enum StateError {
     SharedCache(PathBuf),
     #[error("state database: a stored entry is unreadable: {0}")]
     Corrupt(String),
+    /// What was asked of the state breaks its rules (whoever sent it: a command, the control
+    /// socket, another instance through the table).
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 /// The state is not writable: since when, and why.

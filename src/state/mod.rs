@@ -42,7 +42,7 @@ pub use self::open::State;
 pub(crate) use self::outbox::OutboxEntry;
 pub use self::replica::{Mirror, Write, TREES};
 pub(crate) use self::sightings::Sighting;
-pub(crate) use self::silences::Silence;
+pub(crate) use self::silences::{Silence, LONGEST};
 pub(crate) use self::tallies::Tally;
 
 #[cfg(test)]

@@ -14,6 +14,7 @@
 use std::collections::HashSet;
 use std::ffi::OsString;
 use std::fs::File;
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -82,11 +83,58 @@ fn open_error(dir: &Path, e: &sled::Error) -> StateError {
         {
             return StateError::Locked(dir.to_path_buf());
         }
+        return io_error(dir, io);
     }
     StateError::Open {
         dir: dir.to_path_buf(),
         error: e.to_string(),
     }
+}
+
+/// An I/O error opening the state: a permission denied is said as such (the database is
+/// not damaged: another user's), anything else as a failure to open.
+fn io_error(dir: &Path, e: &std::io::Error) -> StateError {
+    let (dir, error) = (dir.to_path_buf(), e.to_string());
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => StateError::Permission { dir, error },
+        _ => StateError::Open { dir, error },
+    }
+}
+
+/// Makes the state directory and everything in it its owner's alone (0700 folders, 0600
+/// files): it holds whole CloudTrail records. A state made before (or by hand) with looser
+/// modes is tightened, and said.
+fn keep_private(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut loose = 0;
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let tighten = |p: &Path, mode: u32, loose: &mut usize| -> std::io::Result<()> {
+            let m = std::fs::symlink_metadata(p)?;
+            if m.file_type().is_symlink() || m.permissions().mode() & 0o077 == 0 {
+                return Ok(());
+            }
+            *loose += 1;
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode))
+        };
+        tighten(&d, 0o700, &mut loose)?;
+        for entry in std::fs::read_dir(&d)? {
+            let entry = entry?;
+            let kind = entry.file_type()?;
+            if kind.is_dir() {
+                todo.push(entry.path());
+            } else if kind.is_file() {
+                tighten(&entry.path(), 0o600, &mut loose)?;
+            }
+        }
+    }
+    if loose > 0 {
+        tracing::warn!(
+            "the state directory {} held {loose} files or folders other users could read: they are its owner's alone now (0600, 0700)",
+            dir.display()
+        );
+    }
+    Ok(())
 }
 
 impl Store {
@@ -97,11 +145,13 @@ impl Store {
         replica: Arc<Replica>,
         cache: bool,
     ) -> Result<Store, StateError> {
-        let io = |e: std::io::Error| StateError::Open {
-            dir: dir.to_path_buf(),
-            error: e.to_string(),
-        };
-        std::fs::create_dir_all(dir).map_err(io)?;
+        let io = |e: std::io::Error| io_error(dir, &e);
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io)?;
+        keep_private(dir).map_err(io)?;
         let mark = dir.join(CACHE_MARK);
         if cache {
             std::fs::write(
@@ -116,6 +166,7 @@ impl Store {
         let db = sled::Config::new()
             .path(&path)
             .mode(sled::Mode::LowSpace)
+            .cache_capacity(crate::defaults::STATE_CACHE_BYTES)
             .open()
             .map_err(|e| open_error(dir, &e))?;
         let raw = |n: &str| db.open_tree(n).map_err(|e| open_error(dir, &e));

@@ -22,6 +22,7 @@ mod messages;
 mod never_blind;
 mod operator;
 mod package;
+mod private_state;
 mod properties;
 mod quiet;
 mod s3;
