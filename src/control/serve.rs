@@ -14,6 +14,10 @@ use crate::state::State;
 /// The longest request line, and how long a client may take to send it.
 const MAX_REQUEST: usize = 64 * 1024;
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest a connection stays open (an answer the client does not read included).
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+/// Connections answered at once; one more is closed at once (each holds a descriptor).
+const MAX_CONNECTIONS: usize = 16;
 
 /// The bound socket.
 pub(crate) struct Control {
@@ -41,13 +45,22 @@ impl Control {
 
     /// Answers requests until the task is dropped.
     pub(crate) async fn serve(self) {
+        let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
         loop {
             match self.listener.accept().await {
                 Ok((sock, _)) => {
+                    let Ok(permit) = open.clone().try_acquire_owned() else {
+                        tracing::warn!("control socket: {MAX_CONNECTIONS} connections are open: one more is closed");
+                        drop(sock);
+                        continue;
+                    };
                     let state = self.state.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = one(sock, &state).await {
-                            tracing::warn!("control socket: {e}");
+                        let _permit = permit;
+                        match tokio::time::timeout(CONNECTION_LIFETIME, one(sock, &state)).await {
+                            Ok(Err(e)) => tracing::warn!("control socket: {e}"),
+                            Err(_) => tracing::warn!("control socket: a connection was closed after {CONNECTION_LIFETIME:?} without its answer read"),
+                            Ok(Ok(())) => {}
                         }
                     });
                 }

@@ -23,6 +23,12 @@ use super::{Metrics, Readiness};
 
 /// How long a client may take to send its request's headers.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// The longest a connection stays open, however it is used (a scraper connects again).
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+/// Connections served at once: anyone who can reach the address can open them, and each
+/// holds one of the daemon's file descriptors, which its sources need. One more is accepted
+/// and closed at once.
+pub(crate) const MAX_CONNECTIONS: usize = 64;
 
 /// The bound endpoint: metrics and readiness, served once `serve` runs.
 pub(crate) struct Endpoint {
@@ -58,6 +64,8 @@ impl Endpoint {
         if let Some(a) = self.local_addr() {
             tracing::info!("operator endpoint: http://{a}/metrics, /healthz, /readyz");
         }
+        let open = std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+        let mut refused: u64 = 0;
         loop {
             let sock = match self.listener.accept().await {
                 Ok((s, _)) => s,
@@ -67,8 +75,18 @@ impl Endpoint {
                     continue;
                 }
             };
+            let Ok(permit) = open.clone().try_acquire_owned() else {
+                // Closed at once: its descriptor is free again.
+                drop(sock);
+                refused += 1;
+                if refused.is_power_of_two() {
+                    tracing::warn!("operator endpoint: {MAX_CONNECTIONS} connections are open, more are closed at once ({refused} so far): is something holding them?");
+                }
+                continue;
+            };
             let (metrics, ready) = (self.metrics.clone(), self.ready.clone());
             tokio::spawn(async move {
+                let _permit = permit;
                 let service = hyper::service::service_fn(move |req: Request<Incoming>| {
                     let r = answer(req.method(), req.uri().path(), &metrics, &ready);
                     async move { Ok::<_, Infallible>(r) }
@@ -77,8 +95,12 @@ impl Endpoint {
                     .timer(TokioTimer::new())
                     .header_read_timeout(HEADER_TIMEOUT)
                     .serve_connection(TokioIo::new(sock), service);
-                if let Err(e) = conn.await {
-                    tracing::debug!("operator endpoint: connection ended: {e}");
+                match tokio::time::timeout(CONNECTION_LIFETIME, conn).await {
+                    Ok(Err(e)) => tracing::debug!("operator endpoint: connection ended: {e}"),
+                    Err(_) => tracing::debug!(
+                        "operator endpoint: connection closed after {CONNECTION_LIFETIME:?}"
+                    ),
+                    Ok(Ok(())) => {}
                 }
             });
         }

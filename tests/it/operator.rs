@@ -303,3 +303,73 @@ fn pattern_test_puts_a_cloudtrail_record_in_its_envelope_and_says_so() {
         "--raw: the record as given has no source"
     );
 }
+
+#[test]
+fn idle_connections_held_open_by_anyone_do_not_starve_the_daemon() {
+    use std::os::unix::net::UnixStream;
+    let port = free_port();
+    let r = Receiver::start(0, vec![]);
+    let (dir, cfg) = files_config(
+        &[create_user("before", T0)],
+        &format!("metrics_address = \"127.0.0.1:{port}\"\ngroup_window = \"0s\""),
+        &format!(
+            "[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nurl = \"{}\"\nmax_per_second = 0\nstorm_after = 0\n",
+            r.url
+        ),
+    );
+    // Under a limit of 256 descriptors (systemd's default is 1,024), with a thousand
+    // connections held open to the endpoint and a hundred to the control socket.
+    let mut d = crate::support::servers::Proc(
+        std::process::Command::new("prlimit")
+            .args(["--nofile=256:256", "--", &crate::support::exe()])
+            .args(["run", "--config"])
+            .arg(&cfg)
+            .env("RUST_LOG", "info")
+            .env_remove("TRAILWATCH_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut logs = crate::support::Logs::of(d.0.stderr.take().unwrap());
+    logs.until("trailwatch running", Duration::from_secs(20));
+    assert!(r.wait_for(|r| r.event_ids() == ["before"], Duration::from_secs(20)));
+    let held: Vec<_> = (0..1000)
+        .filter_map(|_| std::net::TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
+    let socket = dir.path().join("state/control.sock");
+    let control: Vec<_> = (0..100)
+        .filter_map(|_| UnixStream::connect(&socket).ok())
+        .collect();
+    assert!(held.len() > 300 && !control.is_empty(), "{}", held.len());
+    // The folder is still read, and the alert goes out.
+    crate::support::write_old(
+        &dir.path().join("trail/f2.json"),
+        &crate::support::delivery_file(&[create_user("during", T0 + 1000)]),
+    );
+    let got = r.wait_for(
+        |r| r.event_ids().iter().any(|i| i == "during"),
+        Duration::from_secs(20),
+    );
+    let seen = logs.rest_now();
+    assert!(got, "{seen}");
+    assert!(!seen.contains("Too many open files"), "{seen}");
+    assert!(
+        seen.contains("connections are open"),
+        "the refusals are said: {seen}"
+    );
+    // Once they are gone, the endpoint answers again.
+    drop(held);
+    drop(control);
+    let mut health = String::new();
+    assert!(
+        eventually(
+            || {
+                health = http_get(port, "/healthz");
+                health.starts_with("HTTP/1.1 200")
+            },
+            Duration::from_secs(20)
+        ),
+        "{health}"
+    );
+}
