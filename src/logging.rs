@@ -36,16 +36,28 @@ const CAPPED: &[&str] = &[
     "rustls",
 ];
 
-/// False for an event of a `CAPPED` crate below `warn`, whatever `RUST_LOG` asked for.
+/// The SDK's credential chain, which warns of each provider that failed with the SDK's
+/// debug dump of the error: trailwatch says why credentials could not be had in its own
+/// words (`check`, and each call that needs them), so only its errors are let through.
+const CREDENTIAL_CHAIN: &[&str] = &["aws_config::meta::credentials", "aws_config::imds"];
+
+/// True when `target` is `module` or inside it.
+fn within(target: &str, module: &str) -> bool {
+    target
+        .strip_prefix(module)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
+}
+
+/// False for an event of a `CAPPED` crate below `warn` (of the credential chain, below
+/// `error`), whatever `RUST_LOG` asked for.
 fn allowed(target: &str, level: &Level) -> bool {
+    if CREDENTIAL_CHAIN.iter().any(|c| within(target, c)) {
+        return *level <= Level::ERROR;
+    }
     if *level <= Level::WARN {
         return true;
     }
-    !CAPPED.iter().any(|c| {
-        target
-            .strip_prefix(c)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with("::"))
-    })
+    !CAPPED.iter().any(|c| within(target, c))
 }
 
 /// How log lines are written.
@@ -91,5 +103,14 @@ mod tests {
         assert!(allowed("aws_config", &Level::WARN));
         assert!(allowed("aws_configurator", &Level::DEBUG));
         assert!(allowed("trailwatch::poll", &Level::DEBUG));
+        assert!(!allowed(
+            "aws_config::meta::credentials::chain",
+            &Level::WARN
+        ));
+        assert!(!allowed("aws_config::imds::client", &Level::WARN));
+        assert!(allowed(
+            "aws_config::meta::credentials::chain",
+            &Level::ERROR
+        ));
     }
 }

@@ -142,6 +142,30 @@ fn check_without_aws_credentials_fails_and_says_how_to_give_them() {
     ] {
         assert!(!all.contains(dump), "an SDK debug dump: {all}");
     }
+    // An instance metadata service that answers 403 (IMDS turned off on an EC2 host, a
+    // container): no credentials either, said in one line, and nothing else is attempted.
+    let imds = Receiver::start(0, vec![(403, None); 20]);
+    let o = bare()
+        .env_remove("AWS_EC2_METADATA_DISABLED")
+        .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", &imds.url)
+        .args(["check", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    let all = text(&o);
+    assert_eq!(o.status.code(), Some(1), "{all}");
+    let line = all
+        .lines()
+        .find(|l| l.contains("source 'lookup': no AWS credentials could be had"))
+        .unwrap_or_else(|| panic!("{all}"));
+    assert!(line.len() < 400, "one sentence: {line}");
+    assert!(
+        !imds.received().is_empty(),
+        "the metadata service was asked"
+    );
+    for dump in ["ProviderError {", "account:ListRegions", "Credentials {"] {
+        assert!(!all.contains(dump), "{dump}: {all}");
+    }
     // The same keys as a systemd credential: found, and the check passes.
     let creds = dir.path().join("creds");
     std::fs::create_dir(&creds).unwrap();

@@ -129,8 +129,10 @@ in the source with AWS_CONFIG_FILE; or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_K
 environment";
 
 /// Why `access`'s own credentials (before any role is assumed) cannot be had, when the
-/// standard chain (or the profile) finds none at all; `None` when it finds some, or cannot
-/// tell in time (a role or a slow instance metadata service is left to the first call).
+/// standard chain (or the profile) gives none: it found none, or one of its providers failed
+/// (an instance metadata service that answers 403, a credentials file it cannot read), said
+/// in one line. `None` when it gives some, or cannot tell in time (a slow instance metadata
+/// service is left to the first call).
 pub(crate) async fn no_credentials(access: &AwsAccess, region: &str) -> Option<String> {
     use aws_credential_types::provider::error::CredentialsError;
     let clock = Arc::new(Clock::new("check"));
@@ -142,7 +144,14 @@ pub(crate) async fn no_credentials(access: &AwsAccess, region: &str) -> Option<S
             Some(p) => format!("no AWS credentials: profile {p} has none"),
             None => "no AWS credentials were found".to_string(),
         }),
-        _ => None,
+        Ok(Err(e)) => {
+            let why = super::error::chain_text(&e);
+            Some(format!(
+                "no AWS credentials could be had: {}",
+                crate::text::truncate(&why.split_whitespace().collect::<Vec<_>>().join(" "), 300)
+            ))
+        }
+        Ok(Ok(_)) | Err(_) => None,
     }
 }
 
