@@ -139,12 +139,20 @@ pub(crate) fn signature(secret: &str, body: &[u8]) -> String {
 }
 
 impl Webhook {
-    /// The body of a message: the JSON document, or the sink's template rendered.
+    /// The body of a message: the JSON document with the time of this attempt in it (signed
+    /// with the rest: a captured request replayed later is told by it), or the sink's template
+    /// rendered.
     pub(crate) fn body(&self, m: &Message<'_>) -> Vec<u8> {
         if self.templated {
             m.text(Format::Text).into_bytes()
         } else {
-            serde_json::to_vec(&document(m)).expect("a document serializes")
+            let mut d = document(m);
+            d["sent_at"] = jiff::Timestamp::now()
+                .round(jiff::Unit::Second)
+                .expect("rounds")
+                .to_string()
+                .into();
+            serde_json::to_vec(&d).expect("a document serializes")
         }
     }
 }

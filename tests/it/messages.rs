@@ -263,6 +263,10 @@ fn check_webhook(r: &Receiver) {
         let v: Value = serde_json::from_str(&g.body).unwrap();
         assert_eq!(v["schema"], "trailwatch.alert/v1");
         assert_eq!(v["record"]["eventID"], v["facts"]["event_id"]);
+        // The time of the attempt, signed with the rest: a replayed capture is told by it.
+        let sent: jiff::Timestamp = v["sent_at"].as_str().unwrap().parse().unwrap();
+        let age = jiff::Timestamp::now().duration_since(sent);
+        assert!(age.as_secs() >= 0 && age.as_secs() < 120, "{age:?}");
     }
     let root = bodies(r)
         .into_iter()
