@@ -95,6 +95,7 @@ fn shared_of(
 
 fn init(config: &ConfigArg) -> Result<ExitCode, CmdError> {
     let s = config.load()?;
+    crate::logging::init(s.log_format, s.log_level.as_deref(), "warn");
     let cfg = shared_of(&s)?;
     let (created, what) = crate::instances::setup::init(&cfg).map_err(CmdError::failure)?;
     match created {
@@ -109,6 +110,7 @@ fn init(config: &ConfigArg) -> Result<ExitCode, CmdError> {
 
 fn migrate(config: &ConfigArg) -> Result<ExitCode, CmdError> {
     let s = config.load()?;
+    crate::logging::init(s.log_format, s.log_level.as_deref(), "warn");
     let cfg = shared_of(&s)?;
     let m =
         crate::instances::setup::migrate(&cfg, &s.state_dir, &s.path).map_err(CmdError::failure)?;

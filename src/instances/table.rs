@@ -208,9 +208,12 @@ impl Table {
         format!("DynamoDB table {} in {}", self.cfg.table, self.cfg.region)
     }
 
-    /// One call (retried as the caller retries), on the table's runtime.
+    /// One call (retried as the caller retries), on the table's runtime. One that has not
+    /// answered after a third of the lease is said (a WARN naming the table and the call):
+    /// an instance whose calls hang loses its lease without a word otherwise.
     pub(super) async fn call(&self, action: &str, body: Value) -> Result<Value, ApiError> {
         let (link, action) = (self.link.clone(), action.to_string());
+        let (slow, table) = (self.cfg.lease / 3, self.describe());
         Table::run(async move {
             let call = Call {
                 service: json::DYNAMODB,
@@ -220,9 +223,22 @@ impl Table {
                 body,
                 timeout: Duration::from_secs(10),
             };
-            link.caller
-                .call_signed(|| json::send_via(&link.client, &link.conf, &link.clock, &call))
-                .await
+            let answer = link
+                .caller
+                .call_signed(|| json::send_via(&link.client, &link.conf, &link.clock, &call));
+            tokio::pin!(answer);
+            tokio::select! {
+                a = &mut answer => a,
+                () = tokio::time::sleep(slow) => {
+                    tracing::warn!(
+                        "{table}: {action} has not answered for {}, a third of the lease: if the table keeps hanging, this instance loses the lease (and stops working) when it ends",
+                        humantime::format_duration(slow)
+                    );
+                    let a = answer.await;
+                    tracing::warn!("{table}: {action} answered at last ({})", if a.is_ok() { "done" } else { "failed" });
+                    a
+                }
+            }
         })
         .await
     }

@@ -818,3 +818,34 @@ fn an_instance_starting_alone_on_a_waiting_queue_reads_it_at_once() {
     signal(&a.0, 15);
     assert!(a.0.wait().unwrap().success());
 }
+
+#[test]
+fn a_table_that_hangs_is_said_after_a_third_of_the_lease() {
+    // A DynamoDB endpoint that takes connections and never answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = config(
+        dir.path(),
+        "hang",
+        "http://127.0.0.1:9",
+        "http://127.0.0.1:9/unused",
+        &format!("[state]\nbackend = \"dynamodb\"\ntable = \"tw-hangs\"\nregion = \"us-east-1\"\nendpoint_url = \"{url}\"\ninstance = \"a\"\nlease = \"3s\"\n"),
+    );
+    let mut d = crate::support::servers::Proc(
+        crate::support::aws_bin()
+            .args(["state", "init", "--config"])
+            .arg(&cfg)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut logs = crate::support::Logs::of(d.0.stderr.take().unwrap());
+    let said = logs.until("has not answered for", Duration::from_secs(20));
+    assert!(
+        said.contains("DynamoDB table tw-hangs in us-east-1: CreateTable has not answered for 1s, a third of the lease"),
+        "{said}"
+    );
+    drop(silent);
+}
