@@ -523,7 +523,17 @@ pub fn scan_paths(
     max_input: u64,
     out: &mut dyn Write,
 ) -> std::io::Result<(Report, Vec<String>)> {
-    let (files, mut errors) = format::expand(paths);
+    let format::Expanded {
+        files,
+        mut errors,
+        links,
+    } = format::expand(paths);
+    for l in links {
+        eprintln!(
+            "trailwatch: {}: a symbolic link, not followed (give its target to read it)",
+            l.display()
+        );
+    }
     let results: Vec<Result<Report, String>> = files
         .par_iter()
         .map(|p| {

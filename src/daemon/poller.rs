@@ -68,6 +68,9 @@ impl Context {
     /// Counts the records a poll could not read as they were, by kind, and the alerts with
     /// nowhere to go.
     pub(super) fn note_counts(&self, source: &str, rep: &PollReport) {
+        if rep.links_skipped > 0 {
+            self.metrics.links_skipped(source, rep.links_skipped);
+        }
         if rep.undeliverable > 0 {
             self.metrics.undeliverable(source, rep.undeliverable);
         }

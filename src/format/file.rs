@@ -111,27 +111,39 @@ fn is_trail_file(p: &Path) -> bool {
         .any(|ext| name.ends_with(ext))
 }
 
+/// What a folder holds: its CloudTrail files, what could not be looked at, and the symbolic
+/// links that were not followed (a link may point anywhere: it is said, never read).
+#[derive(Debug, Default)]
+pub(crate) struct Expanded {
+    pub files: Vec<PathBuf>,
+    pub errors: Vec<String>,
+    pub links: Vec<PathBuf>,
+}
+
 /// Expands the paths given on the command line: folders recursively (CloudTrail files only,
-/// sorted by path), files as they are. Unreadable paths are returned as errors.
-pub(crate) fn expand(paths: &[PathBuf]) -> (Vec<PathBuf>, Vec<String>) {
-    let mut files = Vec::new();
-    let mut errors = Vec::new();
+/// sorted by path), files as they are. Unreadable paths are returned as errors; symbolic links
+/// inside a folder are not followed, and returned.
+pub(crate) fn expand(paths: &[PathBuf]) -> Expanded {
+    let mut out = Expanded::default();
     for p in paths {
         if p.as_os_str() == "-" || !p.is_dir() {
-            files.push(p.clone());
+            out.files.push(p.clone());
             continue;
         }
         for entry in walkdir::WalkDir::new(p).sort_by_file_name() {
             match entry {
                 Ok(e) if e.file_type().is_file() && is_trail_file(e.path()) => {
-                    files.push(e.into_path())
+                    out.files.push(e.into_path())
                 }
+                Ok(e) if e.path_is_symlink() => out.links.push(e.into_path()),
                 Ok(_) => {}
-                Err(e) => errors.push(format!("{}: {}", e.path().unwrap_or(p).display(), e)),
+                Err(e) => out
+                    .errors
+                    .push(format!("{}: {}", e.path().unwrap_or(p).display(), e)),
             }
         }
     }
-    (files, errors)
+    out
 }
 
 /// Reads one input (`-` is stdin), decompressing gzip (detected by its magic bytes) up to

@@ -8,7 +8,7 @@ pub(crate) mod proof;
 pub(crate) mod shape;
 pub(crate) mod stream;
 
-pub(crate) use file::{body_of, expand, is_gzip, load_limited, Body};
+pub(crate) use file::{body_of, expand, is_gzip, load_limited, Body, Expanded};
 pub use file::{Data, Input};
 pub(crate) use layout::{for_each_value, layout, Layout, Value};
 pub(crate) use proof::{Proof, Proving};

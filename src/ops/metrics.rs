@@ -78,6 +78,7 @@ struct Families {
     objects_doubted: Family<SourceLabels, Counter>,
     objects_set_aside: Family<SourceLabels, Counter>,
     objects_handed: Family<SourceLabels, Counter>,
+    links_skipped: Family<SourceLabels, Counter>,
     digests_verified: Family<SourceLabels, Counter>,
     log_files_checked: Family<SourceLabels, Counter>,
     log_files_read_for_digests: Family<SourceLabels, Counter>,
@@ -203,6 +204,12 @@ impl Metrics {
     /// An S3 object that could not be read, set aside to be tried again.
     pub(crate) fn object_set_aside(&self, src: &str) {
         self.f.objects_set_aside.get_or_create(&source(src)).inc();
+    }
+
+    /// Symbolic links found in a `files` source's folder (not followed: their targets are not
+    /// read), each counted once.
+    pub(crate) fn links_skipped(&self, src: &str, n: u64) {
+        self.f.links_skipped.get_or_create(&source(src)).inc_by(n);
     }
 
     /// S3 objects this standby read from the queue and handed to the instance that holds the
@@ -404,6 +411,11 @@ fn register_sources(r: &mut Registry, f: &Families, lateness: &Family<SourceLabe
         "objects_set_aside",
         "S3 objects that could not be read and were set aside",
         f.objects_set_aside.clone(),
+    );
+    r.register(
+        "files_links_skipped",
+        "Symbolic links in a files source's folder, not followed (their targets are not read)",
+        f.links_skipped.clone(),
     );
     r.register(
         "objects_handed",

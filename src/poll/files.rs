@@ -26,7 +26,8 @@ pub fn poll_folder(
     stop: &AtomicBool,
 ) -> Result<PollReport, PollError> {
     let mut rep = PollReport::default();
-    let files = folder.list()?;
+    let (files, links) = folder.list()?;
+    rep.links_skipped += links;
     let key = |p: &Path| p.to_string_lossy().into_owned();
     let mark = |p: &Path| state.file_mark(&spec.name, &key(p)).ok().flatten();
     for r in folder.ready(files, mark) {

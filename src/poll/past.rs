@@ -248,8 +248,8 @@ impl Past<'_> {
         path: std::path::PathBuf,
         emit: &mut Emit<'_, E>,
     ) -> Result<(), E> {
-        let folder = Folder::new(path, spec.limits);
-        for f in folder.list().map_err(PollError::from)? {
+        let mut folder = Folder::new(path, spec.limits);
+        for f in folder.list().map_err(PollError::from)?.0 {
             let name = f.display().to_string();
             let mut found = Found::default();
             let eval = &self.judge.eval;

@@ -64,6 +64,8 @@ pub struct PollReport {
     pub suspicious: Vec<(String, String)>,
     /// Objects set aside in this poll because they could not be read: (object, error).
     pub set_aside: Vec<(String, String)>,
+    /// Symbolic links found for the first time in a `files` source's folder (not followed).
+    pub links_skipped: u64,
     /// The trail's digests verified, the log files checked against them, and those read only
     /// because a digest listed them.
     pub digests: u64,
@@ -98,6 +100,7 @@ impl PollReport {
         self.late.extend(o.late);
         self.suspicious.extend(o.suspicious);
         self.set_aside.extend(o.set_aside);
+        self.links_skipped += o.links_skipped;
         self.digests += o.digests;
         self.log_files_checked += o.log_files_checked;
         self.log_files_read += o.log_files_read;

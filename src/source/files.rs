@@ -78,6 +78,8 @@ pub struct Folder {
     seen: HashMap<PathBuf, Stamp>,
     /// Files found not yet stable at the last look.
     pub deferred: usize,
+    /// The symbolic links found in the folder (each said once; never followed).
+    links: std::collections::HashSet<PathBuf>,
 }
 
 fn kind_of(path: &Path) -> Kind {
@@ -108,20 +110,31 @@ impl Folder {
             limits,
             seen: HashMap::new(),
             deferred: 0,
+            links: Default::default(),
         }
     }
 
-    /// The trail files under the folder, sorted by path (CloudTrail's paths sort by date).
-    pub fn list(&self) -> Result<Vec<PathBuf>, FolderError> {
+    /// The trail files under the folder, sorted by path (CloudTrail's paths sort by date),
+    /// and how many symbolic links were found there for the first time (each said once: a
+    /// link is never followed, it may point anywhere).
+    pub fn list(&mut self) -> Result<(Vec<PathBuf>, u64), FolderError> {
         if !self.path.is_dir() {
             return Err(FolderError::NotAFolder(self.path.clone()));
         }
-        let (mut files, errors) = format::expand(std::slice::from_ref(&self.path));
-        for e in errors {
+        let found = format::expand(std::slice::from_ref(&self.path));
+        for e in found.errors {
             tracing::warn!(folder = %self.path.display(), "{e}");
         }
+        let mut new_links = 0;
+        for l in found.links {
+            if self.links.insert(l.clone()) {
+                new_links += 1;
+                tracing::warn!(folder = %self.path.display(), "{} is a symbolic link: not followed, its target is NOT read (a link may point anywhere; copy the file, or point the source at the target's folder)", l.display());
+            }
+        }
+        let mut files = found.files;
         files.sort();
-        Ok(files)
+        Ok((files, new_links))
     }
 
     /// The files to read now: new or changed since read (`mark` says what was read), and for

@@ -373,3 +373,66 @@ fn idle_connections_held_open_by_anyone_do_not_starve_the_daemon() {
         "{health}"
     );
 }
+
+#[test]
+fn a_symbolic_link_in_a_folder_is_said_once_counted_and_never_followed() {
+    let port = free_port();
+    let r = Receiver::start(0, vec![]);
+    let (dir, cfg) = files_config(
+        &[create_user("real", T0)],
+        &format!("metrics_address = \"127.0.0.1:{port}\"\ngroup_window = \"0s\""),
+        &format!(
+            "[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nurl = \"{}\"\nmax_per_second = 0\nstorm_after = 0\n",
+            r.url
+        ),
+    );
+    // A link to a file outside the folder that would alert if it were read.
+    let outside = dir.path().join("outside.json");
+    crate::support::write_old(
+        &outside,
+        &crate::support::delivery_file(&[create_user("linked", T0)]),
+    );
+    std::os::unix::fs::symlink(&outside, dir.path().join("trail/link.json")).unwrap();
+    let (_d, mut logs) = spawn_run(&cfg);
+    logs.until("trailwatch running", Duration::from_secs(20));
+    let want = "trailwatch_files_links_skipped_total{source=\"files\"} 1";
+    let mut m = String::new();
+    assert!(
+        eventually(
+            || {
+                m = http_get(port, "/metrics");
+                m.contains(want)
+                    && m.contains("trailwatch_records_read_total{source=\"files\",stream=\"\"} 1")
+            },
+            Duration::from_secs(20)
+        ),
+        "{m}"
+    );
+    // A later poll (a new file read): said once, still counted once, the target never read.
+    crate::support::write_old(
+        &dir.path().join("trail/f2.json"),
+        &crate::support::delivery_file(&[create_user("later", T0 + 1000)]),
+    );
+    assert!(
+        r.wait_for(
+            |r| r.event_ids() == ["real", "later"],
+            Duration::from_secs(20)
+        ),
+        "{:?}",
+        r.event_ids()
+    );
+    let seen = logs.rest_now();
+    assert_eq!(
+        seen.matches("is a symbolic link: not followed").count(),
+        1,
+        "{seen}"
+    );
+    assert!(http_get(port, "/metrics").contains(want));
+    let o = run(&["scan", dir.path().join("trail").to_str().unwrap()], None);
+    assert!(
+        stderr(&o).contains("link.json: a symbolic link, not followed"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stdout(&o).contains("linked"), "{}", stdout(&o));
+}
