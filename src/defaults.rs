@@ -82,3 +82,7 @@ pub(crate) const FIRST_SEEN_LEARN: Duration = Duration::from_secs(7 * 86400);
 
 /// An enrichment database older than this is said to be stale (`check`).
 pub(crate) const ENRICH_STALE: Duration = Duration::from_secs(60 * 86400);
+
+/// The state database's page cache (sled's default is 1 GiB, which a history of 100,000
+/// alerts fills): the daemon's memory stays independent of the history's size.
+pub(crate) const STATE_CACHE_BYTES: u64 = 32 << 20;

@@ -10,7 +10,7 @@ use jiff::Timestamp;
 
 use super::common::{ask_state, CmdError, ConfigArg};
 use super::noise::{top, Noise};
-use crate::control::{Answer, Request};
+use crate::control::{Answer, Request, HISTORY_PAGE};
 use crate::rules::quiet::glob;
 use crate::state::{HistoryEntry, Status};
 use crate::text::{truncate, visible};
@@ -68,18 +68,36 @@ pub struct ReportArgs {
 }
 
 /// The history since `since`.
-fn history(config: &ConfigArg, since: &str) -> Result<(Vec<HistoryEntry>, Timestamp), CmdError> {
+/// Every alert raised since `since`, each given to `each` in turn, read a page at a time (a
+/// history of any size costs a page of memory); returns the start of the window.
+fn history(
+    config: &ConfigArg,
+    since: &str,
+    mut each: impl FnMut(&HistoryEntry),
+) -> Result<Timestamp, CmdError> {
     let s = config.load()?;
     let from = when::point(since, Timestamp::now())
         .map_err(|e| CmdError::usage(anyhow::anyhow!("--since: {e}")))?;
-    let req = Request::History {
-        since_ms: when::millis(from),
-    };
-    match ask_state(&s, &req).map_err(CmdError::failure)? {
-        Answer::History { alerts } => Ok((alerts, from)),
-        other => Err(CmdError::failure(anyhow::anyhow!(
-            "unexpected answer: {other:?}"
-        ))),
+    let mut after = 0;
+    loop {
+        let req = Request::History {
+            since_ms: when::millis(from),
+            after,
+        };
+        let alerts = match ask_state(&s, &req).map_err(CmdError::failure)? {
+            Answer::History { alerts } => alerts,
+            Answer::Error { error } => return Err(CmdError::failure(anyhow::anyhow!(error))),
+            other => {
+                return Err(CmdError::failure(anyhow::anyhow!(
+                    "unexpected answer: {other:?}"
+                )))
+            }
+        };
+        alerts.iter().for_each(&mut each);
+        match alerts.last() {
+            Some(last) if alerts.len() >= HISTORY_PAGE => after = last.id,
+            _ => return Ok(from),
+        }
     }
 }
 
@@ -100,29 +118,19 @@ pub(super) fn run(c: AlertsCommand) -> Result<ExitCode, CmdError> {
 }
 
 fn list(a: ListArgs) -> Result<ExitCode, CmdError> {
-    let (all, _) = history(&a.config, &a.since)?;
     let mut out = std::io::stdout().lock();
-    let chosen = all.iter().filter(|e| {
+    let chosen = |e: &HistoryEntry| {
         a.rule
             .as_ref()
             .is_none_or(|r| e.alert.rules().any(|x| glob(r, x)))
             && a.status.as_ref().is_none_or(|s| e.status.word() == s)
-    });
+    };
     if a.json {
-        for e in chosen {
-            let mut v = serde_json::to_value(e).unwrap_or_default();
-            v["raised"] = e.raised().to_string().into();
-            v["status"] = e.status.word().into();
-            match &e.status {
-                Status::Silenced { silence, reason } => {
-                    v["silence"] = (*silence).into();
-                    v["reason"] = reason.clone().into();
-                }
-                Status::Excepted { reason } => v["reason"] = reason.clone().into(),
-                _ => {}
+        history(&a.config, &a.since, |e| {
+            if chosen(e) {
+                let _ = writeln!(out, "{}", json_line(e));
             }
-            let _ = writeln!(out, "{v}");
-        }
+        })?;
         return Ok(ExitCode::SUCCESS);
     }
     let _ = writeln!(
@@ -130,7 +138,10 @@ fn list(a: ListArgs) -> Result<ExitCode, CmdError> {
         "{:<8} {:<17} {:<10} {:<9} {:<28} {:<24} {:<40} REGION",
         "ID", "RAISED (UTC)", "STATUS", "SEVERITY", "RULE", "EVENT", "PRINCIPAL"
     );
-    for e in chosen {
+    history(&a.config, &a.since, |e| {
+        if !chosen(e) {
+            return;
+        }
         let r: serde_json::Value = serde_json::from_str(&e.alert.record).unwrap_or_default();
         let cell = |s: &str, w: usize| truncate(&visible(s), w);
         let _ = writeln!(
@@ -145,8 +156,24 @@ fn list(a: ListArgs) -> Result<ExitCode, CmdError> {
             cell(&crate::alert::principal_of(&r), 39),
             cell(&member(&r, &["awsRegion"]), 16)
         );
-    }
+    })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// One alert of the history as `alerts list --json` prints it.
+fn json_line(e: &HistoryEntry) -> serde_json::Value {
+    let mut v = serde_json::to_value(e).unwrap_or_default();
+    v["raised"] = e.raised().to_string().into();
+    v["status"] = e.status.word().into();
+    match &e.status {
+        Status::Silenced { silence, reason } => {
+            v["silence"] = (*silence).into();
+            v["reason"] = reason.clone().into();
+        }
+        Status::Excepted { reason } => v["reason"] = reason.clone().into(),
+        _ => {}
+    }
+    v
 }
 
 fn show(a: ShowArgs) -> Result<ExitCode, CmdError> {
@@ -230,17 +257,16 @@ fn describe(e: &HistoryEntry) -> String {
 
 /// `trailwatch report`: the week's noise, per rule and per principal.
 pub(super) fn report(a: ReportArgs) -> Result<ExitCode, CmdError> {
-    let (all, from) = history(&a.config, &a.since)?;
     let mut noise = Noise::default();
     let mut who = std::collections::BTreeMap::<String, u64>::new();
-    for e in &all {
+    let from = history(&a.config, &a.since, |e| {
         noise.add(&e.alert, e.status.word());
         let r: serde_json::Value = serde_json::from_str(&e.alert.record).unwrap_or_default();
         let p = crate::alert::principal_of(&r);
         if !p.is_empty() {
             *who.entry(p).or_default() += 1;
         }
-    }
+    })?;
     if a.json {
         print!("{}", noise.json());
         return Ok(ExitCode::SUCCESS);

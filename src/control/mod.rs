@@ -8,5 +8,5 @@ mod request;
 mod serve;
 
 pub(crate) use self::ask::{ask, daemon_answers, ControlError};
-pub(crate) use self::request::{answer, end_silences, Answer, Request};
+pub(crate) use self::request::{answer, end_silences, Answer, Request, HISTORY_PAGE};
 pub(crate) use self::serve::Control;

@@ -10,6 +10,10 @@ use crate::when;
 /// The socket's file name in the state directory.
 pub(crate) const SOCKET: &str = "control.sock";
 
+/// Alerts of the history in one answer: a history of any size is read a page at a time, by
+/// the daemon and by the command.
+pub(crate) const HISTORY_PAGE: usize = 500;
+
 /// A request, one JSON line.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "ask", rename_all = "snake_case")]
@@ -21,9 +25,12 @@ pub(crate) enum Request {
     RemoveSilence {
         id: u64,
     },
-    /// The alerts raised since a time (ms).
+    /// A page of the alerts raised since a time (ms): at most `HISTORY_PAGE`, those whose id
+    /// is above `after`, by id (the asker asks again after the last one until a page is short).
     History {
         since_ms: i64,
+        #[serde(default)]
+        after: u64,
     },
     HistoryEntry {
         id: u64,
@@ -88,8 +95,8 @@ pub(crate) fn answer(state: &State, req: Request) -> Answer {
             }
             Answer::Removed { silence: s }
         }),
-        Request::History { since_ms } => state
-            .history(when::from_millis(since_ms))
+        Request::History { since_ms, after } => state
+            .history_page(when::from_millis(since_ms), after, HISTORY_PAGE)
             .map(|alerts| Answer::History { alerts }),
         Request::HistoryEntry { id } => state.history_entry(id).map(|alert| Answer::HistoryEntry {
             alert: alert.map(Box::new),

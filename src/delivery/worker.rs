@@ -161,11 +161,15 @@ impl Deliverer {
         let mut p = Pass::default();
         let held = self.grouping.held_ids();
         let mut storm = Storm::default();
-        for (id, mut e) in state.outbox()? {
+        for id in state.outbox_ids()? {
             // A shared state another instance may have taken over: it sends, not this one.
             if stop() || !state.held() {
                 break;
             }
+            // Read as it comes (a long outbox is never in memory whole); gone meanwhile: sent.
+            let Some(mut e) = state.outbox_entry(id)? else {
+                continue;
+            };
             // Age counts from the first attempt: alerts queued while the host was down are
             // tried before they can be buried.
             let first = e.first_attempt_ms.map(when::from_millis);
@@ -311,7 +315,11 @@ impl Deliverer {
         if due.is_empty() {
             return Ok(());
         }
-        let outbox: HashMap<EntryId, OutboxEntry> = state.outbox()?.into_iter().collect();
+        let wanted: Vec<EntryId> = due
+            .iter()
+            .flat_map(|k| self.grouping.held(k).iter().copied())
+            .collect();
+        let outbox: HashMap<EntryId, OutboxEntry> = state.outbox_entries(wanted)?;
         for key in due {
             let sink = key.0.clone();
             if self.blocked(&sink, now) {
@@ -375,7 +383,8 @@ impl Deliverer {
         if storm.held.is_empty() {
             return Ok(());
         }
-        let outbox: HashMap<EntryId, OutboxEntry> = state.outbox()?.into_iter().collect();
+        let wanted: Vec<EntryId> = storm.held.values().flatten().copied().collect();
+        let outbox: HashMap<EntryId, OutboxEntry> = state.outbox_entries(wanted)?;
         let lang = self.render.templates.language();
         for (sink, ids) in storm.held {
             let entries: Vec<&OutboxEntry> = ids.iter().filter_map(|id| outbox.get(id)).collect();

@@ -109,22 +109,39 @@ pub(super) fn value_of(e: &HistoryEntry) -> Vec<u8> {
 impl State {
     /// The alerts raised at or after `since`, oldest first.
     pub fn history(&self, since: Timestamp) -> Result<Vec<HistoryEntry>> {
+        self.history_page(since, 0, usize::MAX)
+    }
+
+    /// At most `limit` alerts raised since `since` whose id is above `after`, by id: a page of
+    /// the history (read page by page, a history of any size costs a page of memory).
+    pub fn history_page(
+        &self,
+        since: Timestamp,
+        after: u64,
+        limit: usize,
+    ) -> Result<Vec<HistoryEntry>> {
         let from = when::millis(since);
-        let raw: Vec<sled::IVec> = self.with(|st| {
-            st.history
-                .iter()
-                .values()
-                .collect::<std::result::Result<_, _>>()
-        })?;
-        let mut out = Vec::new();
-        for v in raw {
-            let e: HistoryEntry = serde_json::from_slice(&v)
-                .map_err(|e| StateError::Corrupt(format!("an alert of the history: {e}")))?;
-            if e.raised_ms >= from {
-                out.push(e);
+        let start = after.saturating_add(1).to_be_bytes();
+        // A damaged entry is said as such, not taken for a database that cannot be read.
+        let corrupt =
+            |e: serde_json::Error| StateError::Corrupt(format!("an alert of the history: {e}"));
+        self.with(|st| {
+            let mut out = Vec::new();
+            for kv in st.history.range_from(&start) {
+                let (_, v) = kv?;
+                let e: HistoryEntry = match serde_json::from_slice(&v) {
+                    Ok(e) => e,
+                    Err(e) => return Ok(Err(corrupt(e))),
+                };
+                if e.raised_ms >= from {
+                    out.push(e);
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
             }
-        }
-        Ok(out)
+            Ok(Ok(out))
+        })?
     }
 
     /// One alert of the history.
@@ -153,17 +170,25 @@ impl State {
 
     /// Forgets the history raised before `before`; returns how many alerts.
     pub fn expire_history(&self, before: Timestamp) -> Result<usize> {
-        let limit = when::millis(before);
-        let old: Vec<u64> = self
-            .history(Timestamp::UNIX_EPOCH)?
-            .into_iter()
-            .filter(|e| e.raised_ms < limit)
-            .map(|e| e.id)
-            .collect();
-        for id in &old {
-            self.with(|st| st.history.remove(id.to_be_bytes()).map(|_| ()))?;
+        /// What expiring reads of an alert: its time (one alert at a time, never the whole
+        /// history in memory).
+        #[derive(Deserialize)]
+        struct Raised {
+            raised_ms: i64,
         }
-        Ok(old.len())
+        let limit = when::millis(before);
+        self.with(|st| {
+            let mut n = 0;
+            for kv in st.history.iter() {
+                let (k, v) = kv?;
+                // One that cannot be read is left for `alerts` to say.
+                if serde_json::from_slice::<Raised>(&v).is_ok_and(|r| r.raised_ms < limit) {
+                    st.history.remove(k)?;
+                    n += 1;
+                }
+            }
+            Ok(n)
+        })
     }
 }
 

@@ -195,6 +195,42 @@ impl State {
         self.entries(|s| &s.outbox)
     }
 
+    /// The outbox's ids, oldest event first: a delivery pass reads each entry as it comes to
+    /// it (`outbox_entry`), so a long outbox costs its ids in memory, not its alerts.
+    pub fn outbox_ids(&self) -> Result<Vec<EntryId>> {
+        self.with(|s| {
+            s.outbox
+                .iter()
+                .keys()
+                .map(|k| k.map(|k| entry_id(&k)))
+                .collect()
+        })
+    }
+
+    /// One outbox entry, if it is still there.
+    pub fn outbox_entry(&self, id: EntryId) -> Result<Option<OutboxEntry>> {
+        let Some(v) = self.with(|s| s.outbox.get(id_bytes(id)))? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&v)
+            .map(Some)
+            .map_err(|e| StateError::Corrupt(format!("outbox entry {id}: {e}")))
+    }
+
+    /// The outbox entries of `ids` still there.
+    pub fn outbox_entries(
+        &self,
+        ids: impl IntoIterator<Item = EntryId>,
+    ) -> Result<std::collections::HashMap<EntryId, OutboxEntry>> {
+        let mut out = std::collections::HashMap::new();
+        for id in ids {
+            if let Some(e) = self.outbox_entry(id)? {
+                out.insert(id, e);
+            }
+        }
+        Ok(out)
+    }
+
     pub fn outbox_len(&self) -> usize {
         self.with(|s| Ok(s.outbox.len())).unwrap_or(0)
     }

@@ -76,6 +76,11 @@ impl Tree {
         self.inner.iter()
     }
 
+    /// The entries from `from` on, in key order.
+    pub(super) fn range_from(&self, from: &[u8]) -> sled::Iter {
+        self.inner.range(from..)
+    }
+
     pub(super) fn scan_prefix<P: AsRef<[u8]>>(&self, prefix: P) -> sled::Iter {
         self.inner.scan_prefix(prefix)
     }

@@ -366,3 +366,53 @@ fn the_history_survives_a_restart_and_a_kill() {
     assert_eq!(both, ["h-1", "h-2"]);
     assert_eq!(r.event_ids().len(), 2, "nothing sent twice");
 }
+
+#[test]
+fn a_history_longer_than_a_page_is_listed_whole_from_the_daemon_and_from_the_state() {
+    let now = jiff::Timestamp::now().as_millisecond();
+    let records: Vec<String> = (0..1_234)
+        .map(|i| {
+            created_by(
+                &format!("e{i:04}"),
+                "alice",
+                "203.0.113.9",
+                now - 60_000 + i,
+            )
+        })
+        .collect();
+    let (_dir, cfg) = files_config(
+        &records,
+        "group_window = \"0s\"",
+        "[[sinks]]\nname = \"out\"\ntype = \"console\"\n",
+    );
+    let o = bin()
+        .args(["run", "--once", "--config"])
+        .arg(&cfg)
+        .stdout(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    // From the state (no daemon), then through a running daemon's socket: each alert once,
+    // in order, across the pages.
+    let listed = |h: Vec<serde_json::Value>| {
+        let ids: Vec<u64> = h.iter().map(|e| e["id"].as_u64().unwrap()).collect();
+        assert_eq!(ids.len(), 1_234);
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "in order, no repeat");
+    };
+    listed(history(&cfg));
+    let o = tw(&cfg, &["alerts", "list", "--since", "1d"]);
+    assert_eq!(
+        stdout(&o).lines().count(),
+        1 + 1_234,
+        "a header and every alert"
+    );
+    let (_d, mut logs) = spawn_run(&cfg);
+    logs.until("trailwatch running", Duration::from_secs(20));
+    listed(history(&cfg));
+    let o = tw(&cfg, &["report", "--since", "1d"]);
+    assert!(
+        stdout(&o).contains("alerts raised since") && stdout(&o).contains(": 1234 ("),
+        "{}",
+        text(&o)
+    );
+}
