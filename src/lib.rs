@@ -31,6 +31,8 @@ pub mod enrich;
 pub mod pattern;
 /// A CloudTrail record and its EventBridge envelope.
 pub(crate) mod record;
+/// What the members of a CloudTrail record are, for conditions people write.
+pub(crate) mod record_paths;
 /// Rules, packs, the prefilter, the one evaluator, pushdown plans.
 pub mod rules;
 /// `scan`: the evaluator over whole files, in parallel.

@@ -113,6 +113,29 @@ fn silence_of(a: &AddArgs, s: &Settings, now: Timestamp) -> Result<Silence, CmdE
         return Err(usage("--reason may not be empty: say why".into()));
     }
     let when = Conditions::parse_pairs(&a.matches).map_err(|e| usage(format!("--match {e}")))?;
+    for c in &when.0 {
+        if let Some(why) = crate::record_paths::unknown(&c.path) {
+            return Err(usage(format!("--match {}: {why}", c.path)));
+        }
+    }
+    // A condition only on what the caller writes can be met by anyone who calls.
+    let written: Vec<&str> = (when.0.iter())
+        .filter(|c| crate::record_paths::caller_writes(&c.path))
+        .map(|c| c.path.as_str())
+        .collect();
+    if !written.is_empty() {
+        let alone = written.len() == when.0.len();
+        eprintln!(
+            "warning: --match {}: the caller writes {} (anyone can send the same value){}",
+            written.join(", "),
+            if written.len() == 1 { "it" } else { "them" },
+            if alone {
+                "; this silence quiets whoever sends it: add a condition AWS writes, such as userIdentity.arn or sourceIPAddress"
+            } else {
+                ""
+            }
+        );
+    }
     let ms = when::millis(now);
     Ok(Silence {
         id: 0,

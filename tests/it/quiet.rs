@@ -416,3 +416,48 @@ fn a_history_longer_than_a_page_is_listed_whole_from_the_daemon_and_from_the_sta
         text(&o)
     );
 }
+
+#[test]
+fn a_silence_on_a_member_no_record_has_is_refused_and_one_the_caller_writes_warned() {
+    let (_dir, cfg) = files_config(&[], "", "[[sinks]]\nname = \"out\"\ntype = \"console\"\n");
+    let add = |m: &str| {
+        tw(
+            &cfg,
+            &[
+                "silence",
+                "add",
+                "--rule",
+                "iam-user-lifecycle",
+                "--match",
+                m,
+                "--for",
+                "1h",
+                "--reason",
+                "test",
+            ],
+        )
+    };
+    let o = add("userIdentity.typo=Root");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        stderr(&o).contains("userIdentity has no member 'typo'"),
+        "{}",
+        text(&o)
+    );
+    let o = add("eventname=CreateUser");
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let o = add("userAgent=ci-bot/1.0");
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        stderr(&o).contains("warning: --match userAgent: the caller writes it")
+            && stderr(&o).contains("add a condition AWS writes"),
+        "{}",
+        text(&o)
+    );
+    let o = add("userIdentity.arn=arn:aws:iam::111122223333:user/ci");
+    assert!(
+        o.status.success() && !stderr(&o).contains("warning"),
+        "{}",
+        text(&o)
+    );
+}
