@@ -485,10 +485,14 @@ fn write_line(
         })),
         _ => None,
     };
+    let title = match r {
+        Some(r) => rule.title_of(&r.value, crate::language::Language::En),
+        None => rule.title.as_str().into(),
+    };
     let line = MatchLine {
         rule: &rule.name,
         severity: rule.severity.to_string(),
-        title: &rule.title,
+        title: &title,
         event_id: id.or_else(|| get("eventID")),
         event_time: get("eventTime"),
         event_name: get("eventName"),

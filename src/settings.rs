@@ -193,6 +193,14 @@ impl Settings {
                         Some((r.name.clone(), r.runbook_in(self.language)?.to_string()))
                     })
                     .collect(),
+                event_runbooks: (self.rules.all().iter())
+                    .flat_map(|r| {
+                        r.events.keys().filter_map(|e| {
+                            let text = r.event_runbook_in(e, self.language)?;
+                            Some(((r.name.clone(), e.clone()), text.to_string()))
+                        })
+                    })
+                    .collect(),
             },
             grouping: Grouping::new(windows, self.group_window),
             max_age: self.max_delivery_age,

@@ -6,6 +6,7 @@
 //! cannot forge it. `fields` turns an alert into the facts its messages show.
 
 pub(crate) mod fields;
+pub mod headline;
 
 use serde::{Deserialize, Serialize};
 

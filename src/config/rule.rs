@@ -40,6 +40,10 @@ pub struct RuleConfig {
     /// What to check and what to do, shown in messages (`runbook_ko` in Korean ones).
     pub runbook: Option<String>,
     pub runbook_ko: Option<String>,
+    /// Words for one kind of event (`[rules.events.DeleteUser]`): its title (`{target}` and
+    /// `{principal}` filled in) and runbook, instead of the rule's.
+    #[serde(default)]
+    pub events: std::collections::BTreeMap<String, EventWords>,
     /// What the rule deliberately does not catch (for docs and `rules list`).
     pub does_not_cover: Option<String>,
     /// Variables the rule cannot work without: while one is empty, the rule stays quiet and
@@ -60,6 +64,18 @@ pub struct RuleConfig {
     /// Records the rule does not alert on, each until a date and for a reason.
     #[serde(default)]
     pub exceptions: Vec<Spanned<ExceptionConfig>>,
+}
+
+/// What a rule says of one event name.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventWords {
+    /// The alert's title for this event: `{target}` and `{principal}` are filled in.
+    pub title: Option<String>,
+    pub title_ko: Option<String>,
+    /// The runbook for this event.
+    pub runbook: Option<String>,
+    pub runbook_ko: Option<String>,
 }
 
 /// A rule's `first_seen = { fields = ["userIdentity.arn", "enrich.network"], window = "30d",

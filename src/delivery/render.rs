@@ -20,13 +20,18 @@ pub struct Renderer {
     pub aliases: BTreeMap<String, String>,
     /// Each rule's runbook, in the configured language.
     pub runbooks: BTreeMap<String, String>,
+    /// The runbooks rules have for some events, by (rule, event name).
+    pub event_runbooks: BTreeMap<(String, String), String>,
 }
 
 impl Renderer {
     /// The facts of an alert, with its account's alias and its rule's runbook.
     pub fn fields(&self, a: &Alert) -> Fields {
         let mut f = Fields::of(a, &self.tz, &self.tz_name, &self.aliases);
-        if let Some(r) = self.runbooks.get(&a.rule) {
+        let for_event = self
+            .event_runbooks
+            .get(&(a.rule.clone(), f.event_name.clone()));
+        if let Some(r) = for_event.or_else(|| self.runbooks.get(&a.rule)) {
             f.runbook = r.trim().to_string();
         }
         f
@@ -97,6 +102,7 @@ mod tests {
                 tz_name: "UTC".into(),
                 aliases: BTreeMap::new(),
                 runbooks: BTreeMap::new(),
+                event_runbooks: BTreeMap::new(),
             };
             let texts = r.for_sink("root-usage", "chat");
             let (mut a, mut b) = (r.fields(&alert(plain)), r.fields(&alert(forged)));

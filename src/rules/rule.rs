@@ -5,7 +5,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::quiet::{Exception, Mode};
-use crate::alert::{Alert, Event, Kind, RuleFacts};
+use crate::alert::{headline, Alert, Event, Kind, RuleFacts};
+use crate::config::rule::EventWords;
 use crate::language::Language;
 use crate::pattern::event::EventPattern;
 use crate::pattern::filter::FilterPattern;
@@ -142,6 +143,9 @@ pub struct Rule {
     /// What to check and what to do, in messages.
     pub runbook: Option<String>,
     pub runbook_ko: Option<String>,
+    /// Its words for some events (a title that says what happened to whom, a runbook that
+    /// fits), by event name.
+    pub events: std::collections::BTreeMap<String, EventWords>,
     /// What the rule deliberately does not catch.
     pub does_not_cover: Option<String>,
     /// Alert only past a count of matches in a period (`None`: every match).
@@ -221,6 +225,7 @@ impl Rule {
             tags: Vec::new(),
             runbook: None,
             runbook_ko: None,
+            events: Default::default(),
             does_not_cover: None,
             threshold: None,
             first_seen: None,
@@ -237,6 +242,47 @@ impl Rule {
         match lang {
             Language::Ko => self.runbook_ko.as_deref().or(self.runbook.as_deref()),
             Language::En => self.runbook.as_deref(),
+        }
+    }
+
+    /// The runbook for events named `event`, in `lang`, when the rule has one of its own.
+    pub fn event_runbook_in(&self, event: &str, lang: Language) -> Option<&str> {
+        let w = self.events.get(event)?;
+        match lang {
+            Language::Ko => w.runbook_ko.as_deref().or(w.runbook.as_deref()),
+            Language::En => w.runbook.as_deref(),
+        }
+    }
+
+    /// The title of an alert about `record`: the words for its event, filled in from it, else
+    /// the rule's.
+    fn title_for(&self, record: &str, lang: Language) -> std::borrow::Cow<'_, str> {
+        if self.events.is_empty() {
+            return self.title_in(lang).into();
+        }
+        match serde_json::from_str::<serde_json::Value>(record) {
+            Ok(r) => self.title_of(&r, lang),
+            Err(_) => self.title_in(lang).into(),
+        }
+    }
+
+    /// The title of an alert about the record `r` (see `title_for`).
+    pub(crate) fn title_of(
+        &self,
+        r: &serde_json::Value,
+        lang: Language,
+    ) -> std::borrow::Cow<'_, str> {
+        let words = r
+            .get("eventName")
+            .and_then(serde_json::Value::as_str)
+            .and_then(|n| self.events.get(n));
+        let title = words.and_then(|w| match lang {
+            Language::Ko => w.title_ko.as_deref().or(w.title.as_deref()),
+            Language::En => w.title.as_deref(),
+        });
+        match title {
+            Some(t) => headline::fill(t, r).into(),
+            None => self.title_in(lang).into(),
         }
     }
 
@@ -258,9 +304,10 @@ impl Rule {
 
     /// This rule's alert about `event`, titled in `lang`.
     pub fn alert(&self, lang: Language, event: Event, kind: Kind) -> Alert {
+        let title = self.title_for(&event.record, lang);
         let facts = RuleFacts {
             name: &self.name,
-            title: self.title_in(lang),
+            title: &title,
             subject: self.subject_in(lang),
             severity: self.severity,
         };

@@ -341,6 +341,7 @@ impl RuleSet {
             tags,
             runbook,
             runbook_ko: rc.runbook_ko.clone(),
+            events: rc.events.clone(),
             does_not_cover: rc.does_not_cover.clone(),
             threshold,
             first_seen,

@@ -66,15 +66,16 @@ fn dooray_500_then_200_is_delivered_once_with_the_seed_payload() {
     assert_eq!(got.iter().map(|g| g.status).collect::<Vec<_>>(), [500, 200]);
     let body: serde_json::Value = serde_json::from_str(&got[1].body).unwrap();
     assert_eq!(body["botName"], "trailwatch");
-    // The push preview says what happened, where and who; values as written, in code.
+    // The push preview says what happened to whom, where and who; values as written, in
+    // code.
     assert_eq!(
         body["text"],
-        "[HIGH] IAM 사용자 생성 또는 삭제 · `111122223333` · `admin` · `us-east-1`"
+        "[HIGH] IAM 사용자 mallory 생성됨 (admin) · `111122223333` · `admin` · `us-east-1`"
     );
     assert_eq!(att_color(&body), "orange");
     let att = &body["attachments"][0];
     // Every built-in text in the configured language (ko).
-    assert_eq!(att["title"], "IAM 사용자 생성 또는 삭제");
+    assert_eq!(att["title"], "IAM 사용자 mallory 생성됨 (admin)");
     assert!(att["titleLink"].as_str().unwrap().contains("#/events/ev-1"));
     let text = att["text"].as_str().unwrap();
     for want in [
@@ -346,7 +347,8 @@ fn repeats_are_grouped_and_the_first_is_not_delayed() {
     let got = r.received();
     assert_eq!(got.len(), 2, "one message, then one summary");
     let first: serde_json::Value = serde_json::from_str(&got[0].body).unwrap();
-    let subject = "[HIGH] IAM 사용자 생성 또는 삭제 · `111122223333` · `admin` · `us-east-1`";
+    let subject =
+        "[HIGH] IAM 사용자 mallory 생성됨 (admin) · `111122223333` · `admin` · `us-east-1`";
     assert_eq!(first["text"], subject);
     assert!(first["attachments"][0]["text"]
         .as_str()
@@ -578,5 +580,57 @@ fn characters_that_reorder_or_hide_text_reach_no_message() {
     assert!(
         back["userAgent"].as_str().unwrap().contains('\u{202e}'),
         "the same value"
+    );
+}
+
+#[test]
+fn an_iam_user_deleted_is_said_as_deleted_to_whom_by_whom_with_a_runbook_that_fits() {
+    let r = Receiver::start(0, vec![]);
+    let t = T0 + 60_000;
+    let deleted = crate::support::fake_cloudtrail::record("del-1", "DeleteUser", t, false)
+        .record
+        .replace("\"mallory\"", "\"old-contractor\"");
+    let created = crate::support::create_user("cre-1", t + 60_000);
+    let dir = setup(&[deleted, created], &dooray_sink("HOOK"));
+    run_once(dir.path(), &r.url);
+    let bodies: Vec<serde_json::Value> = r
+        .received()
+        .iter()
+        .map(|g| serde_json::from_str(&g.body).unwrap())
+        .collect();
+    let of = |id: &str| {
+        bodies
+            .iter()
+            .find(|b| b.to_string().contains(id))
+            .unwrap_or_else(|| panic!("{id}: {bodies:?}"))
+            .clone()
+    };
+    let del = of("del-1");
+    assert_eq!(
+        del["attachments"][0]["title"],
+        "IAM 사용자 old-contractor 삭제됨 (admin)"
+    );
+    let text = del["attachments"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("삭제된 사용자는") && !text.contains("새 IAM 사용자는"),
+        "{text}"
+    );
+    let cre = of("cre-1");
+    assert_eq!(
+        cre["attachments"][0]["title"],
+        "IAM 사용자 mallory 생성됨 (admin)"
+    );
+    let text = cre["attachments"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("새 IAM 사용자는") && !text.contains("삭제된 사용자는"),
+        "{text}"
+    );
+    // scan says it the same way.
+    let o = crate::support::run(&["scan", dir.path().join("trail").to_str().unwrap()], None);
+    assert!(
+        crate::support::stdout(&o)
+            .contains("\"title\":\"IAM user old-contractor deleted by admin\""),
+        "{}",
+        crate::support::stdout(&o)
     );
 }

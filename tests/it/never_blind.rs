@@ -486,7 +486,7 @@ mod daemon {
         let got = subjects(&r);
         assert!(
             got.iter()
-                .any(|s| s.starts_with("[HIGH] IAM user created or deleted")),
+                .any(|s| s.starts_with("[HIGH] IAM user mallory created by admin")),
             "{got:?}"
         );
         let late = r
