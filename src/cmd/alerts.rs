@@ -247,11 +247,16 @@ fn describe(e: &HistoryEntry) -> String {
     if let Some(err) = &e.last_error {
         out.push_str(&format!("last error: {}\n", v(err)));
     }
-    let pretty = serde_json::from_str::<serde_json::Value>(&a.record)
+    // Pretty JSON keeps its line breaks (a deceptive character inside a value is escaped as
+    // JSON escapes it: the same value, safe to show); text that is not JSON is escaped whole.
+    let shown = match serde_json::from_str::<serde_json::Value>(&a.record)
         .ok()
         .and_then(|r| serde_json::to_string_pretty(&r).ok())
-        .unwrap_or_else(|| a.record.clone());
-    out.push_str(&format!("record:\n{}\n", v(&pretty)));
+    {
+        Some(pretty) => crate::text::json_visible(&pretty),
+        None => v(&a.record),
+    };
+    out.push_str(&format!("record:\n{shown}\n"));
     out
 }
 

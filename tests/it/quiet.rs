@@ -351,6 +351,11 @@ fn the_history_survives_a_restart_and_a_kill() {
     );
     let shown = stdout(&tw(&cfg, &["alerts", "show", &id]));
     assert!(shown.contains("sink hook: delivered at"), "{shown}");
+    // The record is shown as readable JSON, one member a line.
+    assert!(
+        shown.contains("record:\n{\n  \"awsRegion\": \"us-east-1\",\n") && !shown.contains("\\u{a}"),
+        "{shown}"
+    );
     // Restarted: the same history, and a new alert beside it.
     let (_d2, mut logs2) = spawn_run(&cfg);
     logs2.until("trailwatch running", Duration::from_secs(20));
