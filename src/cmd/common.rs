@@ -123,6 +123,11 @@ pub struct RuleArgs {
 }
 
 impl RuleArgs {
+    /// True when no rule option was given.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty() && self.filters.is_empty() && self.event_patterns.is_empty()
+    }
+
     /// Builds the rule set; errors are usage errors (exit 2).
     pub fn load(&self) -> Result<RuleSet, CmdError> {
         let mut set = RuleSet::default();

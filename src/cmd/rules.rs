@@ -15,8 +15,9 @@ use crate::rules::{attack, testing, RuleSet};
 #[derive(Debug, Subcommand)]
 pub enum RulesCommand {
     /// List the rules that would run: name, severity, language, state, origin, title and
-    /// pattern; with --config, the rules that configuration runs (its packs, its own rules and
-    /// overrides, with its [vars] filled in).
+    /// pattern; those of the configuration (--config, else TRAILWATCH_CONFIG, else
+    /// /etc/trailwatch/config.toml when it exists: its packs, its own rules and overrides,
+    /// with its [vars] filled in), or of --rules (the default pack when there is neither).
     #[command(
         after_help = "Examples:\n  trailwatch rules list --config /etc/trailwatch/config.toml\n  trailwatch rules list --rules default,cis,threats --coverage\n  trailwatch rules list --rules threats --json | jq -r .name"
     )]
@@ -79,6 +80,27 @@ fn test_set(a: &TestArgs) -> Result<RuleSet, CmdError> {
         }
     }
     Ok(set)
+}
+
+/// The configuration whose rules `rules list` shows: --config; else, without rule options,
+/// the one every other command reads (TRAILWATCH_CONFIG, else the installed one), said on
+/// standard error so that nobody takes it for the default pack.
+fn list_config(a: &ListArgs) -> Option<PathBuf> {
+    if a.config.is_some() || !a.rules.is_empty() {
+        return a.config.clone();
+    }
+    let p = std::env::var_os("TRAILWATCH_CONFIG")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| {
+            let installed = PathBuf::from(crate::settings::DEFAULT_CONFIG);
+            installed.exists().then_some(installed)
+        })?;
+    eprintln!(
+        "the rules of {} (--rules default for the pack alone)",
+        p.display()
+    );
+    Some(p)
 }
 
 /// The rules of a configuration file, as `run` compiles them.
@@ -175,8 +197,8 @@ pub(super) fn run(c: RulesCommand) -> Result<ExitCode, CmdError> {
         RulesCommand::Test(t) => return test(&t),
         RulesCommand::Replay(r) => return super::replay::run(r),
     };
-    let set = match &a.config {
-        Some(p) => config_set(p)?,
+    let set = match list_config(&a) {
+        Some(p) => config_set(&p)?,
         None => a.rules.load()?,
     };
     if a.coverage {

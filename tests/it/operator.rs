@@ -256,6 +256,21 @@ fn rules_list_shows_what_a_configuration_runs() {
         text.contains(r#""arn":["arn:aws:iam::111122223333:user/ops"]"#),
         "the variable is filled in: {text}"
     );
+    // The configuration every other command reads (TRAILWATCH_CONFIG) is the one listed
+    // without --config, and it is said; --rules still lists a pack alone.
+    let o = bin()
+        .env("TRAILWATCH_CONFIG", &cfg)
+        .args(["rules", "list"])
+        .output()
+        .unwrap();
+    assert!(stdout(&o).contains("admin-keys "), "{}", stdout(&o));
+    assert!(stderr(&o).contains(&format!("the rules of {}", cfg.display())), "{}", stderr(&o));
+    let o = bin()
+        .env("TRAILWATCH_CONFIG", &cfg)
+        .args(["rules", "list", "--rules", "default"])
+        .output()
+        .unwrap();
+    assert!(!stdout(&o).contains("admin-keys "), "{}", stdout(&o));
 }
 
 #[test]
