@@ -5,6 +5,7 @@ mod alerts;
 mod backfill;
 mod check;
 mod common;
+mod demo;
 mod generate;
 mod noise;
 mod notify;
@@ -72,6 +73,13 @@ pub enum Command {
         after_help = "Examples:\n  trailwatch run --config /etc/trailwatch/config.toml\n  cargo run --release -- run --config examples/demo.toml"
     )]
     Run(run::RunArgs),
+    /// Try trailwatch with nothing to set up: the example CloudTrail files built into it are
+    /// written into a folder of their own and watched, and their alerts printed here (no AWS
+    /// account needed). Ctrl-C stops it.
+    #[command(
+        after_help = "Examples:\n  trailwatch demo\n  trailwatch demo --once\n  trailwatch demo --dir ~/trailwatch-demo"
+    )]
+    Demo(demo::DemoArgs),
     /// Read a past window with the configured sources and rules; print (or send) the matches.
     ///
     /// Watermarks do not move. Without --notify nothing is written: the daemon may be running.
@@ -119,7 +127,7 @@ pub enum Command {
 impl Command {
     /// True for the commands that run until stopped (a broken pipe must not kill them).
     pub fn is_daemon(&self) -> bool {
-        matches!(self, Command::Run(_))
+        matches!(self, Command::Run(_) | Command::Demo(_))
     }
 }
 
@@ -130,6 +138,7 @@ pub fn run(cli: Cli) -> Result<ExitCode, CmdError> {
         Command::Pattern(c) => pattern::run(c),
         Command::Rules(c) => rules::run(c),
         Command::Run(a) => run::run(a),
+        Command::Demo(a) => demo::run(a),
         Command::Backfill(a) => backfill::run(a),
         Command::Verify(a) => verify::run(a),
         Command::Check(a) => check::run(a),

@@ -399,3 +399,37 @@ fn the_demo_files_alert_on_root_login_and_iam_user_changes_only() {
     ];
     assert_eq!(got, want.map(|(a, b)| (a.to_string(), b.to_string())));
 }
+
+#[test]
+fn the_demo_needs_nothing_but_the_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let demo = || {
+        crate::support::bin()
+            .current_dir(dir.path())
+            .args(["demo", "--once", "--dir"])
+            .arg(dir.path().join("d"))
+            .output()
+            .unwrap()
+    };
+    let o = demo();
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    let ids: Vec<&str> = out
+        .lines()
+        .filter_map(|l| l.strip_prefix("eventID: "))
+        .collect();
+    assert_eq!(ids.len(), 3, "{out}");
+    assert!(
+        out.contains("IAM user old-contractor deleted by ops-admin"),
+        "{out}"
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("trailwatch demo: watching"));
+    // Again on the same folder: it remembers what it alerted on.
+    let o = demo();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("eventID: "),
+        "{}",
+        text(&o)
+    );
+}

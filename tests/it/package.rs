@@ -286,6 +286,21 @@ impl Root {
 }
 
 #[test]
+fn without_systemd_running_the_package_enables_the_service_for_the_next_boot_and_says_so() {
+    // An image built in a chroot: no /run/systemd/system.
+    let root = Root::new(false);
+    std::fs::remove_dir_all(root.dir.path().join("run/systemd")).unwrap();
+    let said = root.run("postinst", "configure");
+    assert!(
+        said.contains("systemd is not running here: the service is enabled, and starts at the next boot")
+            && said.contains("dooray-url")
+            && said.contains("trailwatch demo"),
+        "{said}"
+    );
+    assert_eq!(root.calls(), "enable trailwatch.service\n");
+}
+
+#[test]
 fn maintainer_scripts_enable_the_service_and_start_it_once_configured() {
     // Installed before the credentials are in place: enabled, not started, and told why.
     let root = Root::new(false);
