@@ -84,6 +84,11 @@ impl SecretRef {
             .any(|p| self.0.starts_with(p))
     }
 
+    /// The systemd credential it is read from (`credential:NAME`), if it is one.
+    pub fn credential(&self) -> Option<&str> {
+        self.0.strip_prefix("credential:")
+    }
+
     /// Where the value comes from, safe to print.
     pub fn origin(&self) -> String {
         if let Some(n) = self.0.strip_prefix("env:") {

@@ -2,6 +2,7 @@
 //! each AWS API once and reaches each sink without sending an alert.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -272,6 +273,7 @@ pub(super) fn run(a: CheckArgs) -> Result<ExitCode, CmdError> {
         let plan = plan(&s).await;
         say_plan(&s, &plan);
         let mut failed = run_rule_tests(&s);
+        failed |= say_unloaded_credentials(&s);
         if a.probe {
             failed |= probe_sources(&plan).await;
             failed |= probe_sinks(&s).await;
@@ -493,6 +495,83 @@ async fn probe_sinks(s: &Settings) -> bool {
             Err(e) => {
                 failed = true;
                 println!("probe sink '{}': FAILED: {e}", k.name);
+            }
+        }
+    }
+    failed
+}
+
+/// The systemd credentials the installed unit loads (`LoadCredential=`,
+/// `LoadCredentialEncrypted=`, `SetCredential=` in `trailwatch.service` and its drop-ins), or
+/// `None` when no unit is installed here. The unit search path is `$SYSTEMD_UNIT_PATH` (as
+/// systemd reads it), else systemd's folders.
+fn unit_credentials() -> Option<Vec<String>> {
+    let dirs: Vec<PathBuf> = match std::env::var("SYSTEMD_UNIT_PATH") {
+        Ok(p) if !p.is_empty() => p.split(':').map(PathBuf::from).collect(),
+        _ => [
+            "/etc/systemd/system",
+            "/run/systemd/system",
+            "/lib/systemd/system",
+            "/usr/lib/systemd/system",
+        ]
+        .map(PathBuf::from)
+        .to_vec(),
+    };
+    let mut files: Vec<PathBuf> = dirs
+        .iter()
+        .map(|d| d.join("trailwatch.service"))
+        .filter(|f| f.is_file())
+        .collect();
+    if files.is_empty() {
+        return None;
+    }
+    for d in &dirs {
+        if let Ok(rd) = std::fs::read_dir(d.join("trailwatch.service.d")) {
+            files.extend(
+                rd.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.extension().is_some_and(|x| x == "conf")),
+            );
+        }
+    }
+    let mut names = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap_or_default();
+        for line in text.lines().map(str::trim) {
+            let value = [
+                "LoadCredential=",
+                "LoadCredentialEncrypted=",
+                "SetCredential=",
+            ]
+            .iter()
+            .find_map(|k| line.strip_prefix(k));
+            if let Some(name) = value.and_then(|v| v.split(':').next()) {
+                names.push(name.trim().to_string());
+            }
+        }
+    }
+    Some(names)
+}
+
+/// Sinks whose secrets are systemd credentials the installed service does not load: it
+/// would refuse to start. One line each, with the drop-in that fixes it; true when any.
+fn say_unloaded_credentials(s: &Settings) -> bool {
+    // Under the service itself, what it loads is what it has.
+    if std::env::var_os("CREDENTIALS_DIRECTORY").is_some() {
+        return false;
+    }
+    let Some(loaded) = unit_credentials() else {
+        return false;
+    };
+    let mut failed = false;
+    for k in &s.sinks {
+        for name in k.credentials() {
+            if !loaded.contains(&name) {
+                failed = true;
+                eprintln!(
+                    "trailwatch: sink '{}' reads credential:{name}, which the installed service does not load (its unit has no LoadCredential={name}:…): the service would not start. Add it: `sudo systemctl edit trailwatch`, then\n  [Service]\n  LoadCredential={name}:/etc/trailwatch/credentials/{name}\nand put the value in /etc/trailwatch/credentials/{name} (mode 0600)",
+                    k.name
+                );
             }
         }
     }

@@ -167,6 +167,15 @@ impl SinkSpec {
         self.kind.entry().secrets().iter().any(|s| s.is_external())
     }
 
+    /// The systemd credentials its secrets are read from (`credential:NAME`).
+    pub fn credentials(&self) -> Vec<String> {
+        let e = self.kind.entry();
+        e.secrets()
+            .iter()
+            .filter_map(|s| s.credential().map(str::to_string))
+            .collect()
+    }
+
     /// The sink's address for logs and `check`, with secrets redacted.
     pub fn describe(&self) -> String {
         self.kind.entry().describe()

@@ -108,6 +108,71 @@ fn credentials_are_found_beside_the_configuration_outside_systemd() {
 }
 
 #[test]
+fn a_second_credential_the_unit_does_not_load_is_named_with_the_drop_in_that_loads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = shipped_in(dir.path());
+    let mut text_cfg = std::fs::read_to_string(&cfg).unwrap();
+    text_cfg.push_str(
+        "\n[[sinks]]\nname = \"slack\"\ntype = \"slack\"\nurl = \"credential:slack-url\"\n",
+    );
+    std::fs::write(&cfg, text_cfg).unwrap();
+    let creds = dir.path().join("credentials");
+    std::fs::create_dir(&creds).unwrap();
+    std::fs::write(
+        creds.join("dooray-url"),
+        "https://hook.dooray.com/services/1/2/T\n",
+    )
+    .unwrap();
+    std::fs::write(
+        creds.join("slack-url"),
+        "https://hooks.slack.com/services/T/B/X\n",
+    )
+    .unwrap();
+    std::fs::write(creds.join("aws-credentials"), AWS_KEYS).unwrap();
+    // The installed unit: the one the package ships.
+    let units = dir.path().join("units");
+    std::fs::create_dir(&units).unwrap();
+    std::fs::copy(
+        repo("systemd/trailwatch.service"),
+        units.join("trailwatch.service"),
+    )
+    .unwrap();
+    let check = || {
+        bare()
+            .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+            .env("SYSTEMD_UNIT_PATH", &units)
+            .args(["check", "--config"])
+            .arg(&cfg)
+            .output()
+            .unwrap()
+    };
+    let o = check();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        stderr(&o).contains(
+            "sink 'slack' reads credential:slack-url, which the installed service does not load"
+        ) && stderr(&o).contains("LoadCredential=slack-url:/etc/trailwatch/credentials/slack-url"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        !stderr(&o).contains("credential:dooray-url, which"),
+        "{}",
+        text(&o)
+    );
+    // The drop-in `systemctl edit` writes: loaded, and check passes.
+    let dropin = units.join("trailwatch.service.d");
+    std::fs::create_dir(&dropin).unwrap();
+    std::fs::write(
+        dropin.join("override.conf"),
+        "[Service]\nLoadCredential=slack-url:/etc/trailwatch/credentials/slack-url\n",
+    )
+    .unwrap();
+    let o = check();
+    assert!(o.status.success(), "{}", text(&o));
+}
+
+#[test]
 fn check_without_aws_credentials_fails_and_says_how_to_give_them() {
     let fake = FakeCloudTrail::start(vec![]);
     let dir = tempfile::tempdir().unwrap();
@@ -292,8 +357,9 @@ fn without_systemd_running_the_package_enables_the_service_for_the_next_boot_and
     std::fs::remove_dir_all(root.dir.path().join("run/systemd")).unwrap();
     let said = root.run("postinst", "configure");
     assert!(
-        said.contains("systemd is not running here: the service is enabled, and starts at the next boot")
-            && said.contains("dooray-url")
+        said.contains(
+            "systemd is not running here: the service is enabled, and starts at the next boot"
+        ) && said.contains("dooray-url")
             && said.contains("trailwatch demo"),
         "{said}"
     );
