@@ -109,11 +109,8 @@ impl State {
         let now_ms = when::millis(now);
         let raised_ms = now_ms.to_be_bytes();
         self.with(|s| {
-            // History ids start at 1: people type them (`alerts show 1`).
-            let ids: Vec<u64> = (0..=parts.len())
-                .map(|_| s.new_id().map(|i| i + 1))
-                .collect::<std::result::Result<_, _>>()?;
-            let key = entry_key(event_ms, ids[0]);
+            // History ids start at 1 and count one by one: people type them (`alerts show 1`).
+            // Taken when an alert is remembered (a transaction run again skips a few).
             (&s.raised.inner, &s.outbox.inner, &s.history.inner)
                 .transaction(|(raised, outbox, history)| {
                     let (mut live, mut kept) = (Vec::new(), Vec::new());
@@ -150,17 +147,18 @@ impl State {
                             true => Status::Nowhere,
                             false => Status::Queued,
                         };
-                        remember(ids[0], &alert, status, sinks.clone())?;
+                        let id = s.alert_id();
+                        remember(id, &alert, status, sinks.clone())?;
                         if !sinks.is_empty() {
-                            let entry =
-                                OutboxEntry::new(alert.clone(), sinks.clone(), now_ms, ids[0]);
+                            let key = entry_key(event_ms, id);
+                            let entry = OutboxEntry::new(alert.clone(), sinks.clone(), now_ms, id);
                             outbox.insert(&key, entry.to_bytes())?;
                             s.outbox.mark(&key);
                         }
                         out.live = Some((alert, sinks));
                     }
-                    for (i, p, st) in kept {
-                        remember(ids[i + 1], p, st.clone(), sinks_of(&[p]))?;
+                    for (_, p, st) in kept {
+                        remember(s.alert_id(), p, st.clone(), sinks_of(&[p]))?;
                         out.quiet.push((p.clone(), st));
                     }
                     Ok::<_, ConflictableTransactionError<()>>(Some(out))

@@ -99,8 +99,8 @@ impl State {
             return Err(StateError::Refused(why));
         }
         self.with(|st| {
-            // Ids start at 1: people type them.
-            s.id = st.new_id()? + 1;
+            // Ids start at 1 and count one by one: people type them.
+            s.id = st.silence_id();
             let v = serde_json::to_vec(&s).expect("a silence serializes");
             st.silences.insert(s.id.to_be_bytes(), v)?;
             st.flush()?;

@@ -74,6 +74,10 @@ pub(super) struct Store {
     synced_blobs: Mutex<HashSet<OsString>>,
     /// Held while the manifest is written (flushes run from several threads at once).
     manifest: Mutex<()>,
+    /// The next alert of the history's id, and the next silence's: people type them, so
+    /// they count one by one (sled's ids jump by a million after a restart).
+    next_alert: std::sync::atomic::AtomicU64,
+    next_silence: std::sync::atomic::AtomicU64,
 }
 
 fn open_error(dir: &Path, e: &sled::Error) -> StateError {
@@ -199,7 +203,10 @@ impl Store {
             populated: AtomicBool::new(false),
             synced_blobs: Mutex::new(HashSet::new()),
             manifest: Mutex::new(()),
+            next_alert: Default::default(),
+            next_silence: Default::default(),
         };
+        store.count_from_last().map_err(|e| open_error(dir, &e))?;
         let manifest = std::fs::read(dir.join(MANIFEST)).ok();
         let empty = store.is_empty();
         if manifest.is_some() && empty && !cache {
@@ -316,8 +323,33 @@ impl Store {
         self.meta
             .insert("id_offset", &(offset as i64).to_be_bytes())?;
         self.id_offset.store(offset, Ordering::SeqCst);
+        self.count_from_last()?;
         self.local_flush()?;
         Ok(n)
+    }
+
+    /// Sets the people's counters past the last alert of the history and the last silence.
+    fn count_from_last(&self) -> Result<(), sled::Error> {
+        let after = |t: &Tree| -> Result<u64, sled::Error> {
+            Ok(t.inner.last()?.map_or(0, |(k, _)| {
+                k.as_ref().try_into().map_or(0, u64::from_be_bytes)
+            }) + 1)
+        };
+        self.next_alert
+            .store(after(&self.history)?, Ordering::SeqCst);
+        self.next_silence
+            .store(after(&self.silences)?, Ordering::SeqCst);
+        Ok(())
+    }
+
+    /// The id of a new alert of the history (from 1, one by one).
+    pub(super) fn alert_id(&self) -> u64 {
+        self.next_alert.fetch_add(1, Ordering::SeqCst)
+    }
+
+    /// The id of a new silence (from 1, one by one).
+    pub(super) fn silence_id(&self) -> u64 {
+        self.next_silence.fetch_add(1, Ordering::SeqCst)
     }
 
     /// Makes everything written so far durable, even on power loss, and in the shared table
