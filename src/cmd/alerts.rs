@@ -36,7 +36,7 @@ pub struct ListArgs {
     #[arg(long, default_value = "7d", value_name = "WHEN")]
     pub since: String,
     /// Only the alerts of this rule (or glob of rules).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_hint = clap::ValueHint::Other)]
     pub rule: Option<String>,
     /// Only the alerts that ended so: delivered, queued, silenced, excepted, shadow, dead,
     /// nowhere.

@@ -40,7 +40,7 @@ pub struct BackfillArgs {
     #[arg(long, value_name = "WHEN")]
     pub until: Option<String>,
     /// Only this source (repeatable; default: every source).
-    #[arg(long = "source", value_name = "NAME")]
+    #[arg(long = "source", value_name = "NAME", value_hint = clap::ValueHint::Other)]
     pub sources: Vec<String>,
     /// Send the alerts through the sinks (deduplicated against alerts already sent). Needs the
     /// state directory, so the daemon must not be running on it.

@@ -42,6 +42,37 @@ pub(super) fn man(a: ManArgs, cmd: clap::Command) -> Result<ExitCode, CmdError> 
     Ok(ExitCode::SUCCESS)
 }
 
+/// What trailwatch(1) ends with: the files it reads and writes, and where to look next.
+const MAIN_TAIL: &str = r#".SH FILES
+.TP
+/etc/trailwatch/config.toml
+The configuration every command reads (\-\-config or TRAILWATCH_CONFIG name another).
+Every option, commented: /usr/share/doc/trailwatch/config.toml.example.
+.TP
+/etc/trailwatch/credentials/
+The secrets the service loads (systemd LoadCredential=): dooray\-url, aws\-credentials, and any
+credential:NAME the configuration reads. Mode 0700, each file 0600.
+.TP
+/var/lib/trailwatch/
+The state: what was read, the alerts raised and their history, silences (the service's
+StateDirectory; its own user's alone). Its control.sock lets commands reach the running daemon.
+.TP
+/lib/systemd/system/trailwatch.service
+The service; add to it with systemctl edit trailwatch.
+.TP
+/usr/share/doc/trailwatch/
+README.md, the documentation (operations.md, sources.md, rules.md, detections.md…) and the
+examples (trailwatch demo runs them).
+.SH SEE ALSO
+trailwatch\-run(1), trailwatch\-check(1), trailwatch\-demo(1), trailwatch\-scan(1),
+trailwatch\-alerts(1), trailwatch\-silence(1), trailwatch\-verify(1), systemctl(1), journalctl(1)
+"#;
+
+/// What every command's page ends with.
+const SUB_TAIL: &str = ".SH SEE ALSO
+trailwatch(1); the documentation in /usr/share/doc/trailwatch/
+";
+
 /// Writes `cmd`'s page as `name`.1, then its visible subcommands' pages.
 fn write_pages(
     dir: &std::path::Path,
@@ -54,6 +85,14 @@ fn write_pages(
     clap_mangen::Man::new(cmd.clone())
         .render(&mut page)
         .map_err(CmdError::failure)?;
+    page.extend_from_slice(
+        if name == "trailwatch" {
+            MAIN_TAIL
+        } else {
+            SUB_TAIL
+        }
+        .as_bytes(),
+    );
     std::fs::write(dir.join(format!("{name}.1")), page).map_err(CmdError::failure)?;
     *written += 1;
     for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {

@@ -13,7 +13,7 @@ pub struct NotifyArgs {
     #[command(flatten)]
     pub config: ConfigArg,
     /// Only this sink.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_hint = clap::ValueHint::Other)]
     pub sink: Option<String>,
 }
 

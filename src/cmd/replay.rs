@@ -32,7 +32,7 @@ pub struct ReplayArgs {
     #[arg(long, value_name = "WHEN")]
     pub until: Option<String>,
     /// Only this source (repeatable; default: every source).
-    #[arg(long = "source", value_name = "NAME")]
+    #[arg(long = "source", value_name = "NAME", value_hint = clap::ValueHint::Other)]
     pub sources: Vec<String>,
     /// One JSON object per rule.
     #[arg(long)]

@@ -57,6 +57,10 @@ pub(super) fn run(a: ScanArgs) -> Result<ExitCode, CmdError> {
     let mut scanner = Scanner::new(&set).with_enricher(std::sync::Arc::new(enricher));
     scanner.use_prefilter = !a.no_prefilter;
     let paths = if a.paths.is_empty() {
+        // Waiting on a terminal without a word looks like a hang.
+        if std::io::stdin().is_terminal() {
+            eprintln!("trailwatch scan: reading CloudTrail records from standard input (Ctrl-D ends it; give files or folders to scan them instead)");
+        }
         vec![PathBuf::from("-")]
     } else {
         a.paths

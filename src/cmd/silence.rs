@@ -42,7 +42,7 @@ pub struct AddArgs {
     #[command(flatten)]
     pub config: ConfigArg,
     /// A rule's name, or a glob of names (`cis-*`).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_hint = clap::ValueHint::Other)]
     pub rule: String,
     /// A record path and the value it must have (`userIdentity.userName=ci-bot`; `*` in the
     /// value matches anything). Repeatable: all must hold. None: every record of the rule.

@@ -27,7 +27,7 @@ pub enum StateCommand {
         #[command(flatten)]
         config: ConfigArg,
         /// Only the dead letters of this sink.
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", value_hint = clap::ValueHint::Other)]
         sink: Option<String>,
         /// Confirm (required).
         #[arg(long)]
@@ -58,7 +58,7 @@ pub enum StateCommand {
         #[command(flatten)]
         config: ConfigArg,
         /// Only this source.
-        #[arg(long, value_name = "NAME")]
+        #[arg(long, value_name = "NAME", value_hint = clap::ValueHint::Other)]
         source: Option<String>,
         /// Confirm the reset (required).
         #[arg(long)]

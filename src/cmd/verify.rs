@@ -24,7 +24,7 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub config: ConfigArg,
     /// Only this `s3` source (default: every one).
-    #[arg(long = "source", value_name = "NAME")]
+    #[arg(long = "source", value_name = "NAME", value_hint = clap::ValueHint::Other)]
     pub source: Option<String>,
     /// Start of the window: an RFC 3339 time or a duration back from now (24h, 7d).
     #[arg(long, value_name = "WHEN")]

@@ -226,6 +226,22 @@ fn completions_and_manual_pages_come_from_the_command_line() {
     assert!(o.status.success(), "{}", stderr(&o));
     let page = std::fs::read_to_string(dir.path().join("trailwatch.1")).unwrap();
     assert!(page.contains(".TH trailwatch 1") && page.contains("trailwatch\\-run(1)"));
+    assert!(
+        page.contains(".SH FILES")
+            && page.contains("/etc/trailwatch/config.toml")
+            && page.contains(".SH SEE ALSO"),
+        "{page}"
+    );
+    // A rule's name is not a file: its completion offers none.
+    let bash = stdout(&run(&["completions", "bash"], None));
+    let case = bash
+        .split("--rule)")
+        .nth(1)
+        .unwrap()
+        .split(";;")
+        .next()
+        .unwrap();
+    assert!(!case.contains("compgen -f"), "{case}");
     let run_page = std::fs::read_to_string(dir.path().join("trailwatch-run.1")).unwrap();
     assert!(run_page.contains("SIGHUP"), "{run_page}");
     assert!(dir.path().join("trailwatch-rules-list.1").exists());
@@ -264,7 +280,11 @@ fn rules_list_shows_what_a_configuration_runs() {
         .output()
         .unwrap();
     assert!(stdout(&o).contains("admin-keys "), "{}", stdout(&o));
-    assert!(stderr(&o).contains(&format!("the rules of {}", cfg.display())), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!("the rules of {}", cfg.display())),
+        "{}",
+        stderr(&o)
+    );
     let o = bin()
         .env("TRAILWATCH_CONFIG", &cfg)
         .args(["rules", "list", "--rules", "default"])
@@ -450,4 +470,26 @@ fn a_symbolic_link_in_a_folder_is_said_once_counted_and_never_followed() {
         stderr(&o)
     );
     assert!(!stdout(&o).contains("linked"), "{}", stdout(&o));
+}
+
+#[test]
+fn scan_says_it_reads_standard_input_when_that_is_a_terminal() {
+    // A terminal (script(1) gives the command one), and nothing typed.
+    let o = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} scan", crate::support::exe()),
+            "/dev/null",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        said.contains("reading CloudTrail records from standard input (Ctrl-D ends it"),
+        "{said}"
+    );
+    // From a pipe: nothing to say.
+    let o = run(&["scan"], Some(b"{\"Records\":[]}"));
+    assert!(!stderr(&o).contains("standard input"), "{}", stderr(&o));
 }
