@@ -209,7 +209,7 @@ fn html(language: Language) -> String {
     let mut rows = String::new();
     for f in FACTS {
         rows.push_str(&format!(
-            "{{% if {} %}}<tr><td style=\"{cell}width:30%;color:#57606a;\">{}</td><td style=\"{cell}word-break:break-all;overflow-wrap:anywhere;\">{}</td></tr>{{% endif %}}\n",
+            "{{% if {} %}}<tr><td style=\"{cell}width:30%;color:#57606a;\">{}</td><td style=\"{cell}overflow-wrap:anywhere;\">{}</td></tr>{{% endif %}}\n",
             f.when,
             label(f, language),
             f.value
@@ -228,9 +228,9 @@ fn html(language: Language) -> String {
 <table role="presentation" style="width:100%;border-collapse:collapse;table-layout:fixed;font-size:14px;">
 {rows}</table>
 {{% if console_link %}}<p style="margin:14px 0;"><a href="{{{{ console_link | safe }}}}" style="display:inline-block;background:#0969da;color:#ffffff;padding:10px 14px;border-radius:6px;text-decoration:none;font-weight:bold;">{console}</a></p>{{% endif %}}
-{{% if more %}}<p style="margin:12px 0 4px 0;">{summary}</p><ul style="margin:0;padding-left:20px;word-break:break-all;overflow-wrap:anywhere;">{{% for line in held %}}<li>{{{{ line }}}}</li>{{% endfor %}}</ul>{{% endif %}}
+{{% if more %}}<p style="margin:12px 0 4px 0;">{summary}</p><ul style="margin:0;padding-left:20px;overflow-wrap:anywhere;">{{% for line in held %}}<li>{{{{ line }}}}</li>{{% endfor %}}</ul>{{% endif %}}
 {{% if runbook %}}<h2 style="font-size:15px;margin:16px 0 4px 0;">{runbook}</h2><p style="margin:0;white-space:pre-wrap;word-break:break-word;">{{{{ runbook }}}}</p>{{% endif %}}
-{{% if record_pretty %}}<h2 style="font-size:15px;margin:16px 0 4px 0;">{record}</h2><pre style="margin:0;white-space:pre-wrap;word-break:break-all;overflow-wrap:anywhere;font-size:12px;background:#f6f8fa;padding:8px;">{{{{ record_pretty }}}}</pre>{{% endif %}}
+{{% if record_pretty %}}<h2 style="font-size:15px;margin:16px 0 4px 0;">{record}</h2><pre style="margin:0;white-space:pre-wrap;overflow-wrap:anywhere;font-size:12px;background:#f6f8fa;padding:8px;">{{{{ record_pretty }}}}</pre>{{% endif %}}
 </div></div></body></html>
 "#,
         test_note = w.test_note,
@@ -243,8 +243,8 @@ fn html(language: Language) -> String {
 
 const TEXT_TAIL: &str =
     "{% if record_pretty %}\n--- CloudTrail record ---\n{{ record_pretty }}\n{% endif %}";
-const HTML_WRAP_HEAD: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head><body><pre style=\"font-family:sans-serif;white-space:pre-wrap;word-break:break-all;\">";
-const HTML_WRAP_TAIL: &str = "</pre><pre style=\"white-space:pre-wrap;word-break:break-all;\">{{ record_pretty }}</pre></body></html>";
+const HTML_WRAP_HEAD: &str = "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"></head><body><pre style=\"font-family:sans-serif;white-space:pre-wrap;overflow-wrap:anywhere;\">";
+const HTML_WRAP_TAIL: &str = "</pre><pre style=\"white-space:pre-wrap;overflow-wrap:anywhere;\">{{ record_pretty }}</pre></body></html>";
 
 /// Inline code for chat markup: the value exactly as written, fenced with more backticks than
 /// it holds in a row (and padded when it starts or ends with one), as CommonMark reads it.

@@ -454,6 +454,10 @@ impl Deliverer {
         let alert = test_alert();
         let mut f = self.render.fields(&alert);
         f.test = true;
+        // Its event is made up: the console link opens the event history, not an event.
+        if let Some((history, _)) = f.console_link.rsplit_once("/events/") {
+            f.console_link = format!("{history}/events");
+        }
         let mut out = Vec::new();
         for name in self.sink_names() {
             if only.is_some_and(|o| o != name) {

@@ -360,15 +360,22 @@ fn check_email(mail: &Smtp) {
 }
 
 /// The HTML part rendered by headless Chromium in a frame 390 px wide (a phone's viewport:
-/// a desktop window cannot be made that narrow): how wide its page lays out.
-fn width_at_390(html: &str, dir: &Path) -> u64 {
+/// a desktop window cannot be made that narrow): how wide its page lays out, and how many
+/// words of at most 25 characters in the facts' values are broken across two lines (a word
+/// that fits a line of its own must not be cut: `signin.amazonaw` / `s.com`).
+fn width_at_390(html: &str, dir: &Path) -> (u64, u64) {
     let page = dir.join("phone.html");
     let srcdoc = html.replace('&', "&amp;").replace('"', "&quot;");
     std::fs::write(
         &page,
         format!(
             "<!DOCTYPE html><html><body style=\"margin:0\"><iframe id=\"f\" style=\"width:390px;height:4000px;border:0\" srcdoc=\"{srcdoc}\"></iframe>\
-             <script>f.onload=()=>{{document.title='W'+f.contentDocument.documentElement.scrollWidth}}</script></body></html>"
+             <script>f.onload=()=>{{const d=f.contentDocument;let b=0;\
+             for(const td of d.querySelectorAll('td:nth-child(2)')){{const w=d.createTreeWalker(td,NodeFilter.SHOW_TEXT);let n;\
+             while((n=w.nextNode())){{const re=/\\S+/g;let m;while((m=re.exec(n.data))){{if(m[0].length>25)continue;\
+             const r=d.createRange();r.setStart(n,m.index);r.setEnd(n,m.index+m[0].length);\
+             if(new Set([...r.getClientRects()].map(x=>Math.round(x.top))).size>1)b++;}}}}}}\
+             document.title='W'+d.documentElement.scrollWidth+'B'+b}}</script></body></html>"
         ),
     )
     .unwrap();
@@ -406,12 +413,13 @@ fn width_at_390(html: &str, dir: &Path) -> u64 {
         .output()
         .unwrap();
     let dom = String::from_utf8_lossy(&o.stdout);
-    let w = dom
+    let t = dom
         .split("<title>W")
         .nth(1)
         .and_then(|r| r.split('<').next())
         .unwrap_or_else(|| panic!("no width: {dom} {}", String::from_utf8_lossy(&o.stderr)));
-    w.parse().unwrap()
+    let (w, b) = t.split_once('B').unwrap();
+    (w.parse().unwrap(), b.parse().unwrap())
 }
 
 #[test]
@@ -440,8 +448,9 @@ fn the_email_html_fits_a_phone_without_sideways_scrolling() {
             html.contains("href=\"https://us-east-1.console.aws.amazon.com/"),
             "the console link is a link"
         );
-        let w = width_at_390(html, dir.path());
+        let (w, broken) = width_at_390(html, dir.path());
         assert!(w <= 390, "the page lays out {w} px wide at 390 px");
+        assert_eq!(broken, 0, "short words cut across lines at 390 px");
     }
 }
 
