@@ -40,7 +40,22 @@ pub(crate) fn url(secret: &Secret) -> Result<reqwest::Url, Problem> {
     if !matches!(parsed.scheme(), "https" | "http") {
         return Err(Problem::UrlScheme);
     }
+    if parsed.scheme() == "http" && !is_local(&parsed) {
+        return Err(Problem::PlainHttpRemote(
+            parsed.host_str().unwrap_or("?").to_string(),
+        ));
+    }
     Ok(parsed)
+}
+
+/// True when the URL's host is this host (a loopback address, or localhost).
+fn is_local(u: &reqwest::Url) -> bool {
+    let host = u.host_str().unwrap_or("");
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    match bare.parse::<std::net::IpAddr>() {
+        Ok(ip) => ip.is_loopback(),
+        Err(_) => host.eq_ignore_ascii_case("localhost"),
+    }
 }
 
 /// `Retry-After`: seconds, or an HTTP date; at most an hour.
@@ -221,5 +236,24 @@ mod tests {
             o => panic!("{o:?}"),
         }
         assert_eq!(retry_after("999999"), Some(Duration::from_secs(3600)));
+    }
+
+    #[test]
+    fn plain_http_is_only_for_this_host() {
+        let u = |s: &str| url(&Secret::new(s));
+        for ok in [
+            "https://hook.dooray.com/services/1/2/T",
+            "http://127.0.0.1:8080/hook",
+            "http://[::1]:9/x",
+            "http://localhost/x",
+        ] {
+            assert!(u(ok).is_ok(), "{ok}");
+        }
+        match u("http://hook.dooray.com/services/1/2/SECRET") {
+            Err(Problem::PlainHttpRemote(h)) => assert_eq!(h, "hook.dooray.com"),
+            other => panic!("{other:?}"),
+        }
+        assert!(u("http://10.0.0.5/x").is_err());
+        assert!(matches!(u("ftp://127.0.0.1/x"), Err(Problem::UrlScheme)));
     }
 }

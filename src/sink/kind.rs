@@ -41,6 +41,8 @@ pub enum Problem {
     BadUrl(String),
     #[error("the URL must be https:// (or http:// for a local relay)")]
     UrlScheme,
+    #[error("the URL is plain http:// to {0}, another host: the alerts and the URL's token would cross the network unencrypted. Use https://; plain http:// is for a relay on this host (127.0.0.1, ::1, localhost)")]
+    PlainHttpRemote(String),
     #[error("HTTP client: {0}")]
     HttpClient(String),
     #[error("cannot read ca_file {}: {error}", path.display())]
