@@ -136,7 +136,7 @@ fn list(a: ListArgs) -> Result<ExitCode, CmdError> {
     let _ = writeln!(
         out,
         "{:<8} {:<17} {:<10} {:<9} {:<28} {:<24} {:<40} REGION",
-        "ID", "RAISED (UTC)", "STATUS", "SEVERITY", "RULE", "EVENT", "PRINCIPAL"
+        "ID", "EVENT TIME (UTC)", "STATUS", "SEVERITY", "RULE", "EVENT", "PRINCIPAL"
     );
     history(&a.config, &a.since, |e| {
         if !chosen(e) {
@@ -148,7 +148,11 @@ fn list(a: ListArgs) -> Result<ExitCode, CmdError> {
             out,
             "{:<8} {:<17} {:<10} {:<9} {:<28} {:<24} {:<40} {}",
             e.id,
-            e.raised().strftime("%Y-%m-%d %H:%M").to_string(),
+            // When it happened (`alerts show` says when it was raised too).
+            e.alert.event_time.parse::<Timestamp>().map_or_else(
+                |_| cell(&e.alert.event_time, 16),
+                |t| { t.strftime("%Y-%m-%d %H:%M").to_string() }
+            ),
             e.status.word(),
             e.alert.severity.to_string(),
             cell(&e.alert.rule, 27),

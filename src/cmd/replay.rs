@@ -92,8 +92,13 @@ pub(super) fn run(a: ReplayArgs) -> Result<ExitCode, CmdError> {
             excepted.push((r.name.clone(), x.reason.clone(), 0));
         }
     }
+    // One message per event, whatever number of rules it matched.
+    let mut messages = std::collections::HashSet::new();
     for al in &alerts {
         let status = judge.quiet(al, &silences, now);
+        if status.is_none() {
+            messages.insert(al.event_id.as_str());
+        }
         noise.add(al, status.as_ref().map_or("alert", |st| st.word()));
         if let Some(crate::state::Status::Excepted { reason }) = &status {
             if let Some(e) = excepted
@@ -108,13 +113,15 @@ pub(super) fn run(a: ReplayArgs) -> Result<ExitCode, CmdError> {
         print!("{}", noise.json());
         return Ok(ExitCode::SUCCESS);
     }
+    let second = |t: jiff::Timestamp| t.strftime("%Y-%m-%d %H:%M:%S UTC").to_string();
     println!(
-        "replay from {} to {}: {} records read, {} matches: {} would alert, {} excepted, {} silenced, {} shadow (nothing was sent)\n",
-        window.0,
-        window.1,
+        "replay from {} to {}: {} records read, {} matches: {} would alert ({} messages: one per event, whatever the rules it matched), {} excepted, {} silenced, {} shadow (nothing was sent)\n",
+        second(window.0),
+        second(window.1),
         read.records,
         noise.total(),
         noise.with_status("alert"),
+        messages.len(),
         noise.with_status("excepted"),
         noise.with_status("silenced"),
         noise.with_status("shadow")

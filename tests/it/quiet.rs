@@ -318,6 +318,24 @@ fn replay_counts_what_scan_finds_and_what_exceptions_remove() {
         table.contains("(nothing was sent)") && table.contains("BUSIEST DAY"),
         "{table}"
     );
+    // Messages, one per event: as many as the events scan found that would alert.
+    let alerting: std::collections::BTreeSet<&String> = scanned
+        .iter()
+        .filter(|(rule, _)| *rule != "iam-user-lifecycle")
+        .flat_map(|(_, ids)| ids)
+        .collect();
+    let first = table.lines().next().unwrap();
+    assert!(
+        first.contains(&format!("({} messages: one per event", alerting.len())),
+        "{first}"
+    );
+    // Times to the second, without nanoseconds.
+    let window = first.strip_prefix("replay from ").unwrap();
+    let times: Vec<&str> = window.split(" UTC").take(2).collect();
+    for t in times {
+        let t = t.trim_start_matches(" to ");
+        assert_eq!(t.len(), "2026-12-07 11:00:00".len(), "{first}");
+    }
 }
 
 #[test]
@@ -351,6 +369,12 @@ fn the_history_survives_a_restart_and_a_kill() {
     );
     let shown = stdout(&tw(&cfg, &["alerts", "show", &id]));
     assert!(shown.contains("sink hook: delivered at"), "{shown}");
+    // The list shows when the event happened (it was raised today).
+    let listed = stdout(&tw(&cfg, &["alerts", "list", "--since", "1d"]));
+    assert!(
+        listed.contains("EVENT TIME (UTC)") && listed.contains("2026-11-22 00:00"),
+        "{listed}"
+    );
     // The record is shown as readable JSON, one member a line.
     assert!(
         shown.contains("record:\n{\n  \"awsRegion\": \"us-east-1\",\n")
