@@ -108,6 +108,9 @@ pub(crate) const MANIFEST: &str = "trailwatch-state.json";
 /// The start of the name of a folder holding a snapshot of a shared state.
 pub(crate) const SNAPSHOT: &str = "trailwatch-snapshot";
 
+/// The folder `trailwatch demo` makes under the temporary directory (and its process id).
+pub(crate) const DEMO: &str = "trailwatch-demo";
+
 #[cfg(test)]
 mod tests {
     use super::*;

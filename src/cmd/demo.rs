@@ -46,7 +46,7 @@ fn config(dir: &Path) -> String {
 pub(super) fn run(a: DemoArgs) -> Result<ExitCode, CmdError> {
     let dir = match a.dir {
         Some(d) => d,
-        None => std::env::temp_dir().join(format!("trailwatch-demo-{}", std::process::id())),
+        None => std::env::temp_dir().join(format!("{}-{}", crate::names::DEMO, std::process::id())),
     };
     let io = |what: &Path, e: std::io::Error| {
         CmdError::failure(anyhow::anyhow!("demo: {}: {e}", what.display()))

@@ -402,6 +402,45 @@ fn register_sources(r: &mut Registry, f: &Families, lateness: &Family<SourceLabe
         "AWS API calls throttled",
         f.api_throttled.clone(),
     );
+    register_objects(r, f);
+    r.register_with_unit(
+        "event_lateness",
+        "First seen minus eventTime of the events alerted on",
+        Unit::Seconds,
+        lateness.clone(),
+    );
+    r.register_with_unit(
+        "event_lateness_max",
+        "The latest an event alerted on was first seen after its eventTime",
+        Unit::Seconds,
+        f.lateness_max.clone(),
+    );
+    r.register(
+        "late_events",
+        "Events first seen later than overlap after their eventTime",
+        f.late_events.clone(),
+    );
+    r.register(
+        "records_not_read_as_they_were",
+        "Records skipped, repaired, alerted as possible matches or without an eventID, and parts of inputs not read",
+        f.records_noted.clone(),
+    );
+    r.register(
+        "alerts_undeliverable",
+        "Alerts raised with no sink to go to (logged as errors)",
+        f.undeliverable.clone(),
+    );
+    r.register_with_unit(
+        "clock_skew",
+        "AWS's clock minus the host's (from the Date of AWS's answers)",
+        Unit::Seconds,
+        f.clock_skew.clone(),
+    );
+}
+
+/// The metrics of what a source read besides records: S3 objects and their digests, a
+/// folder's links.
+fn register_objects(r: &mut Registry, f: &Families) {
     r.register(
         "objects_suspicious",
         "S3 objects named with a time outside their folder's day or in the future",
@@ -441,39 +480,6 @@ fn register_sources(r: &mut Registry, f: &Families, lateness: &Family<SourceLabe
         "integrity_findings",
         "What checking the trail's digests found, by kind (modified, missing, digest-missing, signature, chain, not-in-digest, gap)",
         f.integrity_findings.clone(),
-    );
-    r.register_with_unit(
-        "event_lateness",
-        "First seen minus eventTime of the events alerted on",
-        Unit::Seconds,
-        lateness.clone(),
-    );
-    r.register_with_unit(
-        "event_lateness_max",
-        "The latest an event alerted on was first seen after its eventTime",
-        Unit::Seconds,
-        f.lateness_max.clone(),
-    );
-    r.register(
-        "late_events",
-        "Events first seen later than overlap after their eventTime",
-        f.late_events.clone(),
-    );
-    r.register(
-        "records_not_read_as_they_were",
-        "Records skipped, repaired, alerted as possible matches or without an eventID, and parts of inputs not read",
-        f.records_noted.clone(),
-    );
-    r.register(
-        "alerts_undeliverable",
-        "Alerts raised with no sink to go to (logged as errors)",
-        f.undeliverable.clone(),
-    );
-    r.register_with_unit(
-        "clock_skew",
-        "AWS's clock minus the host's (from the Date of AWS's answers)",
-        Unit::Seconds,
-        f.clock_skew.clone(),
     );
 }
 

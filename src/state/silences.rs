@@ -230,7 +230,8 @@ mod tests {
         assert!(bad(&|s| s.until_ms = 9_000_000_000_000_000_000).contains("ends within 30 days"));
         assert!(bad(&|s| s.until_ms = s.since_ms).contains("ends within"));
         assert!(bad(&|s| s.since_ms = ms + 86_400_000).contains("starts by now"));
-        assert!(bad(&|s| s.rule = "trailwatch-health".into()).contains("own alerts"));
+        let own = OwnAlert::Health.name();
+        assert!(bad(&|s| s.rule = own.into()).contains("own alerts"));
         assert!(bad(&|s| s.rule = " ".into()).contains("names a rule"));
         assert!(bad(&|s| s.reason = "".into()).contains("says why"));
         assert!(bad(&|s| s.when.0[0].path = "a..b".into()).contains("conditions"));
