@@ -133,12 +133,19 @@ fn list(a: ListArgs) -> Result<ExitCode, CmdError> {
         })?;
         return Ok(ExitCode::SUCCESS);
     }
-    let _ = writeln!(
-        out,
-        "{:<8} {:<17} {:<10} {:<9} {:<28} {:<24} {:<40} REGION",
-        "ID", "EVENT TIME (UTC)", "STATUS", "SEVERITY", "RULE", "EVENT", "PRINCIPAL"
-    );
+    // The header once the state answered (an error is not preceded by an empty table).
+    let header = |out: &mut std::io::StdoutLock<'_>| {
+        let _ = writeln!(
+            out,
+            "{:<8} {:<17} {:<10} {:<9} {:<28} {:<24} {:<40} REGION",
+            "ID", "EVENT TIME (UTC)", "STATUS", "SEVERITY", "RULE", "EVENT", "PRINCIPAL"
+        );
+    };
+    let mut headed = false;
     history(&a.config, &a.since, |e| {
+        if !std::mem::replace(&mut headed, true) {
+            header(&mut out);
+        }
         if !chosen(e) {
             return;
         }
@@ -161,6 +168,9 @@ fn list(a: ListArgs) -> Result<ExitCode, CmdError> {
             cell(&member(&r, &["awsRegion"]), 16)
         );
     })?;
+    if !headed {
+        header(&mut out);
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -119,6 +119,11 @@ fn another_users_state_is_said_to_be_theirs_not_damaged() {
         let said = text(&o);
         assert_eq!(o.status.code(), Some(1), "{args:?}: {said}");
         assert!(said.contains("another user's"), "{args:?}: {said}");
+        // No empty table before the error.
+        assert!(
+            String::from_utf8_lossy(&o.stdout).is_empty(),
+            "{args:?}: {said}"
+        );
         assert!(
             !said.contains("damaged") && !said.contains("move it aside"),
             "{args:?}: {said}"
