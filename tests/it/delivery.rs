@@ -332,7 +332,8 @@ fn notify_test_reports_per_sink() {
     // The made-up event is not linked: the console button opens the event history.
     let text = body.to_string();
     assert!(
-        text.contains("cloudtrailv2/home?region=us-east-1#/events)") || text.contains("cloudtrailv2/home?region=us-east-1#/events\""),
+        text.contains("cloudtrailv2/home?region=us-east-1#/events)")
+            || text.contains("cloudtrailv2/home?region=us-east-1#/events\""),
         "{text}"
     );
     assert!(!text.contains("#/events/00000000"), "{text}");
