@@ -167,11 +167,9 @@ impl Http {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
-        let body = if (200..300).contains(&status) {
-            String::new()
-        } else {
-            resp.text().await.unwrap_or_default()
-        };
+        // Read whole, even an acceptance (the connection is kept for the next message only
+        // once its answer was read), and at most `MAX_ANSWER` of it.
+        let body = answer_text(resp).await;
         classify(status, after.as_deref(), &self.scrub(&body))
     }
 
@@ -190,6 +188,23 @@ impl Http {
             Err(e) => Err(self.scrub(&format!("{shown} unreachable: {}", causes(e.without_url())))),
         }
     }
+}
+
+/// The most of an answer's body read (and quoted): an endpoint may answer with anything.
+const MAX_ANSWER: usize = 64 * 1024;
+
+/// An answer's body as text, at most `MAX_ANSWER` bytes of it (what is beyond is not read, and
+/// the connection is not kept).
+async fn answer_text(mut resp: reqwest::Response) -> String {
+    let mut body = Vec::new();
+    while let Ok(Some(chunk)) = resp.chunk().await {
+        let room = MAX_ANSWER - body.len();
+        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+        if body.len() >= MAX_ANSWER {
+            break;
+        }
+    }
+    String::from_utf8_lossy(&body).into_owned()
 }
 
 /// A request error and its causes ("error sending request: client error (Connect): dns

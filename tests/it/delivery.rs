@@ -642,3 +642,78 @@ fn an_iam_user_deleted_is_said_as_deleted_to_whom_by_whom_with_a_runbook_that_fi
         crate::support::stdout(&o)
     );
 }
+
+/// A webhook endpoint that answers 200 with its body in a second write (a proxy, a slow
+/// server), counting connections and requests; its URL.
+fn split_answers() -> (
+    String,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/hook", l.local_addr().unwrap());
+    let (conns, reqs) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (c, r) = (conns.clone(), reqs.clone());
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            c.fetch_add(1, Ordering::SeqCst);
+            let r = r.clone();
+            std::thread::spawn(move || {
+                let mut w = s.try_clone().unwrap();
+                let mut rd = BufReader::new(s);
+                loop {
+                    let mut len = 0usize;
+                    let mut line = String::new();
+                    loop {
+                        line.clear();
+                        if rd.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if line == "\r\n" {
+                            break;
+                        }
+                        if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                            len = v.trim().parse().unwrap();
+                        }
+                    }
+                    let mut body = vec![0; len];
+                    rd.read_exact(&mut body).unwrap();
+                    r.fetch_add(1, Ordering::SeqCst);
+                    let _ = w.write_all(
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: text/plain\r\n\r\n",
+                    );
+                    let _ = w.flush();
+                    // The body comes a little later, in a write of its own.
+                    std::thread::sleep(Duration::from_millis(20));
+                    let _ = w.write_all(b"ok");
+                }
+            });
+        }
+    });
+    (url, conns, reqs)
+}
+
+#[test]
+fn an_answer_whose_body_comes_later_is_read_and_its_connection_kept() {
+    use std::sync::atomic::Ordering;
+    let (url, conns, reqs) = split_answers();
+    let recs: Vec<String> = (0..20)
+        .map(|i| crate::support::create_user(&format!("k-{i:02}"), T0 + i * 60_000))
+        .collect();
+    let sink = format!(
+        "[[sinks]]\nname = \"hook\"\ntype = \"dooray\"\nurl = \"{url}\"\nmax_per_second = 0\nstorm_after = 0\n"
+    );
+    let (_dir, cfg) = files_config(&recs, "group_window = \"0s\"", &sink);
+    let o = bin()
+        .args(["run", "--once", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(reqs.load(Ordering::SeqCst), 20);
+    let n = conns.load(Ordering::SeqCst);
+    assert!(n <= 2, "{n} connections for 20 messages");
+}
