@@ -158,22 +158,7 @@ async fn check_files(
                     c.key, lf.hash_value
                 ),
             )),
-            Some(p) if !p.sha256.eq_ignore_ascii_case(&lf.hash_value) => {
-                out.findings.push(c.finding(
-                    FindingKind::Modified,
-                    key,
-                    format!(
-                        "its content's SHA-256 is {}; {} lists {}",
-                        p.sha256, c.key, lf.hash_value
-                    ),
-                ))
-            }
-            Some(p) if p.trailing => out.findings.push(c.finding(
-                FindingKind::Modified,
-                key,
-                "bytes follow its gzip stream (appended after delivery)".into(),
-            )),
-            Some(_) => {}
+            Some(p) => out.findings.extend(c.compare(lf, &p)),
         }
         out.log_files += 1;
     }

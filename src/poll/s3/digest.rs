@@ -8,7 +8,8 @@ use std::io::Read;
 use jiff::Timestamp;
 
 use super::super::report::PollError;
-use crate::integrity::digest::{sha256_hex, DigestFile};
+use crate::format::Proof;
+use crate::integrity::digest::{sha256_hex, DigestFile, LogFile};
 use crate::integrity::finding::{Finding, FindingKind};
 use crate::source::s3::{Keys, Place, Trail};
 use crate::state::Link;
@@ -51,6 +52,29 @@ impl Checked {
             region: self.place.region.clone(),
             hour: self.hour(),
             detail,
+        }
+    }
+
+    /// What is wrong with the log file `lf` this digest lists, given what its bytes prove: its
+    /// content's hash differs, or bytes follow its gzip stream (the daemon's and `verify`'s one
+    /// comparison).
+    pub(crate) fn compare(&self, lf: &LogFile, proof: &Proof) -> Option<Finding> {
+        let key = &lf.s3_object;
+        if !proof.sha256.eq_ignore_ascii_case(&lf.hash_value) {
+            Some(self.finding(
+                FindingKind::Modified,
+                key,
+                format!(
+                    "its content's SHA-256 is {}; {} lists {} (changed after delivery)",
+                    proof.sha256, self.key, lf.hash_value
+                ),
+            ))
+        } else if proof.trailing {
+            Some(self.finding(FindingKind::Modified, key, format!(
+                "bytes follow its gzip stream (appended after delivery); the stream itself is the one {} lists", self.key
+            )))
+        } else {
+            None
         }
     }
 
