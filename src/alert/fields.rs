@@ -96,32 +96,35 @@ fn text(v: &Value, path: &[&str]) -> String {
     }
 }
 
-/// The target of the action: the user created or deleted, the role, the bucket…
+/// The request parameters that name what a call acted on, most telling first.
+const TARGETS: &[&str] = &[
+    "userName",
+    "roleName",
+    "groupName",
+    "policyArn",
+    "bucketName",
+    "trailName",
+    "name",
+    "keyId",
+    "groupId",
+    "instanceId",
+    "dBInstanceIdentifier",
+    "functionName",
+    "secretId",
+];
+
+/// What the call acted on (the user created or deleted, the role, the bucket…): the request
+/// parameter that names it, and its value as the record has it.
+pub(crate) fn target_of(r: &Value) -> Option<(&'static str, &str)> {
+    let p = r.get("requestParameters")?.as_object()?;
+    TARGETS
+        .iter()
+        .find_map(|k| p.get(*k).and_then(Value::as_str).map(|v| (*k, v)))
+}
+
+/// The target of the action, as the message shows it (`userName=mallory`).
 fn target(r: &Value) -> String {
-    const KEYS: &[&str] = &[
-        "userName",
-        "roleName",
-        "groupName",
-        "policyArn",
-        "bucketName",
-        "trailName",
-        "name",
-        "keyId",
-        "groupId",
-        "instanceId",
-        "dBInstanceIdentifier",
-        "functionName",
-    ];
-    let Some(p) = r.get("requestParameters").and_then(Value::as_object) else {
-        return String::new();
-    };
-    KEYS.iter()
-        .find_map(|k| {
-            p.get(*k)
-                .and_then(Value::as_str)
-                .map(|v| format!("{k}={}", clean(v)))
-        })
-        .unwrap_or_default()
+    target_of(r).map_or_else(String::new, |(k, v)| format!("{k}={}", clean(v)))
 }
 
 fn url_part(s: &str) -> String {

@@ -4,23 +4,6 @@
 
 use serde_json::Value;
 
-/// The request parameters that name what a call acted on, most telling first.
-const TARGETS: &[&str] = &[
-    "userName",
-    "roleName",
-    "groupName",
-    "policyArn",
-    "bucketName",
-    "trailName",
-    "name",
-    "keyId",
-    "groupId",
-    "instanceId",
-    "dBInstanceIdentifier",
-    "functionName",
-    "secretId",
-];
-
 /// The longest value put into a headline.
 const LONGEST: usize = 64;
 
@@ -46,11 +29,7 @@ fn safe(v: &str) -> String {
 
 /// What the call acted on, by its request's parameters.
 fn target(r: &Value) -> Option<String> {
-    let p = r.get("requestParameters")?.as_object()?;
-    TARGETS
-        .iter()
-        .find_map(|k| p.get(*k).and_then(Value::as_str))
-        .map(safe)
+    super::fields::target_of(r).map(|(_, v)| safe(v))
 }
 
 /// Who called: the user's name, the role session's, or root.
