@@ -75,6 +75,8 @@ pub(crate) mod partition;
 pub(crate) mod secret;
 /// sled: watermarks, raised alerts, outbox, dead letters.
 pub mod state;
+/// What trailwatch shows of itself at a glance: the status page and the report file.
+pub(crate) mod status;
 /// Attacker-controlled text made safe to show.
 pub(crate) mod text;
 /// Durations and points in time as users write them.

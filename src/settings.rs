@@ -53,6 +53,8 @@ pub struct Settings {
     /// Local time of day (hour, minute) of the daily heartbeat.
     pub heartbeat: Option<(i8, i8)>,
     pub metrics_address: Option<std::net::SocketAddr>,
+    /// The token the status pages ask for (set whenever `metrics_address` is beyond loopback).
+    pub operator_token: Option<crate::secret::SecretRef>,
     pub log_format: LogFormat,
     pub log_level: Option<String>,
     pub account_aliases: BTreeMap<String, String>,
@@ -136,6 +138,7 @@ impl Settings {
             )?,
             heartbeat: parse_heartbeat(cfg.heartbeat.as_deref(), src)?,
             metrics_address: parse_metrics_address(cfg.metrics_address.as_deref(), src)?,
+            operator_token: operator_token(&cfg, src)?,
             log_format: parse_log_format(cfg.log_format.as_deref(), src)?,
             log_level: cfg.log_level.clone(),
             account_aliases: cfg.account_aliases.clone(),
@@ -322,6 +325,30 @@ fn parse_heartbeat(h: Option<&str>, src: &SourceText) -> Result<Option<(i8, i8)>
         return Err(bad());
     }
     Ok(Some((hh, mm)))
+}
+
+/// The status page's token: asked for when the endpoint is reachable beyond this host (its
+/// pages show the alerts, who set them off and the records), and never written in the file.
+fn operator_token(
+    cfg: &crate::config::file::Config,
+    src: &SourceText,
+) -> Result<Option<crate::secret::SecretRef>, ConfigError> {
+    let addr = parse_metrics_address(cfg.metrics_address.as_deref(), src)?;
+    let token = cfg
+        .operator_token
+        .as_deref()
+        .map(crate::secret::SecretRef::new);
+    match (token, addr) {
+        (Some(t), _) if !t.is_external() => Err(src.error_at_key(
+            "operator_token",
+            "write where the token is read from, not the token: \"credential:NAME\" (systemd's LoadCredential=), \"env:NAME\" or \"file:PATH\"".to_string(),
+        )),
+        (None, Some(a)) if !a.ip().is_loopback() => Err(src.error_at_key(
+            "metrics_address",
+            format!("{a} is reachable beyond this host, and the status page there shows alerts and their records: set operator_token = \"credential:operator-token\" (asked for as Authorization: Bearer …), or bind 127.0.0.1 and reach it over an SSH tunnel"),
+        )),
+        (t, _) => Ok(t),
+    }
 }
 
 fn parse_metrics_address(

@@ -62,29 +62,59 @@ pub struct ReportArgs {
     /// The window: a duration back from now (7d) or a time.
     #[arg(long, default_value = "7d", value_name = "WHEN")]
     pub since: String,
-    /// One JSON object per rule.
-    #[arg(long)]
+    /// One JSON object per rule (the same as --format json).
+    #[arg(long, conflicts_with = "format")]
     pub json: bool,
+    /// text: a table per rule; json: one object per rule; html: the status page's facts as one
+    /// self-contained file (coverage, alerts per day, per rule and principal, delivery,
+    /// silences, integrity), to forward or attach.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
+    pub format: ReportFormat,
+    /// Write the report to this file instead of standard output (html: `report.html`).
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<std::path::PathBuf>,
 }
 
-/// The history since `since`.
+/// What `report` writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    Text,
+    Json,
+    Html,
+}
+
 /// Every alert raised since `since`, each given to `each` in turn, read a page at a time (a
 /// history of any size costs a page of memory); returns the start of the window.
 fn history(
     config: &ConfigArg,
     since: &str,
-    mut each: impl FnMut(&HistoryEntry),
+    each: impl FnMut(&HistoryEntry),
 ) -> Result<Timestamp, CmdError> {
     let s = config.load()?;
-    let from = when::point(since, Timestamp::now())
-        .map_err(|e| CmdError::usage(anyhow::anyhow!("--since: {e}")))?;
+    let from = window(since)?;
+    history_of(&s, from, each)?;
+    Ok(from)
+}
+
+/// The start of the window `--since` names.
+fn window(since: &str) -> Result<Timestamp, CmdError> {
+    when::point(since, Timestamp::now())
+        .map_err(|e| CmdError::usage(anyhow::anyhow!("--since: {e}")))
+}
+
+/// Every alert raised since `from`, from the daemon or the state, a page at a time.
+fn history_of(
+    s: &crate::settings::Settings,
+    from: Timestamp,
+    mut each: impl FnMut(&HistoryEntry),
+) -> Result<(), CmdError> {
     let mut after = 0;
     loop {
         let req = Request::History {
             since_ms: when::millis(from),
             after,
         };
-        let alerts = match ask_state(&s, &req).map_err(CmdError::failure)? {
+        let alerts = match ask_state(s, &req).map_err(CmdError::failure)? {
             Answer::History { alerts } => alerts,
             Answer::Error { error } => return Err(CmdError::failure(anyhow::anyhow!(error))),
             other => {
@@ -96,7 +126,7 @@ fn history(
         alerts.iter().for_each(&mut each);
         match alerts.last() {
             Some(last) if alerts.len() >= HISTORY_PAGE => after = last.id,
-            _ => return Ok(from),
+            _ => return Ok(()),
         }
     }
 }
@@ -274,8 +304,55 @@ fn describe(e: &HistoryEntry) -> String {
     out
 }
 
-/// `trailwatch report`: the week's noise, per rule and per principal.
+/// `trailwatch report`: the week's noise, per rule and per principal; or, as HTML, the
+/// status page's facts in one file.
 pub(super) fn report(a: ReportArgs) -> Result<ExitCode, CmdError> {
+    let format = if a.json { ReportFormat::Json } else { a.format };
+    let out = match format {
+        ReportFormat::Html => report_html(&a)?,
+        _ => report_text(&a, format == ReportFormat::Json)?,
+    };
+    match &a.output {
+        Some(path) => {
+            std::fs::write(path, out).map_err(|e| {
+                CmdError::failure(anyhow::anyhow!("cannot write {}: {e}", path.display()))
+            })?;
+            eprintln!("report written to {}", path.display());
+        }
+        None => {
+            let _ = std::io::stdout().lock().write_all(out.as_bytes());
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The status page's facts over the window, as one self-contained HTML file.
+fn report_html(a: &ReportArgs) -> Result<String, CmdError> {
+    use crate::status::facts::{Counting, Facts, Kept, Scope};
+    let s = a.config.load()?;
+    let now = Timestamp::now();
+    let from = window(&a.since)?;
+    let scope = Scope::of(&s);
+    let mut counting = Counting::new(&scope, now, Some(from));
+    history_of(&s, counting.from(), |e| counting.add(e))?;
+    let kept: Kept = match ask_state(&s, &Request::Kept).map_err(CmdError::failure)? {
+        Answer::Kept { kept } => *kept,
+        Answer::Error { error } => return Err(CmdError::failure(anyhow::anyhow!(error))),
+        other => {
+            return Err(CmdError::failure(anyhow::anyhow!(
+                "unexpected answer: {other:?}"
+            )))
+        }
+    };
+    let facts = Facts::of(&scope, &kept, counting, None, now);
+    let title = format!("trailwatch report since {}", facts.since);
+    Ok(crate::status::page::overview(&facts, &title))
+}
+
+/// The noise per rule as a table (or one JSON object per rule), and the principals that set
+/// off the most alerts.
+fn report_text(a: &ReportArgs, json: bool) -> Result<String, CmdError> {
+    use std::fmt::Write as _;
     let mut noise = Noise::default();
     let mut who = std::collections::BTreeMap::<String, u64>::new();
     let from = history(&a.config, &a.since, |e| {
@@ -286,13 +363,12 @@ pub(super) fn report(a: ReportArgs) -> Result<ExitCode, CmdError> {
             *who.entry(p).or_default() += 1;
         }
     })?;
-    if a.json {
-        print!("{}", noise.json());
-        return Ok(ExitCode::SUCCESS);
+    if json {
+        return Ok(noise.json());
     }
     let n = |s: &str| noise.with_status(s);
-    println!(
-        "alerts raised since {}: {} ({} delivered, {} queued, {} silenced, {} excepted, {} shadow, {} dead, {} with nowhere to go)\n",
+    let mut out = format!(
+        "alerts raised since {}: {} ({} delivered, {} queued, {} silenced, {} excepted, {} shadow, {} dead, {} with nowhere to go)\n\n",
         from.strftime("%Y-%m-%d %H:%M UTC"),
         noise.total(),
         n("delivered"),
@@ -304,15 +380,13 @@ pub(super) fn report(a: ReportArgs) -> Result<ExitCode, CmdError> {
         n("nowhere")
     );
     if noise.total() == 0 {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(out);
     }
-    print!(
-        "{}",
-        noise.table(&["delivered", "silenced", "excepted", "shadow", "dead"])
-    );
-    println!(
+    out.push_str(&noise.table(&["delivered", "silenced", "excepted", "shadow", "dead"]));
+    let _ = writeln!(
+        out,
         "\nthe principals that set off the most alerts: {}",
         top(&who, 10)
     );
-    Ok(ExitCode::SUCCESS)
+    Ok(out)
 }

@@ -109,9 +109,9 @@ pub enum Command {
     #[command(subcommand)]
     Alerts(alerts::AlertsCommand),
     /// The noise of a week (or any window): alerts per rule and per principal, delivered,
-    /// silenced, excepted, shadow.
+    /// silenced, excepted, shadow; or, with --format html, the status page as one file.
     #[command(
-        after_help = "Examples:\n  trailwatch report --since 7d\n  trailwatch report --since 30d --json"
+        after_help = "Examples:\n  trailwatch report --since 7d\n  trailwatch report --since 30d --json\n  trailwatch report --since 7d --format html -o report.html"
     )]
     Report(alerts::ReportArgs),
     /// Print a shell completion script (the packages install them).

@@ -47,8 +47,12 @@ pub struct Config {
     /// Logging: `plain` (journald-friendly, the default) or `json`; level as RUST_LOG.
     pub log_format: Option<String>,
     pub log_level: Option<String>,
-    /// `host:port` for Prometheus metrics (loopback recommended); off when absent.
+    /// `host:port` of the operator endpoint: the status page, Prometheus metrics, health and
+    /// readiness (loopback recommended); off when absent.
     pub metrics_address: Option<String>,
+    /// The token the status page asks for when `metrics_address` is beyond loopback
+    /// (`credential:NAME`, `env:NAME` or `file:PATH`), sent as `Authorization: Bearer …`.
+    pub operator_token: Option<String>,
     /// A failing source or sink raises a health alert after this long (default 15m).
     pub health_after: Option<String>,
     /// Local time of day (HH:MM, in `timezone`) for a daily "still alive" message; off when absent.

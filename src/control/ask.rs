@@ -106,6 +106,9 @@ fn answer_empty(req: &Request) -> Answer {
         Request::HistoryEntry { .. } => Answer::HistoryEntry { alert: None },
         Request::RemoveSilence { .. } => Answer::Removed { silence: None },
         Request::Redrive { .. } => Answer::Redriven { count: 0 },
+        Request::Kept => Answer::Kept {
+            kept: Box::default(),
+        },
         Request::AddSilence { .. } => Answer::Error {
             error: "no state".into(),
         },

@@ -35,6 +35,8 @@ pub(crate) enum Request {
     HistoryEntry {
         id: u64,
     },
+    /// What the status page shows besides the history (`report --format html`).
+    Kept,
     /// Dead letters (of one sink, or all) back in the outbox.
     Redrive {
         sink: Option<String>,
@@ -55,13 +57,30 @@ impl Request {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(tag = "answer", rename_all = "snake_case")]
 pub(crate) enum Answer {
-    Silence { silence: Silence },
-    Silences { silences: Vec<Silence> },
-    Removed { silence: Option<Silence> },
-    History { alerts: Vec<HistoryEntry> },
-    HistoryEntry { alert: Option<Box<HistoryEntry>> },
-    Redriven { count: usize },
-    Error { error: String },
+    Silence {
+        silence: Silence,
+    },
+    Silences {
+        silences: Vec<Silence>,
+    },
+    Removed {
+        silence: Option<Silence>,
+    },
+    History {
+        alerts: Vec<HistoryEntry>,
+    },
+    HistoryEntry {
+        alert: Option<Box<HistoryEntry>>,
+    },
+    Redriven {
+        count: usize,
+    },
+    Kept {
+        kept: Box<crate::status::facts::Kept>,
+    },
+    Error {
+        error: String,
+    },
 }
 
 /// Answers a request on the state; what changes is logged (by the daemon, in its journal).
@@ -101,6 +120,13 @@ pub(crate) fn answer(state: &State, req: Request) -> Answer {
         Request::HistoryEntry { id } => state.history_entry(id).map(|alert| Answer::HistoryEntry {
             alert: alert.map(Box::new),
         }),
+        Request::Kept => {
+            crate::status::facts::Kept::read(state, jiff::Timestamp::now()).map(|kept| {
+                Answer::Kept {
+                    kept: Box::new(kept),
+                }
+            })
+        }
         Request::Redrive { sink } => state.redrive(sink.as_deref()).map(|count| {
             tracing::info!("redrive: {count} dead letters back in the outbox");
             Answer::Redriven { count }

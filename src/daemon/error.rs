@@ -19,6 +19,9 @@ pub(crate) enum DaemonError {
     /// The operator endpoint's address cannot be bound (in use, not local).
     #[error("{0}")]
     Endpoint(std::io::Error),
+    /// The status page's token cannot be read (the error names where it was looked for).
+    #[error("operator_token: {0}")]
+    OperatorToken(crate::secret::SecretError),
     /// The shared state cannot be reached.
     #[error(transparent)]
     Instances(#[from] InstancesError),

@@ -27,6 +27,7 @@ mod queue;
 mod shutdown;
 mod standby;
 mod start;
+mod status;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,7 +45,7 @@ use self::start::start;
 use crate::control::Control;
 use crate::defaults;
 use crate::instances;
-use crate::ops::{Endpoint, Metrics, Readiness};
+use crate::ops::{Access, Endpoint, Metrics, Pages, Readiness, Served};
 use crate::settings::Settings;
 use crate::state::State;
 
@@ -66,20 +67,21 @@ pub(crate) async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<()
     }
     let Some(cfg) = first.instances.clone() else {
         let state = Arc::new(State::open(&first.state_dir)?);
-        let (metrics, ready) = serve_metrics(&first, &state).await?;
-        metrics.lease_held(true);
-        return serve(path, first, mode, state, signals, (metrics, ready), None).await;
+        let op = serve_metrics(&first, &state).await?;
+        op.metrics.lease_held(true);
+        return serve(path, first, mode, state, signals, op, None).await;
     };
     let state = Arc::new(State::open_cache(&first.state_dir)?);
     own::name_instance(&cfg.instance);
     // A standby answers /healthz and /metrics, and says on /readyz whom it waits for.
-    let (metrics, ready) = serve_metrics(&first, &state).await?;
+    let op = serve_metrics(&first, &state).await?;
+    let metrics = op.metrics.clone();
     let here = standby::Here {
         settings: &first,
         path: &path,
         state: &state,
         metrics: &metrics,
-        ready: &ready,
+        ready: &op.ready,
         mode,
     };
     let Some(taken) = standby::wait_for_lease(here, &cfg, &mut signals).await? else {
@@ -100,7 +102,7 @@ pub(crate) async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<()
         )))
     });
     let served = tokio::select! {
-        r = serve(path, first, mode, state, signals, (metrics.clone(), ready), Some(taken.table.clone())) => r,
+        r = serve(path, first, mode, state, signals, op, Some(taken.table.clone())) => r,
         why = taken.lost() => Err(DaemonError::LeaseLost { instance: cfg.instance.clone(), why }),
     };
     metrics.lease_held(false);
@@ -118,7 +120,7 @@ async fn serve(
     mode: Mode,
     state: Arc<State>,
     mut signals: Signals,
-    (metrics, ready): (Metrics, Readiness),
+    op: Served,
     table: Option<Arc<instances::table::Table>>,
 ) -> Result<(), DaemonError> {
     // Commands (silence, alerts) reach the state through this socket while the daemon runs.
@@ -137,7 +139,7 @@ async fn serve(
             state.clone(),
             shutdown,
             mode,
-            (&metrics, &ready),
+            &op,
             restart.clone(),
             table.clone(),
         );
@@ -186,23 +188,32 @@ async fn serve(
     }
 }
 
-/// The metrics and the readiness check, served on `metrics_address` when one is set (an
-/// address that cannot be bound stops the start: the operator asked for the endpoint).
-async fn serve_metrics(
-    s: &Settings,
-    state: &Arc<State>,
-) -> Result<(Metrics, Readiness), DaemonError> {
+/// The metrics, the readiness check and the status pages, served on `metrics_address` when
+/// one is set (an address that cannot be bound, or a token that cannot be read, stops the
+/// start: the operator asked for the endpoint).
+async fn serve_metrics(s: &Settings, state: &Arc<State>) -> Result<Served, DaemonError> {
     let metrics = Metrics::new();
-    let ready = Readiness::default();
     let st = state.clone();
     metrics.state_writable(move || st.outage().is_none());
+    let mut op = Served {
+        metrics,
+        ready: Readiness::default(),
+        pages: Pages::default(),
+        access: Access::default(),
+    };
     if let Some(addr) = s.metrics_address {
-        let endpoint = Endpoint::bind(addr, metrics.clone(), ready.clone())
+        let token = s
+            .operator_token
+            .as_ref()
+            .map(|t| t.resolve().map_err(DaemonError::OperatorToken))
+            .transpose()?;
+        op.access = Access::new(addr, token);
+        let endpoint = Endpoint::bind(addr, op.clone())
             .await
             .map_err(DaemonError::Endpoint)?;
         tokio::spawn(endpoint.serve());
     }
-    Ok((metrics, ready))
+    Ok(op)
 }
 
 /// Lets the stopped tasks finish: a delivery attempt in flight ends (a message a sink took is

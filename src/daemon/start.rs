@@ -22,7 +22,7 @@ use crate::delivery::Deliverer;
 use crate::instances::table::Table;
 use crate::language::Language;
 use crate::names::OwnAlert;
-use crate::ops::{Metrics, Readiness};
+use crate::ops::{Readiness, Served};
 use crate::settings::Settings;
 use crate::severity::Severity;
 use crate::source::coverage::{Aliases, Coverage};
@@ -49,12 +49,12 @@ pub(super) async fn start(
     state: Arc<State>,
     shutdown: Shutdown,
     mode: Mode,
-    (metrics, ready): (&Metrics, &Readiness),
+    op: &Served,
     restart: Arc<Notify>,
     table: Option<Arc<Table>>,
 ) -> Result<Started, DaemonError> {
     let (direct, direct_rx) = tokio::sync::mpsc::unbounded_channel();
-    let cx = Context::new(s, state.clone(), metrics.clone(), mode, (direct, table));
+    let cx = Context::new(s, state.clone(), op.metrics.clone(), mode, (direct, table));
     let mut pollers = spawn_pollers(s, &cx, &shutdown).await?;
     let sinks: health::Sinks = Arc::default();
     let mut tasks = JoinSet::new();
@@ -73,7 +73,7 @@ pub(super) async fn start(
         state: state.clone(),
         wake: cx.wake.clone(),
         sinks: sinks.clone(),
-        metrics: metrics.clone(),
+        metrics: op.metrics.clone(),
         mode,
         pollers: waited,
         direct: direct_rx,
@@ -105,7 +105,8 @@ pub(super) async fn start(
             state: cx.state.clone(),
         };
         tasks.spawn(chores.run(shutdown));
-        ready_when_polled(s, &cx, &sinks, ready);
+        ready_when_polled(s, &cx, &sinks, &op.ready);
+        super::status::install(s, &cx, &sinks, &op.pages);
     }
     Ok(Started {
         tasks,

@@ -19,6 +19,8 @@ pub(crate) struct SinkHealth {
     pub failing_since: Option<Timestamp>,
     pub sent: u64,
     pub failed: u64,
+    /// When a message last went through (the status page).
+    pub last_ok: Option<Timestamp>,
 }
 
 impl SinkHealth {
@@ -36,6 +38,7 @@ impl SinkHealth {
         self.blocked_until = None;
         self.failing_since = None;
         self.sent += 1;
+        self.last_ok = Some(Timestamp::now());
     }
 
     /// An attempt failed and may be retried: the sink waits (exponentially longer each time,

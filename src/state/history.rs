@@ -144,6 +144,50 @@ impl State {
         })?
     }
 
+    /// Hands `f` every alert raised at or after `since`, oldest first, one at a time (a
+    /// history of any size costs one entry of memory).
+    pub fn history_each(&self, since: Timestamp, mut f: impl FnMut(&HistoryEntry)) -> Result<()> {
+        let mut after = 0;
+        loop {
+            let page = self.history_page(since, after, 500)?;
+            let Some(last) = page.last() else {
+                return Ok(());
+            };
+            after = last.id;
+            page.iter().for_each(&mut f);
+        }
+    }
+
+    /// The newest alerts `keep` takes, newest first, at most `limit`: what a page of the
+    /// latest alerts shows (read from the end, a page's worth of entries at a time).
+    pub fn history_newest(
+        &self,
+        limit: usize,
+        keep: impl Fn(&HistoryEntry) -> bool,
+    ) -> Result<Vec<HistoryEntry>> {
+        self.with(|st| {
+            let mut out = Vec::new();
+            for kv in st.history.iter().rev() {
+                let (_, v) = kv?;
+                let e: HistoryEntry = match serde_json::from_slice(&v) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        return Ok(Err(StateError::Corrupt(format!(
+                            "an alert of the history: {e}"
+                        ))))
+                    }
+                };
+                if keep(&e) {
+                    out.push(e);
+                    if out.len() >= limit {
+                        break;
+                    }
+                }
+            }
+            Ok(Ok(out))
+        })?
+    }
+
     /// One alert of the history.
     pub fn history_entry(&self, id: u64) -> Result<Option<HistoryEntry>> {
         let v = self.with(|st| st.history.get(id.to_be_bytes()))?;
