@@ -80,6 +80,9 @@ impl Context {
         for ((rule, why), n) in &rep.quieted {
             self.metrics.quieted(rule, why, *n);
         }
+        for (rule, n) in &rep.by_rule {
+            self.metrics.raised_by_rule(rule, *n);
+        }
         self.tell_objects(source, rep);
     }
 

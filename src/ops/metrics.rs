@@ -89,6 +89,7 @@ struct Families {
     lateness_max: Family<SourceLabels, GaugeF>,
     clock_skew: Family<SourceLabels, GaugeF>,
     silenced: Family<RuleLabels, Counter>,
+    by_rule: Family<RuleLabels, Counter>,
     excepted: Family<RuleLabels, Counter>,
     shadow: Family<RuleLabels, Counter>,
     messages_sent: Family<SinkLabels, Counter>,
@@ -267,6 +268,14 @@ impl Metrics {
     /// Alerts raised that no sink takes (each also logged as an error).
     pub(crate) fn undeliverable(&self, src: &str, n: u64) {
         self.f.undeliverable.get_or_create(&source(src)).inc_by(n);
+    }
+
+    /// Alerts of `rule` raised for delivery.
+    pub(crate) fn raised_by_rule(&self, rule: &str, n: u64) {
+        let l = RuleLabels {
+            rule: rule.to_string(),
+        };
+        self.f.by_rule.get_or_create(&l).inc_by(n);
     }
 
     /// Matches of `rule` recorded but kept from delivery: `why` is silenced, excepted or
@@ -496,6 +505,11 @@ fn register_delivery(r: &mut Registry, f: &Families) {
         f.delivery_failures.clone(),
     );
     r.register(
+        "alerts_by_rule",
+        "Alerts raised for delivery, by rule (an event several rules matched counts for the first)",
+        f.by_rule.clone(),
+    );
+    r.register(
         "alerts_silenced",
         "Matches a silence kept from delivery (recorded in the alert history)",
         f.silenced.clone(),
@@ -545,6 +559,142 @@ fn register_delivery(r: &mut Registry, f: &Families) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every family with one sample, so that each is rendered (an empty family is not).
+    fn touched() -> Metrics {
+        let m = Metrics::default();
+        let f = &m.f;
+        let st = stream("s/x");
+        let src = source("s");
+        let rule = RuleLabels { rule: "r".into() };
+        let sink = SinkLabels { sink: "k".into() };
+        let kind = KindLabels {
+            source: "s".into(),
+            kind: "k".into(),
+        };
+        for c in [&f.records_read, &f.alerts_raised, &f.polls_failed] {
+            c.get_or_create(&st).inc();
+        }
+        for g in [&f.last_poll, &f.watermark_lag] {
+            g.get_or_create(&st).set(1.0);
+        }
+        for c in [
+            &f.api_calls,
+            &f.api_throttled,
+            &f.objects_doubted,
+            &f.objects_set_aside,
+            &f.objects_handed,
+            &f.links_skipped,
+            &f.digests_verified,
+            &f.log_files_checked,
+            &f.log_files_read_for_digests,
+            &f.late_events,
+            &f.undeliverable,
+        ] {
+            c.get_or_create(&src).inc();
+        }
+        for c in [&f.integrity_findings, &f.records_noted] {
+            c.get_or_create(&kind).inc();
+        }
+        for g in [&f.lateness_max, &f.clock_skew] {
+            g.get_or_create(&src).set(1.0);
+        }
+        for c in [&f.silenced, &f.by_rule, &f.excepted, &f.shadow] {
+            c.get_or_create(&rule).inc();
+        }
+        for c in [&f.messages_sent, &f.delivery_failures] {
+            c.get_or_create(&sink).inc();
+        }
+        m.lateness("s", 1.0);
+        m
+    }
+
+    /// The metric names a configuration file (a dashboard, alerting rules) uses that
+    /// `/metrics` does not serve.
+    fn unserved(text: &str) -> Vec<String> {
+        let served: std::collections::HashSet<String> = touched()
+            .render()
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| l.split(['{', ' ']).next())
+            .map(str::to_string)
+            .collect();
+        let mut missing: Vec<String> = text
+            .match_indices("trailwatch_")
+            .map(|(i, _)| {
+                text[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect::<String>()
+            })
+            .filter(|n| !served.contains(n))
+            .collect();
+        missing.sort();
+        missing.dedup();
+        missing
+    }
+
+    #[test]
+    fn the_shipped_dashboard_and_alerting_rules_use_only_metrics_that_are_served() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("packaging");
+        let rules = std::fs::read_to_string(root.join("prometheus/trailwatch-rules.yml")).unwrap();
+        let dashboard =
+            std::fs::read_to_string(root.join("grafana/trailwatch-dashboard.json")).unwrap();
+        // The check finds a name that is not served (a check that can fail).
+        assert_eq!(
+            unserved("rate(trailwatch_records_red_total[5m]) + trailwatch_outbox_depth"),
+            ["trailwatch_records_red_total"]
+        );
+        assert_eq!(
+            unserved(&rules),
+            Vec::<String>::new(),
+            "in the alerting rules"
+        );
+        assert_eq!(
+            unserved(&dashboard),
+            Vec::<String>::new(),
+            "in the dashboard"
+        );
+        // Each has what Prometheus and Grafana need to load it.
+        let doc: yaml_serde::Value = yaml_serde::from_str(&rules).unwrap();
+        let listed = doc["groups"][0]["rules"].as_sequence().unwrap();
+        assert!(listed.len() >= 8);
+        for r in listed {
+            for k in ["alert", "expr"] {
+                assert!(
+                    r[k].as_str().is_some_and(|v| !v.is_empty()),
+                    "{r:?} has no {k}"
+                );
+            }
+            assert!(r["labels"]["severity"].as_str().is_some(), "{r:?}");
+            assert!(r["annotations"]["summary"].as_str().is_some(), "{r:?}");
+        }
+        let d: serde_json::Value = serde_json::from_str(&dashboard).unwrap();
+        let panels = d["panels"].as_array().unwrap();
+        assert!(panels.len() >= 8);
+        for p in panels {
+            assert!(
+                p["targets"].as_array().is_some_and(|t| !t.is_empty()),
+                "{p}"
+            );
+        }
+        for want in [
+            "trailwatch_watermark_lag_seconds",
+            "trailwatch_last_poll_success_timestamp_seconds",
+            "trailwatch_alerts_by_rule_total",
+            "trailwatch_delivery_failures_total",
+            "trailwatch_outbox_depth",
+            "trailwatch_dead_letters",
+            "trailwatch_state_writable",
+            "trailwatch_lease_held",
+        ] {
+            assert!(dashboard.contains(want), "the dashboard shows {want}");
+            assert!(
+                rules.contains(want) || want.ends_with("by_rule_total"),
+                "a rule watches {want}"
+            );
+        }
+    }
 
     #[test]
     fn renders_openmetrics_with_one_label_scheme() {

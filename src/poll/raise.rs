@@ -237,6 +237,7 @@ pub(super) fn raise_found(
             continue;
         };
         rep.raised += 1;
+        *rep.by_rule.entry(a.rule.clone()).or_default() += 1;
         let rules: Vec<&str> = a.rules().collect();
         let rules = rules.join(",");
         if sinks.is_empty() {

@@ -43,6 +43,8 @@ pub struct PollReport {
     pub records: u64,
     /// Alerts new to the outbox.
     pub raised: u64,
+    /// Alerts new to the outbox, by rule.
+    pub by_rule: std::collections::BTreeMap<String, u64>,
     /// Matches that had been raised before (overlap, another source).
     pub repeated: u64,
     /// Records skipped (unreadable, no rule's literals in them).
@@ -82,6 +84,9 @@ impl PollReport {
         self.pages += o.pages;
         self.records += o.records;
         self.raised += o.raised;
+        for (k, v) in o.by_rule {
+            *self.by_rule.entry(k).or_default() += v;
+        }
         self.repeated += o.repeated;
         self.malformed += o.malformed;
         self.undeliverable += o.undeliverable;

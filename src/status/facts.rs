@@ -311,7 +311,11 @@ impl Counting {
     pub(crate) fn new(s: &Scope, now: Timestamp, since: Option<Timestamp>) -> Counting {
         let week = since.unwrap_or(now - jiff::SignedDuration::from_hours(7 * 24));
         let today = now.to_zoned(s.tz.clone()).date();
-        let wanted = (now.duration_since(week).as_hours() / 24 + 1).clamp(DAYS as i64, MOST_DAYS);
+        let first = week.to_zoned(s.tz.clone()).date();
+        let wanted = first
+            .until(today)
+            .map_or(0, |d| i64::from(d.get_days()) + 1)
+            .clamp(DAYS as i64, MOST_DAYS);
         let first_day = today
             .checked_sub(jiff::Span::new().days(wanted - 1))
             .unwrap_or(today);

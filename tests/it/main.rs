@@ -27,3 +27,4 @@ mod properties;
 mod quiet;
 mod s3;
 mod sigma;
+mod status_page;

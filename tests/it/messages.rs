@@ -383,41 +383,12 @@ fn width_at_390(html: &str, dir: &Path) -> (u64, u64) {
     if let Ok(keep) = std::env::var("TRAILWATCH_KEEP_HTML") {
         let _ = std::fs::copy(&page, Path::new(&keep).join("phone.html"));
     }
-    let chromium = ["chromium", "chromium-browser"]
-        .into_iter()
-        .find(|c| {
-            std::process::Command::new(c)
-                .arg("--version")
-                .output()
-                .is_ok_and(|o| o.status.success())
-        })
-        .expect("headless Chromium is needed (scripts/test installs Debian's chromium)");
-    let o = std::process::Command::new(chromium)
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--virtual-time-budget=3000",
-            "--dump-dom",
-        ])
-        .arg(format!(
-            "--user-data-dir={}",
-            dir.join("chromium").display()
-        ))
-        .arg(format!("file://{}", page.display()))
-        .output()
-        .unwrap();
-    let dom = String::from_utf8_lossy(&o.stdout);
+    let dom = crate::support::chromium_dom(dir, &format!("file://{}", page.display()));
     let t = dom
         .split("<title>W")
         .nth(1)
         .and_then(|r| r.split('<').next())
-        .unwrap_or_else(|| panic!("no width: {dom} {}", String::from_utf8_lossy(&o.stderr)));
+        .unwrap_or_else(|| panic!("no width: {dom}"));
     let (w, b) = t.split_once('B').unwrap();
     (w.parse().unwrap(), b.parse().unwrap())
 }

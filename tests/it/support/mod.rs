@@ -316,3 +316,44 @@ pub fn http_request(port: u16, method: &str, path: &str) -> String {
     let _ = s.read_to_string(&mut out);
     out
 }
+
+/// The DOM headless Chromium built of `url` (a file, or a page of a local server), after its
+/// scripts ran (at most 3 s of virtual time), with no network beyond it: its profile in `dir`.
+pub fn chromium_dom(dir: &std::path::Path, url: &str) -> String {
+    let chromium = ["chromium", "chromium-browser"]
+        .into_iter()
+        .find(|c| {
+            Command::new(c)
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success())
+        })
+        .expect("headless Chromium is needed (scripts/test installs Debian's chromium)");
+    let o = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=3000",
+            "--dump-dom",
+        ])
+        .arg(format!(
+            "--user-data-dir={}",
+            dir.join("chromium").display()
+        ))
+        .arg(url)
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        !dom.is_empty(),
+        "Chromium built no DOM of {url}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    dom
+}
