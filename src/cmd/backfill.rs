@@ -134,6 +134,7 @@ async fn read<'s>(
     let judge = Arc::new(Judge {
         eval: s.evaluator(),
         router: s.router(),
+        wake: None,
     });
     let mut past = Past {
         rules: &s.rules,

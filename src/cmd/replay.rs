@@ -83,6 +83,7 @@ pub(super) fn run(a: ReplayArgs) -> Result<ExitCode, CmdError> {
     let judge = Judge {
         eval: s.evaluator(),
         router: s.router(),
+        wake: None,
     };
     let mut noise = Noise::default();
     // Each exception of each rule, and how many alerts it removed.

@@ -49,16 +49,18 @@ impl Context {
         mode: Mode,
         (direct, table): (Direct, Option<Arc<crate::instances::table::Table>>),
     ) -> Context {
+        let wake = Arc::new(Notify::new());
         Context {
             direct,
             state,
             judge: Arc::new(Judge {
                 eval: s.evaluator(),
                 router: s.router(),
+                wake: Some(wake.clone()),
             }),
             streams: Arc::default(),
             metrics,
-            wake: Arc::new(Notify::new()),
+            wake,
             mode,
             language: s.language,
             table,
@@ -209,6 +211,8 @@ impl StreamPoller {
         // Lateness tells delivery delays only once this process has polled the stream.
         let mut polled = false;
         loop {
+            // Polls start every poll_interval (a poll's own time is not added to the wait).
+            let began = std::time::Instant::now();
             let now = stream.clock.now();
             let r = tokio::select! {
                 r = poll_stream_measured(stream, &sh.judge, &sh.state, now, polled) => r,
@@ -229,7 +233,8 @@ impl StreamPoller {
                 self.swept(&key, r);
             }
             self.publish(&key);
-            if sh.mode == Mode::Once || shutdown.sleep(spec.poll_interval).await {
+            let wait = spec.poll_interval.saturating_sub(began.elapsed());
+            if sh.mode == Mode::Once || shutdown.sleep(wait).await {
                 return;
             }
         }

@@ -22,6 +22,9 @@ use crate::when;
 pub struct Judge {
     pub eval: Evaluator,
     pub router: Router,
+    /// Woken once alerts for delivery are durable in the outbox (the daemon's delivery
+    /// worker): a poll's first alert does not wait for the poll's end.
+    pub wake: Option<std::sync::Arc<tokio::sync::Notify>>,
 }
 
 impl Judge {
@@ -60,6 +63,7 @@ impl Judge {
         Judge {
             eval,
             router: Router::new(sinks, []),
+            wake: None,
         }
     }
 }
@@ -203,6 +207,7 @@ pub(super) fn raise_found(
     // reaches a threshold takes their place. Sightings and counts are saved after the raises,
     // before the flush.
     let (rules, enricher) = (judge.eval.rules(), judge.eval.enricher());
+    let raised_before = rep.raised;
     let alerts = std::mem::take(&mut found.alerts);
     let mut sightings = StateSightings::new(state);
     let alerts = first_seen::apply(rules, alerts, enricher, &mut sightings, Judging::Alert)?;
@@ -253,6 +258,11 @@ pub(super) fn raise_found(
     tallies.commit()?;
     if !found.alerts.is_empty() {
         state.flush()?;
+    }
+    if rep.raised > raised_before {
+        if let Some(w) = &judge.wake {
+            w.notify_one();
+        }
     }
     Ok(())
 }
