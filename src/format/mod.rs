@@ -1,9 +1,11 @@
 //! CloudTrail data as it is stored: files and folders, plain or gzip (`file`), how a buffer
-//! lays out its values (`layout`), and the records each value holds (`shape`). Pure reading:
+//! lays out its values (`layout`), the records each value holds (`shape`), read as a stream
+//! with limits (`stream`), or JSON Lines at a search's pace (`lines`). Pure reading:
 //! no rules, no AWS.
 
 pub(crate) mod file;
 pub(crate) mod layout;
+pub(crate) mod lines;
 pub(crate) mod proof;
 pub(crate) mod shape;
 pub(crate) mod stream;

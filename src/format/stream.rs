@@ -207,6 +207,8 @@ impl Problem {
 pub enum Item {
     Piece(Piece),
     Problem(Problem),
+    /// Records read and passed by: nothing the caller searches for is in them (`format::lines`).
+    Passed(u64),
 }
 
 /// A byte source with its position, line and input limit.
@@ -1020,9 +1022,15 @@ pub(crate) fn read_witnessed<R: BufRead>(
 /// JSON Lines when the first non-blank line is a whole object (`{` … `}`), or longer than
 /// the read buffer (a one-line delivery file); a document otherwise.
 fn looks_like_lines<R: BufRead>(src: &mut Src<R>) -> bool {
-    let Ok(buf) = src.r.fill_buf() else {
-        return false;
-    };
+    match src.r.fill_buf() {
+        Ok(buf) => lines_layout(buf),
+        Err(_) => false,
+    }
+}
+
+/// `looks_like_lines` on the first bytes of an input (a byte-order mark skipped).
+pub(crate) fn lines_layout(buf: &[u8]) -> bool {
+    let buf = buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(buf);
     let start = buf
         .iter()
         .position(|b| !b.is_ascii_whitespace())
@@ -1047,6 +1055,7 @@ mod tests {
             match i {
                 Item::Piece(p) => ps.push(p),
                 Item::Problem(p) => probs.push(p),
+                Item::Passed(_) => unreachable!("the stream reader passes nothing by"),
             }
             true
         });

@@ -77,6 +77,10 @@ fn read_file(
         stop,
         again: "it is read again if it changes",
     };
-    let read = read_input(&input, rep, |w, on| folder.read(r, Some(w), on))?;
+    // JSON Lines are read at the prefilter's pace: a line without a rule's literal is passed by.
+    let search = |b: &[u8]| judge.eval.next_hit(b);
+    let read = read_input(&input, rep, |w, on| {
+        folder.read(r, Some(w), Some(&search), on)
+    })?;
     Ok(read.map(|r| r.end).filter(|e| !e.stopped))
 }

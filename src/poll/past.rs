@@ -254,13 +254,21 @@ impl Past<'_> {
             let mut found = Found::default();
             let eval = &self.judge.eval;
             let mut witness = eval.witness();
-            let read = files::read_whole(&f, &spec.limits, Some(&mut witness), |item| {
-                match item {
-                    Item::Piece(p) => found.check_piece(eval, &p, &spec.name, &name),
-                    Item::Problem(p) => found.note(NoteKind::Unread, &name, p.show(&name)),
-                }
-                true
-            });
+            let search = |b: &[u8]| eval.next_hit(b);
+            let read = files::read_whole(
+                &f,
+                &spec.limits,
+                Some(&mut witness),
+                Some(&search),
+                |item| {
+                    match item {
+                        Item::Piece(p) => found.check_piece(eval, &p, &spec.name, &name),
+                        Item::Problem(p) => found.note(NoteKind::Unread, &name, p.show(&name)),
+                        Item::Passed(n) => found.records += n,
+                    }
+                    true
+                },
+            );
             if let Err(e) = read {
                 found.note(NoteKind::Unread, &name, e);
             }

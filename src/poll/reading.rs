@@ -103,6 +103,7 @@ pub(super) fn read_input<T>(
                 notes.note(NoteKind::Unread, i.name, what);
             }
             Item::Problem(p) => notes.note(NoteKind::Skipped, i.name, p.show(i.name)),
+            Item::Passed(n) => found.records += n,
         }
         !i.stop.load(Ordering::Relaxed)
     };

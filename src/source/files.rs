@@ -200,6 +200,7 @@ impl Folder {
         &self,
         r: &Ready,
         mut witness: Option<&mut dyn stream::Witness>,
+        search: Option<format::lines::Search<'_>>,
         mut on: impl FnMut(Item) -> bool,
     ) -> Result<ReadEnd, String> {
         let name = r.path.display().to_string();
@@ -249,8 +250,26 @@ impl Folder {
                 &mut handle,
             )
         } else {
-            let body = BufReader::with_capacity(64 << 10, f.take(end - from));
-            stream::read_witnessed(body, &self.limits, opts, witness.take(), &mut handle)
+            let mut body = BufReader::with_capacity(64 << 10, f.take(end - from));
+            // JSON Lines with a search: only the lines it finds something in are read whole.
+            let lines = match opts.lines {
+                Some(l) => l,
+                None => {
+                    use std::io::BufRead;
+                    stream::lines_layout(body.fill_buf().map_err(|e| format!("{name}: {e}"))?)
+                }
+            };
+            match search {
+                Some(search) if lines => {
+                    let opts = stream::Start {
+                        lines: Some(true),
+                        ..opts
+                    };
+                    let w = witness.take();
+                    format::lines::read_lines(body, &self.limits, opts, w, search, &mut handle)
+                }
+                _ => stream::read_witnessed(body, &self.limits, opts, witness.take(), &mut handle),
+            }
         };
         Ok(ReadEnd {
             upto: if gz { r.stamp.len } else { from + read },
@@ -278,11 +297,13 @@ fn last_newline(f: &mut File, len: u64) -> std::io::Result<u64> {
     Ok(0)
 }
 
-/// Reads a whole file that was written once, for `backfill` (no stability, no marks).
+/// Reads a whole file that was written once, for `backfill` (no stability, no marks); JSON
+/// Lines at `search`'s pace when one is given.
 pub fn read_whole(
     path: &Path,
     limits: &Limits,
     witness: Option<&mut dyn stream::Witness>,
+    search: Option<format::lines::Search<'_>>,
     on: impl FnMut(Item) -> bool,
 ) -> Result<ReadEnd, String> {
     let (stamp, _) = stamp_of(path).ok_or_else(|| format!("{}: cannot be read", path.display()))?;
@@ -296,7 +317,7 @@ pub fn read_whole(
         changed: false,
         stable: true,
     };
-    f.read(&r, witness, on)
+    f.read(&r, witness, search, on)
 }
 
 /// The records of one piece: an element of a container is one; a top-level value may be an
