@@ -1,9 +1,10 @@
 //! The holder's side of a shared queue: what the standbys read from an `s3` source's queue and
 //! left in the table (`instances::handover`) is taken in every quarter of a second while they
 //! hand work (every 2 s after a minute without any: a Query each time), as if this
-//! instance had read it (`poll::s3`), made durable, and answered; only then do the
-//! standbys delete their messages. A failure is answered too (the messages go back to the
-//! queue) and said once while it lasts.
+//! instance had read it (`poll::s3`), made durable (every batch taken at once in one flush),
+//! and answered; only then do the standbys delete their messages. A failure is answered too
+//! (the messages go back to the queue) and said once while it lasts. Answers a standby never
+//! read (it died waiting) are swept after a while.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -56,37 +57,55 @@ impl Intake {
                     continue;
                 }
             };
-            if !batches.is_empty() {
-                last = std::time::Instant::now();
+            if batches.is_empty() {
+                continue;
             }
-            for (id, batch) in batches {
-                let answer = self.take_in(&batch);
-                if let Err(e) = handover::reply(&self.table, &source, &id, &answer).await {
+            last = std::time::Instant::now();
+            let bodies: Vec<&[u8]> = batches.iter().map(|(_, b)| b.as_slice()).collect();
+            let answers = self.take_in(&bodies);
+            for ((id, _), answer) in batches.iter().zip(answers) {
+                if let Err(e) = handover::reply(&self.table, &source, id, &answer).await {
                     tracing::warn!(source = %source, "the answer to a standby cannot be written (its messages come back, and their objects are found read): {e}");
                 }
+            }
+            // While standbys hand work, now and then: answers whose standby died waiting.
+            if let Err(e) = handover::sweep(&self.table).await {
+                tracing::warn!(source = %source, "old answers to standbys cannot be swept from the table: {e}");
             }
         }
     }
 
-    /// Takes one batch in; the answer the standby reads.
-    fn take_in(&self, batch: &[u8]) -> Value {
+    /// Takes the batches in, all durable in one flush; the answer each standby reads.
+    fn take_in(&self, batches: &[&[u8]]) -> Vec<Value> {
+        if batches.is_empty() {
+            return Vec::new();
+        }
         let (r, cx) = (&self.reader, &self.cx);
         let mut rep = PollReport::default();
-        let res = r.take_in(batch, r.trail.clock.now(), &mut rep);
+        let res = r.take_in(batches, r.trail.clock.now(), &mut rep);
         let key = format!("{}/queue", r.spec.name);
         match res {
-            Ok(t) => {
+            Ok(answers) => {
                 if rep.raised > 0 {
                     cx.wake.notify_one();
                 }
                 cx.metrics
                     .poll_succeeded(&key, rep.records, rep.raised, jiff::Timestamp::now());
                 cx.note_counts(&r.spec.name, &rep);
-                serde_json::to_value(t).expect("a count serializes")
+                answers
+                    .into_iter()
+                    .map(|a| match a {
+                        Ok(t) => serde_json::to_value(t).expect("a count serializes"),
+                        Err(e) => {
+                            tracing::error!(source = %r.spec.name, "{e}");
+                            json!({ "error": e })
+                        }
+                    })
+                    .collect()
             }
             Err(e) => {
-                tracing::error!(source = %r.spec.name, "objects a standby read cannot be taken in: {e} (its messages go back to the queue)");
-                json!({"error": e.to_string()})
+                tracing::error!(source = %r.spec.name, "objects standbys read cannot be taken in: {e} (their messages go back to the queue)");
+                vec![json!({"error": e.to_string()}); batches.len()]
             }
         }
     }

@@ -56,22 +56,10 @@ pub(crate) fn read_lines<R: Read>(
             // A line longer than a block: the stream reader reads it and the rest, bounded.
             None => {
                 let rest = std::io::Cursor::new(std::mem::take(&mut buf)).chain(input);
-                let mut limits = *limits;
-                limits.max_input = limits.max_input.saturating_sub(read);
-                let s = Start {
-                    line,
-                    lines: Some(true),
-                };
-                let (r, l) = read_witnessed(
-                    std::io::BufReader::new(rest),
-                    &limits,
-                    s,
-                    reborrow(&mut witness),
-                    |i| {
-                        items += 1;
-                        on(i)
-                    },
-                );
+                let (r, l) = rest_of(rest, limits, (read, line), reborrow(&mut witness), |i| {
+                    items += 1;
+                    on(i)
+                });
                 return (read + r, l);
             }
         };
@@ -102,6 +90,23 @@ pub(crate) fn read_lines<R: Read>(
         on(Item::Problem(Problem::Empty));
     }
     (read, line)
+}
+
+/// Reads the rest of an input (from byte `read`, line `line`) with the stream reader.
+fn rest_of<R: Read>(
+    rest: R,
+    limits: &Limits,
+    (read, line): (u64, u64),
+    witness: Option<&mut dyn Witness>,
+    on: impl FnMut(Item) -> bool,
+) -> (u64, u64) {
+    let mut limits = *limits;
+    limits.max_input = limits.max_input.saturating_sub(read);
+    let s = Start {
+        line,
+        lines: Some(true),
+    };
+    read_witnessed(std::io::BufReader::new(rest), &limits, s, witness, on)
 }
 
 /// The witness for one read (a shorter borrow of it).

@@ -69,15 +69,38 @@ impl Exchange {
         Ok(out)
     }
 
-    /// Answers request `id`.
+    /// Answers request `id`, stamped with when (`at`, Unix seconds): an answer nobody reads
+    /// (its asker stopped waiting, or died) is swept (`sweep`).
     pub(super) async fn reply(
         &self,
         table: &Table,
         id: &[u8],
         answer: &[u8],
     ) -> Result<(), ApiError> {
+        let at = jiff::Timestamp::now().as_second();
         table
-            .put(self.answers, id, json!({"v": {"B": b64(answer)}}))
+            .put(
+                self.answers,
+                id,
+                json!({"v": {"B": b64(answer)}, "at": {"N": at.to_string()}}),
+            )
             .await
+    }
+
+    /// Removes the answers older than twice an asker's patience (nobody waits for them any
+    /// more), and those without a time (written before answers had one); returns how many.
+    pub(super) async fn sweep(&self, table: &Table) -> Result<usize, ApiError> {
+        let oldest = jiff::Timestamp::now().as_second() - 2 * self.patience.as_secs() as i64;
+        let mut swept = 0;
+        for item in table.query_all(self.answers).await? {
+            let at = item["at"]["N"].as_str().and_then(|n| n.parse::<i64>().ok());
+            if at.is_none_or(|at| at < oldest) {
+                table
+                    .delete(self.answers, &binary(&item, "k").unwrap_or_default())
+                    .await?;
+                swept += 1;
+            }
+        }
+        Ok(swept)
     }
 }

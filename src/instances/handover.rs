@@ -74,3 +74,24 @@ pub(crate) async fn reply(
     let a = answer.to_string().into_bytes();
     exchange(source).reply(table, id, &a).await
 }
+
+/// Removes the answers no standby read (it died waiting): at most once every few minutes,
+/// whoever calls.
+pub(crate) async fn sweep(table: &Table) -> Result<usize, ApiError> {
+    static LAST: std::sync::Mutex<Option<std::time::Instant>> = std::sync::Mutex::new(None);
+    {
+        let mut last = LAST.lock().expect("sweep lock");
+        if last.is_some_and(|t| t.elapsed() < SWEEP_EVERY) {
+            return Ok(0);
+        }
+        *last = Some(std::time::Instant::now());
+    }
+    let swept = exchange("").sweep(table).await?;
+    if swept > 0 {
+        tracing::info!("{swept} answers to standbys that nobody read were removed from the table");
+    }
+    Ok(swept)
+}
+
+/// How often the answers are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(300);

@@ -194,12 +194,37 @@ pub(crate) fn raise_all(
     raise_found(judge, state, found, now, rep, &mut |_| {})
 }
 
+/// `raise_all` without the flush: the caller makes them durable with its batch (an S3
+/// object's alerts with its read mark, the objects of a queue's receive or of a standby's
+/// hand-in together), in one flush and one copy to a shared table, and wakes delivery then.
+pub(crate) fn raise_staged(
+    judge: &Judge,
+    state: &State,
+    found: &mut Found,
+    now: Timestamp,
+    rep: &mut PollReport,
+) -> Result<(), StateError> {
+    raise_into(judge, state, found, (now, false), rep, &mut |_| {})
+}
+
 /// `raise_all`, with `on_raised` seeing each alert new to the outbox.
 pub(super) fn raise_found(
     judge: &Judge,
     state: &State,
     found: &mut Found,
     now: Timestamp,
+    rep: &mut PollReport,
+    on_raised: &mut dyn FnMut(&Alert),
+) -> Result<(), StateError> {
+    raise_into(judge, state, found, (now, true), rep, on_raised)
+}
+
+/// Raises what was found at `now`, flushed (and delivery woken) when `flush`.
+fn raise_into(
+    judge: &Judge,
+    state: &State,
+    found: &mut Found,
+    (now, flush): (Timestamp, bool),
     rep: &mut PollReport,
     on_raised: &mut dyn FnMut(&Alert),
 ) -> Result<(), StateError> {
@@ -256,6 +281,9 @@ pub(super) fn raise_found(
     }
     sightings.commit()?;
     tallies.commit()?;
+    if !flush {
+        return Ok(());
+    }
     if !found.alerts.is_empty() {
         state.flush()?;
     }

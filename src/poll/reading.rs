@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use jiff::Timestamp;
 
 use super::found::{Found, NoteKind};
-use super::raise::{raise_all, Judge};
+use super::raise::{raise_all, raise_staged, Judge};
 use super::report::{PollError, PollReport};
 use crate::alert::Alert;
 use crate::format::stream::{Item, Problem, Witness};
@@ -26,8 +26,12 @@ pub(super) const HAND_MOST: usize = 1_000;
 /// What becomes of the matches an input holds, decided once by whoever reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Disposal {
-    /// Raised into the state as they are found (the instance that holds the lease; one host).
+    /// Raised into the state as they are found (the instance that holds the lease; one host),
+    /// made durable as they go (a file).
     Raise,
+    /// Raised as they are found, made durable by the caller with its batch (an S3 object,
+    /// with its read mark and the other objects of its listing or receive).
+    Stage,
     /// Kept as found (before thresholds) and returned, at most `HAND_MOST`: a standby reads
     /// for the instance that holds the lease, which raises them.
     Hand,
@@ -134,11 +138,14 @@ fn dispose(
     rep: &mut PollReport,
 ) -> Result<(), PollError> {
     match i.disposal {
-        Disposal::Raise => {
+        Disposal::Raise | Disposal::Stage => {
             let state = i
                 .state
                 .expect("an input read to be raised is read with a state");
-            raise_all(i.judge, state, found, i.now, rep)?;
+            match i.disposal {
+                Disposal::Raise => raise_all(i.judge, state, found, i.now, rep)?,
+                _ => raise_staged(i.judge, state, found, i.now, rep)?,
+            }
             found.alerts.clear();
         }
         Disposal::Hand | Disposal::Keep => kept.append(&mut found.alerts),

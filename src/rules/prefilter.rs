@@ -19,9 +19,9 @@ type RuleClauses = Option<Vec<Vec<usize>>>;
 pub struct Prefilter {
     /// Finds the next position where any rule's best clause (or an escape) may be witnessed;
     /// `None` when some rule requires nothing, so every record must be looked at.
-    finder: Option<AhoCorasick>,
+    finder: Option<Automata>,
     /// Finds every literal present in one record.
-    checker: Option<AhoCorasick>,
+    checker: Option<Automata>,
     literals: usize,
     /// The longest literal's length in bytes.
     longest: usize,
@@ -30,24 +30,97 @@ pub struct Prefilter {
     escapes: Vec<usize>,
 }
 
+/// A literal of the table: its text, and whether it is matched ignoring ASCII case (Sigma's).
+type Literal = (String, bool);
+
+/// The literals searched for as written, and those searched for ignoring ASCII case, in two
+/// automata: a case-folded literal (a Sigma rule's) does not make every other literal fold
+/// (the automaton stays on its fast paths), and a text is searched by the folded one only
+/// before the exact one's first hit.
+#[derive(Debug, Clone)]
+struct Automata {
+    /// Each automaton, with the table index of each of its patterns.
+    exact: Option<(AhoCorasick, Vec<usize>)>,
+    folded: Option<(AhoCorasick, Vec<usize>)>,
+    /// The longest folded literal (a folded hit may start before an exact one and end after).
+    longest_folded: usize,
+}
+
+impl Automata {
+    /// The automata of `lits` (table index, literal); `None` when there is no literal.
+    fn build(lits: &[(usize, &Literal)], kind: MatchKind) -> Option<Automata> {
+        let part = |folded: bool| {
+            let (ids, texts): (Vec<usize>, Vec<&str>) = lits
+                .iter()
+                .filter(|(_, l)| l.1 == folded)
+                .map(|(i, l)| (*i, l.0.as_str()))
+                .unzip();
+            (!texts.is_empty()).then(|| {
+                let ac = AhoCorasickBuilder::new()
+                    .match_kind(kind)
+                    .ascii_case_insensitive(folded)
+                    .build(&texts)
+                    .expect("literal automaton builds");
+                (ac, ids)
+            })
+        };
+        let longest_folded = lits
+            .iter()
+            .filter(|(_, l)| l.1)
+            .map(|(_, l)| l.0.len())
+            .max()
+            .unwrap_or(0);
+        let a = Automata {
+            exact: part(false),
+            folded: part(true),
+            longest_folded,
+        };
+        (a.exact.is_some() || a.folded.is_some()).then_some(a)
+    }
+
+    /// Where the first literal in `hay` starts.
+    fn find(&self, hay: &[u8]) -> Option<usize> {
+        let exact = self
+            .exact
+            .as_ref()
+            .and_then(|(ac, _)| ac.find(hay))
+            .map(|m| m.start());
+        let Some((folded, _)) = &self.folded else {
+            return exact;
+        };
+        let before = exact.map_or(hay.len(), |e| (e + self.longest_folded).min(hay.len()));
+        let first = folded.find(&hay[..before]).map(|m| m.start());
+        match (exact, first) {
+            (Some(e), Some(f)) => Some(e.min(f)),
+            (e, f) => e.or(f),
+        }
+    }
+
+    /// Marks in `seen` (by table index) every literal in `hay`.
+    fn mark(&self, hay: &[u8], seen: &mut [bool]) {
+        for (ac, ids) in self.exact.iter().chain(self.folded.iter()) {
+            for m in ac.find_overlapping_iter(hay) {
+                seen[ids[m.pattern().as_usize()]] = true;
+            }
+        }
+    }
+}
+
 impl Prefilter {
     pub fn new(reqs: &[Requirement]) -> Prefilter {
-        let mut table: Vec<String> = Vec::new();
-        let mut at: HashMap<String, usize> = HashMap::new();
-        let mut index = |s: &str, table: &mut Vec<String>| {
-            *at.entry(s.to_string()).or_insert_with(|| {
-                table.push(s.to_string());
+        let mut table: Vec<Literal> = Vec::new();
+        let mut at: HashMap<Literal, usize> = HashMap::new();
+        let mut index = |l: Literal, table: &mut Vec<Literal>| {
+            *at.entry(l.clone()).or_insert_with(|| {
+                table.push(l);
                 table.len() - 1
             })
         };
         let mut rules = Vec::new();
         let mut json_literals = false;
         let mut slash = false;
-        let mut finder_lits: Vec<String> = Vec::new();
+        let mut finder_lits: Vec<usize> = Vec::new();
         let mut exhaustive = false;
-        // Case-folded literals (Sigma's) make the automata ignore ASCII case for every literal:
-        // more candidates, never fewer, so still sound.
-        let mut folded = false;
         for r in reqs {
             if r.is_none() {
                 rules.push(None);
@@ -62,42 +135,45 @@ impl Prefilter {
                     json_literals = true;
                     slash |= l.text.contains('/');
                 }
-                folded |= l.encoding == Encoding::JsonStringFolded;
             }
+            let lit = |l: &crate::pattern::literals::Literal| {
+                (l.text.clone(), l.encoding == Encoding::JsonStringFolded)
+            };
             let clauses = r
                 .clauses
                 .iter()
-                .map(|c| c.iter().map(|l| index(&l.text, &mut table)).collect())
+                .map(|c| c.iter().map(|l| index(lit(l), &mut table)).collect())
                 .collect();
             rules.push(Some(clauses));
-            finder_lits.extend(r.best().into_iter().flatten().map(|l| l.text.clone()));
+            for l in r.best().into_iter().flatten() {
+                finder_lits.push(index(lit(l), &mut table));
+            }
         }
         let mut escapes = Vec::new();
         if json_literals {
-            escapes.push(index("\\u", &mut table));
-            finder_lits.push("\\u".into());
+            escapes.push(index(("\\u".into(), false), &mut table));
             if slash {
-                escapes.push(index("\\/", &mut table));
-                finder_lits.push("\\/".into());
+                escapes.push(index(("\\/".into(), false), &mut table));
             }
+            finder_lits.extend(escapes.iter().copied());
         }
         finder_lits.sort();
         finder_lits.dedup();
-        let build = |lits: &[String], kind: MatchKind| {
-            AhoCorasickBuilder::new()
-                .match_kind(kind)
-                .ascii_case_insensitive(folded)
-                .build(lits)
-                .expect("literal automaton builds")
+        let of = |ids: &[usize]| -> Vec<(usize, &Literal)> {
+            ids.iter().map(|&i| (i, &table[i])).collect()
         };
-        let finder = (!exhaustive && !finder_lits.is_empty())
-            .then(|| build(&finder_lits, MatchKind::LeftmostFirst));
-        let checker = (!table.is_empty()).then(|| build(&table, MatchKind::Standard));
+        let all: Vec<usize> = (0..table.len()).collect();
+        let finder = if exhaustive {
+            None
+        } else {
+            Automata::build(&of(&finder_lits), MatchKind::LeftmostFirst)
+        };
+        let checker = Automata::build(&of(&all), MatchKind::Standard);
         Prefilter {
             finder,
             checker,
             literals: table.len(),
-            longest: table.iter().map(String::len).max().unwrap_or(0),
+            longest: table.iter().map(|l| l.0.len()).max().unwrap_or(0),
             rules,
             escapes,
         }
@@ -112,7 +188,7 @@ impl Prefilter {
     /// is none. Without a finder every offset may be, so this returns `Some(0)`.
     pub fn next_hit(&self, hay: &[u8]) -> Option<usize> {
         match &self.finder {
-            Some(f) => f.find(hay).map(|m| m.start()),
+            Some(f) => f.find(hay),
             None => (!hay.is_empty()).then_some(0),
         }
     }
@@ -122,9 +198,7 @@ impl Prefilter {
     pub fn candidates(&self, text: &[u8], out: &mut Vec<bool>) -> bool {
         let mut seen = vec![false; self.literals];
         if let Some(c) = &self.checker {
-            for m in c.find_overlapping_iter(text) {
-                seen[m.pattern().as_usize()] = true;
-            }
+            c.mark(text, &mut seen);
         }
         self.judge(&seen, out)
     }
@@ -173,9 +247,7 @@ impl Chunked<'_> {
     pub fn feed(&mut self, bytes: &[u8]) {
         let Some(c) = &self.p.checker else { return };
         self.carry.extend_from_slice(bytes);
-        for m in c.find_overlapping_iter(&self.carry) {
-            self.seen[m.pattern().as_usize()] = true;
-        }
+        c.mark(&self.carry, &mut self.seen);
         let keep = self.p.longest.saturating_sub(1).min(self.carry.len());
         self.carry.drain(..self.carry.len() - keep);
     }
@@ -248,6 +320,30 @@ mod tests {
             assert!(!c.finish(&mut out));
         }
         assert!(p.requires(0));
+    }
+
+    #[test]
+    fn a_folded_literal_ignores_case_and_leaves_the_others_exact() {
+        let folded = Requirement::any_of([("deleteuser".to_string(), Encoding::JsonStringFolded)]);
+        let p = Prefilter::new(&[req(&[&["CreateUser"]]), folded]);
+        let mut out = Vec::new();
+        assert!(
+            !p.candidates(br#"{"eventName":"createuser"}"#, &mut out),
+            "an exact literal stays exact beside a folded one"
+        );
+        assert!(p.candidates(br#"{"eventName":"DELETEUser"}"#, &mut out));
+        assert_eq!(out, [false, true]);
+        assert!(p.candidates(br#"{"eventName":"CreateUser"}"#, &mut out));
+        assert_eq!(out, [true, false]);
+        // The first hit of either, wherever it is.
+        assert_eq!(p.next_hit(b"xx createuser DeleteUSER CreateUser"), Some(14));
+        assert_eq!(p.next_hit(b"xx CreateUser DELETEuser"), Some(3));
+        assert_eq!(p.next_hit(b"xx DELETEuser CreateUser"), Some(3));
+        assert_eq!(p.next_hit(b"xx createuser"), None);
+        let mut c = p.chunked();
+        b"..DeLeTeUsEr..".chunks(3).for_each(|b| c.feed(b));
+        assert!(c.finish(&mut out));
+        assert_eq!(out, [false, true]);
     }
 
     #[test]

@@ -250,26 +250,15 @@ impl Folder {
                 &mut handle,
             )
         } else {
-            let mut body = BufReader::with_capacity(64 << 10, f.take(end - from));
-            // JSON Lines with a search: only the lines it finds something in are read whole.
-            let lines = match opts.lines {
-                Some(l) => l,
-                None => {
-                    use std::io::BufRead;
-                    stream::lines_layout(body.fill_buf().map_err(|e| format!("{name}: {e}"))?)
-                }
+            let body = BufReader::with_capacity(64 << 10, f.take(end - from));
+            let plain = Plain {
+                limits: &self.limits,
+                opts,
+                search,
             };
-            match search {
-                Some(search) if lines => {
-                    let opts = stream::Start {
-                        lines: Some(true),
-                        ..opts
-                    };
-                    let w = witness.take();
-                    format::lines::read_lines(body, &self.limits, opts, w, search, &mut handle)
-                }
-                _ => stream::read_witnessed(body, &self.limits, opts, witness.take(), &mut handle),
-            }
+            plain
+                .read(body, witness.take(), &mut handle)
+                .map_err(|e| format!("{name}: {e}"))?
         };
         Ok(ReadEnd {
             upto: if gz { r.stamp.len } else { from + read },
@@ -295,6 +284,38 @@ fn last_newline(f: &mut File, len: u64) -> std::io::Result<u64> {
         end = start;
     }
     Ok(0)
+}
+
+/// How a file that is not compressed is read: JSON Lines with a search at its pace (only the
+/// lines it finds something in are read whole), anything else by the stream reader.
+struct Plain<'a> {
+    limits: &'a Limits,
+    opts: stream::Start,
+    search: Option<format::lines::Search<'a>>,
+}
+
+impl Plain<'_> {
+    fn read(
+        &self,
+        mut body: BufReader<std::io::Take<File>>,
+        witness: Option<&mut dyn stream::Witness>,
+        on: impl FnMut(Item) -> bool,
+    ) -> std::io::Result<(u64, u64)> {
+        let lines = match self.opts.lines {
+            Some(l) => l,
+            None => stream::lines_layout(std::io::BufRead::fill_buf(&mut body)?),
+        };
+        Ok(match self.search {
+            Some(search) if lines => {
+                let opts = stream::Start {
+                    lines: Some(true),
+                    ..self.opts
+                };
+                format::lines::read_lines(body, self.limits, opts, witness, search, on)
+            }
+            _ => stream::read_witnessed(body, self.limits, self.opts, witness, on),
+        })
+    }
 }
 
 /// Reads a whole file that was written once, for `backfill` (no stability, no marks); JSON

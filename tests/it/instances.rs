@@ -48,6 +48,12 @@ fn events(from: usize, n: usize) -> Vec<FakeEvent> {
         .collect()
 }
 
+/// A binary attribute's value as DynamoDB's JSON protocol writes it.
+fn b64(s: &str) -> String {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
 /// How many items of `tree` the shared table holds.
 fn items(moto: &str, tree: &str) -> u64 {
     let rt = crate::support::rt();
@@ -498,6 +504,25 @@ fn three_instances_on_a_notified_bucket_lose_nothing_when_the_working_one_is_kil
         "an instance takes the lease"
     );
     let first = holds(&mut runs).unwrap();
+    // Answers no standby will read (their askers died waiting): an hour old, and one from
+    // before answers had a time. The holder sweeps them once it takes work in.
+    let orphan = |k: &str, at: Option<i64>| {
+        let mut item =
+            json!({"t": {"S": "hand-answer"}, "k": {"B": b64(k)}, "v": {"B": b64("{}")}});
+        if let Some(at) = at {
+            item["at"] = json!({"N": at.to_string()});
+        }
+        crate::support::rt().block_on(json_call(
+            &murl,
+            "DynamoDB_20120810.PutItem",
+            "1.0",
+            json!({"TableName": "tw-shared", "Item": item}),
+        ));
+    };
+    let hour_ago = jiff::Timestamp::now().as_second() - 3600;
+    orphan("orphan-old", Some(hour_ago));
+    orphan("orphan-untimed", None);
+    assert_eq!(items(&murl, "hand-answer"), 2);
     for i in 0..30 {
         bucket.put(i);
     }
@@ -524,6 +549,13 @@ fn three_instances_on_a_notified_bucket_lose_nothing_when_the_working_one_is_kil
         by_standbys()
     );
     assert_eq!(handed(first), 0, "the holder hands nothing");
+    // Once work was taken in, the answers nobody reads are gone (the fresh ones are read and
+    // removed by their standbys).
+    assert!(
+        eventually(|| items(&murl, "hand-answer") == 0, Duration::from_secs(20)),
+        "orphaned answers swept: {} left",
+        items(&murl, "hand-answer")
+    );
     signal(&runs[first].0 .0, 9);
     runs[first].0 .0.wait().unwrap();
     for i in 30..60 {

@@ -1,6 +1,7 @@
 //! Objects read by a standby, taken in by the instance that holds the lease as if it had read
 //! them itself: an object it has read already is skipped, the others' alerts go through
-//! thresholds, dedup, silences and the outbox, and the object is marked read, all in one flush.
+//! thresholds, dedup, silences and the outbox, and the object is marked read; every batch
+//! taken at once is made durable in one flush.
 //! The holder judges each key again itself (its clock, its configuration): what a standby
 //! hands is only what it found.
 
@@ -8,7 +9,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use super::super::found::Found;
-use super::super::raise::raise_all;
+use super::super::raise::raise_staged;
 use super::super::report::{PollError, PollReport};
 use super::object::ObjectRead;
 use super::reader::Reader;
@@ -25,19 +26,39 @@ pub(crate) struct TakenIn {
 }
 
 impl Reader {
-    /// Takes in a batch a standby handed (the JSON of its `ObjectRead`s) and makes it durable
-    /// (one flush).
+    /// Takes in the batches standbys handed (each the JSON of its `ObjectRead`s) and makes
+    /// them all durable in one flush: each batch's answer, or why it was not taken (a batch
+    /// that is not one). An error of the state fails them all (their messages come back).
     pub(crate) fn take_in(
         &self,
-        batch: &[u8],
+        batches: &[&[u8]],
+        now: Timestamp,
+        rep: &mut PollReport,
+    ) -> Result<Vec<Result<TakenIn, String>>, PollError> {
+        let mut answers = Vec::with_capacity(batches.len());
+        for batch in batches {
+            let objects: Vec<ObjectRead> = match serde_json::from_slice(batch) {
+                Ok(o) => o,
+                Err(e) => {
+                    answers.push(Err(format!(
+                        "a standby handed what is not a batch of objects: {e}"
+                    )));
+                    continue;
+                }
+            };
+            answers.push(Ok(self.take_objects(objects, now, rep)?));
+        }
+        self.state.flush()?;
+        Ok(answers)
+    }
+
+    /// Raises one batch's objects and marks them read, not yet durable.
+    fn take_objects(
+        &self,
+        objects: Vec<ObjectRead>,
         now: Timestamp,
         rep: &mut PollReport,
     ) -> Result<TakenIn, PollError> {
-        let objects: Vec<ObjectRead> = serde_json::from_slice(batch).map_err(|e| {
-            PollError::Object(format!(
-                "a standby handed what is not a batch of objects: {e}"
-            ))
-        })?;
         let mut t = TakenIn::default();
         for o in objects {
             let Some(k) = self.key_of(&o.key, now) else {
@@ -51,11 +72,10 @@ impl Reader {
             }
             let seen = o.seen();
             let mut found = Found::of_alerts(o.alerts);
-            raise_all(&self.judge, &self.state, &mut found, now, rep)?;
+            raise_staged(&self.judge, &self.state, &mut found, now, rep)?;
             self.mark_read(&o.key, &k, seen, now, rep)?;
             t.taken += 1;
         }
-        self.state.flush()?;
         Ok(t)
     }
 }

@@ -114,7 +114,11 @@ impl Fetch<'_> {
                 name: &n,
                 judge: &judge,
                 state: state.as_deref(),
-                disposal,
+                // An object's alerts are made durable with its read mark, by the caller.
+                disposal: match disposal {
+                    Disposal::Raise => Disposal::Stage,
+                    d => d,
+                },
                 now,
                 stop: &stop,
                 again: "it is not read again (objects do not change)",
