@@ -1,5 +1,5 @@
 //! The holder's side of a shared queue: what the standbys read from an `s3` source's queue and
-//! left in the table (`instances::handover`) is taken in every quarter of a second while they
+//! left in the table (`instances::handover`) is taken in every tenth of a second while they
 //! hand work (every 2 s after a minute without any: a Query each time), as if this
 //! instance had read it (`poll::s3`), made durable (every batch taken at once in one flush),
 //! and answered; only then do the standbys delete their messages. A failure is answered too
@@ -19,7 +19,7 @@ use crate::poll::s3::Reader;
 use crate::poll::PollReport;
 
 /// How often the table is looked at for handed work while standbys hand it…
-const BUSY: Duration = Duration::from_millis(250);
+const BUSY: Duration = Duration::from_millis(100);
 /// …and after `QUIET` without any.
 const IDLE: Duration = Duration::from_secs(2);
 const QUIET: Duration = Duration::from_secs(60);

@@ -19,6 +19,9 @@ use crate::source::s3::Queue;
 /// Receives running at once per queue, in the holder and in each standby (each takes up to 10
 /// messages and reads their objects in turn; a standby then waits for the holder's answer).
 pub(super) const READERS: usize = 4;
+/// A standby's receives at once: each waits for the holder's answer before deleting its
+/// messages, so more of them keep its reading going meanwhile.
+pub(super) const STANDBY_READERS: usize = 8;
 
 /// Keeps received messages hidden from other receivers while they are being dealt with (a
 /// large object takes longer than the short visibility timeout); never returns.

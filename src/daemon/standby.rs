@@ -18,7 +18,7 @@ use super::error::DaemonError;
 use super::mode::Mode;
 use super::poller::Context;
 use super::process::{watchdog_pings, Aborted, Signals};
-use super::queue::{QueuePoller, READERS};
+use super::queue::{QueuePoller, STANDBY_READERS};
 use super::shutdown::{Shutdown, Trigger};
 use crate::instances::config::InstancesConfig;
 use crate::instances::instance::{take_over, Instance, InstancesError};
@@ -188,7 +188,7 @@ async fn start_reading(
             verifying: Arc::default(),
         };
         tracing::info!(source = %spec.name, "standing by, this instance shares the reading of the queue: what it reads is raised by the instance that holds the lease");
-        for _ in 0..READERS {
+        for _ in 0..STANDBY_READERS {
             let q = QueuePoller {
                 reader: reader.clone(),
                 cx: cx.clone(),
