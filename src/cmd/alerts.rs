@@ -71,8 +71,16 @@ pub struct ReportArgs {
     #[arg(long, value_enum, default_value_t = ReportFormat::Text)]
     pub format: ReportFormat,
     /// Write the report to this file instead of standard output (html: `report.html`).
-    #[arg(long, short, value_name = "FILE")]
+    #[arg(long, short, value_name = "FILE", conflicts_with = "send")]
     pub output: Option<std::path::PathBuf>,
+    /// Mail the report (as HTML) through every `email` sink instead of writing it, or through
+    /// the one --sink names; exit 1 when one did not take it. From cron or a systemd timer:
+    /// a weekly report (`OnCalendar=Mon 09:00`).
+    #[arg(long)]
+    pub send: bool,
+    /// With --send: only this sink.
+    #[arg(long, requires = "send", value_name = "NAME")]
+    pub sink: Option<String>,
 }
 
 /// What `report` writes.
@@ -307,6 +315,9 @@ fn describe(e: &HistoryEntry) -> String {
 /// `trailwatch report`: the week's noise, per rule and per principal; or, as HTML, the
 /// status page's facts in one file.
 pub(super) fn report(a: ReportArgs) -> Result<ExitCode, CmdError> {
+    if a.send {
+        return send_report(&a);
+    }
     let format = if a.json { ReportFormat::Json } else { a.format };
     let out = match format {
         ReportFormat::Html => report_html(&a)?,
@@ -328,14 +339,66 @@ pub(super) fn report(a: ReportArgs) -> Result<ExitCode, CmdError> {
 
 /// The status page's facts over the window, as one self-contained HTML file.
 fn report_html(a: &ReportArgs) -> Result<String, CmdError> {
-    use crate::status::facts::{Counting, Facts, Kept, Scope};
     let s = a.config.load()?;
+    Ok(facts_html(&s, &a.since)?.1)
+}
+
+/// `report --send`: the report mailed through the email sinks.
+fn send_report(a: &ReportArgs) -> Result<ExitCode, CmdError> {
+    let s = a.config.load()?;
+    crate::logging::init(s.log_format, s.log_level.as_deref(), "warn");
+    let chosen: Vec<_> = s
+        .sinks
+        .iter()
+        .filter(|k| k.kind.entry().kind() == "email")
+        .filter(|k| a.sink.as_ref().is_none_or(|n| *n == k.name))
+        .collect();
+    if chosen.is_empty() {
+        return Err(CmdError::usage(anyhow::anyhow!(match &a.sink {
+            Some(n) => format!("no email sink named '{n}' (the report is mailed by sinks of type = \"email\")"),
+            None => "no email sink: the report is mailed by sinks of type = \"email\" (or write it with --format html -o FILE)".into(),
+        })));
+    }
+    let (facts, html) = facts_html(&s, &a.since)?;
+    let mail = crate::status::mail::ReportMail::of(&facts, html);
+    let fields = crate::alert::fields::Fields {
+        title: mail.subject.clone(),
+        ..Default::default()
+    };
+    let rt = super::common::runtime()?;
+    let mut ok = true;
+    for spec in chosen {
+        let out = rt.block_on(async {
+            let sink = crate::sink::Sink::open(spec).map_err(CmdError::failure)?;
+            Ok::<_, CmdError>(sink.send(&mail.message(&fields)).await)
+        })?;
+        match out {
+            crate::sink::Outcome::Delivered => println!("sink '{}': report sent", spec.name),
+            crate::sink::Outcome::Retry { reason, .. } | crate::sink::Outcome::Park { reason } => {
+                ok = false;
+                println!("sink '{}': FAILED: {reason}", spec.name);
+            }
+        }
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// The facts over the window `--since` names, and their page.
+fn facts_html(
+    s: &crate::settings::Settings,
+    since: &str,
+) -> Result<(crate::status::facts::Facts, String), CmdError> {
+    use crate::status::facts::{Counting, Facts, Kept, Scope};
     let now = Timestamp::now();
-    let from = window(&a.since)?;
-    let scope = Scope::of(&s);
+    let from = window(since)?;
+    let scope = Scope::of(s);
     let mut counting = Counting::new(&scope, now, Some(from));
-    history_of(&s, counting.from(), |e| counting.add(e))?;
-    let kept: Kept = match ask_state(&s, &Request::Kept).map_err(CmdError::failure)? {
+    history_of(s, counting.from(), |e| counting.add(e))?;
+    let kept: Kept = match ask_state(s, &Request::Kept).map_err(CmdError::failure)? {
         Answer::Kept { kept } => *kept,
         Answer::Error { error } => return Err(CmdError::failure(anyhow::anyhow!(error))),
         other => {
@@ -346,7 +409,8 @@ fn report_html(a: &ReportArgs) -> Result<String, CmdError> {
     };
     let facts = Facts::of(&scope, &kept, counting, None, now);
     let title = format!("trailwatch report since {}", facts.since);
-    Ok(crate::status::page::overview(&facts, &title))
+    let html = crate::status::page::overview(&facts, &title);
+    Ok((facts, html))
 }
 
 /// The noise per rule as a table (or one JSON object per rule), and the principals that set

@@ -111,7 +111,7 @@ pub enum Command {
     /// The noise of a week (or any window): alerts per rule and per principal, delivered,
     /// silenced, excepted, shadow; or, with --format html, the status page as one file.
     #[command(
-        after_help = "Examples:\n  trailwatch report --since 7d\n  trailwatch report --since 30d --json\n  trailwatch report --since 7d --format html -o report.html"
+        after_help = "Examples:\n  trailwatch report --since 7d\n  trailwatch report --since 30d --json\n  trailwatch report --since 7d --format html -o report.html\n  trailwatch report --since 7d --send"
     )]
     Report(alerts::ReportArgs),
     /// Print a shell completion script (the packages install them).

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::support::servers::{free_port, Receiver};
+use crate::support::servers::{free_port, smtp, Receiver};
 use crate::support::{
     chromium_dom, create_user, eventually, files_config, http_get, run, spawn_run, stdout, text, T0,
 };
@@ -300,4 +300,66 @@ fn the_report_as_html_is_one_self_contained_file_with_the_chart() {
         "{}",
         text(&j)
     );
+}
+
+#[test]
+fn report_send_mails_the_report_through_the_email_sinks_and_says_which_took_it() {
+    let mail = smtp("reports", "smtp-pa55-report");
+    let now = jiff::Timestamp::now().as_millisecond();
+    let sinks = format!(
+        "[[sinks]]\nname = \"mail\"\ntype = \"email\"\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {}\ntls = \"starttls\"\nusername = \"reports\"\npassword = \"env:SMTP_PW\"\nca_file = \"{}\"\nfrom = \"trailwatch@example.com\"\nto = [\"lead@example.com\"]\nmin_severity = \"critical\"\n\n[[sinks]]\nname = \"out\"\ntype = \"console\"\n",
+        mail.port,
+        mail.cert.display()
+    );
+    let (dir, cfg) = files_config(
+        &[hostile("ev-1", now - 60_000), create_user("ev-2", T0)],
+        "group_window = \"0s\"\nlanguage = \"en\"\ntimezone = \"UTC\"",
+        &sinks,
+    );
+    let c = cfg.to_str().unwrap();
+    let tw = |args: &[&str]| {
+        crate::support::bin()
+            .args(args)
+            .env("SMTP_PW", "smtp-pa55-report")
+            .output()
+            .unwrap()
+    };
+    let once = tw(&["run", "--once", "--config", c]);
+    assert!(once.status.success(), "{}", text(&once));
+    // The IAM alerts are below the mail sink's min_severity: the report is mailed anyway.
+    assert!(mail.parsed().is_empty());
+    let o = tw(&["report", "--config", c, "--since", "7d", "--send"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        stdout(&o).contains("sink 'mail': report sent"),
+        "{}",
+        text(&o)
+    );
+    assert!(!stdout(&o).contains("'out'"), "only email sinks mail it");
+    let got = mail.parsed();
+    assert_eq!(got.len(), 1, "{got:?}");
+    let m = &got[0];
+    assert_eq!(m["defects"], serde_json::json!([]), "a well-formed mail");
+    let subject = m["headers"]["Subject"].as_str().unwrap();
+    assert!(subject.starts_with("trailwatch report since "), "{subject}");
+    assert!(subject.contains(": 2 alerts"), "{subject}");
+    let html = m["parts"]["text/html"].as_str().unwrap();
+    assert!(html.contains("<h2>Coverage") && html.contains("<g class=\"day\""));
+    assert!(
+        !html.contains("<script") && html.contains("&lt;b&gt;bold"),
+        "records as text"
+    );
+    assert!(m["parts"]["text/plain"]
+        .as_str()
+        .unwrap()
+        .contains("delivered"));
+    // A sink that is not an email sink, or none at all, is refused by name.
+    let wrong = tw(&["report", "--config", c, "--send", "--sink", "out"]);
+    assert_eq!(wrong.status.code(), Some(2), "{}", text(&wrong));
+    assert!(
+        text(&wrong).contains("no email sink named 'out'"),
+        "{}",
+        text(&wrong)
+    );
+    drop(dir);
 }
