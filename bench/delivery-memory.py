@@ -20,29 +20,12 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from benchlib import create_user as record, free_port  # noqa: E402
+
 TW = ROOT / "target/release/trailwatch"
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
 WORK = ROOT / "bench/data/delivery-memory"
-
-
-def record(n, now):
-    t = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 3600 + n % 3000))
-    return json.dumps({
-        "eventVersion": "1.09", "eventID": f"e-{n}", "eventTime": t,
-        "eventSource": "iam.amazonaws.com", "eventName": "CreateUser", "awsRegion": "us-east-1",
-        "sourceIPAddress": "203.0.113.9", "userAgent": "aws-cli/2.15.0", "eventType": "AwsApiCall",
-        "userIdentity": {"type": "IAMUser", "accountId": "111122223333", "userName": "ops",
-                         "arn": "arn:aws:iam::111122223333:user/ops"},
-        "requestParameters": {"userName": f"user-{n:06d}"}, "recipientAccountId": "111122223333",
-    }, separators=(",", ":"))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 class Hook(http.server.BaseHTTPRequestHandler):

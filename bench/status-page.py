@@ -20,30 +20,12 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+from benchlib import create_user, free_port  # noqa: E402
+
 TW = ROOT / "target/release/trailwatch"
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000
 WORK = ROOT / "bench/data/status-page"
-
-
-def rec(n, now):
-    t = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 3600 + n % 3000))
-    return json.dumps({
-        "eventVersion": "1.09", "eventID": f"e-{n}", "eventTime": t,
-        "eventSource": "iam.amazonaws.com", "eventName": "CreateUser", "awsRegion": "us-east-1",
-        "sourceIPAddress": "203.0.113.9", "userAgent": "aws-cli/2.15.0", "eventType": "AwsApiCall",
-        "userIdentity": {"type": "IAMUser", "accountId": "111122223333", "userName": f"ops-{n % 50}",
-                         "arn": f"arn:aws:iam::111122223333:user/ops-{n % 50}"},
-        "requestParameters": {"userName": f"user-{n:06d}"},
-        "recipientAccountId": "111122223333",
-    }, separators=(",", ":"))
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def timed(url, times=10):
@@ -62,7 +44,7 @@ shutil.rmtree(WORK, ignore_errors=True)
 (WORK / "trail").mkdir(parents=True)
 now = int(time.time())
 for f in range(0, N, 5000):
-    recs = ",".join(rec(i, now) for i in range(f, min(N, f + 5000)))
+    recs = ",".join(create_user(i, now, f"ops-{i % 50}") for i in range(f, min(N, f + 5000)))
     p = WORK / "trail" / f"f{f:06d}.json"
     p.write_text('{"Records":[' + recs + "]}")
     os.utime(p, (now - 120, now - 120))

@@ -59,6 +59,19 @@ pub(crate) fn json_visible(json: &str) -> String {
     out
 }
 
+/// A record's text pretty-printed to show: pretty JSON keeps its line breaks (a deceptive
+/// character inside a value is escaped as JSON escapes it: the same value, safe to show); text
+/// that is not JSON is shown whole, made visible.
+pub(crate) fn pretty_record(record: &str) -> String {
+    match serde_json::from_str::<serde_json::Value>(record)
+        .ok()
+        .and_then(|r| serde_json::to_string_pretty(&r).ok())
+    {
+        Some(pretty) => json_visible(&pretty),
+        None => visible(record),
+    }
+}
+
 /// Cuts `s` to at most `max` characters, marking the cut, never splitting a character.
 pub(crate) fn truncate(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {

@@ -282,16 +282,7 @@ fn describe(e: &HistoryEntry) -> String {
         e.raised()
     ));
     for sink in &e.sinks {
-        let what = if let Some((_, at)) = e.delivered.iter().find(|(s, _)| s == sink) {
-            format!("delivered at {}", when::from_millis(*at))
-        } else if e.refused.contains(sink) {
-            "refused for good (in the dead letters)".to_string()
-        } else if e.status.is_quiet() {
-            "not sent".to_string()
-        } else {
-            "not yet".to_string()
-        };
-        out.push_str(&format!("sink {sink}: {what}\n"));
+        out.push_str(&format!("sink {sink}: {}\n", e.at_sink(sink)));
     }
     if e.sinks.is_empty() {
         out.push_str("sinks: none takes it\n");
@@ -299,15 +290,7 @@ fn describe(e: &HistoryEntry) -> String {
     if let Some(err) = &e.last_error {
         out.push_str(&format!("last error: {}\n", v(err)));
     }
-    // Pretty JSON keeps its line breaks (a deceptive character inside a value is escaped as
-    // JSON escapes it: the same value, safe to show); text that is not JSON is escaped whole.
-    let shown = match serde_json::from_str::<serde_json::Value>(&a.record)
-        .ok()
-        .and_then(|r| serde_json::to_string_pretty(&r).ok())
-    {
-        Some(pretty) => crate::text::json_visible(&pretty),
-        None => v(&a.record),
-    };
+    let shown = crate::text::pretty_record(&a.record);
     out.push_str(&format!("record:\n{shown}\n"));
     out
 }

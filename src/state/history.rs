@@ -99,6 +99,19 @@ impl HistoryEntry {
     pub fn raised(&self) -> Timestamp {
         when::from_millis(self.raised_ms)
     }
+
+    /// What became of it at `sink`: delivered (when), refused, not sent (kept quiet), not yet.
+    pub fn at_sink(&self, sink: &str) -> String {
+        if let Some((_, at)) = self.delivered.iter().find(|(s, _)| s == sink) {
+            format!("delivered at {}", when::from_millis(*at))
+        } else if self.refused.iter().any(|s| s == sink) {
+            "refused for good (in the dead letters)".to_string()
+        } else if self.status.is_quiet() {
+            "not sent".to_string()
+        } else {
+            "not yet".to_string()
+        }
+    }
 }
 
 /// The value stored for an entry.

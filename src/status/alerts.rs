@@ -7,7 +7,6 @@ use serde::Serialize;
 use super::facts::{shown, text, Scope};
 use crate::alert::fields::Fields;
 use crate::state::{HistoryEntry, Status};
-use crate::when;
 
 /// What a status may be, as the filter offers them.
 pub(crate) const STATUSES: &[&str] = &[
@@ -152,28 +151,11 @@ fn is_console(link: &str) -> bool {
 fn sinks(e: &HistoryEntry) -> Vec<(String, String)> {
     e.sinks
         .iter()
-        .map(|sink| {
-            let what = if let Some((_, at)) = e.delivered.iter().find(|(s, _)| s == sink) {
-                format!("delivered at {}", when::from_millis(*at))
-            } else if e.refused.contains(sink) {
-                "refused for good (in the dead letters)".to_string()
-            } else if e.status.is_quiet() {
-                "not sent".to_string()
-            } else {
-                "not yet".to_string()
-            };
-            (text(sink, 80), what)
-        })
+        .map(|sink| (text(sink, 80), e.at_sink(sink)))
         .collect()
 }
 
-/// The record pretty-printed, every deceptive character escaped.
+/// The record pretty-printed (at most 256 KiB of it shown), every deceptive character escaped.
 fn record(r: &str) -> String {
-    match serde_json::from_str::<serde_json::Value>(r)
-        .ok()
-        .and_then(|v| serde_json::to_string_pretty(&v).ok())
-    {
-        Some(pretty) => crate::text::json_visible(&pretty),
-        None => text(r, 64 * 1024),
-    }
+    crate::text::truncate(&crate::text::pretty_record(r), 256 * 1024)
 }
