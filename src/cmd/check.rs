@@ -329,6 +329,23 @@ fn say_plan(s: &Settings, plan: &Plan) {
     }
     say_quiet(s, jiff::Timestamp::now());
     say_set_aside(s);
+    say_endpoint(s);
+}
+
+/// Where the operator endpoint listens, and who may see its pages.
+fn say_endpoint(s: &Settings) {
+    let Some(addr) = s.metrics_address else {
+        println!("operator endpoint: off (metrics_address sets it: the status page, /metrics, /healthz, /readyz)");
+        return;
+    };
+    let who = match &s.operator_token {
+        Some(t) => format!(
+            "the pages ask for operator_token ({}) as Authorization: Bearer; /metrics, /healthz and /readyz are open",
+            t.origin()
+        ),
+        None => "open to this host (loopback); from elsewhere, an SSH tunnel".into(),
+    };
+    println!("operator endpoint: http://{addr}/ (the status page), /alerts, /metrics, /healthz, /readyz: {who}");
 }
 
 /// Shadow rules, and every exception: in force until when, or ended (no longer applied).
@@ -564,6 +581,14 @@ fn say_unloaded_credentials(s: &Settings) -> bool {
         return false;
     };
     let mut failed = false;
+    if let Some(name) = s.operator_token.as_ref().and_then(|t| t.credential()) {
+        if !loaded.iter().any(|l| l == name) {
+            failed = true;
+            eprintln!(
+                "trailwatch: operator_token reads credential:{name}, which the installed service does not load (its unit has no LoadCredential={name}:…): the service would not start. Add it: `sudo systemctl edit trailwatch`, then\n  [Service]\n  LoadCredential={name}:/etc/trailwatch/credentials/{name}\nand put the token in /etc/trailwatch/credentials/{name} (mode 0600)"
+            );
+        }
+    }
     for k in &s.sinks {
         for name in k.credentials() {
             if !loaded.contains(&name) {

@@ -79,6 +79,12 @@ pub(super) fn runnable_problems(s: &crate::settings::Settings, skip_external: bo
         .filter(|k| !(skip_external && k.has_external_secret()))
         .filter_map(|k| crate::sink::Sink::open(k).err().map(|e| e.to_string()))
         .collect();
+    // The status page's token is read when the daemon starts; one it cannot read stops it.
+    if let Some(t) = s.operator_token.as_ref().filter(|_| !skip_external) {
+        if let Err(e) = t.resolve() {
+            out.push(format!("operator_token: {e}"));
+        }
+    }
     if let Err(e) = crate::settings::usable_dir(&s.state_dir) {
         out.push(format!("state_dir {}: {e}", s.state_dir.display()));
     }

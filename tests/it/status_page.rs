@@ -215,6 +215,23 @@ fn beyond_loopback_the_pages_ask_for_the_operator_token_and_the_probes_do_not() 
     );
     let ok = run(&["check", "--config", cfg.to_str().unwrap()], None);
     assert!(ok.status.success(), "{}", text(&ok));
+    assert!(
+        stdout(&ok).contains(&format!(
+            "operator endpoint: http://0.0.0.0:{port}/ (the status page)"
+        )) && stdout(&ok).contains("the pages ask for operator_token (file "),
+        "{}",
+        text(&ok)
+    );
+    // A token that cannot be read stops the daemon: check says so first.
+    let unread = check(&format!(
+        "metrics_address = \"0.0.0.0:{port}\"\noperator_token = \"file:/nonexistent/operator-token\""
+    ));
+    assert!(!unread.status.success());
+    assert!(
+        text(&unread).contains("operator_token: "),
+        "{}",
+        text(&unread)
+    );
     let (_d, mut logs) = spawn_run(&cfg);
     logs.until("trailwatch running", Duration::from_secs(20));
     for path in ["/", "/alerts", "/alerts/1"] {
