@@ -1,9 +1,11 @@
 //! Seconds from an event becoming readable to its alert reaching a webhook, per source: one
 //! release daemon reads a `lookup_events` region (the wire-level fake CloudTrail, events
-//! visible at once), a `cloudwatch_logs` group (a real moto server) and a `files` folder, and
+//! visible at once), a `cloudwatch_logs` group (a real moto server), an `s3` bucket whose
+//! objects are announced on an SQS queue (moto) and a `files` folder, and
 //! sends to a local receiver that stamps each arrival. Events are put in one at a time at
 //! moments spread over the poll cycle (12 per source); each latency is the arrival minus the
-//! moment the event became readable (the put answered, the file renamed into the folder).
+//! moment the event became readable (the put answered, the object stored, the file renamed
+//! into the folder).
 //!
 //! Run: cargo build --release && cargo bench --bench latency   (LATENCY_EVENTS=12, POLL=5,
 //! TRAILWATCH_BIN=path of another build to compare)
@@ -11,6 +13,9 @@
 #[path = "../tests/it/support/fake_cloudtrail.rs"]
 #[allow(dead_code)]
 mod fake_cloudtrail;
+#[path = "../tests/it/support/moto_aws.rs"]
+#[allow(dead_code)]
+mod moto_aws;
 #[path = "../tests/it/support/servers.rs"]
 #[allow(dead_code)]
 mod servers;
@@ -75,6 +80,14 @@ async fn main() {
         .send()
         .await
         .unwrap();
+    let s3 = moto_aws::s3(&moto_aws::conf(&moto_url, "us-east-1").await);
+    s3.create_bucket()
+        .bucket("trail-bucket")
+        .send()
+        .await
+        .unwrap();
+    let (queue, arn) = moto_aws::queue(&moto_url, "trail-events").await;
+    moto_aws::notify(&s3, "trail-bucket", &arn).await;
     let hook = servers::Receiver::start(0, vec![]);
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("trail");
@@ -86,6 +99,7 @@ async fn main() {
             "state_dir = \"{d}/state\"\ngroup_window = \"0s\"\nlanguage = \"en\"\n\
              [[sources]]\nname = \"lookup\"\ntype = \"lookup_events\"\nregions = [\"us-east-1\"]\nendpoint_url = \"{ct}\"\npoll_interval = \"{poll}s\"\n\n\
              [[sources]]\nname = \"logs\"\ntype = \"cloudwatch_logs\"\nregion = \"us-east-1\"\nlog_group = \"trail\"\nendpoint_url = \"{moto_url}\"\npoll_interval = \"{poll}s\"\n\n\
+             [[sources]]\nname = \"bucket\"\ntype = \"s3\"\nbucket = \"trail-bucket\"\nregion = \"us-east-1\"\nendpoint_url = \"{moto_url}\"\nqueue_url = \"{queue}\"\nlist_interval = \"1h\"\nverify_digests = false\n\n\
              [[sources]]\nname = \"files\"\ntype = \"files\"\npath = \"{d}/trail\"\npoll_interval = \"1s\"\n\n\
              [[sinks]]\nname = \"hook\"\ntype = \"webhook\"\nurl = \"{hook}\"\nmax_per_second = 0\nstorm_after = 0\n",
             d = dir.path().display(),
@@ -109,7 +123,7 @@ async fn main() {
     // Every stream polled once: the events below are new to a running daemon.
     std::thread::sleep(Duration::from_secs(poll + 2));
     let mut rows = Vec::new();
-    for source in ["lookup", "logs", "files"] {
+    for source in ["lookup", "logs", "bucket", "files"] {
         let mut took = Vec::new();
         for i in 0..n {
             // Moments spread over the poll cycle (a fixed, uneven step).
@@ -140,6 +154,18 @@ async fn main() {
                         .unwrap();
                     Instant::now()
                 }
+                "bucket" => {
+                    use trailwatch::source::s3::layout::{key_for, Place};
+                    let place = Place {
+                        org: None,
+                        account: "111122223333".into(),
+                        region: "us-east-1".into(),
+                    };
+                    let key = key_for("", &place, jiff::Timestamp::now(), &id);
+                    let body = moto_aws::gz(format!("{{\"Records\":[{}]}}", ev.record).as_bytes());
+                    moto_aws::put(&s3, "trail-bucket", &key, body).await;
+                    Instant::now()
+                }
                 _ => {
                     let tmp = dir.path().join(format!("{id}.tmp"));
                     std::fs::write(&tmp, format!("{{\"Records\":[{}]}}", ev.record)).unwrap();
@@ -158,7 +184,11 @@ async fn main() {
     println!("| source (poll) | median | max | events |");
     println!("|---|---|---|---|");
     for (source, med, max) in rows {
-        let p = if source == "files" { 1 } else { poll };
-        println!("| {source} ({p} s) | {med:.2} s | {max:.2} s | {n} |");
+        let p = match source {
+            "files" => "1 s".to_string(),
+            "bucket" => "announced on SQS".to_string(),
+            _ => format!("{poll} s"),
+        };
+        println!("| {source} ({p}) | {med:.2} s | {max:.2} s | {n} |");
     }
 }
