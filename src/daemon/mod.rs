@@ -75,6 +75,18 @@ pub(crate) async fn run(path: PathBuf, first: Settings, mode: Mode) -> Result<()
     own::name_instance(&cfg.instance);
     // A standby answers /healthz and /metrics, and says on /readyz whom it waits for.
     let op = serve_metrics(&first, &state).await?;
+    // A standby's pages say whom it waits for (the holder's pages show the state).
+    let ready = op.ready.clone();
+    op.pages.set(move |_, _| {
+        let now = format!(
+            "as of {}",
+            jiff::Timestamp::now().strftime("%Y-%m-%d %H:%M UTC")
+        );
+        Some((
+            503,
+            crate::status::page::notice("standing by", &ready.reasons(), false, &now),
+        ))
+    });
     let metrics = op.metrics.clone();
     let here = standby::Here {
         settings: &first,

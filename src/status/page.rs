@@ -59,7 +59,7 @@ fn env() -> &'static Environment<'static> {
             ("overview.html", include_str!("templates/overview.html")),
             ("alerts.html", include_str!("templates/alerts.html")),
             ("alert.html", include_str!("templates/alert.html")),
-            ("missing.html", include_str!("templates/missing.html")),
+            ("notice.html", include_str!("templates/notice.html")),
         ] {
             e.add_template(name, text)
                 .expect("the page templates parse");
@@ -133,11 +133,18 @@ pub(crate) fn alert(a: &Detail, generated: &str) -> String {
 
 /// A page that is not there, and why.
 pub(crate) fn missing(what: &str, generated: &str) -> String {
+    notice("Not found", &[what.to_string()], true, generated)
+}
+
+/// A short page of a few lines (a standby's, a page that is not there).
+pub(crate) fn notice(heading: &str, lines: &[String], link: bool, generated: &str) -> String {
     render(
-        "missing.html",
+        "notice.html",
         context! {
-            title => "trailwatch: not found",
-            what,
+            title => format!("trailwatch: {heading}"),
+            heading,
+            lines,
+            link,
             live => true,
             style => STYLE,
             generated,
