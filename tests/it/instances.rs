@@ -505,14 +505,22 @@ fn three_instances_on_a_notified_bucket_lose_nothing_when_the_working_one_is_kil
     );
     let first = holds(&mut runs).unwrap();
     // A standby's status page says it stands by, and for whom (the holder's shows the state).
-    let standby_page = http_get(ports[(first + 1) % 3], "/");
-    assert!(
-        standby_page.starts_with("HTTP/1.1 503")
-            && standby_page.contains("<h1>standing by</h1>")
-            && standby_page.contains("standby: instance "),
-        "{standby_page}"
+    let mut standby_page = String::new();
+    let says = eventually(
+        || {
+            standby_page = http_get(ports[(first + 1) % 3], "/");
+            standby_page.starts_with("HTTP/1.1 503")
+                && standby_page.contains("<h1>standing by</h1>")
+                && standby_page.contains("standby: instance ")
+        },
+        Duration::from_secs(20),
     );
-    assert!(http_get(ports[first], "/").contains("<h1>trailwatch status</h1>"));
+    assert!(says, "{standby_page}");
+    // The holder's own pages once its configuration started (a moment after it took the lease).
+    assert!(eventually(
+        || http_get(ports[first], "/").contains("<h1>trailwatch status</h1>"),
+        Duration::from_secs(20)
+    ));
     // Answers no standby will read (their askers died waiting): an hour old, and one from
     // before answers had a time. The holder sweeps them once it takes work in.
     let orphan = |k: &str, at: Option<i64>| {
