@@ -75,14 +75,18 @@ pub(crate) fn read_lines<R: Read>(
         }
         read += whole as u64;
         buf.drain(..whole);
-        let at_limit = read + buf.len() as u64 >= limits.max_input;
-        if ended || (at_limit && buf.is_empty()) {
+        if ended {
             break;
         }
-        if at_limit {
-            on(Item::Problem(Problem::TooLong {
-                limit: limits.max_input,
-            }));
+        if read + buf.len() as u64 >= limits.max_input {
+            // What lies beyond the limit is not read, and said (a decompression bomb?).
+            let mut one = [0u8; 1];
+            if !buf.is_empty() || input.read(&mut one).is_ok_and(|n| n > 0) {
+                items += 1;
+                on(Item::Problem(Problem::TooLong {
+                    limit: limits.max_input,
+                }));
+            }
             break;
         }
     }
@@ -281,6 +285,33 @@ mod tests {
         );
         assert!(got[1].starts_with("piece 2:"));
         assert_eq!(got[2], "piece 3: {\"a\":\"hit\"}");
+    }
+
+    #[test]
+    fn input_past_the_limit_is_said_and_not_read() {
+        let limits = Limits {
+            max_input: 16,
+            ..Limits::default()
+        };
+        let start = Start {
+            line: 1,
+            lines: Some(true),
+        };
+        let search = |b: &[u8]| memchr::memmem::find(b, b"hit");
+        let said = |input: &[u8]| {
+            let mut out = Vec::new();
+            let (read, _) = read_lines(input, &limits, start, None, &search, |i| {
+                out.push(matches!(i, Item::Problem(Problem::TooLong { .. })));
+                true
+            });
+            (read, out.contains(&true))
+        };
+        // Exactly the limit, in whole lines, with more behind it: said.
+        assert_eq!(said(b"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n"), (16, true));
+        // Exactly the limit and nothing more: all of it was read.
+        assert_eq!(said(b"{\"a\":1}\n{\"a\":2}\n"), (16, false));
+        // The limit inside a line: what comes before it is read, the rest said.
+        assert_eq!(said(b"{\"a\":1}\n{\"a\":\"long\"}\n"), (8, true));
     }
 
     #[test]
