@@ -3,12 +3,13 @@
 //! `status::route` on each request.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 
 use super::health;
 use super::poller::Context;
 use crate::ops::Pages;
 use crate::settings::Settings;
-use crate::status::facts::{Live, LiveSink, LiveStream, Scope};
+use crate::status::facts::{Live, LiveHealth, Scope};
 
 /// Installs the pages of this configuration (a reload installs its own).
 pub(super) fn install(s: &Settings, cx: &Context, sinks: &health::Sinks, pages: &Pages) {
@@ -18,32 +19,8 @@ pub(super) fn install(s: &Settings, cx: &Context, sinks: &health::Sinks, pages: 
     pages.set(move |path, query| {
         let live = Live {
             started,
-            streams: streams
-                .lock()
-                .expect("streams lock")
-                .iter()
-                .map(|(k, h)| {
-                    let v = LiveStream {
-                        last_ok: h.last_ok,
-                        failing_since: h.failing_since,
-                        last_error: h.last_error.clone(),
-                    };
-                    (k.clone(), v)
-                })
-                .collect(),
-            sinks: sinks
-                .lock()
-                .expect("sinks lock")
-                .iter()
-                .map(|(k, h)| {
-                    let v = LiveSink {
-                        last_ok: h.last_ok,
-                        failing_since: h.failing_since,
-                        last_error: h.last_error.clone(),
-                    };
-                    (k.clone(), v)
-                })
-                .collect::<HashMap<_, _>>(),
+            streams: snapshot(&streams, |h| (h.last_ok, h.failing_since, &h.last_error)),
+            sinks: snapshot(&sinks, |h| (h.last_ok, h.failing_since, &h.last_error)),
         };
         let answer = crate::status::route::page(path, query, &scope, &state, &live)?;
         Some(answer.unwrap_or_else(|e| {
@@ -57,4 +34,31 @@ pub(super) fn install(s: &Settings, cx: &Context, sinks: &health::Sinks, pages: 
             )
         }))
     });
+}
+
+/// What the daemon's map of healths holds now: when each last worked, since when it fails,
+/// and why (`parts` takes them out of the daemon's own type).
+fn snapshot<H>(
+    map: &Mutex<HashMap<String, H>>,
+    parts: impl Fn(
+        &H,
+    ) -> (
+        Option<jiff::Timestamp>,
+        Option<jiff::Timestamp>,
+        &Option<String>,
+    ),
+) -> HashMap<String, LiveHealth> {
+    map.lock()
+        .expect("health lock")
+        .iter()
+        .map(|(k, h)| {
+            let (last_ok, failing_since, last_error) = parts(h);
+            let v = LiveHealth {
+                last_ok,
+                failing_since,
+                last_error: last_error.clone(),
+            };
+            (k.clone(), v)
+        })
+        .collect()
 }

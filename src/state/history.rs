@@ -114,6 +114,13 @@ impl HistoryEntry {
     }
 }
 
+/// An entry as stored; a damaged one is said as such, not taken for a database that cannot
+/// be read.
+fn entry_of(v: &[u8]) -> std::result::Result<HistoryEntry, StateError> {
+    serde_json::from_slice(v)
+        .map_err(|e| StateError::Corrupt(format!("an alert of the history: {e}")))
+}
+
 /// The value stored for an entry.
 pub(super) fn value_of(e: &HistoryEntry) -> Vec<u8> {
     serde_json::to_vec(e).expect("a history entry serializes")
@@ -135,16 +142,13 @@ impl State {
     ) -> Result<Vec<HistoryEntry>> {
         let from = when::millis(since);
         let start = after.saturating_add(1).to_be_bytes();
-        // A damaged entry is said as such, not taken for a database that cannot be read.
-        let corrupt =
-            |e: serde_json::Error| StateError::Corrupt(format!("an alert of the history: {e}"));
         self.with(|st| {
             let mut out = Vec::new();
             for kv in st.history.range_from(&start) {
                 let (_, v) = kv?;
-                let e: HistoryEntry = match serde_json::from_slice(&v) {
+                let e = match entry_of(&v) {
                     Ok(e) => e,
-                    Err(e) => return Ok(Err(corrupt(e))),
+                    Err(e) => return Ok(Err(e)),
                 };
                 if e.raised_ms >= from {
                     out.push(e);
@@ -157,18 +161,28 @@ impl State {
         })?
     }
 
-    /// Hands `f` every alert raised at or after `since`, oldest first, one at a time (a
-    /// history of any size costs one entry of memory).
+    /// Hands `f` every alert raised at or after `since`, newest first, one at a time: read
+    /// from the end (ids follow the raises), so a short window of a long history costs the
+    /// window, not the history. Entries up to a day older are read past (clocks move).
     pub fn history_each(&self, since: Timestamp, mut f: impl FnMut(&HistoryEntry)) -> Result<()> {
-        let mut after = 0;
-        loop {
-            let page = self.history_page(since, after, 500)?;
-            let Some(last) = page.last() else {
-                return Ok(());
-            };
-            after = last.id;
-            page.iter().for_each(&mut f);
-        }
+        let from = when::millis(since);
+        let stop = from - 86_400_000;
+        self.with(|st| {
+            for kv in st.history.iter().rev() {
+                let (_, v) = kv?;
+                let e = match entry_of(&v) {
+                    Ok(e) => e,
+                    Err(e) => return Ok(Err(e)),
+                };
+                if e.raised_ms < stop {
+                    break;
+                }
+                if e.raised_ms >= from {
+                    f(&e);
+                }
+            }
+            Ok(Ok(()))
+        })?
     }
 
     /// The newest alerts `keep` takes, newest first, at most `limit`: what a page of the
@@ -182,13 +196,9 @@ impl State {
             let mut out = Vec::new();
             for kv in st.history.iter().rev() {
                 let (_, v) = kv?;
-                let e: HistoryEntry = match serde_json::from_slice(&v) {
+                let e = match entry_of(&v) {
                     Ok(e) => e,
-                    Err(e) => {
-                        return Ok(Err(StateError::Corrupt(format!(
-                            "an alert of the history: {e}"
-                        ))))
-                    }
+                    Err(e) => return Ok(Err(e)),
                 };
                 if keep(&e) {
                     out.push(e);

@@ -70,6 +70,27 @@ mod tests {
     }
 
     #[test]
+    fn a_window_of_the_history_is_read_from_the_end_and_stops_past_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = State::open(dir.path()).unwrap();
+        let day = jiff::SignedDuration::from_hours(24);
+        let now = Timestamp::now();
+        // Raised 30, 20, 3 and 1 days ago, in that order (ids follow the raises).
+        for (i, ago) in [30, 20, 3, 1].into_iter().enumerate() {
+            s.raise(&alert(&format!("e{i}"), "r"), vec![], now - day * ago)
+                .unwrap();
+        }
+        let mut seen = Vec::new();
+        s.history_each(now - day * 7, |e| seen.push(e.alert.event_id.clone()))
+            .unwrap();
+        assert_eq!(seen, ["e3", "e2"], "the week's, newest first");
+        let mut all = Vec::new();
+        s.history_each(now - day * 40, |e| all.push(e.alert.event_id.clone()))
+            .unwrap();
+        assert_eq!(all.len(), 4);
+    }
+
+    #[test]
     fn counts_expire_when_idle() {
         let dir = tempfile::tempdir().unwrap();
         let s = State::open(dir.path()).unwrap();

@@ -66,17 +66,10 @@ impl Scope {
     }
 }
 
-/// What a running daemon knows of one stream.
+/// What a running daemon knows of one stream or sink: when it last worked, since when it
+/// fails, and why.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct LiveStream {
-    pub last_ok: Option<Timestamp>,
-    pub failing_since: Option<Timestamp>,
-    pub last_error: Option<String>,
-}
-
-/// What a running daemon knows of one sink.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct LiveSink {
+pub(crate) struct LiveHealth {
     pub last_ok: Option<Timestamp>,
     pub failing_since: Option<Timestamp>,
     pub last_error: Option<String>,
@@ -86,8 +79,8 @@ pub(crate) struct LiveSink {
 #[derive(Debug, Clone)]
 pub(crate) struct Live {
     pub started: Timestamp,
-    pub streams: HashMap<String, LiveStream>,
-    pub sinks: HashMap<String, LiveSink>,
+    pub streams: HashMap<String, LiveHealth>,
+    pub sinks: HashMap<String, LiveHealth>,
 }
 
 /// What the state keeps that the page shows besides the history: read in one go by the
@@ -218,7 +211,6 @@ pub(crate) struct Facts {
     pub coverage: Vec<StreamRow>,
     pub blind: usize,
     pub days: Vec<Day>,
-    pub day_max: u64,
     pub rules: Vec<(String, u64)>,
     pub principals: Vec<(String, u64)>,
     pub statuses: Vec<(String, u64)>,
@@ -260,12 +252,6 @@ impl Facts {
             live: live.is_some(),
             blind: coverage.iter().filter(|r| r.health < Health::Ok).count(),
             coverage,
-            day_max: raised
-                .days
-                .iter()
-                .map(|d| d.counts.iter().sum())
-                .max()
-                .unwrap_or(0),
             days: raised.days,
             rules: top(raised.rules),
             principals: top(raised.principals),
@@ -498,7 +484,7 @@ fn secs(d: jiff::SignedDuration) -> Duration {
 /// A stream's health, and why, from what the daemon saw.
 fn judge(
     live: Option<&Live>,
-    seen: Option<&LiveStream>,
+    seen: Option<&LiveHealth>,
     cadence: Duration,
     now: Timestamp,
 ) -> (Health, String) {
@@ -515,13 +501,13 @@ fn judge(
                 x.last_error.as_deref().unwrap_or("")
             ),
         ),
-        Some(LiveStream {
+        Some(LiveHealth {
             last_ok: Some(t), ..
         }) if now.duration_since(*t) > late => (
             Health::Stale,
             format!("no poll succeeded for {}", when::ago(now, *t)),
         ),
-        Some(LiveStream {
+        Some(LiveHealth {
             last_ok: Some(_), ..
         }) => (Health::Ok, String::new()),
         _ if now.duration_since(live.started) > late => (
