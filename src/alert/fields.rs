@@ -191,7 +191,7 @@ pub(crate) fn color(s: crate::severity::Severity) -> &'static str {
 }
 
 /// A principal's short name, from its ARN: the user, the role and session, `root`.
-fn short_principal(arn: &str) -> String {
+pub(crate) fn short_principal(arn: &str) -> String {
     if arn.ends_with(":root") {
         return "root".into();
     }

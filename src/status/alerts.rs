@@ -60,6 +60,8 @@ pub(crate) struct Row {
     pub severity: String,
     pub rule: String,
     pub principal: String,
+    /// The principal's short name (the user, the role and session, root).
+    pub who: String,
     pub status: &'static str,
     pub title: String,
 }
@@ -72,6 +74,10 @@ impl Row {
             severity: e.alert.severity.to_string(),
             rule: text(&e.alert.rule, 120),
             principal: text(&e.alert.principal, 200),
+            who: text(
+                &crate::alert::fields::short_principal(&e.alert.principal),
+                80,
+            ),
             status: e.status.word(),
             title: text(&e.alert.title, 200),
         }

@@ -11,7 +11,7 @@ const NAMES: [&str; 5] = ["info", "low", "medium", "high", "critical"];
 
 /// The bars of `days`, scaled to the busiest day.
 pub(crate) fn bars(days: &[Day]) -> String {
-    let (w, h, top, bottom) = (40.0, 150.0, 16.0, 20.0);
+    let (w, h, top, bottom) = (40.0, 150.0, 18.0, 22.0);
     let width = days.len() as f64 * w;
     let max = days
         .iter()
@@ -47,14 +47,14 @@ pub(crate) fn bars(days: &[Day]) -> String {
         if total > 0 {
             let _ = write!(
                 out,
-                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"11\">{total}</text>",
+                "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"13\">{total}</text>",
                 x + (w - 12.0) / 2.0,
                 y - 3.0
             );
         }
         let _ = write!(
             out,
-            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"10\" fill=\"#555\">{}</text></g>",
+            "<text x=\"{:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-size=\"12\" fill=\"#555\">{}</text></g>",
             x + (w - 12.0) / 2.0,
             top + h + 14.0,
             digits(&d.date)
