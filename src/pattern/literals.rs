@@ -118,17 +118,75 @@ impl Requirement {
     }
 
     /// The clause most likely to rule a record out: few literals, none of them the
-    /// ubiquitous `*.amazonaws.com` service names, long literals first.
+    /// ubiquitous `*.amazonaws.com` service names or JSON's `true`, `false` and `null` (every
+    /// record holds them), long literals first.
     pub fn best(&self) -> Option<&Clause> {
         self.clauses.iter().min_by_key(|c| {
-            let common = c
-                .iter()
-                .filter(|l| l.text.ends_with(".amazonaws.com"))
-                .count();
+            let common = c.iter().filter(|l| l.is_common()).count();
             let shortest = c.iter().map(|l| l.text.len()).min().unwrap_or(0);
             (common, c.len(), usize::MAX - shortest)
         })
     }
+}
+
+impl Literal {
+    /// True for a literal nearly every CloudTrail record holds.
+    fn is_common(&self) -> bool {
+        self.text.ends_with(".amazonaws.com")
+            || (self.encoding == Encoding::Raw
+                && matches!(self.text.as_str(), "true" | "false" | "null"))
+    }
+}
+
+/// What every value a regular expression (`regex` crate syntax, flags inline) finds in holds:
+/// one of its literal prefixes, or else one of its suffixes, as regex-syntax extracts them.
+/// Where it lists a text's case variants (`(?i)`), its ASCII ones are one literal searched
+/// ignoring case (weaker than the variants, so still sound); nothing is required when the expression has no usable literal. A literal made only
+/// of a number's characters is not used: a number's text in the record (`1e2`) may differ
+/// from the text the expression is tested against (`100`).
+pub fn of_regex(src: &str) -> Requirement {
+    use regex_syntax::hir::literal::{ExtractKind, Extractor};
+    let Ok(hir) = regex_syntax::Parser::new().parse(src) else {
+        return Requirement::none();
+    };
+    let numeric = |t: &str| t.chars().all(|c| c.is_ascii_digit() || ".eE+-".contains(c));
+    let found = |kind: ExtractKind| -> Requirement {
+        let mut seq = Extractor::new().kind(kind.clone()).extract(&hir);
+        match kind {
+            ExtractKind::Prefix => seq.optimize_for_prefix_by_preference(),
+            _ => seq.optimize_for_suffix_by_preference(),
+        }
+        let Some(lits) = seq.literals() else {
+            return Requirement::none();
+        };
+        let mut texts = Vec::new();
+        for l in lits {
+            match std::str::from_utf8(l.as_bytes()) {
+                Ok(t) if !numeric(t) => texts.push(t),
+                _ => return Requirement::none(),
+            }
+        }
+        // Case variants of one text (`(?i)`) are one literal searched ignoring case.
+        let folded: std::collections::HashSet<String> =
+            texts.iter().map(|t| t.to_ascii_lowercase()).collect();
+        let fold = folded.len() < texts.len();
+        Requirement::any_of(texts.into_iter().map(|t| match fold && t.is_ascii() {
+            true => (t.to_ascii_lowercase(), Encoding::JsonStringFolded),
+            false => (t.to_string(), Encoding::JsonString),
+        }))
+    };
+    let (prefix, suffix) = (found(ExtractKind::Prefix), found(ExtractKind::Suffix));
+    [prefix, suffix]
+        .into_iter()
+        .filter(|r| !r.is_none())
+        .min_by_key(|r| {
+            let c = &r.clauses[0];
+            (
+                c.len(),
+                usize::MAX - c.iter().map(|l| l.text.len()).min().unwrap_or(0),
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// A literal is usable when it is long enough and would appear unescaped in JSON text.
@@ -209,5 +267,65 @@ mod tests {
     fn best_avoids_service_names() {
         let r = lit("iam.amazonaws.com").and(lit("CreateUser").or(lit("DeleteUser")));
         assert_eq!(r.best().unwrap()[0].text, "CreateUser");
+    }
+
+    #[test]
+    fn best_avoids_json_keywords() {
+        // Every record holds `true` (readOnly, managementEvent): one such clause made a rule's
+        // best clause match every record.
+        let keyword = Requirement::literal("true", Encoding::Raw);
+        let r = keyword.and(lit("GetParameter").or(lit("GetParametersByPath")));
+        assert_eq!(r.best().unwrap()[0].text, "GetParameter");
+    }
+
+    fn texts(r: &Requirement) -> Vec<Vec<(&str, &Encoding)>> {
+        let c = r.clauses.iter();
+        c.map(|c| c.iter().map(|l| (l.text.as_str(), &l.encoding)).collect())
+            .collect()
+    }
+
+    #[test]
+    fn a_regular_expression_requires_its_literals() {
+        use Encoding::{JsonString, JsonStringFolded as Folded};
+        // ASCII case variants become one literal searched ignoring case; the variants with a
+        // Kelvin sign (Unicode folds `k` to it) stay as they are.
+        let kali = of_regex("(?i)kali|parrot");
+        let (ascii, other): (Vec<_>, Vec<_>) =
+            kali.clauses[0].iter().partition(|l| l.text.is_ascii());
+        let ascii: Vec<_> = ascii
+            .iter()
+            .map(|l| (l.text.as_str(), &l.encoding))
+            .collect();
+        assert_eq!(ascii, [("kali", &Folded), ("parr", &Folded)]);
+        assert!(other
+            .iter()
+            .all(|l| l.text.starts_with('\u{212A}') && l.encoding == JsonString));
+        assert_eq!(
+            texts(&of_regex("^aws-cli/[0-9]+")),
+            [[("aws-cli/", &JsonString)]]
+        );
+        // A suffix when the prefix is not usable.
+        assert_eq!(texts(&of_regex(".*Secret$")), [[("Secret", &JsonString)]]);
+        assert_eq!(texts(&of_regex("passé")), [[("passé", &JsonString)]]);
+        for none in ["a.*b", ".*", "x?", "[a-z]+", "(", "12[0-9]", "1e2|3e4"] {
+            assert!(of_regex(none).is_none(), "{none}");
+        }
+        // Every value the expression finds holds the literal, ignoring case.
+        let r = regex::Regex::new("(?i)ka(li|ll)|parrot").unwrap();
+        let req = of_regex(r.as_str());
+        for v in [
+            "Kali Linux",
+            "xxKALL",
+            "PARROT os",
+            "\u{212A}ali",
+            "kal",
+            "parot",
+        ] {
+            let hit = req.clauses[0].iter().any(|l| match l.encoding {
+                Folded => v.to_ascii_lowercase().contains(&l.text),
+                _ => v.contains(&l.text),
+            });
+            assert_eq!(r.is_match(v), hit, "{v}");
+        }
     }
 }

@@ -390,6 +390,7 @@ fn value_literal(v: &Value) -> Requirement {
     match v {
         Value::Str(w) => literal_of(w),
         Value::Num(_, text) => Requirement::literal(text, Encoding::JsonString),
+        Value::Re(r) => crate::pattern::literals::of_regex(r.as_str()),
         _ => Requirement::none(),
     }
 }
