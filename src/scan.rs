@@ -11,7 +11,9 @@ use std::io::Write;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::alert::{principal_of, Alert, Event, Kind};
+use std::collections::HashMap;
+
+use crate::alert::{Alert, Event, Kind, SeenKey};
 use crate::format::{self, Layout, RawRecord};
 use crate::language::Language;
 use crate::record::Record;
@@ -39,9 +41,76 @@ pub struct Report {
     /// Parts of inputs not read as they were (bad bytes replaced, a gzip cut short or too
     /// long), as `location: reason`: `scan` exits 1.
     pub unread: Vec<String>,
-    /// Matches of threshold and first-seen rules, with their location: judged once every
-    /// input is read.
-    pub counted: Vec<(Alert, String)>,
+    /// Matches of threshold and first-seen rules: judged once every input is read.
+    pub counted: Vec<Counted>,
+}
+
+/// A match of a threshold or first-seen rule, kept until every input is read: what judging it
+/// takes, and where its record is. Most such matches alert on nothing (a principal seen
+/// before, a count not reached): a record's text is read again only for those that alert.
+#[derive(Debug)]
+pub struct Counted {
+    /// The rule's index among the enabled rules.
+    rule: usize,
+    event_id: String,
+    event_time: String,
+    seen_key: Option<SeenKey>,
+    tally_key: Option<String>,
+    /// Where it was read, as `scan` says it (`file:line`).
+    loc: String,
+    record: Place,
+}
+
+/// Where a kept match's record is.
+#[derive(Debug)]
+enum Place {
+    /// Its text: a record not read as its input holds it (repaired, or from bad UTF-8), or
+    /// from an input that cannot be read again (stdin).
+    Text(String),
+    /// Bytes `start..start + len` of input `file` (in `scan_paths`' order) after a byte-order
+    /// mark: of its bytes, or (`lossy`) of its text with bad UTF-8 replaced.
+    At {
+        file: usize,
+        start: usize,
+        len: usize,
+        lossy: bool,
+    },
+}
+
+/// The text a record's `Place::At` names in an input's bytes (`None` when the input no longer
+/// holds it there).
+fn text_at(data: &[u8], start: usize, len: usize, lossy: bool) -> Option<String> {
+    let buf = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    if lossy {
+        let text = String::from_utf8_lossy(buf);
+        return text.get(start..start + len).map(str::to_string);
+    }
+    Some(String::from_utf8_lossy(buf.get(start..start + len)?).into_owned())
+}
+
+/// The bytes records are located in (`Place::At`): an input's, or its text with bad UTF-8
+/// replaced.
+#[derive(Clone, Copy)]
+struct Base<'a> {
+    bytes: &'a [u8],
+    lossy: bool,
+}
+
+impl Base<'_> {
+    /// Where `text` is, when it is part of these bytes; else the text itself.
+    fn place(&self, text: &str) -> Place {
+        let (at, base) = (text.as_ptr() as usize, self.bytes.as_ptr() as usize);
+        if at >= base && at + text.len() <= base + self.bytes.len() {
+            Place::At {
+                file: 0,
+                start: at - base,
+                len: text.len(),
+                lossy: self.lossy,
+            }
+        } else {
+            Place::Text(text.to_string())
+        }
+    }
 }
 
 impl Report {
@@ -132,6 +201,18 @@ impl Scanner {
             Layout::Lines => self.scan_lines_parallel(buf, &inp.name),
             Layout::Document => self.scan_document(buf, &inp.name),
         };
+        if inp.name == "-" {
+            // Standard input cannot be read again: the records that may alert are kept.
+            for c in &mut rep.counted {
+                if let Place::At {
+                    start, len, lossy, ..
+                } = c.record
+                {
+                    let text = text_at(buf, start, len, lossy).unwrap_or_default();
+                    c.record = Place::Text(text);
+                }
+            }
+        }
         rep.bytes = buf.len() as u64;
         rep.files = 1;
         rep
@@ -139,31 +220,76 @@ impl Scanner {
 
     /// Judges the first-seen and threshold rules' matches of a whole scan (a history and counts
     /// of its own, in memory): one line per new combination (after learning) and per
-    /// threshold reached, at the match that made it.
-    pub fn thresholds(&self, counted: Vec<(Alert, String)>) -> Vec<u8> {
+    /// threshold reached, at the match that made it. The records of those are read again from
+    /// `files` (the inputs in `scan_paths`' order); what cannot be is said in the problems.
+    pub fn thresholds(
+        &self,
+        mut counted: Vec<Counted>,
+        files: &[std::path::PathBuf],
+        max_input: u64,
+    ) -> (Vec<u8>, Vec<String>) {
         let mut out = Vec::new();
         if counted.is_empty() {
-            return out;
+            return (out, Vec::new());
         }
-        let rules = self.eval.rules();
-        let mut at: std::collections::HashMap<(String, String), String> = counted
+        let rules: Vec<&Rule> = self.eval.enabled().collect();
+        let (mut seen, mut at) = (Vec::new(), Vec::new());
+        for (i, c) in counted.iter_mut().enumerate() {
+            let rule = rules[c.rule];
+            if let (Some(fs), Some(key)) = (&rule.first_seen, c.seen_key.take()) {
+                let ms = first_seen::millis_of(&c.event_time);
+                seen.push(first_seen::Seen {
+                    rule: &rule.name,
+                    fs,
+                    ms,
+                    key,
+                });
+                at.push(i);
+            }
+        }
+        let history = &mut first_seen::InMemory::default();
+        let Ok(why) = first_seen::judge_all(&seen, history, Judging::Alert);
+        let mut novelty: Vec<Option<String>> = (0..counted.len()).map(|_| None).collect();
+        let mut old = vec![false; counted.len()];
+        for (i, why) in at.into_iter().zip(why) {
+            old[i] = why.is_none();
+            novelty[i] = why;
+        }
+        // Alerts without their records yet: the new sightings and every threshold match.
+        let mut of: HashMap<(String, String), usize> = HashMap::new();
+        let mut alerts = Vec::new();
+        for (i, c) in counted.iter_mut().enumerate() {
+            if old[i] {
+                continue;
+            }
+            let rule = rules[c.rule];
+            let event = Event {
+                id: c.event_id.clone(),
+                time: c.event_time.clone(),
+                source: "scan".into(),
+                record: String::new(),
+                principal: String::new(),
+            };
+            let mut a = rule.alert(Language::En, event, Kind::Match);
+            a.tally_key = c.tally_key.take();
+            a.novelty = novelty[i].take().unwrap_or_default();
+            of.insert((a.rule.clone(), a.event_id.clone()), i);
+            alerts.push(a);
+        }
+        let Ok(mut fired) = threshold::apply(self.eval.rules(), alerts, &mut InMemory::default());
+        let places: Vec<Option<usize>> = fired
             .iter()
-            .map(|(a, loc)| ((a.rule.clone(), a.event_id.clone()), loc.clone()))
+            .map(|a| of.get(&(a.rule.clone(), a.event_id.clone())).copied())
             .collect();
-        let alerts = counted.into_iter().map(|(a, _)| a).collect();
-        let (enricher, history) = (self.eval.enricher(), &mut first_seen::InMemory::default());
-        let Ok(new) = first_seen::apply(rules, alerts, enricher, history, Judging::Alert);
-        let Ok(fired) = threshold::apply(rules, new, &mut InMemory::default());
-        for a in fired {
-            let Some(rule) = rules.get(&a.rule) else {
+        let problems = read_again(&mut fired, &places, &mut counted, files, max_input);
+        for (a, i) in fired.iter().zip(places) {
+            let Some(rule) = self.eval.rules().get(&a.rule) else {
                 continue;
             };
-            let loc = at
-                .remove(&(a.rule.clone(), a.event_id.clone()))
-                .unwrap_or_default();
-            write_alert(&mut out, rule, &a, &loc);
+            let loc = i.map_or("", |i| counted[i].loc.as_str());
+            write_alert(&mut out, rule, a, loc);
         }
-        out
+        (out, problems)
     }
 
     fn empty_report(&self) -> Report {
@@ -195,7 +321,13 @@ impl Scanner {
             .par_iter()
             .zip(first_line)
             .zip(&shapes)
-            .map(|((&(a, b), line), shapes)| self.scan_lines(&buf[a..b], line, name, shapes))
+            .map(|((&(a, b), line), shapes)| {
+                let base = Base {
+                    bytes: buf,
+                    lossy: false,
+                };
+                self.scan_lines(&buf[a..b], line, name, shapes, base)
+            })
             .collect();
         let mut total = self.empty_report();
         for r in reports {
@@ -205,7 +337,14 @@ impl Scanner {
     }
 
     /// Scans a chunk of whole lines whose first line is number `first_line`.
-    fn scan_lines(&self, buf: &[u8], first_line: u64, name: &str, shapes: &LineShapes) -> Report {
+    fn scan_lines(
+        &self,
+        buf: &[u8],
+        first_line: u64,
+        name: &str,
+        shapes: &LineShapes,
+        base: Base<'_>,
+    ) -> Report {
         let mut rep = self.empty_report();
         for &(n, _) in &shapes.broken {
             rep.warnings.push(format!(
@@ -241,13 +380,13 @@ impl Scanner {
             {
                 let loc = format!("{name}:{line}");
                 match std::str::from_utf8(text) {
-                    Ok(t) => self.scan_value(t, &loc, &mut cands, &mut rep),
+                    Ok(t) => self.scan_value(t, &loc, &mut cands, &mut rep, base),
                     Err(_) => {
                         rep.unread.push(format!(
                             "{loc}: invalid UTF-8 bytes were replaced by U+FFFD"
                         ));
                         let t = String::from_utf8_lossy(text);
-                        self.scan_value(&t, &loc, &mut cands, &mut rep);
+                        self.scan_value(&t, &loc, &mut cands, &mut rep, base);
                     }
                 }
             }
@@ -269,13 +408,17 @@ impl Scanner {
                 String::from_utf8_lossy(buf)
             }
         };
+        let base = Base {
+            bytes: text.as_bytes(),
+            lossy: matches!(text, Cow::Owned(_)),
+        };
         format::for_each_value(text.as_bytes(), name, |v| match v {
             format::Value::Text(text, loc) => {
                 // Said whatever the rules: a value of the wrong shape is not read as it was.
                 if let Some(odd) = format::odd_container(text) {
                     rep.unread.push(format!("{loc}: {odd}"));
                 }
-                self.scan_value(text, &loc, &mut cands, &mut rep)
+                self.scan_value(text, &loc, &mut cands, &mut rep, base)
             }
             format::Value::Bad(why) => rep.warnings.push(why),
         });
@@ -283,14 +426,21 @@ impl Scanner {
     }
 
     /// Scans one JSON value (a record, a delivery file, an event …) located at `loc`.
-    fn scan_value(&self, text: &str, loc: &str, cands: &mut Vec<bool>, rep: &mut Report) {
+    fn scan_value(
+        &self,
+        text: &str,
+        loc: &str,
+        cands: &mut Vec<bool>,
+        rep: &mut Report,
+        base: Base<'_>,
+    ) {
         if self.use_prefilter && !self.eval.screen(text.as_bytes(), cands) {
             return;
         }
         match format::records(text) {
             Ok(recs) => {
                 for r in recs {
-                    self.scan_record(r, loc, cands, rep);
+                    self.scan_record(r, loc, cands, rep, base);
                 }
             }
             Err(e) => rep
@@ -299,7 +449,14 @@ impl Scanner {
         }
     }
 
-    fn scan_record(&self, raw: RawRecord<'_>, loc: &str, cands: &mut Vec<bool>, rep: &mut Report) {
+    fn scan_record(
+        &self,
+        raw: RawRecord<'_>,
+        loc: &str,
+        cands: &mut Vec<bool>,
+        rep: &mut Report,
+        base: Base<'_>,
+    ) {
         let loc: Cow<str> = match raw.index {
             Some(i) => Cow::Owned(format!("{loc}[{i}]")),
             None => Cow::Borrowed(loc),
@@ -328,19 +485,18 @@ impl Scanner {
                     rep.matches[i] += 1;
                     if rule.threshold.is_some() || rule.first_seen.is_some() {
                         // Judged once every input is read, in eventTime order.
-                        let event = Event {
-                            id: m.record.get_str("eventID").unwrap_or("").to_string(),
-                            time: m.record.get_str("eventTime").unwrap_or("").to_string(),
-                            source: "scan".into(),
-                            record: m.record.text.to_string(),
-                            principal: principal_of(&m.record.value),
-                        };
-                        let mut a = rule.alert(Language::En, event, Kind::Match);
-                        a.tally_key = rule
-                            .threshold
-                            .as_ref()
-                            .map(|th| threshold::group_key(th, &m.record.value));
-                        rep.counted.push((a, loc.to_string()));
+                        let value = &m.record.value;
+                        rep.counted.push(Counted {
+                            rule: i,
+                            event_id: m.record.get_str("eventID").unwrap_or("").to_string(),
+                            event_time: m.record.get_str("eventTime").unwrap_or("").to_string(),
+                            seen_key: (rule.first_seen.as_ref())
+                                .map(|fs| first_seen::key_of(fs, value, self.eval.enricher())),
+                            tally_key: (rule.threshold.as_ref())
+                                .map(|th| threshold::group_key(th, value)),
+                            loc: loc.to_string(),
+                            record: base.place(&m.record.text),
+                        });
                     } else {
                         write_match(&mut rep.out, rule, &m.record, &loc);
                     }
@@ -348,6 +504,57 @@ impl Scanner {
             }
         }
     }
+}
+
+/// Puts in each alert the record of its match (`places[i]`, an index into `counted`), each
+/// input read again once; the problems, as `location: reason`, when an input no longer holds
+/// the record it held (the alert is then written without the record's fields).
+fn read_again(
+    alerts: &mut [Alert],
+    places: &[Option<usize>],
+    counted: &mut [Counted],
+    files: &[std::path::PathBuf],
+    max_input: u64,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    let mut by_file: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    for (n, i) in places.iter().enumerate() {
+        match i.map(|i| &mut counted[i].record) {
+            Some(Place::Text(t)) => alerts[n].record = t.clone(),
+            Some(Place::At { file, .. }) => by_file.entry(*file).or_default().push(n),
+            None => {}
+        }
+    }
+    for (file, wanted) in by_file {
+        let data = files.get(file).map(|p| format::load_limited(p, max_input));
+        for n in wanted {
+            let c = &counted[places[n].expect("a place")];
+            let Place::At {
+                start, len, lossy, ..
+            } = c.record
+            else {
+                continue;
+            };
+            let text = match &data {
+                Some(Ok((inp, _))) => text_at(&inp.data, start, len, lossy),
+                _ => None,
+            };
+            // The same record, or the input changed since it was read.
+            let same = text.as_deref().is_some_and(|t| {
+                let id = Record::parse(t.into()).ok();
+                id.and_then(|r| r.get_str("eventID").map(str::to_string))
+                    == Some(c.event_id.clone())
+            });
+            match text {
+                Some(t) if same => alerts[n].record = t,
+                _ => problems.push(format!(
+                    "{}: changed or gone since it was read: its alert ({}) is written without the record",
+                    c.loc, alerts[n].rule
+                )),
+            }
+        }
+    }
+    problems
 }
 
 /// One pass over a chunk of JSON Lines: how many lines, and which are visibly not a whole
@@ -549,17 +756,78 @@ pub fn scan_paths(
         })
         .collect();
     let mut total = scanner.empty_report();
-    for r in results {
+    for (file, r) in results.into_iter().enumerate() {
         match r {
             Ok(mut rep) => {
                 out.write_all(&rep.out)?;
                 rep.out = Vec::new();
+                for c in &mut rep.counted {
+                    if let Place::At { file: f, .. } = &mut c.record {
+                        *f = file;
+                    }
+                }
                 total.merge(rep);
             }
             Err(e) => errors.push(e),
         }
     }
-    out.write_all(&scanner.thresholds(std::mem::take(&mut total.counted)))?;
+    let counted = std::mem::take(&mut total.counted);
+    let (alerts, problems) = scanner.thresholds(counted, &files, max_input);
+    out.write_all(&alerts)?;
+    total.unread.extend(problems);
     out.flush()?;
     Ok((total, errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_read_again_is_the_one_read_or_its_change_is_said() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("a.jsonl");
+        let rec = r#"{"eventID":"e1","eventName":"GetSecretValue"}"#;
+        std::fs::write(&f, format!("\u{FEFF}{rec}\n")).unwrap();
+        let mut counted = vec![Counted {
+            rule: 0,
+            event_id: "e1".into(),
+            event_time: String::new(),
+            seen_key: None,
+            tally_key: None,
+            loc: "a.jsonl:1".into(),
+            record: Place::At {
+                file: 0,
+                start: 0,
+                len: rec.len(),
+                lossy: false,
+            },
+        }];
+        let event = Event {
+            id: "e1".into(),
+            time: String::new(),
+            source: "scan".into(),
+            record: String::new(),
+            principal: String::new(),
+        };
+        let mut set = RuleSet::default();
+        set.add_spec("default").unwrap();
+        let rule = set.enabled().next().unwrap();
+        let mut alerts = vec![rule.alert(Language::En, event, Kind::Match)];
+        let files = [f.clone()];
+        let problems = read_again(&mut alerts, &[Some(0)], &mut counted, &files, 1 << 20);
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(alerts[0].record, rec, "after the byte-order mark");
+
+        // Another record where it was, and an input gone: said, never a wrong record.
+        alerts[0].record.clear();
+        std::fs::write(&f, format!("\u{FEFF}{}\n", rec.replace("e1", "e2"))).unwrap();
+        let problems = read_again(&mut alerts, &[Some(0)], &mut counted, &files, 1 << 20);
+        assert!(alerts[0].record.is_empty());
+        assert_eq!(problems.len(), 1);
+        assert!(problems[0].starts_with("a.jsonl:1: changed or gone since it was read"));
+        std::fs::remove_file(&f).unwrap();
+        let problems = read_again(&mut alerts, &[Some(0)], &mut counted, &files, 1 << 20);
+        assert_eq!(problems.len(), 1, "{problems:?}");
+    }
 }

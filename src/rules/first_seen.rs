@@ -128,12 +128,19 @@ pub(crate) enum Judging {
     LearnOnly,
 }
 
-/// One match of a first-seen rule, read.
-struct Seen<'a> {
-    rule: &'a str,
-    fs: &'a FirstSeen,
-    ms: i64,
-    key: SeenKey,
+/// One match of a first-seen rule, read: its rule, its eventTime (ms) and what it judges.
+pub(crate) struct Seen<'a> {
+    pub rule: &'a str,
+    pub fs: &'a FirstSeen,
+    pub ms: i64,
+    pub key: SeenKey,
+}
+
+/// A record's eventTime in milliseconds (0 when it has none that reads).
+pub(crate) fn millis_of(event_time: &str) -> i64 {
+    event_time
+        .parse::<jiff::Timestamp>()
+        .map_or(0, |t| t.as_millisecond())
 }
 
 /// Judges the matches of first-seen rules, in eventTime order: each sighting is recorded, and
@@ -146,50 +153,51 @@ pub(crate) fn apply<S: Sightings>(
     store: &mut S,
     judging: Judging,
 ) -> Result<Vec<Alert>, S::Error> {
-    let mut order: Vec<(i64, usize)> = Vec::new();
+    let mut seen = Vec::new();
+    let mut at = Vec::new();
     let mut out: Vec<Option<Alert>> = Vec::with_capacity(alerts.len());
-    for (i, a) in alerts.into_iter().enumerate() {
-        let first_seen = rules.get(&a.rule).and_then(|r| r.first_seen.as_ref());
-        if first_seen.is_some() && a.kind == Kind::Match {
-            let ms = a
-                .event_time
-                .parse::<jiff::Timestamp>()
-                .map_or(0, |t| t.as_millisecond());
-            order.push((ms, i));
+    for (i, mut a) in alerts.into_iter().enumerate() {
+        let rule = rules.get(&a.rule);
+        let first_seen = rule.and_then(|r| Some((r.name.as_str(), r.first_seen.as_ref()?)));
+        if let Some((rule, fs)) = first_seen.filter(|_| a.kind == Kind::Match) {
+            let key = match a.seen_key.take() {
+                Some(k) => k,
+                None => {
+                    let mut v = crate::record::parse_value(&a.record).unwrap_or(Value::Null);
+                    enricher.apply(&mut v, None);
+                    key_of(fs, &v, enricher)
+                }
+            };
+            at.push(i);
+            let ms = millis_of(&a.event_time);
+            seen.push(Seen { rule, fs, ms, key });
         }
         out.push(Some(a));
     }
-    order.sort();
-    for (_, i) in order {
-        let a = out[i].as_mut().expect("each alert is taken once");
-        let fs = rules
-            .get(&a.rule)
-            .and_then(|r| r.first_seen.as_ref())
-            .expect("a first-seen rule");
-        let ms = a
-            .event_time
-            .parse::<jiff::Timestamp>()
-            .map_or(0, |t| t.as_millisecond());
-        let key = match a.seen_key.take() {
-            Some(k) => k,
-            None => {
-                let mut v = crate::record::parse_value(&a.record).unwrap_or(Value::Null);
-                enricher.apply(&mut v, None);
-                key_of(fs, &v, enricher)
-            }
-        };
-        let seen = Seen {
-            rule: &a.rule,
-            fs,
-            ms,
-            key,
-        };
-        match judge(&seen, store)? {
-            Some(why) if judging == Judging::Alert => a.novelty = why,
-            _ => out[i] = None,
+    for (i, why) in at.into_iter().zip(judge_all(&seen, store, judging)?) {
+        match why {
+            Some(why) => out[i].as_mut().expect("each alert is judged once").novelty = why,
+            None => out[i] = None,
         }
     }
     Ok(out.into_iter().flatten().collect())
+}
+
+/// Judges first-seen matches in eventTime order (ties in the order given): each sighting is
+/// recorded; for each match, in the order given, why it is new (`None` when it is not, while
+/// its account learns, and for every match with `LearnOnly`).
+pub(crate) fn judge_all<S: Sightings>(
+    seen: &[Seen<'_>],
+    store: &mut S,
+    judging: Judging,
+) -> Result<Vec<Option<String>>, S::Error> {
+    let mut order: Vec<(i64, usize)> = seen.iter().enumerate().map(|(i, s)| (s.ms, i)).collect();
+    order.sort();
+    let mut why = vec![None; seen.len()];
+    for (_, i) in order {
+        why[i] = judge(&seen[i], store)?.filter(|_| judging == Judging::Alert);
+    }
+    Ok(why)
 }
 
 /// What a first-seen rule judges of a record as the rules see it (`enrich` computed, never

@@ -6,7 +6,7 @@
 //! JSON strings can be hidden by escapes (`\u0052oot` is `Root`), so any text containing `\u`
 //! (or `\/`, when a literal contains `/`) is treated as a candidate for every rule.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
 
 use std::collections::HashMap;
 
@@ -35,15 +35,14 @@ type Literal = (String, bool);
 
 /// The literals searched for as written, and those searched for ignoring ASCII case, in two
 /// automata: a case-folded literal (a Sigma rule's) does not make every other literal fold
-/// (the automaton stays on its fast paths), and a text is searched by the folded one only
-/// before the exact one's first hit.
+/// (the automaton stays on its fast paths).
 #[derive(Debug, Clone)]
 struct Automata {
     /// Each automaton, with the table index of each of its patterns.
     exact: Option<(AhoCorasick, Vec<usize>)>,
     folded: Option<(AhoCorasick, Vec<usize>)>,
-    /// The longest folded literal (a folded hit may start before an exact one and end after).
-    longest_folded: usize,
+    /// The longest literal of either.
+    longest: usize,
 }
 
 impl Automata {
@@ -64,35 +63,40 @@ impl Automata {
                 (ac, ids)
             })
         };
-        let longest_folded = lits
-            .iter()
-            .filter(|(_, l)| l.1)
-            .map(|(_, l)| l.0.len())
-            .max()
-            .unwrap_or(0);
         let a = Automata {
             exact: part(false),
             folded: part(true),
-            longest_folded,
+            longest: lits.iter().map(|(_, l)| l.0.len()).max().unwrap_or(0),
         };
         (a.exact.is_some() || a.folded.is_some()).then_some(a)
     }
 
-    /// Where the first literal in `hay` starts.
+    /// Where the first literal in `hay` starts. With two automata, each searches a window
+    /// that doubles from 64 KiB until one finds a literal starting in it: neither runs to the
+    /// end of a long text for a hit the other finds near its start.
     fn find(&self, hay: &[u8]) -> Option<usize> {
-        let exact = self
-            .exact
-            .as_ref()
-            .and_then(|(ac, _)| ac.find(hay))
-            .map(|m| m.start());
-        let Some((folded, _)) = &self.folded else {
-            return exact;
+        let (exact, folded) = match (&self.exact, &self.folded) {
+            (Some((e, _)), Some((f, _))) => (e, f),
+            (Some((one, _)), None) | (None, Some((one, _))) => {
+                return one.find(hay).map(|m| m.start())
+            }
+            (None, None) => return None,
         };
-        let before = exact.map_or(hay.len(), |e| (e + self.longest_folded).min(hay.len()));
-        let first = folded.find(&hay[..before]).map(|m| m.start());
-        match (exact, first) {
-            (Some(e), Some(f)) => Some(e.min(f)),
-            (e, f) => e.or(f),
+        let (mut from, mut step) = (0, 64 << 10);
+        loop {
+            let to = (from + step).min(hay.len());
+            // A literal starting before `to` ends before `stop`.
+            let stop = (to + self.longest).min(hay.len());
+            let hit = [exact, folded]
+                .iter()
+                .filter_map(|ac| ac.find(Input::new(hay).range(from..stop)))
+                .map(|m| m.start())
+                .min();
+            match hit {
+                Some(h) if h < to || stop == hay.len() => return Some(h),
+                None if stop == hay.len() => return None,
+                _ => (from, step) = (to, step * 2),
+            }
         }
     }
 
@@ -340,6 +344,22 @@ mod tests {
         assert_eq!(p.next_hit(b"xx CreateUser DELETEuser"), Some(3));
         assert_eq!(p.next_hit(b"xx DELETEuser CreateUser"), Some(3));
         assert_eq!(p.next_hit(b"xx createuser"), None);
+        // Far into a long text, across the search windows' ends (64 KiB, then doubling).
+        let at = |exact: usize, folded: usize| {
+            let mut hay = vec![b'.'; 600_000];
+            hay[exact..exact + 10].copy_from_slice(b"CreateUser");
+            hay[folded..folded + 10].copy_from_slice(b"deleteUSER");
+            p.next_hit(&hay)
+        };
+        for (e, f) in [
+            (300_000, 100_000),
+            (65_530, 400_000),
+            (500_000, 196_600),
+            (589_990, 0),
+        ] {
+            assert_eq!(at(e, f), Some(e.min(f)), "{e} {f}");
+        }
+        assert_eq!(p.next_hit(&[b'.'; 300_000]), None);
         let mut c = p.chunked();
         b"..DeLeTeUsEr..".chunks(3).for_each(|b| c.feed(b));
         assert!(c.finish(&mut out));

@@ -450,3 +450,95 @@ fn two_instances_on_one_shared_table_share_one_history() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(ids(&alerts(&o)), ["b-bob"], "{}", text(&o));
 }
+
+#[test]
+fn scan_judges_first_seen_and_thresholds_once_every_input_is_read() {
+    // A first-seen rule and a threshold rule over a JSON Lines file, a gzipped delivery file
+    // and standard input: judged in eventTime order once all is read, each alert with its
+    // record's fields and where it was read (its record read again from its input).
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    let pattern = r#"'''{"detail":{"eventName":["GetSecretValue"]}}'''"#;
+    std::fs::write(
+        &rules,
+        format!(
+            "[[rules]]\nname = \"new-address\"\ntitle = \"A secret read from a new address\"\nseverity = \"high\"\nevent_pattern = {pattern}\nfirst_seen = {{ fields = [\"userIdentity.arn\", \"sourceIPAddress\"], window = \"30d\", learn = \"1d\" }}\n\
+             [[rules]]\nname = \"three-reads\"\ntitle = \"Three reads in ten minutes\"\nseverity = \"medium\"\nthreshold = 3\nperiod = \"10m\"\ngroup_by = [\"sourceIPAddress\"]\nevent_pattern = {pattern}\n"
+        ),
+    )
+    .unwrap();
+    let m = 60_000;
+    let (d2, d3) = (T0 + 2 * DAY, T0 + 3 * DAY);
+    let lines = [
+        read("l1", T0, Some(ALICE), VPS, false),
+        read("l2", d2, Some(ALICE), ACME, false), // new: alice's first read from ACME
+        read("l3", d2 + m, Some(ALICE), VPS, false),
+        read("l4", d3 + 3 * m, Some(ALICE), ACME, false), // known; the third from ACME
+    ];
+    let delivered = [
+        read("r4", d3, Some(BOB), VPS, false),            // new
+        read("r5", d3 + m, Some(BOB), ACME, false),       // new
+        read("r6", d3 + 2 * m, Some(CAROL), ACME, false), // new
+    ];
+    std::fs::write(dir.path().join("a.jsonl"), lines.join("\n") + "\n").unwrap();
+    let doc = format!("{{\"Records\":[{}]}}", delivered.join(","));
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, doc.as_bytes()).unwrap();
+    std::fs::write(dir.path().join("b.json.gz"), gz.finish().unwrap()).unwrap();
+
+    let found = |o: &Output| -> Vec<(String, String, String)> {
+        assert!(o.status.success(), "{}", text(o));
+        let mut f: Vec<_> = crate::support::matches(o)
+            .iter()
+            .map(|x| {
+                assert_eq!(x["eventName"], "GetSecretValue", "{x}");
+                assert_eq!(x["recipientAccountId"], "111122223333", "{x}");
+                assert!(x["principalArn"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("arn:aws:iam::"));
+                if x["rule"] == "new-address" {
+                    let new = x["new"].as_str().unwrap();
+                    assert!(new.starts_with("first time in 30 days: arn:"), "{new}");
+                }
+                let loc = x["location"].as_str().unwrap();
+                let loc = loc.rsplit('/').next().unwrap().to_string();
+                let id = x["eventID"].as_str().unwrap().to_string();
+                (x["rule"].as_str().unwrap().to_string(), id, loc)
+            })
+            .collect();
+        f.sort();
+        f
+    };
+    let rules = rules.to_str().unwrap();
+    let o = crate::support::run(
+        &["scan", "--rules", rules, dir.path().to_str().unwrap()],
+        None,
+    );
+    let want = |at: [&str; 5]| {
+        let ids = [
+            ("new-address", "l2"),
+            ("new-address", "r4"),
+            ("new-address", "r5"),
+            ("new-address", "r6"),
+            ("three-reads", "l4"),
+        ];
+        let w = ids.iter().zip(at);
+        w.map(|((r, id), at)| (r.to_string(), id.to_string(), at.to_string()))
+            .collect::<Vec<_>>()
+    };
+    let files = [
+        "a.jsonl:2",
+        "b.json.gz:1[0]",
+        "b.json.gz:1[1]",
+        "b.json.gz:1[2]",
+        "a.jsonl:4",
+    ];
+    assert_eq!(found(&o), want(files), "{}", text(&o));
+
+    // The same records on standard input (one per line).
+    let stdin = [&lines[..], &delivered[..]].concat().join("\n") + "\n";
+    let o = crate::support::run(&["scan", "--rules", rules, "-"], Some(stdin.as_bytes()));
+    let w = want(["-:2", "-:5", "-:6", "-:7", "-:4"]);
+    assert_eq!(found(&o), w, "{}", text(&o));
+}
