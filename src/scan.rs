@@ -43,22 +43,48 @@ pub struct Report {
     pub unread: Vec<String>,
     /// Matches of threshold and first-seen rules: judged once every input is read.
     pub counted: Vec<Counted>,
+    /// Their first-seen keys.
+    pub keys: Keys,
 }
 
 /// A match of a threshold or first-seen rule, kept until every input is read: what judging it
 /// takes, and where its record is. Most such matches alert on nothing (a principal seen
-/// before, a count not reached): a record's text is read again only for those that alert.
+/// before, a count not reached): a record's text is read again only for those that alert, and
+/// a first-seen key (a principal, a network: the same few again and again) is kept once.
 #[derive(Debug)]
 pub struct Counted {
     /// The rule's index among the enabled rules.
-    rule: usize,
-    event_id: String,
-    event_time: String,
-    seen_key: Option<SeenKey>,
-    tally_key: Option<String>,
-    /// Where it was read, as `scan` says it (`file:line`).
-    loc: String,
+    rule: u32,
+    /// Its first-seen key, in `Report::keys`.
+    seen_key: Option<u32>,
+    /// The record's eventTime in milliseconds.
+    ms: i64,
+    event_id: Box<str>,
+    tally_key: Option<Box<str>>,
+    /// The input it was read from (in `scan_paths`' order), and where in it, as `scan` says
+    /// it after the input's name (`:12`, `:1[3]`).
+    file: u32,
+    at: Box<str>,
     record: Place,
+}
+
+/// The first-seen keys of the kept matches, each once.
+#[derive(Debug, Default)]
+pub struct Keys {
+    index: HashMap<SeenKey, u32>,
+    all: Vec<SeenKey>,
+}
+
+impl Keys {
+    fn id(&mut self, key: SeenKey) -> u32 {
+        if let Some(&i) = self.index.get(&key) {
+            return i;
+        }
+        let i = self.all.len() as u32;
+        self.all.push(key.clone());
+        self.index.insert(key, i);
+        i
+    }
 }
 
 /// Where a kept match's record is.
@@ -67,10 +93,9 @@ enum Place {
     /// Its text: a record not read as its input holds it (repaired, or from bad UTF-8), or
     /// from an input that cannot be read again (stdin).
     Text(String),
-    /// Bytes `start..start + len` of input `file` (in `scan_paths`' order) after a byte-order
-    /// mark: of its bytes, or (`lossy`) of its text with bad UTF-8 replaced.
+    /// Bytes `start..start + len` of its input after a byte-order mark: of its bytes, or
+    /// (`lossy`) of its text with bad UTF-8 replaced.
     At {
-        file: usize,
         start: usize,
         len: usize,
         lossy: bool,
@@ -89,11 +114,12 @@ fn text_at(data: &[u8], start: usize, len: usize, lossy: bool) -> Option<String>
 }
 
 /// The bytes records are located in (`Place::At`): an input's, or its text with bad UTF-8
-/// replaced.
+/// replaced; and the input's name (which starts every location).
 #[derive(Clone, Copy)]
 struct Base<'a> {
     bytes: &'a [u8],
     lossy: bool,
+    name: &'a str,
 }
 
 impl Base<'_> {
@@ -102,7 +128,6 @@ impl Base<'_> {
         let (at, base) = (text.as_ptr() as usize, self.bytes.as_ptr() as usize);
         if at >= base && at + text.len() <= base + self.bytes.len() {
             Place::At {
-                file: 0,
                 start: at - base,
                 len: text.len(),
                 lossy: self.lossy,
@@ -126,7 +151,11 @@ impl Report {
         self.files += o.files;
         self.warnings.extend(o.warnings);
         self.unread.extend(o.unread);
-        self.counted.extend(o.counted);
+        let ids: Vec<u32> = o.keys.all.into_iter().map(|k| self.keys.id(k)).collect();
+        self.counted.extend(o.counted.into_iter().map(|mut c| {
+            c.seen_key = c.seen_key.map(|k| ids[k as usize]);
+            c
+        }));
     }
 }
 
@@ -225,6 +254,7 @@ impl Scanner {
     pub fn thresholds(
         &self,
         mut counted: Vec<Counted>,
+        keys: &Keys,
         files: &[std::path::PathBuf],
         max_input: u64,
     ) -> (Vec<u8>, Vec<String>) {
@@ -234,14 +264,14 @@ impl Scanner {
         }
         let rules: Vec<&Rule> = self.eval.enabled().collect();
         let (mut seen, mut at) = (Vec::new(), Vec::new());
-        for (i, c) in counted.iter_mut().enumerate() {
-            let rule = rules[c.rule];
-            if let (Some(fs), Some(key)) = (&rule.first_seen, c.seen_key.take()) {
-                let ms = first_seen::millis_of(&c.event_time);
+        for (i, c) in counted.iter().enumerate() {
+            let rule = rules[c.rule as usize];
+            if let (Some(fs), Some(key)) = (&rule.first_seen, c.seen_key) {
+                let key = &keys.all[key as usize];
                 seen.push(first_seen::Seen {
                     rule: &rule.name,
                     fs,
-                    ms,
+                    ms: c.ms,
                     key,
                 });
                 at.push(i);
@@ -262,16 +292,18 @@ impl Scanner {
             if old[i] {
                 continue;
             }
-            let rule = rules[c.rule];
+            let rule = rules[c.rule as usize];
+            let time =
+                jiff::Timestamp::from_millisecond(c.ms).map_or(String::new(), |t| t.to_string());
             let event = Event {
-                id: c.event_id.clone(),
-                time: c.event_time.clone(),
+                id: c.event_id.to_string(),
+                time,
                 source: "scan".into(),
                 record: String::new(),
                 principal: String::new(),
             };
             let mut a = rule.alert(Language::En, event, Kind::Match);
-            a.tally_key = c.tally_key.take();
+            a.tally_key = c.tally_key.take().map(String::from);
             a.novelty = novelty[i].take().unwrap_or_default();
             of.insert((a.rule.clone(), a.event_id.clone()), i);
             alerts.push(a);
@@ -281,13 +313,13 @@ impl Scanner {
             .iter()
             .map(|a| of.get(&(a.rule.clone(), a.event_id.clone())).copied())
             .collect();
-        let problems = read_again(&mut fired, &places, &mut counted, files, max_input);
+        let problems = read_again(&mut fired, &places, &counted, files, max_input);
         for (a, i) in fired.iter().zip(places) {
             let Some(rule) = self.eval.rules().get(&a.rule) else {
                 continue;
             };
-            let loc = i.map_or("", |i| counted[i].loc.as_str());
-            write_alert(&mut out, rule, a, loc);
+            let loc = i.map_or(String::new(), |i| location(&counted[i], files));
+            write_alert(&mut out, rule, a, &loc);
         }
         (out, problems)
     }
@@ -325,6 +357,7 @@ impl Scanner {
                 let base = Base {
                     bytes: buf,
                     lossy: false,
+                    name,
                 };
                 self.scan_lines(&buf[a..b], line, name, shapes, base)
             })
@@ -411,6 +444,7 @@ impl Scanner {
         let base = Base {
             bytes: text.as_bytes(),
             lossy: matches!(text, Cow::Owned(_)),
+            name,
         };
         format::for_each_value(text.as_bytes(), name, |v| match v {
             format::Value::Text(text, loc) => {
@@ -486,15 +520,18 @@ impl Scanner {
                     if rule.threshold.is_some() || rule.first_seen.is_some() {
                         // Judged once every input is read, in eventTime order.
                         let value = &m.record.value;
+                        let seen_key = (rule.first_seen.as_ref())
+                            .map(|fs| first_seen::key_of(fs, value, self.eval.enricher()));
+                        let time = m.record.get_str("eventTime").unwrap_or("");
                         rep.counted.push(Counted {
-                            rule: i,
-                            event_id: m.record.get_str("eventID").unwrap_or("").to_string(),
-                            event_time: m.record.get_str("eventTime").unwrap_or("").to_string(),
-                            seen_key: (rule.first_seen.as_ref())
-                                .map(|fs| first_seen::key_of(fs, value, self.eval.enricher())),
+                            rule: i as u32,
+                            seen_key: seen_key.map(|k| rep.keys.id(k)),
+                            ms: first_seen::millis_of(time),
+                            event_id: m.record.get_str("eventID").unwrap_or("").into(),
                             tally_key: (rule.threshold.as_ref())
-                                .map(|th| threshold::group_key(th, value)),
-                            loc: loc.to_string(),
+                                .map(|th| threshold::group_key(th, value).into()),
+                            file: 0,
+                            at: loc.strip_prefix(base.name).unwrap_or(&loc).into(),
                             record: base.place(&m.record.text),
                         });
                     } else {
@@ -506,33 +543,41 @@ impl Scanner {
     }
 }
 
+/// Where a kept match was read, as `scan` says it.
+fn location(c: &Counted, files: &[std::path::PathBuf]) -> String {
+    let name = files.get(c.file as usize).map(|p| p.display().to_string());
+    format!("{}{}", name.unwrap_or_default(), c.at)
+}
+
 /// Puts in each alert the record of its match (`places[i]`, an index into `counted`), each
 /// input read again once; the problems, as `location: reason`, when an input no longer holds
 /// the record it held (the alert is then written without the record's fields).
 fn read_again(
     alerts: &mut [Alert],
     places: &[Option<usize>],
-    counted: &mut [Counted],
+    counted: &[Counted],
     files: &[std::path::PathBuf],
     max_input: u64,
 ) -> Vec<String> {
     let mut problems = Vec::new();
-    let mut by_file: std::collections::BTreeMap<usize, Vec<usize>> = Default::default();
+    let mut by_file: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
     for (n, i) in places.iter().enumerate() {
-        match i.map(|i| &mut counted[i].record) {
-            Some(Place::Text(t)) => alerts[n].record = t.clone(),
-            Some(Place::At { file, .. }) => by_file.entry(*file).or_default().push(n),
+        match i.map(|i| &counted[i]) {
+            Some(Counted {
+                record: Place::Text(t),
+                ..
+            }) => alerts[n].record = t.clone(),
+            Some(c) => by_file.entry(c.file).or_default().push(n),
             None => {}
         }
     }
     for (file, wanted) in by_file {
-        let data = files.get(file).map(|p| format::load_limited(p, max_input));
+        let data = files
+            .get(file as usize)
+            .map(|p| format::load_limited(p, max_input));
         for n in wanted {
             let c = &counted[places[n].expect("a place")];
-            let Place::At {
-                start, len, lossy, ..
-            } = c.record
-            else {
+            let Place::At { start, len, lossy } = c.record else {
                 continue;
             };
             let text = match &data {
@@ -541,15 +586,15 @@ fn read_again(
             };
             // The same record, or the input changed since it was read.
             let same = text.as_deref().is_some_and(|t| {
-                let id = Record::parse(t.into()).ok();
-                id.and_then(|r| r.get_str("eventID").map(str::to_string))
-                    == Some(c.event_id.clone())
+                let r = Record::parse(t.into()).ok();
+                r.is_some_and(|r| r.get_str("eventID") == Some(&*c.event_id))
             });
             match text {
                 Some(t) if same => alerts[n].record = t,
                 _ => problems.push(format!(
                     "{}: changed or gone since it was read: its alert ({}) is written without the record",
-                    c.loc, alerts[n].rule
+                    location(c, files),
+                    alerts[n].rule
                 )),
             }
         }
@@ -762,9 +807,7 @@ pub fn scan_paths(
                 out.write_all(&rep.out)?;
                 rep.out = Vec::new();
                 for c in &mut rep.counted {
-                    if let Place::At { file: f, .. } = &mut c.record {
-                        *f = file;
-                    }
+                    c.file = file as u32;
                 }
                 total.merge(rep);
             }
@@ -772,7 +815,7 @@ pub fn scan_paths(
         }
     }
     let counted = std::mem::take(&mut total.counted);
-    let (alerts, problems) = scanner.thresholds(counted, &files, max_input);
+    let (alerts, problems) = scanner.thresholds(counted, &total.keys, &files, max_input);
     out.write_all(&alerts)?;
     total.unread.extend(problems);
     out.flush()?;
@@ -789,15 +832,15 @@ mod tests {
         let f = dir.path().join("a.jsonl");
         let rec = r#"{"eventID":"e1","eventName":"GetSecretValue"}"#;
         std::fs::write(&f, format!("\u{FEFF}{rec}\n")).unwrap();
-        let mut counted = vec![Counted {
+        let counted = vec![Counted {
             rule: 0,
-            event_id: "e1".into(),
-            event_time: String::new(),
             seen_key: None,
+            ms: 0,
+            event_id: "e1".into(),
             tally_key: None,
-            loc: "a.jsonl:1".into(),
+            file: 0,
+            at: ":1".into(),
             record: Place::At {
-                file: 0,
                 start: 0,
                 len: rec.len(),
                 lossy: false,
@@ -815,19 +858,20 @@ mod tests {
         let rule = set.enabled().next().unwrap();
         let mut alerts = vec![rule.alert(Language::En, event, Kind::Match)];
         let files = [f.clone()];
-        let problems = read_again(&mut alerts, &[Some(0)], &mut counted, &files, 1 << 20);
+        let problems = read_again(&mut alerts, &[Some(0)], &counted, &files, 1 << 20);
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(alerts[0].record, rec, "after the byte-order mark");
 
         // Another record where it was, and an input gone: said, never a wrong record.
         alerts[0].record.clear();
         std::fs::write(&f, format!("\u{FEFF}{}\n", rec.replace("e1", "e2"))).unwrap();
-        let problems = read_again(&mut alerts, &[Some(0)], &mut counted, &files, 1 << 20);
+        let problems = read_again(&mut alerts, &[Some(0)], &counted, &files, 1 << 20);
         assert!(alerts[0].record.is_empty());
         assert_eq!(problems.len(), 1);
-        assert!(problems[0].starts_with("a.jsonl:1: changed or gone since it was read"));
+        let at = format!("{}:1: changed or gone since it was read", f.display());
+        assert!(problems[0].starts_with(&at), "{problems:?}");
         std::fs::remove_file(&f).unwrap();
-        let problems = read_again(&mut alerts, &[Some(0)], &mut counted, &files, 1 << 20);
+        let problems = read_again(&mut alerts, &[Some(0)], &counted, &files, 1 << 20);
         assert_eq!(problems.len(), 1, "{problems:?}");
     }
 }

@@ -58,7 +58,7 @@ pub struct Alert {
 
 /// What a first-seen rule judges of one record: its account, the values of its fields, and its
 /// source's network in words.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct SeenKey {
     pub account: String,
     pub combo: Vec<String>,

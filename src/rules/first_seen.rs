@@ -46,11 +46,12 @@ pub(crate) trait Sightings {
     ) -> Result<Vec<(Vec<String>, Sighting)>, Self::Error>;
 }
 
-/// Sightings in memory (`scan`, `backfill` and `rules replay` without `--learn`).
+/// Sightings in memory (`scan`, `backfill` and `rules replay` without `--learn`), by rule:
+/// looked up without copying a combination.
 #[derive(Debug, Default)]
 pub(crate) struct InMemory {
-    learning: HashMap<(String, String), i64>,
-    seen: BTreeMap<(String, Vec<String>), Sighting>,
+    learning: HashMap<String, HashMap<String, i64>>,
+    seen: HashMap<String, BTreeMap<Vec<String>, Sighting>>,
 }
 
 impl Sightings for InMemory {
@@ -58,7 +59,8 @@ impl Sightings for InMemory {
     fn learning_since(&mut self, rule: &str, account: &str) -> Result<Option<i64>, Self::Error> {
         Ok(self
             .learning
-            .get(&(rule.to_string(), account.to_string()))
+            .get(rule)
+            .and_then(|a| a.get(account))
             .copied())
     }
     fn set_learning_since(
@@ -67,16 +69,24 @@ impl Sightings for InMemory {
         account: &str,
         ms: i64,
     ) -> Result<(), Self::Error> {
-        self.learning
-            .insert((rule.to_string(), account.to_string()), ms);
+        let accounts = self.learning.entry(rule.to_string()).or_default();
+        accounts.insert(account.to_string(), ms);
         Ok(())
     }
     fn get(&mut self, rule: &str, combo: &[String]) -> Result<Option<Sighting>, Self::Error> {
-        Ok(self.seen.get(&(rule.to_string(), combo.to_vec())).cloned())
+        Ok(self.seen.get(rule).and_then(|c| c.get(combo)).cloned())
     }
     fn put(&mut self, rule: &str, combo: &[String], s: &Sighting) -> Result<(), Self::Error> {
-        self.seen
-            .insert((rule.to_string(), combo.to_vec()), s.clone());
+        let combos = match self.seen.get_mut(rule) {
+            Some(c) => c,
+            None => self.seen.entry(rule.to_string()).or_default(),
+        };
+        match combos.get_mut(combo) {
+            Some(old) => *old = s.clone(),
+            None => {
+                combos.insert(combo.to_vec(), s.clone());
+            }
+        }
         Ok(())
     }
     fn with_first(
@@ -84,11 +94,13 @@ impl Sightings for InMemory {
         rule: &str,
         first: &str,
     ) -> Result<Vec<(Vec<String>, Sighting)>, Self::Error> {
-        Ok(self
-            .seen
-            .range((rule.to_string(), vec![first.to_string()])..)
-            .take_while(|((r, c), _)| r == rule && c.first().is_some_and(|f| f == first))
-            .map(|((_, c), s)| (c.clone(), s.clone()))
+        let Some(combos) = self.seen.get(rule) else {
+            return Ok(Vec::new());
+        };
+        Ok(combos
+            .range(vec![first.to_string()]..)
+            .take_while(|(c, _)| c.first().is_some_and(|f| f == first))
+            .map(|(c, s)| (c.clone(), s.clone()))
             .collect())
     }
 }
@@ -133,7 +145,7 @@ pub(crate) struct Seen<'a> {
     pub rule: &'a str,
     pub fs: &'a FirstSeen,
     pub ms: i64,
-    pub key: SeenKey,
+    pub key: &'a SeenKey,
 }
 
 /// A record's eventTime in milliseconds (0 when it has none that reads).
@@ -153,8 +165,7 @@ pub(crate) fn apply<S: Sightings>(
     store: &mut S,
     judging: Judging,
 ) -> Result<Vec<Alert>, S::Error> {
-    let mut seen = Vec::new();
-    let mut at = Vec::new();
+    let mut found = Vec::new();
     let mut out: Vec<Option<Alert>> = Vec::with_capacity(alerts.len());
     for (i, mut a) in alerts.into_iter().enumerate() {
         let rule = rules.get(&a.rule);
@@ -168,13 +179,20 @@ pub(crate) fn apply<S: Sightings>(
                     key_of(fs, &v, enricher)
                 }
             };
-            at.push(i);
-            let ms = millis_of(&a.event_time);
-            seen.push(Seen { rule, fs, ms, key });
+            found.push((i, rule, fs, millis_of(&a.event_time), key));
         }
         out.push(Some(a));
     }
-    for (i, why) in at.into_iter().zip(judge_all(&seen, store, judging)?) {
+    let seen: Vec<Seen> = (found.iter())
+        .map(|(_, rule, fs, ms, key)| Seen {
+            rule,
+            fs,
+            ms: *ms,
+            key,
+        })
+        .collect();
+    let at = found.iter().map(|f| f.0);
+    for (i, why) in at.zip(judge_all(&seen, store, judging)?) {
         match why {
             Some(why) => out[i].as_mut().expect("each alert is judged once").novelty = why,
             None => out[i] = None,

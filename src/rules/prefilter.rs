@@ -6,7 +6,7 @@
 //! JSON strings can be hidden by escapes (`\u0052oot` is `Root`), so any text containing `\u`
 //! (or `\/`, when a literal contains `/`) is treated as a candidate for every rule.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, Input, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Input, MatchKind};
 
 use std::collections::HashMap;
 
@@ -55,9 +55,14 @@ impl Automata {
                 .map(|(i, l)| (*i, l.0.as_str()))
                 .unzip();
             (!texts.is_empty()).then(|| {
+                // The checker meets literals all through a record: a DFA, with no prefilter
+                // (skipping ahead pays only between rare hits, the finder's case).
+                let checker = kind == MatchKind::Standard;
                 let ac = AhoCorasickBuilder::new()
                     .match_kind(kind)
                     .ascii_case_insensitive(folded)
+                    .kind(checker.then_some(AhoCorasickKind::DFA))
+                    .prefilter(!checker)
                     .build(&texts)
                     .expect("literal automaton builds");
                 (ac, ids)
@@ -71,9 +76,10 @@ impl Automata {
         (a.exact.is_some() || a.folded.is_some()).then_some(a)
     }
 
-    /// Where the first literal in `hay` starts. With two automata, each searches a window
-    /// that doubles from 64 KiB until one finds a literal starting in it: neither runs to the
-    /// end of a long text for a hit the other finds near its start.
+    /// Where the first literal in `hay` starts. With two automata, the exact one searches a
+    /// window that doubles from 4 KiB until a literal starts in it, and the folded one only up
+    /// to the exact one's hit: neither runs far ahead for a hit the other finds near the start
+    /// (`scan` asks again after every line).
     fn find(&self, hay: &[u8]) -> Option<usize> {
         let (exact, folded) = match (&self.exact, &self.folded) {
             (Some((e, _)), Some((f, _))) => (e, f),
@@ -82,17 +88,20 @@ impl Automata {
             }
             (None, None) => return None,
         };
-        let (mut from, mut step) = (0, 64 << 10);
+        let (mut from, mut step) = (0, 4 << 10);
         loop {
             let to = (from + step).min(hay.len());
             // A literal starting before `to` ends before `stop`.
             let stop = (to + self.longest).min(hay.len());
-            let hit = [exact, folded]
-                .iter()
-                .filter_map(|ac| ac.find(Input::new(hay).range(from..stop)))
-                .map(|m| m.start())
-                .min();
-            match hit {
+            let e = exact
+                .find(Input::new(hay).range(from..stop))
+                .map(|m| m.start());
+            // A folded literal starting before the exact hit ends before `bound`.
+            let bound = e.map_or(stop, |h| (h + self.longest).min(stop));
+            let f = folded
+                .find(Input::new(hay).range(from..bound))
+                .map(|m| m.start());
+            match e.into_iter().chain(f).min() {
                 Some(h) if h < to || stop == hay.len() => return Some(h),
                 None if stop == hay.len() => return None,
                 _ => (from, step) = (to, step * 2),
