@@ -263,11 +263,15 @@ impl Scanner {
             return (out, Vec::new());
         }
         let rules: Vec<&Rule> = self.eval.enabled().collect();
-        let (mut seen, mut at) = (Vec::new(), Vec::new());
+        // Each rule's sightings are its own (learning, combinations): judged rule by rule, in
+        // parallel.
+        let mut by_rule: std::collections::BTreeMap<u32, (Vec<first_seen::Seen>, Vec<usize>)> =
+            Default::default();
         for (i, c) in counted.iter().enumerate() {
             let rule = rules[c.rule as usize];
             if let (Some(fs), Some(key)) = (&rule.first_seen, c.seen_key) {
                 let key = &keys.all[key as usize];
+                let (seen, at) = by_rule.entry(c.rule).or_default();
                 seen.push(first_seen::Seen {
                     rule: &rule.name,
                     fs,
@@ -277,13 +281,21 @@ impl Scanner {
                 at.push(i);
             }
         }
-        let history = &mut first_seen::InMemory::default();
-        let Ok(why) = first_seen::judge_all(&seen, history, Judging::Alert);
+        let judged: Vec<(Vec<usize>, Vec<Option<String>>)> = by_rule
+            .into_par_iter()
+            .map(|(_, (seen, at))| {
+                let history = &mut first_seen::InMemory::default();
+                let Ok(why) = first_seen::judge_all(&seen, history, Judging::Alert);
+                (at, why)
+            })
+            .collect();
         let mut novelty: Vec<Option<String>> = (0..counted.len()).map(|_| None).collect();
         let mut old = vec![false; counted.len()];
-        for (i, why) in at.into_iter().zip(why) {
-            old[i] = why.is_none();
-            novelty[i] = why;
+        for (at, why) in judged {
+            for (i, why) in at.into_iter().zip(why) {
+                old[i] = why.is_none();
+                novelty[i] = why;
+            }
         }
         // Alerts without their records yet: the new sightings and every threshold match.
         let mut of: HashMap<(String, String), usize> = HashMap::new();

@@ -137,6 +137,19 @@ pub(crate) fn records(text: &str) -> Result<Vec<RawRecord<'_>>, String> {
     if first != Some(b'{') {
         return Err("not a JSON object".into());
     }
+    // A text that names no container and no event member (not even escaped) is one record:
+    // most are, and the probe below is a pass over the whole text.
+    let names = |n: &str| memchr::memmem::find(text.as_bytes(), n.as_bytes()).is_some();
+    if !["Records", "Events", "detail", "\\u"]
+        .into_iter()
+        .any(names)
+    {
+        return Ok(vec![RawRecord {
+            text: Cow::Borrowed(text),
+            event: None,
+            index: None,
+        }]);
+    }
     // A value that does not parse is judged as a record (the evaluator says why it cannot be
     // read, and which rules it might match).
     let Ok(probe) = serde_json::from_str::<Probe>(text) else {
@@ -208,6 +221,13 @@ mod tests {
             "judged, and refused, as a record"
         );
         assert!(records("5").is_err());
+        // A plain record is taken as it is; an escaped member name is still a container.
+        let plain = r#"{"eventID":"p","eventName":"GetObject"}"#;
+        assert_eq!(records(plain).unwrap()[0].text, plain);
+        let escaped = r#"{"\u0052ecords":[{"eventID":"a"},{"eventID":"b"}]}"#;
+        assert_eq!(records(escaped).unwrap().len(), 2);
+        let event = r#"{"detail-type":"x","det\u0061il":{"eventID":"y"}}"#;
+        assert_eq!(records(event).unwrap()[0].text, r#"{"eventID":"y"}"#);
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! JSON strings can be hidden by escapes (`\u0052oot` is `Root`), so any text containing `\u`
 //! (or `\/`, when a literal contains `/`) is treated as a candidate for every rule.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Input, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, Input, MatchKind, StartKind};
 
 use std::collections::HashMap;
 
@@ -62,6 +62,7 @@ impl Automata {
                     .match_kind(kind)
                     .ascii_case_insensitive(folded)
                     .kind(checker.then_some(AhoCorasickKind::DFA))
+                    .start_kind(StartKind::Unanchored)
                     .prefilter(!checker)
                     .build(&texts)
                     .expect("literal automaton builds");
@@ -209,11 +210,17 @@ impl Prefilter {
     /// Marks in `out` (one flag per rule) the rules that may match the record `text`.
     /// Returns true when at least one may.
     pub fn candidates(&self, text: &[u8], out: &mut Vec<bool>) -> bool {
-        let mut seen = vec![false; self.literals];
-        if let Some(c) = &self.checker {
-            c.mark(text, &mut seen);
+        thread_local! {
+            static SEEN: std::cell::RefCell<Vec<bool>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        self.judge(&seen, out)
+        SEEN.with_borrow_mut(|seen| {
+            seen.clear();
+            seen.resize(self.literals, false);
+            if let Some(c) = &self.checker {
+                c.mark(text, seen);
+            }
+            self.judge(seen, out)
+        })
     }
 
     /// The rules whose clauses all have a literal among `seen`.
