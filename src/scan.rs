@@ -263,40 +263,7 @@ impl Scanner {
             return (out, Vec::new());
         }
         let rules: Vec<&Rule> = self.eval.enabled().collect();
-        // Each rule's sightings are its own (learning, combinations): judged rule by rule, in
-        // parallel.
-        let mut by_rule: std::collections::BTreeMap<u32, (Vec<first_seen::Seen>, Vec<usize>)> =
-            Default::default();
-        for (i, c) in counted.iter().enumerate() {
-            let rule = rules[c.rule as usize];
-            if let (Some(fs), Some(key)) = (&rule.first_seen, c.seen_key) {
-                let key = &keys.all[key as usize];
-                let (seen, at) = by_rule.entry(c.rule).or_default();
-                seen.push(first_seen::Seen {
-                    rule: &rule.name,
-                    fs,
-                    ms: c.ms,
-                    key,
-                });
-                at.push(i);
-            }
-        }
-        let judged: Vec<(Vec<usize>, Vec<Option<String>>)> = by_rule
-            .into_par_iter()
-            .map(|(_, (seen, at))| {
-                let history = &mut first_seen::InMemory::default();
-                let Ok(why) = first_seen::judge_all(&seen, history, Judging::Alert);
-                (at, why)
-            })
-            .collect();
-        let mut novelty: Vec<Option<String>> = (0..counted.len()).map(|_| None).collect();
-        let mut old = vec![false; counted.len()];
-        for (at, why) in judged {
-            for (i, why) in at.into_iter().zip(why) {
-                old[i] = why.is_none();
-                novelty[i] = why;
-            }
-        }
+        let (mut novelty, old) = judge_first_seen(&counted, keys, &rules);
         // Alerts without their records yet: the new sightings and every threshold match.
         let mut of: HashMap<(String, String), usize> = HashMap::new();
         let mut alerts = Vec::new();
@@ -553,6 +520,49 @@ impl Scanner {
             }
         }
     }
+}
+
+/// Judges the first-seen matches among `counted`: why each is new (`None`: not, or not a
+/// first-seen match), and which are not new. Each rule's sightings are its own (learning,
+/// combinations): judged rule by rule, in parallel.
+fn judge_first_seen(
+    counted: &[Counted],
+    keys: &Keys,
+    rules: &[&Rule],
+) -> (Vec<Option<String>>, Vec<bool>) {
+    let mut by_rule: std::collections::BTreeMap<u32, (Vec<first_seen::Seen>, Vec<usize>)> =
+        Default::default();
+    for (i, c) in counted.iter().enumerate() {
+        let rule = rules[c.rule as usize];
+        if let (Some(fs), Some(key)) = (&rule.first_seen, c.seen_key) {
+            let key = &keys.all[key as usize];
+            let (seen, at) = by_rule.entry(c.rule).or_default();
+            seen.push(first_seen::Seen {
+                rule: &rule.name,
+                fs,
+                ms: c.ms,
+                key,
+            });
+            at.push(i);
+        }
+    }
+    let judged: Vec<(Vec<usize>, Vec<Option<String>>)> = by_rule
+        .into_par_iter()
+        .map(|(_, (seen, at))| {
+            let history = &mut first_seen::InMemory::default();
+            let Ok(why) = first_seen::judge_all(&seen, history, Judging::Alert);
+            (at, why)
+        })
+        .collect();
+    let mut novelty: Vec<Option<String>> = (0..counted.len()).map(|_| None).collect();
+    let mut old = vec![false; counted.len()];
+    for (at, why) in judged {
+        for (i, why) in at.into_iter().zip(why) {
+            old[i] = why.is_none();
+            novelty[i] = why;
+        }
+    }
+    (novelty, old)
 }
 
 /// Where a kept match was read, as `scan` says it.

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""`scan` with more rules against `scan` with the default pack, over the JSON Lines of
+`bench/files-pace.py` (the invictus corpus's records repeated to about 366 MB; run that script
+once to make them): whole processes, release build, medians of ROUNDS, each rule set's time
+and its ratio to the default pack's time of the same build, and the peak resident memory
+(which counts the mapped input, about 370 MB). With TRAILWATCH_BEFORE=/path/to/old/trailwatch
+the old build runs alternately with the current one, and its columns are added.
+
+Usage: python3 bench/packs-pace.py [ROUNDS]   (default 5)
+"""
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TW = str(ROOT / "target/release/trailwatch")
+BEFORE = os.environ.get("TRAILWATCH_BEFORE")
+ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
+TRAIL = ROOT / "bench/data/files-pace-366/trail"
+SETS = [
+    "default",
+    "default,cis",
+    "default,tests/sigma",
+    "default,cis,threats",
+    "default,cis,threats,tests/sigma",
+]
+
+if not (TRAIL / "big.jsonl").exists():
+    sys.exit("no input: run `python3 bench/files-pace.py 1` first (it makes the file)")
+subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
+
+
+def timed(binary, rules):
+    """Wall seconds and peak resident KiB of one scan."""
+    t = time.perf_counter()
+    p = subprocess.run(
+        ["/usr/bin/time", "-f", "%M", binary, "scan", "--rules", rules, str(TRAIL)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True)
+    return time.perf_counter() - t, int(p.stderr.strip().splitlines()[-1])
+
+
+builds = {"now": TW} | ({"before": BEFORE} if BEFORE else {})
+runs = {(b, s): [] for b in builds for s in SETS}
+for _ in range(ROUNDS):
+    for s in SETS:
+        for b, binary in builds.items():
+            runs[(b, s)].append(timed(binary, s))
+
+med = {k: (statistics.median(t for t, _ in v), max(m for _, m in v)) for k, v in runs.items()}
+size = (TRAIL / "big.jsonl").stat().st_size / 2**20
+head = "| rules | " + " | ".join(
+    f"{b}: time | {b}: × default | {b}: peak memory" for b in builds) + " |"
+print(f"{size:.0f} MB of JSON Lines, 2 cores, medians of {ROUNDS}\n")
+print(head)
+print("|---|" + "---|---|---|" * len(builds))
+for s in SETS:
+    cells = []
+    for b in builds:
+        t, m = med[(b, s)]
+        cells.append(f"{t:.2f} s | {t / med[(b, 'default')][0]:.1f}× | {m / 1024:.0f} MiB")
+    print(f"| {s} | " + " | ".join(cells) + " |")
