@@ -21,7 +21,7 @@ pub struct Prefilter {
     /// `None` when some rule requires nothing, so every record must be looked at.
     finder: Option<Automata>,
     /// Finds every literal present in one record.
-    checker: Option<Automata>,
+    checker: Option<Checker>,
     literals: usize,
     /// The longest literal's length in bytes.
     longest: usize,
@@ -33,40 +33,31 @@ pub struct Prefilter {
 /// A literal of the table: its text, and whether it is matched ignoring ASCII case (Sigma's).
 type Literal = (String, bool);
 
-/// The literals searched for as written, and those searched for ignoring ASCII case, in two
-/// automata: a case-folded literal (a Sigma rule's) does not make every other literal fold
-/// (the automaton stays on its fast paths).
+/// The finder's literals searched for as written, and those searched for ignoring ASCII case,
+/// in two automata: a case-folded literal (a Sigma rule's) does not make every other literal
+/// fold (the automaton stays on its fast paths, its prefilter among them).
 #[derive(Debug, Clone)]
 struct Automata {
-    /// Each automaton, with the table index of each of its patterns.
-    exact: Option<(AhoCorasick, Vec<usize>)>,
-    folded: Option<(AhoCorasick, Vec<usize>)>,
+    exact: Option<AhoCorasick>,
+    folded: Option<AhoCorasick>,
     /// The longest literal of either.
     longest: usize,
 }
 
 impl Automata {
     /// The automata of `lits` (table index, literal); `None` when there is no literal.
-    fn build(lits: &[(usize, &Literal)], kind: MatchKind) -> Option<Automata> {
+    fn build(lits: &[(usize, &Literal)]) -> Option<Automata> {
         let part = |folded: bool| {
-            let (ids, texts): (Vec<usize>, Vec<&str>) = lits
-                .iter()
+            let texts: Vec<&str> = (lits.iter())
                 .filter(|(_, l)| l.1 == folded)
-                .map(|(i, l)| (*i, l.0.as_str()))
-                .unzip();
+                .map(|(_, l)| l.0.as_str())
+                .collect();
             (!texts.is_empty()).then(|| {
-                // The checker meets literals all through a record: a DFA, with no prefilter
-                // (skipping ahead pays only between rare hits, the finder's case).
-                let checker = kind == MatchKind::Standard;
-                let ac = AhoCorasickBuilder::new()
-                    .match_kind(kind)
+                AhoCorasickBuilder::new()
+                    .match_kind(MatchKind::LeftmostFirst)
                     .ascii_case_insensitive(folded)
-                    .kind(checker.then_some(AhoCorasickKind::DFA))
-                    .start_kind(StartKind::Unanchored)
-                    .prefilter(!checker)
                     .build(&texts)
-                    .expect("literal automaton builds");
-                (ac, ids)
+                    .expect("literal automaton builds")
             })
         };
         let a = Automata {
@@ -83,10 +74,8 @@ impl Automata {
     /// (`scan` asks again after every line).
     fn find(&self, hay: &[u8]) -> Option<usize> {
         let (exact, folded) = match (&self.exact, &self.folded) {
-            (Some((e, _)), Some((f, _))) => (e, f),
-            (Some((one, _)), None) | (None, Some((one, _))) => {
-                return one.find(hay).map(|m| m.start())
-            }
+            (Some(e), Some(f)) => (e, f),
+            (Some(one), None) | (None, Some(one)) => return one.find(hay).map(|m| m.start()),
             (None, None) => return None,
         };
         let (mut from, mut step) = (0, 4 << 10);
@@ -109,13 +98,55 @@ impl Automata {
             }
         }
     }
+}
+
+/// Finds every literal in one text in one pass: one automaton (a DFA: literals meet it all
+/// through a record, so it runs without a prefilter), ignoring ASCII case when some literal
+/// does, a hit of an exact literal then confirmed by its bytes.
+#[derive(Debug, Clone)]
+struct Checker {
+    ac: AhoCorasick,
+    /// The table index of each pattern.
+    ids: Vec<usize>,
+    /// An exact literal's bytes, when the automaton ignores case.
+    exact: Vec<Option<Box<[u8]>>>,
+}
+
+impl Checker {
+    fn build(lits: &[(usize, &Literal)]) -> Option<Checker> {
+        if lits.is_empty() {
+            return None;
+        }
+        let folds = lits.iter().any(|(_, l)| l.1);
+        let ac = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .ascii_case_insensitive(folds)
+            .kind(Some(AhoCorasickKind::DFA))
+            .start_kind(StartKind::Unanchored)
+            .prefilter(false)
+            .build(lits.iter().map(|(_, l)| l.0.as_bytes()))
+            .expect("literal automaton builds");
+        let exact = lits
+            .iter()
+            .map(|(_, l)| (folds && !l.1).then(|| l.0.as_bytes().into()))
+            .collect();
+        Some(Checker {
+            ac,
+            ids: lits.iter().map(|(i, _)| *i).collect(),
+            exact,
+        })
+    }
 
     /// Marks in `seen` (by table index) every literal in `hay`.
     fn mark(&self, hay: &[u8], seen: &mut [bool]) {
-        for (ac, ids) in self.exact.iter().chain(self.folded.iter()) {
-            for m in ac.find_overlapping_iter(hay) {
-                seen[ids[m.pattern().as_usize()]] = true;
+        for m in self.ac.find_overlapping_iter(hay) {
+            let p = m.pattern().as_usize();
+            if let Some(lit) = &self.exact[p] {
+                if hay[m.range()] != **lit {
+                    continue;
+                }
             }
+            seen[self.ids[p]] = true;
         }
     }
 }
@@ -180,9 +211,9 @@ impl Prefilter {
         let finder = if exhaustive {
             None
         } else {
-            Automata::build(&of(&finder_lits), MatchKind::LeftmostFirst)
+            Automata::build(&of(&finder_lits))
         };
-        let checker = Automata::build(&of(&all), MatchKind::Standard);
+        let checker = Checker::build(&of(&all));
         Prefilter {
             finder,
             checker,
