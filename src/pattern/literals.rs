@@ -150,6 +150,7 @@ pub fn of_regex(src: &str) -> Requirement {
         return Requirement::none();
     };
     let numeric = |t: &str| t.chars().all(|c| c.is_ascii_digit() || ".eE+-".contains(c));
+    let numeric = |t: &str| numeric(t) || may_span_members(t);
     let found = |kind: ExtractKind| -> Requirement {
         let mut seq = Extractor::new().kind(kind.clone()).extract(&hir);
         match kind {
@@ -187,6 +188,13 @@ pub fn of_regex(src: &str) -> Requirement {
             )
         })
         .unwrap_or_default()
+}
+
+/// True when a literal may only occur in a value's text across JSON's punctuation (`,`, `:`,
+/// brackets): Sigma tests an object's value as its compact JSON, which need not be the text
+/// the record holds (`[1, 2]` is tested as `[1,2]`).
+pub fn may_span_members(text: &str) -> bool {
+    text.contains([',', ':', '[', ']', '{', '}'])
 }
 
 /// A literal is usable when it is long enough and would appear unescaped in JSON text.
@@ -307,7 +315,16 @@ mod tests {
         // A suffix when the prefix is not usable.
         assert_eq!(texts(&of_regex(".*Secret$")), [[("Secret", &JsonString)]]);
         assert_eq!(texts(&of_regex("passé")), [[("passé", &JsonString)]]);
-        for none in ["a.*b", ".*", "x?", "[a-z]+", "(", "12[0-9]", "1e2|3e4"] {
+        for none in [
+            "a.*b",
+            ".*",
+            "x?",
+            "[a-z]+",
+            "(",
+            "12[0-9]",
+            "1e2|3e4",
+            "true,false",
+        ] {
             assert!(of_regex(none).is_none(), "{none}");
         }
         // Every value the expression finds holds the literal, ignoring case.

@@ -396,10 +396,11 @@ fn value_literal(v: &Value) -> Requirement {
 }
 
 /// A wildcard string's longest plain text, found in any letter case (ASCII text only: other
-/// letters fold in ways the prefilter does not).
+/// letters fold in ways the prefilter does not; none across JSON's punctuation: an object's
+/// value is tested as its compact JSON).
 fn literal_of(w: &Wild) -> Requirement {
     match w.longest_text() {
-        Some(t) if t.is_ascii() => {
+        Some(t) if t.is_ascii() && !crate::pattern::literals::may_span_members(t) => {
             let enc = if w.cased {
                 Encoding::JsonString
             } else {

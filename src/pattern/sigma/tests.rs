@@ -354,3 +354,18 @@ fn metadata_is_read() {
     assert!(r.is_match(&json!({"userIdentity": {"type": "Root"}, "eventType": "AwsApiCall"})));
     assert!(!r.is_match(&json!({"userIdentity": {"type": "Root"}, "eventType": "AwsServiceEvent"})));
 }
+
+#[test]
+fn a_value_across_an_objects_punctuation_gives_the_prefilter_no_literal() {
+    // An object's value is tested as its compact JSON, which the record's text need not hold.
+    let record: serde_json::Value =
+        serde_json::from_str(r#"{"responseElements":{"x":[true, false]}}"#).unwrap();
+    for detection in [
+        "selection:\n  responseElements|contains: 'true,false'\ncondition: selection",
+        "selection:\n  responseElements|re: 'true,fals[e]'\ncondition: selection",
+    ] {
+        let r = rule(detection);
+        assert!(r.is_match(&record), "{detection}");
+        assert!(r.requirement().is_none(), "{detection}");
+    }
+}

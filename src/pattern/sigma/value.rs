@@ -94,13 +94,24 @@ impl Wild {
     /// True when the whole of `text` matches.
     pub(super) fn matches(&self, text: &str) -> bool {
         let folded;
-        let t: &str = if self.cased {
+        let plain = |t: &str| t.is_ascii() && !t.bytes().any(|b| b.is_ascii_uppercase());
+        let t: &str = if self.cased || plain(text) {
             text
         } else {
             folded = text.to_lowercase();
             &folded
         };
-        glob(&self.pieces, t)
+        // Sigma's usual shapes (a value, `startswith`, `endswith`, `contains`) as plain string
+        // searches; any other through the wildcard matcher.
+        match self.pieces.as_slice() {
+            [Piece::Text(p)] => t == p,
+            [Piece::Text(p), Piece::Any] => t.starts_with(p.as_str()),
+            [Piece::Any, Piece::Text(p)] => t.ends_with(p.as_str()),
+            [Piece::Any, Piece::Text(p), Piece::Any] => {
+                memchr::memmem::find(t.as_bytes(), p.as_bytes()).is_some()
+            }
+            pieces => glob(pieces, t),
+        }
     }
 
     /// The text as written (in its case) when there is no wildcard in it.
@@ -237,5 +248,35 @@ mod tests {
         assert!(w("*").matches(""));
         assert!(w("ÉTÉ").matches("été"), "case folds beyond ASCII");
         assert_eq!(w("a*b").around(true, true).pieces.len(), 5);
+    }
+
+    #[test]
+    fn the_usual_shapes_match_as_the_wildcard_matcher_does() {
+        let texts = [
+            "",
+            "Kali",
+            "kali linux",
+            "aws-cli/2 PACU",
+            "pacu",
+            "é-Été",
+            "xpacux",
+            "ab",
+        ];
+        for value in ["pacu", "Kali", "été", "", "a", "ab"] {
+            for cased in [false, true] {
+                for (start, end) in [(false, false), (true, false), (false, true), (true, true)] {
+                    let w = Wild::parse(value, cased).around(start, end);
+                    for t in texts {
+                        let folded = if cased {
+                            t.to_string()
+                        } else {
+                            t.to_lowercase()
+                        };
+                        let want = glob(&w.pieces, &folded);
+                        assert_eq!(w.matches(t), want, "{value:?} {start} {end} {cased} {t:?}");
+                    }
+                }
+            }
+        }
     }
 }
