@@ -3,13 +3,15 @@
 `bench/files-pace.py` (the invictus corpus's records repeated to about 366 MB; run that script
 once to make them): whole processes, release build, medians of ROUNDS, each rule set's time
 and its ratio to the default pack's time of the same build, and the peak resident memory
-(which counts the mapped input, about 370 MB). With TRAILWATCH_BEFORE=/path/to/old/trailwatch
+(which counts the mapped input, about 370 MB); the three packs also without the threats pack's
+first-seen rules (`bench/data/packs-pace/no-first-seen.toml`). With TRAILWATCH_BEFORE=/path/to/old/trailwatch
 the old build runs alternately with the current one, and its columns are added.
 
 Usage: python3 bench/packs-pace.py [ROUNDS]   (default 5)
 """
 import os
 import statistics
+import tomllib
 import subprocess
 import sys
 import time
@@ -20,12 +22,21 @@ TW = str(ROOT / "target/release/trailwatch")
 BEFORE = os.environ.get("TRAILWATCH_BEFORE")
 ROUNDS = int(sys.argv[1]) if len(sys.argv) > 1 else 5
 TRAIL = ROOT / "bench/data/files-pace-366/trail"
+# The three packs with the threats pack's first-seen rules disabled: what those rules cost.
+NO_FIRST_SEEN = ROOT / "bench/data/packs-pace/no-first-seen.toml"
+NO_FIRST_SEEN.parent.mkdir(parents=True, exist_ok=True)
+threats = tomllib.load(open(ROOT / "src/rules/packs/threats.toml", "rb"))
+NO_FIRST_SEEN.write_text('rule_packs = ["default", "cis", "threats"]\n' + "".join(
+    f'[[rules]]\nname = "{r["name"]}"\nenabled = false\n'
+    for r in threats["rules"] if "first_seen" in r))
 SETS = [
     "default",
     "default,cis",
     "default,tests/sigma",
     "default,cis,threats",
     "default,cis,threats,tests/sigma",
+    str(NO_FIRST_SEEN),
+    f"{NO_FIRST_SEEN},tests/sigma",
 ]
 
 if not (TRAIL / "big.jsonl").exists():
@@ -61,4 +72,5 @@ for s in SETS:
     for b in builds:
         t, m = med[(b, s)]
         cells.append(f"{t:.2f} s | {t / med[(b, 'default')][0]:.1f}× | {m / 1024:.0f} MiB")
-    print(f"| {s} | " + " | ".join(cells) + " |")
+    name = s.replace(str(NO_FIRST_SEEN), "default,cis,threats without first-seen rules")
+    print(f"| {name} | " + " | ".join(cells) + " |")
