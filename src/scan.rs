@@ -237,7 +237,7 @@ impl Scanner {
                     start, len, lossy, ..
                 } = c.record
                 {
-                    let text = text_at(buf, start, len, lossy).unwrap_or_default();
+                    let text = text_at(&inp.data, start, len, lossy).unwrap_or_default();
                     c.record = Place::Text(text);
                 }
             }
