@@ -243,15 +243,20 @@ impl Found {
                         id
                     }
                 };
-                let event = Event {
+                let mut event = Event {
                     id,
                     time: m.record.get_str("eventTime").unwrap_or("").to_string(),
                     source: source.to_string(),
                     record: text.to_string(),
                     principal: principal_of(&m.record.value),
                 };
-                for (_, r) in &m.rules {
-                    let mut a = r.alert(eval.language(), event.clone(), Kind::Match);
+                for (n, (_, r)) in m.rules.iter().enumerate() {
+                    // The last rule's alert takes the event (the record is copied once less).
+                    let event = match n + 1 < m.rules.len() {
+                        true => event.clone(),
+                        false => std::mem::take(&mut event),
+                    };
+                    let mut a = r.alert(eval.language(), event, Kind::Match);
                     a.tally_key = r
                         .threshold
                         .as_ref()
