@@ -102,14 +102,13 @@ enum Place {
     },
 }
 
-/// The text a record's `Place::At` names in an input's bytes (`None` when the input no longer
-/// holds it there).
-fn text_at(data: &[u8], start: usize, len: usize, lossy: bool) -> Option<String> {
-    let buf = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
-    if lossy {
-        let text = String::from_utf8_lossy(buf);
-        return text.get(start..start + len).map(str::to_string);
-    }
+/// A byte-order mark, which is not part of the JSON.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// The text a record's `Place::At` of an input read as bytes names in its bytes (`None` when
+/// the input no longer holds it there).
+fn text_at(data: &[u8], start: usize, len: usize) -> Option<String> {
+    let buf = data.strip_prefix(BOM).unwrap_or(data);
     Some(String::from_utf8_lossy(buf.get(start..start + len)?).into_owned())
 }
 
@@ -216,7 +215,7 @@ impl Scanner {
     pub fn scan(&self, inp: &format::Input) -> Report {
         let buf: &[u8] = &inp.data;
         // A byte-order mark is not part of the JSON.
-        let buf = buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(buf);
+        let buf = buf.strip_prefix(BOM).unwrap_or(buf);
         if buf.iter().all(u8::is_ascii_whitespace) {
             let mut rep = self.empty_report();
             rep.unread.push(format!(
@@ -232,13 +231,16 @@ impl Scanner {
         };
         if inp.name == "-" {
             // Standard input cannot be read again: the records that may alert are kept.
+            let mut text_lossy = None;
             for c in &mut rep.counted {
-                if let Place::At {
-                    start, len, lossy, ..
-                } = c.record
-                {
-                    let text = text_at(&inp.data, start, len, lossy).unwrap_or_default();
-                    c.record = Place::Text(text);
+                if let Place::At { start, len, lossy } = c.record {
+                    let text = match lossy {
+                        false => text_at(&inp.data, start, len),
+                        true => (text_lossy.get_or_insert_with(|| String::from_utf8_lossy(buf)))
+                            .get(start..start + len)
+                            .map(str::to_string),
+                    };
+                    c.record = Place::Text(text.unwrap_or_default());
                 }
             }
         }
@@ -597,14 +599,26 @@ fn read_again(
         let data = files
             .get(file as usize)
             .map(|p| format::load_limited(p, max_input));
+        let bytes = match &data {
+            Some(Ok((inp, _))) => &inp.data[..],
+            _ => &[],
+        };
+        // An input with bad UTF-8 made text once, whatever the number of its records.
+        let mut replaced: Option<String> = None;
         for n in wanted {
             let c = &counted[places[n].expect("a place")];
             let Place::At { start, len, lossy } = c.record else {
                 continue;
             };
-            let text = match &data {
-                Some(Ok((inp, _))) => text_at(&inp.data, start, len, lossy),
-                _ => None,
+            let text = match lossy {
+                false => text_at(bytes, start, len),
+                true => {
+                    let whole = replaced.get_or_insert_with(|| {
+                        let buf = bytes.strip_prefix(BOM).unwrap_or(bytes);
+                        String::from_utf8_lossy(buf).into_owned()
+                    });
+                    whole.get(start..start + len).map(str::to_string)
+                }
             };
             // The same record, or the input changed since it was read.
             let same = text.as_deref().is_some_and(|t| {

@@ -542,3 +542,62 @@ fn scan_judges_first_seen_and_thresholds_once_every_input_is_read() {
     let w = want(["-:2", "-:5", "-:6", "-:7", "-:4"]);
     assert_eq!(found(&o), w, "{}", text(&o));
 }
+
+#[test]
+fn scan_reads_again_the_record_of_a_file_with_bad_bytes() {
+    // A delivery file (a document over several lines) with a byte that is not UTF-8 in an
+    // earlier record: read with the bytes replaced (and said), and the alerting records found
+    // again at the same place of that text (3 bytes for 1 before them).
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rules]]\nname = \"new-address\"\ntitle = \"t\"\nseverity = \"high\"\nevent_pattern = '''{\"detail\":{\"eventName\":[\"GetSecretValue\"]}}'''\nfirst_seen = { fields = [\"userIdentity.arn\", \"sourceIPAddress\"], window = \"30d\", learn = \"1d\" }\n",
+    )
+    .unwrap();
+    let bad = read("x1", T0, Some(ALICE), VPS, false).replace("prod/db", "prod/d#");
+    let mut doc = format!(
+        "{{\"Records\":[\n{bad},\n{},\n{}\n]}}\n",
+        read("x2", T0 + 2 * DAY, Some(ALICE), ACME, false),
+        read("x3", T0 + 3 * DAY, Some(BOB), ACME, false)
+    )
+    .into_bytes();
+    let at = doc.windows(2).position(|w| w == b"\\u").unwrap_or(0);
+    assert_eq!(at, 0, "no escape in the test's records");
+    let i = doc.windows(7).position(|w| w == b"prod/d#").unwrap() + 6;
+    doc[i] = 0xFF;
+    std::fs::write(dir.path().join("c.json"), doc).unwrap();
+    let o = crate::support::run(
+        &[
+            "scan",
+            "--rules",
+            rules.to_str().unwrap(),
+            dir.path().to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(1), "bad bytes are said: {}", text(&o));
+    assert!(text(&o).contains("invalid UTF-8"), "{}", text(&o));
+    let m = crate::support::matches(&o);
+    let got: Vec<(&str, &str, &str)> = m
+        .iter()
+        .map(|x| {
+            let loc = x["location"].as_str().unwrap();
+            let name = x["eventName"].as_str().unwrap_or("(none)");
+            (
+                x["eventID"].as_str().unwrap(),
+                name,
+                loc.rsplit('/').next().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("x2", "GetSecretValue", "c.json:1[1]"),
+            ("x3", "GetSecretValue", "c.json:1[2]")
+        ],
+        "{}",
+        text(&o)
+    );
+}
