@@ -266,8 +266,8 @@ impl Scanner {
         }
         let rules: Vec<&Rule> = self.eval.enabled().collect();
         let (mut novelty, old) = judge_first_seen(&counted, keys, &rules);
-        // Alerts without their records yet: the new sightings and every threshold match.
-        let mut of: HashMap<(String, String), usize> = HashMap::new();
+        // Alerts without their records yet, each with its match: the new sightings and every
+        // threshold match.
         let mut alerts = Vec::new();
         for (i, c) in counted.iter_mut().enumerate() {
             if old[i] {
@@ -286,21 +286,17 @@ impl Scanner {
             let mut a = rule.alert(Language::En, event, Kind::Match);
             a.tally_key = c.tally_key.take().map(String::from);
             a.novelty = novelty[i].take().unwrap_or_default();
-            of.insert((a.rule.clone(), a.event_id.clone()), i);
-            alerts.push(a);
+            alerts.push((a, i));
         }
-        let Ok(mut fired) = threshold::apply(self.eval.rules(), alerts, &mut InMemory::default());
-        let places: Vec<Option<usize>> = fired
-            .iter()
-            .map(|a| of.get(&(a.rule.clone(), a.event_id.clone())).copied())
-            .collect();
+        let store = &mut InMemory::default();
+        let Ok(fired) = threshold::apply_tagged(self.eval.rules(), alerts, store);
+        let (mut fired, places): (Vec<Alert>, Vec<usize>) = fired.into_iter().unzip();
         let problems = read_again(&mut fired, &places, &counted, files, max_input);
         for (a, i) in fired.iter().zip(places) {
             let Some(rule) = self.eval.rules().get(&a.rule) else {
                 continue;
             };
-            let loc = i.map_or(String::new(), |i| location(&counted[i], files));
-            write_alert(&mut out, rule, a, &loc);
+            write_alert(&mut out, rule, a, &location(&counted[i], files));
         }
         (out, problems)
     }
@@ -578,21 +574,20 @@ fn location(c: &Counted, files: &[std::path::PathBuf]) -> String {
 /// the record it held (the alert is then written without the record's fields).
 fn read_again(
     alerts: &mut [Alert],
-    places: &[Option<usize>],
+    places: &[usize],
     counted: &[Counted],
     files: &[std::path::PathBuf],
     max_input: u64,
 ) -> Vec<String> {
     let mut problems = Vec::new();
     let mut by_file: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
-    for (n, i) in places.iter().enumerate() {
-        match i.map(|i| &counted[i]) {
-            Some(Counted {
+    for (n, &i) in places.iter().enumerate() {
+        match &counted[i] {
+            Counted {
                 record: Place::Text(t),
                 ..
-            }) => alerts[n].record = t.clone(),
-            Some(c) => by_file.entry(c.file).or_default().push(n),
-            None => {}
+            } => alerts[n].record = t.clone(),
+            c => by_file.entry(c.file).or_default().push(n),
         }
     }
     for (file, wanted) in by_file {
@@ -606,7 +601,7 @@ fn read_again(
         // An input with bad UTF-8 made text once, whatever the number of its records.
         let mut replaced: Option<String> = None;
         for n in wanted {
-            let c = &counted[places[n].expect("a place")];
+            let c = &counted[places[n]];
             let Place::At { start, len, lossy } = c.record else {
                 continue;
             };
@@ -620,10 +615,13 @@ fn read_again(
                     whole.get(start..start + len).map(str::to_string)
                 }
             };
-            // The same record, or the input changed since it was read.
+            // The same record (its eventID and eventTime, as taken when it matched), or the
+            // input changed since it was read.
             let same = text.as_deref().is_some_and(|t| {
-                let r = Record::parse(t.into()).ok();
-                r.is_some_and(|r| r.get_str("eventID") == Some(&*c.event_id))
+                Record::parse(t.into()).is_ok_and(|r| {
+                    r.get_str("eventID").unwrap_or("") == &*c.event_id
+                        && first_seen::millis_of(r.get_str("eventTime").unwrap_or("")) == c.ms
+                })
             });
             match text {
                 Some(t) if same => alerts[n].record = t,
@@ -894,20 +892,20 @@ mod tests {
         let rule = set.enabled().next().unwrap();
         let mut alerts = vec![rule.alert(Language::En, event, Kind::Match)];
         let files = [f.clone()];
-        let problems = read_again(&mut alerts, &[Some(0)], &counted, &files, 1 << 20);
+        let problems = read_again(&mut alerts, &[0], &counted, &files, 1 << 20);
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(alerts[0].record, rec, "after the byte-order mark");
 
         // Another record where it was, and an input gone: said, never a wrong record.
         alerts[0].record.clear();
         std::fs::write(&f, format!("\u{FEFF}{}\n", rec.replace("e1", "e2"))).unwrap();
-        let problems = read_again(&mut alerts, &[Some(0)], &counted, &files, 1 << 20);
+        let problems = read_again(&mut alerts, &[0], &counted, &files, 1 << 20);
         assert!(alerts[0].record.is_empty());
         assert_eq!(problems.len(), 1);
         let at = format!("{}:1: changed or gone since it was read", f.display());
         assert!(problems[0].starts_with(&at), "{problems:?}");
         std::fs::remove_file(&f).unwrap();
-        let problems = read_again(&mut alerts, &[Some(0)], &counted, &files, 1 << 20);
+        let problems = read_again(&mut alerts, &[0], &counted, &files, 1 << 20);
         assert_eq!(problems.len(), 1, "{problems:?}");
     }
 }

@@ -107,22 +107,34 @@ pub(crate) fn apply<T: Tallies>(
     alerts: Vec<Alert>,
     store: &mut T,
 ) -> Result<Vec<Alert>, T::Error> {
+    let tagged = alerts.into_iter().map(|a| (a, ())).collect();
+    let out = apply_tagged(rules, tagged, store)?;
+    Ok(out.into_iter().map(|(a, _)| a).collect())
+}
+
+/// `apply`, each alert with a tag of the caller's that stays with it (a threshold reached
+/// keeps the tag of the match that reached it).
+pub(crate) fn apply_tagged<T: Tallies, X>(
+    rules: &RuleSet,
+    alerts: Vec<(Alert, X)>,
+    store: &mut T,
+) -> Result<Vec<(Alert, X)>, T::Error> {
     let mut out = Vec::with_capacity(alerts.len());
-    let mut counted: Vec<(i64, Alert, &Threshold)> = Vec::new();
-    for a in alerts {
+    let mut counted: Vec<(i64, Alert, X, &Threshold)> = Vec::new();
+    for (a, x) in alerts {
         match rules.get(&a.rule).and_then(|r| r.threshold.as_ref()) {
             Some(th) if a.kind == Kind::Match => {
                 let ms = a
                     .event_time
                     .parse::<jiff::Timestamp>()
                     .map_or(0, |t| t.as_millisecond());
-                counted.push((ms, a, th));
+                counted.push((ms, a, x, th));
             }
-            _ => out.push(a),
+            _ => out.push((a, x)),
         }
     }
     counted.sort_by(|x, y| (x.0, &x.1.event_id).cmp(&(y.0, &y.1.event_id)));
-    for (ms, a, th) in counted {
+    for (ms, a, x, th) in counted {
         // The key was taken when the record matched; parsed here only if it was not.
         let key = a.tally_key.clone().unwrap_or_else(|| {
             let record: Value = serde_json::from_str(&a.record).unwrap_or(Value::Null);
@@ -134,7 +146,7 @@ pub(crate) fn apply<T: Tallies>(
             store.put(&a.rule, &key, &t)?;
         }
         if let Counted::Fired(events) = c {
-            out.push(fired(a, th, key, &events));
+            out.push((fired(a, th, key, &events), x));
         }
     }
     Ok(out)

@@ -601,3 +601,56 @@ fn scan_reads_again_the_record_of_a_file_with_bad_bytes() {
         text(&o)
     );
 }
+
+#[test]
+fn scan_gives_each_alert_its_own_record_and_place_when_event_ids_repeat_or_lack() {
+    // Sample sets reuse event IDs ("1") and some records have none: each alert still carries
+    // its own match's record and location (not another match's with the same ID).
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rules]]\nname = \"new-address\"\ntitle = \"t\"\nseverity = \"high\"\nevent_pattern = '''{\"detail\":{\"eventName\":[\"GetSecretValue\"]}}'''\nfirst_seen = { fields = [\"userIdentity.arn\", \"sourceIPAddress\"], window = \"30d\", learn = \"1d\" }\n",
+    )
+    .unwrap();
+    let d2 = T0 + 2 * DAY;
+    let lines = [
+        read("1", T0, Some(ALICE), VPS, false),
+        read("1", d2, Some(BOB), VPS, false),
+        read("1", d2 + 60_000, Some(CAROL), ACME, false),
+        read("1", d2 + 120_000, Some(CAROL), ACME, false), // known: carol on ACME a minute ago
+        read("X", d2 + 180_000, Some(DAVE), VPS, false).replace(r#""eventID":"X","#, ""),
+    ];
+    let file = dir.path().join("a.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let o = crate::support::run(
+        &[
+            "scan",
+            "--rules",
+            rules.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let got: Vec<(String, String)> = crate::support::matches(&o)
+        .iter()
+        .map(|x| {
+            let loc = x["location"].as_str().unwrap().rsplit('/').next().unwrap();
+            (
+                x["principalArn"].as_str().unwrap_or("(none)").to_string(),
+                loc.to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        (BOB, "a.jsonl:2"),
+        (CAROL, "a.jsonl:3"),
+        (DAVE, "a.jsonl:5"),
+    ];
+    let want: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, l)| (a.to_string(), l.to_string()))
+        .collect();
+    assert_eq!(got, want, "{}", text(&o));
+}
