@@ -543,18 +543,25 @@ fn scan_judges_first_seen_and_thresholds_once_every_input_is_read() {
     assert_eq!(found(&o), w, "{}", text(&o));
 }
 
+/// A rules file with one first-seen rule, `new-address`: a principal's first secret read from
+/// an address (learning for a day).
+fn new_address_rule(dir: &Path) -> PathBuf {
+    let rules = dir.join("rules.toml");
+    std::fs::write(
+        &rules,
+        "[[rules]]\nname = \"new-address\"\ntitle = \"t\"\nseverity = \"high\"\nevent_pattern = '''{\"detail\":{\"eventName\":[\"GetSecretValue\"]}}'''\nfirst_seen = { fields = [\"userIdentity.arn\", \"sourceIPAddress\"], window = \"30d\", learn = \"1d\" }\n",
+    )
+    .unwrap();
+    rules
+}
+
 #[test]
 fn scan_reads_again_the_record_of_a_file_with_bad_bytes() {
     // A delivery file (a document over several lines) with a byte that is not UTF-8 in an
     // earlier record: read with the bytes replaced (and said), and the alerting records found
     // again at the same place of that text (3 bytes for 1 before them).
     let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
-        "[[rules]]\nname = \"new-address\"\ntitle = \"t\"\nseverity = \"high\"\nevent_pattern = '''{\"detail\":{\"eventName\":[\"GetSecretValue\"]}}'''\nfirst_seen = { fields = [\"userIdentity.arn\", \"sourceIPAddress\"], window = \"30d\", learn = \"1d\" }\n",
-    )
-    .unwrap();
+    let rules = new_address_rule(dir.path());
     let bad = read("x1", T0, Some(ALICE), VPS, false).replace("prod/db", "prod/d#");
     let mut doc = format!(
         "{{\"Records\":[\n{bad},\n{},\n{}\n]}}\n",
@@ -607,12 +614,7 @@ fn scan_gives_each_alert_its_own_record_and_place_when_event_ids_repeat_or_lack(
     // Sample sets reuse event IDs ("1") and some records have none: each alert still carries
     // its own match's record and location (not another match's with the same ID).
     let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("rules.toml");
-    std::fs::write(
-        &rules,
-        "[[rules]]\nname = \"new-address\"\ntitle = \"t\"\nseverity = \"high\"\nevent_pattern = '''{\"detail\":{\"eventName\":[\"GetSecretValue\"]}}'''\nfirst_seen = { fields = [\"userIdentity.arn\", \"sourceIPAddress\"], window = \"30d\", learn = \"1d\" }\n",
-    )
-    .unwrap();
+    let rules = new_address_rule(dir.path());
     let d2 = T0 + 2 * DAY;
     let lines = [
         read("1", T0, Some(ALICE), VPS, false),
