@@ -14,7 +14,7 @@ use serde::Serialize;
 use std::collections::HashMap;
 
 use crate::alert::{Alert, Event, Kind, SeenKey};
-use crate::format::{self, Layout, RawRecord};
+use crate::format::{self, Layout, RawRecord, BOM};
 use crate::language::Language;
 use crate::record::Record;
 use crate::rules::evaluate::{Evaluator, Screen, Verdict};
@@ -101,9 +101,6 @@ enum Place {
         lossy: bool,
     },
 }
-
-/// A byte-order mark, which is not part of the JSON.
-const BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// The text a record's `Place::At` of an input read as bytes names in its bytes (`None` when
 /// the input no longer holds it there).
@@ -274,8 +271,7 @@ impl Scanner {
                 continue;
             }
             let rule = rules[c.rule as usize];
-            let time =
-                jiff::Timestamp::from_millisecond(c.ms).map_or(String::new(), |t| t.to_string());
+            let time = crate::when::from_millis(c.ms).to_string();
             let event = Event {
                 id: c.event_id.to_string(),
                 time,
@@ -503,7 +499,7 @@ impl Scanner {
                         rep.counted.push(Counted {
                             rule: i as u32,
                             seen_key: seen_key.map(|k| rep.keys.id(k)),
-                            ms: first_seen::millis_of(time),
+                            ms: crate::when::event_millis(time),
                             event_id: m.record.get_str("eventID").unwrap_or("").into(),
                             tally_key: (rule.threshold.as_ref())
                                 .map(|th| threshold::group_key(th, value).into()),
@@ -620,7 +616,7 @@ fn read_again(
             let same = text.as_deref().is_some_and(|t| {
                 Record::parse(t.into()).is_ok_and(|r| {
                     r.get_str("eventID").unwrap_or("") == &*c.event_id
-                        && first_seen::millis_of(r.get_str("eventTime").unwrap_or("")) == c.ms
+                        && crate::when::event_millis(r.get_str("eventTime").unwrap_or("")) == c.ms
                 })
             });
             match text {

@@ -51,6 +51,13 @@ pub(crate) fn millis(t: Timestamp) -> i64 {
     t.as_millisecond()
 }
 
+/// A record's eventTime in milliseconds (0 when it has none that reads).
+pub(crate) fn event_millis(event_time: &str) -> i64 {
+    event_time
+        .parse::<Timestamp>()
+        .map_or(0, |t| t.as_millisecond())
+}
+
 /// The timestamp of stored milliseconds.
 pub(crate) fn from_millis(ms: i64) -> Timestamp {
     Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)

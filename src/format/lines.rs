@@ -46,7 +46,7 @@ pub(crate) fn read_lines<R: Read>(
                 return (read, line);
             }
         }
-        if read == 0 && buf.starts_with(b"\xEF\xBB\xBF") {
+        if read == 0 && buf.starts_with(super::BOM) {
             buf.drain(..3);
             read = 3;
         }

@@ -15,3 +15,6 @@ pub use file::{Data, Input};
 pub(crate) use layout::{for_each_value, layout, Layout, Value};
 pub(crate) use proof::{Proof, Proving};
 pub(crate) use shape::{odd_container, records, RawRecord};
+
+/// A byte-order mark: not part of the JSON, skipped at the start of an input.
+pub(crate) const BOM: &[u8] = b"\xEF\xBB\xBF";

@@ -987,11 +987,7 @@ pub(crate) fn read_witnessed<R: BufRead>(
         failed: None,
     };
     // A byte-order mark is not part of the JSON.
-    if src
-        .r
-        .fill_buf()
-        .is_ok_and(|b| b.starts_with(b"\xEF\xBB\xBF"))
-    {
+    if src.r.fill_buf().is_ok_and(|b| b.starts_with(super::BOM)) {
         src.r.consume(3);
         src.read += 3;
     }
@@ -1030,7 +1026,7 @@ fn looks_like_lines<R: BufRead>(src: &mut Src<R>) -> bool {
 
 /// `looks_like_lines` on the first bytes of an input (a byte-order mark skipped).
 pub(crate) fn lines_layout(buf: &[u8]) -> bool {
-    let buf = buf.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(buf);
+    let buf = buf.strip_prefix(super::BOM).unwrap_or(buf);
     let start = buf
         .iter()
         .position(|b| !b.is_ascii_whitespace())

@@ -139,18 +139,19 @@ impl Literal {
 }
 
 /// What every value a regular expression (`regex` crate syntax, flags inline) finds in holds:
-/// one of its literal prefixes, or else one of its suffixes, as regex-syntax extracts them.
-/// Where it lists a text's case variants (`(?i)`), its ASCII ones are one literal searched
-/// ignoring case (weaker than the variants, so still sound); nothing is required when the expression has no usable literal. A literal made only
-/// of a number's characters is not used: a number's text in the record (`1e2`) may differ
-/// from the text the expression is tested against (`100`).
+/// one of its literal prefixes, and one of its suffixes, as regex-syntax extracts them (either
+/// clause dropped when it has no usable literal). Where it lists a text's case variants
+/// (`(?i)`), its ASCII ones are one literal searched ignoring case (weaker than the variants,
+/// so still sound). A literal made only of a number's characters is not used: a number's text
+/// in the record (`1e2`) may differ from the text the expression is tested against (`100`);
+/// nor is one with JSON's punctuation (`may_span_members`).
 pub fn of_regex(src: &str) -> Requirement {
     use regex_syntax::hir::literal::{ExtractKind, Extractor};
     let Ok(hir) = regex_syntax::Parser::new().parse(src) else {
         return Requirement::none();
     };
     let numeric = |t: &str| t.chars().all(|c| c.is_ascii_digit() || ".eE+-".contains(c));
-    let numeric = |t: &str| numeric(t) || may_span_members(t);
+    let unusable = |t: &str| numeric(t) || may_span_members(t);
     let found = |kind: ExtractKind| -> Requirement {
         let mut seq = Extractor::new().kind(kind.clone()).extract(&hir);
         match kind {
@@ -163,7 +164,7 @@ pub fn of_regex(src: &str) -> Requirement {
         let mut texts = Vec::new();
         for l in lits {
             match std::str::from_utf8(l.as_bytes()) {
-                Ok(t) if !numeric(t) => texts.push(t),
+                Ok(t) if !unusable(t) => texts.push(t),
                 _ => return Requirement::none(),
             }
         }
@@ -176,18 +177,7 @@ pub fn of_regex(src: &str) -> Requirement {
             false => (t.to_string(), Encoding::JsonString),
         }))
     };
-    let (prefix, suffix) = (found(ExtractKind::Prefix), found(ExtractKind::Suffix));
-    [prefix, suffix]
-        .into_iter()
-        .filter(|r| !r.is_none())
-        .min_by_key(|r| {
-            let c = &r.clauses[0];
-            (
-                c.len(),
-                usize::MAX - c.iter().map(|l| l.text.len()).min().unwrap_or(0),
-            )
-        })
-        .unwrap_or_default()
+    Requirement::all([found(ExtractKind::Prefix), found(ExtractKind::Suffix)])
 }
 
 /// True when a literal may only occur in a value's text across JSON's punctuation (`,`, `:`,
@@ -312,8 +302,12 @@ mod tests {
             texts(&of_regex("^aws-cli/[0-9]+")),
             [[("aws-cli/", &JsonString)]]
         );
-        // A suffix when the prefix is not usable.
+        // A suffix when the prefix is not usable, and both when both are.
         assert_eq!(texts(&of_regex(".*Secret$")), [[("Secret", &JsonString)]]);
+        assert_eq!(
+            texts(&of_regex("^AKIA[A-Z0-9]+EXAMPLE$")),
+            [[("AKIA", &JsonString)], [("EXAMPLE", &JsonString)]]
+        );
         assert_eq!(texts(&of_regex("passé")), [[("passé", &JsonString)]]);
         for none in [
             "a.*b",
@@ -327,7 +321,7 @@ mod tests {
         ] {
             assert!(of_regex(none).is_none(), "{none}");
         }
-        // Every value the expression finds holds the literal, ignoring case.
+        // Every value the expression finds holds its literals, ignoring case.
         let r = regex::Regex::new("(?i)ka(li|ll)|parrot").unwrap();
         let req = of_regex(r.as_str());
         for v in [
@@ -338,9 +332,11 @@ mod tests {
             "kal",
             "parot",
         ] {
-            let hit = req.clauses[0].iter().any(|l| match l.encoding {
-                Folded => v.to_ascii_lowercase().contains(&l.text),
-                _ => v.contains(&l.text),
+            let hit = req.clauses.iter().all(|c| {
+                c.iter().any(|l| match l.encoding {
+                    Folded => v.to_ascii_lowercase().contains(&l.text),
+                    _ => v.contains(&l.text),
+                })
             });
             assert_eq!(r.is_match(v), hit, "{v}");
         }

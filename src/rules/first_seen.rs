@@ -148,13 +148,6 @@ pub(crate) struct Seen<'a> {
     pub key: &'a SeenKey,
 }
 
-/// A record's eventTime in milliseconds (0 when it has none that reads).
-pub(crate) fn millis_of(event_time: &str) -> i64 {
-    event_time
-        .parse::<jiff::Timestamp>()
-        .map_or(0, |t| t.as_millisecond())
-}
-
 /// Judges the matches of first-seen rules, in eventTime order: each sighting is recorded, and
 /// only the new ones (after learning) stay, saying why they are new; every other alert passes
 /// as it is.
@@ -179,7 +172,7 @@ pub(crate) fn apply<S: Sightings>(
                     key_of(fs, &v, enricher)
                 }
             };
-            found.push((i, rule, fs, millis_of(&a.event_time), key));
+            found.push((i, rule, fs, crate::when::event_millis(&a.event_time), key));
         }
         out.push(Some(a));
     }

@@ -45,12 +45,12 @@ struct Automata {
 }
 
 impl Automata {
-    /// The automata of `lits` (table index, literal); `None` when there is no literal.
-    fn build(lits: &[(usize, &Literal)]) -> Option<Automata> {
+    /// The automata of `lits`; `None` when there is no literal.
+    fn build(lits: &[&Literal]) -> Option<Automata> {
         let part = |folded: bool| {
             let texts: Vec<&str> = (lits.iter())
-                .filter(|(_, l)| l.1 == folded)
-                .map(|(_, l)| l.0.as_str())
+                .filter(|l| l.1 == folded)
+                .map(|l| l.0.as_str())
                 .collect();
             (!texts.is_empty()).then(|| {
                 AhoCorasickBuilder::new()
@@ -63,7 +63,7 @@ impl Automata {
         let a = Automata {
             exact: part(false),
             folded: part(true),
-            longest: lits.iter().map(|(_, l)| l.0.len()).max().unwrap_or(0),
+            longest: lits.iter().map(|l| l.0.len()).max().unwrap_or(0),
         };
         (a.exact.is_some() || a.folded.is_some()).then_some(a)
     }
@@ -100,41 +100,35 @@ impl Automata {
     }
 }
 
-/// Finds every literal in one text in one pass: one automaton (a DFA: literals meet it all
-/// through a record, so it runs without a prefilter), ignoring ASCII case when some literal
-/// does, a hit of an exact literal then confirmed by its bytes.
+/// Finds every literal of the table in one text in one pass: one automaton (a DFA: literals
+/// meet it all through a record, so it runs without a prefilter) whose pattern `i` is the
+/// table's literal `i`, ignoring ASCII case when some literal does, a hit of an exact literal
+/// then confirmed by its bytes.
 #[derive(Debug, Clone)]
 struct Checker {
     ac: AhoCorasick,
-    /// The table index of each pattern.
-    ids: Vec<usize>,
     /// An exact literal's bytes, when the automaton ignores case.
     exact: Vec<Option<Box<[u8]>>>,
 }
 
 impl Checker {
-    fn build(lits: &[(usize, &Literal)]) -> Option<Checker> {
-        if lits.is_empty() {
+    fn build(table: &[Literal]) -> Option<Checker> {
+        if table.is_empty() {
             return None;
         }
-        let folds = lits.iter().any(|(_, l)| l.1);
+        let folds = table.iter().any(|l| l.1);
         let ac = AhoCorasickBuilder::new()
             .match_kind(MatchKind::Standard)
             .ascii_case_insensitive(folds)
             .kind(Some(AhoCorasickKind::DFA))
             .start_kind(StartKind::Unanchored)
             .prefilter(false)
-            .build(lits.iter().map(|(_, l)| l.0.as_bytes()))
+            .build(table.iter().map(|l| l.0.as_bytes()))
             .expect("literal automaton builds");
-        let exact = lits
-            .iter()
-            .map(|(_, l)| (folds && !l.1).then(|| l.0.as_bytes().into()))
+        let exact = (table.iter())
+            .map(|l| (folds && !l.1).then(|| l.0.as_bytes().into()))
             .collect();
-        Some(Checker {
-            ac,
-            ids: lits.iter().map(|(i, _)| *i).collect(),
-            exact,
-        })
+        Some(Checker { ac, exact })
     }
 
     /// Marks in `seen` (by table index) every literal in `hay`.
@@ -146,7 +140,7 @@ impl Checker {
                     continue;
                 }
             }
-            seen[self.ids[p]] = true;
+            seen[p] = true;
         }
     }
 }
@@ -204,16 +198,13 @@ impl Prefilter {
         }
         finder_lits.sort();
         finder_lits.dedup();
-        let of = |ids: &[usize]| -> Vec<(usize, &Literal)> {
-            ids.iter().map(|&i| (i, &table[i])).collect()
-        };
-        let all: Vec<usize> = (0..table.len()).collect();
         let finder = if exhaustive {
             None
         } else {
-            Automata::build(&of(&finder_lits))
+            let lits: Vec<&Literal> = finder_lits.iter().map(|&i| &table[i]).collect();
+            Automata::build(&lits)
         };
-        let checker = Checker::build(&of(&all));
+        let checker = Checker::build(&table);
         Prefilter {
             finder,
             checker,

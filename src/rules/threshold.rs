@@ -124,10 +124,7 @@ pub(crate) fn apply_tagged<T: Tallies, X>(
     for (a, x) in alerts {
         match rules.get(&a.rule).and_then(|r| r.threshold.as_ref()) {
             Some(th) if a.kind == Kind::Match => {
-                let ms = a
-                    .event_time
-                    .parse::<jiff::Timestamp>()
-                    .map_or(0, |t| t.as_millisecond());
+                let ms = crate::when::event_millis(&a.event_time);
                 counted.push((ms, a, x, th));
             }
             _ => out.push((a, x)),
