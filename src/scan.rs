@@ -577,8 +577,16 @@ fn read_again(
 ) -> Vec<String> {
     let mut problems = Vec::new();
     let mut by_file: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
+    let gone = |c: &Counted, rule: &str| {
+        let at = location(c, files);
+        format!("{at}: changed or gone since it was read: its alert ({rule}) is written without the record")
+    };
     for (n, &i) in places.iter().enumerate() {
         match &counted[i] {
+            Counted {
+                record: Place::Text(t),
+                ..
+            } if t.is_empty() => problems.push(gone(&counted[i], &alerts[n].rule)),
             Counted {
                 record: Place::Text(t),
                 ..
@@ -621,11 +629,7 @@ fn read_again(
             });
             match text {
                 Some(t) if same => alerts[n].record = t,
-                _ => problems.push(format!(
-                    "{}: changed or gone since it was read: its alert ({}) is written without the record",
-                    location(c, files),
-                    alerts[n].rule
-                )),
+                _ => problems.push(gone(c, &alerts[n].rule)),
             }
         }
     }
