@@ -50,6 +50,8 @@ struct Raw {
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
+    /// Where each rule is in `rules`, by name (alerts look their rule up by name).
+    at: std::collections::HashMap<String, usize>,
     raw: Vec<Raw>,
     adhoc: Vec<Rule>,
     /// Variables set by configurations and rules files, and the packs' defaults.
@@ -70,9 +72,12 @@ impl RuleSet {
 
     /// Adds a rule; one of the same name replaces the earlier definition in place.
     fn add(&mut self, rule: Rule) {
-        match self.rules.iter_mut().find(|r| r.name == rule.name) {
-            Some(existing) => *existing = rule,
-            None => self.rules.push(rule),
+        match self.at.get(&rule.name) {
+            Some(&i) => self.rules[i] = rule,
+            None => {
+                self.at.insert(rule.name.clone(), self.rules.len());
+                self.rules.push(rule);
+            }
         }
     }
 
@@ -87,12 +92,12 @@ impl RuleSet {
 
     /// Where a rule is defined among all the rules.
     pub fn position(&self, name: &str) -> Option<usize> {
-        self.rules.iter().position(|r| r.name == name)
+        self.at.get(name).copied()
     }
 
     /// A rule by name.
     pub fn get(&self, name: &str) -> Option<&Rule> {
-        self.rules.iter().find(|r| r.name == name)
+        self.position(name).map(|i| &self.rules[i])
     }
 
     /// A rule's pattern and exclusions as written, with their `${variables}` (the last
@@ -236,6 +241,7 @@ impl RuleSet {
     fn rebuild(&mut self) -> Result<(), RulesError> {
         let vars = self.vars();
         self.rules.clear();
+        self.at.clear();
         for raw in self.raw.clone() {
             self.add_rule_config(&raw, &vars)?;
         }
@@ -256,7 +262,7 @@ impl RuleSet {
         exceptions: Vec<Exception>,
     ) -> Result<(), ConfigError> {
         let at_name = |m: String| src.error_at(rc.name.span().start, m);
-        let Some(r) = self.rules.iter_mut().find(|r| r.name == name) else {
+        let Some(r) = self.at.get(name).map(|&i| &mut self.rules[i]) else {
             return Err(at_name(format!(
                 "rule '{name}' needs a filter or an event_pattern (or the name of a rule defined before it, to change)"
             )));
