@@ -1,6 +1,7 @@
 //! Raising: found alerts counted against thresholds, routed to their sinks, and put into the
 //! outbox oldest first, then made durable; and forgetting what is too old to be read again.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -115,8 +116,10 @@ impl Tallies for StateTallies<'_> {
 /// (and any watermark after it) durable.
 pub(super) struct StateSightings<'a> {
     state: &'a State,
-    learning: std::collections::HashMap<(String, String), i64>,
-    seen: std::collections::BTreeMap<(String, Vec<String>), Sighting>,
+    /// By rule, then account (looked up without copying the names).
+    learning: HashMap<String, HashMap<String, i64>>,
+    /// By rule, then combination.
+    seen: HashMap<String, HashMap<Vec<String>, Sighting>>,
 }
 
 impl<'a> StateSightings<'a> {
@@ -130,11 +133,15 @@ impl<'a> StateSightings<'a> {
 
     /// Saves what changed.
     pub(super) fn commit(self) -> Result<(), StateError> {
-        for ((rule, account), ms) in &self.learning {
-            self.state.set_learning_since(rule, account, *ms)?;
+        for (rule, accounts) in &self.learning {
+            for (account, ms) in accounts {
+                self.state.set_learning_since(rule, account, *ms)?;
+            }
         }
-        for ((rule, combo), s) in &self.seen {
-            self.state.put_sighting(rule, combo, s)?;
+        for (rule, combos) in &self.seen {
+            for (combo, s) in combos {
+                self.state.put_sighting(rule, combo, s)?;
+            }
         }
         Ok(())
     }
@@ -143,25 +150,36 @@ impl<'a> StateSightings<'a> {
 impl Sightings for StateSightings<'_> {
     type Error = StateError;
     fn learning_since(&mut self, rule: &str, account: &str) -> Result<Option<i64>, StateError> {
-        match self.learning.get(&(rule.to_string(), account.to_string())) {
+        match self.learning.get(rule).and_then(|a| a.get(account)) {
             Some(ms) => Ok(Some(*ms)),
             None => self.state.learning_since(rule, account),
         }
     }
     fn set_learning_since(&mut self, rule: &str, account: &str, ms: i64) -> Result<(), StateError> {
-        self.learning
-            .insert((rule.to_string(), account.to_string()), ms);
+        let accounts = match self.learning.get_mut(rule) {
+            Some(a) => a,
+            None => self.learning.entry(rule.to_string()).or_default(),
+        };
+        accounts.insert(account.to_string(), ms);
         Ok(())
     }
     fn get(&mut self, rule: &str, combo: &[String]) -> Result<Option<Sighting>, StateError> {
-        match self.seen.get(&(rule.to_string(), combo.to_vec())) {
+        match self.seen.get(rule).and_then(|c| c.get(combo)) {
             Some(s) => Ok(Some(s.clone())),
             None => self.state.sighting(rule, combo),
         }
     }
     fn put(&mut self, rule: &str, combo: &[String], s: &Sighting) -> Result<(), StateError> {
-        self.seen
-            .insert((rule.to_string(), combo.to_vec()), s.clone());
+        let combos = match self.seen.get_mut(rule) {
+            Some(c) => c,
+            None => self.seen.entry(rule.to_string()).or_default(),
+        };
+        match combos.get_mut(combo) {
+            Some(old) => *old = s.clone(),
+            None => {
+                combos.insert(combo.to_vec(), s.clone());
+            }
+        }
         Ok(())
     }
     fn with_first(
@@ -174,8 +192,8 @@ impl Sightings for StateSightings<'_> {
             .sightings_with_first(rule, first)?
             .into_iter()
             .collect();
-        for ((r, c), s) in &self.seen {
-            if r == rule && c.first().is_some_and(|f| f == first) {
+        for (c, s) in self.seen.get(rule).into_iter().flatten() {
+            if c.first().is_some_and(|f| f == first) {
                 all.insert(c.clone(), s.clone());
             }
         }
