@@ -97,6 +97,23 @@ impl Found {
         }
     }
 
+    /// What judging `pieces` of a file named `name` found (see `check_piece`).
+    pub fn judged(eval: &Evaluator, pieces: &[Piece], source: &str, name: &str) -> Found {
+        let mut f = Found::default();
+        for p in pieces {
+            f.check_piece(eval, p, source, name);
+        }
+        f
+    }
+
+    /// Takes what another read found after this one: its records, alerts (after these),
+    /// notes and counts.
+    pub fn append(&mut self, other: &mut Found) {
+        self.records += std::mem::take(&mut other.records);
+        self.alerts.append(&mut other.alerts);
+        self.absorb(other);
+    }
+
     /// Records skipped.
     pub fn skipped(&self) -> u64 {
         self.counts.get(&NoteKind::Skipped).copied().unwrap_or(0)

@@ -5,8 +5,10 @@
 //! noted with the input's name.
 
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender};
 
 use jiff::Timestamp;
+use rayon::prelude::*;
 
 use super::found::{Found, NoteKind};
 use super::raise::{raise_all, raise_staged, Judge};
@@ -75,43 +77,45 @@ pub(super) fn ends_input(p: &Problem) -> bool {
 /// Reads `i` with `read`, which runs the stream reader with the witness and the handler it is
 /// given. Returns what `read` returned with the matches kept, or `None` when the input could
 /// not be opened (`read`'s error: noted, and looked at again next time).
+///
+/// Reading, judging and raising overlap, each on its own thread: this one reads and hands
+/// what it read, a batch at a time, to the judging thread, which judges each batch's records
+/// on every core, in the order they were read, and hands what it found every `RAISE_EVERY`
+/// records to the raising thread. Few batches wait between them (memory stays bounded); a
+/// raise that fails stops the judging and the reading at their next hand-over, at most one
+/// raise's records and a few batches later.
 pub(super) fn read_input<T>(
     i: &Input<'_>,
     rep: &mut PollReport,
     read: impl FnOnce(&mut dyn Witness, &mut dyn FnMut(Item) -> bool) -> Result<T, String>,
 ) -> Result<Option<Read<T>>, PollError> {
-    let mut found = Found::default();
-    let mut notes = Found::default();
-    let mut kept = Vec::new();
-    let mut failed: Option<PollError> = None;
-    let mut since_raise = 0;
     let mut witness = i.judge.eval.witness();
-    let mut on = |item: Item| {
-        match item {
-            Item::Piece(p) => {
-                found.check_piece(&i.judge.eval, &p, i.source, i.name);
-                since_raise += 1;
-                if since_raise >= RAISE_EVERY {
-                    since_raise = 0;
-                    rep.records += found.records;
-                    found.records = 0;
-                    notes.absorb(&mut found);
-                    if let Err(e) = dispose(i, &mut found, &mut kept, rep) {
-                        failed = Some(e);
-                        return false;
-                    }
-                }
+    let (to_judge, batches) = std::sync::mpsc::sync_channel(Batch::AHEAD);
+    // Handed over when the raising thread takes it: one raise judged ahead, no more.
+    let (to_raise, founds) = std::sync::mpsc::sync_channel(0);
+    let (end, raised) = std::thread::scope(|s| {
+        s.spawn(|| judge_batches(i, batches, to_raise));
+        let raising = s.spawn(|| raise_founds(i, founds, rep));
+        let mut batch = Batch::default();
+        let mut on = |item: Item| {
+            let stop = i.stop.load(Ordering::Relaxed);
+            // The judging thread is gone when a raise failed: read no further.
+            if (batch.push(item) || stop) && to_judge.send(batch.take()).is_err() {
+                return false;
             }
-            Item::Problem(p) if ends_input(&p) => {
-                let what = format!("{}; {}", p.show(i.name), i.again);
-                notes.note(NoteKind::Unread, i.name, what);
-            }
-            Item::Problem(p) => notes.note(NoteKind::Skipped, i.name, p.show(i.name)),
-            Item::Passed(n) => found.records += n,
-        }
-        !i.stop.load(Ordering::Relaxed)
-    };
-    let end = read(&mut witness, &mut on);
+            !stop
+        };
+        let end = read(&mut witness, &mut on);
+        let _ = to_judge.send(batch.take());
+        drop(to_judge);
+        let raised = (raising.join()).unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (end, raised)
+    });
+    let Raised {
+        mut notes,
+        kept,
+        failed,
+    } = raised;
     if let Some(e) = failed {
         return Err(e);
     }
@@ -123,11 +127,115 @@ pub(super) fn read_input<T>(
             return Ok(None);
         }
     };
-    rep.records += found.records;
-    notes.absorb(&mut found);
-    dispose(i, &mut found, &mut kept, rep)?;
     rep.tell(i.source, notes);
     Ok(Some(Read { end, kept }))
+}
+
+/// What the reader has read and not yet handed to the judging thread.
+#[derive(Default)]
+struct Batch {
+    items: Vec<Item>,
+    bytes: usize,
+}
+
+impl Batch {
+    /// The most items, and bytes of records' text, in one batch.
+    const ITEMS: usize = 2048;
+    const BYTES: usize = 8 << 20;
+    /// Batches waiting for the judging thread, at most (besides the one it judges).
+    const AHEAD: usize = 2;
+    /// Pieces judged by one task.
+    const TASK: usize = 64;
+
+    /// Keeps `item`; true when the batch is full.
+    fn push(&mut self, item: Item) -> bool {
+        if let Item::Piece(p) = &item {
+            self.bytes += p.text.len();
+        }
+        self.items.push(item);
+        self.items.len() >= Self::ITEMS || self.bytes >= Self::BYTES
+    }
+
+    fn take(&mut self) -> Vec<Item> {
+        self.bytes = 0;
+        std::mem::take(&mut self.items)
+    }
+}
+
+/// The judging thread: judges every batch received, in order (runs of pieces on every core,
+/// problems said where they came), and hands what it found to the raising thread every
+/// `RAISE_EVERY` records and at the end. Returns when the raising thread is gone.
+fn judge_batches(i: &Input<'_>, batches: Receiver<Vec<Item>>, to_raise: SyncSender<Found>) {
+    let mut found = Found::default();
+    let mut since_raise = 0;
+    let mut pieces = Vec::new();
+    for items in batches {
+        for item in items.into_iter().chain([Item::Passed(0)]) {
+            let problem = match item {
+                Item::Piece(p) => {
+                    pieces.push(p);
+                    continue;
+                }
+                Item::Passed(n) => {
+                    found.records += n;
+                    None
+                }
+                Item::Problem(p) => Some(p),
+            };
+            // The pieces before it, judged.
+            let mut rest = &pieces[..];
+            while !rest.is_empty() {
+                let room = (RAISE_EVERY - since_raise) as usize;
+                let (now, later) = rest.split_at(room.min(rest.len()));
+                rest = later;
+                let parts: Vec<Found> = (now.par_chunks(Batch::TASK))
+                    .map(|ps| Found::judged(&i.judge.eval, ps, i.source, i.name))
+                    .collect();
+                parts.into_iter().for_each(|mut p| found.append(&mut p));
+                since_raise += now.len() as u64;
+                if since_raise >= RAISE_EVERY {
+                    since_raise = 0;
+                    if to_raise.send(std::mem::take(&mut found)).is_err() {
+                        return;
+                    }
+                }
+            }
+            pieces.clear();
+            match problem {
+                Some(p) if ends_input(&p) => {
+                    let what = format!("{}; {}", p.show(i.name), i.again);
+                    found.note(NoteKind::Unread, i.name, what);
+                }
+                Some(p) => found.note(NoteKind::Skipped, i.name, p.show(i.name)),
+                None => {}
+            }
+        }
+    }
+    let _ = to_raise.send(found);
+}
+
+/// What the raising thread did: the notes of every record, the matches kept, the raise that
+/// failed.
+#[derive(Default)]
+struct Raised {
+    notes: Found,
+    kept: Vec<Alert>,
+    failed: Option<PollError>,
+}
+
+/// The raising thread: raises (or keeps) what the judging thread found, in order; stops at the
+/// first raise that fails (dropping `founds` stops the judging).
+fn raise_founds(i: &Input<'_>, founds: Receiver<Found>, rep: &mut PollReport) -> Raised {
+    let mut r = Raised::default();
+    for mut found in founds {
+        rep.records += std::mem::take(&mut found.records);
+        r.notes.absorb(&mut found);
+        if let Err(e) = dispose(i, &mut found, &mut r.kept, rep) {
+            r.failed = Some(e);
+            break;
+        }
+    }
+    r
 }
 
 /// Raises what was found into the state, or keeps it, as `i.disposal` says.
@@ -221,9 +329,15 @@ mod tests {
         assert_eq!(collect(HAND_MOST).unwrap(), HAND_MOST);
         let (e, _) = collect(HAND_MOST + 1).unwrap_err();
         assert!(e.to_string().contains("s3://b/k: more than"), "{e}");
-        // A larger input stops at the first raise boundary, not at its end.
-        let (e, offered) = collect(3 * RAISE_EVERY as usize).unwrap_err();
+        // A larger input stops soon after the first raise boundary, not at its end: the
+        // judging thread has judged at most the next raise's records, and the reader is at most
+        // a few batches ahead of it.
+        let (e, offered) = collect(6 * RAISE_EVERY as usize).unwrap_err();
         assert!(e.to_string().contains("too many to hand"), "{e}");
-        assert_eq!(offered, RAISE_EVERY as usize);
+        let most = 2 * RAISE_EVERY as usize + (Batch::AHEAD + 2) * Batch::ITEMS;
+        assert!(
+            offered <= most,
+            "{offered} records offered, more than {most}"
+        );
     }
 }
