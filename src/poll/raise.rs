@@ -113,13 +113,38 @@ impl Tallies for StateTallies<'_> {
 /// First-seen rules' sightings kept in the state. As with the counts, changes wait in memory
 /// until `commit`, once the alerts they go with are raised: a sighting is never saved without
 /// the alert it decided, and every sighting is written before the flush that makes the batch
-/// (and any watermark after it) durable.
+/// (and any watermark after it) durable. What is read from the state is kept too (a busy
+/// principal's combination is read once per raise, not once per call).
 pub(super) struct StateSightings<'a> {
     state: &'a State,
-    /// By rule, then account (looked up without copying the names).
-    learning: HashMap<String, HashMap<String, i64>>,
+    /// By rule, then account.
+    learning: Cache<String, i64>,
     /// By rule, then combination.
-    seen: HashMap<String, HashMap<Vec<String>, Sighting>>,
+    seen: Cache<Vec<String>, Sighting>,
+}
+
+/// By rule, then key: what the state says (`None`: nothing), and whether it changed since.
+type Cache<K, V> = HashMap<String, HashMap<K, (Option<V>, bool)>>;
+
+/// The entry of `key` under `rule` in a two-level cache, read with `read` on a miss.
+fn entry<'m, K, Q, V>(
+    map: &'m mut Cache<K, V>,
+    rule: &str,
+    key: &Q,
+    read: impl FnOnce() -> Result<Option<V>, StateError>,
+) -> Result<&'m mut (Option<V>, bool), StateError>
+where
+    K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
+    Q: ?Sized + std::hash::Hash + Eq + ToOwned<Owned = K>,
+{
+    if !map.contains_key(rule) {
+        map.insert(rule.to_string(), HashMap::new());
+    }
+    let keys = map.get_mut(rule).expect("inserted above");
+    if !keys.contains_key(key) {
+        keys.insert(key.to_owned(), (read()?, false));
+    }
+    Ok(keys.get_mut(key).expect("inserted above"))
 }
 
 impl<'a> StateSightings<'a> {
@@ -134,52 +159,40 @@ impl<'a> StateSightings<'a> {
     /// Saves what changed.
     pub(super) fn commit(self) -> Result<(), StateError> {
         for (rule, accounts) in &self.learning {
-            for (account, ms) in accounts {
-                self.state.set_learning_since(rule, account, *ms)?;
+            for (account, entry) in accounts {
+                if let (Some(ms), true) = entry {
+                    self.state.set_learning_since(rule, account, *ms)?;
+                }
             }
         }
         for (rule, combos) in &self.seen {
-            for (combo, s) in combos {
-                self.state.put_sighting(rule, combo, s)?;
+            for (combo, entry) in combos {
+                if let (Some(s), true) = entry {
+                    self.state.put_sighting(rule, combo, s)?;
+                }
             }
         }
         Ok(())
     }
 }
-
 impl Sightings for StateSightings<'_> {
     type Error = StateError;
     fn learning_since(&mut self, rule: &str, account: &str) -> Result<Option<i64>, StateError> {
-        match self.learning.get(rule).and_then(|a| a.get(account)) {
-            Some(ms) => Ok(Some(*ms)),
-            None => self.state.learning_since(rule, account),
-        }
+        let state = self.state;
+        let read = || state.learning_since(rule, account);
+        Ok(entry(&mut self.learning, rule, account, read)?.0)
     }
     fn set_learning_since(&mut self, rule: &str, account: &str, ms: i64) -> Result<(), StateError> {
-        let accounts = match self.learning.get_mut(rule) {
-            Some(a) => a,
-            None => self.learning.entry(rule.to_string()).or_default(),
-        };
-        accounts.insert(account.to_string(), ms);
+        *entry(&mut self.learning, rule, account, || Ok(None))? = (Some(ms), true);
         Ok(())
     }
     fn get(&mut self, rule: &str, combo: &[String]) -> Result<Option<Sighting>, StateError> {
-        match self.seen.get(rule).and_then(|c| c.get(combo)) {
-            Some(s) => Ok(Some(s.clone())),
-            None => self.state.sighting(rule, combo),
-        }
+        let state = self.state;
+        let read = || state.sighting(rule, combo);
+        Ok(entry(&mut self.seen, rule, combo, read)?.0.clone())
     }
     fn put(&mut self, rule: &str, combo: &[String], s: &Sighting) -> Result<(), StateError> {
-        let combos = match self.seen.get_mut(rule) {
-            Some(c) => c,
-            None => self.seen.entry(rule.to_string()).or_default(),
-        };
-        match combos.get_mut(combo) {
-            Some(old) => *old = s.clone(),
-            None => {
-                combos.insert(combo.to_vec(), s.clone());
-            }
-        }
+        *entry(&mut self.seen, rule, combo, || Ok(None))? = (Some(s.clone()), true);
         Ok(())
     }
     fn with_first(
@@ -192,8 +205,8 @@ impl Sightings for StateSightings<'_> {
             .sightings_with_first(rule, first)?
             .into_iter()
             .collect();
-        for (c, s) in self.seen.get(rule).into_iter().flatten() {
-            if c.first().is_some_and(|f| f == first) {
+        for (c, (s, _)) in self.seen.get(rule).into_iter().flatten() {
+            if let Some(s) = s.as_ref().filter(|_| c.first().is_some_and(|f| f == first)) {
                 all.insert(c.clone(), s.clone());
             }
         }

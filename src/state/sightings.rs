@@ -35,7 +35,10 @@ fn key(kind: &str, parts: &[&str]) -> Vec<u8> {
     let mut k = kind.as_bytes().to_vec();
     for p in parts {
         k.push(0);
-        k.extend_from_slice(p.replace('\0', "\u{fffd}").as_bytes());
+        match memchr::memchr(0, p.as_bytes()) {
+            None => k.extend_from_slice(p.as_bytes()),
+            Some(_) => k.extend_from_slice(p.replace('\0', "\u{fffd}").as_bytes()),
+        }
     }
     k
 }
