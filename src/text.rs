@@ -74,6 +74,10 @@ pub(crate) fn pretty_record(record: &str) -> String {
 
 /// Cuts `s` to at most `max` characters, marking the cut, never splitting a character.
 pub(crate) fn truncate(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        // No more characters than bytes.
+        return s.to_string();
+    }
     match s.char_indices().nth(max) {
         None => s.to_string(),
         Some((i, _)) => format!("{}…", &s[..i]),

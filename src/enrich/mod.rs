@@ -84,14 +84,14 @@ impl Enricher {
     /// in place of any the record carried.
     pub fn apply(&self, record: &mut Value, event: Option<&mut Value>) {
         let view = self.view(record);
-        if let Some(o) = record.as_object_mut() {
-            o.insert("enrich".to_string(), view.clone());
-        }
         if let Some(detail) = event
             .and_then(|e| e.get_mut("detail"))
             .and_then(Value::as_object_mut)
         {
-            detail.insert("enrich".to_string(), view);
+            detail.insert("enrich".to_string(), view.clone());
+        }
+        if let Some(o) = record.as_object_mut() {
+            o.insert("enrich".to_string(), view);
         }
     }
 

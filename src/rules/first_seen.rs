@@ -114,12 +114,11 @@ pub(crate) fn value_at(v: &Value, path: &str) -> String {
             None => return MISSING.into(),
         }
     }
-    let text = match cur {
-        Value::String(s) => s.clone(),
-        Value::Null => return MISSING.into(),
-        other => other.to_string(),
-    };
-    crate::text::truncate(&text, MOST_BYTES)
+    match cur {
+        Value::String(s) => crate::text::truncate(s, MOST_BYTES),
+        Value::Null => MISSING.into(),
+        other => crate::text::truncate(&other.to_string(), MOST_BYTES),
+    }
 }
 
 /// The account a record is about.
