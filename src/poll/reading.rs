@@ -289,9 +289,12 @@ mod tests {
         })
     }
 
-    /// Reads `n` matching records for another instance: what was collected, or the error (and
-    /// how many records were offered before the reading stopped).
-    fn collect(n: usize) -> Result<usize, (PollError, usize)> {
+    /// Reads the items `feed` offers (it is told whether to go on) into `disposal`: the read
+    /// (matches kept, in order) and what was reported, or the error.
+    fn read_with(
+        disposal: Disposal,
+        feed: impl FnOnce(&mut dyn FnMut(Item) -> bool),
+    ) -> Result<(Read<()>, PollReport), PollError> {
         let dir = tempfile::tempdir().unwrap();
         let state = State::open(dir.path()).unwrap();
         let mut rules = RuleSet::default();
@@ -303,25 +306,61 @@ mod tests {
             name: "s3://b/k",
             judge: &judge,
             state: Some(&state),
-            disposal: Disposal::Hand,
+            disposal,
             now: jiff::Timestamp::now(),
             stop: &stop,
             again: "",
         };
         let mut rep = PollReport::default();
-        let mut offered = 0;
         let read = read_input(&i, &mut rep, |_, on| {
+            feed(on);
+            Ok(())
+        })?;
+        Ok((read.expect("read"), rep))
+    }
+
+    /// Reads `n` matching records for another instance: what was collected, or the error (and
+    /// how many records were offered before the reading stopped).
+    fn collect(n: usize) -> Result<usize, (PollError, usize)> {
+        let mut offered = 0;
+        let read = read_with(Disposal::Hand, |on| {
             for k in 0..n {
                 offered += 1;
                 if !on(create_user(k)) {
                     break;
                 }
             }
-            Ok(())
         })
         .map_err(|e| (e, offered))?;
-        assert_eq!(rep.raised, 0, "nothing raised into the state");
-        Ok(read.expect("read").kept.len())
+        assert_eq!(read.1.raised, 0, "nothing raised into the state");
+        Ok(read.0.kept.len())
+    }
+
+    #[test]
+    fn records_of_many_batches_are_judged_in_the_order_read_and_problems_said() {
+        let n = 3 * Batch::ITEMS + 17;
+        let (read, rep) = read_with(Disposal::Keep, |on| {
+            for k in 0..n {
+                if k == Batch::ITEMS + 5 {
+                    on(Item::Problem(Problem::Read {
+                        error: "a broken piece".into(),
+                        corrupt: false,
+                    }));
+                }
+                assert!(on(create_user(k)));
+            }
+        })
+        .unwrap();
+        let ids: Vec<&str> = read.kept.iter().map(|a| a.event_id.as_str()).collect();
+        let want: Vec<String> = (0..n).map(|k| format!("e{k}")).collect();
+        assert_eq!(ids, want, "one alert per record, in the order read");
+        assert_eq!(rep.records, n as u64);
+        assert_eq!(rep.notes.len(), 1, "{:?}", rep.notes);
+        assert!(
+            rep.notes[0].what.contains("a broken piece"),
+            "{:?}",
+            rep.notes
+        );
     }
 
     #[test]
