@@ -14,7 +14,7 @@ use super::found::{Found, NoteKind};
 use super::raise::{raise_all, raise_staged, Judge};
 use super::report::{PollError, PollReport};
 use crate::alert::Alert;
-use crate::format::stream::{Item, Problem, Witness};
+use crate::format::stream::{Item, Piece, Problem, Witness};
 use crate::state::State;
 
 /// Records are raised as an input is read, this many at a time.
@@ -162,56 +162,75 @@ impl Batch {
     }
 }
 
-/// The judging thread: judges every batch received, in order (runs of pieces on every core,
-/// problems said where they came), and hands what it found to the raising thread every
-/// `RAISE_EVERY` records and at the end. Returns when the raising thread is gone.
+/// The judging thread: judges every batch received, in order (its pieces on every core, a
+/// problem said after the pieces read before it), and hands what it found to the raising
+/// thread every `RAISE_EVERY` records and at the end. Returns when the raising thread is gone.
 fn judge_batches(i: &Input<'_>, batches: Receiver<Vec<Item>>, to_raise: SyncSender<Found>) {
-    let mut found = Found::default();
-    let mut since_raise = 0;
+    let mut j = Judged {
+        found: Found::default(),
+        since_raise: 0,
+        to_raise,
+    };
     let mut pieces = Vec::new();
     for items in batches {
-        for item in items.into_iter().chain([Item::Passed(0)]) {
-            let problem = match item {
-                Item::Piece(p) => {
-                    pieces.push(p);
-                    continue;
-                }
-                Item::Passed(n) => {
-                    found.records += n;
-                    None
-                }
-                Item::Problem(p) => Some(p),
-            };
-            // The pieces before it, judged.
-            let mut rest = &pieces[..];
-            while !rest.is_empty() {
-                let room = (RAISE_EVERY - since_raise) as usize;
-                let (now, later) = rest.split_at(room.min(rest.len()));
-                rest = later;
-                let parts: Vec<Found> = (now.par_chunks(Batch::TASK))
-                    .map(|ps| Found::judged(&i.judge.eval, ps, i.source, i.name))
-                    .collect();
-                parts.into_iter().for_each(|mut p| found.append(&mut p));
-                since_raise += now.len() as u64;
-                if since_raise >= RAISE_EVERY {
-                    since_raise = 0;
-                    if to_raise.send(std::mem::take(&mut found)).is_err() {
+        for item in items {
+            match item {
+                Item::Piece(p) => pieces.push(p),
+                Item::Passed(n) => j.found.records += n,
+                Item::Problem(p) => {
+                    if !j.judge(i, &mut pieces) {
                         return;
+                    }
+                    if ends_input(&p) {
+                        let what = format!("{}; {}", p.show(i.name), i.again);
+                        j.found.note(NoteKind::Unread, i.name, what);
+                    } else {
+                        j.found.note(NoteKind::Skipped, i.name, p.show(i.name));
                     }
                 }
             }
-            pieces.clear();
-            match problem {
-                Some(p) if ends_input(&p) => {
-                    let what = format!("{}; {}", p.show(i.name), i.again);
-                    found.note(NoteKind::Unread, i.name, what);
-                }
-                Some(p) => found.note(NoteKind::Skipped, i.name, p.show(i.name)),
-                None => {}
-            }
+        }
+        if !j.judge(i, &mut pieces) {
+            return;
         }
     }
-    let _ = to_raise.send(found);
+    let _ = j.to_raise.send(j.found);
+}
+
+/// What the judging thread found since its last hand-over to the raising thread.
+struct Judged {
+    found: Found,
+    /// Records judged since the last hand-over.
+    since_raise: u64,
+    to_raise: SyncSender<Found>,
+}
+
+impl Judged {
+    /// Judges `pieces` (emptied) on every core, in order, handing what was found over every
+    /// `RAISE_EVERY` records; false when the raising thread is gone.
+    fn judge(&mut self, i: &Input<'_>, pieces: &mut Vec<Piece>) -> bool {
+        let mut rest = &pieces[..];
+        while !rest.is_empty() {
+            let room = (RAISE_EVERY - self.since_raise) as usize;
+            let (now, later) = rest.split_at(room.min(rest.len()));
+            rest = later;
+            let parts: Vec<Found> = (now.par_chunks(Batch::TASK))
+                .map(|ps| Found::judged(&i.judge.eval, ps, i.source, i.name))
+                .collect();
+            parts
+                .into_iter()
+                .for_each(|mut p| self.found.append(&mut p));
+            self.since_raise += now.len() as u64;
+            if self.since_raise >= RAISE_EVERY {
+                self.since_raise = 0;
+                if self.to_raise.send(std::mem::take(&mut self.found)).is_err() {
+                    return false;
+                }
+            }
+        }
+        pieces.clear();
+        true
+    }
 }
 
 /// What the raising thread did: the notes of every record, the matches kept, the raise that
