@@ -250,7 +250,7 @@ impl Scanner {
     /// of its own, in memory): one line per new combination (after learning) and per
     /// threshold reached, at the match that made it. The records of those are read again from
     /// `files` (the inputs in `scan_paths`' order); what cannot be is said in the problems.
-    pub fn thresholds(
+    pub fn counted_alerts(
         &self,
         mut counted: Vec<Counted>,
         keys: &Keys,
@@ -849,7 +849,7 @@ pub fn scan_paths(
         }
     }
     let counted = std::mem::take(&mut total.counted);
-    let (alerts, problems) = scanner.thresholds(counted, &total.keys, &files, max_input);
+    let (alerts, problems) = scanner.counted_alerts(counted, &total.keys, &files, max_input);
     out.write_all(&alerts)?;
     total.unread.extend(problems);
     out.flush()?;
