@@ -13,15 +13,14 @@ use jiff::Timestamp;
 
 use std::collections::HashSet;
 
-use super::found::{Found, NoteKind};
+use super::found::Found;
 use super::raise::{Judge, StateSightings};
-use super::reading::Disposal;
+use super::reading::{read_input, Disposal, Input};
 use super::report::{PollError, PollReport};
 use super::s3::{in_order, keys_between, Fetch, Fetched};
 use super::window::read_window;
 use crate::alert::Alert;
 use crate::defaults;
-use crate::format::stream::Item;
 use crate::rules::evaluate::Evaluator;
 use crate::rules::first_seen::{self, Judging};
 use crate::rules::threshold;
@@ -241,7 +240,8 @@ impl Past<'_> {
         Ok(())
     }
 
-    /// Reads every file of a folder, whole.
+    /// Reads every file of a folder, whole (judged on every core as it is read, as the
+    /// daemon's `files` source reads).
     fn read_folder<E: From<PollError>>(
         &mut self,
         spec: &SourceSpec,
@@ -249,34 +249,27 @@ impl Past<'_> {
         emit: &mut Emit<'_, E>,
     ) -> Result<(), E> {
         let mut folder = Folder::new(path, spec.limits);
+        let stop = AtomicBool::new(false);
         for f in folder.list().map_err(PollError::from)?.0 {
             let name = f.display().to_string();
-            let mut found = Found::default();
+            let input = Input {
+                source: &spec.name,
+                name: &name,
+                judge: &self.judge,
+                state: None,
+                disposal: Disposal::Keep,
+                now: Timestamp::now(),
+                stop: &stop,
+                again: "not read by this backfill",
+            };
             let eval = &self.judge.eval;
-            let mut witness = eval.witness();
             let search = |b: &[u8]| eval.next_hit(b);
-            let read = files::read_whole(
-                &f,
-                &spec.limits,
-                Some(&mut witness),
-                Some(&search),
-                |item| {
-                    match item {
-                        Item::Piece(p) => found.check_piece(eval, &p, &spec.name, &name),
-                        Item::Problem(p) => found.note(NoteKind::Unread, &name, p.show(&name)),
-                        Item::Passed(n) => found.records += n,
-                    }
-                    true
-                },
-            );
-            if let Err(e) = read {
-                found.note(NoteKind::Unread, &name, e);
+            let read = read_input(&input, &mut self.total, |w, on| {
+                files::read_whole(&f, &spec.limits, Some(w), Some(&search), on)
+            })?;
+            if let Some(read) = read {
+                self.emit(Found::of_alerts(read.kept), emit)?;
             }
-            self.total.records += found.records;
-            let mut notes = Found::default();
-            notes.absorb(&mut found);
-            self.total.tell(&spec.name, notes);
-            self.emit(found, emit)?;
         }
         Ok(())
     }
