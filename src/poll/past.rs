@@ -15,7 +15,7 @@ use std::collections::HashSet;
 
 use super::found::Found;
 use super::raise::{Judge, StateSightings};
-use super::reading::{read_input, Disposal, Input};
+use super::reading::{read_input_handing, Disposal, Input};
 use super::report::{PollError, PollReport};
 use super::s3::{in_order, keys_between, Fetch, Fetched};
 use super::window::read_window;
@@ -136,16 +136,24 @@ pub(crate) struct Past<'a> {
 /// Where a past read hands what it found.
 pub(crate) type Emit<'e, E> = dyn FnMut(Found) -> Result<(), E> + 'e;
 
+/// Hands on what matched with an eventTime inside `since..=until`.
+fn in_window<E>(
+    mut found: Found,
+    (since, until): (Timestamp, Timestamp),
+    emit: &mut Emit<'_, E>,
+) -> Result<(), E> {
+    found.alerts.retain(|al| {
+        al.event_time
+            .parse::<Timestamp>()
+            .map_or(true, |t| t >= since && t <= until)
+    });
+    emit(found)
+}
+
 impl Past<'_> {
     /// Keeps what matched with an eventTime inside the window, and hands it on.
-    fn emit<E>(&self, mut found: Found, emit: &mut Emit<'_, E>) -> Result<(), E> {
-        let (since, until) = (self.since, self.until);
-        found.alerts.retain(|al| {
-            al.event_time
-                .parse::<Timestamp>()
-                .map_or(true, |t| t >= since && t <= until)
-        });
-        emit(found)
+    fn emit<E>(&self, found: Found, emit: &mut Emit<'_, E>) -> Result<(), E> {
+        in_window(found, (self.since, self.until), emit)
     }
 
     /// The span a source reads for the window. A CloudWatch Logs event's timestamp is its
@@ -264,12 +272,26 @@ impl Past<'_> {
             };
             let eval = &self.judge.eval;
             let search = |b: &[u8]| eval.next_hit(b);
-            let read = read_input(&input, &mut self.total, |w, on| {
-                files::read_whole(&f, &spec.limits, Some(w), Some(&search), on)
-            })?;
-            if let Some(read) = read {
-                self.emit(Found::of_alerts(read.kept), emit)?;
+            // Handed on as they are found; a failure to hand them on stops the reading.
+            let (window, mut failed) = ((self.since, self.until), None);
+            let mut hand = |alerts| {
+                if failed.is_none() {
+                    if let Err(e) = in_window(Found::of_alerts(alerts), window, emit) {
+                        failed = Some(e);
+                        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                }
+            };
+            let read = read_input_handing(
+                &input,
+                &mut self.total,
+                |w, on| files::read_whole(&f, &spec.limits, Some(w), Some(&search), on),
+                &mut hand,
+            );
+            if let Some(e) = failed {
+                return Err(e);
             }
+            read?;
         }
         Ok(())
     }

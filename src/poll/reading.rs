@@ -77,6 +77,19 @@ pub(super) fn ends_input(p: &Problem) -> bool {
 /// Reads `i` with `read`, which runs the stream reader with the witness and the handler it is
 /// given. Returns what `read` returned with the matches kept, or `None` when the input could
 /// not be opened (`read`'s error: noted, and looked at again next time).
+pub(super) fn read_input<T>(
+    i: &Input<'_>,
+    rep: &mut PollReport,
+    read: impl FnOnce(&mut dyn Witness, &mut dyn FnMut(Item) -> bool) -> Result<T, String>,
+) -> Result<Option<Read<T>>, PollError> {
+    let mut kept = Vec::new();
+    let end = read_input_handing(i, rep, read, &mut |alerts| kept.extend(alerts))?;
+    Ok(end.map(|end| Read { end, kept }))
+}
+
+/// `read_input`, the matches kept (`Disposal::Hand`, `Keep`) handed to `hand` on this thread
+/// as they are found, a raise's worth at a time (a backfill prints them as it reads: memory
+/// stays bounded whatever the input holds).
 ///
 /// Reading, judging and raising overlap, each on its own thread: this one reads and hands
 /// what it read, a batch at a time, to the judging thread, which judges each batch's records
@@ -84,38 +97,41 @@ pub(super) fn ends_input(p: &Problem) -> bool {
 /// records to the raising thread. Few batches wait between them (memory stays bounded); a
 /// raise that fails stops the judging and the reading at their next hand-over, at most one
 /// raise's records and a few batches later.
-pub(super) fn read_input<T>(
+pub(super) fn read_input_handing<T>(
     i: &Input<'_>,
     rep: &mut PollReport,
     read: impl FnOnce(&mut dyn Witness, &mut dyn FnMut(Item) -> bool) -> Result<T, String>,
-) -> Result<Option<Read<T>>, PollError> {
+    hand: &mut dyn FnMut(Vec<Alert>),
+) -> Result<Option<T>, PollError> {
     let mut witness = i.judge.eval.witness();
     let (to_judge, batches) = std::sync::mpsc::sync_channel(Batch::AHEAD);
     // Handed over when the raising thread takes it: one raise judged ahead, no more.
     let (to_raise, founds) = std::sync::mpsc::sync_channel(0);
+    let (to_hand, kept) = std::sync::mpsc::channel();
     let (end, raised) = std::thread::scope(|s| {
         s.spawn(|| judge_batches(i, batches, to_raise));
-        let raising = s.spawn(|| raise_founds(i, founds, rep));
+        let raising = s.spawn(|| raise_founds(i, founds, to_hand, rep));
         let mut batch = Batch::default();
         let mut on = |item: Item| {
             let stop = i.stop.load(Ordering::Relaxed);
-            // The judging thread is gone when a raise failed: read no further.
-            if (batch.push(item) || stop) && to_judge.send(batch.take()).is_err() {
-                return false;
+            if batch.push(item) || stop {
+                // The judging thread is gone when a raise failed: read no further.
+                if to_judge.send(batch.take()).is_err() {
+                    return false;
+                }
+                kept.try_iter().for_each(&mut *hand);
             }
             !stop
         };
         let end = read(&mut witness, &mut on);
         let _ = to_judge.send(batch.take());
         drop(to_judge);
+        // Until the raising thread ends (and drops its sender).
+        kept.iter().for_each(&mut *hand);
         let raised = (raising.join()).unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (end, raised)
     });
-    let Raised {
-        mut notes,
-        kept,
-        failed,
-    } = raised;
+    let Raised { mut notes, failed } = raised;
     if let Some(e) = failed {
         return Err(e);
     }
@@ -128,7 +144,7 @@ pub(super) fn read_input<T>(
         }
     };
     rep.tell(i.source, notes);
-    Ok(Some(Read { end, kept }))
+    Ok(Some(end))
 }
 
 /// What the reader has read and not yet handed to the judging thread.
@@ -233,37 +249,55 @@ impl Judged {
     }
 }
 
-/// What the raising thread did: the notes of every record, the matches kept, the raise that
-/// failed.
+/// What the raising thread did: the notes of every record, the raise that failed.
 #[derive(Default)]
 struct Raised {
     notes: Found,
-    kept: Vec<Alert>,
     failed: Option<PollError>,
 }
 
-/// The raising thread: raises (or keeps) what the judging thread found, in order; stops at the
-/// first raise that fails (dropping `founds` stops the judging).
-fn raise_founds(i: &Input<'_>, founds: Receiver<Found>, rep: &mut PollReport) -> Raised {
+/// The raising thread: raises what the judging thread found, in order, or hands it back to
+/// the reading thread (`to_hand`: the matches kept); stops at the first raise that fails
+/// (dropping `founds` stops the judging).
+fn raise_founds(
+    i: &Input<'_>,
+    founds: Receiver<Found>,
+    to_hand: std::sync::mpsc::Sender<Vec<Alert>>,
+    rep: &mut PollReport,
+) -> Raised {
     let mut r = Raised::default();
+    let mut handed = 0;
     for mut found in founds {
         rep.records += std::mem::take(&mut found.records);
         r.notes.absorb(&mut found);
-        if let Err(e) = dispose(i, &mut found, &mut r.kept, rep) {
-            r.failed = Some(e);
+        let kept = match dispose(i, &mut found, rep) {
+            Ok(kept) => kept,
+            Err(e) => {
+                r.failed = Some(e);
+                break;
+            }
+        };
+        handed += kept.len();
+        if i.disposal == Disposal::Hand && handed > HAND_MOST {
+            r.failed = Some(PollError::Object(format!(
+                "{}: more than {HAND_MOST} matches, too many to hand to the instance that holds the lease: left to it (it reads the object itself)",
+                i.name
+            )));
+            break;
+        }
+        if !kept.is_empty() && to_hand.send(kept).is_err() {
             break;
         }
     }
     r
 }
 
-/// Raises what was found into the state, or keeps it, as `i.disposal` says.
+/// Raises what was found into the state, or returns it to be kept, as `i.disposal` says.
 fn dispose(
     i: &Input<'_>,
     found: &mut Found,
-    kept: &mut Vec<Alert>,
     rep: &mut PollReport,
-) -> Result<(), PollError> {
+) -> Result<Vec<Alert>, PollError> {
     match i.disposal {
         Disposal::Raise | Disposal::Stage => {
             let state = i
@@ -274,16 +308,10 @@ fn dispose(
                 _ => raise_staged(i.judge, state, found, i.now, rep)?,
             }
             found.alerts.clear();
+            Ok(Vec::new())
         }
-        Disposal::Hand | Disposal::Keep => kept.append(&mut found.alerts),
+        Disposal::Hand | Disposal::Keep => Ok(std::mem::take(&mut found.alerts)),
     }
-    if i.disposal == Disposal::Hand && kept.len() > HAND_MOST {
-        return Err(PollError::Object(format!(
-            "{}: more than {HAND_MOST} matches, too many to hand to the instance that holds the lease: left to it (it reads the object itself)",
-            i.name
-        )));
-    }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -353,6 +381,51 @@ mod tests {
         .map_err(|e| (e, offered))?;
         assert_eq!(read.1.raised, 0, "nothing raised into the state");
         Ok(read.0.kept.len())
+    }
+
+    #[test]
+    fn kept_matches_are_handed_on_while_the_input_is_read_not_at_its_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(dir.path()).unwrap();
+        let mut rules = RuleSet::default();
+        rules.add_spec("default").unwrap();
+        let judge = super::super::Judge::every_sink(Evaluator::new(rules), &["out"]);
+        let stop = AtomicBool::new(false);
+        let i = Input {
+            source: "s",
+            name: "f",
+            judge: &judge,
+            state: Some(&state),
+            disposal: Disposal::Keep,
+            now: jiff::Timestamp::now(),
+            stop: &stop,
+            again: "",
+        };
+        let n = 5 * RAISE_EVERY as usize;
+        let offered = std::cell::Cell::new(0);
+        let (mut handed, mut first_at) = (Vec::new(), None);
+        let mut hand = |alerts: Vec<Alert>| {
+            first_at.get_or_insert(offered.get());
+            handed.extend(alerts.into_iter().map(|a| a.event_id));
+        };
+        let mut rep = PollReport::default();
+        let read = |_: &mut dyn Witness, on: &mut dyn FnMut(Item) -> bool| {
+            for k in 0..n {
+                offered.set(k + 1);
+                assert!(on(create_user(k)));
+            }
+            Ok(())
+        };
+        read_input_handing(&i, &mut rep, read, &mut hand).unwrap();
+        let want: Vec<String> = (0..n).map(|k| format!("e{k}")).collect();
+        assert_eq!(handed, want, "every match, once, in order");
+        // One raise judged ahead, and a few batches read ahead of the judging, at most.
+        let most = 2 * RAISE_EVERY as usize + (Batch::AHEAD + 3) * Batch::ITEMS;
+        let first = first_at.expect("handed");
+        assert!(
+            first <= most,
+            "first matches handed after {first} records, not by {most}"
+        );
     }
 
     #[test]
