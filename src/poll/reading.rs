@@ -1,8 +1,9 @@
-//! One input (a file of a folder, an S3 object) read record by record: each piece is judged,
-//! and what matches is disposed of as the reader decided (`Disposal`): raised every
-//! `RAISE_EVERY` records (durable as they go, so a huge input holds no alert back and memory
-//! stays bounded), or kept as found for whoever reads on another's behalf. Every problem is
-//! noted with the input's name.
+//! One input (a file of a folder, an S3 object) read record by record: each piece is judged
+//! (on every core, while the input is still being read), and what matches is disposed of as
+//! the reader decided (`Disposal`): raised every `RAISE_EVERY` records (durable as they go, so a
+//! huge input holds no alert back and memory stays bounded), or kept as found for whoever reads
+//! on another's behalf, or for a backfill, handed back as it is found. Every problem is noted
+//! with the input's name.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender};
