@@ -137,10 +137,7 @@ where
     K: std::borrow::Borrow<Q> + std::hash::Hash + Eq,
     Q: ?Sized + std::hash::Hash + Eq + ToOwned<Owned = K>,
 {
-    if !map.contains_key(rule) {
-        map.insert(rule.to_string(), HashMap::new());
-    }
-    let keys = map.get_mut(rule).expect("inserted above");
+    let keys = first_seen::of_rule(map, rule);
     if !keys.contains_key(key) {
         keys.insert(key.to_owned(), (read()?, false));
     }

@@ -337,19 +337,15 @@ mod tests {
         })
     }
 
-    /// Reads the items `feed` offers (it is told whether to go on) into `disposal`: the read
-    /// (matches kept, in order) and what was reported, or the error.
-    fn read_with(
-        disposal: Disposal,
-        feed: impl FnOnce(&mut dyn FnMut(Item) -> bool),
-    ) -> Result<(Read<()>, PollReport), PollError> {
+    /// `f` with an input read into `disposal`, judged by the default pack (a fresh state).
+    fn with_input<R>(disposal: Disposal, f: impl FnOnce(&Input<'_>) -> R) -> R {
         let dir = tempfile::tempdir().unwrap();
         let state = State::open(dir.path()).unwrap();
         let mut rules = RuleSet::default();
         rules.add_spec("default").unwrap();
         let judge = super::super::Judge::every_sink(Evaluator::new(rules), &["out"]);
         let stop = AtomicBool::new(false);
-        let i = Input {
+        f(&Input {
             source: "s",
             name: "s3://b/k",
             judge: &judge,
@@ -358,13 +354,23 @@ mod tests {
             now: jiff::Timestamp::now(),
             stop: &stop,
             again: "",
-        };
-        let mut rep = PollReport::default();
-        let read = read_input(&i, &mut rep, |_, on| {
-            feed(on);
-            Ok(())
-        })?;
-        Ok((read.expect("read"), rep))
+        })
+    }
+
+    /// Reads the items `feed` offers (it is told whether to go on) into `disposal`: the read
+    /// (matches kept, in order) and what was reported, or the error.
+    fn read_with(
+        disposal: Disposal,
+        feed: impl FnOnce(&mut dyn FnMut(Item) -> bool),
+    ) -> Result<(Read<()>, PollReport), PollError> {
+        with_input(disposal, |i| {
+            let mut rep = PollReport::default();
+            let read = read_input(i, &mut rep, |_, on| {
+                feed(on);
+                Ok(())
+            })?;
+            Ok((read.expect("read"), rep))
+        })
     }
 
     /// Reads `n` matching records for another instance: what was collected, or the error (and
@@ -386,22 +392,6 @@ mod tests {
 
     #[test]
     fn kept_matches_are_handed_on_while_the_input_is_read_not_at_its_end() {
-        let dir = tempfile::tempdir().unwrap();
-        let state = State::open(dir.path()).unwrap();
-        let mut rules = RuleSet::default();
-        rules.add_spec("default").unwrap();
-        let judge = super::super::Judge::every_sink(Evaluator::new(rules), &["out"]);
-        let stop = AtomicBool::new(false);
-        let i = Input {
-            source: "s",
-            name: "f",
-            judge: &judge,
-            state: Some(&state),
-            disposal: Disposal::Keep,
-            now: jiff::Timestamp::now(),
-            stop: &stop,
-            again: "",
-        };
         let n = 5 * RAISE_EVERY as usize;
         let offered = std::cell::Cell::new(0);
         let (mut handed, mut first_at) = (Vec::new(), None);
@@ -417,7 +407,10 @@ mod tests {
             }
             Ok(())
         };
-        read_input_handing(&i, &mut rep, read, &mut hand).unwrap();
+        with_input(Disposal::Keep, |i| {
+            read_input_handing(i, &mut rep, read, &mut hand)
+        })
+        .unwrap();
         let want: Vec<String> = (0..n).map(|k| format!("e{k}")).collect();
         assert_eq!(handed, want, "every match, once, in order");
         // One raise judged ahead, and a few batches read ahead of the judging, at most.

@@ -46,6 +46,14 @@ pub(crate) trait Sightings {
     ) -> Result<Vec<(Vec<String>, Sighting)>, Self::Error>;
 }
 
+/// `rule`'s entry of a map by rule, made when missing (the name copied only then).
+pub(crate) fn of_rule<'m, V: Default>(map: &'m mut HashMap<String, V>, rule: &str) -> &'m mut V {
+    if !map.contains_key(rule) {
+        map.insert(rule.to_string(), V::default());
+    }
+    map.get_mut(rule).expect("inserted above")
+}
+
 /// Sightings in memory (`scan`, `backfill` and `rules replay` without `--learn`), by rule:
 /// looked up without copying a combination.
 #[derive(Debug, Default)]
@@ -69,18 +77,14 @@ impl Sightings for InMemory {
         account: &str,
         ms: i64,
     ) -> Result<(), Self::Error> {
-        let accounts = self.learning.entry(rule.to_string()).or_default();
-        accounts.insert(account.to_string(), ms);
+        of_rule(&mut self.learning, rule).insert(account.to_string(), ms);
         Ok(())
     }
     fn get(&mut self, rule: &str, combo: &[String]) -> Result<Option<Sighting>, Self::Error> {
         Ok(self.seen.get(rule).and_then(|c| c.get(combo)).cloned())
     }
     fn put(&mut self, rule: &str, combo: &[String], s: &Sighting) -> Result<(), Self::Error> {
-        let combos = match self.seen.get_mut(rule) {
-            Some(c) => c,
-            None => self.seen.entry(rule.to_string()).or_default(),
-        };
+        let combos = of_rule(&mut self.seen, rule);
         match combos.get_mut(combo) {
             Some(old) => *old = s.clone(),
             None => {
