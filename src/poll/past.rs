@@ -268,7 +268,7 @@ impl Past<'_> {
                 disposal: Disposal::Keep,
                 now: Timestamp::now(),
                 stop: &stop,
-                again: "not read by this backfill",
+                again: "what follows is not read by this backfill",
             };
             let eval = &self.judge.eval;
             let search = |b: &[u8]| eval.next_hit(b);
