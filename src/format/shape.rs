@@ -139,11 +139,12 @@ pub(crate) fn records(text: &str) -> Result<Vec<RawRecord<'_>>, String> {
     }
     // A text that names no container and no event member (not even escaped) is one record:
     // most are, and the probe below is a pass over the whole text.
-    let names = |n: &str| memchr::memmem::find(text.as_bytes(), n.as_bytes()).is_some();
-    if !["Records", "Events", "detail", "\\u"]
-        .into_iter()
-        .any(names)
-    {
+    // The finders are made once: making one costs more than searching a record with it.
+    static NAMES: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 4]> =
+        std::sync::LazyLock::new(|| {
+            ["Records", "Events", "detail", "\\u"].map(memchr::memmem::Finder::new)
+        });
+    if !NAMES.iter().any(|f| f.find(text.as_bytes()).is_some()) {
         return Ok(vec![RawRecord {
             text: Cow::Borrowed(text),
             event: None,
