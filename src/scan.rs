@@ -29,7 +29,7 @@ const CHUNK: usize = 4 << 20;
 #[derive(Debug, Default)]
 pub struct Report {
     /// JSON Lines output, one line per (record, matching rule).
-    pub out: Vec<u8>,
+    pub out: Lines,
     /// Matches per enabled rule, in `RuleSet::enabled()` order.
     pub matches: Vec<u64>,
     /// Bytes read (after decompression).
@@ -134,9 +134,36 @@ impl Base<'_> {
     }
 }
 
+/// Output lines in the order read, kept in the parts that wrote them: merging reports moves
+/// the parts (a scan's output can be hundreds of megabytes), it never copies the lines.
+#[derive(Debug, Default)]
+pub struct Lines(Vec<Vec<u8>>);
+
+impl Lines {
+    /// The part to write to: the last one.
+    fn part(&mut self) -> &mut Vec<u8> {
+        if self.0.is_empty() {
+            self.0.push(Vec::new());
+        }
+        self.0.last_mut().expect("a part was just made")
+    }
+
+    /// Writes the lines to `w`, in order.
+    pub fn write_to(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        self.0.iter().try_for_each(|p| w.write_all(p))
+    }
+
+    /// The lines as one text.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.0.concat()
+    }
+}
+
 impl Report {
     fn merge(&mut self, o: Report) {
-        self.out.extend_from_slice(&o.out);
+        self.out
+            .0
+            .extend(o.out.0.into_iter().filter(|p| !p.is_empty()));
         if self.matches.len() < o.matches.len() {
             self.matches.resize(o.matches.len(), 0);
         }
@@ -508,7 +535,7 @@ impl Scanner {
                             record: base.place(&m.record.text),
                         });
                     } else {
-                        write_match(&mut rep.out, rule, &m.record, &loc);
+                        write_match(rep.out.part(), rule, &m.record, &loc);
                     }
                 }
             }
@@ -838,8 +865,8 @@ pub fn scan_paths(
     for (file, r) in results.into_iter().enumerate() {
         match r {
             Ok(mut rep) => {
-                out.write_all(&rep.out)?;
-                rep.out = Vec::new();
+                rep.out.write_to(out)?;
+                rep.out = Lines::default();
                 for c in &mut rep.counted {
                     c.file = file as u32;
                 }
