@@ -174,11 +174,32 @@ impl Report {
         self.files += o.files;
         self.warnings.extend(o.warnings);
         self.unread.extend(o.unread);
+        if self.keys.all.is_empty() && self.counted.is_empty() && self.counted.capacity() == 0 {
+            // The first report with matches to judge: its matches and keys are taken whole.
+            self.counted = o.counted;
+            self.keys = o.keys;
+            return;
+        }
         let ids: Vec<u32> = o.keys.all.into_iter().map(|k| self.keys.id(k)).collect();
         self.counted.extend(o.counted.into_iter().map(|mut c| {
             c.seen_key = c.seen_key.map(|k| ids[k as usize]);
             c
         }));
+    }
+
+    /// The reports of an input's parts, in order, as one (with `rules` enabled rules).
+    fn merged(rules: usize, reports: Vec<Report>) -> Report {
+        let mut total = Report {
+            matches: vec![0; rules],
+            ..Report::default()
+        };
+        total
+            .counted
+            .reserve(reports.iter().map(|r| r.counted.len()).sum());
+        for r in reports {
+            total.merge(r);
+        }
+        total
     }
 }
 
@@ -362,11 +383,7 @@ impl Scanner {
                 self.scan_lines(&buf[a..b], line, name, shapes, base)
             })
             .collect();
-        let mut total = self.empty_report();
-        for r in reports {
-            total.merge(r);
-        }
-        total
+        Report::merged(self.eval.rule_count(), reports)
     }
 
     /// Scans a chunk of whole lines whose first line is number `first_line`.
