@@ -4,8 +4,13 @@
 once to make them): whole processes, release build, medians of ROUNDS, each rule set's time
 and its ratio to the default pack's time of the same build, and the peak resident memory
 (which counts the mapped input, about 370 MB); the three packs also without the threats pack's
-first-seen rules (`bench/data/packs-pace/no-first-seen.toml`). With TRAILWATCH_BEFORE=/path/to/old/trailwatch
-the old build runs alternately with the current one, and its columns are added.
+first-seen rules (`bench/data/packs-pace/no-first-seen.toml`), and with the Sigma rules of
+tests/sigma but `suspicious_tooling` (which matches every record of this corpus: Stratus Red
+Team's user agent). The last row is a floor: the default pack (a rules file without
+rule_packs brings it) and one rule that matches every API call (nearly every
+record), so that each record is parsed, matched and written out. With
+TRAILWATCH_BEFORE=/path/to/old/trailwatch the old build runs alternately with the current one,
+and its columns are added.
 
 Usage: python3 bench/packs-pace.py [ROUNDS]   (default 5)
 """
@@ -29,6 +34,20 @@ threats = tomllib.load(open(ROOT / "src/rules/packs/threats.toml", "rb"))
 NO_FIRST_SEEN.write_text('rule_packs = ["default", "cis", "threats"]\n' + "".join(
     f'[[rules]]\nname = "{r["name"]}"\nenabled = false\n'
     for r in threats["rules"] if "first_seen" in r))
+# tests/sigma without the rule that matches every record of this corpus.
+SIGMA_RARE = ROOT / "bench/data/packs-pace/sigma-rare"
+SIGMA_RARE.mkdir(parents=True, exist_ok=True)
+for f in (ROOT / "tests/sigma").glob("*.yml"):
+    if f.name != "suspicious_tooling.yml":
+        (SIGMA_RARE / f.name).write_text(f.read_text())
+# The floor: one rule that every API call matches.
+EVERY_CALL = ROOT / "bench/data/packs-pace/every-call.toml"
+EVERY_CALL.write_text('''[[rules]]
+name = "every-call"
+title = "Every API call"
+severity = "low"
+event_pattern = '{"detail":{"eventType":["AwsApiCall"]}}'
+''')
 SETS = [
     "default",
     "default,cis",
@@ -37,6 +56,9 @@ SETS = [
     "default,cis,threats,tests/sigma",
     str(NO_FIRST_SEEN),
     f"{NO_FIRST_SEEN},tests/sigma",
+    f"default,cis,threats,{SIGMA_RARE}",
+    f"{NO_FIRST_SEEN},{SIGMA_RARE}",
+    str(EVERY_CALL),
 ]
 
 if not (TRAIL / "big.jsonl").exists():
@@ -72,5 +94,7 @@ for s in SETS:
     for b in builds:
         t, m = med[(b, s)]
         cells.append(f"{t:.2f} s | {t / med[(b, 'default')][0]:.1f}× | {m / 1024:.0f} MiB")
-    name = s.replace(str(NO_FIRST_SEEN), "default,cis,threats without first-seen rules")
+    name = (s.replace(str(NO_FIRST_SEEN), "default,cis,threats without first-seen rules")
+            .replace(str(SIGMA_RARE), "tests/sigma without suspicious_tooling")
+            .replace(str(EVERY_CALL), "default + one rule matching every API call"))
     print(f"| {name} | " + " | ".join(cells) + " |")
