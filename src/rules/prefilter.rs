@@ -27,8 +27,6 @@ pub struct Prefilter {
     /// Finds every literal present in one record.
     checker: Option<Checker>,
     literals: usize,
-    /// The longest literal's length in bytes.
-    longest: usize,
     rules: Vec<RuleClauses>,
     /// Literal indexes of the escape triggers.
     escapes: Vec<usize>,
@@ -297,7 +295,6 @@ impl Prefilter {
             finder,
             checker,
             literals: table.len(),
-            longest: table.iter().map(|l| l.0.len()).max().unwrap_or(0),
             rules,
             escapes,
         }
@@ -378,7 +375,7 @@ impl Chunked<'_> {
         let Some(c) = &self.p.checker else { return };
         self.carry.extend_from_slice(bytes);
         c.mark(&self.carry, &mut self.seen);
-        let keep = self.p.longest.saturating_sub(1).min(self.carry.len());
+        let keep = c.longest.saturating_sub(1).min(self.carry.len());
         self.carry.drain(..self.carry.len() - keep);
     }
 
