@@ -102,11 +102,34 @@ enum Place {
     },
 }
 
-/// The text a record's `Place::At` of an input read as bytes names in its bytes (`None` when
-/// the input no longer holds it there).
-fn text_at(data: &[u8], start: usize, len: usize) -> Option<String> {
-    let buf = data.strip_prefix(BOM).unwrap_or(data);
-    Some(String::from_utf8_lossy(buf.get(start..start + len)?).into_owned())
+/// The records' texts an input holds at their `Place::At`; an input with bad UTF-8 is made
+/// text once, whatever the number of its records asked for.
+struct Texts<'a> {
+    /// The input's bytes after a byte-order mark.
+    bytes: &'a [u8],
+    replaced: Option<String>,
+}
+
+impl<'a> Texts<'a> {
+    fn of(data: &'a [u8]) -> Texts<'a> {
+        Texts {
+            bytes: data.strip_prefix(BOM).unwrap_or(data),
+            replaced: None,
+        }
+    }
+
+    /// The text at `start..start + len` of the bytes, or (`lossy`) of the text with bad UTF-8
+    /// replaced; `None` when the input no longer holds that much.
+    fn at(&mut self, start: usize, len: usize, lossy: bool) -> Option<String> {
+        let span = start..start + len;
+        match lossy {
+            false => Some(String::from_utf8_lossy(self.bytes.get(span)?).into_owned()),
+            true => (self.replaced)
+                .get_or_insert_with(|| String::from_utf8_lossy(self.bytes).into_owned())
+                .get(span)
+                .map(str::to_string),
+        }
+    }
 }
 
 /// The bytes records are located in (`Place::At`): an input's, or its text with bad UTF-8
@@ -276,15 +299,10 @@ impl Scanner {
         };
         if inp.name == "-" {
             // Standard input cannot be read again: the records that may alert are kept.
-            let mut text_lossy = None;
+            let mut texts = Texts::of(&inp.data);
             for c in &mut rep.counted {
                 if let Place::At { start, len, lossy } = c.record {
-                    let text = match lossy {
-                        false => text_at(&inp.data, start, len),
-                        true => (text_lossy.get_or_insert_with(|| String::from_utf8_lossy(buf)))
-                            .get(start..start + len)
-                            .map(str::to_string),
-                    };
+                    let text = texts.at(start, len, lossy);
                     c.record = Place::Text(text.unwrap_or_default());
                 }
             }
@@ -642,27 +660,16 @@ fn read_again(
         let data = files
             .get(file as usize)
             .map(|p| format::load_limited(p, max_input));
-        let bytes = match &data {
+        let mut texts = Texts::of(match &data {
             Some(Ok((inp, _))) => &inp.data[..],
             _ => &[],
-        };
-        // An input with bad UTF-8 made text once, whatever the number of its records.
-        let mut replaced: Option<String> = None;
+        });
         for n in wanted {
             let c = &counted[places[n]];
             let Place::At { start, len, lossy } = c.record else {
                 continue;
             };
-            let text = match lossy {
-                false => text_at(bytes, start, len),
-                true => {
-                    let whole = replaced.get_or_insert_with(|| {
-                        let buf = bytes.strip_prefix(BOM).unwrap_or(bytes);
-                        String::from_utf8_lossy(buf).into_owned()
-                    });
-                    whole.get(start..start + len).map(str::to_string)
-                }
-            };
+            let text = texts.at(start, len, lossy);
             // The same record (its eventID and eventTime, as taken when it matched), or the
             // input changed since it was read.
             let same = text.as_deref().is_some_and(|t| {
