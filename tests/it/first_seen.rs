@@ -559,7 +559,8 @@ fn new_address_rule(dir: &Path) -> PathBuf {
 fn scan_reads_again_the_record_of_a_file_with_bad_bytes() {
     // A delivery file (a document over several lines) with a byte that is not UTF-8 in an
     // earlier record: read with the bytes replaced (and said), and the alerting records found
-    // again at the same place of that text (3 bytes for 1 before them).
+    // again at the same place of that text (3 bytes for 1 before them), in the file or in
+    // what standard input gave.
     let dir = tempfile::tempdir().unwrap();
     let rules = new_address_rule(dir.path());
     let bad = read("x1", T0, Some(ALICE), VPS, false).replace("prod/db", "prod/d#");
@@ -573,40 +574,41 @@ fn scan_reads_again_the_record_of_a_file_with_bad_bytes() {
     assert_eq!(at, 0, "no escape in the test's records");
     let i = doc.windows(7).position(|w| w == b"prod/d#").unwrap() + 6;
     doc[i] = 0xFF;
-    std::fs::write(dir.path().join("c.json"), doc).unwrap();
-    let o = crate::support::run(
-        &[
-            "scan",
-            "--rules",
-            rules.to_str().unwrap(),
-            dir.path().to_str().unwrap(),
-        ],
-        None,
-    );
-    assert_eq!(o.status.code(), Some(1), "bad bytes are said: {}", text(&o));
-    assert!(text(&o).contains("invalid UTF-8"), "{}", text(&o));
-    let m = crate::support::matches(&o);
-    let got: Vec<(&str, &str, &str)> = m
-        .iter()
-        .map(|x| {
-            let loc = x["location"].as_str().unwrap();
-            let name = x["eventName"].as_str().unwrap_or("(none)");
-            (
-                x["eventID"].as_str().unwrap(),
-                name,
-                loc.rsplit('/').next().unwrap(),
-            )
-        })
-        .collect();
-    assert_eq!(
-        got,
-        [
-            ("x2", "GetSecretValue", "c.json:1[1]"),
-            ("x3", "GetSecretValue", "c.json:1[2]")
-        ],
-        "{}",
-        text(&o)
-    );
+    std::fs::write(dir.path().join("c.json"), &doc).unwrap();
+    let rules = rules.to_str().unwrap();
+    // The file is read again; standard input, which cannot be, keeps those records' texts.
+    let file = ["scan", "--rules", rules, dir.path().to_str().unwrap()];
+    for (args, stdin, name) in [
+        (&file[..], None, "c.json"),
+        (&["scan", "--rules", rules][..], Some(&doc[..]), "-"),
+    ] {
+        let o = crate::support::run(args, stdin);
+        assert_eq!(o.status.code(), Some(1), "bad bytes are said: {}", text(&o));
+        assert!(text(&o).contains("invalid UTF-8"), "{}", text(&o));
+        let m = crate::support::matches(&o);
+        let got: Vec<(&str, &str, &str)> = m
+            .iter()
+            .map(|x| {
+                let loc = x["location"].as_str().unwrap();
+                let name = x["eventName"].as_str().unwrap_or("(none)");
+                (
+                    x["eventID"].as_str().unwrap(),
+                    name,
+                    loc.rsplit('/').next().unwrap(),
+                )
+            })
+            .collect();
+        let (at1, at2) = (format!("{name}:1[1]"), format!("{name}:1[2]"));
+        assert_eq!(
+            got,
+            [
+                ("x2", "GetSecretValue", at1.as_str()),
+                ("x3", "GetSecretValue", at2.as_str())
+            ],
+            "{}",
+            text(&o)
+        );
+    }
 }
 
 #[test]
