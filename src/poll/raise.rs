@@ -172,6 +172,7 @@ impl<'a> StateSightings<'a> {
         Ok(())
     }
 }
+
 impl Sightings for StateSightings<'_> {
     type Error = StateError;
     fn learning_since(&mut self, rule: &str, account: &str) -> Result<Option<i64>, StateError> {
