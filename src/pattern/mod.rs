@@ -5,4 +5,5 @@
 pub mod event;
 pub mod filter;
 pub mod literals;
+pub mod reads;
 pub mod sigma;

@@ -15,6 +15,7 @@ use std::borrow::Cow;
 use serde_json::{Map, Value};
 
 use crate::pattern::literals::Requirement;
+use crate::pattern::reads::Reads;
 pub use cidr::Cidr;
 pub use matcher::Matcher;
 
@@ -69,6 +70,28 @@ fn join(path: &str, key: &str) -> String {
 }
 
 impl Node {
+    /// The members of the object this node tests: each key as written and, for a dotted key
+    /// (`"userIdentity.type"`), the member its path starts at.
+    fn reads(&self) -> Reads {
+        let keys = (self.fields.iter()).map(|(k, _)| Reads::path(k).union(Reads::members([k])));
+        Reads::all(keys.chain(self.ors.iter().flatten().map(Node::reads)))
+    }
+
+    /// See `EventPattern::reads`.
+    fn reads_top(&self, out: &mut Vec<(String, Reads)>) {
+        for (key, child) in &self.fields {
+            let (top, below) = match key.split_once('.') {
+                Some((top, rest)) => (top, Reads::path(rest).union(Reads::members([rest]))),
+                None => match child {
+                    Child::Node(n) => (key.as_str(), n.reads()),
+                    Child::Leaf(_) => (key.as_str(), Reads::Anything),
+                },
+            };
+            out.push((top.to_string(), below));
+        }
+        self.ors.iter().flatten().for_each(|n| n.reads_top(out));
+    }
+
     fn pinned(&self, path: &[&str]) -> Option<Vec<String>> {
         let mut best: Option<Vec<String>> = None;
         let mut consider = |v: Option<Vec<String>>| {
@@ -174,6 +197,15 @@ impl EventPattern {
     /// `detail.eventName` to A, B). `None` when some matching event could hold another value.
     pub fn pinned_strings(&self, path: &[&str]) -> Option<Vec<String>> {
         self.root.pinned(path)
+    }
+
+    /// The top-level members of an event the pattern reads, each with the members of it that it
+    /// reads (`{"detail": {"eventName": …}, "source": …}` reads `detail`'s `eventName`, and
+    /// `source` whole).
+    pub fn reads(&self) -> Vec<(String, Reads)> {
+        let mut out = Vec::new();
+        self.root.reads_top(&mut out);
+        out
     }
 
     /// Literals every matching CloudTrail record contains. Only `detail` (the record itself),

@@ -490,3 +490,34 @@ fn requirement_uses_detail_literals() {
         "a list with a literal-free matcher requires nothing"
     );
 }
+
+#[test]
+fn a_pattern_says_which_members_of_the_event_it_reads() {
+    let reads = |p: &str| EventPattern::new(p).unwrap().reads();
+    let r = reads(
+        r#"{"source":["aws.iam"],"detail":{"eventName":["A"],"userIdentity":{"type":["Root"]},
+            "$or":[{"errorCode":[{"exists":true}]},{"requestParameters.userName":["x"]}]}}"#,
+    );
+    let of = |top: &str| &r.iter().find(|(t, _)| t == top).unwrap().1;
+    assert_eq!(*of("source"), crate::pattern::reads::Reads::Anything);
+    assert_eq!(r.len(), 2);
+    let below = of("detail");
+    for m in [
+        "eventName",
+        "userIdentity",
+        "errorCode",
+        "requestParameters",
+    ] {
+        assert!(below.reads(m), "{m}");
+    }
+    assert!(!below.reads("tlsDetails") && !below.reads("userName"));
+    // A test on `detail` itself reads all of it; a dotted top key reads the member it names.
+    assert!(reads(r#"{"detail":[{"exists":true}]}"#)[0]
+        .1
+        .reads("anything"));
+    let dotted = reads(r#"{"detail.tlsDetails.tlsVersion":["TLSv1.3"]}"#);
+    assert_eq!(dotted[0].0, "detail");
+    assert!(dotted[0].1.reads("tlsDetails") && !dotted[0].1.reads("userAgent"));
+    let ors = reads(r#"{"$or":[{"detail":{"a":["1"]}},{"region":["x"]}]}"#);
+    assert_eq!(ors.len(), 2);
+}

@@ -6,6 +6,7 @@ use super::cursor::Cursor;
 use super::error::FilterError;
 use super::value::{Scalar, StrMatch, ValueTest};
 use crate::pattern::literals::{Encoding, Requirement};
+use crate::pattern::reads::Reads;
 
 const MAX_WILDCARDS_PER_SELECTOR: usize = 1;
 const MAX_WILDCARDS_PER_PATTERN: usize = 3;
@@ -74,6 +75,17 @@ pub(super) fn pinned(e: &Expr, path: &[&str]) -> Option<Vec<String>> {
             }
             Some(all)
         }
+    }
+}
+
+/// The top-level members the expression's selectors start at (any, for `$.*` or `$[0]`).
+pub(super) fn reads(e: &Expr) -> Reads {
+    match e {
+        Expr::And(v) | Expr::Or(v) => Reads::all(v.iter().map(reads)),
+        Expr::Cond { selector, .. } => match selector.first() {
+            Some(Step::Key(k)) => Reads::members([k.as_str()]),
+            _ => Reads::Anything,
+        },
     }
 }
 

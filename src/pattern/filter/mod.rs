@@ -18,6 +18,7 @@ use serde_json::Value;
 
 pub use self::error::{FilterError, MAX_PATTERN_LEN, MAX_REGEXES};
 use crate::pattern::literals::Requirement;
+use crate::pattern::reads::Reads;
 
 #[derive(Debug, Clone)]
 enum Kind {
@@ -119,6 +120,15 @@ impl FilterPattern {
         match &self.kind {
             Kind::Json(e) => json::pinned(e, path),
             _ => None,
+        }
+    }
+
+    /// The members of a parsed message the pattern reads: a JSON pattern's selectors; the
+    /// other kinds read the text alone.
+    pub fn reads(&self) -> Reads {
+        match &self.kind {
+            Kind::Json(e) => json::reads(e),
+            _ => Reads::nothing(),
         }
     }
 

@@ -336,3 +336,22 @@ fn brackets_nested_past_the_limit_are_refused_and_the_deepest_allowed_fits_half_
         .unwrap();
     assert!(ok);
 }
+
+#[test]
+fn a_pattern_says_which_members_of_the_message_it_reads() {
+    let reads = |p: &str| FilterPattern::new(p).unwrap().reads();
+    let r =
+        reads(r#"{ $.eventName = "A" && ($.requestParameters.x = 1 || $.tlsDetails NOT EXISTS) }"#);
+    for m in ["eventName", "requestParameters", "tlsDetails"] {
+        assert!(r.reads(m), "{m}");
+    }
+    assert!(!r.reads("userAgent") && !r.reads("x"));
+    assert!(
+        reads(r#"{ $.* = "A" }"#).reads("userAgent"),
+        "a wildcard reads every member"
+    );
+    // The other kinds read the message's text, not its members.
+    for p in ["ConsoleLogin", "%Cons[a-z]+%", "[a, b]", ""] {
+        assert_eq!(reads(p), crate::pattern::reads::Reads::nothing(), "{p}");
+    }
+}

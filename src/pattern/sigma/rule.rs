@@ -11,6 +11,7 @@ use super::condition::{self, Expr};
 use super::error::{err, shorten, SigmaError};
 use super::search::{or_all, search, union, Search};
 use crate::pattern::literals::Requirement;
+use crate::pattern::reads::Reads;
 
 /// The levels the specification names.
 const LEVELS: [&str; 5] = ["informational", "low", "medium", "high", "critical"];
@@ -144,6 +145,12 @@ impl SigmaRule {
             .filter_map(|t| t.strip_prefix("attack.t"))
             .map(|t| format!("T{}", t.to_uppercase()))
             .collect()
+    }
+
+    /// The top-level members of a record the rule reads (every search's, named in its
+    /// condition or not).
+    pub fn reads(&self) -> Reads {
+        Reads::all(self.searches.values().map(Search::reads))
     }
 
     /// Literals every matching record's text contains (for the prefilter).

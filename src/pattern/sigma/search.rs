@@ -9,6 +9,7 @@ use super::path::{leaves, present};
 use super::value::{Cmp, Value, Wild};
 use crate::pattern::event::Cidr;
 use crate::pattern::literals::{Encoding, Requirement};
+use crate::pattern::reads::Reads;
 
 /// A search identifier's definition.
 #[derive(Debug, Clone)]
@@ -266,6 +267,30 @@ fn base64_offsets(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The member a field path starts at (every member, for an empty path).
+fn reads_path(path: &[String]) -> Reads {
+    match path.first() {
+        Some(k) => Reads::members([k.as_str()]),
+        None => Reads::Anything,
+    }
+}
+
+impl FieldTest {
+    /// Its field's member, and those of the fields its values name (`fieldref`).
+    fn reads(&self) -> Reads {
+        let refs = match &self.test {
+            Test::Values { values, .. } => (values.iter())
+                .filter_map(|v| match v {
+                    Value::Field { path, .. } => Some(reads_path(path)),
+                    _ => None,
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Reads::all(refs).union(reads_path(&self.path))
+    }
+}
+
 impl Search {
     pub(super) fn holds(&self, r: &Json) -> bool {
         match self {
@@ -292,6 +317,15 @@ impl Search {
                 Requirement::all(values.iter().map(literal_of))
             }
             Search::Keywords { values, .. } => or_all(values.iter().map(literal_of)),
+        }
+    }
+
+    /// The top-level members its field tests read; keywords read every value.
+    pub(super) fn reads(&self) -> Reads {
+        match self {
+            Search::Fields(tests) => Reads::all(tests.iter().map(FieldTest::reads)),
+            Search::AnyOf(items) => Reads::all(items.iter().map(Search::reads)),
+            Search::Keywords { .. } => Reads::Anything,
         }
     }
 

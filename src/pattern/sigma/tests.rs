@@ -369,3 +369,28 @@ fn a_value_across_an_objects_punctuation_gives_the_prefilter_no_literal() {
         assert!(r.requirement().is_none(), "{detection}");
     }
 }
+
+#[test]
+fn a_rule_says_which_members_of_the_record_it_reads() {
+    let r = rule("sel:\n  eventName: A\n  userIdentity.type: Root\nother:\n  - requestParameters.x|contains: b\n  - tlsDetails: c\ncondition: sel and not other");
+    let reads = r.reads();
+    for m in [
+        "eventName",
+        "userIdentity",
+        "requestParameters",
+        "tlsDetails",
+    ] {
+        assert!(reads.reads(m), "{m}");
+    }
+    assert!(!reads.reads("userAgent") && !reads.reads("type"));
+    let fieldref = rule("sel:\n  userIdentity.userName|fieldref: responseElements.accessKey.userName\ncondition: sel");
+    assert!(
+        fieldref.reads().reads("responseElements"),
+        "a fieldref reads the field it names"
+    );
+    let keywords = rule("words:\n  - pacu\ncondition: words");
+    assert!(
+        keywords.reads().reads("userAgent"),
+        "keywords read every value"
+    );
+}
