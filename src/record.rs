@@ -6,6 +6,8 @@ use std::borrow::Cow;
 
 use serde_json::Value;
 
+use crate::pattern::reads::Reads;
+
 /// One CloudTrail record.
 #[derive(Debug)]
 pub struct Record<'a> {
@@ -17,6 +19,101 @@ pub struct Record<'a> {
     pub event: Option<Value>,
 }
 
+/// Members of a record that are large, or that few rules read: a record's parse leaves them
+/// out when none of the rules judging it reads them (see `Unread`). Nothing else that reads a
+/// matched record's value (its summary line, principal, time, ID, network, first-seen account)
+/// reads one of these; alerts carry the record's text, whole.
+const LEFT_OUT_WHEN_UNREAD: &[&str] = &[
+    "requestParameters",
+    "responseElements",
+    "additionalEventData",
+    "serviceEventDetails",
+    "resources",
+    "tlsDetails",
+    "userAgent",
+    "requestID",
+    "errorMessage",
+];
+
+/// The members a record's parse leaves out: those of `LEFT_OUT_WHEN_UNREAD` no rule reads.
+/// Their text is still read through (a record malformed there is still malformed), but no
+/// value is made of it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Unread(Vec<&'static str>);
+
+impl Unread {
+    /// What a parse may leave out for rules that read `reads`.
+    pub fn beside(reads: &Reads) -> Unread {
+        Unread(
+            (LEFT_OUT_WHEN_UNREAD.iter().copied())
+                .filter(|m| !reads.reads(m))
+                .collect(),
+        )
+    }
+
+    /// The members left out.
+    pub fn members(&self) -> &[&'static str] {
+        &self.0
+    }
+
+    fn parse(&self, text: &str) -> Result<Value, serde_json::Error> {
+        if self.0.is_empty() || !text.trim_start().starts_with('{') {
+            return serde_json::from_str(text);
+        }
+        let mut de = serde_json::Deserializer::from_str(text);
+        let v = serde::Deserializer::deserialize_map(&mut de, self)?;
+        de.end()?;
+        Ok(v)
+    }
+}
+
+/// A record's members, made into a value but for those left out.
+impl<'de> serde::de::Visitor<'de> for &Unread {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Value, A::Error> {
+        let mut out = serde_json::Map::new();
+        while let Some(key) = m.next_key_seed(KeyOf(self))? {
+            match key {
+                Some(k) => {
+                    out.insert(k, m.next_value()?);
+                }
+                None => {
+                    m.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// A member's name, `None` when the member is left out (no copy is made of it).
+struct KeyOf<'u>(&'u Unread);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyOf<'_> {
+    type Value = Option<String>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for KeyOf<'_> {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a member name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, k: &str) -> Result<Self::Value, E> {
+        Ok((!self.0 .0.contains(&k)).then(|| k.to_string()))
+    }
+}
+
 /// Parses JSON text into a `Value`. A `\uD800`-style escape of a lone UTF-16 surrogate is valid
 /// JSON syntax that serde_json refuses to decode; CloudTrail fields are attacker-controlled, so
 /// such a record must not become unreadable (and so invisible to the rules): lone surrogates are
@@ -24,7 +121,7 @@ pub struct Record<'a> {
 pub(crate) fn parse_value(text: &str) -> Result<Value, serde_json::Error> {
     match serde_json::from_str(text) {
         Ok(v) => Ok(v),
-        Err(e) => repaired(text, e).map(|(v, _)| v),
+        Err(e) => repaired(text, e, &Unread::default()).map(|(v, _)| v),
     }
 }
 
@@ -46,18 +143,22 @@ impl std::fmt::Display for Repair {
     }
 }
 
-/// Parses a record, repairing what an attacker can put in a value and strict parsers refuse;
-/// says what was repaired.
-pub(crate) fn parse_repaired(text: &str) -> Result<(Value, Vec<Repair>), serde_json::Error> {
-    match serde_json::from_str(text) {
+/// Parses a record, repairing what an attacker can put in a value and strict parsers refuse,
+/// and leaving out the members `unread` names; says what was repaired.
+fn parse_leaving_out(
+    text: &str,
+    unread: &Unread,
+) -> Result<(Value, Vec<Repair>), serde_json::Error> {
+    match unread.parse(text) {
         Ok(v) => Ok((v, Vec::new())),
-        Err(e) => repaired(text, e),
+        Err(e) => repaired(text, e, unread),
     }
 }
 
 fn repaired(
     text: &str,
     first: serde_json::Error,
+    unread: &Unread,
 ) -> Result<(Value, Vec<Repair>), serde_json::Error> {
     let mut repairs = Vec::new();
     let mut fixed = std::borrow::Cow::Borrowed(text);
@@ -78,7 +179,7 @@ fn repaired(
             repairs.push(r);
         }
         fixed = std::borrow::Cow::Owned(t);
-        match serde_json::from_str(&fixed) {
+        match unread.parse(&fixed) {
             Ok(v) => return Ok((v, repairs)),
             Err(e) => err = e,
         }
@@ -167,6 +268,22 @@ fn replace_lone_surrogates(text: &str) -> Option<String> {
     changed.then(|| String::from_utf8(out).expect("only ASCII escapes were replaced"))
 }
 
+/// What an event pattern reads of a CloudTrail record, given what it reads of the event
+/// (`EventPattern::reads`): `detail` is the record; `id`, `detail-type`, `source`, `account`,
+/// `time` and `region` are made from one member each (see `Record::envelope_member`).
+pub(crate) fn reads_through_envelope(event: &[(String, Reads)]) -> Reads {
+    Reads::all(event.iter().map(|(top, below)| match top.as_str() {
+        "detail" => below.clone(),
+        "id" => Reads::members(["eventID"]),
+        "detail-type" => Reads::members(["eventType"]),
+        "source" => Reads::members(["eventSource"]),
+        "account" => Reads::members(["recipientAccountId"]),
+        "time" => Reads::members(["eventTime"]),
+        "region" => Reads::members(["awsRegion"]),
+        _ => Reads::nothing(),
+    }))
+}
+
 /// EventBridge `source` values that do not follow the `aws.` + service-prefix rule.
 const SOURCE_OVERRIDES: &[(&str, &str)] = &[];
 
@@ -194,7 +311,7 @@ pub(crate) fn eventbridge_detail_type(event_type: &str) -> Option<&'static str> 
 }
 
 impl<'a> Record<'a> {
-    /// Parses a record from its JSON text (see `parse_repaired`).
+    /// Parses a record from its JSON text (see `parse_leaving_out`).
     pub fn parse(text: Cow<'a, str>) -> Result<Record<'a>, serde_json::Error> {
         Self::parse_noting(text).map(|(r, _)| r)
     }
@@ -203,7 +320,16 @@ impl<'a> Record<'a> {
     pub fn parse_noting(
         text: Cow<'a, str>,
     ) -> Result<(Record<'a>, Vec<Repair>), serde_json::Error> {
-        let (value, repairs) = parse_repaired(&text)?;
+        Self::parse_leaving_out(text, &Unread::default())
+    }
+
+    /// Parses a record as `parse_noting` does, its value without the members `unread` names
+    /// (which the rules judging it do not read).
+    pub fn parse_leaving_out(
+        text: Cow<'a, str>,
+        unread: &Unread,
+    ) -> Result<(Record<'a>, Vec<Repair>), serde_json::Error> {
+        let (value, repairs) = parse_leaving_out(&text, unread)?;
         Ok((
             Record {
                 text,
@@ -269,6 +395,49 @@ mod tests {
         assert!(parse_value("{\"a\": }").is_err());
     }
 
+    fn parse_repaired(text: &str) -> Result<(Value, Vec<Repair>), serde_json::Error> {
+        parse_leaving_out(text, &Unread::default())
+    }
+
+    #[test]
+    fn a_parse_leaves_out_only_the_members_no_rule_reads_and_still_reads_their_text() {
+        let text = r#"{"eventName":"PutObject","requestParameters":{"bucketName":"b","k":[1,{"x":null}]},
+            "tlsDetails":{"tlsVersion":"TLSv1.3"},"userAgent":"aws-cli","eventName":"GetObject",
+            "userIdentity":{"type":"IAMUser","requestParameters":"kept: not at the top"}}"#;
+        let whole: Value = serde_json::from_str(text).unwrap();
+        let reads = Reads::members(["requestParameters", "eventName"]);
+        let unread = Unread::beside(&reads);
+        assert!(unread.members().contains(&"tlsDetails"));
+        assert!(!unread.members().contains(&"requestParameters"));
+        let (v, repairs) = parse_leaving_out(text, &unread).unwrap();
+        assert!(repairs.is_empty());
+        let mut want = whole.clone();
+        for m in ["tlsDetails", "userAgent"] {
+            want.as_object_mut().unwrap().remove(m);
+        }
+        assert_eq!(
+            v, want,
+            "the last of a repeated member wins, as in a whole parse"
+        );
+        assert_eq!(v["eventName"], "GetObject");
+        // A rule that reads anything leaves nothing out.
+        let all = Unread::beside(&Reads::Anything);
+        assert_eq!(parse_leaving_out(text, &all).unwrap().0, whole);
+        // Bad JSON in a member left out is still bad; repairs elsewhere are still made.
+        assert!(parse_leaving_out(r#"{"tlsDetails":{"a":tru},"b":1}"#, &unread).is_err());
+        assert!(parse_leaving_out(r#"{"tlsDetails":1} x"#, &unread).is_err());
+        let odd = r#"{"tlsDetails":"\ud800","eventName":"\ud800","n":1e999}"#;
+        let (v, r) = parse_leaving_out(odd, &unread).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"eventName": "\u{fffd}", "n": "1e999"})
+        );
+        assert_eq!(r, [Repair::LoneSurrogate, Repair::HugeNumber]);
+        // Not an object: parsed whole, as before (the evaluator refuses it).
+        let list = parse_leaving_out("[1]", &unread).unwrap().0;
+        assert_eq!(list, serde_json::json!([1]));
+    }
+
     #[test]
     fn numbers_out_of_range_are_kept_as_strings() {
         let (v, r) =
@@ -312,6 +481,32 @@ mod tests {
             "e1"
         );
         assert!(r.envelope_member("nope").is_none());
+        // Each envelope member is made from the member its reads name, and from no other.
+        for key in [
+            "id",
+            "detail-type",
+            "source",
+            "account",
+            "time",
+            "region",
+            "version",
+        ] {
+            let Reads::Members(from) = reads_through_envelope(&[(key.into(), Reads::Anything)])
+            else {
+                panic!("{key} reads a few members")
+            };
+            for m in r.value.as_object().unwrap().keys() {
+                let mut without = r.value.clone();
+                without.as_object_mut().unwrap().remove(m);
+                let other = Record {
+                    text: Cow::Borrowed(""),
+                    value: without,
+                    event: None,
+                };
+                let changed = other.envelope_member(key) != r.envelope_member(key);
+                assert_eq!(changed, from.contains(m), "{key} without {m}");
+            }
+        }
         assert_eq!(
             eventbridge_source("cloudtrail-data.amazonaws.com"),
             "aws.cloudtrail-data"

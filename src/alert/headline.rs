@@ -4,6 +4,10 @@
 
 use serde_json::Value;
 
+/// The members of a record a headline reads (`target` and `principal`, and the event's name
+/// that chooses the words).
+pub(crate) const READS: &[&str] = &["eventName", "requestParameters", "userIdentity"];
+
 /// The longest value put into a headline.
 const LONGEST: usize = 64;
 

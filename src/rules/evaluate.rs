@@ -1,7 +1,8 @@
 //! The one record evaluator: a record's text in, the rules it matches out. `scan`, the `files`
 //! source and every poll go through it, so a record is judged the same way wherever it is read:
-//! screened by the literal prefilter, parsed (see `record` for lone surrogates), wrapped in its
-//! EventBridge event when it came in one, then matched rule by rule, exclusions included.
+//! screened by the literal prefilter, parsed (see `record` for lone surrogates; the members no
+//! enabled rule reads are left out of the value), wrapped in its EventBridge event when it came
+//! in one, then matched rule by rule, exclusions included.
 
 use std::fmt;
 
@@ -11,7 +12,8 @@ use super::{Prefilter, Rule, RuleSet};
 use crate::enrich::Enricher;
 use crate::format::RawRecord;
 use crate::language::Language;
-use crate::record::{self, Record, Repair};
+use crate::pattern::reads::Reads;
+use crate::record::{self, Record, Repair, Unread};
 
 /// Rules ready to judge records one by one.
 pub struct Evaluator {
@@ -19,6 +21,8 @@ pub struct Evaluator {
     /// Indexes of the enabled rules in `rules.all()`, in the prefilter's order.
     enabled: Vec<usize>,
     prefilter: Prefilter,
+    /// The members of a record no enabled rule reads: its parse leaves them out.
+    unread: Unread,
     /// The language of alerts' titles and subjects.
     language: Language,
     /// The networks of records' source addresses, put in every record the rules see (in
@@ -33,7 +37,8 @@ pub enum Screen {
     Needed,
     /// The candidates were found for this very text (the value the record is).
     Done,
-    /// No prefilter: every rule is a candidate (verification, benchmarks).
+    /// No prefilter: every rule is a candidate, and the record is parsed whole
+    /// (verification, benchmarks).
     Off,
 }
 
@@ -58,6 +63,7 @@ impl fmt::Display for Malformed {
 /// A record and the enabled rules it matches (at least one), with their indexes among the
 /// enabled rules, and what had to be repaired to read it.
 pub struct Matched<'e, 't> {
+    /// Its text whole; its value without the members no enabled rule reads (`record::Unread`).
     pub record: Record<'t>,
     pub rules: Vec<(usize, &'e Rule)>,
     pub repairs: Vec<Repair>,
@@ -76,15 +82,17 @@ pub enum Verdict<'e, 't> {
 impl Evaluator {
     /// The enabled rules of `rules`, ready.
     pub fn new(rules: RuleSet) -> Evaluator {
-        let enabled = rules
+        let enabled: Vec<usize> = rules
             .all()
             .iter()
             .enumerate()
             .filter(|(_, r)| r.enabled)
             .map(|(i, _)| i)
             .collect();
+        let reads = Reads::all(enabled.iter().map(|&i: &usize| rules.all()[i].reads()));
         Evaluator {
             prefilter: rules.prefilter(),
+            unread: Unread::beside(&reads),
             enabled,
             rules,
             language: Language::default(),
@@ -196,7 +204,11 @@ impl Evaluator {
                 .map(|(r, _)| r)
                 .collect()
         };
-        let (mut rec, repairs) = match Record::parse_noting(raw.text) {
+        let unread = match screen {
+            Screen::Off => &Unread::default(),
+            _ => &self.unread,
+        };
+        let (mut rec, repairs) = match Record::parse_leaving_out(raw.text, unread) {
             Ok(r) => r,
             Err(e) => return Verdict::Malformed(Malformed::Record(e), might(cands)),
         };

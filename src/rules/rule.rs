@@ -11,6 +11,7 @@ use crate::language::Language;
 use crate::pattern::event::EventPattern;
 use crate::pattern::filter::FilterPattern;
 use crate::pattern::literals::Requirement;
+use crate::pattern::reads::Reads;
 use crate::pattern::sigma::SigmaRule;
 use crate::record::Record;
 use crate::severity::Severity;
@@ -65,6 +66,16 @@ impl RulePattern {
                 None => e.is_match_with(&|k| r.envelope_member(k)),
             },
             RulePattern::Sigma(s, _) => s.is_match(&r.value),
+        }
+    }
+
+    /// The top-level members of a record the pattern reads (an event pattern through the
+    /// envelope EventBridge puts around it).
+    pub fn reads(&self) -> Reads {
+        match self {
+            RulePattern::Filter(f) => f.reads(),
+            RulePattern::Event(e) => crate::record::reads_through_envelope(&e.reads()),
+            RulePattern::Sigma(s, _) => s.reads(),
         }
     }
 
@@ -322,6 +333,25 @@ impl Rule {
         } else {
             self.pattern.requirement()
         }
+    }
+
+    /// The top-level members of a record that judging it and describing its match read: the
+    /// pattern's and the exclusions', the threshold's and first-seen fields, and a headline's
+    /// (see `alert::headline`).
+    pub fn reads(&self) -> Reads {
+        let fields = (self.threshold.iter().flat_map(|t| &t.group_by))
+            .chain(self.first_seen.iter().flat_map(|f| &f.fields))
+            .map(|f| Reads::path(f));
+        let headline = match self.events.is_empty() {
+            true => Reads::nothing(),
+            false => Reads::members(crate::alert::headline::READS.iter().copied()),
+        };
+        Reads::all(
+            std::iter::once(self.pattern.reads())
+                .chain(self.exclude.iter().map(RulePattern::reads))
+                .chain(fields)
+                .chain([headline]),
+        )
     }
 
     /// True when the pattern matches and no exclusion does.

@@ -312,3 +312,162 @@ fn prefilter_never_changes_a_verdict_on_the_corpus() {
         }
     }
 }
+
+#[test]
+fn leaving_out_the_members_no_rule_reads_never_changes_a_verdict() {
+    // A record's parse leaves out its large members (request, response, TLS, user agent…) when
+    // no enabled rule reads them. Here each of them is read by one rule, each in its own way —
+    // a pattern, a filter, a Sigma field, an exclusion, a threshold's group, a first-seen
+    // field, a headline's target — and each verdict turns on that member. Each rule alone, then
+    // all together: the scan must say what `--no-prefilter` (every record parsed whole) says,
+    // and what is written here.
+    let dir = tempfile::tempdir().unwrap();
+    let rules = [
+        (
+            "bucket",
+            r#"event_pattern = '''{"detail":{"requestParameters":{"bucketName":["secret-bucket"]}}}'''"#,
+        ),
+        (
+            "answer",
+            r#"filter = '''{ $.responseElements.ConsoleLogin = "Success" }'''"#,
+        ),
+        (
+            "tls-excluded",
+            r#"event_pattern = '''{"detail":{"eventName":["GetObject"]}}'''
+exclude = ['''{"detail":{"tlsDetails":{"tlsVersion":["TLSv1.3"]}}}''']"#,
+        ),
+        (
+            "per-agent",
+            r#"event_pattern = '''{"detail":{"eventName":["ListBuckets"]}}'''
+threshold = 2
+period = "10m"
+group_by = ["userAgent"]"#,
+        ),
+        (
+            "new-secret",
+            r#"event_pattern = '''{"detail":{"eventName":["GetSecretValue"]}}'''
+first_seen = { fields = ["requestParameters.secretId"], window = "30d", learn = "1m" }"#,
+        ),
+        (
+            "named",
+            r#"event_pattern = '''{"detail":{"eventName":["DeleteUser"]}}'''
+[rules.events.DeleteUser]
+title = "user {target} deleted""#,
+        ),
+    ];
+    let mut sets = Vec::new();
+    for (name, body) in rules {
+        let file = dir.path().join(format!("{name}.toml"));
+        let text = format!("rule_packs = []\n[[rules]]\nname = \"{name}\"\n{body}\n");
+        std::fs::write(&file, text).unwrap();
+        sets.push(file.display().to_string());
+    }
+    let sigma = dir.path().join("sigma");
+    std::fs::create_dir(&sigma).unwrap();
+    std::fs::write(
+        sigma.join("no_mfa.yml"),
+        "title: No MFA\nlogsource:\n    product: aws\n    service: cloudtrail\ndetection:\n    \
+         selection:\n        additionalEventData.MFAUsed: 'No'\n    condition: selection\n",
+    )
+    .unwrap();
+    sets.push(sigma.display().to_string());
+    sets.push(sets.join(","));
+    let records = [
+        (
+            "PutObject",
+            r#""requestParameters":{"bucketName":"secret-bucket"}"#,
+            0,
+        ),
+        (
+            "PutObject",
+            r#""requestParameters":{"bucketName":"other"}"#,
+            0,
+        ),
+        (
+            "ConsoleLogin",
+            r#""responseElements":{"ConsoleLogin":"Success"}"#,
+            0,
+        ),
+        (
+            "ConsoleLogin",
+            r#""responseElements":{"ConsoleLogin":"Failure"}"#,
+            0,
+        ),
+        (
+            "ConsoleLogin",
+            r#""additionalEventData":{"MFAUsed":"No"}"#,
+            0,
+        ),
+        ("GetObject", r#""tlsDetails":{"tlsVersion":"TLSv1.3"}"#, 0),
+        ("GetObject", r#""tlsDetails":{"tlsVersion":"TLSv1.2"}"#, 0),
+        ("ListBuckets", r#""userAgent":"a""#, 0),
+        ("ListBuckets", r#""userAgent":"b""#, 1),
+        ("ListBuckets", r#""userAgent":"a""#, 2),
+        (
+            "GetSecretValue",
+            r#""requestParameters":{"secretId":"s1"}"#,
+            0,
+        ),
+        (
+            "GetSecretValue",
+            r#""requestParameters":{"secretId":"s1"}"#,
+            120,
+        ),
+        (
+            "GetSecretValue",
+            r#""requestParameters":{"secretId":"s2"}"#,
+            180,
+        ),
+        ("DeleteUser", r#""requestParameters":{"userName":"bob"}"#, 0),
+    ];
+    let lines: String = (records.iter().enumerate())
+        .map(|(i, (name, member, minute))| {
+            format!(
+                r#"{{"eventVersion":"1.08","eventID":"e{i}","eventName":"{name}","eventSource":"x.amazonaws.com","eventTime":"2026-01-01T{:02}:{:02}:00Z","awsRegion":"us-east-1","recipientAccountId":"111122223333","eventType":"AwsApiCall","userIdentity":{{"type":"IAMUser","arn":"arn:aws:iam::111122223333:user/u"}},{member}}}"#,
+                10 + minute / 60,
+                minute % 60
+            ) + "\n"
+        })
+        .collect();
+    let input = dir.path().join("records.jsonl");
+    std::fs::write(&input, lines).unwrap();
+    // What each set finds: each rule alone its own, all of them together everything.
+    let want = [
+        ("bucket", "e0"),
+        ("answer", "e2"),
+        ("tls-excluded", "e6"),
+        ("per-agent", "e9"),
+        ("new-secret", "e12"),
+        ("named", "e13"),
+        ("no_mfa", "e4"),
+    ];
+    for (i, set) in sets.iter().enumerate() {
+        let scan = |whole: bool| {
+            let mut a = vec!["scan", "--rules", set, input.to_str().unwrap()];
+            a.extend(whole.then_some("--no-prefilter"));
+            run(&a, None)
+        };
+        let (left_out, whole) = (scan(false), scan(true));
+        assert_eq!(left_out.status.code(), Some(0), "{}", stderr(&left_out));
+        assert_eq!(stdout(&left_out), stdout(&whole), "rules {set}");
+        let mut found: Vec<(String, String)> = (matches(&left_out).iter())
+            .map(|m| {
+                (
+                    m["rule"].as_str().unwrap().into(),
+                    m["eventID"].as_str().unwrap().into(),
+                )
+            })
+            .collect();
+        found.sort();
+        let mut expected: Vec<(String, String)> = (want.iter())
+            .filter(|_| i == want.len())
+            .chain(want.get(i))
+            .map(|(r, e)| (r.to_string(), e.to_string()))
+            .collect();
+        expected.sort();
+        assert_eq!(found, expected, "rules {set}: {}", stdout(&left_out));
+        if let Some(named) = matches(&left_out).iter().find(|m| m["rule"] == "named") {
+            assert_eq!(named["title"], "user bob deleted");
+        }
+    }
+}
