@@ -23,10 +23,12 @@ pub struct Evaluator {
     prefilter: Prefilter,
     /// The members of a record no enabled rule reads: its parse leaves them out.
     unread: Unread,
+    /// Whether an enabled rule reads `enrich` (else it is not worked out).
+    reads_enrich: bool,
     /// The language of alerts' titles and subjects.
     language: Language,
     /// The networks of records' source addresses, put in every record the rules see (in
-    /// place of any `enrich` member the record carried).
+    /// place of any `enrich` member the record carried) when a rule reads them.
     enricher: Arc<Enricher>,
 }
 
@@ -93,6 +95,7 @@ impl Evaluator {
         Evaluator {
             prefilter: rules.prefilter(),
             unread: Unread::beside(&reads),
+            reads_enrich: reads.reads("enrich"),
             enabled,
             rules,
             language: Language::default(),
@@ -218,7 +221,9 @@ impl Evaluator {
                 Err(e) => return Verdict::Malformed(Malformed::Event(e), might(cands)),
             }
         }
-        self.enricher.apply(&mut rec.value, rec.event.as_mut());
+        if self.reads_enrich || screen == Screen::Off {
+            self.enricher.apply(&mut rec.value, rec.event.as_mut());
+        }
         let rules: Vec<(usize, &Rule)> = self
             .enabled()
             .enumerate()
