@@ -1,6 +1,7 @@
 //! A CloudTrail record as the rules see it: its JSON text (what a filter pattern reads, as
-//! CloudWatch reads a log message), its parsed value, and its EventBridge view (the envelope
-//! EventBridge wraps around it, derived on demand without copying the record).
+//! CloudWatch reads a log message), its parsed value (without the large members no rule reads:
+//! `Unread`), and its EventBridge view (the envelope EventBridge wraps around it, derived on
+//! demand without copying the record).
 
 use std::borrow::Cow;
 
