@@ -215,9 +215,10 @@ pub(crate) fn judge_all<S: Sightings>(
 }
 
 /// What a first-seen rule judges of a record as the rules see it (`enrich` computed, never
-/// the record's own): its account, its combination, its source's network in words.
+/// the record's own): its account, its combination, and its source's network in words when
+/// the combination holds the network (what a new one is said to differ from).
 pub(crate) fn key_of(fs: &FirstSeen, v: &Value, enricher: &Enricher) -> SeenKey {
-    let said = if fs.fields.iter().any(|f| f.starts_with("enrich.")) {
+    let said = if fs.fields.iter().any(|f| names_network(f)) {
         let src = v["sourceIPAddress"].as_str().unwrap_or("");
         let n = enricher.network(src);
         Some(n.describe())
@@ -231,6 +232,14 @@ pub(crate) fn key_of(fs: &FirstSeen, v: &Value, enricher: &Enricher) -> SeenKey 
         combo: fs.fields.iter().map(|f| value_at(v, f)).collect(),
         said,
     }
+}
+
+/// True for a field of the source's network (`enrich.network`, `enrich.asn`, `enrich.country`…),
+/// not the principal's stable name (`enrich.principal`).
+fn names_network(field: &str) -> bool {
+    field
+        .strip_prefix("enrich.")
+        .is_some_and(|m| m != "principal")
 }
 
 fn millis(d: Duration) -> i64 {
@@ -376,6 +385,50 @@ mod tests {
         )
         .unwrap();
         out.into_iter().map(|a| (a.event_id, a.novelty)).collect()
+    }
+
+    #[test]
+    fn a_combination_without_the_network_says_what_else_it_was_seen_with() {
+        // (principal, event name): a new call is said to differ from the last other call,
+        // not from a network the combination does not hold.
+        let (e, day) = (Enricher::default(), Duration::from_secs(86_400));
+        let fs = |fields: &[&str]| FirstSeen {
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+            window: 30 * day,
+            learn: Duration::ZERO,
+        };
+        let record = |name: &str| {
+            let mut v = serde_json::json!({"eventName": name, "sourceIPAddress": "203.0.113.7",
+                "recipientAccountId": "111122223333",
+                "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::111122223333:user/alice"}});
+            e.apply(&mut v, None);
+            v
+        };
+        let calls = fs(&["enrich.principal", "eventName"]);
+        let keys = [
+            key_of(&calls, &record("ListUsers"), &e),
+            key_of(&calls, &record("GetUser"), &e),
+        ];
+        assert!(keys[0].said.is_empty(), "{:?}", keys[0]);
+        let seen: Vec<Seen> = (keys.iter().enumerate())
+            .map(|(i, key)| Seen {
+                rule: "r",
+                fs: &calls,
+                ms: T0 + i as i64 * DAY,
+                key,
+            })
+            .collect();
+        let Ok(why) = judge_all(&seen, &mut InMemory::default(), Judging::Alert);
+        let why = why[1].as_deref().unwrap();
+        assert!(
+            why.ends_with("on GetUser; last seen with ListUsers 1 day before"),
+            "{why}"
+        );
+        // A combination that holds the network says the network in words.
+        for net in ["enrich.network", "enrich.asn"] {
+            let k = key_of(&fs(&["userIdentity.arn", net]), &record("GetUser"), &e);
+            assert_eq!(k.said, "203.0.113.0/24", "{net}");
+        }
     }
 
     #[test]
