@@ -356,7 +356,9 @@ title = "user {target} deleted""#,
         ),
     ];
     let mut sets = Vec::new();
+    let mut all = String::new();
     for (name, body) in rules {
+        all += &format!("[[rules]]\nname = \"{name}\"\n{body}\n");
         let file = dir.path().join(format!("{name}.toml"));
         let text = format!("rule_packs = []\n[[rules]]\nname = \"{name}\"\n{body}\n");
         std::fs::write(&file, text).unwrap();
@@ -470,4 +472,49 @@ title = "user {target} deleted""#,
             assert_eq!(named["title"], "user bob deleted");
         }
     }
+    // The daemon's reading (a files source, read again by `backfill`) judges the same.
+    let trail = dir.path().join("trail");
+    std::fs::create_dir(&trail).unwrap();
+    std::fs::copy(&input, trail.join("records.jsonl")).unwrap();
+    let cfg = dir.path().join("config.toml");
+    let sigma_rule = sigma.join("no_mfa.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "state_dir = \"{d}/state\"\nrule_packs = []\n[[sources]]\nname = \"files\"\ntype = \"files\"\n\
+             path = \"{t}\"\n[[sinks]]\nname = \"out\"\ntype = \"console\"\n{all}\
+             [[rules]]\nname = \"no_mfa\"\nsigma = \"{s}\"\n",
+            d = dir.path().display(),
+            t = trail.display(),
+            s = sigma_rule.display(),
+        ),
+    )
+    .unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let window = [
+        "--since",
+        "2025-12-01T00:00:00Z",
+        "--until",
+        "2026-02-01T00:00:00Z",
+    ];
+    let mut args = vec!["backfill", "--config", cfg, "--output", "json"];
+    args.extend(window);
+    let back = run(&args, None);
+    assert_eq!(back.status.code(), Some(0), "{}", stderr(&back));
+    let mut found: Vec<(String, String)> = (matches(&back).iter())
+        .map(|m| {
+            (
+                m["rule"].as_str().unwrap().into(),
+                m["eventID"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    found.sort();
+    let mut expected: Vec<(String, String)> = (want.iter())
+        .map(|(r, e)| (r.to_string(), e.to_string()))
+        .collect();
+    expected.sort();
+    assert_eq!(found, expected, "backfill: {}", stdout(&back));
+    let named = matches(&back).into_iter().find(|m| m["rule"] == "named");
+    assert_eq!(named.unwrap()["title"], "user bob deleted");
 }
