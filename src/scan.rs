@@ -823,7 +823,7 @@ fn write_line(
         _ => None,
     };
     let title = match r {
-        Some(r) => rule.title_of(&r.value, crate::language::Language::En),
+        Some(r) => rule.title_for(&r.text, crate::language::Language::En),
         None => rule.title.as_str().into(),
     };
     let line = MatchLine {

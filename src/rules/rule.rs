@@ -265,9 +265,9 @@ impl Rule {
         }
     }
 
-    /// The title of an alert about `record`: the words for its event, filled in from it, else
-    /// the rule's.
-    fn title_for(&self, record: &str, lang: Language) -> std::borrow::Cow<'_, str> {
+    /// The title of an alert about `record` (its text: what a record's parse left out is in
+    /// it): the words for its event, filled in from it, else the rule's.
+    pub(crate) fn title_for(&self, record: &str, lang: Language) -> std::borrow::Cow<'_, str> {
         if self.events.is_empty() {
             return self.title_in(lang).into();
         }
@@ -278,11 +278,7 @@ impl Rule {
     }
 
     /// The title of an alert about the record `r` (see `title_for`).
-    pub(crate) fn title_of(
-        &self,
-        r: &serde_json::Value,
-        lang: Language,
-    ) -> std::borrow::Cow<'_, str> {
+    fn title_of(&self, r: &serde_json::Value, lang: Language) -> std::borrow::Cow<'_, str> {
         let words = r
             .get("eventName")
             .and_then(serde_json::Value::as_str)
@@ -335,22 +331,17 @@ impl Rule {
         }
     }
 
-    /// The top-level members of a record that judging it and describing its match read: the
-    /// pattern's and the exclusions', the threshold's and first-seen fields, and a headline's
-    /// (see `alert::headline`).
+    /// The top-level members of a record that judging it reads: the pattern's and the
+    /// exclusions', the threshold's and first-seen fields. (A title is made from the record's
+    /// text: `title_for`.)
     pub fn reads(&self) -> Reads {
         let fields = (self.threshold.iter().flat_map(|t| &t.group_by))
             .chain(self.first_seen.iter().flat_map(|f| &f.fields))
             .map(|f| Reads::path(f));
-        let headline = match self.events.is_empty() {
-            true => Reads::nothing(),
-            false => Reads::members(crate::alert::headline::READS.iter().copied()),
-        };
         Reads::all(
             std::iter::once(self.pattern.reads())
                 .chain(self.exclude.iter().map(RulePattern::reads))
-                .chain(fields)
-                .chain([headline]),
+                .chain(fields),
         )
     }
 
