@@ -12,7 +12,10 @@ record), so that each record is parsed, matched and written out. With
 TRAILWATCH_BEFORE=/path/to/old/trailwatch the old build runs alternately with the current one,
 and its columns are added.
 
-Usage: python3 bench/packs-pace.py [ROUNDS]   (default 5)
+Usage: python3 bench/packs-pace.py [ROUNDS [ROW...]]   (default 5 rounds, every row)
+ROW: a row's number in the table (1 is the default pack, always run): more rounds of fewer
+rows, on a noisy machine. With TRAILWATCH_BEFORE, the two builds take turns going first, and a
+last column says now ÷ before.
 """
 import os
 import statistics
@@ -76,10 +79,12 @@ def timed(binary, rules):
 
 
 builds = {"now": TW} | ({"before": BEFORE} if BEFORE else {})
+if len(sys.argv) > 2:
+    SETS = [SETS[i] for i in sorted({0} | {int(a) - 1 for a in sys.argv[2:]})]
 runs = {(b, s): [] for b in builds for s in SETS}
-for _ in range(ROUNDS):
+for r in range(ROUNDS):
     for s in SETS:
-        for b, binary in builds.items():
+        for b, binary in (list(builds.items())[::-1] if r % 2 else builds.items()):
             runs[(b, s)].append(timed(binary, s))
 
 med = {k: (statistics.median(t for t, _ in v), max(m for _, m in v)) for k, v in runs.items()}
@@ -87,8 +92,9 @@ size = (TRAIL / "big.jsonl").stat().st_size / 2**20
 head = "| rules | " + " | ".join(
     f"{b}: time | {b}: × default | {b}: peak memory" for b in builds) + " |"
 print(f"{size:.0f} MB of JSON Lines, 2 cores, medians of {ROUNDS}\n")
-print(head)
-print("|---|" + "---|---|---|" * len(builds))
+last = " now ÷ before |" if BEFORE else ""
+print(head + last)
+print("|---|" + "---|---|---|" * len(builds) + ("---|" if BEFORE else ""))
 for s in SETS:
     cells = []
     for b in builds:
@@ -97,4 +103,6 @@ for s in SETS:
     name = (s.replace(str(NO_FIRST_SEEN), "default,cis,threats without first-seen rules")
             .replace(str(SIGMA_RARE), "tests/sigma without suspicious_tooling")
             .replace(str(EVERY_CALL), "default + one rule matching every API call"))
+    if BEFORE:
+        cells.append(f"{med[('now', s)][0] / med[('before', s)][0]:.2f}")
     print(f"| {name} | " + " | ".join(cells) + " |")
