@@ -452,22 +452,13 @@ title = "user {target} deleted""#,
         let (left_out, whole) = (scan(false), scan(true));
         assert_eq!(left_out.status.code(), Some(0), "{}", stderr(&left_out));
         assert_eq!(stdout(&left_out), stdout(&whole), "rules {set}");
-        let mut found: Vec<(String, String)> = (matches(&left_out).iter())
-            .map(|m| {
-                (
-                    m["rule"].as_str().unwrap().into(),
-                    m["eventID"].as_str().unwrap().into(),
-                )
-            })
-            .collect();
-        found.sort();
-        let mut expected: Vec<(String, String)> = (want.iter())
-            .filter(|_| i == want.len())
-            .chain(want.get(i))
-            .map(|(r, e)| (r.to_string(), e.to_string()))
-            .collect();
-        expected.sort();
-        assert_eq!(found, expected, "rules {set}: {}", stdout(&left_out));
+        let expected = (want.iter()).filter(|_| i == want.len()).chain(want.get(i));
+        assert_eq!(
+            found(&left_out),
+            sorted(expected.copied()),
+            "rules {set}: {}",
+            stdout(&left_out)
+        );
         if let Some(named) = matches(&left_out).iter().find(|m| m["rule"] == "named") {
             assert_eq!(named["title"], "user bob deleted");
         }
@@ -501,20 +492,22 @@ title = "user {target} deleted""#,
     args.extend(window);
     let back = run(&args, None);
     assert_eq!(back.status.code(), Some(0), "{}", stderr(&back));
-    let mut found: Vec<(String, String)> = (matches(&back).iter())
-        .map(|m| {
-            (
-                m["rule"].as_str().unwrap().into(),
-                m["eventID"].as_str().unwrap().into(),
-            )
-        })
-        .collect();
-    found.sort();
-    let mut expected: Vec<(String, String)> = (want.iter())
-        .map(|(r, e)| (r.to_string(), e.to_string()))
-        .collect();
-    expected.sort();
-    assert_eq!(found, expected, "backfill: {}", stdout(&back));
+    let all = sorted(want.iter().copied());
+    assert_eq!(found(&back), all, "backfill: {}", stdout(&back));
     let named = matches(&back).into_iter().find(|m| m["rule"] == "named");
     assert_eq!(named.unwrap()["title"], "user bob deleted");
+}
+
+/// The (rule, eventID) pairs of a command's JSON lines, sorted.
+fn found(o: &std::process::Output) -> Vec<(String, String)> {
+    sorted(matches(o).iter().map(|m| {
+        let s = |k: &str| m[k].as_str().unwrap();
+        (s("rule"), s("eventID"))
+    }))
+}
+
+fn sorted<'a>(pairs: impl Iterator<Item = (&'a str, &'a str)>) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = pairs.map(|(r, e)| (r.into(), e.into())).collect();
+    v.sort();
+    v
 }
