@@ -11,14 +11,14 @@ use std::io::Write;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use std::collections::HashMap;
+use hashbrown::HashTable;
 
 use crate::alert::{Alert, Event, Kind, SeenKey};
 use crate::format::{self, Layout, RawRecord, BOM};
 use crate::language::Language;
 use crate::record::Record;
 use crate::rules::evaluate::{Evaluator, Screen, Verdict};
-use crate::rules::first_seen::{self, Judging};
+use crate::rules::first_seen::{self, Judging, KeyView};
 use crate::rules::threshold::{self, InMemory};
 use crate::rules::{Rule, RuleSet};
 
@@ -42,9 +42,95 @@ pub struct Report {
     /// long), as `location: reason`: `scan` exits 1.
     pub unread: Vec<String>,
     /// Matches of threshold and first-seen rules: judged once every input is read.
+    pub kept: Kept,
+}
+
+/// The matches of threshold and first-seen rules a scan keeps until every input is read.
+#[derive(Debug, Default)]
+pub struct Kept {
     pub counted: Vec<Counted>,
     /// Their first-seen keys.
     pub keys: Keys,
+    /// Their event IDs, places and counting keys, end to end: a scan of a million matches
+    /// makes (and frees) a few large strings, not millions of small ones.
+    texts: String,
+}
+
+/// Where one of `Kept::texts` is.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    start: usize,
+    end: usize,
+}
+
+impl Kept {
+    /// Keeps `s`, and says where.
+    fn keep(&mut self, s: &str) -> Span {
+        let start = self.texts.len();
+        self.texts.push_str(s);
+        Span {
+            start,
+            end: self.texts.len(),
+        }
+    }
+
+    fn text(&self, at: Span) -> &str {
+        &self.texts[at.start..at.end]
+    }
+
+    /// Keeps a match of rule `i` (a threshold or first-seen rule), read at `at`.
+    fn add(
+        &mut self,
+        (i, rule): (usize, &Rule),
+        record: &Record<'_>,
+        at: &str,
+        place: Place,
+        enricher: &crate::enrich::Enricher,
+    ) {
+        let value = &record.value;
+        let seen_key =
+            (rule.first_seen.as_ref()).map(|fs| self.keys.id_of(KeyView::of(fs, value, enricher)));
+        let event_id = self.keep(record.get_str("eventID").unwrap_or(""));
+        let tally_key =
+            (rule.threshold.as_ref()).map(|th| self.keep(&threshold::group_key(th, value)));
+        let at = self.keep(at);
+        self.counted.push(Counted {
+            rule: i as u32,
+            seen_key,
+            ms: crate::when::event_millis(record.get_str("eventTime").unwrap_or("")),
+            event_id,
+            tally_key,
+            file: 0,
+            at,
+            record: place,
+        });
+    }
+
+    /// Takes in another input's (or part's) kept matches, after these.
+    fn merge(&mut self, o: Kept) {
+        if self.keys.all.is_empty() && self.counted.is_empty() && self.texts.is_empty() {
+            // The first with matches to judge: its matches and keys are taken whole.
+            let reserve = self.counted.capacity();
+            *self = o;
+            self.counted
+                .reserve(reserve.saturating_sub(self.counted.len()));
+            return;
+        }
+        let ids: Vec<u32> = o.keys.all.into_iter().map(|k| self.keys.id(k)).collect();
+        let shift = self.texts.len();
+        self.texts.push_str(&o.texts);
+        let moved = |at: Span| Span {
+            start: at.start + shift,
+            end: at.end + shift,
+        };
+        self.counted.extend(o.counted.into_iter().map(|mut c| {
+            c.seen_key = c.seen_key.map(|k| ids[k as usize]);
+            c.event_id = moved(c.event_id);
+            c.tally_key = c.tally_key.map(moved);
+            c.at = moved(c.at);
+            c
+        }));
+    }
 }
 
 /// A match of a threshold or first-seen rule, kept until every input is read: what judging it
@@ -59,30 +145,49 @@ pub struct Counted {
     seen_key: Option<u32>,
     /// The record's eventTime in milliseconds.
     ms: i64,
-    event_id: Box<str>,
-    tally_key: Option<Box<str>>,
+    /// In `Kept::texts`, as the rest of the texts.
+    event_id: Span,
+    tally_key: Option<Span>,
     /// The input it was read from (in `scan_paths`' order), and where in it, as `scan` says
     /// it after the input's name (`:12`, `:1[3]`).
     file: u32,
-    at: Box<str>,
+    at: Span,
     record: Place,
 }
 
 /// The first-seen keys of the kept matches, each once.
 #[derive(Debug, Default)]
 pub struct Keys {
-    index: HashMap<SeenKey, u32>,
+    /// Indexes into `all`, by the key's hash.
+    index: HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
     all: Vec<SeenKey>,
 }
 
 impl Keys {
-    fn id(&mut self, key: SeenKey) -> u32 {
-        if let Some(&i) = self.index.get(&key) {
-            return i;
+    /// The id of a key read from a record (copied only when it is new).
+    fn id_of(&mut self, key: KeyView<'_>) -> u32 {
+        let h = key.hash_with(&self.hasher);
+        match self.index.find(h, |&i| key.is(&self.all[i as usize])) {
+            Some(&i) => i,
+            None => self.push(key.into_owned(), h),
         }
+    }
+
+    /// The id of a key (another report's).
+    fn id(&mut self, key: SeenKey) -> u32 {
+        let h = first_seen::hash_key(&self.hasher, &key);
+        match self.index.find(h, |&i| self.all[i as usize] == key) {
+            Some(&i) => i,
+            None => self.push(key, h),
+        }
+    }
+
+    fn push(&mut self, key: SeenKey, h: u64) -> u32 {
         let i = self.all.len() as u32;
-        self.all.push(key.clone());
-        self.index.insert(key, i);
+        self.all.push(key);
+        let (all, hasher) = (&self.all, &self.hasher);
+        (self.index).insert_unique(h, i, |&j| first_seen::hash_key(hasher, &all[j as usize]));
         i
     }
 }
@@ -197,17 +302,7 @@ impl Report {
         self.files += o.files;
         self.warnings.extend(o.warnings);
         self.unread.extend(o.unread);
-        if self.keys.all.is_empty() && self.counted.is_empty() && self.counted.capacity() == 0 {
-            // The first report with matches to judge: its matches and keys are taken whole.
-            self.counted = o.counted;
-            self.keys = o.keys;
-            return;
-        }
-        let ids: Vec<u32> = o.keys.all.into_iter().map(|k| self.keys.id(k)).collect();
-        self.counted.extend(o.counted.into_iter().map(|mut c| {
-            c.seen_key = c.seen_key.map(|k| ids[k as usize]);
-            c
-        }));
+        self.kept.merge(o.kept);
     }
 
     /// The reports of an input's parts, in order, as one (with `rules` enabled rules).
@@ -216,9 +311,7 @@ impl Report {
             matches: vec![0; rules],
             ..Report::default()
         };
-        total
-            .counted
-            .reserve(reports.iter().map(|r| r.counted.len()).sum());
+        (total.kept.counted).reserve(reports.iter().map(|r| r.kept.counted.len()).sum());
         for r in reports {
             total.merge(r);
         }
@@ -300,7 +393,7 @@ impl Scanner {
         if inp.name == "-" {
             // Standard input cannot be read again: the records that may alert are kept.
             let mut texts = Texts::of(&inp.data);
-            for c in &mut rep.counted {
+            for c in &mut rep.kept.counted {
                 if let Place::At { start, len, lossy } = c.record {
                     let text = texts.at(start, len, lossy);
                     c.record = Place::Text(text.unwrap_or_default());
@@ -318,47 +411,47 @@ impl Scanner {
     /// `files` (the inputs in `scan_paths`' order); what cannot be is said in the problems.
     pub fn counted_alerts(
         &self,
-        mut counted: Vec<Counted>,
-        keys: &Keys,
+        kept: &Kept,
         files: &[std::path::PathBuf],
         max_input: u64,
     ) -> (Vec<u8>, Vec<String>) {
         let mut out = Vec::new();
+        let counted = &kept.counted;
         if counted.is_empty() {
             return (out, Vec::new());
         }
         let rules: Vec<&Rule> = self.eval.enabled().collect();
-        let (mut novelty, old) = judge_first_seen(&counted, keys, &rules);
+        let (mut novelty, old) = judge_first_seen(counted, &kept.keys, &rules);
         // Alerts without their records yet, each with its match: the new sightings and every
         // threshold match.
         let mut alerts = Vec::new();
-        for (i, c) in counted.iter_mut().enumerate() {
+        for (i, c) in counted.iter().enumerate() {
             if old[i] {
                 continue;
             }
             let rule = rules[c.rule as usize];
             let time = crate::when::from_millis(c.ms).to_string();
             let event = Event {
-                id: c.event_id.to_string(),
+                id: kept.text(c.event_id).to_string(),
                 time,
                 source: "scan".into(),
                 record: String::new(),
                 principal: String::new(),
             };
             let mut a = rule.alert(Language::En, event, Kind::Match);
-            a.tally_key = c.tally_key.take().map(String::from);
+            a.tally_key = c.tally_key.map(|k| kept.text(k).to_string());
             a.novelty = novelty[i].take().unwrap_or_default();
             alerts.push((a, i));
         }
         let store = &mut InMemory::default();
         let Ok(fired) = threshold::apply_tagged(self.eval.rules(), alerts, store);
         let (mut fired, places): (Vec<Alert>, Vec<usize>) = fired.into_iter().unzip();
-        let problems = read_again(&mut fired, &places, &counted, files, max_input);
+        let problems = read_again(&mut fired, &places, kept, files, max_input);
         for (a, i) in fired.iter().zip(places) {
             let Some(rule) = self.eval.rules().get(&a.rule) else {
                 continue;
             };
-            write_alert(&mut out, rule, a, &location(&counted[i], files));
+            write_alert(&mut out, rule, a, &location(kept, &counted[i], files));
         }
         (out, problems)
     }
@@ -554,21 +647,10 @@ impl Scanner {
                     rep.matches[i] += 1;
                     if rule.threshold.is_some() || rule.first_seen.is_some() {
                         // Judged once every input is read, in eventTime order.
-                        let value = &m.record.value;
-                        let seen_key = (rule.first_seen.as_ref())
-                            .map(|fs| first_seen::key_of(fs, value, self.eval.enricher()));
-                        let time = m.record.get_str("eventTime").unwrap_or("");
-                        rep.counted.push(Counted {
-                            rule: i as u32,
-                            seen_key: seen_key.map(|k| rep.keys.id(k)),
-                            ms: crate::when::event_millis(time),
-                            event_id: m.record.get_str("eventID").unwrap_or("").into(),
-                            tally_key: (rule.threshold.as_ref())
-                                .map(|th| threshold::group_key(th, value).into()),
-                            file: 0,
-                            at: loc.strip_prefix(base.name).unwrap_or(&loc).into(),
-                            record: base.place(&m.record.text),
-                        });
+                        let at = loc.strip_prefix(base.name).unwrap_or(&loc);
+                        let place = base.place(&m.record.text);
+                        let enricher = self.eval.enricher();
+                        rep.kept.add((i, rule), &m.record, at, place, enricher);
                     } else {
                         write_match(rep.out.part(), rule, &m.record, &loc);
                     }
@@ -622,9 +704,9 @@ fn judge_first_seen(
 }
 
 /// Where a kept match was read, as `scan` says it.
-fn location(c: &Counted, files: &[std::path::PathBuf]) -> String {
+fn location(kept: &Kept, c: &Counted, files: &[std::path::PathBuf]) -> String {
     let name = files.get(c.file as usize).map(|p| p.display().to_string());
-    format!("{}{}", name.unwrap_or_default(), c.at)
+    format!("{}{}", name.unwrap_or_default(), kept.text(c.at))
 }
 
 /// Puts in each alert the record of its match (`places[i]`, an index into `counted`), each
@@ -633,14 +715,15 @@ fn location(c: &Counted, files: &[std::path::PathBuf]) -> String {
 fn read_again(
     alerts: &mut [Alert],
     places: &[usize],
-    counted: &[Counted],
+    kept: &Kept,
     files: &[std::path::PathBuf],
     max_input: u64,
 ) -> Vec<String> {
+    let counted = &kept.counted;
     let mut problems = Vec::new();
     let mut by_file: std::collections::BTreeMap<u32, Vec<usize>> = Default::default();
     let gone = |c: &Counted, rule: &str| {
-        let at = location(c, files);
+        let at = location(kept, c, files);
         format!("{at}: changed or gone since it was read: its alert ({rule}) is written without the record")
     };
     for (n, &i) in places.iter().enumerate() {
@@ -674,7 +757,7 @@ fn read_again(
             // input changed since it was read.
             let same = text.as_deref().is_some_and(|t| {
                 Record::parse(t.into()).is_ok_and(|r| {
-                    r.get_str("eventID").unwrap_or("") == &*c.event_id
+                    r.get_str("eventID").unwrap_or("") == kept.text(c.event_id)
                         && crate::when::event_millis(r.get_str("eventTime").unwrap_or("")) == c.ms
                 })
             });
@@ -891,7 +974,7 @@ pub fn scan_paths(
             Ok(mut rep) => {
                 rep.out.write_to(out)?;
                 rep.out = Lines::default();
-                for c in &mut rep.counted {
+                for c in &mut rep.kept.counted {
                     c.file = file as u32;
                 }
                 total.merge(rep);
@@ -899,8 +982,8 @@ pub fn scan_paths(
             Err(e) => errors.push(e),
         }
     }
-    let counted = std::mem::take(&mut total.counted);
-    let (alerts, problems) = scanner.counted_alerts(counted, &total.keys, &files, max_input);
+    let kept = std::mem::take(&mut total.kept);
+    let (alerts, problems) = scanner.counted_alerts(&kept, &files, max_input);
     out.write_all(&alerts)?;
     total.unread.extend(problems);
     out.flush()?;
@@ -917,14 +1000,16 @@ mod tests {
         let f = dir.path().join("a.jsonl");
         let rec = r#"{"eventID":"e1","eventName":"GetSecretValue"}"#;
         std::fs::write(&f, format!("\u{FEFF}{rec}\n")).unwrap();
-        let counted = vec![Counted {
+        let mut kept = Kept::default();
+        let (event_id, at) = (kept.keep("e1"), kept.keep(":1"));
+        kept.counted = vec![Counted {
             rule: 0,
             seen_key: None,
             ms: 0,
-            event_id: "e1".into(),
+            event_id,
             tally_key: None,
             file: 0,
-            at: ":1".into(),
+            at,
             record: Place::At {
                 start: 0,
                 len: rec.len(),
@@ -943,20 +1028,20 @@ mod tests {
         let rule = set.enabled().next().unwrap();
         let mut alerts = vec![rule.alert(Language::En, event, Kind::Match)];
         let files = [f.clone()];
-        let problems = read_again(&mut alerts, &[0], &counted, &files, 1 << 20);
+        let problems = read_again(&mut alerts, &[0], &kept, &files, 1 << 20);
         assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(alerts[0].record, rec, "after the byte-order mark");
 
         // Another record where it was, and an input gone: said, never a wrong record.
         alerts[0].record.clear();
         std::fs::write(&f, format!("\u{FEFF}{}\n", rec.replace("e1", "e2"))).unwrap();
-        let problems = read_again(&mut alerts, &[0], &counted, &files, 1 << 20);
+        let problems = read_again(&mut alerts, &[0], &kept, &files, 1 << 20);
         assert!(alerts[0].record.is_empty());
         assert_eq!(problems.len(), 1);
         let at = format!("{}:1: changed or gone since it was read", f.display());
         assert!(problems[0].starts_with(&at), "{problems:?}");
         std::fs::remove_file(&f).unwrap();
-        let problems = read_again(&mut alerts, &[0], &counted, &files, 1 << 20);
+        let problems = read_again(&mut alerts, &[0], &kept, &files, 1 << 20);
         assert_eq!(problems.len(), 1, "{problems:?}");
     }
 }

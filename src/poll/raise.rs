@@ -184,10 +184,15 @@ impl Sightings for StateSightings<'_> {
         *entry(&mut self.learning, rule, account, || Ok(None))? = (Some(ms), true);
         Ok(())
     }
-    fn get(&mut self, rule: &str, combo: &[String]) -> Result<Option<Sighting>, StateError> {
+    fn get(
+        &mut self,
+        rule: &str,
+        combo: &[String],
+    ) -> Result<Option<std::borrow::Cow<'_, Sighting>>, StateError> {
         let state = self.state;
         let read = || state.sighting(rule, combo);
-        Ok(entry(&mut self.seen, rule, combo, read)?.0.clone())
+        let e = entry(&mut self.seen, rule, combo, read)?;
+        Ok(e.0.as_ref().map(std::borrow::Cow::Borrowed))
     }
     fn put(&mut self, rule: &str, combo: &[String], s: &Sighting) -> Result<(), StateError> {
         *entry(&mut self.seen, rule, combo, || Ok(None))? = (Some(s.clone()), true);

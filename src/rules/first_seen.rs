@@ -11,6 +11,7 @@
 //! Pure logic; the store is the caller's (`Sightings`: memory for `scan`, the state for the
 //! daemon, where a sighting is durable with the alerts of its batch).
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
@@ -36,7 +37,13 @@ pub(crate) trait Sightings {
     fn learning_since(&mut self, rule: &str, account: &str) -> Result<Option<i64>, Self::Error>;
     fn set_learning_since(&mut self, rule: &str, account: &str, ms: i64)
         -> Result<(), Self::Error>;
-    fn get(&mut self, rule: &str, combo: &[String]) -> Result<Option<Sighting>, Self::Error>;
+    /// The sighting of a combination (borrowed from the store when it holds it: judging reads
+    /// one per match, and most change nothing).
+    fn get(
+        &mut self,
+        rule: &str,
+        combo: &[String],
+    ) -> Result<Option<Cow<'_, Sighting>>, Self::Error>;
     fn put(&mut self, rule: &str, combo: &[String], s: &Sighting) -> Result<(), Self::Error>;
     /// The combinations of `rule` whose first value is `first`, with their sightings.
     fn with_first(
@@ -47,20 +54,27 @@ pub(crate) trait Sightings {
 }
 
 /// `rule`'s entry of a map by rule, made when missing (the name copied only then).
-pub(crate) fn of_rule<'m, V: Default>(map: &'m mut HashMap<String, V>, rule: &str) -> &'m mut V {
+pub(crate) fn of_rule<'m, V: Default, S: std::hash::BuildHasher>(
+    map: &'m mut HashMap<String, V, S>,
+    rule: &str,
+) -> &'m mut V {
     if !map.contains_key(rule) {
         map.insert(rule.to_string(), V::default());
     }
     map.get_mut(rule).expect("inserted above")
 }
 
-/// Sightings in memory (`scan`, `backfill` and `rules replay` without `--learn`), by rule:
-/// looked up without copying a combination.
+/// Sightings in memory (`scan`, `backfill` and `rules replay` without `--learn`), by rule,
+/// then by a combination's first value (a principal, usually: its other combinations are what
+/// a new one is said to differ from), then by the combination: looked up without copying one.
 #[derive(Debug, Default)]
 pub(crate) struct InMemory {
-    learning: HashMap<String, HashMap<String, i64>>,
-    seen: HashMap<String, BTreeMap<Vec<String>, Sighting>>,
+    learning: Fast<String, Fast<String, i64>>,
+    seen: Fast<String, Fast<String, BTreeMap<Vec<String>, Sighting>>>,
 }
+
+/// A map with a fast hash: judging looks up a rule, an account and a first value per match.
+type Fast<K, V> = HashMap<K, V, hashbrown::DefaultHashBuilder>;
 
 impl Sightings for InMemory {
     type Error = std::convert::Infallible;
@@ -80,11 +94,20 @@ impl Sightings for InMemory {
         of_rule(&mut self.learning, rule).insert(account.to_string(), ms);
         Ok(())
     }
-    fn get(&mut self, rule: &str, combo: &[String]) -> Result<Option<Sighting>, Self::Error> {
-        Ok(self.seen.get(rule).and_then(|c| c.get(combo)).cloned())
+    fn get(
+        &mut self,
+        rule: &str,
+        combo: &[String],
+    ) -> Result<Option<Cow<'_, Sighting>>, Self::Error> {
+        let first = combo.first().map_or("", String::as_str);
+        Ok((self.seen.get(rule))
+            .and_then(|f| f.get(first))
+            .and_then(|c| c.get(combo))
+            .map(Cow::Borrowed))
     }
     fn put(&mut self, rule: &str, combo: &[String], s: &Sighting) -> Result<(), Self::Error> {
-        let combos = of_rule(&mut self.seen, rule);
+        let first = combo.first().map_or("", String::as_str);
+        let combos = of_rule(of_rule(&mut self.seen, rule), first);
         match combos.get_mut(combo) {
             Some(old) => *old = s.clone(),
             None => {
@@ -98,19 +121,16 @@ impl Sightings for InMemory {
         rule: &str,
         first: &str,
     ) -> Result<Vec<(Vec<String>, Sighting)>, Self::Error> {
-        let Some(combos) = self.seen.get(rule) else {
-            return Ok(Vec::new());
-        };
-        Ok(combos
-            .range(vec![first.to_string()]..)
-            .take_while(|(c, _)| c.first().is_some_and(|f| f == first))
+        let combos = self.seen.get(rule).and_then(|f| f.get(first));
+        Ok((combos.into_iter().flatten())
             .map(|(c, s)| (c.clone(), s.clone()))
             .collect())
     }
 }
 
-/// The text of the value at a dotted path (`(missing)` when absent or null), cut to a bound.
-pub(crate) fn value_at(v: &Value, path: &str) -> String {
+/// The text of the value at a dotted path (`(missing)` when absent or null), cut to a bound;
+/// borrowed from the record when it can be (a string short enough).
+fn value_in<'v>(v: &'v Value, path: &str) -> Cow<'v, str> {
     let mut cur = v;
     for p in path.split('.') {
         match cur.get(p) {
@@ -119,17 +139,18 @@ pub(crate) fn value_at(v: &Value, path: &str) -> String {
         }
     }
     match cur {
-        Value::String(s) => crate::text::truncate(s, MOST_BYTES),
+        Value::String(s) if s.len() <= MOST_BYTES => Cow::Borrowed(s),
+        Value::String(s) => crate::text::truncate(s, MOST_BYTES).into(),
         Value::Null => MISSING.into(),
-        other => crate::text::truncate(&other.to_string(), MOST_BYTES),
+        other => crate::text::truncate(&other.to_string(), MOST_BYTES).into(),
     }
 }
 
 /// The account a record is about.
-fn account_of(v: &Value) -> String {
+fn account_of(v: &Value) -> Cow<'_, str> {
     ["recipientAccountId", "userIdentity.accountId"]
         .iter()
-        .map(|p| value_at(v, p))
+        .map(|p| value_in(v, p))
         .find(|a| a != MISSING)
         .unwrap_or_else(|| MISSING.into())
 }
@@ -218,20 +239,86 @@ pub(crate) fn judge_all<S: Sightings>(
 /// the record's own): its account, its combination, and its source's network in words when
 /// the combination holds the network (what a new one is said to differ from).
 pub(crate) fn key_of(fs: &FirstSeen, v: &Value, enricher: &Enricher) -> SeenKey {
-    let said = if fs.fields.iter().any(|f| names_network(f)) {
-        let src = v["sourceIPAddress"].as_str().unwrap_or("");
-        let n = enricher.network(src);
-        Some(n.describe())
-            .filter(|d| !d.is_empty())
-            .unwrap_or(n.network)
-    } else {
-        String::new()
-    };
-    SeenKey {
-        account: account_of(v),
-        combo: fs.fields.iter().map(|f| value_at(v, f)).collect(),
-        said,
+    KeyView::of(fs, v, enricher).into_owned()
+}
+
+/// A [`SeenKey`] as read from a record, borrowing what it can: `scan` looks up, for each
+/// match, a key it holds already (the same few principals and networks again and again).
+pub(crate) struct KeyView<'v> {
+    pub account: Cow<'v, str>,
+    pub combo: Vec<Cow<'v, str>>,
+    pub said: Cow<'v, str>,
+}
+
+impl<'v> KeyView<'v> {
+    /// `key_of`, borrowed.
+    pub(crate) fn of(fs: &FirstSeen, v: &'v Value, enricher: &Enricher) -> KeyView<'v> {
+        let said = if fs.fields.iter().any(|f| names_network(f)) {
+            let src = v["sourceIPAddress"].as_str().unwrap_or("");
+            let n = enricher.network(src);
+            Some(n.describe())
+                .filter(|d| !d.is_empty())
+                .unwrap_or(n.network)
+                .into()
+        } else {
+            Cow::Borrowed("")
+        };
+        KeyView {
+            account: account_of(v),
+            combo: fs.fields.iter().map(|f| value_in(v, f)).collect(),
+            said,
+        }
     }
+
+    pub(crate) fn into_owned(self) -> SeenKey {
+        SeenKey {
+            account: self.account.into_owned(),
+            combo: self.combo.into_iter().map(Cow::into_owned).collect(),
+            said: self.said.into_owned(),
+        }
+    }
+
+    /// True when `k` is this key.
+    pub(crate) fn is(&self, k: &SeenKey) -> bool {
+        self.account == k.account.as_str()
+            && self.said == k.said.as_str()
+            && self.combo.len() == k.combo.len()
+            && self
+                .combo
+                .iter()
+                .zip(&k.combo)
+                .all(|(a, b)| a == b.as_str())
+    }
+
+    /// The key's hash: the same as `hash_key`'s of the `SeenKey` it is.
+    pub(crate) fn hash_with(&self, b: &impl std::hash::BuildHasher) -> u64 {
+        hash_parts(
+            b,
+            &self.account,
+            self.combo.iter().map(|c| &**c),
+            &self.said,
+        )
+    }
+}
+
+/// A [`SeenKey`]'s hash, as [`KeyView::hash_with`] makes it.
+pub(crate) fn hash_key(b: &impl std::hash::BuildHasher, k: &SeenKey) -> u64 {
+    hash_parts(b, &k.account, k.combo.iter().map(String::as_str), &k.said)
+}
+
+fn hash_parts<'a>(
+    b: &impl std::hash::BuildHasher,
+    account: &str,
+    combo: impl ExactSizeIterator<Item = &'a str>,
+    said: &str,
+) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = b.build_hasher();
+    account.hash(&mut h);
+    combo.len().hash(&mut h);
+    combo.for_each(|c| c.hash(&mut h));
+    said.hash(&mut h);
+    h.finish()
 }
 
 /// True for a field of the source's network (`enrich.network`, `enrich.asn`, `enrich.country`…),
@@ -261,29 +348,30 @@ fn judge<S: Sightings>(s: &Seen<'_>, store: &mut S) -> Result<Option<String>, S:
     let known = before.as_ref().is_some_and(|b| {
         b.last_ms.abs_diff(s.ms) < window.unsigned_abs() || (b.first_ms..=b.last_ms).contains(&s.ms)
     });
-    let (first, last) = match &before {
-        Some(b) => (b.first_ms.min(s.ms), b.last_ms.max(s.ms)),
-        None => (s.ms, s.ms),
-    };
-    let said = if last == s.ms {
-        s.key.said.clone()
-    } else {
-        before.as_ref().map(|b| b.said.clone()).unwrap_or_default()
-    };
-    let now = Sighting {
-        first_ms: first,
-        last_ms: last,
-        until_ms: last.saturating_add(window),
-        said,
-    };
-    // Before the store changes: what else the first value was last seen with.
-    let other = if known { None } else { latest_other(s, store)? };
     // Within an hour of its last sighting, a sighting changes nothing worth a write (a busy
     // principal writes its combination once an hour, not at every call).
     let unchanged = before
         .as_ref()
         .is_some_and(|b| b.first_ms <= s.ms && s.ms < b.last_ms.saturating_add(REFRESH_MS));
-    if !unchanged {
+    let now = (!unchanged).then(|| {
+        let (first, last) = match &before {
+            Some(b) => (b.first_ms.min(s.ms), b.last_ms.max(s.ms)),
+            None => (s.ms, s.ms),
+        };
+        let said = match &before {
+            Some(b) if last != s.ms => b.said.clone(),
+            _ => s.key.said.clone(),
+        };
+        Sighting {
+            first_ms: first,
+            last_ms: last,
+            until_ms: last.saturating_add(window),
+            said,
+        }
+    });
+    // Before the store changes: what else the first value was last seen with.
+    let other = if known { None } else { latest_other(s, store)? };
+    if let Some(now) = now {
         store.put(s.rule, &s.key.combo, &now)?;
     }
     if known || s.ms < since.saturating_add(learn) {
@@ -432,6 +520,47 @@ mod tests {
     }
 
     #[test]
+    fn a_key_read_from_a_record_is_the_key_it_makes() {
+        // `scan` finds a match's key among those it holds by a view of the record: the view
+        // must hash and compare as the key it would make, long and non-string values included.
+        let e = Enricher::default();
+        let fs = |fields: &[&str]| FirstSeen {
+            fields: fields.iter().map(|f| f.to_string()).collect(),
+            window: Duration::from_secs(86_400),
+            learn: Duration::ZERO,
+        };
+        let long = "x".repeat(MOST_BYTES + 10);
+        let mut v = serde_json::json!({"eventName": "GetUser", "sourceIPAddress": "203.0.113.7",
+            "recipientAccountId": "111122223333", "readOnly": true, "requestParameters": {"n": long},
+            "userIdentity": {"arn": "arn:aws:iam::111122223333:user/alice"}});
+        e.apply(&mut v, None);
+        let b = hashbrown::DefaultHashBuilder::default();
+        let sets: [&[&str]; 4] = [
+            &["userIdentity.arn", "enrich.network"],
+            &["readOnly", "requestParameters.n", "nowhere"],
+            &["enrich.principal", "eventName"],
+            &["userIdentity"],
+        ];
+        let keys: Vec<SeenKey> = sets.iter().map(|f| key_of(&fs(f), &v, &e)).collect();
+        assert!(keys[1].combo[1].ends_with('…') && keys[1].combo[1].len() < long.len());
+        assert_eq!(keys[1].combo[2], MISSING);
+        for (i, f) in sets.iter().enumerate() {
+            let view = KeyView::of(&fs(f), &v, &e);
+            assert_eq!(view.hash_with(&b), hash_key(&b, &keys[i]), "{f:?}");
+            for (j, k) in keys.iter().enumerate() {
+                assert_eq!(view.is(k), i == j, "{f:?} against {k:?}");
+            }
+        }
+        // Another account, another said: another key.
+        let mut other = keys[0].clone();
+        other.account = "444455556666".into();
+        assert!(!KeyView::of(&fs(sets[0]), &v, &e).is(&other));
+        other = keys[0].clone();
+        other.said.push('!');
+        assert!(!KeyView::of(&fs(sets[0]), &v, &e).is(&other));
+    }
+
+    #[test]
     fn learns_then_alerts_on_what_is_new_and_refreshes_on_each_sighting() {
         let mut s = InMemory::default();
         let alice = "arn:aws:iam::111122223333:user/alice";
@@ -509,7 +638,7 @@ mod tests {
         let mut v: Value =
             serde_json::from_str(&alert("x", 0, "", "1.2.3.4", false).record).unwrap();
         v["userIdentity"] = Value::Null;
-        assert_eq!(value_at(&v, "userIdentity.arn"), MISSING);
+        assert_eq!(value_in(&v, "userIdentity.arn"), MISSING);
     }
 
     #[test]
