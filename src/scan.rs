@@ -51,31 +51,40 @@ pub struct Kept {
     pub counted: Vec<Counted>,
     /// Their first-seen keys.
     pub keys: Keys,
-    /// Their event IDs, places and counting keys, end to end: a scan of a million matches
-    /// makes (and frees) a few large strings, not millions of small ones.
-    texts: String,
+    /// Their event IDs, places and counting keys, end to end in a string per part of the
+    /// input: a scan of a million matches makes (and frees) a few large strings, not
+    /// millions of small ones, and merging parts moves them.
+    texts: Vec<String>,
 }
 
-/// Where one of `Kept::texts` is.
+/// Where one of `Kept::texts` is: bytes `start..end` of part `part`.
 #[derive(Debug, Clone, Copy)]
 struct Span {
-    start: usize,
-    end: usize,
+    part: u32,
+    start: u32,
+    end: u32,
 }
 
 impl Kept {
     /// Keeps `s`, and says where.
     fn keep(&mut self, s: &str) -> Span {
-        let start = self.texts.len();
-        self.texts.push_str(s);
+        let fits = |t: &String| u32::try_from(t.len() + s.len()).is_ok();
+        if !self.texts.last().is_some_and(fits) {
+            self.texts.push(String::new());
+        }
+        let part = self.texts.len() - 1;
+        let t = &mut self.texts[part];
+        let start = t.len() as u32;
+        t.push_str(s);
         Span {
+            part: part as u32,
             start,
-            end: self.texts.len(),
+            end: start + s.len() as u32,
         }
     }
 
     fn text(&self, at: Span) -> &str {
-        &self.texts[at.start..at.end]
+        &self.texts[at.part as usize][at.start as usize..at.end as usize]
     }
 
     /// Keeps a match of rule `i` (a threshold or first-seen rule), read at `at`.
@@ -107,21 +116,23 @@ impl Kept {
     }
 
     /// Takes in another input's (or part's) kept matches, after these.
-    fn merge(&mut self, o: Kept) {
+    fn merge(&mut self, mut o: Kept) {
+        o.texts.iter_mut().for_each(String::shrink_to_fit);
         if self.keys.all.is_empty() && self.counted.is_empty() && self.texts.is_empty() {
-            // The first with matches to judge: its matches and keys are taken whole.
-            let reserve = self.counted.capacity();
+            // The first with matches to judge: its matches and keys are taken whole (in
+            // the room made for all).
+            let room = self.counted.capacity();
             *self = o;
             self.counted
-                .reserve(reserve.saturating_sub(self.counted.len()));
+                .reserve(room.saturating_sub(self.counted.len()));
             return;
         }
         let ids: Vec<u32> = o.keys.all.into_iter().map(|k| self.keys.id(k)).collect();
-        let shift = self.texts.len();
-        self.texts.push_str(&o.texts);
+        let shift = self.texts.len() as u32;
+        self.texts.append(&mut o.texts);
         let moved = |at: Span| Span {
-            start: at.start + shift,
-            end: at.end + shift,
+            part: at.part + shift,
+            ..at
         };
         self.counted.extend(o.counted.into_iter().map(|mut c| {
             c.seen_key = c.seen_key.map(|k| ids[k as usize]);
@@ -993,6 +1004,63 @@ pub fn scan_paths(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kept_matches_merged_keep_their_texts_and_keys() {
+        // Each part keeps its matches' texts and keys; merged, each match still reads its own.
+        let key = |who: &str| SeenKey {
+            account: "111122223333".into(),
+            combo: vec![who.into()],
+            said: String::new(),
+        };
+        let part = |ids: &[(&str, &str)]| {
+            let mut k = Kept::default();
+            for (i, (id, who)) in ids.iter().enumerate() {
+                let (event_id, at) = (k.keep(id), k.keep(&format!(":{i}")));
+                let tally_key = Some(k.keep(&format!("n={id}")));
+                let seen_key = Some(k.keys.id(key(who)));
+                k.counted.push(Counted {
+                    rule: 0,
+                    seen_key,
+                    ms: 0,
+                    event_id,
+                    tally_key,
+                    file: 0,
+                    at,
+                    record: Place::Text(String::new()),
+                });
+            }
+            k
+        };
+        let mut all = Kept::default();
+        all.merge(part(&[("e1", "alice"), ("e2", "bob")]));
+        all.merge(part(&[("e3", "bob"), ("e4", "carol")]));
+        all.merge(Kept::default());
+        all.merge(part(&[("e5", "carol")]));
+        let read: Vec<(&str, &str, &str, &SeenKey)> = (all.counted.iter())
+            .map(|c| {
+                let k = &all.keys.all[c.seen_key.unwrap() as usize];
+                (
+                    all.text(c.event_id),
+                    all.text(c.at),
+                    all.text(c.tally_key.unwrap()),
+                    k,
+                )
+            })
+            .collect();
+        let (alice, bob, carol) = (key("alice"), key("bob"), key("carol"));
+        assert_eq!(
+            read,
+            [
+                ("e1", ":0", "n=e1", &alice),
+                ("e2", ":1", "n=e2", &bob),
+                ("e3", ":0", "n=e3", &bob),
+                ("e4", ":1", "n=e4", &carol),
+                ("e5", ":0", "n=e5", &carol),
+            ]
+        );
+        assert_eq!(all.keys.all.len(), 3, "each key once");
+    }
 
     #[test]
     fn a_record_read_again_is_the_one_read_or_its_change_is_said() {
