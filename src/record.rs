@@ -57,6 +57,30 @@ impl Unread {
         &self.0
     }
 
+    /// Every `Unread`, by what is read: entry `m` leaves out each member a parse may leave out
+    /// unless `m` has its bit (`bits_read`). The evaluator makes it once and picks one per
+    /// record, for the rules that record may match.
+    pub fn every() -> Vec<Unread> {
+        (0..1usize << LEFT_OUT_WHEN_UNREAD.len())
+            .map(|m| {
+                let kept = |i: usize| m & (1 << i) != 0;
+                Unread(
+                    (LEFT_OUT_WHEN_UNREAD.iter().enumerate())
+                        .filter(|(i, _)| !kept(*i))
+                        .map(|(_, n)| *n)
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+
+    /// The bits of the members a parse may leave out that `reads` reads (an index of `every`).
+    pub fn bits_read(reads: &Reads) -> usize {
+        (LEFT_OUT_WHEN_UNREAD.iter().enumerate())
+            .filter(|(_, m)| reads.reads(m))
+            .fold(0, |bits, (i, _)| bits | 1 << i)
+    }
+
     fn parse(&self, text: &str) -> Result<Value, serde_json::Error> {
         if self.0.is_empty() || !text.trim_start().starts_with('{') {
             return serde_json::from_str(text);
@@ -398,6 +422,30 @@ mod tests {
 
     fn parse_repaired(text: &str) -> Result<(Value, Vec<Repair>), serde_json::Error> {
         parse_leaving_out(text, &Unread::default())
+    }
+
+    #[test]
+    fn every_unread_is_the_one_its_reads_make() {
+        // The evaluator picks a record's parse from `every` by the bits of what its candidate
+        // rules read: each must be what `beside` makes of those reads.
+        let every = Unread::every();
+        assert_eq!(every.len(), 1 << LEFT_OUT_WHEN_UNREAD.len());
+        let reads = [
+            Reads::members(Vec::<&str>::new()),
+            Reads::members(["requestParameters"]),
+            Reads::members(["userAgent", "errorMessage", "eventName"]),
+            Reads::members(LEFT_OUT_WHEN_UNREAD.iter().copied()),
+            Reads::Anything,
+        ];
+        for r in &reads {
+            assert_eq!(every[Unread::bits_read(r)], Unread::beside(r), "{r:?}");
+        }
+        // Two rules' reads together: the union of their bits.
+        let (a, b) = (&reads[1], &reads[2]);
+        let both = Reads::all([a.clone(), b.clone()]);
+        let bits = Unread::bits_read(a) | Unread::bits_read(b);
+        assert_eq!(every[bits], Unread::beside(&both));
+        assert_eq!(every[bits].members().len(), LEFT_OUT_WHEN_UNREAD.len() - 3);
     }
 
     #[test]

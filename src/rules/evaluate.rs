@@ -1,8 +1,8 @@
 //! The one record evaluator: a record's text in, the rules it matches out. `scan`, the `files`
 //! source and every poll go through it, so a record is judged the same way wherever it is read:
 //! screened by the literal prefilter, parsed (see `record` for lone surrogates; the members no
-//! enabled rule reads are left out of the value), wrapped in its EventBridge event when it came
-//! in one, then matched rule by rule, exclusions included.
+//! rule it may match reads are left out of the value), wrapped in its EventBridge event when it
+//! came in one, then matched rule by rule, exclusions included.
 
 use std::fmt;
 
@@ -12,7 +12,6 @@ use super::{Prefilter, Rule, RuleSet};
 use crate::enrich::Enricher;
 use crate::format::RawRecord;
 use crate::language::Language;
-use crate::pattern::reads::Reads;
 use crate::record::{self, Record, Repair, Unread};
 
 /// Rules ready to judge records one by one.
@@ -21,10 +20,12 @@ pub struct Evaluator {
     /// Indexes of the enabled rules in `rules.all()`, in the prefilter's order.
     enabled: Vec<usize>,
     prefilter: Prefilter,
-    /// The members of a record no enabled rule reads: its parse leaves them out.
-    unread: Unread,
-    /// Whether an enabled rule reads `enrich` (else it is not worked out).
-    reads_enrich: bool,
+    /// What each enabled rule reads among the members a parse may leave out (bits of an index
+    /// of `unread`), and whether it reads `enrich` (`self.enrich_bit()`).
+    reads: Vec<usize>,
+    /// `Unread::every()`: a record's parse leaves out the members no rule it may match (no
+    /// candidate of the prefilter) reads, and `enrich` is worked out only when one reads it.
+    unread: Vec<Unread>,
     /// The language of alerts' titles and subjects.
     language: Language,
     /// The networks of records' source addresses, put in every record the rules see (in
@@ -65,7 +66,8 @@ impl fmt::Display for Malformed {
 /// A record and the enabled rules it matches (at least one), with their indexes among the
 /// enabled rules, and what had to be repaired to read it.
 pub struct Matched<'e, 't> {
-    /// Its text whole; its value without the members no enabled rule reads (`record::Unread`).
+    /// Its text whole; its value without the members no rule it may match reads
+    /// (`record::Unread`).
     pub record: Record<'t>,
     pub rules: Vec<(usize, &'e Rule)>,
     pub repairs: Vec<Repair>,
@@ -91,11 +93,22 @@ impl Evaluator {
             .filter(|(_, r)| r.enabled)
             .map(|(i, _)| i)
             .collect();
-        let reads = Reads::all(enabled.iter().map(|&i: &usize| rules.all()[i].reads()));
+        let unread = Unread::every();
+        let reads = (enabled.iter())
+            .map(|&i| {
+                let reads = rules.all()[i].reads();
+                let enrich = if reads.reads("enrich") {
+                    unread.len()
+                } else {
+                    0
+                };
+                Unread::bits_read(&reads) | enrich
+            })
+            .collect();
         Evaluator {
             prefilter: rules.prefilter(),
-            unread: Unread::beside(&reads),
-            reads_enrich: reads.reads("enrich"),
+            reads,
+            unread,
             enabled,
             rules,
             language: Language::default(),
@@ -207,9 +220,14 @@ impl Evaluator {
                 .map(|(r, _)| r)
                 .collect()
         };
+        // What the rules this record may match read.
+        let read = (cands.iter().zip(&self.reads))
+            .filter(|(c, _)| **c)
+            .fold(0, |read, (_, r)| read | r);
+        let enrich_bit = self.unread.len();
         let unread = match screen {
             Screen::Off => &Unread::default(),
-            _ => &self.unread,
+            _ => &self.unread[read & (enrich_bit - 1)],
         };
         let (mut rec, repairs) = match Record::parse_leaving_out(raw.text, unread) {
             Ok(r) => r,
@@ -221,7 +239,7 @@ impl Evaluator {
                 Err(e) => return Verdict::Malformed(Malformed::Event(e), might(cands)),
             }
         }
-        if self.reads_enrich || screen == Screen::Off {
+        if read & enrich_bit != 0 || screen == Screen::Off {
             self.enricher.apply(&mut rec.value, rec.event.as_mut());
         }
         let rules: Vec<(usize, &Rule)> = self

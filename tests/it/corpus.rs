@@ -320,7 +320,9 @@ fn leaving_out_the_members_no_rule_reads_never_changes_a_verdict() {
     // a pattern, a filter, a Sigma field, an exclusion, a threshold's group, a first-seen
     // field, a headline's target — and each verdict turns on that member. Each rule alone, then
     // all together: the scan must say what `--no-prefilter` (every record parsed whole) says,
-    // and what is written here.
+    // and what is written here. A record's parse leaves out what none of the rules it may match
+    // (the prefilter's candidates) reads: together, a rule that is a candidate for every
+    // record (and matches none) comes first, and must not make the others' members be left out.
     let dir = tempfile::tempdir().unwrap();
     let rules = [
         (
@@ -373,7 +375,15 @@ title = "user {target} deleted""#,
     )
     .unwrap();
     sets.push(sigma.display().to_string());
-    sets.push(sets.join(","));
+    let wide = r#"[[rules]]
+name = "wide"
+event_pattern = '''{"detail":{"eventType":["AwsApiCall"],"eventName":[{"anything-but":["PutObject","ConsoleLogin","GetObject","ListBuckets","GetSecretValue","DeleteUser"]}]}}'''
+"#;
+    let wide_file = dir.path().join("wide.toml");
+    std::fs::write(&wide_file, format!("rule_packs = []\n{wide}")).unwrap();
+    all = format!("{wide}{all}");
+    let together = std::iter::once(wide_file.display().to_string()).chain(sets.iter().cloned());
+    sets.push(together.collect::<Vec<_>>().join(","));
     let records = [
         (
             "PutObject",
