@@ -383,14 +383,24 @@ impl Node {
 impl Child {
     fn matches(&self, v: Option<&Value>) -> bool {
         match self {
-            Child::Leaf(list) => {
-                let mut leaves = Vec::new();
-                collect_leaves(v, &mut leaves);
-                list.iter().any(|m| match m {
-                    Matcher::Exists(want) => leaves.is_empty() != *want,
-                    m => leaves.iter().any(|l| m.test(l)),
-                })
-            }
+            // A scalar (the usual case) is its own only leaf, and nothing is collected.
+            Child::Leaf(list) => match v {
+                None | Some(Value::Object(_)) => {
+                    (list.iter()).any(|m| matches!(m, Matcher::Exists(false)))
+                }
+                Some(Value::Array(_)) => {
+                    let mut leaves = Vec::new();
+                    collect_leaves(v, &mut leaves);
+                    list.iter().any(|m| match m {
+                        Matcher::Exists(want) => leaves.is_empty() != *want,
+                        m => leaves.iter().any(|l| m.test(l)),
+                    })
+                }
+                Some(leaf) => list.iter().any(|m| match m {
+                    Matcher::Exists(want) => *want,
+                    m => m.test(leaf),
+                }),
+            },
             // Arrays are transparent, and one element must satisfy the whole nested object
             // (event-ruler's array consistency).
             Child::Node(n) => match v {
@@ -414,8 +424,10 @@ impl Child {
 /// has no such keys, which is the usual case and costs one scan of the member names.
 fn dotted_member(m: &Map<String, Value>, k: &str) -> Option<Value> {
     let mut nested: Option<Map<String, Value>> = None;
+    // The dot after `k` is looked at first: most names are rejected without a comparison.
+    let dotted = |ek: &str| ek.as_bytes().get(k.len()) == Some(&b'.') && ek.starts_with(k);
     for (ek, ev) in m {
-        if let Some(rest) = ek.strip_prefix(k).and_then(|r| r.strip_prefix('.')) {
+        if let Some(rest) = dotted(ek).then(|| &ek[k.len() + 1..]) {
             nested
                 .get_or_insert_with(Map::new)
                 .insert(rest.to_string(), ev.clone());
