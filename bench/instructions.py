@@ -43,6 +43,11 @@ def instructions(binary, rules, folder):
         ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
          binary, "scan", "--rules", rules, folder],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # valgrind exits with the scan's status: a scan that failed (a bad rule set, a binary that
+    # is not trailwatch) counts nothing worth comparing.
+    if p.returncode != 0:
+        sys.exit(f"{binary} scan --rules {rules} {folder} failed (exit status {p.returncode}):\n"
+                 f"{p.stderr[-2000:]}")
     m = re.search(r"I\s+refs:\s+([\d,]+)", p.stderr)
     if not m:
         sys.exit(f"no count from cachegrind for {binary} {rules}:\n{p.stderr[-2000:]}")
@@ -65,7 +70,7 @@ with tempfile.TemporaryDirectory() as tmp:
 print(f"{LINES} lines ({size:.0f} MB) of JSON Lines; millions of instructions of the scan, "
       "rules' loading taken out\n")
 print("| rules | " + " | ".join(f"{Path(b).name} | × default" for b in BUILDS) +
-      (" | last ÷ first |" if len(BUILDS) > 1 else ""))
+      (" | last ÷ first |" if len(BUILDS) > 1 else " |"))
 print("|---|" + "---|---|" * len(BUILDS) + ("---|" if len(BUILDS) > 1 else ""))
 for s in SETS:
     cells = [f"{counts[(b, s)] / 1e6:,.0f} | {counts[(b, s)] / counts[(b, SETS[0])]:.1f}×"
