@@ -21,7 +21,7 @@ pub struct Evaluator {
     enabled: Vec<usize>,
     prefilter: Prefilter,
     /// What each enabled rule reads among the members a parse may leave out (bits of an index
-    /// of `unread`), and whether it reads `enrich` (`self.enrich_bit()`).
+    /// of `unread`), and whether it reads `enrich` (the bit `unread.len()`, above those).
     reads: Vec<usize>,
     /// `Unread::every()`: a record's parse leaves out the members no rule it may match (no
     /// candidate of the prefilter) reads, and `enrich` is worked out only when one reads it.
