@@ -8,13 +8,15 @@ copies=${1:-100}
 corpus=../shared/corpus/invictus-aws-dataset
 data=bench/data
 mkdir -p "$data"
-one=$data/once.jsonl big=$data/corpus-x$copies.jsonl
-if [ ! -s "$big" ]; then
+# The gzipped copies have a folder per count: a run with another count must not change what
+# this one reads.
+one=$data/once.jsonl big=$data/corpus-x$copies.jsonl gz=$data/gz-x$copies
+if [ ! -s "$big" ] || [ ! -d "$gz" ]; then
   jq -c '.Records[]' "$corpus"/*.json > "$one"
   for _ in $(seq "$copies"); do cat "$one"; done > "$big"
   gzip -1 -c "$one" > "$data/once.jsonl.gz"
-  rm -rf "$data/gz" && mkdir -p "$data/gz"
-  for i in $(seq "$copies"); do cp "$data/once.jsonl.gz" "$data/gz/part-$i.jsonl.gz"; done
+  rm -rf "$gz" && mkdir -p "$gz"
+  for i in $(seq "$copies"); do cp "$data/once.jsonl.gz" "$gz/part-$i.jsonl.gz"; done
 fi
 cargo build --release --quiet
 tw=target/release/trailwatch
@@ -47,15 +49,17 @@ n_cis_tw=$($tw scan --rules cis "$big" | jq -r .location | sort -u | wc -l)   # 
 [ "$n_cis" = "$n_cis_tw" ] || { echo "cis mismatch: jq $n_cis, trailwatch $n_cis_tw records" >&2; exit 1; }
 
 # All three packs: the threats pack's event patterns translated to jq (bench/eventbridge-to-jq.py),
-# ORed with default.jq and cis.jq. Threshold rules are plain selections for jq (it keeps no
-# counts), so the records are compared on the threats rules without a threshold.
-$tw rules list --json --rules threats | python3 bench/eventbridge-to-jq.py --skip-threshold > "$data/threats-plain.jq"
+# ORed with default.jq and cis.jq. Threshold and first-seen rules are plain selections for jq
+# (it keeps no counts and no sightings), so the records are compared on the threats rules
+# that are neither.
+$tw rules list --json --rules threats | python3 bench/eventbridge-to-jq.py --skip-stateful > "$data/threats-plain.jq"
 $tw rules list --json --rules threats | python3 bench/eventbridge-to-jq.py --with bench/default.jq --with bench/cis.jq > "$data/all-packs.jq"
+stateful=$($tw rules list --json --rules threats | jq -c -s '[.[] | select(.threshold != null or .first_seen != null) | .name]')
 n_threats=$(jq -c -f "$data/threats-plain.jq" "$big" | wc -l)
-n_threats_tw=$($tw scan --rules threats "$big" | jq -r 'select(.threshold == null) | .location' | sort -u | wc -l)
+n_threats_tw=$($tw scan --rules threats "$big" | jq -r --argjson s "$stateful" 'select(.rule | IN($s[]) | not) | .location' | sort -u | wc -l)
 [ "$n_threats" = "$n_threats_tw" ] || { echo "threats mismatch: jq $n_threats, trailwatch $n_threats_tw records" >&2; exit 1; }
 
-echo "Corpus: $big, $mb MB, $(wc -l < "$big") records; $cores cores; default matches $n_default, cis records $n_cis, threats records (no threshold) $n_threats"
+echo "Corpus: $big, $mb MB, $(wc -l < "$big") records; $cores cores; default matches $n_default, cis records $n_cis, threats records (no threshold or first-seen rule) $n_threats"
 echo
 echo "| command | wall (best of 3) | rate | vs jq |"
 echo "|---|---|---|---|"
@@ -75,11 +79,11 @@ row "trailwatch scan --rules default,cis,threats,tests/sigma, 1 thread" "$(best 
 row "trailwatch scan --rules default,cis,threats,tests/sigma, $cores threads" "$(best $tw scan --rules $all_sigma "$big")" "$t_jqa"
 row "trailwatch scan, default, no prefilter, $cores threads" "$(best $tw scan --no-prefilter "$big")" "$t_jq"
 echo
-echo "Gzipped input ($copies files of $(stat -c %s "$data/once.jsonl.gz") bytes, same records):"
+echo "Gzipped input ($(ls "$gz" | wc -l) files of $(stat -c %s "$data/once.jsonl.gz") bytes, same records):"
 echo
 echo "| command | wall (best of 3) | rate (uncompressed) |"
 echo "|---|---|---|"
-t=$(best $tw scan -j1 "$data/gz"); printf '| trailwatch scan, 1 thread | %s s | %.0f MB/s |\n' "$t" "$(echo "$mb / $t" | bc -l)"
-t=$(best $tw scan "$data/gz"); printf '| trailwatch scan, %s threads | %s s | %.0f MB/s |\n' "$cores" "$t" "$(echo "$mb / $t" | bc -l)"
+t=$(best $tw scan -j1 "$gz"); printf '| trailwatch scan, 1 thread | %s s | %.0f MB/s |\n' "$t" "$(echo "$mb / $t" | bc -l)"
+t=$(best $tw scan "$gz"); printf '| trailwatch scan, %s threads | %s s | %.0f MB/s |\n' "$cores" "$t" "$(echo "$mb / $t" | bc -l)"
 echo
 cargo bench --quiet --bench parse_rate -- "$big" 2>/dev/null | sed 's/^/- /'
