@@ -9,7 +9,8 @@ them). A build with `bench/stages.patch` stops the work on each record where TW_
   0  everything (the patch changes nothing)
 
 The patch is applied to the working tree for the build and taken back at once; the patched
-binary is kept as target/release/trailwatch-stages. Whole processes, medians of ROUNDS, the
+binary is kept as target/release/trailwatch-stages, and target/release/trailwatch is put back
+as it was (the other scripts' scans must not run the patched build). Whole processes, medians of ROUNDS, the
 stages taking turns going first; each stage's time and its ratio to the default pack's.
 
 Usage: python3 bench/stages.py [ROUNDS]   (default 7)
@@ -31,12 +32,18 @@ RULES = "default,cis,threats,tests/sigma"
 
 if not (TRAIL / "big.jsonl").exists():
     sys.exit("no input: run `python3 bench/files-pace.py 1` first (it makes the file)")
+RELEASE = ROOT / "target/release/trailwatch"
+KEPT = ROOT / "target/release/trailwatch-before-stages"
+if RELEASE.exists():
+    shutil.copy2(RELEASE, KEPT)
 subprocess.run(["git", "apply", str(PATCH)], cwd=ROOT, check=True)
 try:
     subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=ROOT, check=True)
-    shutil.copy(ROOT / "target/release/trailwatch", BIN)
+    shutil.copy(RELEASE, BIN)
 finally:
     subprocess.run(["git", "apply", "-R", str(PATCH)], cwd=ROOT, check=True)
+    if KEPT.exists():
+        os.replace(KEPT, RELEASE)
 
 ROWS = [("default pack", "default", "0")] + [
     (f"three packs + tests/sigma, stage {s}", RULES, s) for s in "3210"]
