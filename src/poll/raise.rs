@@ -39,8 +39,18 @@ impl Judge {
         let rule = self.eval.rules().get(&a.rule)?;
         let covering = silences.iter().any(|s| glob(&s.rule, &a.rule));
         if !rule.exceptions.is_empty() || covering {
-            let record: serde_json::Value =
-                serde_json::from_str(&a.record).unwrap_or(serde_json::Value::Null);
+            let record: serde_json::Value = match serde_json::from_str(&a.record) {
+                Ok(v) => v,
+                Err(e) => {
+                    // A possible match: its text could not be read. Conditions on its fields
+                    // hold for no such record, so the alert goes out, and the log says why.
+                    let untested = untested(rule, silences, &a.rule, now);
+                    if !untested.is_empty() {
+                        tracing::warn!(rule = %a.rule, event_id = %a.event_id, source = %a.source, "alert not quieted though its rule has exceptions or silences: its record cannot be read ({e}), and they test its fields: {}", untested.join("; "));
+                    }
+                    serde_json::Value::Null
+                }
+            };
             if let Some(x) = rule.exceptions.iter().find(|x| x.applies(&record, now)) {
                 return Some(Status::Excepted {
                     reason: x.reason.clone(),
@@ -336,6 +346,23 @@ fn network_of(enricher: &crate::enrich::Enricher, record: &str) -> String {
         Some(s) => enricher.network(s).describe(),
         None => String::new(),
     }
+}
+
+/// The exceptions of `rule` and the silences of `name` in force at `now` that test a record's
+/// fields, in words: what cannot quiet an alert whose record cannot be read.
+fn untested(
+    rule: &crate::rules::Rule,
+    silences: &[Silence],
+    name: &str,
+    now: Timestamp,
+) -> Vec<String> {
+    let exceptions = (rule.exceptions.iter())
+        .filter(|x| x.active(now) && !x.when.0.is_empty())
+        .map(|x| format!("the exception {} ({:?})", x.when.describe(), x.reason));
+    let silences = (silences.iter())
+        .filter(|s| when::millis(now) < s.until_ms && glob(&s.rule, name) && !s.when.0.is_empty())
+        .map(|s| format!("silence {} {} ({:?})", s.id, s.when.describe(), s.reason));
+    exceptions.chain(silences).collect()
 }
 
 /// Why an alert was kept from delivery, in words.

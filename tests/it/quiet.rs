@@ -216,6 +216,38 @@ fn an_exception_applies_until_it_ends_and_check_says_which_ended() {
 }
 
 #[test]
+fn an_unreadable_record_is_alerted_though_an_exception_names_its_user_and_the_log_says_why() {
+    let r = Receiver::start(0, vec![]);
+    let (dir, cfg) = files_config(
+        &[created_by("ci-1", "ci-bot", "203.0.113.9", T0)],
+        "group_window = \"0s\"\n[[rules]]\nname = \"iam-user-lifecycle\"\nexceptions = [\n  { match = { \"userIdentity.userName\" = \"ci-bot\" }, until = \"2099-12-31\", reason = \"CI creates users\" },\n]\n",
+        &hook_sink(&r.url),
+    );
+    // The same user's record, with a syntax error: a possible match, whose fields no
+    // exception can test.
+    let broken =
+        created_by("broken-1", "ci-bot", "203.0.113.9", T0 + 1).replacen('{', "{\"x\":tru,", 1);
+    write_old(&dir.path().join("trail/b.jsonl"), &format!("{broken}\n"));
+    let o = bin()
+        .args(["run", "--once", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(r.event_ids(), ["broken-1"], "the readable one is excepted");
+    let err = stderr(&o);
+    assert!(
+        err.lines().any(|l| l.contains("broken-1")
+            && l.contains("alert not quieted though its rule has exceptions or silences: its record cannot be read")
+            && l.contains("they test its fields: the exception userIdentity.userName=ci-bot (\"CI creates users\")")),
+        "{err}"
+    );
+    let h = history(&cfg);
+    let ci = h.iter().find(|e| e["alert"]["eventID"] == "ci-1").unwrap();
+    assert_eq!(ci["status"], "excepted", "{h:?}");
+}
+
+#[test]
 fn a_shadow_rule_delivers_nothing_and_is_in_the_history() {
     let r = Receiver::start(0, vec![]);
     let (_dir, cfg) = files_config(
