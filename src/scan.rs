@@ -24,6 +24,10 @@ use crate::rules::{Rule, RuleSet};
 
 /// Line-mode buffers are split into chunks of about this size for parallel work.
 const CHUNK: usize = 4 << 20;
+/// How many lines in a row must hold a hit before `scan` stops asking the finder where the next
+/// one is: with most lines candidates (many rules, or one that matches nearly every call), the
+/// finder only finds the line `scan` is on, and the screen reads the line again.
+const DENSE: u32 = 8;
 
 /// What scanning one input produced.
 #[derive(Debug, Default)]
@@ -530,8 +534,12 @@ impl Scanner {
         let (mut counted_to, mut line) = (0, first_line);
         let mut pos = 0;
         let mut cands = Vec::new();
+        // Lines in a row in which the finder hit: once `DENSE` have, each next line is
+        // screened without asking the finder first (the screen finds every literal anyway),
+        // until one is no candidate.
+        let mut streak = 0;
         while pos < buf.len() {
-            let at = if self.use_prefilter {
+            let at = if self.use_prefilter && streak < DENSE {
                 match self.eval.next_hit(&buf[pos..]) {
                     Some(h) => pos + h,
                     None => break,
@@ -543,6 +551,7 @@ impl Scanner {
             let end = memchr::memchr(b'\n', &buf[at..]).map_or(buf.len(), |i| at + i);
             line += memchr::memchr_iter(b'\n', &buf[counted_to..start]).count() as u64;
             counted_to = start;
+            streak = if start == pos { streak + 1 } else { 0 };
             let text = buf[start..end].trim_ascii();
             if !text.is_empty()
                 && shapes
@@ -551,15 +560,18 @@ impl Scanner {
                     .is_err()
             {
                 let loc = format!("{name}:{line}");
-                match std::str::from_utf8(text) {
+                let candidate = match std::str::from_utf8(text) {
                     Ok(t) => self.scan_value(t, &loc, &mut cands, &mut rep, base),
                     Err(_) => {
                         rep.unread.push(format!(
                             "{loc}: invalid UTF-8 bytes were replaced by U+FFFD"
                         ));
                         let t = String::from_utf8_lossy(text);
-                        self.scan_value(&t, &loc, &mut cands, &mut rep, base);
+                        self.scan_value(&t, &loc, &mut cands, &mut rep, base)
                     }
+                };
+                if !candidate {
+                    streak = 0;
                 }
             }
             pos = end + 1;
@@ -591,14 +603,15 @@ impl Scanner {
                 if let Some(odd) = format::odd_container(text) {
                     rep.unread.push(format!("{loc}: {odd}"));
                 }
-                self.scan_value(text, &loc, &mut cands, &mut rep, base)
+                self.scan_value(text, &loc, &mut cands, &mut rep, base);
             }
             format::Value::Bad(why) => rep.warnings.push(why),
         });
         rep
     }
 
-    /// Scans one JSON value (a record, a delivery file, an event …) located at `loc`.
+    /// Scans one JSON value (a record, a delivery file, an event …) located at `loc`; false
+    /// when the prefilter found it could match no rule.
     fn scan_value(
         &self,
         text: &str,
@@ -606,9 +619,9 @@ impl Scanner {
         cands: &mut Vec<bool>,
         rep: &mut Report,
         base: Base<'_>,
-    ) {
+    ) -> bool {
         if self.use_prefilter && !self.eval.screen(text.as_bytes(), cands) {
-            return;
+            return false;
         }
         match format::records(text) {
             Ok(recs) => {
@@ -620,6 +633,7 @@ impl Scanner {
                 .warnings
                 .push(format!("{loc}: malformed record, skipped: {e}")),
         }
+        true
     }
 
     fn scan_record(
