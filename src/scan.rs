@@ -91,32 +91,43 @@ impl Kept {
         &self.texts[at.part as usize][at.start as usize..at.end as usize]
     }
 
-    /// Keeps a match of rule `i` (a threshold or first-seen rule), read at `at`.
-    fn add(
+    /// Keeps the matches of one record, read at `at`, by `rules` (threshold or first-seen
+    /// rules, with their indexes): what they share (the event's ID, time and place, its
+    /// network in words) is worked out and kept once.
+    fn add<'r>(
         &mut self,
-        (i, rule): (usize, &Rule),
+        rules: impl Iterator<Item = &'r (usize, &'r Rule)>,
         record: &Record<'_>,
         at: &str,
         place: Place,
         enricher: &crate::enrich::Enricher,
     ) {
         let value = &record.value;
-        let seen_key =
-            (rule.first_seen.as_ref()).map(|fs| self.keys.id_of(KeyView::of(fs, value, enricher)));
         let event_id = self.keep(record.get_str("eventID").unwrap_or(""));
-        let tally_key =
-            (rule.threshold.as_ref()).map(|th| self.keep(&threshold::group_key(th, value)));
         let at = self.keep(at);
-        self.counted.push(Counted {
-            rule: i as u32,
-            seen_key,
-            ms: crate::when::event_millis(record.get_str("eventTime").unwrap_or("")),
-            event_id,
-            tally_key,
-            file: 0,
-            at,
-            record: place,
-        });
+        let ms = crate::when::event_millis(record.get_str("eventTime").unwrap_or(""));
+        let mut said: Option<String> = None;
+        for &(i, rule) in rules {
+            let seen_key = (rule.first_seen.as_ref()).map(|fs| {
+                let said = match first_seen::keys_network(fs) {
+                    true => said.get_or_insert_with(|| first_seen::network_said(value, enricher)),
+                    false => "",
+                };
+                self.keys.id_of(KeyView::with_said(fs, value, said.into()))
+            });
+            let tally_key =
+                (rule.threshold.as_ref()).map(|th| self.keep(&threshold::group_key(th, value)));
+            self.counted.push(Counted {
+                rule: i as u32,
+                seen_key,
+                ms,
+                event_id,
+                tally_key,
+                file: 0,
+                at,
+                record: place.clone(),
+            });
+        }
     }
 
     /// Takes in another input's (or part's) kept matches, after these.
@@ -208,7 +219,7 @@ impl Keys {
 }
 
 /// Where a kept match's record is.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Place {
     /// Its text: a record not read as its input holds it (repaired, or from bad UTF-8), or
     /// from an input that cannot be read again (stdin).
@@ -668,17 +679,20 @@ impl Scanner {
                 ))
             }
             Verdict::Match(m) => {
-                for (i, rule) in m.rules {
+                let counts = |r: &Rule| r.threshold.is_some() || r.first_seen.is_some();
+                for &(i, rule) in &m.rules {
                     rep.matches[i] += 1;
-                    if rule.threshold.is_some() || rule.first_seen.is_some() {
-                        // Judged once every input is read, in eventTime order.
-                        let at = loc.strip_prefix(base.name).unwrap_or(&loc);
-                        let place = base.place(&m.record.text);
-                        let enricher = self.eval.enricher();
-                        rep.kept.add((i, rule), &m.record, at, place, enricher);
-                    } else {
+                    if !counts(rule) {
                         write_match(rep.out.part(), rule, &m.record, &loc);
                     }
+                }
+                // Judged once every input is read, in eventTime order.
+                let mut kept = m.rules.iter().filter(|(_, r)| counts(r)).peekable();
+                if kept.peek().is_some() {
+                    let at = loc.strip_prefix(base.name).unwrap_or(&loc);
+                    let place = base.place(&m.record.text);
+                    let enricher = self.eval.enricher();
+                    rep.kept.add(kept, &m.record, at, place, enricher);
                 }
             }
         }

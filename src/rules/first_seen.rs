@@ -253,16 +253,16 @@ pub(crate) struct KeyView<'v> {
 impl<'v> KeyView<'v> {
     /// `key_of`, borrowed.
     pub(crate) fn of(fs: &FirstSeen, v: &'v Value, enricher: &Enricher) -> KeyView<'v> {
-        let said = if fs.fields.iter().any(|f| names_network(f)) {
-            let src = v["sourceIPAddress"].as_str().unwrap_or("");
-            let n = enricher.network(src);
-            Some(n.describe())
-                .filter(|d| !d.is_empty())
-                .unwrap_or(n.network)
-                .into()
-        } else {
-            Cow::Borrowed("")
+        let said = match keys_network(fs) {
+            true => Cow::Owned(network_said(v, enricher)),
+            false => Cow::Borrowed(""),
         };
+        KeyView::with_said(fs, v, said)
+    }
+
+    /// `of`, with the record's `network_said` already worked out (`""` when `fs` does not
+    /// key on the network): a record that several such rules match works it out once.
+    pub(crate) fn with_said(fs: &FirstSeen, v: &'v Value, said: Cow<'v, str>) -> KeyView<'v> {
         KeyView {
             account: account_of(v),
             combo: fs.fields.iter().map(|f| value_in(v, f)).collect(),
@@ -323,6 +323,19 @@ fn hash_parts<'a>(
 
 /// True for a field of the source's network (`enrich.network`, `enrich.asn`, `enrich.country`…),
 /// not the principal's stable name (`enrich.principal`).
+/// True when a combination of `fs` holds the record's network (its key then says it).
+pub(crate) fn keys_network(fs: &FirstSeen) -> bool {
+    fs.fields.iter().any(|f| names_network(f))
+}
+
+/// A record's source network in words, as a key that holds the network says it.
+pub(crate) fn network_said(v: &Value, enricher: &Enricher) -> String {
+    let n = enricher.network(v["sourceIPAddress"].as_str().unwrap_or(""));
+    Some(n.describe())
+        .filter(|d| !d.is_empty())
+        .unwrap_or(n.network)
+}
+
 fn names_network(field: &str) -> bool {
     field
         .strip_prefix("enrich.")

@@ -543,6 +543,72 @@ fn scan_judges_first_seen_and_thresholds_once_every_input_is_read() {
     assert_eq!(found(&o), w, "{}", text(&o));
 }
 
+#[test]
+fn scan_keys_a_record_matched_by_two_first_seen_rules_each_on_its_own_fields() {
+    // One record, two first-seen rules: one keyed on the principal and its network, one on
+    // the principal alone. The network is worked out once for the record, and only the first
+    // rule's key holds it: alice's first read from a new network is new to the first rule
+    // alone, bob's first read is new to both.
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("rules.toml");
+    let rule = |name: &str, fields: &str| {
+        format!("[[rules]]\nname = \"{name}\"\ntitle = \"t\"\nseverity = \"high\"\nevent_pattern = '''{{\"detail\":{{\"eventName\":[\"GetSecretValue\"]}}}}'''\nfirst_seen = {{ fields = [{fields}], window = \"30d\", learn = \"1d\" }}\n")
+    };
+    let toml = rule("new-network", r#""userIdentity.arn", "enrich.network""#)
+        + &rule("new-reader", r#""userIdentity.arn""#);
+    std::fs::write(&rules, toml).unwrap();
+    let d2 = T0 + 2 * DAY;
+    let lines = [
+        read("l1", T0, Some(ALICE), VPS, false),
+        read("l2", d2, Some(ALICE), ACME, false),
+        read("l3", d2 + 1, Some(BOB), VPS, false),
+        read("l4", d2 + 2, Some(ALICE), VPS, false),
+    ];
+    let input = dir.path().join("in");
+    std::fs::create_dir(&input).unwrap();
+    std::fs::write(input.join("a.jsonl"), lines.join("\n") + "\n").unwrap();
+    let (asn, country) = databases(dir.path(), 0);
+    let o = crate::support::run(
+        &[
+            "scan",
+            "--rules",
+            rules.to_str().unwrap(),
+            "--asn-db",
+            asn.to_str().unwrap(),
+            "--country-db",
+            country.to_str().unwrap(),
+            input.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let mut found: Vec<(String, String, String)> = crate::support::matches(&o)
+        .iter()
+        .map(|x| {
+            let s = |k: &str| x[k].as_str().unwrap().to_string();
+            (s("rule"), s("eventID"), s("new"))
+        })
+        .collect();
+    found.sort();
+    let said: Vec<(&str, &str)> = found.iter().map(|(r, id, _)| (&r[..], &id[..])).collect();
+    assert_eq!(
+        said,
+        [
+            ("new-network", "l2"),
+            ("new-network", "l3"),
+            ("new-reader", "l3")
+        ],
+        "{}",
+        text(&o)
+    );
+    // The network as the databases say it: new, and the one it differs from.
+    let alice = &found[0].2;
+    assert!(
+        alice.contains("AS64501") && alice.contains("AS64500 Example VPS, NL"),
+        "{alice}"
+    );
+}
+
 /// A rules file with one first-seen rule, `new-address`: a principal's first secret read from
 /// an address (learning for a day).
 fn new_address_rule(dir: &Path) -> PathBuf {
