@@ -1,7 +1,6 @@
 //! Raising: found alerts counted against thresholds, routed to their sinks, and put into the
 //! outbox oldest first, then made durable; and forgetting what is too old to be read again.
 
-use std::collections::HashMap;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -134,7 +133,7 @@ pub(super) struct StateSightings<'a> {
 }
 
 /// By rule, then key: what the state says (`None`: nothing), and whether it changed since.
-type Cache<K, V> = HashMap<String, HashMap<K, (Option<V>, bool)>>;
+type Cache<K, V> = first_seen::Fast<String, first_seen::Fast<K, (Option<V>, bool)>>;
 
 /// The entry of `key` under `rule` in a two-level cache, read with `read` on a miss.
 fn entry<'m, K, Q, V>(

@@ -73,8 +73,9 @@ pub(crate) struct InMemory {
     seen: Fast<String, Fast<String, BTreeMap<Vec<String>, Sighting>>>,
 }
 
-/// A map with a fast hash: judging looks up a rule, an account and a first value per match.
-type Fast<K, V> = HashMap<K, V, hashbrown::DefaultHashBuilder>;
+/// A map with a fast hash (seeded at random, as the standard one): judging looks up a rule, an
+/// account and a first value per match.
+pub(crate) type Fast<K, V> = HashMap<K, V, hashbrown::DefaultHashBuilder>;
 
 impl Sightings for InMemory {
     type Error = std::convert::Infallible;

@@ -50,8 +50,9 @@ struct Raw {
 #[derive(Debug, Clone, Default)]
 pub struct RuleSet {
     rules: Vec<Rule>,
-    /// Where each rule is in `rules`, by name (alerts look their rule up by name).
-    at: std::collections::HashMap<String, usize>,
+    /// Where each rule is in `rules`, by name (alerts look their rule up by name, several
+    /// times each: a fast hash).
+    at: std::collections::HashMap<String, usize, hashbrown::DefaultHashBuilder>,
     raw: Vec<Raw>,
     adhoc: Vec<Rule>,
     /// Variables set by configurations and rules files, and the packs' defaults.
