@@ -20,7 +20,9 @@ DynamoDB calls per alert: every instance's own count (the holder's when it gives
 each standby's when it stops), lease renewals and idle Queries over the run included. SQS calls
 per alert: ReceiveMessage, DeleteMessage and ChangeMessageVisibility, as the fake counts them.
 
-BENCH_SQS=moto uses moto's SQS instead of the fake (the SQS calls then read 0).
+BENCH_SQS=moto uses moto's SQS instead of the fake (the SQS calls then read 0). BENCH_ROUNDS
+sets the rounds (default 3). DYNAMO_CALLS=1 prints, after each run, the DynamoDB calls the fake
+received, by action and item (`lease` or the rest).
 
 Run: cargo build --release && target/test-venv/bin/python3 bench/instances.py target/release/trailwatch [B] [D]
 """
@@ -80,6 +82,8 @@ class Dynamo(http.server.BaseHTTPRequestHandler):
     items = {}
     lock = threading.Lock()
     moto = ""
+    # Calls by action and table part (`DYNAMO_CALLS=1` prints them after each run).
+    calls = {}
 
     @staticmethod
     def key(k):
@@ -114,6 +118,9 @@ class Dynamo(http.server.BaseHTTPRequestHandler):
         action = self.headers.get("x-amz-target", "").split(".")[-1]
         req = json.loads(body or b"{}")
         k = req.get("Key") or req.get("Item") or {}
+        what = "lease" if k.get("t", {}).get("S") == "lease" else (k.get("t", {}).get("S") or "-")
+        with self.lock:
+            Dynamo.calls[f"{action} {what}"] = Dynamo.calls.get(f"{action} {what}", 0) + 1
         out = None
         if k.get("t", {}).get("S") != "lease":
             out = self.local(action, req)
@@ -283,6 +290,7 @@ def run(n, d, sqs_url, gate, dynamo, hook, keys, table):
     send(sqs_url, queue, keys)
     Hook.ids, Hook.times = [], []
     Sqs.calls = {}
+    Dynamo.calls = {}
     procs = []
     port = free_port()
     for name in "abc"[:n]:
@@ -322,6 +330,8 @@ def run(n, d, sqs_url, gate, dynamo, hook, keys, table):
             m = re.search(r"\((\d+) DynamoDB calls", line)
             if m:
                 dynamo += int(m.group(1))
+    if os.environ.get("DYNAMO_CALLS"):
+        print(f"  DynamoDB calls by action: {sorted(Dynamo.calls.items())}", file=sys.stderr)
     sqs_calls = sum(v for k, v in Sqs.calls.items() if k not in ("CreateQueue", "SendMessageBatch", "GetQueueAttributes"))
     return (len(keys) - before) / took, len(ids) - len(set(ids)), dynamo / len(keys), sqs_calls / len(keys)
 
@@ -347,7 +357,7 @@ def main():
                     rate, repeats, dyn, sq = run(n, d, sqs_url, gate_url, dyn_url, hook_url, keys, f"t{rnd}{n}")
                     rows.append((n, rate, repeats, dyn, sq))
                     print(f"  run {rnd + 1}, {n} instance(s): {rate:.0f} objects/s, {repeats} repeated, "
-                          f"{dyn:.2f} DynamoDB and {sq:.2f} SQS calls per alert", file=sys.stderr)
+                          f"{dyn:.3f} DynamoDB and {sq:.2f} SQS calls per alert", file=sys.stderr)
         print(f"{B} S3 objects of one record (an alert each), announced on SQS; S3 behind a {D} ms gate; median of 3")
         base = None
         for n in (1, 2, 3):
@@ -359,7 +369,7 @@ def main():
             dyn = statistics.median(r[3] for r in mine)
             sq = statistics.median(r[4] for r in mine)
             print(f"  {n} instance{'s' if n > 1 else ' '}  {med:6.0f} objects/s  ({med / base:.2f}x one instance)  "
-                  f"runs {', '.join(f'{r:.0f}' for r in rates)}  repeats {rep}  per alert: {dyn:.2f} DynamoDB, {sq:.2f} SQS calls")
+                  f"runs {', '.join(f'{r:.0f}' for r in rates)}  repeats {rep}  per alert: {dyn:.3f} DynamoDB, {sq:.2f} SQS calls")
     finally:
         for p in (moto, dmoto, gate):
             p.kill()
