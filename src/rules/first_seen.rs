@@ -322,8 +322,6 @@ fn hash_parts<'a>(
     h.finish()
 }
 
-/// True for a field of the source's network (`enrich.network`, `enrich.asn`, `enrich.country`…),
-/// not the principal's stable name (`enrich.principal`).
 /// True when a combination of `fs` holds the record's network (its key then says it).
 pub(crate) fn keys_network(fs: &FirstSeen) -> bool {
     fs.fields.iter().any(|f| names_network(f))
@@ -337,6 +335,8 @@ pub(crate) fn network_said(v: &Value, enricher: &Enricher) -> String {
         .unwrap_or(n.network)
 }
 
+/// True for a field of the source's network (`enrich.network`, `enrich.asn`, `enrich.country`…),
+/// not the principal's stable name (`enrich.principal`).
 fn names_network(field: &str) -> bool {
     field
         .strip_prefix("enrich.")
