@@ -106,15 +106,9 @@ impl Kept {
         let event_id = self.keep(record.get_str("eventID").unwrap_or(""));
         let at = self.keep(at);
         let ms = crate::when::event_millis(record.get_str("eventTime").unwrap_or(""));
-        let mut said: Option<String> = None;
+        let mut keys = first_seen::RecordKeys::new(value, enricher);
         for &(i, rule) in rules {
-            let seen_key = (rule.first_seen.as_ref()).map(|fs| {
-                let said = match first_seen::keys_network(fs) {
-                    true => said.get_or_insert_with(|| first_seen::network_said(value, enricher)),
-                    false => "",
-                };
-                self.keys.id_of(KeyView::with_said(fs, value, said.into()))
-            });
+            let seen_key = (rule.first_seen.as_ref()).map(|fs| self.keys.id_of(keys.view(fs)));
             let tally_key =
                 (rule.threshold.as_ref()).map(|th| self.keep(&threshold::group_key(th, value)));
             self.counted.push(Counted {

@@ -267,6 +267,7 @@ impl Found {
                     record: text.to_string(),
                     principal: principal_of(&m.record.value),
                 };
+                let mut keys = first_seen::RecordKeys::new(&m.record.value, eval.enricher());
                 for (n, (_, r)) in m.rules.iter().enumerate() {
                     // The last rule's alert takes the event (the record is copied once less).
                     let event = match n + 1 < m.rules.len() {
@@ -278,10 +279,7 @@ impl Found {
                         .threshold
                         .as_ref()
                         .map(|th| threshold::group_key(th, &m.record.value));
-                    a.seen_key = r
-                        .first_seen
-                        .as_ref()
-                        .map(|fs| first_seen::key_of(fs, &m.record.value, eval.enricher()));
+                    a.seen_key = (r.first_seen.as_ref()).map(|fs| keys.view(fs).into_owned());
                     self.alerts.push(a);
                 }
             }

@@ -262,8 +262,8 @@ impl<'v> KeyView<'v> {
     }
 
     /// `of`, with the record's `network_said` already worked out (`""` when `fs` does not
-    /// key on the network): a record that several such rules match works it out once.
-    pub(crate) fn with_said(fs: &FirstSeen, v: &'v Value, said: Cow<'v, str>) -> KeyView<'v> {
+    /// key on the network).
+    fn with_said(fs: &FirstSeen, v: &'v Value, said: Cow<'v, str>) -> KeyView<'v> {
         KeyView {
             account: account_of(v),
             combo: fs.fields.iter().map(|f| value_in(v, f)).collect(),
@@ -322,13 +322,41 @@ fn hash_parts<'a>(
     h.finish()
 }
 
+/// The keys of one record for each first-seen rule it matches: its network in words worked out
+/// once, for all the rules keyed on the network.
+pub(crate) struct RecordKeys<'v, 'e> {
+    v: &'v Value,
+    enricher: &'e Enricher,
+    said: Option<String>,
+}
+
+impl<'v, 'e> RecordKeys<'v, 'e> {
+    pub(crate) fn new(v: &'v Value, enricher: &'e Enricher) -> Self {
+        RecordKeys {
+            v,
+            enricher,
+            said: None,
+        }
+    }
+
+    /// The record's key for rule `fs` (as `KeyView::of`).
+    pub(crate) fn view(&mut self, fs: &FirstSeen) -> KeyView<'_> {
+        let (v, enricher) = (self.v, self.enricher);
+        let said = match keys_network(fs) {
+            true => self.said.get_or_insert_with(|| network_said(v, enricher)),
+            false => "",
+        };
+        KeyView::with_said(fs, self.v, said.into())
+    }
+}
+
 /// True when a combination of `fs` holds the record's network (its key then says it).
-pub(crate) fn keys_network(fs: &FirstSeen) -> bool {
+fn keys_network(fs: &FirstSeen) -> bool {
     fs.fields.iter().any(|f| names_network(f))
 }
 
 /// A record's source network in words, as a key that holds the network says it.
-pub(crate) fn network_said(v: &Value, enricher: &Enricher) -> String {
+fn network_said(v: &Value, enricher: &Enricher) -> String {
     let n = enricher.network(v["sourceIPAddress"].as_str().unwrap_or(""));
     Some(n.describe())
         .filter(|d| !d.is_empty())
