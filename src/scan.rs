@@ -544,7 +544,8 @@ impl Scanner {
         // until one is no candidate.
         let mut streak = 0;
         while pos < buf.len() {
-            let at = if self.use_prefilter && streak < DENSE {
+            let dense = self.use_prefilter && streak >= DENSE;
+            let at = if !dense && self.use_prefilter {
                 match self.eval.next_hit(&buf[pos..]) {
                     Some(h) => pos + h,
                     None => break,
@@ -567,6 +568,9 @@ impl Scanner {
                 let loc = format!("{name}:{line}");
                 let candidate = match std::str::from_utf8(text) {
                     Ok(t) => self.scan_value(t, &loc, &mut cands, &mut rep, base),
+                    // Passed by, as the finder would have: its bytes are said only when it
+                    // holds a literal.
+                    Err(_) if dense && self.eval.next_hit(&buf[start..end]).is_none() => false,
                     Err(_) => {
                         rep.unread.push(format!(
                             "{loc}: invalid UTF-8 bytes were replaced by U+FFFD"

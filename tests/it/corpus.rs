@@ -314,6 +314,58 @@ fn prefilter_never_changes_a_verdict_on_the_corpus() {
 }
 
 #[test]
+fn a_line_no_rule_can_match_is_passed_by_whatever_lines_come_before_it() {
+    // `scan` stops asking the finder where the next hit is once many lines in a row held one.
+    // A line with bad bytes and no rule's literal is still passed by unread there (no note, exit
+    // status 0), as it is after lines without hits; one with a literal is read, and said.
+    let dir = tempfile::tempdir().unwrap();
+    let root = |id: &str, agent: &str| {
+        let mut r: Value = serde_json::from_str(r#"{"eventVersion":"1.08","eventName":"ConsoleLogin","eventSource":"signin.amazonaws.com","eventType":"AwsConsoleSignIn","eventTime":"2026-01-01T00:00:00Z","userIdentity":{"type":"Root","arn":"arn:aws:iam::111122223333:root"}}"#).unwrap();
+        r["eventID"] = Value::from(id);
+        r["userAgent"] = Value::from(agent);
+        r.to_string().replace("BAD", "\u{7f}").into_bytes()
+    };
+    let bad = |mut line: Vec<u8>| {
+        let at = line.iter().position(|b| *b == 0x7f).unwrap();
+        line[at] = 0xff;
+        line
+    };
+    let plain = [
+        &br#"{"eventName":"DescribeInstances","userAgent":"x"#[..],
+        b"\xff\"}",
+    ]
+    .concat();
+    let many: Vec<Vec<u8>> = (0..12).map(|i| root(&format!("r{i}"), "ok")).collect();
+    let file = |name: &str, lines: Vec<Vec<u8>>| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, lines.join(&b'\n')).unwrap();
+        path.to_str().unwrap().to_string()
+    };
+    for (name, before) in [("after-hits.jsonl", many.clone()), ("first.jsonl", vec![])] {
+        let lines = [before, vec![plain.clone(), root("last", "ok")]].concat();
+        let path = file(name, lines);
+        let o = run(&["scan", "--rules", "default", &path], None);
+        assert!(o.status.success(), "{name}: {}", text(&o));
+        assert!(!text(&o).contains("UTF-8"), "{name}: {}", text(&o));
+        assert!(stdout(&o).contains("\"eventID\":\"last\""), "{name}");
+    }
+    // A root sign-in with a bad byte, after the hits: read (with U+FFFD), matched and said.
+    let lines = [many, vec![bad(root("bad-root", "BAD"))]].concat();
+    let path = file("bad-root.jsonl", lines);
+    let o = run(&["scan", "--rules", "default", &path], None);
+    assert!(
+        text(&o).contains("bad-root.jsonl:13: invalid UTF-8"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        stdout(&o).contains("\"eventID\":\"bad-root\""),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
 fn leaving_out_the_members_no_rule_reads_never_changes_a_verdict() {
     // A record's parse leaves out its large members (request, response, TLS, user agent…) when
     // no enabled rule reads them. Here each of them is read by one rule, each in its own way —
