@@ -240,7 +240,7 @@ pub(crate) fn judge_all<S: Sightings>(
 /// the record's own): its account, its combination, and its source's network in words when
 /// the combination holds the network (what a new one is said to differ from).
 pub(crate) fn key_of(fs: &FirstSeen, v: &Value, enricher: &Enricher) -> SeenKey {
-    KeyView::of(fs, v, enricher).into_owned()
+    RecordKeys::new(v, enricher).view(fs).into_owned()
 }
 
 /// A [`SeenKey`] as read from a record, borrowing what it can: `scan` looks up, for each
@@ -252,25 +252,6 @@ pub(crate) struct KeyView<'v> {
 }
 
 impl<'v> KeyView<'v> {
-    /// `key_of`, borrowed.
-    pub(crate) fn of(fs: &FirstSeen, v: &'v Value, enricher: &Enricher) -> KeyView<'v> {
-        let said = match keys_network(fs) {
-            true => Cow::Owned(network_said(v, enricher)),
-            false => Cow::Borrowed(""),
-        };
-        KeyView::with_said(fs, v, said)
-    }
-
-    /// `of`, with the record's `network_said` already worked out (`""` when `fs` does not
-    /// key on the network).
-    fn with_said(fs: &FirstSeen, v: &'v Value, said: Cow<'v, str>) -> KeyView<'v> {
-        KeyView {
-            account: account_of(v),
-            combo: fs.fields.iter().map(|f| value_in(v, f)).collect(),
-            said,
-        }
-    }
-
     pub(crate) fn into_owned(self) -> SeenKey {
         SeenKey {
             account: self.account.into_owned(),
@@ -339,14 +320,18 @@ impl<'v, 'e> RecordKeys<'v, 'e> {
         }
     }
 
-    /// The record's key for rule `fs` (as `KeyView::of`).
+    /// The record's key for rule `fs` (`key_of`, borrowed).
     pub(crate) fn view(&mut self, fs: &FirstSeen) -> KeyView<'_> {
         let (v, enricher) = (self.v, self.enricher);
         let said = match keys_network(fs) {
             true => self.said.get_or_insert_with(|| network_said(v, enricher)),
             false => "",
         };
-        KeyView::with_said(fs, self.v, said.into())
+        KeyView {
+            account: account_of(v),
+            combo: fs.fields.iter().map(|f| value_in(v, f)).collect(),
+            said: said.into(),
+        }
     }
 }
 
@@ -586,8 +571,10 @@ mod tests {
         let keys: Vec<SeenKey> = sets.iter().map(|f| key_of(&fs(f), &v, &e)).collect();
         assert!(keys[1].combo[1].ends_with('…') && keys[1].combo[1].len() < long.len());
         assert_eq!(keys[1].combo[2], MISSING);
+        // One record's keys, read one after the other (its network worked out once).
+        let mut record = RecordKeys::new(&v, &e);
         for (i, f) in sets.iter().enumerate() {
-            let view = KeyView::of(&fs(f), &v, &e);
+            let view = record.view(&fs(f));
             assert_eq!(view.hash_with(&b), hash_key(&b, &keys[i]), "{f:?}");
             for (j, k) in keys.iter().enumerate() {
                 assert_eq!(view.is(k), i == j, "{f:?} against {k:?}");
@@ -596,10 +583,10 @@ mod tests {
         // Another account, another said: another key.
         let mut other = keys[0].clone();
         other.account = "444455556666".into();
-        assert!(!KeyView::of(&fs(sets[0]), &v, &e).is(&other));
+        assert!(!record.view(&fs(sets[0])).is(&other));
         other = keys[0].clone();
         other.said.push('!');
-        assert!(!KeyView::of(&fs(sets[0]), &v, &e).is(&other));
+        assert!(!record.view(&fs(sets[0])).is(&other));
     }
 
     #[test]
