@@ -43,7 +43,7 @@ impl Judge {
                 Err(e) => {
                     // A possible match: its text could not be read. Conditions on its fields
                     // hold for no such record, so the alert goes out, and the log says why.
-                    let untested = untested(rule, silences, &a.rule, now);
+                    let untested = untested(&rule.exceptions, silences, &a.rule, now);
                     if !untested.is_empty() {
                         tracing::warn!(rule = %a.rule, event_id = %a.event_id, source = %a.source, "alert not quieted though its rule has exceptions or silences: its record cannot be read ({e}), and they test its fields: {}", untested.join("; "));
                     }
@@ -347,19 +347,19 @@ fn network_of(enricher: &crate::enrich::Enricher, record: &str) -> String {
     }
 }
 
-/// The exceptions of `rule` and the silences of `name` in force at `now` that test a record's
-/// fields, in words: what cannot quiet an alert whose record cannot be read.
+/// The exceptions (of rule `name`) and the silences of `name` in force at `now` that test a
+/// record's fields, in words: what cannot quiet an alert whose record cannot be read.
 fn untested(
-    rule: &crate::rules::Rule,
+    exceptions: &[crate::rules::quiet::Exception],
     silences: &[Silence],
     name: &str,
     now: Timestamp,
 ) -> Vec<String> {
-    let exceptions = (rule.exceptions.iter())
+    let exceptions = (exceptions.iter())
         .filter(|x| x.active(now) && !x.when.0.is_empty())
         .map(|x| format!("the exception {} ({:?})", x.when.describe(), x.reason));
     let silences = (silences.iter())
-        .filter(|s| when::millis(now) < s.until_ms && glob(&s.rule, name) && !s.when.0.is_empty())
+        .filter(|s| s.names(name, now) && !s.when.0.is_empty())
         .map(|s| format!("silence {} {} ({:?})", s.id, s.when.describe(), s.reason));
     exceptions.chain(silences).collect()
 }
@@ -413,6 +413,46 @@ pub(crate) fn expire(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conditions::Conditions;
+    use crate::rules::quiet::Exception;
+
+    #[test]
+    fn what_cannot_quiet_an_unreadable_record_is_what_tests_its_fields_now() {
+        let now: Timestamp = "2026-12-08T00:00:00Z".parse().unwrap();
+        let user = || Conditions::parse_pairs(&["userIdentity.userName=ci-bot".into()]).unwrap();
+        let exception = |until: &str, when: Conditions| Exception {
+            when,
+            until: until.parse().unwrap(),
+            reason: "CI".into(),
+        };
+        let silence = |id, rule: &str, until_ms, when| Silence {
+            id,
+            rule: rule.into(),
+            when,
+            since_ms: 0,
+            until_ms,
+            reason: "r".into(),
+        };
+        let later = when::millis(now) + 1;
+        let exceptions = [
+            exception("2027-01-01T00:00:00Z", user()),
+            exception("2026-01-01T00:00:00Z", user()), // ended
+        ];
+        let silences = [
+            silence(1, "iam-*", later, user()),
+            silence(2, "iam-*", later, Conditions(vec![])), // every record: it still quiets
+            silence(3, "iam-*", when::millis(now), user()), // ended
+            silence(4, "cis-*", later, user()),             // another rule
+        ];
+        let said = untested(&exceptions, &silences, "iam-user-lifecycle", now);
+        assert_eq!(
+            said,
+            [
+                "the exception userIdentity.userName=ci-bot (\"CI\")",
+                "silence 1 userIdentity.userName=ci-bot (\"r\")"
+            ]
+        );
+    }
 
     #[test]
     fn counts_are_saved_only_on_commit() {

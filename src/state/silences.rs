@@ -36,7 +36,12 @@ pub struct Silence {
 impl Silence {
     /// True when it is in force at `now` and covers this rule's record.
     pub fn covers(&self, rule: &str, record: &serde_json::Value, now: Timestamp) -> bool {
-        when::millis(now) < self.until_ms && glob(&self.rule, rule) && self.when.hold(record)
+        self.names(rule, now) && self.when.hold(record)
+    }
+
+    /// True when it is in force at `now` and names this rule (whatever its conditions).
+    pub fn names(&self, rule: &str, now: Timestamp) -> bool {
+        when::millis(now) < self.until_ms && glob(&self.rule, rule)
     }
 
     pub fn until(&self) -> Timestamp {
