@@ -228,11 +228,7 @@ fn an_unreadable_record_is_alerted_though_an_exception_names_its_user_and_the_lo
     let broken =
         created_by("broken-1", "ci-bot", "203.0.113.9", T0 + 1).replacen('{', "{\"x\":tru,", 1);
     write_old(&dir.path().join("trail/b.jsonl"), &format!("{broken}\n"));
-    let o = bin()
-        .args(["run", "--once", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let o = tw(&cfg, &["run", "--once"]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(r.event_ids(), ["broken-1"], "the readable one is excepted");
     let err = stderr(&o);
