@@ -22,7 +22,7 @@ per alert: ReceiveMessage, DeleteMessage and ChangeMessageVisibility, as the fak
 
 BENCH_SQS=moto uses moto's SQS instead of the fake (the SQS calls then read 0). BENCH_ROUNDS
 sets the rounds (default 3). DYNAMO_CALLS=1 prints, after each run, the DynamoDB calls the fake
-received, by action and item (`lease` or the rest).
+received, by action and the item's partition (`t`: `lease`, …; `-` for none).
 
 Run: cargo build --release && target/test-venv/bin/python3 bench/instances.py target/release/trailwatch [B] [D]
 """
@@ -82,7 +82,7 @@ class Dynamo(http.server.BaseHTTPRequestHandler):
     items = {}
     lock = threading.Lock()
     moto = ""
-    # Calls by action and table part (`DYNAMO_CALLS=1` prints them after each run).
+    # Calls by action and partition (`DYNAMO_CALLS=1` prints them after each run).
     calls = {}
 
     @staticmethod
@@ -118,7 +118,7 @@ class Dynamo(http.server.BaseHTTPRequestHandler):
         action = self.headers.get("x-amz-target", "").split(".")[-1]
         req = json.loads(body or b"{}")
         k = req.get("Key") or req.get("Item") or {}
-        what = "lease" if k.get("t", {}).get("S") == "lease" else (k.get("t", {}).get("S") or "-")
+        what = k.get("t", {}).get("S") or "-"
         with self.lock:
             Dynamo.calls[f"{action} {what}"] = Dynamo.calls.get(f"{action} {what}", 0) + 1
         out = None
